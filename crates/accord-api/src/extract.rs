@@ -1,0 +1,167 @@
+//! Turning a request into validated inputs, in the precedence order of §1.5: credentials,
+//! rate limit, path parameters, scope, body size and media type, then body and query rules.
+use crate::error::ApiResult;
+use crate::AppState;
+use accord_core::auth::{digest, Principal, Role};
+use accord_core::schema::Schema;
+use accord_core::store::Project;
+use accord_core::{Error, Result};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Largest JSON body on the Privacy API.
+pub const PRIVACY_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The authenticated caller, after the rate limit.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Some(raw) = parts.headers.get("x-api-key") else {
+            return Err(Error::Unauthorized("Missing x-api-key header".into()).into());
+        };
+        let invalid = || Error::Unauthorized("Invalid API key".into());
+        let value = raw.to_str().map_err(|_| invalid())?.trim();
+        if value.is_empty() || value.chars().count() > 512 {
+            return Err(invalid().into());
+        }
+        let principal = state
+            .store
+            .principal_by_digest(&digest(value))
+            .await?
+            .ok_or_else(invalid)?;
+        state
+            .limiter
+            .check(&principal.key_id.to_string())
+            .map_err(Error::TooManyRequests)?;
+        Ok(Auth(principal))
+    }
+}
+
+/// Raw path parameters; validated by [`PathParams::uuid`] after authentication.
+pub struct PathParams(pub HashMap<String, String>);
+
+impl FromRequestParts<AppState> for PathParams {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Path(map) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::bad("params must be valid"))?;
+        Ok(PathParams(map))
+    }
+}
+
+impl PathParams {
+    pub fn uuid(&self, name: &str) -> Result<Uuid> {
+        let v = self.0.get(name).map(String::as_str).unwrap_or("");
+        accord_core::ids::parse_uuid(v, &format!("params/{name}"))
+    }
+    pub fn str(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Loads the project addressed by the path and checks the caller's role on it (§1.5 step 5).
+/// Returns `None` for a project that does not exist, which the caller answers with 404
+/// after validating the rest of the request.
+pub async fn project_scope(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+    project: Uuid,
+    min: Role,
+) -> Result<Option<Project>> {
+    let p = state.store.get_project(org, project).await?;
+    let role = match &p {
+        Some(_) => who.project_role(org, project),
+        None => who.org_role(org),
+    };
+    // A project row implies its organization exists; only a miss needs the second look-up.
+    if role < min || (p.is_none() && state.store.get_organization(org).await?.is_none()) {
+        return Err(Error::forbidden());
+    }
+    Ok(p)
+}
+
+/// The projects of `org` the caller can read, for the aggregating lists (§2.3).
+pub async fn readable_projects(state: &AppState, who: &Principal, org: Uuid) -> Result<Vec<Uuid>> {
+    if state.store.get_organization(org).await?.is_none() {
+        return Err(Error::forbidden());
+    }
+    let projects = state.store.list_projects(org).await?;
+    let readable: Vec<Uuid> = projects
+        .iter()
+        .map(|p| p.id)
+        .filter(|p| who.project_role(org, *p) >= Role::Viewer)
+        .collect();
+    if readable.is_empty() && who.org_role(org) == Role::None {
+        return Err(Error::forbidden());
+    }
+    Ok(readable)
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Reads the whole body, answering 413 past `limit` bytes.
+pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
+    let too_large =
+        || Error::PayloadTooLarge(format!("body exceeds the maximum size of {limit} bytes"));
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Error::bad(format!("body could not be read: {e}"))),
+    }
+}
+
+/// Checks size and media type, then parses JSON (§1.5 steps 6–7, without the schema).
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Error::PayloadTooLarge(format!(
+            "body exceeds the maximum size of {limit} bytes"
+        )));
+    }
+    if media_type(headers).as_deref() != Some("application/json") {
+        return Err(Error::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let bytes = read_limited(body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|_| Error::bad("body must be valid JSON"))
+}
+
+/// Validates a parsed body against its schema and deserialises it.
+pub fn validated<T: DeserializeOwned>(value: &Value, schema: &Schema) -> Result<T> {
+    schema.validate(value, "body").map_err(Error::BadRequest)?;
+    serde_json::from_value(value.clone()).map_err(|e| Error::bad(format!("body is invalid: {e}")))
+}
+
+/// True when the request declares `multipart/form-data`.
+pub fn is_multipart(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("multipart/form-data")
+}

@@ -1,0 +1,100 @@
+//! Accord's HTTP surface: the `/privacy-v1` router, its extractors (credentials, validated
+//! bodies and queries), the one mapping from [`accord_core::Error`] to responses, and the
+//! OpenAPI documents.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+pub mod site;
+
+use accord_core::store::Store;
+use accord_store::ingest::Ingest;
+use object_store::ObjectStore;
+use std::sync::Arc;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Requests per minute per API key; 0 turns the limit off.
+    pub rate_limit_privacy: u32,
+    /// Requests per minute per client IP per project on `/site-v1`; 0 turns it off.
+    pub rate_limit_site: u32,
+    /// Origins allowed to call `/privacy-v1` from a browser (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// `ACCORD_SMTP_FROM`, shown as the default send-from address.
+    pub smtp_from: String,
+    /// `ACCORD_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` and geo header are trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `ACCORD_GEO_HEADER`: a header carrying `CC` or `CC-SUB`, set by a trusted proxy.
+    pub geo_header: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            rate_limit_privacy: 6000,
+            rate_limit_site: 600,
+            cors_origins: vec![],
+            smtp_from: "no-reply@localhost".into(),
+            trusted_proxies: vec![],
+            geo_header: None,
+        }
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub files: Arc<dyn ObjectStore>,
+    pub config: Arc<ApiConfig>,
+    pub limiter: Arc<rate_limit::Limiter>,
+    /// Per client IP and project on `/site-v1` (§1.6).
+    pub site_limiter: Arc<rate_limit::Limiter>,
+    /// The site-session signing secret, loaded once from the database (§5.2).
+    pub site_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// The group-commit writer of consent events (DESIGN principle 4).
+    pub ingest: Ingest,
+}
+
+impl AppState {
+    /// State with a consent-event writer of the default capacity, started on the current
+    /// runtime.
+    pub fn new(store: Arc<dyn Store>, files: Arc<dyn ObjectStore>, config: ApiConfig) -> AppState {
+        let ingest = Ingest::start(store.clone(), accord_store::ingest::DEFAULT_CAPACITY);
+        AppState::with_ingest(store, files, config, ingest)
+    }
+
+    /// State with the given consent-event writer.
+    pub fn with_ingest(
+        store: Arc<dyn Store>,
+        files: Arc<dyn ObjectStore>,
+        config: ApiConfig,
+        ingest: Ingest,
+    ) -> AppState {
+        let limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_privacy));
+        let site_limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_site));
+        AppState {
+            store,
+            files,
+            config: Arc::new(config),
+            limiter,
+            site_limiter,
+            site_secret: Arc::new(tokio::sync::OnceCell::new()),
+            ingest,
+        }
+    }
+
+    /// Loads the site-session secret, creating it on the first start of the first server
+    /// (§5.2). Called at startup; the first site request loads it otherwise.
+    pub async fn load_site_secret(&self) -> accord_core::Result<&[u8]> {
+        site::session_secret(self).await
+    }
+}
+
+pub use ipnet::IpNet;
+pub use routes::router;

@@ -1,0 +1,398 @@
+//! The published OpenAPI 3.1 document of the Privacy API. Request bodies and query
+//! parameters are rendered from the same declarations that validate requests.
+use crate::routes::compliance_requests::{include_params, list_params};
+use accord_core::compliance;
+use accord_core::query::{Kind, Param};
+use accord_core::schema::Schema;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+fn param_schema(kind: &Kind) -> Value {
+    match kind {
+        Kind::Int { min, max } => {
+            let mut m = json!({"type": "integer"});
+            if let Some(v) = min {
+                m["minimum"] = json!(v);
+            }
+            if let Some(v) = max {
+                m["maximum"] = json!(v);
+            }
+            m
+        }
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Str(s) => Schema::Str(s.clone()).json_schema(),
+        Kind::EnumList(v) => {
+            json!({"anyOf": [{"type": "string", "enum": v}, {"type": "array", "items": {"type": "string", "enum": v}}]})
+        }
+        Kind::UuidList => {
+            json!({"anyOf": [{"type": "string", "format": "uuid"}, {"type": "array", "items": {"type": "string", "format": "uuid"}}]})
+        }
+        Kind::DateTime => json!({"type": "string", "format": "date-time"}),
+        Kind::Include(v) => {
+            json!({"type": "string", "description": format!("comma-separated: {}", v.join(", "))})
+        }
+    }
+}
+
+pub(crate) fn path_params(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})).collect()
+}
+
+pub(crate) fn query_params(params: &[Param]) -> Vec<Value> {
+    params.iter().map(|p| json!({"name": p.name, "in": "query", "required": false, "schema": param_schema(&p.kind)})).collect()
+}
+
+fn errors(codes: &[u16]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for c in codes {
+        m.insert(
+            c.to_string(),
+            json!({"description": accord_core::error::reason_phrase(*c), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    m
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn op(
+    tag: &str,
+    summary: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: u16,
+    ok_schema: Value,
+    errs: &[u16],
+    auth: bool,
+) -> Value {
+    let mut responses = errors(errs);
+    responses.insert(
+        ok.to_string(),
+        json!({"description": "Success", "content": {"application/json": {"schema": ok_schema}}}),
+    );
+    let mut o =
+        json!({"tags": [tag], "summary": summary, "parameters": params, "responses": responses});
+    if let Some(b) = body {
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
+    }
+    if !auth {
+        o["security"] = json!([]);
+    }
+    o
+}
+
+/// The document served at `/privacy-v1/docs/json`.
+pub fn privacy_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+/// The document served at `/site-v1/docs/json`.
+pub fn site_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut paths = Map::new();
+        paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+        crate::routes::site::document(&mut paths);
+        crate::routes::site_consent::document(&mut paths);
+        json!({
+            "openapi": "3.1.0",
+            "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION")},
+            "servers": [{"url": "/site-v1"}],
+            "security": [{"SessionAuth": []}],
+            "paths": paths,
+            "components": {
+                "securitySchemes": {
+                    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                    "SessionAuth": {"type": "apiKey", "in": "header", "name": "x-session"}
+                },
+                "schemas": {"Error": error_schema()}
+            }
+        })
+    })
+}
+
+fn error_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["statusCode", "error", "message"],
+        "properties": {"statusCode": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}})
+}
+
+fn list_of(item: &str) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}})
+}
+
+fn build() -> Value {
+    let cr = json!({"$ref": "#/components/schemas/ComplianceRequest"});
+    let org = &["organizationId"][..];
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "complianceRequestId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let with = |mut a: Vec<Value>, b: Vec<Value>| {
+        a.extend(b);
+        a
+    };
+    let mut paths = Map::new();
+    paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+    paths.insert(
+        "/organizations/{organizationId}/features".into(),
+        json!({"get": op("Organizations", "Licensed features and allowances", path_params(org), None, 200, json!({"type": "object", "required": ["dataSystems", "domains", "policies", "users", "privacyRequests", "sessions", "features"]}), std_errs, true)}),
+    );
+    paths.insert(
+        "/organizations/{organizationId}/compliance-requests".into(),
+        json!({"get": op("Compliance Requests", "Compliance requests of the organization", with(path_params(org), query_params(list_params(true))), None, 200, list_of("ComplianceRequest"), std_errs, true)}),
+    );
+    paths.insert(
+        "/organizations/{organizationId}/projects/{projectId}/compliance-requests".into(),
+        json!({
+            "get": op("Compliance Requests", "Compliance requests of a project", with(path_params(proj), query_params(list_params(false))), None, 200, list_of("ComplianceRequest"), std_errs, true),
+            "post": op("Compliance Requests", "Create compliance request(s)", path_params(proj), Some(compliance::create_body_schema().json_schema()), 201,
+                json!({"oneOf": [cr, {"type": "object", "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": cr}}}]}), write_errs, true),
+        }),
+    );
+    paths.insert(
+        "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}".into(),
+        json!({
+            "get": op("Compliance Requests", "Get one compliance request", with(path_params(one), query_params(&include_params())), None, 200, cr.clone(), std_errs, true),
+            "patch": op("Compliance Requests", "Update a compliance request", with(path_params(one), query_params(&include_params())), Some(compliance::patch_schema().json_schema()), 200, cr.clone(), write_errs, true),
+        }),
+    );
+    let mut files_post = op(
+        "Compliance Requests",
+        "Upload files",
+        path_params(one),
+        None,
+        201,
+        cr.clone(),
+        write_errs,
+        true,
+    );
+    files_post["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "required": ["file"],
+        "properties": {"file": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "binary"}}}}}}});
+    paths.insert("/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files".into(), json!({"post": files_post}));
+    let mut file_params = path_params(one);
+    file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
+    let mut download = op(
+        "Compliance Requests",
+        "Download a file",
+        file_params.clone(),
+        None,
+        200,
+        json!({}),
+        std_errs,
+        true,
+    );
+    download["responses"]["200"] = json!({"description": "The file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    paths.insert(
+        "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
+        json!({"get": download, "delete": op("Compliance Requests", "Delete a file", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),
+    );
+    paths.insert(
+        "/organizations/{organizationId}/compliance-requests-events".into(),
+        json!({"get": op("Compliance Requests", "Compliance request events of the organization", path_params(org), None, 200, list_of("ComplianceRequestEvent"), std_errs, true)}),
+    );
+    paths.insert(
+        "/organizations/{organizationId}/projects/{projectId}/compliance-requests-events".into(),
+        json!({"get": op("Compliance Requests", "Compliance request events of a project", path_params(proj), None, 200, list_of("ComplianceRequestEvent"), std_errs, true)}),
+    );
+    // Consent ledger (§4.1).
+    {
+        use crate::routes::{consent_events, consent_types, identities};
+        use accord_core::consent::{self, Api};
+        let envelope = |item: Value| {
+            json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+                "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+                "items": {"type": "array", "items": item}}})
+        };
+        let delete_errs = &[400, 401, 403, 404, 422, 429, 500][..];
+        let ty = consent_types::schema();
+        let event = consent_events::schema();
+        let identity = identities::schema();
+        let mut type_query = query_params(consent_types::list_params());
+        type_query.push(consent_types::subcategory_param_schema());
+        let mut event_query = query_params(consent_events::list_params());
+        event_query.push(consent_types::subcategory_param_schema());
+        let type_one = &["organizationId", "projectId", "consentTypeId"][..];
+        let event_one = &["organizationId", "projectId", "consentEventId"][..];
+        let identity_one = &["organizationId", "projectId", "concordId"][..];
+        paths.insert(
+            consent_types::COLLECTION.into(),
+            json!({
+                "get": op("Consent Types", "Consent types of a project", with(path_params(proj), type_query), None, 200, envelope(ty.clone()), std_errs, true),
+                "post": op("Consent Types", "Create a consent type", path_params(proj), Some(consent::publish_subcategory(consent::type_create_schema().json_schema())), 201, ty.clone(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            consent_types::ONE.into(),
+            json!({
+                "get": op("Consent Types", "Get one consent type", path_params(type_one), None, 200, ty.clone(), std_errs, true),
+                "patch": op("Consent Types", "Update a consent type", path_params(type_one), Some(consent::type_patch_schema().json_schema()), 200, ty.clone(), write_errs, true),
+                "delete": op("Consent Types", "Delete a consent type no event references", path_params(type_one), None, 200, ty, delete_errs, true),
+            }),
+        );
+        paths.insert(
+            consent_events::COLLECTION.into(),
+            json!({
+                "get": op("Consent Events", "Consent events of a project", with(path_params(proj), event_query), None, 200, envelope(event.clone()), std_errs, true),
+                "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, consent_events::created_schema(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            consent_events::ONE.into(),
+            json!({"get": op("Consent Events", "Get one consent event", path_params(event_one), None, 200, event, std_errs, true)}),
+        );
+        paths.insert(
+            identities::STATE.into(),
+            json!({"get": op("Consent Events", "Consent state of one identity", with(path_params(proj), query_params(identities::state_params())), None, 200, identities::state_schema(), std_errs, true)}),
+        );
+        paths.insert(
+            identities::COLLECTION.into(),
+            json!({"get": op("Identities", "Look up identities", with(path_params(proj), query_params(identities::list_params())), None, 200, envelope(identity.clone()), std_errs, true)}),
+        );
+        paths.insert(
+            identities::ONE.into(),
+            json!({
+                "get": op("Identities", "Get one identity", path_params(identity_one), None, 200, identity, std_errs, true),
+                "delete": op("Identities", "Erase a data subject's identifiers", with(path_params(identity_one), query_params(identities::erase_params())), None, 200, identities::erasure_schema(), std_errs, true),
+            }),
+        );
+    }
+    // Organization administration (§7.1).
+    {
+        use crate::routes::{api_keys, organizations, permissions, projects};
+        use accord_core::admin;
+        let envelope = |item: Value| {
+            json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+                "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+                "items": {"type": "array", "items": item}}})
+        };
+        let key = &["organizationId", "apiKeyId"][..];
+        let ok_errs = &[400, 401, 403, 429, 500][..];
+        let delete_errs = &[400, 401, 403, 404, 422, 429, 500][..];
+        let organization = organizations::schema();
+        let project = projects::schema();
+        let api_key = api_keys::schema();
+        paths.insert(
+            "/organizations".into(),
+            json!({
+                "get": op("Organizations", "Organizations the caller has any access to", query_params(organizations::list_params()), None, 200, envelope(organization.clone()), &[400, 401, 429, 500], true),
+                "post": op("Organizations", "Create an organization; the caller's key becomes its owner", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            "/organizations/{organizationId}".into(),
+            json!({
+                "get": op("Organizations", "Organization details", path_params(org), None, 200, organization.clone(), std_errs, true),
+                "patch": op("Organizations", "Update an organization", path_params(org), Some(admin::organization_patch_schema().json_schema()), 200, organization.clone(), write_errs, true),
+                "delete": op("Organizations", "Delete the organization and all its data", path_params(org), None, 200, organization, delete_errs, true),
+            }),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/projects".into(),
+            json!({
+                "get": op("Projects", "Projects readable by the caller", with(path_params(org), query_params(projects::list_params())), None, 200, envelope(project.clone()), std_errs, true),
+                "post": op("Projects", "Create a project", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/projects/{projectId}".into(),
+            json!({
+                "get": op("Projects", "Get one project", path_params(proj), None, 200, project.clone(), std_errs, true),
+                "patch": op("Projects", "Update a project", path_params(proj), Some(admin::project_patch_schema().json_schema()), 200, project.clone(), write_errs, true),
+                "delete": op("Projects", "Archive a project; its data is kept", path_params(proj), None, 200, project, delete_errs, true),
+            }),
+        );
+        let mut rotate = op(
+            "Projects",
+            "Rotate the identify secret; it is shown once",
+            path_params(proj),
+            None,
+            201,
+            json!({"type": "object", "additionalProperties": false, "required": ["identifySecret"], "properties": {"identifySecret": {"type": "string", "pattern": "^is_[A-Za-z0-9_-]{43}$"}}}),
+            write_errs,
+            true,
+        );
+        rotate["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {}, "additionalProperties": false}}}});
+        paths.insert(
+            "/organizations/{organizationId}/projects/{projectId}/identify-secret".into(),
+            json!({"post": rotate}),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/api-keys".into(),
+            json!({
+                "get": op("API Keys", "API keys of the organization", with(path_params(org), query_params(api_keys::list_params())), None, 200, envelope(api_key.clone()), std_errs, true),
+                "post": op("API Keys", "Create a key; the secret is shown once", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/api-keys/{apiKeyId}".into(),
+            json!({
+                "get": op("API Keys", "Get one API key", path_params(key), None, 200, api_key.clone(), std_errs, true),
+                "patch": op("API Keys", "Update name, role and permissions", path_params(key), Some(admin::api_key_patch_schema().json_schema()), 200, api_key.clone(), write_errs, true),
+                "delete": op("API Keys", "Revoke a key", path_params(key), None, 200, api_key, delete_errs, true),
+            }),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/permissions".into(),
+            json!({"get": op("Permissions", "The caller's effective permissions", path_params(org), None, 200, permissions::schema(), ok_errs, true)}),
+        );
+        paths.insert(
+            "/organizations/{organizationId}/subscription".into(),
+            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", path_params(org), None, 200, organizations::subscription_schema(), ok_errs, true)}),
+        );
+    }
+    crate::routes::domains::document(&mut paths);
+    crate::routes::sessions::document(&mut paths);
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": "/privacy-v1"}],
+        "security": [{"ApiKeyAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "SessionAuth": {"type": "apiKey", "in": "header", "name": "x-session"}
+            },
+            "schemas": {
+                "Error": error_schema(),
+                "ComplianceRequest": compliance_request_schema(),
+                "ComplianceRequestEvent": {"type": "object", "additionalProperties": false,
+                    "required": ["id", "complianceRequestId", "organizationId", "projectId", "event", "accountId", "details", "dateCreated", "dateUpdated"],
+                    "properties": {"id": {"type": "string", "format": "uuid"}, "complianceRequestId": {"type": "string", "format": "uuid"},
+                        "organizationId": {"type": "string", "format": "uuid"}, "projectId": {"type": "string", "format": "uuid"},
+                        "event": {"type": "string", "enum": compliance::EVENT_NAMES}, "accountId": {"type": ["string", "null"], "format": "uuid"},
+                        "details": {"type": "object"}, "dateCreated": {"type": "string", "format": "date-time"}, "dateUpdated": {"type": "string", "format": "date-time"}}}
+            }
+        }
+    })
+}
+
+/// The reference response schema of a ComplianceRequest (§3.2), plus the deadline fields
+/// that only appear with `include=deadline`.
+pub fn compliance_request_schema() -> Value {
+    let int = json!({"type": "integer"});
+    let s = json!({"type": "string"});
+    json!({"type": "object", "additionalProperties": false, "required": ["id", "concordId", "requestDate"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "concordId": {"type": "string", "format": "uuid"},
+        "organization": {"type": "string", "format": "uuid"}, "project": {"type": "string", "format": "uuid"},
+        "request": {"type": "string", "enum": compliance::REQUEST_TYPES}, "requestDate": int, "requestDetails": s,
+        "status": {"type": "string", "enum": compliance::STATUSES}, "resolutionStatus": {"type": "string", "enum": compliance::RESOLUTION_STATUSES},
+        "resolution": {"type": "string", "maxLength": 2048}, "notes": {"type": "string", "maxLength": 2048}, "captureUrl": s, "domain": s,
+        "preverified": {"type": "boolean"},
+        "user": {"type": "object", "additionalProperties": false, "properties": {"email": {"type": "string", "format": "email"}, "firstName": s, "lastName": s, "phoneNumber": s}},
+        "session": {"type": "object", "additionalProperties": false, "properties": {"id": {"type": "string", "format": "uuid"}, "ipAddress": {"type": "string", "format": "ipv4"}, "domain": s, "geography": s, "userAgent": s}},
+        "verificationMethod": {"type": "string", "enum": ["email", "sms"]}, "verificationRequestId": s,
+        "verifiedDate": int, "acknowledgedDate": int, "resolvedDate": {"type": "string", "format": "date-time"},
+        "dataSystemTasks": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["completed"], "properties": {
+            "dataSystem": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "object", "additionalProperties": false, "properties": {"id": {"type": "string", "format": "uuid"}, "name": s, "dataSystemTypeId": s}}]},
+            "completed": {"type": "boolean"}}}},
+        "files": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["fileName"], "properties": {
+            "accountId": s, "apiKey": s, "date": int, "dateCreated": int, "details": s, "event": s, "fileName": {"type": "string", "maxLength": 255}, "filePath": s,
+            "fileSize": {"type": "number", "maximum": 10485760}}}},
+        "downloadDate": int, "filePurgeDate": int, "dateCreated": int, "dateUpdated": int,
+        "dueDate": int, "dueDateExtended": {"type": "boolean"}
+    }})
+}

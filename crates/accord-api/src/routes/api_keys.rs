@@ -1,0 +1,410 @@
+//! `/privacy-v1/organizations/{organizationId}/api-keys[/{apiKeyId}]`: list, create, read,
+//! PATCH and revoke API keys, with the grant and owner rules of §2.3 and §7.4.
+use crate::error::{json_response, ApiResult};
+use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::organizations::org_scope;
+use crate::AppState;
+use accord_core::admin::{
+    self, check_grant_shape, check_key_change, contains_ci, paginate, parse_grants, ApiKeyInput,
+    Grant, KeyGrants, SortKey, API_KEY_SORTS, LAST_OWNER,
+};
+use accord_core::auth::{digest, generate_api_key, masked, Permission, Role};
+use accord_core::query::{self, p, paging, Kind, Page, Param, Query};
+use accord_core::schema::string;
+use accord_core::store::{ApiKey, NewApiKey, Store};
+use accord_core::{Error, Result};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/organizations/{organizationId}/api-keys",
+            get(list).post(create),
+        )
+        .route(
+            "/organizations/{organizationId}/api-keys/{apiKeyId}",
+            get(get_one).patch(update).delete(delete),
+        )
+}
+
+/// Query of the API-key list (§7.4).
+pub fn list_params() -> &'static [Param] {
+    static S: OnceLock<Vec<Param>> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut v = paging(API_KEY_SORTS);
+        v.extend([
+            p("apiKey", Kind::Str(string().max(64))),
+            p("name", Kind::Str(string().max(64))),
+            p("projectName", Kind::Str(string().max(256))),
+            p("role", Kind::EnumList(Role::NAMES)),
+            p("projectIds", Kind::UuidList),
+        ]);
+        v
+    })
+}
+
+/// Names of the organizations and projects that permission entries point at.
+#[derive(Default)]
+pub struct Names {
+    organizations: HashMap<Uuid, String>,
+    projects: HashMap<Uuid, String>,
+}
+
+impl Names {
+    /// Loads the names for every entry of `keys`: one lookup per organization named.
+    pub async fn load(store: &dyn Store, keys: &[ApiKey]) -> Result<Names> {
+        let mut names = Names::default();
+        let orgs: BTreeSet<Uuid> = keys
+            .iter()
+            .flat_map(|k| k.permissions.iter().map(|p| p.organization_id))
+            .collect();
+        for org in orgs {
+            if let Some(o) = store.get_organization(org).await? {
+                names.organizations.insert(org, o.name);
+            }
+            if keys
+                .iter()
+                .flat_map(|k| &k.permissions)
+                .any(|p| p.organization_id == org && p.project_id.is_some())
+            {
+                for p in store.list_projects(org).await? {
+                    names.projects.insert(p.id, p.name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn project(&self, id: Uuid) -> Option<&str> {
+        self.projects.get(&id).map(String::as_str)
+    }
+}
+
+/// The ApiKey object (§7.4) with the masked secret and named permissions.
+pub fn wire(key: &ApiKey, names: &Names) -> Value {
+    let perms: Vec<Value> = key
+        .permissions
+        .iter()
+        .map(|p| {
+            let mut v = json!({
+                "id": p.id,
+                "organizationId": p.organization_id,
+                "organizationName": names.organizations.get(&p.organization_id).map(String::as_str).unwrap_or(""),
+                "role": p.role.as_str(),
+            });
+            if let Some(pid) = p.project_id {
+                v["projectId"] = json!(pid);
+                if let Some(name) = names.project(pid) {
+                    v["projectName"] = json!(name);
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "id": key.id,
+        "apiKey": masked(&key.prefix),
+        "organizationId": key.organization_id,
+        "name": key.name,
+        "role": key.role.as_str(),
+        "permissions": perms,
+        "dateCreated": key.date_created,
+        "dateUpdated": key.date_updated,
+    })
+}
+
+/// The ApiKey object of one key (also used by `accord api-key create --json`).
+pub async fn to_wire(key: &ApiKey, store: &dyn Store) -> Result<Value> {
+    let names = Names::load(store, std::slice::from_ref(key)).await?;
+    Ok(wire(key, &names))
+}
+
+fn grants_of(key: &ApiKey) -> KeyGrants {
+    KeyGrants {
+        role: key.role,
+        grants: key
+            .permissions
+            .iter()
+            .map(|p| (p.organization_id, p.project_id, p.role))
+            .collect(),
+    }
+}
+
+/// The 422 rules on a permission set: shape, then every project inside its organization.
+async fn check_grants(state: &AppState, home: Uuid, grants: &[Grant]) -> Result<()> {
+    check_grant_shape(home, grants)?;
+    for (i, (org, project, _)) in grants.iter().enumerate() {
+        if let Some(pid) = project {
+            if state.store.get_project(*org, *pid).await?.is_none() {
+                return Err(Error::unprocessable(format!(
+                    "permissions/{i}/projectId not found in organization {org}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The last-owner rule (§2.3): every organization `key` stops being owner of must keep
+/// another owner key.
+async fn keep_an_owner(
+    state: &AppState,
+    key: &ApiKey,
+    before: &KeyGrants,
+    after: &KeyGrants,
+) -> Result<()> {
+    let home = key.organization_id;
+    for org in before.owner_of(home).difference(&after.owner_of(home)) {
+        let owners = state.store.organization_owner_keys(*org).await?;
+        if owners.iter().all(|k| *k == key.id) {
+            return Err(Error::unprocessable(LAST_OWNER));
+        }
+    }
+    Ok(())
+}
+
+/// Parses the body of a create or PATCH.
+async fn read_input(
+    headers: &HeaderMap,
+    body: Body,
+    schema: &accord_core::schema::Schema,
+) -> Result<(ApiKeyInput, Option<Vec<Grant>>)> {
+    let raw = read_json(headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input: ApiKeyInput = validated(&raw, schema)?;
+    let grants = input.permissions.as_deref().map(parse_grants).transpose()?;
+    Ok((input, grants))
+}
+
+fn matches(key: &ApiKey, q: &Query, by_secret: Option<Uuid>, names: &Names) -> bool {
+    let by_key = q.str("apiKey").is_none_or(|v| match by_secret {
+        Some(id) => key.id == id,
+        None => key.prefix.starts_with(v.trim_end_matches('*')),
+    });
+    let project_named = q.str("projectName").is_none_or(|n| {
+        key.permissions.iter().any(|p| {
+            p.project_id
+                .and_then(|pid| names.project(pid))
+                .is_some_and(|name| contains_ci(name, n))
+        })
+    });
+    let on_projects = q.list("projectIds").is_none_or(|ids| {
+        key.permissions.iter().any(|p| {
+            p.project_id
+                .is_some_and(|pid| ids.contains(&pid.to_string()))
+        })
+    });
+    by_key
+        && project_named
+        && on_projects
+        && q.str("name").is_none_or(|n| contains_ci(&key.name, n))
+        && q.list("role")
+            .is_none_or(|r| r.iter().any(|r| r == key.role.as_str()))
+}
+
+fn sort_key(key: &ApiKey, sort: &str) -> SortKey {
+    match sort {
+        "name" => SortKey::Text(key.name.clone()),
+        "role" => SortKey::Text(key.role.as_str().into()),
+        "dateUpdated" => SortKey::Int(key.date_updated),
+        _ => SortKey::Int(key.date_created),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    org_scope(&state, &who, org, Role::Admin).await?;
+    let q = query::parse(raw.as_deref(), list_params())?;
+    let keys = state.store.list_api_keys(org).await?;
+    let names = Names::load(state.store.as_ref(), &keys).await?;
+    // A full secret finds its key by hash; anything else is a display-prefix search.
+    let by_secret = match q.str("apiKey") {
+        Some(v) => state
+            .store
+            .principal_by_digest(&digest(v.trim()))
+            .await?
+            .filter(|p| p.home_organization_id == org)
+            .map(|p| p.key_id),
+        None => None,
+    };
+    let keys: Vec<ApiKey> = keys
+        .into_iter()
+        .filter(|k| matches(k, &q, by_secret, &names))
+        .collect();
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = paginate(keys, &page, sort_key, |k| k.id);
+    let items = items.iter().map(|k| wire(k, &names)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    org_scope(&state, &who, org, Role::Admin).await?;
+    let (input, grants) = read_input(&headers, body, admin::api_key_create_schema()).await?;
+    let grants = grants.unwrap_or_default();
+    let default_role = if grants.is_empty() {
+        Role::Viewer
+    } else {
+        Role::None
+    };
+    let after = KeyGrants {
+        role: input
+            .role
+            .as_deref()
+            .and_then(Role::parse)
+            .unwrap_or(default_role),
+        grants,
+    };
+    check_key_change(&who, org, None, &after)?;
+    check_grants(&state, org, &after.grants).await?;
+    let secret = generate_api_key();
+    let key = state
+        .store
+        .create_api_key(NewApiKey {
+            organization_id: org,
+            name: input.name.unwrap_or_default(),
+            role: after.role,
+            digest: secret.digest,
+            prefix: secret.prefix,
+            permissions: after.grants,
+        })
+        .await?;
+    let mut body = to_wire(&key, state.store.as_ref()).await?;
+    body["apiKey"] = json!(secret.secret);
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+async fn load_key(state: &AppState, org: Uuid, id: Uuid) -> Result<ApiKey> {
+    state
+        .store
+        .get_api_key(org, id)
+        .await?
+        .ok_or_else(Error::not_found)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let id = path.uuid("apiKeyId")?;
+    org_scope(&state, &who, org, Role::Admin).await?;
+    let key = load_key(&state, org, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &to_wire(&key, state.store.as_ref()).await?,
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let id = path.uuid("apiKeyId")?;
+    org_scope(&state, &who, org, Role::Admin).await?;
+    let (input, grants) = read_input(&headers, body, admin::api_key_patch_schema()).await?;
+    let mut key = load_key(&state, org, id).await?;
+    let before = grants_of(&key);
+    let after = KeyGrants {
+        role: input
+            .role
+            .as_deref()
+            .and_then(Role::parse)
+            .unwrap_or(before.role),
+        grants: grants.clone().unwrap_or_else(|| before.grants.clone()),
+    };
+    check_key_change(&who, org, Some(&before), &after)?;
+    if grants.is_some() {
+        check_grants(&state, org, &after.grants).await?;
+    }
+    keep_an_owner(&state, &key, &before, &after).await?;
+    if let Some(name) = input.name {
+        key.name = name;
+    }
+    key.role = after.role;
+    key.permissions = after
+        .grants
+        .iter()
+        .map(|(o, p, r)| Permission {
+            id: Uuid::nil(),
+            organization_id: *o,
+            project_id: *p,
+            role: *r,
+        })
+        .collect();
+    state.store.update_api_key(&key).await?;
+    let key = load_key(&state, org, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &to_wire(&key, state.store.as_ref()).await?,
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let id = path.uuid("apiKeyId")?;
+    // A key may always revoke itself, whatever its role (§7.4).
+    let itself = id == who.key_id && org == who.home_organization_id;
+    if !itself {
+        org_scope(&state, &who, org, Role::Admin).await?;
+    }
+    let key = load_key(&state, org, id).await?;
+    let before = grants_of(&key);
+    let after = KeyGrants::nothing();
+    if !itself {
+        check_key_change(&who, org, Some(&before), &after)?;
+    }
+    keep_an_owner(&state, &key, &before, &after).await?;
+    let body = to_wire(&key, state.store.as_ref()).await?;
+    state.store.delete_api_key(org, id).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Response schema of an ApiKey (§7.4).
+pub fn schema() -> Value {
+    let s = json!({"type": "string"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let int = json!({"type": "integer"});
+    let role = json!({"type": "string", "enum": Role::NAMES});
+    json!({"type": "object", "additionalProperties": false,
+    "required": ["id", "apiKey", "organizationId", "name", "role", "permissions", "dateCreated", "dateUpdated"],
+    "properties": {
+        "id": uuid, "apiKey": s, "organizationId": uuid, "name": s, "role": role,
+        "permissions": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+            "required": ["id", "organizationId", "organizationName", "role"],
+            "properties": {"id": uuid, "organizationId": uuid, "organizationName": s, "projectId": uuid, "projectName": s, "role": role}}},
+        "dateCreated": int, "dateUpdated": int
+    }})
+}

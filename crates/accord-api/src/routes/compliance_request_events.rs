@@ -1,0 +1,104 @@
+//! `…/compliance-requests-events` at organization and project level (§3.10).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{project_scope, readable_projects, Auth, PathParams};
+use crate::routes::compliance_requests::{page_envelope, restrict_to};
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::compliance::{EventFilter, EVENT_NAMES, EVENT_SORTS};
+use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
+use accord_core::Error;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/organizations/{organizationId}/compliance-requests-events",
+            get(list_organization),
+        )
+        .route(
+            "/organizations/{organizationId}/projects/{projectId}/compliance-requests-events",
+            get(list),
+        )
+}
+
+fn params(organization: bool) -> &'static [Param] {
+    static PROJECT: OnceLock<Vec<Param>> = OnceLock::new();
+    static ORG: OnceLock<Vec<Param>> = OnceLock::new();
+    let build = |org: bool| {
+        let mut v = paging(EVENT_SORTS);
+        v.extend([
+            p("startDate", Kind::DateTime),
+            p("endDate", Kind::DateTime),
+            p("accountId", uuid_param()),
+            p("complianceRequestId", uuid_param()),
+            p("complianceRequestEventId", uuid_param()),
+            p("event", Kind::EnumList(EVENT_NAMES)),
+        ]);
+        if org {
+            v.push(p("projectIds", Kind::UuidList));
+        }
+        v
+    };
+    if organization {
+        ORG.get_or_init(|| build(true))
+    } else {
+        PROJECT.get_or_init(|| build(false))
+    }
+}
+
+fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> EventFilter {
+    let id = |k: &str| q.str(k).and_then(|v| Uuid::parse_str(v).ok());
+    EventFilter {
+        organization_id: org,
+        project_ids: projects,
+        start_date: q.date("startDate"),
+        end_date: q.date("endDate"),
+        account_id: id("accountId"),
+        compliance_request_id: id("complianceRequestId"),
+        event_id: id("complianceRequestEventId"),
+        events: q.list("event").map(<[String]>::to_vec).unwrap_or_default(),
+    }
+}
+
+async fn respond(state: &AppState, filter: EventFilter, q: &Query) -> ApiResult<Response> {
+    let page = Page::from_query(q, "dateCreated");
+    let (total, items) = state.store.list_request_events(&filter, &page).await?;
+    let items = items.iter().map(|e| e.to_wire()).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), params(false))?;
+    project.ok_or_else(Error::not_found)?;
+    respond(&state, filter_from(&q, org, vec![pid]), &q).await
+}
+
+async fn list_organization(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let readable = readable_projects(&state, &who, org).await?;
+    let q = query::parse(raw.as_deref(), params(true))?;
+    let projects = restrict_to(readable, q.list("projectIds"))?;
+    respond(&state, filter_from(&q, org, projects), &q).await
+}

@@ -1,0 +1,313 @@
+//! `/privacy-v1/organizations/{organizationId}[/projects/{projectId}]/compliance-requests`:
+//! create, list, get and PATCH (§3.1–§3.9).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{
+    project_scope, read_json, readable_projects, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
+};
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::compliance::{
+    self, Actor, ComplianceRequest, CreateComplianceRequest, PatchComplianceRequest, RequestFilter,
+    WireOptions, REQUEST_TYPES, RESOLUTION_STATUSES, SORTS, STATUSES,
+};
+use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
+use accord_core::schema::string;
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/organizations/{organizationId}/compliance-requests", get(list_organization))
+        .route("/organizations/{organizationId}/projects/{projectId}/compliance-requests", get(list).post(create))
+        .route(
+            "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}",
+            get(get_one).patch(update),
+        )
+}
+
+pub const INCLUDES: &[&str] = &["deadline"];
+
+/// Query of endpoints that return one request.
+pub fn include_params() -> Vec<Param> {
+    vec![p("include", Kind::Include(INCLUDES))]
+}
+
+/// Query of the lists (§3.9); `organization` adds `projectIds`.
+pub fn list_params(organization: bool) -> &'static [Param] {
+    static PROJECT: OnceLock<Vec<Param>> = OnceLock::new();
+    static ORG: OnceLock<Vec<Param>> = OnceLock::new();
+    let build = |org: bool| {
+        let s128 = || Kind::Str(string().max(128));
+        let mut v = paging(SORTS);
+        v.extend([
+            p("startDate", Kind::DateTime),
+            p("endDate", Kind::DateTime),
+            p("complianceRequestId", uuid_param()),
+            p("concordId", s128()),
+            p("sessionId", s128()),
+            p("request", Kind::EnumList(REQUEST_TYPES)),
+            p("status", Kind::EnumList(STATUSES)),
+            p(
+                "resolutionStatus",
+                Kind::Str(string().one_of(RESOLUTION_STATUSES)),
+            ),
+            p("domain", s128()),
+            p("geography", s128()),
+            p("ipAddress", s128()),
+            p("userEmail", s128()),
+            p("userAgent", s128()),
+            p("notes", s128()),
+            p("requestDetails", s128()),
+            p("resolution", s128()),
+            p("text", s128()),
+            p("overdue", Kind::Bool),
+            p("include", Kind::Include(INCLUDES)),
+        ]);
+        if org {
+            v.push(p("projectIds", Kind::UuidList));
+        }
+        v
+    };
+    if organization {
+        ORG.get_or_init(|| build(true))
+    } else {
+        PROJECT.get_or_init(|| build(false))
+    }
+}
+
+/// Renders requests with their data-system names and the asked extensions.
+pub async fn render(
+    state: &AppState,
+    org: Uuid,
+    items: &[ComplianceRequest],
+    q: &Query,
+) -> ApiResult<Vec<Value>> {
+    let mut ids: Vec<Uuid> = items
+        .iter()
+        .flat_map(|c| c.tasks.iter().map(|t| t.data_system))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let opts = WireOptions {
+        include_deadline: q.has_include("deadline"),
+        data_systems: state.store.data_system_summaries(org, &ids).await?,
+    };
+    Ok(items.iter().map(|c| c.to_wire(&opts)).collect())
+}
+
+pub fn page_envelope(page: &Page, total: i64, items: Vec<Value>) -> Value {
+    json!({"offset": page.offset, "count": items.len(), "total": total, "items": items})
+}
+
+fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> RequestFilter {
+    let s = |k: &str| q.str(k).map(str::to_string);
+    RequestFilter {
+        organization_id: org,
+        project_ids: projects,
+        start_date: q.date("startDate"),
+        end_date: q.date("endDate"),
+        id: q
+            .str("complianceRequestId")
+            .and_then(|v| Uuid::parse_str(v).ok()),
+        concord_id: s("concordId"),
+        session_id: s("sessionId"),
+        request: q
+            .list("request")
+            .map(<[String]>::to_vec)
+            .unwrap_or_default(),
+        status: q.list("status").map(<[String]>::to_vec).unwrap_or_default(),
+        resolution_status: s("resolutionStatus"),
+        domain: s("domain"),
+        geography: s("geography"),
+        ip_address: s("ipAddress"),
+        user_email: s("userEmail"),
+        user_agent: s("userAgent"),
+        notes: s("notes"),
+        request_details: s("requestDetails"),
+        resolution: s("resolution"),
+        text: s("text"),
+        overdue: q.bool("overdue"),
+        now: now_ms(),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    compliance::create_body_schema()
+        .validate(&raw, "body")
+        .map_err(Error::BadRequest)?;
+    let project = project.ok_or_else(Error::not_found)?;
+    if !project.is_active() {
+        return Err(Error::unprocessable("project is archived").into());
+    }
+    let single = raw.is_object();
+    let inputs: Vec<CreateComplianceRequest> = match raw {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| validated(v, compliance::create_schema()))
+            .collect::<Result<_, _>>()?,
+        v => vec![validated(&v, compliance::create_schema())?],
+    };
+    let created = state
+        .store
+        .create_compliance_requests(
+            &project,
+            inputs,
+            Actor {
+                account_id: Some(who.key_id),
+            },
+            "privacy-v1",
+        )
+        .await?;
+    let items = render(&state, org, &created, &Query::default()).await?;
+    let body = if single {
+        items.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        json!({"count": items.len(), "items": items})
+    };
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), list_params(false))?;
+    project.ok_or_else(Error::not_found)?;
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = state
+        .store
+        .list_compliance_requests(&filter_from(&q, org, vec![pid]), &page)
+        .await?;
+    let items = render(&state, org, &items, &q).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn list_organization(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let readable = readable_projects(&state, &who, org).await?;
+    let q = query::parse(raw.as_deref(), list_params(true))?;
+    let projects = restrict_to(readable, q.list("projectIds"))?;
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = state
+        .store
+        .list_compliance_requests(&filter_from(&q, org, projects), &page)
+        .await?;
+    let items = render(&state, org, &items, &q).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+/// Narrows the readable projects to an explicit `projectIds` filter; naming an unreadable
+/// project is 403 (§2.3).
+pub fn restrict_to(readable: Vec<Uuid>, wanted: Option<&[String]>) -> Result<Vec<Uuid>, Error> {
+    let Some(wanted) = wanted else {
+        return Ok(readable);
+    };
+    let mut out = Vec::new();
+    for w in wanted {
+        let id = Uuid::parse_str(w)
+            .map_err(|_| Error::bad("querystring/projectIds must match format \"uuid\""))?;
+        if !readable.contains(&id) {
+            return Err(Error::forbidden());
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("complianceRequestId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), &include_params())?;
+    project.ok_or_else(Error::not_found)?;
+    let cr = state
+        .store
+        .get_compliance_request(org, pid, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let item = render(&state, org, std::slice::from_ref(&cr), &q)
+        .await?
+        .remove(0);
+    Ok(json_response(StatusCode::OK, &item))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("complianceRequestId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
+    let raw_body = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let q = query::parse(raw.as_deref(), &include_params())?;
+    let patch: PatchComplianceRequest = validated(&raw_body, compliance::patch_schema())?;
+    let project = project.ok_or_else(Error::not_found)?;
+    let role = who.project_role(org, pid);
+    let regulation = project.regulation();
+    let updated = state
+        .store
+        .update_compliance_request(
+            org,
+            pid,
+            id,
+            Actor {
+                account_id: Some(who.key_id),
+            },
+            Box::new(move |cr| {
+                compliance::check_patch_role(cr, &patch, role)?;
+                compliance::apply_patch(cr, &patch, &regulation, now_ms())
+            }),
+        )
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let item = render(&state, org, std::slice::from_ref(&updated), &q)
+        .await?
+        .remove(0);
+    Ok(json_response(StatusCode::OK, &item))
+}

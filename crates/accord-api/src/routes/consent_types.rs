@@ -1,0 +1,218 @@
+//! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-types`: list,
+//! create, get, PATCH and delete (§4.1, §4.2).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{project_scope, read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::consent::{
+    self, ConsentTypeFilter, CATEGORIES, SUBCATEGORY_PATTERN, TYPE_SORTS, TYPE_STATUSES,
+};
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::schema::{check_str, string};
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+pub const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/consent-types";
+pub const ONE: &str =
+    "/organizations/{organizationId}/projects/{projectId}/consent-types/{consentTypeId}";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(COLLECTION, get(list).post(create))
+        .route(ONE, get(get_one).patch(update).delete(delete))
+}
+
+/// Query of the list (§4.2). `subcategory` is read by [`subcategory_filter`].
+pub fn list_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut v = paging(TYPE_SORTS);
+        v.extend([
+            p("category", Kind::Str(string().one_of(CATEGORIES))),
+            p("label", Kind::Str(string().max(128))),
+            p("name", Kind::Str(string().max(100))),
+            p("url", Kind::Str(string())),
+            p(
+                "version",
+                Kind::Int {
+                    min: Some(1),
+                    max: None,
+                },
+            ),
+            p("status", Kind::Str(string().one_of(TYPE_STATUSES))),
+        ]);
+        v
+    })
+}
+
+/// The `subcategory` filter: a string or an array (repeated key or `subcategory[]`), each
+/// value lowercased and matched against the subcategory pattern.
+pub fn subcategory_filter(raw: Option<&str>) -> Result<Vec<String>, Error> {
+    let rule = string().max(128).pattern(SUBCATEGORY_PATTERN);
+    let loc = "querystring/subcategory";
+    let values = query::split(raw).remove("subcategory").unwrap_or_default();
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        let v = v.to_lowercase();
+        if v.is_empty() {
+            return Err(Error::bad(format!(
+                "{loc} must match pattern \"{SUBCATEGORY_PATTERN}\""
+            )));
+        }
+        check_str(&rule, &v, loc).map_err(Error::BadRequest)?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// The published query parameter of [`subcategory_filter`].
+pub fn subcategory_param_schema() -> Value {
+    json!({"name": "subcategory", "in": "query", "required": false,
+        "schema": consent::subcategory_input_json_schema()})
+}
+
+/// The response schema of a ConsentType (§4.2).
+pub fn schema() -> Value {
+    let s = json!({"type": "string"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let date = json!({"type": "string", "format": "date-time"});
+    json!({"type": "object", "additionalProperties": false,
+        "required": ["id", "organization", "project", "category", "subcategory", "label", "name", "readOnly", "validStates", "status", "consentDuration", "required", "version", "dateCreated", "dateUpdated"],
+        "properties": {
+            "id": uuid, "organization": uuid, "project": uuid,
+            "category": {"type": "string", "enum": CATEGORIES},
+            "subcategory": {"type": "array", "items": {"type": "string", "pattern": SUBCATEGORY_PATTERN}},
+            "label": {"type": "string", "pattern": consent::LABEL_PATTERN},
+            "name": s, "description": s, "document": s, "url": {"type": "string", "format": "uri"},
+            "readOnly": {"type": "boolean"},
+            "validStates": {"type": "array", "items": {"type": "string", "enum": consent::STATES}},
+            "status": {"type": "string", "enum": TYPE_STATUSES},
+            "consentDuration": s, "required": {"type": "boolean"},
+            "requireReacceptVersion": {"type": "integer", "minimum": 1},
+            "version": {"type": "integer", "minimum": 1},
+            "dateCreated": date, "dateUpdated": date}})
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), list_params())?;
+    let subcategory = subcategory_filter(raw.as_deref())?;
+    project.ok_or_else(Error::not_found)?;
+    let page = Page::from_query(&q, "dateCreated");
+    let s = |k: &str| q.str(k).map(str::to_string);
+    let filter = ConsentTypeFilter {
+        organization_id: org,
+        project_id: pid,
+        category: s("category"),
+        subcategory,
+        label: s("label"),
+        name: s("name"),
+        url: s("url"),
+        version: q.int("version"),
+        status: s("status"),
+    };
+    let (total, items) = state.store.list_consent_types(&filter, &page).await?;
+    let items = items.iter().map(|t| t.to_wire()).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input = consent::parse_type_create(&raw)?;
+    let project = project.ok_or_else(Error::not_found)?;
+    let created = state.store.create_consent_type(&project, input).await?;
+    Ok(json_response(StatusCode::CREATED, &created.to_wire()))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("consentTypeId")?;
+    project_scope(&state, &who, org, pid, Role::Viewer)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let t = state
+        .store
+        .get_consent_type(org, pid, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok(json_response(StatusCode::OK, &t.to_wire()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("consentTypeId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let patch = consent::parse_type_patch(&raw)?;
+    project.ok_or_else(Error::not_found)?;
+    let updated = state
+        .store
+        .update_consent_type(
+            org,
+            pid,
+            id,
+            Box::new(move |t| consent::apply_type_patch(t, &patch, now_ms())),
+        )
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok(json_response(StatusCode::OK, &updated.to_wire()))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("consentTypeId")?;
+    project_scope(&state, &who, org, pid, Role::Admin)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let deleted = state
+        .store
+        .delete_consent_type(org, pid, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok(json_response(StatusCode::OK, &deleted.to_wire()))
+}

@@ -1,0 +1,187 @@
+//! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/domains`: the domains
+//! that may use the project's Site API and that scans target (§7.7).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{project_scope, read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::schema::string;
+use accord_core::site::{self, Domain, DomainFilter, DOMAIN_SORTS};
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/domains";
+const ONE: &str = "/organizations/{organizationId}/projects/{projectId}/domains/{domainId}";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(COLLECTION, get(list).post(create))
+        .route(ONE, get(get_one).patch(update).delete(delete))
+}
+
+pub fn list_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut v = paging(DOMAIN_SORTS);
+        v.push(p("domain", Kind::Str(string().max(253))));
+        v
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), list_params())?;
+    project.ok_or_else(Error::not_found)?;
+    let page = Page::from_query(&q, "dateCreated");
+    let filter = DomainFilter {
+        project_id: pid,
+        domain: q.str("domain").map(str::to_string),
+    };
+    let (total, items) = state.store.list_domains(&filter, &page).await?;
+    let items = items.iter().map(Domain::to_wire).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let b = site::parse_domain_body(&raw, site::domain_create_schema())?;
+    let project = project.ok_or_else(Error::not_found)?;
+    let now = now_ms();
+    let d = Domain {
+        id: accord_core::ids::new_id(),
+        organization_id: project.organization_id,
+        project_id: project.id,
+        domain: b.domain.unwrap_or_default(),
+        url: b.url.filter(|u| !u.is_empty()),
+        date_created: now,
+        date_updated: now,
+    };
+    state.store.create_domain(&d).await?;
+    Ok(json_response(StatusCode::CREATED, &d.to_wire()))
+}
+
+async fn load(
+    state: &AppState,
+    path: &PathParams,
+    min: Role,
+    who: &accord_core::auth::Principal,
+) -> ApiResult<(Option<accord_core::store::Project>, uuid::Uuid)> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("domainId")?;
+    Ok((project_scope(state, who, org, pid, min).await?, id))
+}
+
+async fn found(
+    state: &AppState,
+    project: Option<accord_core::store::Project>,
+    id: uuid::Uuid,
+) -> ApiResult<Domain> {
+    let project = project.ok_or_else(Error::not_found)?;
+    Ok(state
+        .store
+        .get_domain(project.id, id)
+        .await?
+        .ok_or_else(Error::not_found)?)
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let (project, id) = load(&state, &path, Role::Viewer, &who).await?;
+    let d = found(&state, project, id).await?;
+    Ok(json_response(StatusCode::OK, &d.to_wire()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let (project, id) = load(&state, &path, Role::Admin, &who).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let b = site::parse_domain_body(&raw, site::domain_patch_schema())?;
+    let mut d = found(&state, project, id).await?;
+    if let Some(domain) = b.domain {
+        d.domain = domain;
+    }
+    if let Some(url) = b.url {
+        d.url = (!url.is_empty()).then_some(url);
+    }
+    d.date_updated = now_ms();
+    state.store.update_domain(&d).await?;
+    Ok(json_response(StatusCode::OK, &d.to_wire()))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let (project, id) = load(&state, &path, Role::Admin, &who).await?;
+    let d = found(&state, project, id).await?;
+    state.store.delete_domain(d.project_id, d.id).await?;
+    Ok(json_response(StatusCode::OK, &d.to_wire()))
+}
+
+/// The OpenAPI paths of this resource, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{op, path_params, query_params};
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "domainId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let schema = Domain::json_schema();
+    let envelope = serde_json::json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": schema}}});
+    let mut list_p = path_params(proj);
+    list_p.extend(query_params(list_params()));
+    paths.insert(
+        COLLECTION.into(),
+        serde_json::json!({
+            "get": op("Domains", "Domains of a project", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Domains", "Create a domain in a project", path_params(proj), Some(site::domain_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+        }),
+    );
+    paths.insert(
+        ONE.into(),
+        serde_json::json!({
+            "get": op("Domains", "Get one domain", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Domains", "Update a domain", path_params(one), Some(site::domain_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "delete": op("Domains", "Delete a domain", path_params(one), None, 200, schema, std_errs, true),
+        }),
+    );
+}

@@ -1,0 +1,332 @@
+//! `/privacy-v1/organizations[/{organizationId}]`: list, create, read, PATCH and delete
+//! organizations (§7.2), and their fixed subscription (§7.13).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::projects;
+use crate::AppState;
+use accord_core::admin::{
+    self, check_name, clean_emails, contains_ci, non_empty, paginate, CreateOrganization,
+    PatchOrganization, SortKey, ORGANIZATION_SORTS, ORGANIZATION_STATUSES,
+};
+use accord_core::auth::{Principal, Role};
+use accord_core::ids::parse_uuid;
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::schema::string;
+use accord_core::store::{NewOrganization, NewProject, Organization, Project};
+use accord_core::time::now_ms;
+use accord_core::{Error, Result};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use object_store::path::Path as ObjectPath;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/organizations", get(list).post(create))
+        .route(
+            "/organizations/{organizationId}",
+            get(get_one).patch(update).delete(delete),
+        )
+        .route(
+            "/organizations/{organizationId}/subscription",
+            get(subscription),
+        )
+}
+
+/// Query of `GET /privacy-v1/organizations` (§7.2).
+pub fn list_params() -> &'static [Param] {
+    static S: OnceLock<Vec<Param>> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut v = paging(ORGANIZATION_SORTS);
+        v.extend([
+            p("name", Kind::Str(string().max(64))),
+            p("primaryDomain", Kind::Str(string().max(64))),
+            p("status", Kind::EnumList(ORGANIZATION_STATUSES)),
+        ]);
+        v
+    })
+}
+
+/// The self-hosted subscription (§7.13).
+pub fn subscription_wire() -> Value {
+    json!({"plan": "self_hosted", "interval": null, "addons": {}})
+}
+
+/// The organization for a caller whose organization-level role is at least `min`; 403
+/// otherwise, and for an organization that does not exist (§1.5).
+pub async fn org_scope(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+    min: Role,
+) -> Result<Organization> {
+    if who.org_role(org) < min {
+        return Err(Error::forbidden());
+    }
+    state
+        .store
+        .get_organization(org)
+        .await?
+        .ok_or_else(Error::forbidden)
+}
+
+/// The organization and its projects, for a caller with basic access (§2.3): any role ≥
+/// viewer in it or in one of its projects.
+pub async fn basic_access(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+) -> Result<(Organization, Vec<Project>)> {
+    let organization = state
+        .store
+        .get_organization(org)
+        .await?
+        .ok_or_else(Error::forbidden)?;
+    let projects = state.store.list_projects(org).await?;
+    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
+    if !who.has_any_access(org, &ids) {
+        return Err(Error::forbidden());
+    }
+    Ok((organization, projects))
+}
+
+/// The Organization object (§7.2) with the projects `who` can read.
+pub fn to_wire(
+    state: &AppState,
+    who: &Principal,
+    org: &Organization,
+    projects: &[Project],
+) -> Value {
+    let readable: Vec<Value> = projects
+        .iter()
+        .filter(|p| who.project_role(org.id, p.id) >= Role::Viewer)
+        .map(|p| projects::to_wire(state, org, p, None))
+        .collect();
+    let mut v = json!({
+        "id": org.id,
+        "name": org.name,
+        "slug": org.slug,
+        "status": "active",
+        "statusDate": org.date_created,
+        "statusFlags": {"isActive": true},
+        "projects": readable,
+        "subscription": subscription_wire(),
+        "dateCreated": org.date_created,
+        "dateUpdated": org.date_updated,
+    });
+    if let Some(d) = &org.primary_domain {
+        v["primaryDomain"] = json!(d);
+    }
+    if let Some(p) = org.default_project_id {
+        v["defaultProjectId"] = json!(p);
+    }
+    v
+}
+
+fn sort_key(org: &Organization, sort: &str) -> SortKey {
+    match sort {
+        "name" => SortKey::Text(org.name.clone()),
+        "dateUpdated" => SortKey::Int(org.date_updated),
+        _ => SortKey::Int(org.date_created),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = query::parse(raw.as_deref(), list_params())?;
+    let mut ids: Vec<Uuid> = who.permissions.iter().map(|p| p.organization_id).collect();
+    ids.push(who.home_organization_id);
+    ids.sort();
+    ids.dedup();
+    let mut found = Vec::new();
+    for org in state.store.list_organizations(&ids).await? {
+        let matches = q.str("name").is_none_or(|n| contains_ci(&org.name, n))
+            && q.str("primaryDomain").is_none_or(|d| {
+                org.primary_domain
+                    .as_deref()
+                    .is_some_and(|pd| contains_ci(pd, d))
+            })
+            && q.list("status")
+                .is_none_or(|s| s.iter().any(|s| s == "active"));
+        if !matches {
+            continue;
+        }
+        let projects = state.store.list_projects(org.id).await?;
+        let project_ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
+        if who.has_any_access(org.id, &project_ids) {
+            found.push((org, projects));
+        }
+    }
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = paginate(found, &page, |(o, _), s| sort_key(o, s), |(o, _)| o.id);
+    let items = items
+        .iter()
+        .map(|(o, projects)| to_wire(&state, &who, o, projects))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(mut who): Auth,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if who.org_role(who.home_organization_id) < Role::Owner {
+        return Err(Error::forbidden().into());
+    }
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input: CreateOrganization = validated(&raw, admin::organization_create_schema())?;
+    check_name(Some(&input.name), 1)?;
+    let domain = non_empty(input.primary_domain).map(|d| d.to_lowercase());
+    let (org, project) = state
+        .store
+        .create_organization(NewOrganization {
+            name: input.name,
+            slug: non_empty(input.organization_slug),
+            primary_domain: domain.clone(),
+            project: NewProject {
+                name: "Default".into(),
+                domains: domain.into_iter().collect(),
+                contact_emails: clean_emails(input.contact_emails),
+                privacy_policy_url: non_empty(input.privacy_policy_url),
+                terms_of_service_url: non_empty(input.terms_of_service_url),
+                settings: None,
+            },
+        })
+        .await?;
+    let granted = state
+        .store
+        .add_api_key_permission(who.key_id, org.id, None, Role::Owner)
+        .await;
+    let permission = match granted {
+        Ok(p) => p,
+        Err(e) => {
+            // Without its owner the organization would be unreachable: take it back.
+            let _ = state.store.delete_organization(org.id).await;
+            return Err(e.into());
+        }
+    };
+    who.permissions.push(permission);
+    let body = to_wire(&state, &who, &org, &[project]);
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let (org, projects) = basic_access(&state, &who, org).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &to_wire(&state, &who, &org, &projects),
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = path.uuid("organizationId")?;
+    let mut org = org_scope(&state, &who, id, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let patch: PatchOrganization = validated(&raw, admin::organization_patch_schema())?;
+    check_name(patch.name.as_deref(), 1)?;
+    let default_project = patch
+        .default_project_id
+        .as_deref()
+        .map(|p| parse_uuid(p, "body/defaultProjectId"))
+        .transpose()?;
+    if let Some(pid) = default_project {
+        if state.store.get_project(id, pid).await?.is_none() {
+            return Err(
+                Error::unprocessable("defaultProjectId not found in this organization").into(),
+            );
+        }
+        org.default_project_id = Some(pid);
+    }
+    if let Some(name) = patch.name {
+        org.name = name;
+    }
+    if let Some(domain) = patch.primary_domain {
+        org.primary_domain = non_empty(Some(domain)).map(|d| d.to_lowercase());
+    }
+    org.date_updated = now_ms();
+    state.store.update_organization(&org).await?;
+    let projects = state.store.list_projects(id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &to_wire(&state, &who, &org, &projects),
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let id = path.uuid("organizationId")?;
+    let org = org_scope(&state, &who, id, Role::Owner).await?;
+    let projects = state.store.list_projects(id).await?;
+    let body = to_wire(&state, &who, &org, &projects);
+    let files = state.store.delete_organization(id).await?;
+    for key in files {
+        if let Err(e) = state.files.delete(&ObjectPath::from(key.as_str())).await {
+            tracing::warn!(error = %e, key, "could not delete a file of a deleted organization");
+        }
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn subscription(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    org_scope(&state, &who, org, Role::Viewer).await?;
+    Ok(json_response(StatusCode::OK, &subscription_wire()))
+}
+
+/// Response schema of the subscription (§7.13).
+pub fn subscription_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["plan", "interval", "addons"],
+        "properties": {"plan": {"type": "string"}, "interval": {"type": ["string", "null"]}, "addons": {"type": "object"}}})
+}
+
+/// Response schema of an Organization (§7.2).
+pub fn schema() -> Value {
+    let s = json!({"type": "string"});
+    let int = json!({"type": "integer"});
+    json!({"type": "object", "additionalProperties": false,
+    "required": ["id", "name", "slug", "status", "statusDate", "statusFlags", "projects", "subscription", "dateCreated", "dateUpdated"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "name": s, "slug": s,
+        "primaryDomain": {"type": "string", "format": "hostname"},
+        "status": {"type": "string", "enum": ORGANIZATION_STATUSES}, "statusDate": int,
+        "statusFlags": {"type": "object", "additionalProperties": false, "required": ["isActive"],
+            "properties": {"isActive": {"type": "boolean"}}},
+        "defaultProjectId": {"type": "string", "format": "uuid"},
+        "projects": {"type": "array", "items": projects::schema()},
+        "subscription": subscription_schema(),
+        "dateCreated": int, "dateUpdated": int
+    }})
+}

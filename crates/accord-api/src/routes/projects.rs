@@ -1,0 +1,389 @@
+//! `/privacy-v1/organizations/{organizationId}/projects[/{projectId}]`: list, create, read,
+//! PATCH and archive projects, and rotate their identify secret (§7.3).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{
+    project_scope, read_json, read_limited, readable_projects, validated, Auth, PathParams,
+    PRIVACY_BODY_LIMIT,
+};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::organizations::org_scope;
+use crate::AppState;
+use accord_core::admin::{
+    self, check_name, clean_emails, contains_ci, deep_merge, non_empty, paginate, CreateProject,
+    PatchProject, ProjectDataSystem, SortKey, PROJECT_SORTS, PROJECT_STATUSES,
+};
+use accord_core::auth::{generate_secret, Role};
+use accord_core::ids::parse_uuid;
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::schema::{string, Object};
+use accord_core::store::{NewProject, Organization, Project};
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/organizations/{organizationId}/projects",
+            get(list).post(create),
+        )
+        .route(
+            "/organizations/{organizationId}/projects/{projectId}",
+            get(get_one).patch(update).delete(delete),
+        )
+        .route(
+            "/organizations/{organizationId}/projects/{projectId}/identify-secret",
+            post(identify_secret),
+        )
+}
+
+/// Query of the project list (§7.3).
+pub fn list_params() -> &'static [Param] {
+    static S: OnceLock<Vec<Param>> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut v = paging(PROJECT_SORTS);
+        v.extend([
+            p("name", Kind::Str(string().max(64))),
+            p("sendFromEmail", Kind::Str(string().max(64))),
+            p("contactEmails", Kind::Str(string().max(64))),
+            p("status", Kind::EnumList(PROJECT_STATUSES)),
+        ]);
+        v
+    })
+}
+
+/// The send-from address of a project: the server sender for `"default"` (§7.3, §7.6).
+fn send_from_email(state: &AppState, p: &Project) -> Value {
+    json!({"id": p.send_from_email_id, "email": state.config.smtp_from, "name": "Accord"})
+}
+
+/// The Project object (§7.3); `data_systems` is `None` where the object is embedded in an
+/// Organization, which omits `dataSystems`.
+pub fn to_wire(
+    state: &AppState,
+    org: &Organization,
+    p: &Project,
+    data_systems: Option<&[ProjectDataSystem]>,
+) -> Value {
+    let mut v = json!({
+        "id": p.id,
+        "name": p.name,
+        "slug": p.slug,
+        "organizationId": p.organization_id,
+        "organization": {"id": org.id, "name": org.name, "slug": org.slug, "status": "active"},
+        "type": "website",
+        "status": p.status,
+        "statusFlags": {"isActive": p.is_active(), "isTest": false},
+        "contactEmails": p.contact_emails,
+        "sendFromEmailId": p.send_from_email_id,
+        "sendFromEmail": send_from_email(state, p),
+        "settings": p.settings,
+        "dateCreated": p.date_created,
+        "dateUpdated": p.date_updated,
+    });
+    if let Some(first) = p.contact_emails.first() {
+        v["contactEmail"] = json!(first);
+    }
+    if let Some(systems) = data_systems {
+        v["dataSystems"] = systems
+            .iter()
+            .map(|d| {
+                json!({"id": d.id, "name": d.name, "status": d.status,
+                    "dataSystemTypeId": d.data_system_type_id.as_deref().unwrap_or("custom")})
+            })
+            .collect();
+    }
+    v
+}
+
+/// One project with its linked data systems.
+async fn render(state: &AppState, org: &Organization, p: &Project) -> ApiResult<Value> {
+    let mut systems = state.store.project_data_systems(org.id, &[p.id]).await?;
+    let systems = systems.remove(&p.id).unwrap_or_default();
+    Ok(to_wire(state, org, p, Some(&systems)))
+}
+
+async fn organization(state: &AppState, org: Uuid) -> ApiResult<Organization> {
+    Ok(state
+        .store
+        .get_organization(org)
+        .await?
+        .ok_or_else(Error::forbidden)?)
+}
+
+fn sort_key(p: &Project, sort: &str) -> SortKey {
+    match sort {
+        "name" => SortKey::Text(p.name.clone()),
+        "status" => SortKey::Text(p.status.clone()),
+        "dateUpdated" => SortKey::Int(p.date_updated),
+        _ => SortKey::Int(p.date_created),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let readable = readable_projects(&state, &who, org_id).await?;
+    let q = query::parse(raw.as_deref(), list_params())?;
+    let org = organization(&state, org_id).await?;
+    let projects: Vec<Project> = state
+        .store
+        .list_projects(org_id)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            readable.contains(&p.id)
+                && q.str("name").is_none_or(|n| contains_ci(&p.name, n))
+                && q.str("sendFromEmail").is_none_or(|e| {
+                    contains_ci(&state.config.smtp_from, e) && p.send_from_email_id == "default"
+                })
+                && q.str("contactEmails")
+                    .is_none_or(|e| p.contact_emails.iter().any(|c| contains_ci(c, e)))
+                && q.list("status").is_none_or(|s| s.contains(&p.status))
+        })
+        .collect();
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = paginate(projects, &page, sort_key, |p| p.id);
+    let ids: Vec<Uuid> = items.iter().map(|p| p.id).collect();
+    let mut systems = state.store.project_data_systems(org_id, &ids).await?;
+    let items = items
+        .iter()
+        .map(|p| {
+            let linked = systems.remove(&p.id).unwrap_or_default();
+            to_wire(&state, &org, p, Some(&linked))
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let org = org_scope(&state, &who, org_id, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input: CreateProject = validated(&raw, admin::project_create_schema())?;
+    check_name(Some(&input.name), 2)?;
+    let mut domains: Vec<String> = input
+        .domains
+        .into_iter()
+        .filter_map(|d| non_empty(Some(d)).map(|d| d.to_lowercase()))
+        .collect();
+    domains.sort();
+    domains.dedup();
+    let project = state
+        .store
+        .create_project(
+            org_id,
+            NewProject {
+                name: input.name,
+                domains,
+                contact_emails: clean_emails(input.contact_emails),
+                privacy_policy_url: non_empty(input.privacy_policy_url),
+                terms_of_service_url: non_empty(input.terms_of_service_url),
+                settings: input.settings,
+            },
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &to_wire(&state, &org, &project, Some(&[])),
+    ))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org_id, pid, Role::Viewer)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let org = organization(&state, org_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render(&state, &org, &project).await?,
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org_id, pid, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let patch: PatchProject = validated(&raw, admin::project_patch_schema())?;
+    check_name(patch.name.as_deref(), 2)?;
+    let data_systems = patch
+        .data_system_ids
+        .as_ref()
+        .map(|ids| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, s)| parse_uuid(s, &format!("body/dataSystemIds/{i}")))
+                .collect::<Result<Vec<Uuid>, Error>>()
+        })
+        .transpose()?;
+    let mut project = project.ok_or_else(Error::not_found)?;
+    if let Some(ids) = &data_systems {
+        let known = state.store.data_system_summaries(org_id, ids).await?;
+        if let Some(i) = ids.iter().position(|id| !known.contains_key(id)) {
+            return Err(Error::unprocessable(format!(
+                "dataSystemIds/{i} not found in this organization"
+            ))
+            .into());
+        }
+    }
+    if let Some(email) = patch.send_from_email_id {
+        // Send-from emails (§7.6) do not exist yet, so only the server sender can be chosen.
+        project.send_from_email_id = match non_empty(Some(email)).as_deref() {
+            None | Some("default") => "default".into(),
+            Some(_) => {
+                return Err(
+                    Error::unprocessable("sendFromEmailId not found in this organization").into(),
+                )
+            }
+        };
+    }
+    if let Some(name) = patch.name {
+        project.name = name;
+    }
+    if let Some(emails) = patch.contact_emails {
+        project.contact_emails = clean_emails(emails);
+    }
+    if let Some(status) = patch.status {
+        project.status = status;
+    }
+    if let Some(settings) = &patch.settings {
+        deep_merge(&mut project.settings, settings);
+    }
+    project.date_updated = now_ms();
+    state.store.update_project(&project).await?;
+    if let Some(ids) = &data_systems {
+        let mut ids = ids.clone();
+        ids.sort();
+        ids.dedup();
+        state.store.set_project_data_systems(pid, &ids).await?;
+    }
+    let org = organization(&state, org_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render(&state, &org, &project).await?,
+    ))
+}
+
+/// Archives the project; its data is kept (§7.1).
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let mut project = project_scope(&state, &who, org_id, pid, Role::Admin)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    if project.is_active() {
+        project.status = "archived".into();
+        project.date_updated = now_ms();
+        state.store.update_project(&project).await?;
+    }
+    let org = organization(&state, org_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &render(&state, &org, &project).await?,
+    ))
+}
+
+/// Reads the optional body of a POST that declares no field: nothing at all, or `{}`.
+async fn optional_empty_body(headers: &HeaderMap, body: Body) -> Result<(), Error> {
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        let bytes = read_limited(body, PRIVACY_BODY_LIMIT).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        return Err(Error::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let raw = read_json(headers, body, PRIVACY_BODY_LIMIT).await?;
+    Object::default()
+        .validate(&raw, "body")
+        .map_err(Error::BadRequest)
+}
+
+async fn identify_secret(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org_id, pid, Role::Admin).await?;
+    optional_empty_body(&headers, body).await?;
+    project.ok_or_else(Error::not_found)?;
+    let secret = generate_secret("is_");
+    state.store.set_identify_secret(pid, &secret.secret).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"identifySecret": secret.secret}),
+    ))
+}
+
+/// Response schema of a Project (§7.3).
+pub fn schema() -> Value {
+    let s = json!({"type": "string"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let int = json!({"type": "integer"});
+    let boolean = json!({"type": "boolean"});
+    json!({"type": "object", "additionalProperties": false,
+    "required": ["id", "name", "slug", "organizationId", "organization", "type", "status", "statusFlags",
+        "contactEmails", "sendFromEmailId", "sendFromEmail", "settings", "dateCreated", "dateUpdated"],
+    "properties": {
+        "id": uuid, "name": s, "slug": s, "organizationId": uuid,
+        "organization": {"type": "object", "additionalProperties": false, "required": ["id", "name", "slug", "status"],
+            "properties": {"id": uuid, "name": s, "slug": s, "status": {"type": "string", "enum": ["active"]}}},
+        "type": {"type": "string", "enum": admin::PROJECT_TYPES},
+        "status": {"type": "string", "enum": PROJECT_STATUSES},
+        "statusFlags": {"type": "object", "additionalProperties": false, "required": ["isActive", "isTest"],
+            "properties": {"isActive": boolean, "isTest": boolean}},
+        "contactEmails": {"type": "array", "items": {"type": "string", "format": "email"}},
+        "contactEmail": {"type": "string", "format": "email"},
+        "sendFromEmailId": s,
+        "sendFromEmail": {"type": "object", "additionalProperties": false, "required": ["id", "email", "name"],
+            "properties": {"id": s, "email": s, "name": s}},
+        "settings": {"type": "object"},
+        "dataSystems": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+            "required": ["id", "name", "status", "dataSystemTypeId"],
+            "properties": {"id": uuid, "name": s, "status": s, "dataSystemTypeId": s}}},
+        "dateCreated": int, "dateUpdated": int
+    }})
+}

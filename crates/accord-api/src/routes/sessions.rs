@@ -1,0 +1,120 @@
+//! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/sessions`: the records
+//! of minted site sessions (§5.9).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{project_scope, Auth, PathParams};
+use crate::routes::compliance_requests::page_envelope;
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::schema::string;
+use accord_core::site::{SessionFilter, SessionRecord, SESSION_SORTS};
+use accord_core::Error;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/sessions";
+const ONE: &str = "/organizations/{organizationId}/projects/{projectId}/sessions/{sessionId}";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(COLLECTION, get(list))
+        .route(ONE, get(get_one))
+}
+
+pub fn list_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let s128 = || Kind::Str(string().max(128));
+        let mut v = paging(SESSION_SORTS);
+        v.extend([
+            p("concordId", s128()),
+            p("sessionId", s128()),
+            p("ipAddress", s128()),
+            p("domain", s128()),
+            p("geography", s128()),
+            p("userAgent", s128()),
+            p("gpc", Kind::Bool),
+            p("startDate", Kind::DateTime),
+            p("endDate", Kind::DateTime),
+        ]);
+        v
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), list_params())?;
+    project.ok_or_else(Error::not_found)?;
+    let page = Page::from_query(&q, "dateCreated");
+    let s = |k: &str| q.str(k).map(str::to_string);
+    let filter = SessionFilter {
+        project_id: pid,
+        concord_id: s("concordId"),
+        session_id: s("sessionId"),
+        ip_address: s("ipAddress"),
+        domain: s("domain"),
+        geography: s("geography"),
+        user_agent: s("userAgent"),
+        gpc: q.bool("gpc"),
+        start_date: q.date("startDate"),
+        end_date: q.date("endDate"),
+    };
+    let (total, items) = state.store.list_sessions(&filter, &page).await?;
+    let items = items.iter().map(SessionRecord::to_wire).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org = path.uuid("organizationId")?;
+    let pid = path.uuid("projectId")?;
+    let id = path.uuid("sessionId")?;
+    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    project.ok_or_else(Error::not_found)?;
+    let s = state
+        .store
+        .get_session(pid, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok(json_response(StatusCode::OK, &s.to_wire()))
+}
+
+/// The OpenAPI paths of this resource, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{op, path_params, query_params};
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "sessionId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let schema = SessionRecord::json_schema();
+    let envelope = json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": schema}}});
+    let mut list_p = path_params(proj);
+    list_p.extend(query_params(list_params()));
+    paths.insert(
+        COLLECTION.into(),
+        json!({"get": op("Sessions", "Session records", list_p, None, 200, envelope, std_errs, true)}),
+    );
+    paths.insert(
+        ONE.into(),
+        json!({"get": op("Sessions", "One session record", path_params(one), None, 200, schema, std_errs, true)}),
+    );
+}

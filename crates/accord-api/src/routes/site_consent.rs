@@ -1,0 +1,233 @@
+//! `/site-v1/{projectId}/consent-…`: the site's consent endpoints (§5.4). The rules are
+//! those of the Privacy API (`accord_core::consent`) in their site variant: active types
+//! only, no imports, `consentDate` now, and the session object of the recording session.
+use crate::error::{json_response, ApiResult};
+use crate::extract::read_json;
+use crate::routes::compliance_requests::page_envelope;
+use crate::site::{SiteSession, SITE_BODY_LIMIT};
+use crate::AppState;
+use accord_core::consent::{self, Api, ConsentEventFilter, ConsentTypeFilter, EventContext};
+use accord_core::query::{self, p, Kind, Page, Param};
+use accord_core::schema::string;
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/site-v1/{projectId}/consent-types", get(consent_types))
+        .route(
+            "/site-v1/{projectId}/consent-events",
+            get(consent_events).post(create_consent_events),
+        )
+        .route(
+            "/site-v1/{projectId}/consent-events/{consentEventId}",
+            get(consent_event),
+        )
+        .route("/site-v1/{projectId}/consent-state", get(consent_state))
+}
+
+const SITE_TYPE_SORTS: &[&str] = &["dateCreated", "name", "category", "label"];
+
+fn type_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut v = query::paging(SITE_TYPE_SORTS);
+        v.push(p(
+            "category",
+            Kind::Str(string().one_of(consent::CATEGORIES)),
+        ));
+        v
+    })
+}
+
+fn event_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut v: Vec<Param> = query::paging(&["consentDate"])
+            .into_iter()
+            .filter(|p| p.name == "offset" || p.name == "limit")
+            .collect();
+        v.push(p("startDate", Kind::DateTime));
+        v.push(p("endDate", Kind::DateTime));
+        v
+    })
+}
+
+async fn consent_types(
+    State(state): State<AppState>,
+    session: SiteSession,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = query::parse(raw.as_deref(), type_params())?;
+    let page = Page::from_query(&q, "dateCreated");
+    let filter = ConsentTypeFilter {
+        organization_id: session.project.organization_id,
+        project_id: session.project.id,
+        category: q.str("category").map(str::to_string),
+        status: Some("active".into()),
+        ..Default::default()
+    };
+    let (total, items) = state.store.list_consent_types(&filter, &page).await?;
+    let items = items.iter().map(|t| t.to_wire()).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn consent_events(
+    State(state): State<AppState>,
+    session: SiteSession,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = query::parse(raw.as_deref(), event_params())?;
+    let me = session.identity(&state).await?;
+    let mut page = Page::from_query(&q, "consentDate");
+    page.sort = "consentDate".into();
+    page.desc = true;
+    let filter = ConsentEventFilter {
+        organization_id: session.project.organization_id,
+        project_id: session.project.id,
+        start_date: q.date("startDate"),
+        end_date: q.date("endDate"),
+        concord_id: Some(me.to_string()),
+        ..Default::default()
+    };
+    let (total, items) = state.store.list_consent_events(&filter, &page).await?;
+    let items = items.iter().map(|e| e.to_wire()).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn consent_event(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+    let id = session.path.uuid("consentEventId")?;
+    let me = session.identity(&state).await?;
+    let e = state
+        .store
+        .get_consent_event(session.project.organization_id, session.project.id, id)
+        .await?
+        .filter(|e| e.concord_id == me)
+        .ok_or_else(Error::not_found)?;
+    Ok(json_response(StatusCode::OK, &e.to_wire()))
+}
+
+async fn create_consent_events(
+    State(state): State<AppState>,
+    session: SiteSession,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
+    let inputs = consent::parse_events_body(&raw, Api::Site)?;
+    let project = &session.project;
+    let me = session.identity(&state).await?;
+    let info = session.info(&state).await?;
+    let types = state
+        .store
+        .project_consent_types(project.organization_id, project.id)
+        .await?;
+    let ctx = EventContext {
+        organization_id: project.organization_id,
+        project_id: project.id,
+        concord_id: me,
+        submitter: None,
+        session: Some(info),
+        now: now_ms(),
+    };
+    let events = inputs
+        .iter()
+        .map(|input| {
+            let ty = consent::find_type(&types, &input.type_ref());
+            consent::build_event(input, ty, Api::Site, &ctx)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
+    // Group commit (DESIGN principle 4): answered once the batch holding them commits.
+    state.ingest.submit(events).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"count": items.len(), "items": items}),
+    ))
+}
+
+async fn consent_state(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+    let me = session.identity(&state).await?;
+    let items = state
+        .store
+        .consent_state(
+            session.project.organization_id,
+            session.project.id,
+            me,
+            true,
+        )
+        .await?;
+    let items: Vec<Value> = items.iter().map(|i| i.to_wire(me)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"count": items.len(), "items": items}),
+    ))
+}
+
+/// The paths of this module, for the Site API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{op, query_params};
+    let pid = || {
+        vec![
+            json!({"name": "projectId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}),
+        ]
+    };
+    let with = |mut a: Vec<Value>, b: Vec<Value>| {
+        a.extend(b);
+        a
+    };
+    let errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let event = crate::routes::consent_events::schema();
+    let ty = crate::routes::consent_types::schema();
+    let envelope = |item: Value| {
+        json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+            "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+            "items": {"type": "array", "items": item}}})
+    };
+    paths.insert(
+        "/{projectId}/consent-types".into(),
+        json!({"get": op("Consent", "Active consent types of the project", with(pid(), query_params(type_params())), None, 200, envelope(ty), errs, true)}),
+    );
+    paths.insert(
+        "/{projectId}/consent-events".into(),
+        json!({
+            "get": op("Consent", "Consent events of the current identity", with(pid(), query_params(event_params())), None, 200, envelope(event.clone()), errs, true),
+            "post": op("Consent", "Create consent event(s) for the current user", pid(), Some(consent::events_body_json_schema(Api::Site)), 201,
+                crate::routes::consent_events::created_schema(), write_errs, true),
+        }),
+    );
+    let mut one = pid();
+    one.push(json!({"name": "consentEventId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}));
+    paths.insert(
+        "/{projectId}/consent-events/{consentEventId}".into(),
+        json!({"get": op("Consent", "Get one consent event of the current identity", one, None, 200, event, errs, true)}),
+    );
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let state_item = json!({"type": "object", "additionalProperties": false,
+        "required": ["id", "concordId", "consentType", "consentState", "consentDate", "category", "subcategory"],
+        "properties": {"id": uuid, "concordId": uuid, "consentType": uuid,
+            "consentState": {"type": "string", "enum": consent::STATES}, "consentDate": {"type": "string", "format": "date-time"},
+            "category": {"type": "string", "enum": consent::CATEGORIES}, "subcategory": {"type": "array", "items": {"type": "string"}},
+            "label": {"type": "string"}, "version": {"type": "integer"}, "url": {"type": "string"}}});
+    paths.insert(
+        "/{projectId}/consent-state".into(),
+        json!({"get": op("Consent", "Consent state of the current identity", pid(), None, 200,
+            json!({"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {
+                "count": {"type": "integer"}, "items": {"type": "array", "items": state_item}}}), errs, true)}),
+    );
+}

@@ -1,0 +1,108 @@
+//! Group commit of consent events (DESIGN principle 4): concurrent creates are all
+//! acknowledged after commit and all stored; a full queue answers 503 with `Retry-After`
+//! and stores nothing of that call.
+use crate::both;
+use crate::common::*;
+use accord_api::ApiConfig;
+use accord_store::ingest::{Ingest, BUSY};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+both!(concurrent_creates_are_all_stored, full_queue_answers_503);
+
+fn event(email: &str) -> Value {
+    json!({"email": email, "consentState": "implied", "consentAction": "implied",
+        "category": "disclosure", "subcategory": ["privacy_policy"], "label": "privacy_policy"})
+}
+
+async fn total(s: &Server) -> u64 {
+    let (status, body) = s.get(&s.project_path("/consent-events?pageSize=1")).await;
+    assert_eq!(status, 200, "{body}");
+    body["total"].as_u64().expect("total")
+}
+
+async fn concurrent_creates_are_all_stored(b: accord_store::Backend) {
+    let s = Arc::new(start(b).await);
+    let mut tasks = Vec::new();
+    for c in 0..24 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for r in 0..3 {
+                let email = format!("c{c}-r{r}@example.com");
+                let items = json!([event(&email), event(&email), event(&email)]);
+                let (status, body) = s
+                    .post(
+                        &s.project_path("/consent-events"),
+                        json!({ "items": items }),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                for item in body["items"].as_array().unwrap() {
+                    ids.push(item["id"].as_str().unwrap().to_string());
+                }
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 24 * 3 * 3);
+    assert_eq!(total(&s).await, ids.len() as u64);
+    for id in ids.iter().step_by(17) {
+        let (status, body) = s
+            .get(&s.project_path(&format!("/consent-events/{id}")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn full_queue_answers_503(b: accord_store::Backend) {
+    let (ingest, paused) = Ingest::paused(1);
+    let config = ApiConfig {
+        rate_limit_privacy: 0,
+        ..Default::default()
+    };
+    let s = Arc::new(start_with_ingest(b, config, Some(ingest.clone())).await);
+    // The first call fills the queue and waits for the (paused) writer.
+    let first = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.post(
+                &s.project_path("/consent-events"),
+                json!({"items": [event("first@example.com")]}),
+            )
+            .await
+        })
+    };
+    for _ in 0..500 {
+        if ingest.queued() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ingest.queued(), 1);
+    let res = s
+        .req(reqwest::Method::POST, &s.project_path("/consent-events"))
+        .json(&json!({"items": [event("second@example.com"), event("second@example.com")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"statusCode": 503, "error": "Service Unavailable", "message": BUSY})
+    );
+    // Nothing was acknowledged, nothing is stored before the writer commits.
+    assert!(!first.is_finished());
+    assert_eq!(total(&s).await, 0);
+    paused.resume(s.store.clone());
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(total(&s).await, 1);
+}

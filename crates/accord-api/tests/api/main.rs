@@ -1,0 +1,11 @@
+//! HTTP specifications of the Privacy API, each run on SQLite and on PostgreSQL.
+mod common;
+
+mod admin;
+mod basics;
+mod compliance_requests;
+mod consent;
+mod files;
+mod ingest;
+mod operations;
+mod site;

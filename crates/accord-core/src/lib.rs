@@ -1,0 +1,17 @@
+//! Accord's domain: identifiers, dates, validation, roles, compliance-request rules and the
+//! `Store` trait every storage backend implements. Nothing here knows about HTTP or SQL.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod auth;
+pub mod compliance;
+pub mod consent;
+pub mod error;
+pub mod ids;
+pub mod query;
+pub mod schema;
+pub mod site;
+pub mod store;
+pub mod time;
+
+pub use error::{Error, Result};

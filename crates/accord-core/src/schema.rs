@@ -1,0 +1,503 @@
+//! Request-body schemas. One declaration per body serves twice: it validates incoming JSON
+//! with the contract's messages (§1.5) and renders the JSON Schema published in the OpenAPI
+//! documents, so what is published is exactly what is enforced.
+use regex::Regex;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+/// String formats of §1.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Uuid,
+    Email,
+    Hostname,
+    Uri,
+    HttpUrl,
+    DateTime,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Uuid => "uuid",
+            Format::Email => "email",
+            Format::Hostname => "hostname",
+            Format::Uri | Format::HttpUrl => "uri",
+            Format::DateTime => "date-time",
+        }
+    }
+
+    pub fn check(self, s: &str) -> bool {
+        match self {
+            Format::Uuid => crate::ids::is_uuid(s),
+            Format::Email => is_email(s),
+            Format::Hostname => is_hostname(s),
+            Format::Uri => url::Url::parse(s).is_ok(),
+            Format::HttpUrl => is_http_url(s),
+            Format::DateTime => crate::time::parse_rfc3339(s).is_some(),
+        }
+    }
+}
+
+/// §1.4 email: dot-atom local part, a domain of two or more labels, at most 254 characters.
+pub fn is_email(s: &str) -> bool {
+    if s.chars().count() > 254 {
+        return false;
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let local_ok = !local.is_empty()
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(atext));
+    let labels: Vec<&str> = domain.split('.').collect();
+    local_ok && labels.len() >= 2 && labels.iter().all(|l| is_label(l))
+}
+
+fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// §1.4 hostname (RFC 1123).
+pub fn is_hostname(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// An absolute http(s) URL with a host.
+pub fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s)
+        .map(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
+        .unwrap_or(false)
+}
+
+/// A string field's rules.
+#[derive(Debug, Clone, Default)]
+pub struct Str {
+    pub min: Option<usize>,
+    pub max: Option<usize>,
+    pub format: Option<Format>,
+    pub pattern: Option<&'static str>,
+    pub one_of: Option<&'static [&'static str]>,
+}
+
+/// The shape a JSON value must have.
+#[derive(Debug, Clone)]
+pub enum Schema {
+    Str(Str),
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Bool,
+    /// `true` only (`extendDueDate`).
+    ConstTrue,
+    /// Any of array, boolean, number, object or string, whose compact serialisation holds at
+    /// most `max_serialized` characters (`requestDetails`).
+    AnyValue {
+        max_serialized: usize,
+    },
+    Array {
+        items: Box<Schema>,
+        min: Option<usize>,
+        max: Option<usize>,
+        unique: bool,
+    },
+    Object(Object),
+    /// One object, or an array of `min..=max` such objects (bulk create).
+    ObjectOrArray {
+        object: Box<Schema>,
+        min: usize,
+        max: usize,
+    },
+}
+
+/// An object with `additionalProperties: false`.
+#[derive(Debug, Clone, Default)]
+pub struct Object {
+    pub props: Vec<(&'static str, Schema)>,
+    pub required: Vec<&'static str>,
+    /// At least one of these must be present (and not empty).
+    pub any_of: Vec<&'static str>,
+    /// Minimum number of properties (1 for PATCH bodies).
+    pub min_props: usize,
+}
+
+/// Builders that keep body declarations short.
+pub fn string() -> Str {
+    Str::default()
+}
+impl Str {
+    pub fn max(mut self, n: usize) -> Self {
+        self.max = Some(n);
+        self
+    }
+    pub fn min(mut self, n: usize) -> Self {
+        self.min = Some(n);
+        self
+    }
+    pub fn format(mut self, f: Format) -> Self {
+        self.format = Some(f);
+        self
+    }
+    pub fn pattern(mut self, p: &'static str) -> Self {
+        self.pattern = Some(p);
+        self
+    }
+    pub fn one_of(mut self, v: &'static [&'static str]) -> Self {
+        self.one_of = Some(v);
+        self
+    }
+    pub fn s(self) -> Schema {
+        Schema::Str(self)
+    }
+}
+
+/// The longest string accepted where the contract names no maximum (§1.4).
+pub const UNBOUNDED: usize = 4096;
+
+fn is_integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        }),
+        _ => None,
+    }
+}
+
+fn regex_for(p: &'static str) -> Regex {
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, Regex>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut g = cache.lock().unwrap_or_else(|e| e.into_inner());
+    g.entry(p)
+        .or_insert_with(|| Regex::new(p).expect("valid pattern"))
+        .clone()
+}
+
+/// Checks one string against its rules; `loc` names the field in the message.
+pub fn check_str(rule: &Str, s: &str, loc: &str) -> Result<(), String> {
+    let len = s.chars().count();
+    if let Some(values) = rule.one_of {
+        if !values.contains(&s) {
+            return Err(format!(
+                "{loc} must be equal to one of the allowed values: {}",
+                values.join(", ")
+            ));
+        }
+    }
+    if let Some(max) = rule.max.or(if rule.one_of.is_none() {
+        Some(UNBOUNDED)
+    } else {
+        None
+    }) {
+        if len > max {
+            return Err(format!("{loc} must NOT have more than {max} characters"));
+        }
+    }
+    // An empty string clears an optional field and passes format, pattern and minimum length.
+    if s.is_empty() {
+        return Ok(());
+    }
+    if let Some(min) = rule.min {
+        if len < min {
+            return Err(format!("{loc} must NOT have fewer than {min} characters"));
+        }
+    }
+    if let Some(f) = rule.format {
+        if !f.check(s) {
+            return Err(format!("{loc} must match format \"{}\"", f.name()));
+        }
+    }
+    if let Some(p) = rule.pattern {
+        if !regex_for(p).is_match(s) {
+            return Err(format!("{loc} must match pattern \"{p}\""));
+        }
+    }
+    Ok(())
+}
+
+fn child(loc: &str, key: &str) -> String {
+    format!("{loc}/{key}")
+}
+
+impl Schema {
+    /// Validates `v`; the error is the 400 message of the first violation found.
+    pub fn validate(&self, v: &Value, loc: &str) -> Result<(), String> {
+        match self {
+            Schema::Str(rule) => match v {
+                Value::String(s) => check_str(rule, s, loc),
+                _ => Err(format!("{loc} must be string")),
+            },
+            Schema::Int { min, max } => {
+                let Some(n) = is_integer(v) else {
+                    return Err(format!("{loc} must be integer"));
+                };
+                if let Some(m) = min.filter(|m| n < *m) {
+                    return Err(format!("{loc} must be >= {m}"));
+                }
+                if let Some(m) = max.filter(|m| n > *m) {
+                    return Err(format!("{loc} must be <= {m}"));
+                }
+                Ok(())
+            }
+            Schema::Bool => match v {
+                Value::Bool(_) => Ok(()),
+                _ => Err(format!("{loc} must be boolean")),
+            },
+            Schema::ConstTrue => match v {
+                Value::Bool(true) => Ok(()),
+                Value::Bool(false) => Err(format!("{loc} must be equal to constant")),
+                _ => Err(format!("{loc} must be boolean")),
+            },
+            Schema::AnyValue { max_serialized } => {
+                if v.is_null() {
+                    return Err(format!(
+                        "{loc} must be array, boolean, number, object or string"
+                    ));
+                }
+                let len = match v {
+                    Value::String(s) => s.chars().count(),
+                    other => other.to_string().chars().count(),
+                };
+                if len > *max_serialized {
+                    return Err(format!(
+                        "{loc} must NOT have more than {max_serialized} characters"
+                    ));
+                }
+                Ok(())
+            }
+            Schema::Array {
+                items,
+                min,
+                max,
+                unique,
+            } => {
+                let Value::Array(arr) = v else {
+                    return Err(format!("{loc} must be array"));
+                };
+                if let Some(m) = min.filter(|m| arr.len() < *m) {
+                    return Err(format!("{loc} must NOT have fewer than {m} items"));
+                }
+                if let Some(m) = max.filter(|m| arr.len() > *m) {
+                    return Err(format!("{loc} must NOT have more than {m} items"));
+                }
+                for (i, item) in arr.iter().enumerate() {
+                    items.validate(item, &child(loc, &i.to_string()))?;
+                }
+                if *unique {
+                    for (i, a) in arr.iter().enumerate() {
+                        if arr[..i].contains(a) {
+                            return Err(format!("{loc} must NOT have duplicate items"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Schema::Object(o) => o.validate(v, loc),
+            Schema::ObjectOrArray { object, min, max } => match v {
+                Value::Object(_) => object.validate(v, loc),
+                Value::Array(arr) => {
+                    if arr.len() < *min {
+                        return Err(format!("{loc} must NOT have fewer than {min} items"));
+                    }
+                    if arr.len() > *max {
+                        return Err(format!("{loc} must NOT have more than {max} items"));
+                    }
+                    for (i, item) in arr.iter().enumerate() {
+                        object.validate(item, &child(loc, &i.to_string()))?;
+                    }
+                    Ok(())
+                }
+                _ => Err(format!("{loc} must be object or array")),
+            },
+        }
+    }
+
+    /// The JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of this declaration.
+    pub fn json_schema(&self) -> Value {
+        match self {
+            Schema::Str(r) => {
+                let mut m = Map::new();
+                m.insert("type".into(), json!("string"));
+                if let Some(v) = r.one_of {
+                    m.insert("enum".into(), json!(v));
+                } else {
+                    m.insert("maxLength".into(), json!(r.max.unwrap_or(UNBOUNDED)));
+                }
+                if let Some(v) = r.min {
+                    m.insert("minLength".into(), json!(v));
+                }
+                if let Some(f) = r.format {
+                    m.insert("format".into(), json!(f.name()));
+                }
+                if let Some(p) = r.pattern {
+                    m.insert("pattern".into(), json!(p));
+                }
+                Value::Object(m)
+            }
+            Schema::Int { min, max } => {
+                let mut m = Map::new();
+                m.insert("type".into(), json!("integer"));
+                if let Some(v) = min {
+                    m.insert("minimum".into(), json!(v));
+                }
+                if let Some(v) = max {
+                    m.insert("maximum".into(), json!(v));
+                }
+                Value::Object(m)
+            }
+            Schema::Bool => json!({"type": "boolean"}),
+            Schema::ConstTrue => json!({"type": "boolean", "const": true}),
+            Schema::AnyValue { .. } => json!({"oneOf": [
+                {"type": "array", "items": {}}, {"type": "boolean"}, {"type": "number"},
+                {"type": "object"}, {"type": "string"}]}),
+            Schema::Array {
+                items,
+                min,
+                max,
+                unique,
+            } => {
+                let mut m = Map::new();
+                m.insert("type".into(), json!("array"));
+                m.insert("items".into(), items.json_schema());
+                if let Some(v) = min {
+                    m.insert("minItems".into(), json!(v));
+                }
+                if let Some(v) = max {
+                    m.insert("maxItems".into(), json!(v));
+                }
+                if *unique {
+                    m.insert("uniqueItems".into(), json!(true));
+                }
+                Value::Object(m)
+            }
+            Schema::Object(o) => o.json_schema(),
+            Schema::ObjectOrArray { object, min, max } => json!({"oneOf": [
+                object.json_schema(),
+                {"type": "array", "items": object.json_schema(), "minItems": min, "maxItems": max}
+            ]}),
+        }
+    }
+}
+
+impl Object {
+    pub fn validate(&self, v: &Value, loc: &str) -> Result<(), String> {
+        let Value::Object(map) = v else {
+            return Err(format!("{loc} must be object"));
+        };
+        for key in map.keys() {
+            if !self.props.iter().any(|(k, _)| k == key) {
+                return Err(format!(
+                    "{loc} must NOT have additional properties: '{key}'"
+                ));
+            }
+        }
+        for r in &self.required {
+            if !map.contains_key(*r) {
+                return Err(format!("{loc} must have required property '{r}'"));
+            }
+        }
+        if map.len() < self.min_props {
+            return Err(format!(
+                "{loc} must NOT have fewer than {} properties",
+                self.min_props
+            ));
+        }
+        for (k, schema) in &self.props {
+            if let Some(val) = map.get(*k) {
+                schema.validate(val, &child(loc, k))?;
+            }
+        }
+        if !self.any_of.is_empty()
+            && !self
+                .any_of
+                .iter()
+                .any(|k| map.get(*k).is_some_and(|v| v.as_str() != Some("")))
+        {
+            return Err(format!(
+                "{loc} must have at least one of the properties: {}",
+                self.any_of.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn json_schema(&self) -> Value {
+        let mut props = Map::new();
+        for (k, s) in &self.props {
+            props.insert((*k).into(), s.json_schema());
+        }
+        let mut m = Map::new();
+        m.insert("type".into(), json!("object"));
+        m.insert("properties".into(), Value::Object(props));
+        if !self.required.is_empty() {
+            m.insert("required".into(), json!(self.required));
+        }
+        m.insert("additionalProperties".into(), json!(false));
+        if self.min_props > 0 {
+            m.insert("minProperties".into(), json!(self.min_props));
+        }
+        if !self.any_of.is_empty() {
+            let alts: Vec<Value> = self
+                .any_of
+                .iter()
+                .map(|k| json!({"required": [k]}))
+                .collect();
+            m.insert("anyOf".into(), Value::Array(alts));
+        }
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_follow_the_contract() {
+        assert!(is_email("jane.doe+x@example.co.uk"));
+        assert!(!is_email("jane..doe@example.com"));
+        assert!(!is_email("jane@localhost"));
+        assert!(!is_email("jane@-example.com"));
+        assert!(!is_email("@example.com"));
+    }
+
+    #[test]
+    fn object_messages_name_location_and_rule() {
+        let o = Object {
+            props: vec![("a", string().max(3).s()), ("b", Schema::Bool)],
+            required: vec!["a"],
+            ..Default::default()
+        };
+        assert_eq!(
+            o.validate(&json!({"a": "x", "c": 1}), "body"),
+            Err("body must NOT have additional properties: 'c'".into())
+        );
+        assert_eq!(
+            o.validate(&json!({}), "body"),
+            Err("body must have required property 'a'".into())
+        );
+        assert_eq!(
+            o.validate(&json!({"a": "abcd"}), "body"),
+            Err("body/a must NOT have more than 3 characters".into())
+        );
+        assert_eq!(
+            o.validate(&json!({"a": null}), "body"),
+            Err("body/a must be string".into())
+        );
+        assert_eq!(
+            o.validate(&json!({"a": "", "b": 1}), "body"),
+            Err("body/b must be boolean".into())
+        );
+    }
+}

@@ -1,0 +1,698 @@
+//! The Site API's own rules: project domains (§7.7) and the origin rule built on them
+//! (§5.2), site session records (§5.9), the session token (HS256 JWT) and the bodies of
+//! session, profile and identify (§5.2, §5.5, §5.6).
+use crate::schema::{string, Format, Object, Schema};
+use crate::{Error, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(k.into(), v.into());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Domains
+
+pub const DOMAIN_SORTS: &[&str] = &["dateCreated", "domain"];
+pub const DOMAIN_EXISTS: &str = "domain already exists in this project";
+
+/// A domain of a project (§7.7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Domain {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub domain: String,
+    pub url: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl Domain {
+    pub fn to_wire(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("organizationId".into(), json!(self.organization_id));
+        m.insert("projectId".into(), json!(self.project_id));
+        m.insert("domain".into(), json!(self.domain));
+        put(&mut m, "url", self.url.clone());
+        m.insert("dateCreated".into(), json!(self.date_created));
+        m.insert("dateUpdated".into(), json!(self.date_updated));
+        Value::Object(m)
+    }
+
+    /// The published response schema.
+    pub fn json_schema() -> Value {
+        let uuid = json!({"type": "string", "format": "uuid"});
+        json!({"type": "object", "additionalProperties": false,
+            "required": ["id", "organizationId", "projectId", "domain", "dateCreated", "dateUpdated"],
+            "properties": {"id": uuid, "organizationId": uuid, "projectId": uuid,
+                "domain": {"type": "string", "format": "hostname"}, "url": {"type": "string", "format": "uri"},
+                "dateCreated": {"type": "integer"}, "dateUpdated": {"type": "integer"}}})
+    }
+}
+
+/// Filters of the domain list.
+#[derive(Debug, Clone, Default)]
+pub struct DomainFilter {
+    pub project_id: Uuid,
+    /// Case-insensitive substring of the domain.
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DomainBody {
+    pub domain: Option<String>,
+    pub url: Option<String>,
+}
+
+fn domain_props() -> Vec<(&'static str, Schema)> {
+    vec![
+        ("domain", string().max(253).format(Format::Hostname).s()),
+        ("url", string().max(2048).format(Format::HttpUrl).s()),
+    ]
+}
+
+pub fn domain_create_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::Object(Object {
+            props: domain_props(),
+            required: vec!["domain"],
+            ..Default::default()
+        })
+    })
+}
+
+pub fn domain_patch_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::Object(Object {
+            props: domain_props(),
+            min_props: 1,
+            ..Default::default()
+        })
+    })
+}
+
+/// Parses a validated create or PATCH body. The domain is required to be a real hostname
+/// (an empty string cannot clear it) and is stored lowercase; an empty `url` clears it.
+pub fn parse_domain_body(raw: &Value, schema: &Schema) -> Result<DomainBody> {
+    schema.validate(raw, "body").map_err(Error::BadRequest)?;
+    let mut b: DomainBody = serde_json::from_value(raw.clone())
+        .map_err(|e| Error::bad(format!("body is invalid: {e}")))?;
+    if let Some(d) = &b.domain {
+        if d.is_empty() {
+            return Err(Error::bad("body/domain must match format \"hostname\""));
+        }
+        b.domain = Some(d.to_ascii_lowercase());
+    }
+    Ok(b)
+}
+
+// ---------------------------------------------------------------------------------------
+// Origin rule (§5.2)
+
+/// What the `Origin` / `Referer` headers of a request say about the calling site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerSite {
+    /// Neither header: a server-side caller.
+    None,
+    /// `Origin: null`, or a header without a usable host.
+    Opaque,
+    /// The lowercased host, without port.
+    Host(String),
+}
+
+/// The host of a URL or origin, lowercased and without port.
+pub fn url_host(s: &str) -> Option<String> {
+    let u = url::Url::parse(s.trim()).ok()?;
+    let h = u.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    (!h.is_empty()).then_some(h)
+}
+
+/// Reads the caller's site from `Origin`, or from `Referer` when there is no `Origin`.
+pub fn caller_site(origin: Option<&str>, referer: Option<&str>) -> CallerSite {
+    let raw = match (origin, referer) {
+        (Some(o), _) => o,
+        (None, Some(r)) => r,
+        (None, None) => return CallerSite::None,
+    };
+    if raw.trim() == "null" {
+        return CallerSite::Opaque;
+    }
+    url_host(raw).map_or(CallerSite::Opaque, CallerSite::Host)
+}
+
+/// True when `host` is one of `domains` or a subdomain of one.
+pub fn host_allowed(host: &str, domains: &[String]) -> bool {
+    domains.iter().any(|d| {
+        host == d
+            || (host.len() > d.len()
+                && host.ends_with(d.as_str())
+                && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+    })
+}
+
+pub const ORIGIN_NOT_ALLOWED: &str = "origin not allowed for this project";
+
+/// The origin rule: `Ok` for server callers and allowed sites, 403 otherwise.
+pub fn check_origin(site: &CallerSite, domains: &[String]) -> Result<()> {
+    match site {
+        CallerSite::None => Ok(()),
+        CallerSite::Host(h) if host_allowed(h, domains) => Ok(()),
+        _ => Err(Error::Forbidden(ORIGIN_NOT_ALLOWED.into())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Session records (§5.9)
+
+pub const SESSION_SORTS: &[&str] = &["dateCreated", "dateUpdated"];
+/// Session lifetime, and the age after which a presented token is refreshed.
+pub const SESSION_TTL_SECS: i64 = 24 * 3600;
+pub const REFRESH_AFTER_SECS: i64 = 3600;
+pub const MAX_USER_AGENT: usize = 512;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub concord_id: Uuid,
+    pub ip_address: Option<String>,
+    pub domain: Option<String>,
+    pub geography: Option<String>,
+    pub user_agent: Option<String>,
+    pub gpc: bool,
+    pub url: Option<String>,
+    pub referrer: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl SessionRecord {
+    pub fn to_wire(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id));
+        m.insert("organization".into(), json!(self.organization_id));
+        m.insert("project".into(), json!(self.project_id));
+        m.insert("concordId".into(), json!(self.concord_id));
+        put(&mut m, "ipAddress", self.ip_address.clone());
+        put(&mut m, "domain", self.domain.clone());
+        put(&mut m, "geography", self.geography.clone());
+        put(&mut m, "userAgent", self.user_agent.clone());
+        m.insert("gpc".into(), json!(self.gpc));
+        put(&mut m, "url", self.url.clone());
+        put(&mut m, "referrer", self.referrer.clone());
+        m.insert("dateCreated".into(), json!(self.date_created));
+        m.insert("dateUpdated".into(), json!(self.date_updated));
+        Value::Object(m)
+    }
+
+    /// The embedded `session` object of consent events and compliance requests.
+    pub fn info(&self) -> crate::compliance::SessionInfo {
+        crate::compliance::SessionInfo {
+            id: Some(self.id.to_string()),
+            ip_address: self.ip_address.clone(),
+            domain: self.domain.clone(),
+            geography: self.geography.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    pub fn json_schema() -> Value {
+        let uuid = json!({"type": "string", "format": "uuid"});
+        let s = json!({"type": "string"});
+        json!({"type": "object", "additionalProperties": false,
+            "required": ["id", "organization", "project", "concordId", "gpc", "dateCreated", "dateUpdated"],
+            "properties": {"id": uuid, "organization": uuid, "project": uuid, "concordId": uuid,
+                "ipAddress": s, "domain": s, "geography": s, "userAgent": s, "gpc": {"type": "boolean"},
+                "url": s, "referrer": s, "dateCreated": {"type": "integer"}, "dateUpdated": {"type": "integer"}}})
+    }
+}
+
+/// Filters of the session list; all exact except `user_agent` (substring).
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub project_id: Uuid,
+    pub concord_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub domain: Option<String>,
+    pub geography: Option<String>,
+    pub user_agent: Option<String>,
+    pub gpc: Option<bool>,
+    pub start_date: Option<i64>,
+    pub end_date: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBody {
+    pub concord_id: Option<String>,
+    pub url: Option<String>,
+    pub referrer: Option<String>,
+}
+
+pub fn session_body_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::Object(Object {
+            props: vec![
+                ("concordId", string().format(Format::Uuid).s()),
+                ("url", string().max(2048).s()),
+                ("referrer", string().max(2048).s()),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens: compact JWS with HS256
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A new 32-byte session secret in its stored form (base64url).
+pub fn new_session_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The bytes of a stored session secret; `None` unless it holds at least 32 bytes.
+pub fn decode_session_secret(stored: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(stored.trim())
+        .ok()
+        .filter(|b| b.len() >= 32)
+}
+
+const JWT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+fn sign(data: &[u8], secret: &[u8]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Signs `claims` as an HS256 JWT.
+pub fn jwt_encode(claims: &Value, secret: &[u8]) -> String {
+    let head = URL_SAFE_NO_PAD.encode(JWT_HEADER);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signing_input = format!("{head}.{body}");
+    let sig = URL_SAFE_NO_PAD.encode(sign(signing_input.as_bytes(), secret));
+    format!("{signing_input}.{sig}")
+}
+
+/// Verifies an HS256 JWT and returns its claims object. The header must name `HS256`; the
+/// signature is compared in constant time. Expiry is left to the caller.
+pub fn jwt_decode(token: &str, secret: &[u8]) -> Option<Map<String, Value>> {
+    let mut parts = token.trim().split('.');
+    let (head, body, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(head).ok()?).ok()?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return None;
+    }
+    let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+    let mut mac = HmacSha256::new_from_slice(secret).ok()?;
+    mac.update(head.as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac.verify_slice(&sig).ok()?;
+    match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The claims of a site session token (§5.2). `iat` and `exp` are in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    pub iss: String,
+    pub pid: Uuid,
+    pub sid: Uuid,
+    pub cid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub gpc: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub geo: Option<String>,
+}
+
+pub const ISSUER: &str = "accord";
+
+impl SessionClaims {
+    /// Claims for a session of `pid` issued at `now_secs`.
+    pub fn new(
+        pid: Uuid,
+        sid: Uuid,
+        cid: Uuid,
+        gpc: bool,
+        geo: Option<String>,
+        now_secs: i64,
+    ) -> Self {
+        SessionClaims {
+            iss: ISSUER.into(),
+            pid,
+            sid,
+            cid,
+            iat: now_secs,
+            exp: now_secs + SESSION_TTL_SECS,
+            gpc,
+            geo,
+        }
+    }
+
+    pub fn sign(&self, secret: &[u8]) -> String {
+        jwt_encode(&serde_json::to_value(self).unwrap_or(Value::Null), secret)
+    }
+
+    /// Verifies the signature, issuer and expiry of a presented token.
+    pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Option<SessionClaims> {
+        let claims: SessionClaims =
+            serde_json::from_value(Value::Object(jwt_decode(token, secret)?)).ok()?;
+        (claims.iss == ISSUER && claims.exp > now_secs).then_some(claims)
+    }
+
+    /// The same session with a new issue time and expiry.
+    pub fn refreshed(&self, now_secs: i64) -> SessionClaims {
+        SessionClaims {
+            iat: now_secs,
+            exp: now_secs + SESSION_TTL_SECS,
+            ..self.clone()
+        }
+    }
+
+    pub fn needs_refresh(&self, now_secs: i64) -> bool {
+        now_secs - self.iat > REFRESH_AFTER_SECS
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Profile (§5.5)
+
+pub const ADDRESS_FIELDS: &[&str] = &[
+    "addressLine1",
+    "addressLine2",
+    "addressLine3",
+    "city",
+    "region",
+    "postalCode",
+    "county",
+    "country",
+];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileBody {
+    pub concord_id: Option<String>,
+    pub user_id: Option<String>,
+    pub project_user_id: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<Map<String, Value>>,
+}
+
+pub fn profile_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        let s256 = || string().max(256).s();
+        Schema::Object(Object {
+            props: vec![
+                ("concordId", string().format(Format::Uuid).s()),
+                ("userId", s256()),
+                ("projectUserId", s256()),
+                ("email", string().max(256).format(Format::Email).s()),
+                ("phoneNumber", string().max(128).s()),
+                ("firstName", s256()),
+                ("middleName", s256()),
+                ("lastName", s256()),
+                (
+                    "address",
+                    Schema::Object(Object {
+                        props: ADDRESS_FIELDS.iter().map(|f| (*f, s256())).collect(),
+                        ..Default::default()
+                    }),
+                ),
+            ],
+            ..Default::default()
+        })
+    })
+}
+
+/// A validated profile update for one identity: `Some("")` clears a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileUpdate {
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub user_id: Option<String>,
+    pub project_user_id: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<Value>,
+}
+
+impl ProfileBody {
+    pub fn update(&self) -> ProfileUpdate {
+        let t = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string());
+        ProfileUpdate {
+            email: t(&self.email),
+            phone_number: t(&self.phone_number),
+            user_id: t(&self.user_id),
+            project_user_id: t(&self.project_user_id),
+            first_name: t(&self.first_name),
+            middle_name: t(&self.middle_name),
+            last_name: t(&self.last_name),
+            address: self.address.clone().map(|a| {
+                let kept: Map<String, Value> = a
+                    .into_iter()
+                    .filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty()))
+                    .collect();
+                Value::Object(kept)
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Identify (§5.6)
+
+pub const IDENTIFY_TYPES: &[&str] = &["email", "contextId", "userId"];
+pub const IDENTIFY_FORMATS: &[&str] = &["plain", "hashed"];
+pub const HASH_PATTERN: &str = "^[0-9a-fA-F]{64}$";
+pub const IDENTIFY_PROOF: &str = "identify requires a valid token";
+pub const CONTEXT_NOT_FOUND: &str = "contextId not found in this project";
+pub const CONTEXT_HASHED: &str = "format 'hashed' is not allowed with type 'contextId'";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IdentifyBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    pub format: Option<String>,
+    pub token: Option<String>,
+}
+
+pub fn identify_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::Object(Object {
+            props: vec![
+                ("type", string().one_of(IDENTIFY_TYPES).s()),
+                ("value", string().max(256).s()),
+                ("format", string().one_of(IDENTIFY_FORMATS).s()),
+                ("token", string().s()),
+            ],
+            required: vec!["type", "value"],
+            ..Default::default()
+        })
+    })
+}
+
+/// What an identify call looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentifyKey {
+    /// Another identity of the project, by id.
+    Context(Uuid),
+    /// `email_lower` (plain) or `email_sha256` (hashed, lowercase hex).
+    Email {
+        plain: Option<String>,
+        sha256: String,
+    },
+    /// `user_id` (plain), or the SHA-256 of the stored userId (hashed).
+    UserId {
+        plain: Option<String>,
+        sha256: String,
+    },
+}
+
+impl IdentifyBody {
+    /// Checks the rules that need no storage: the hashed pattern (400) and `contextId`
+    /// with `hashed` (422). A malformed contextId can name no identity (422 not found).
+    pub fn key(&self) -> Result<IdentifyKey> {
+        let hashed = self.format.as_deref() == Some("hashed");
+        if hashed {
+            crate::schema::check_str(&string().pattern(HASH_PATTERN), &self.value, "body/value")
+                .map_err(Error::BadRequest)?;
+            if self.value.is_empty() {
+                return Err(Error::bad(format!(
+                    "body/value must match pattern \"{HASH_PATTERN}\""
+                )));
+            }
+        }
+        match self.kind.as_str() {
+            "contextId" => {
+                if hashed {
+                    return Err(Error::unprocessable(CONTEXT_HASHED));
+                }
+                let id = crate::ids::is_uuid(self.value.trim())
+                    .then(|| Uuid::parse_str(self.value.trim()).ok())
+                    .flatten()
+                    .ok_or_else(|| Error::unprocessable(CONTEXT_NOT_FOUND))?;
+                Ok(IdentifyKey::Context(id))
+            }
+            "email" if hashed => Ok(IdentifyKey::Email {
+                plain: None,
+                sha256: self.value.to_ascii_lowercase(),
+            }),
+            "email" => {
+                let e = self.value.trim().to_lowercase();
+                if e.is_empty() {
+                    return Err(Error::bad(
+                        "body/value must NOT have fewer than 1 characters",
+                    ));
+                }
+                Ok(IdentifyKey::Email {
+                    sha256: crate::auth::digest(&e),
+                    plain: Some(e),
+                })
+            }
+            _ if hashed => Ok(IdentifyKey::UserId {
+                plain: None,
+                sha256: self.value.to_ascii_lowercase(),
+            }),
+            _ => {
+                if self.value.trim().is_empty() {
+                    return Err(Error::bad(
+                        "body/value must NOT have fewer than 1 characters",
+                    ));
+                }
+                Ok(IdentifyKey::UserId {
+                    sha256: crate::auth::digest(&self.value),
+                    plain: Some(self.value.clone()),
+                })
+            }
+        }
+    }
+
+    /// True when `token` is an HS256 JWT signed with `secret` whose `sub` is the value as
+    /// sent, whose `type` is the type, and whose `exp` lies in the future.
+    pub fn proof_valid(&self, secret: Option<&str>, now_secs: i64) -> bool {
+        let (Some(token), Some(secret)) = (self.token.as_deref(), secret) else {
+            return false;
+        };
+        let Some(claims) = jwt_decode(token, secret.as_bytes()) else {
+            return false;
+        };
+        claims.get("sub").and_then(Value::as_str) == Some(self.value.as_str())
+            && claims.get("type").and_then(Value::as_str) == Some(self.kind.as_str())
+            && claims
+                .get("exp")
+                .and_then(Value::as_f64)
+                .is_some_and(|e| e > now_secs as f64)
+    }
+}
+
+/// The effect of an identify call, decided by the store inside its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentifyOutcome {
+    /// The current identity was merged into `into`.
+    Merged { into: Uuid },
+    /// The current identity already holds the identifier.
+    AlreadyMatching,
+    /// No identity held it; it was attached to the current identity.
+    Attached,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_rule_accepts_domains_and_subdomains_only() {
+        let d = vec!["example.com".to_string()];
+        let site = |o: &str| caller_site(Some(o), None);
+        assert!(check_origin(&site("https://example.com"), &d).is_ok());
+        assert!(check_origin(&site("https://WWW.Example.com:8443"), &d).is_ok());
+        assert!(check_origin(&site("https://badexample.com"), &d).is_err());
+        assert!(check_origin(&site("https://example.com.evil.io"), &d).is_err());
+        assert!(check_origin(&site("null"), &d).is_err());
+        assert!(check_origin(&CallerSite::None, &d).is_ok());
+        assert_eq!(
+            caller_site(None, Some("https://shop.example.com/a?b")),
+            CallerSite::Host("shop.example.com".into())
+        );
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_tampering() {
+        let secret = [7u8; 32];
+        let c = SessionClaims::new(Uuid::nil(), Uuid::nil(), Uuid::nil(), true, None, 1000);
+        let t = c.sign(&secret);
+        assert_eq!(SessionClaims::verify(&t, &secret, 1001), Some(c.clone()));
+        assert_eq!(
+            SessionClaims::verify(&t, &secret, 1000 + SESSION_TTL_SECS),
+            None
+        );
+        assert_eq!(SessionClaims::verify(&t, &[8u8; 32], 1001), None);
+        let mut bad = t.clone().into_bytes();
+        let last = bad.len() - 2;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            SessionClaims::verify(&String::from_utf8(bad).unwrap(), &secret, 1001),
+            None
+        );
+    }
+
+    #[test]
+    fn identify_keys() {
+        let b = |t: &str, v: &str, f: Option<&str>| IdentifyBody {
+            kind: t.into(),
+            value: v.into(),
+            format: f.map(str::to_string),
+            token: None,
+        };
+        assert!(matches!(
+            b("contextId", &"a".repeat(64), Some("hashed")).key(),
+            Err(Error::Unprocessable(_))
+        ));
+        assert!(matches!(
+            b("email", "zz", Some("hashed")).key(),
+            Err(Error::BadRequest(_))
+        ));
+        assert_eq!(
+            b("email", " Jane@Example.com ", None).key().unwrap(),
+            IdentifyKey::Email {
+                plain: Some("jane@example.com".into()),
+                sha256: crate::auth::digest("jane@example.com")
+            }
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! The storage contract. `accord-store` implements it for SQLite and PostgreSQL; the API
+//! layer only ever sees this trait, and every call is scoped by organization.
+use crate::auth::{Permission, Principal, Role};
+use crate::compliance::{
+    Actor, ComplianceRequest, CreateComplianceRequest, DataSystemSummary, EventFilter, NewEvent,
+    RequestEvent, RequestFilter,
+};
+use crate::query::Page;
+use crate::Result;
+use serde_json::Value;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub primary_domain: Option<String>,
+    pub default_project_id: Option<Uuid>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub status: String,
+    pub contact_emails: Vec<String>,
+    pub send_from_email_id: String,
+    pub settings: Value,
+    pub privacy_policy_url: Option<String>,
+    pub terms_of_service_url: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl Project {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+    fn setting_i64(&self, key: &str, default: i64) -> i64 {
+        self.settings
+            .pointer(&format!("/complianceRequests/{key}"))
+            .and_then(Value::as_i64)
+            .unwrap_or(default)
+    }
+    pub fn regulation(&self) -> String {
+        self.settings
+            .pointer("/complianceRequests/regulation")
+            .and_then(Value::as_str)
+            .unwrap_or("gdpr")
+            .to_string()
+    }
+    pub fn purge_days_after_upload(&self) -> i64 {
+        self.setting_i64("filePurgeDaysAfterUpload", 90)
+    }
+    pub fn purge_days_after_download(&self) -> i64 {
+        self.setting_i64("filePurgeDaysAfterDownload", 30)
+    }
+}
+
+/// Default project settings (§7.3).
+pub fn default_settings() -> Value {
+    serde_json::json!({
+        "trackers": {"deepScan": false, "realTimeScan": false},
+        "complianceRequests": {"regulation": "gdpr", "filePurgeDaysAfterDownload": 30, "filePurgeDaysAfterUpload": 90},
+        "identity": {"allowUnverifiedIdentify": false}
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub permissions: Vec<Permission>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+/// A new organization with its first project.
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub name: String,
+    pub slug: Option<String>,
+    pub primary_domain: Option<String>,
+    pub project: NewProject,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewProject {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub contact_emails: Vec<String>,
+    pub privacy_policy_url: Option<String>,
+    pub terms_of_service_url: Option<String>,
+    pub settings: Option<Value>,
+}
+
+/// A new API key; the digest and display prefix of its secret.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub digest: String,
+    pub prefix: String,
+    pub permissions: Vec<(Uuid, Option<Uuid>, Role)>,
+}
+
+/// The change a caller makes to a loaded request inside the store's transaction.
+pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> Result<Vec<NewEvent>> + Send>;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip to the database (health).
+    async fn ping(&self) -> Result<()>;
+
+    // Tenancy and keys.
+    async fn principal_by_digest(&self, digest: &str) -> Result<Option<Principal>>;
+    async fn organization_count(&self) -> Result<i64>;
+    async fn get_organization(&self, id: Uuid) -> Result<Option<Organization>>;
+    async fn list_organizations(&self, ids: &[Uuid]) -> Result<Vec<Organization>>;
+    /// Creates an organization, its first project (with domains and defaults).
+    async fn create_organization(&self, new: NewOrganization) -> Result<(Organization, Project)>;
+    async fn get_project(&self, org: Uuid, id: Uuid) -> Result<Option<Project>>;
+    async fn list_projects(&self, org: Uuid) -> Result<Vec<Project>>;
+    async fn create_project(&self, org: Uuid, new: NewProject) -> Result<Project>;
+    async fn update_project(&self, project: &Project) -> Result<()>;
+    async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey>;
+    async fn get_api_key(&self, org: Uuid, id: Uuid) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&self, org: Uuid) -> Result<Vec<ApiKey>>;
+    async fn delete_api_key(&self, org: Uuid, id: Uuid) -> Result<()>;
+    async fn update_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// Owner keys whose home is `org`.
+    async fn owner_key_count(&self, org: Uuid) -> Result<i64>;
+
+    // Compliance requests.
+    /// Stores all of `inputs` in one transaction, or none (§3.3).
+    async fn create_compliance_requests(
+        &self,
+        project: &Project,
+        inputs: Vec<CreateComplianceRequest>,
+        actor: Actor,
+        source: &'static str,
+    ) -> Result<Vec<ComplianceRequest>>;
+    async fn get_compliance_request(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ComplianceRequest>>;
+    /// Loads the request, locks it, applies `f`, writes the row and the events it returned.
+    /// `Ok(None)` when the request does not exist.
+    async fn update_compliance_request(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        actor: Actor,
+        f: UpdateFn,
+    ) -> Result<Option<ComplianceRequest>>;
+    async fn list_compliance_requests(
+        &self,
+        filter: &RequestFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<ComplianceRequest>)>;
+    async fn list_request_events(
+        &self,
+        filter: &EventFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<RequestEvent>)>;
+    /// Appends one event outside any other change (downloads).
+    async fn append_request_event(
+        &self,
+        cr: &ComplianceRequest,
+        actor: Actor,
+        event: NewEvent,
+    ) -> Result<()>;
+    async fn data_system_summaries(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, DataSystemSummary>>;
+
+    // Organization administration (§7).
+    /// Writes name, slug, primary domain, default project and `date_updated`.
+    async fn update_organization(&self, org: &Organization) -> Result<()>;
+    /// Deletes the organization and all its rows, and the permission entries any key holds
+    /// on it, in one transaction. Returns the object-store keys of the deleted requests'
+    /// files, for the caller to remove.
+    async fn delete_organization(&self, id: Uuid) -> Result<Vec<String>>;
+    /// Adds one permission entry to a key (the creator of an organization becomes its owner).
+    async fn add_api_key_permission(
+        &self,
+        key: Uuid,
+        org: Uuid,
+        project: Option<Uuid>,
+        role: Role,
+    ) -> Result<Permission>;
+    /// The owner keys of `org`: keys whose home it is with role `owner`, and keys with an
+    /// organization-level `owner` entry for it.
+    async fn organization_owner_keys(&self, org: Uuid) -> Result<Vec<Uuid>>;
+    /// The data systems linked to each of `projects`, ordered by name then id.
+    async fn project_data_systems(
+        &self,
+        org: Uuid,
+        projects: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<crate::admin::ProjectDataSystem>>>;
+    /// Replaces the data systems linked to a project. The caller has checked that every id
+    /// is a data system of the project's organization.
+    async fn set_project_data_systems(&self, project: Uuid, data_systems: &[Uuid]) -> Result<()>;
+    /// Stores a new identify secret (§7.3); it must stay readable to verify tokens (§5.6).
+    async fn set_identify_secret(&self, project: Uuid, secret: &str) -> Result<()>;
+
+    // Consent ledger (§4).
+    /// Stores a new type; a duplicate `(category, subcategory, label)` is 422.
+    async fn create_consent_type(
+        &self,
+        project: &Project,
+        input: crate::consent::CreateConsentType,
+    ) -> Result<crate::consent::ConsentType>;
+    async fn get_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::consent::ConsentType>>;
+    /// Loads the type, locks it, applies `f` and writes it. `Ok(None)` when it does not exist.
+    async fn update_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        f: crate::consent::ConsentTypeUpdateFn,
+    ) -> Result<Option<crate::consent::ConsentType>>;
+    /// Deletes a type no event references (422 otherwise, and for read-only types) and
+    /// returns it. `Ok(None)` when it does not exist.
+    async fn delete_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::consent::ConsentType>>;
+    async fn list_consent_types(
+        &self,
+        filter: &crate::consent::ConsentTypeFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::consent::ConsentType>)>;
+    /// Every type of a project, for resolving events against them.
+    async fn project_consent_types(
+        &self,
+        org: Uuid,
+        project: Uuid,
+    ) -> Result<Vec<crate::consent::ConsentType>>;
+    /// Privacy API create (§4.3): rules, identity resolution (§3.5) and one multi-row
+    /// insert in one transaction; all items or none.
+    async fn create_consent_events(
+        &self,
+        project: &Project,
+        inputs: Vec<crate::consent::ConsentEventInput>,
+        submitter: Option<Uuid>,
+    ) -> Result<Vec<crate::consent::ConsentEvent>>;
+    /// The rules and identity resolution of [`Store::create_consent_events`] without the
+    /// insert: identities it creates are committed, the events are returned for the
+    /// group-commit writer to append.
+    async fn resolve_consent_events(
+        &self,
+        project: &Project,
+        inputs: Vec<crate::consent::ConsentEventInput>,
+        submitter: Option<Uuid>,
+    ) -> Result<Vec<crate::consent::ConsentEvent>>;
+    /// Appends fully resolved events (from any number of requests) in one transaction with
+    /// multi-row INSERTs. A type deleted meanwhile gives 422.
+    async fn insert_consent_events(&self, events: &[crate::consent::ConsentEvent]) -> Result<()>;
+    async fn get_consent_event(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::consent::ConsentEvent>>;
+    async fn list_consent_events(
+        &self,
+        filter: &crate::consent::ConsentEventFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::consent::ConsentEvent>)>;
+    /// The identity an identifier names, followed to the survivor of its merges.
+    async fn find_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        lookup: &crate::consent::IdentityLookup,
+    ) -> Result<Option<crate::consent::Identity>>;
+    /// Consent state of an identity and the identities merged into it (§4.4), over every
+    /// type or, with `active_only`, over active types.
+    async fn consent_state(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        concord_id: Uuid,
+        active_only: bool,
+    ) -> Result<Vec<crate::consent::ConsentStateItem>>;
+    async fn list_identities(
+        &self,
+        filter: &crate::consent::IdentityFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::consent::Identity>)>;
+    async fn get_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::consent::Identity>>;
+    /// Erasure (§4.5) in one transaction. `Ok(None)` when the identity does not exist.
+    async fn erase_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        include_compliance_requests: bool,
+        actor: Actor,
+    ) -> Result<Option<crate::consent::Erasure>>;
+
+    // Domains (§7.7) and site sessions (§5.2, §5.5, §5.6, §5.9).
+    async fn list_domains(
+        &self,
+        filter: &crate::site::DomainFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::site::Domain>)>;
+    async fn get_domain(&self, project: Uuid, id: Uuid) -> Result<Option<crate::site::Domain>>;
+    /// Inserts a domain; one already in the project gives 422.
+    async fn create_domain(&self, domain: &crate::site::Domain) -> Result<()>;
+    /// Writes domain, url and `date_updated`; a clash with another domain gives 422.
+    async fn update_domain(&self, domain: &crate::site::Domain) -> Result<()>;
+    async fn delete_domain(&self, project: Uuid, id: Uuid) -> Result<()>;
+    /// The lowercase domain names of a project, for the origin rule.
+    async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>>;
+    /// A project by id alone: the Site API path names no organization.
+    async fn site_project(&self, id: Uuid) -> Result<Option<Project>>;
+    /// Stores `candidate` under `key` unless a value is already there, then returns the
+    /// stored value, so concurrent first starts of several servers agree on one value.
+    async fn server_setting_init(&self, key: &str, candidate: &str) -> Result<String>;
+    /// The identity of a new session (§5.2): `requested` when it is a non-erased identity
+    /// of the project (the survivor if it was merged), otherwise a new identity.
+    async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid>;
+    async fn create_session(&self, session: &crate::site::SessionRecord) -> Result<()>;
+    /// Records a token refresh (`date_updated`).
+    async fn touch_session(&self, project: Uuid, id: Uuid, now: i64) -> Result<()>;
+    async fn get_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::site::SessionRecord>>;
+    async fn list_sessions(
+        &self,
+        filter: &crate::site::SessionFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::site::SessionRecord>)>;
+    /// The identity a session's `cid` acts for: itself, or the survivor of its merges.
+    /// `Ok(None)` when the identity does not exist in the project.
+    async fn acting_identity(&self, project: Uuid, cid: Uuid) -> Result<Option<Uuid>>;
+    /// Site profile (§5.5): overwrites profile fields; identifiers held by another identity
+    /// are skipped.
+    async fn update_profile(
+        &self,
+        project: &Project,
+        concord_id: Uuid,
+        update: &crate::site::ProfileUpdate,
+    ) -> Result<()>;
+    /// Site identify (§5.6) in one transaction: merge, nothing, or attach.
+    async fn identify(
+        &self,
+        project: &Project,
+        concord_id: Uuid,
+        key: &crate::site::IdentifyKey,
+    ) -> Result<crate::site::IdentifyOutcome>;
+    /// The project's identify secret (§7.3), if one was ever set.
+    async fn identify_secret(&self, project: Uuid) -> Result<Option<String>>;
+
+    /// Current usage of an organization (§7.11): totals of data systems and domains, and
+    /// compliance requests and site sessions created since `month_start` (epoch ms).
+    async fn organization_usage(&self, org: Uuid, month_start: i64) -> Result<Usage>;
+}
+
+/// What a bootstrap created; the secret is shown once.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    pub organization: Organization,
+    pub project: Project,
+    pub api_key: ApiKey,
+    pub secret: String,
+}
+
+/// Creates an organization, its project (with `domains`) and an owner API key (§9.3).
+pub async fn bootstrap(
+    store: &dyn Store,
+    organization_name: &str,
+    project_name: &str,
+    domains: Vec<String>,
+    key_name: &str,
+) -> Result<Bootstrapped> {
+    let (organization, project) = store
+        .create_organization(NewOrganization {
+            name: organization_name.into(),
+            slug: None,
+            primary_domain: None,
+            project: NewProject {
+                name: project_name.into(),
+                domains,
+                ..Default::default()
+            },
+        })
+        .await?;
+    let secret = crate::auth::generate_api_key();
+    let api_key = store
+        .create_api_key(NewApiKey {
+            organization_id: organization.id,
+            name: key_name.into(),
+            role: Role::Owner,
+            digest: secret.digest,
+            prefix: secret.prefix,
+            permissions: vec![],
+        })
+        .await?;
+    Ok(Bootstrapped {
+        organization,
+        project,
+        api_key,
+        secret: secret.secret,
+    })
+}
+
+/// What an organization uses, for the features endpoint (§7.11).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub data_systems: i64,
+    pub domains: i64,
+    pub compliance_requests_this_month: i64,
+    pub sessions_this_month: i64,
+}

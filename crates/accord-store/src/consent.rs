@@ -1,0 +1,1067 @@
+//! SQL for the consent ledger (§4): consent types, append-only consent events, consent
+//! state and identities with their erasure. The `Store` methods in `lib.rs` delegate here.
+use crate::db::{db_err, is_unique_violation};
+use crate::rows::{cr_values, CrRow, CR_COLUMNS};
+use crate::{a, all, count, exec, one, uid, SqlStore};
+use accord_core::compliance::{Actor, NewEvent, SessionInfo};
+use accord_core::consent::{
+    self, Api, ConsentEvent, ConsentEventFilter, ConsentEventInput, ConsentStateItem, ConsentType,
+    ConsentTypeFilter, ConsentTypeUpdateFn, CreateConsentType, Erasure, EventContext, Identifiers,
+    Identity, IdentityFilter, IdentityLookup,
+};
+use accord_core::query::Page;
+use accord_core::store::Project;
+use accord_core::time::now_ms;
+use accord_core::{Error, Result};
+use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
+use sqlx::{AnyConnection, FromRow};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Rows per multi-row INSERT: 20 columns × 1000 rows stays under both databases' limits on
+/// bound parameters.
+pub const EVENT_INSERT_CHUNK: usize = 1000;
+
+/// How deep merge chains are followed; merges flatten in practice.
+const MAX_MERGE_DEPTH: usize = 16;
+
+const TYPE_COLUMNS: [&str; 19] = [
+    "id",
+    "organization_id",
+    "project_id",
+    "category",
+    "subcategory",
+    "label",
+    "name",
+    "description",
+    "document",
+    "url",
+    "read_only",
+    "valid_states",
+    "status",
+    "consent_duration",
+    "required",
+    "require_reaccept_version",
+    "version",
+    "date_created",
+    "date_updated",
+];
+
+#[derive(FromRow)]
+struct TypeRow {
+    id: String,
+    organization_id: String,
+    project_id: String,
+    category: String,
+    subcategory: String,
+    label: String,
+    name: String,
+    description: Option<String>,
+    document: Option<String>,
+    url: Option<String>,
+    read_only: i64,
+    valid_states: String,
+    status: String,
+    consent_duration: String,
+    required: i64,
+    require_reaccept_version: Option<i64>,
+    version: i64,
+    date_created: i64,
+    date_updated: i64,
+}
+
+fn json_list(s: &str) -> Result<Vec<String>> {
+    serde_json::from_str(s).map_err(Error::internal)
+}
+
+fn to_json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+impl TypeRow {
+    fn into_model(self) -> Result<ConsentType> {
+        Ok(ConsentType {
+            id: uid(&self.id)?,
+            organization_id: uid(&self.organization_id)?,
+            project_id: uid(&self.project_id)?,
+            category: self.category,
+            subcategory: json_list(&self.subcategory)?,
+            label: self.label,
+            name: self.name,
+            description: self.description,
+            document: self.document,
+            url: self.url,
+            read_only: self.read_only != 0,
+            valid_states: json_list(&self.valid_states)?,
+            status: self.status,
+            consent_duration: self.consent_duration,
+            required: self.required != 0,
+            require_reaccept_version: self.require_reaccept_version,
+            version: self.version,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+        })
+    }
+}
+
+fn type_values(t: &ConsentType) -> Vec<SimpleExpr> {
+    vec![
+        t.id.to_string().into(),
+        t.organization_id.to_string().into(),
+        t.project_id.to_string().into(),
+        t.category.clone().into(),
+        to_json_list(&t.subcategory).into(),
+        t.label.clone().into(),
+        t.name.clone().into(),
+        t.description.clone().into(),
+        t.document.clone().into(),
+        t.url.clone().into(),
+        (t.read_only as i64).into(),
+        to_json_list(&t.valid_states).into(),
+        t.status.clone().into(),
+        t.consent_duration.clone().into(),
+        (t.required as i64).into(),
+        t.require_reaccept_version.into(),
+        t.version.into(),
+        t.date_created.into(),
+        t.date_updated.into(),
+    ]
+}
+
+const EVENT_COLUMNS: [&str; 20] = [
+    "id",
+    "organization_id",
+    "project_id",
+    "concord_id",
+    "consent_type_id",
+    "category",
+    "subcategory",
+    "label",
+    "consent_state",
+    "consent_action",
+    "consent_date",
+    "expiration_date",
+    "version",
+    "session_id",
+    "session_ip_address",
+    "session_domain",
+    "session_geography",
+    "session_user_agent",
+    "submitter",
+    "date_created",
+];
+
+#[derive(FromRow)]
+struct EventRow {
+    id: String,
+    organization_id: String,
+    project_id: String,
+    concord_id: String,
+    consent_type_id: Option<String>,
+    category: String,
+    subcategory: String,
+    label: Option<String>,
+    consent_state: String,
+    consent_action: String,
+    consent_date: i64,
+    expiration_date: i64,
+    version: Option<i64>,
+    session_id: Option<String>,
+    session_ip_address: Option<String>,
+    session_domain: Option<String>,
+    session_geography: Option<String>,
+    session_user_agent: Option<String>,
+    submitter: Option<String>,
+    date_created: i64,
+}
+
+impl EventRow {
+    fn into_model(self) -> Result<ConsentEvent> {
+        let has_session = [
+            &self.session_id,
+            &self.session_ip_address,
+            &self.session_domain,
+            &self.session_geography,
+            &self.session_user_agent,
+        ]
+        .iter()
+        .any(|v| v.is_some());
+        let session = has_session.then_some(SessionInfo {
+            id: self.session_id,
+            ip_address: self.session_ip_address,
+            domain: self.session_domain,
+            geography: self.session_geography,
+            user_agent: self.session_user_agent,
+        });
+        Ok(ConsentEvent {
+            id: uid(&self.id)?,
+            concord_id: uid(&self.concord_id)?,
+            organization_id: uid(&self.organization_id)?,
+            project_id: uid(&self.project_id)?,
+            consent_type: self.consent_type_id.as_deref().map(uid).transpose()?,
+            category: self.category,
+            subcategory: json_list(&self.subcategory)?,
+            label: self.label,
+            consent_state: self.consent_state,
+            consent_action: self.consent_action,
+            consent_date: self.consent_date,
+            expiration_date: self.expiration_date,
+            version: self.version,
+            session,
+            submitter: self.submitter.as_deref().map(uid).transpose()?,
+            date_created: self.date_created,
+        })
+    }
+}
+
+/// Column values in the order of [`EVENT_COLUMNS`]. Session domains are stored lowercase
+/// and geographies uppercase, so their filters compare exactly.
+fn event_values(e: &ConsentEvent) -> Vec<SimpleExpr> {
+    let s = e.session.clone().unwrap_or_default();
+    vec![
+        e.id.to_string().into(),
+        e.organization_id.to_string().into(),
+        e.project_id.to_string().into(),
+        e.concord_id.to_string().into(),
+        e.consent_type.map(|t| t.to_string()).into(),
+        e.category.clone().into(),
+        to_json_list(&e.subcategory).into(),
+        e.label.clone().into(),
+        e.consent_state.clone().into(),
+        e.consent_action.clone().into(),
+        e.consent_date.into(),
+        e.expiration_date.into(),
+        e.version.into(),
+        s.id.map(|v| v.to_lowercase()).into(),
+        s.ip_address.into(),
+        s.domain.map(|v| v.to_lowercase()).into(),
+        s.geography.map(|v| v.to_uppercase()).into(),
+        s.user_agent.into(),
+        e.submitter.map(|v| v.to_string()).into(),
+        e.date_created.into(),
+    ]
+}
+
+const IDENTITY_COLUMNS: [&str; 15] = [
+    "id",
+    "organization_id",
+    "project_id",
+    "email",
+    "phone_number",
+    "user_id",
+    "project_user_id",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "address",
+    "merged_into",
+    "erased_date",
+    "date_created",
+    "date_updated",
+];
+
+#[derive(FromRow)]
+struct IdentityRow {
+    id: String,
+    organization_id: String,
+    project_id: String,
+    email: Option<String>,
+    phone_number: Option<String>,
+    user_id: Option<String>,
+    project_user_id: Option<String>,
+    first_name: Option<String>,
+    middle_name: Option<String>,
+    last_name: Option<String>,
+    address: Option<String>,
+    merged_into: Option<String>,
+    erased_date: Option<i64>,
+    date_created: i64,
+    date_updated: i64,
+}
+
+impl IdentityRow {
+    fn into_model(self) -> Result<Identity> {
+        Ok(Identity {
+            id: uid(&self.id)?,
+            organization_id: uid(&self.organization_id)?,
+            project_id: uid(&self.project_id)?,
+            email: self.email,
+            phone_number: self.phone_number,
+            user_id: self.user_id,
+            project_user_id: self.project_user_id,
+            first_name: self.first_name,
+            middle_name: self.middle_name,
+            last_name: self.last_name,
+            address: self
+                .address
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(Error::internal)?,
+            merged_into: self.merged_into.as_deref().map(uid).transpose()?,
+            erased_date: self.erased_date,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct IdRow {
+    id: String,
+}
+
+/// A foreign-key violation (a consent type deleted while an event referred to it).
+fn is_fk_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c == "23503" || c == "787")
+                || d.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// `'%"value"%'` over a stored JSON array of strings: the array holds `value`.
+fn json_array_holds(col: &str, value: &str) -> SimpleExpr {
+    let escaped = value
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::col(a(col)).like(LikeExpr::new(format!("%\"{escaped}\"%")).escape('\\'))
+}
+
+/// Case-insensitive substring match of free text.
+fn contains_ci(col: &str, needle: &str) -> SimpleExpr {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col(a(col))))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}
+
+fn any_of_holds(col: &str, values: &[String]) -> Cond {
+    values
+        .iter()
+        .fold(Cond::any(), |c, v| c.add(json_array_holds(col, v)))
+}
+
+fn in_scope(org: Uuid, project: Uuid) -> Cond {
+    Cond::all()
+        .add(Expr::col(a("organization_id")).eq(org.to_string()))
+        .add(Expr::col(a("project_id")).eq(project.to_string()))
+}
+
+/// Orders `q` by a sort column (items without a value last), then by id.
+fn order_page(
+    s: &SqlStore,
+    q: &mut SelectStatement,
+    col: &str,
+    text: bool,
+    nullable: bool,
+    page: &Page,
+) {
+    let order = if page.desc { Order::Desc } else { Order::Asc };
+    if nullable {
+        q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
+    }
+    q.order_by_expr(s.sort_expr(col, text), order.clone())
+        .order_by(a("id"), order)
+        .limit(page.limit as u64)
+        .offset(page.offset as u64);
+}
+
+async fn page_of<T>(
+    s: &SqlStore,
+    table: &str,
+    columns: &[&str],
+    cond: Cond,
+    sort: (&str, bool, bool),
+    page: &Page,
+) -> Result<(i64, Vec<T>)>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut cq = Query::select();
+    cq.expr(Expr::col(a("id")).count())
+        .from(a(table))
+        .cond_where(cond.clone());
+    let total = count(&s.db, &s.db.read, &cq).await?;
+    let mut q = Query::select();
+    q.columns(columns.iter().map(|c| a(c)))
+        .from(a(table))
+        .cond_where(cond);
+    order_page(s, &mut q, sort.0, sort.1, sort.2, page);
+    let rows: Vec<T> = all(&s.db, &s.db.read, &q).await?;
+    Ok((total, rows))
+}
+
+// -----------------------------------------------------------------------------------
+// Consent types
+
+/// Creates the default consent types of a new project (§4.2), inside its transaction.
+pub(crate) async fn insert_default_consent_types(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    project: &Project,
+) -> Result<()> {
+    let types = consent::default_types(
+        project.organization_id,
+        project.id,
+        project.privacy_policy_url.as_deref(),
+        project.terms_of_service_url.as_deref(),
+        project.date_created,
+    );
+    let mut q = Query::insert();
+    q.into_table(a("consent_types"))
+        .columns(TYPE_COLUMNS.map(a));
+    for t in &types {
+        q.values_panic(type_values(t));
+    }
+    exec(&s.db, &mut *ex, &q).await?;
+    Ok(())
+}
+
+fn select_types(org: Uuid, project: Uuid) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(TYPE_COLUMNS.map(a))
+        .from(a("consent_types"))
+        .cond_where(in_scope(org, project));
+    q
+}
+
+async fn types_in(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    org: Uuid,
+    project: Uuid,
+    active_only: bool,
+) -> Result<Vec<ConsentType>> {
+    let mut q = select_types(org, project);
+    if active_only {
+        q.and_where(Expr::col(a("status")).eq("active"));
+    }
+    q.order_by(a("id"), Order::Asc);
+    let rows: Vec<TypeRow> = all(&s.db, &mut *ex, &q).await?;
+    rows.into_iter().map(TypeRow::into_model).collect()
+}
+
+pub(crate) async fn consent_type_create(
+    s: &SqlStore,
+    project: &Project,
+    input: CreateConsentType,
+) -> Result<ConsentType> {
+    let t = consent::new_consent_type(&input, project.organization_id, project.id, now_ms())?;
+    let mut q = Query::insert();
+    q.into_table(a("consent_types"))
+        .columns(TYPE_COLUMNS.map(a))
+        .values_panic(type_values(&t));
+    let (sql, values) = s.db.sql(&q);
+    match sqlx::query_with(&sql, values).execute(&s.db.write).await {
+        Ok(_) => Ok(t),
+        Err(e) if is_unique_violation(&e) => Err(Error::unprocessable(consent::TYPE_EXISTS)),
+        Err(e) => Err(db_err(e)),
+    }
+}
+
+pub(crate) async fn consent_type_get(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Option<ConsentType>> {
+    let mut q = select_types(org, project);
+    q.and_where(Expr::col(a("id")).eq(id.to_string()));
+    let row: Option<TypeRow> = one(&s.db, &s.db.read, &q).await?;
+    row.map(TypeRow::into_model).transpose()
+}
+
+async fn lock_type(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Option<ConsentType>> {
+    let mut q = select_types(org, project);
+    q.and_where(Expr::col(a("id")).eq(id.to_string()));
+    if s.db.locks_rows() {
+        q.lock(sea_query::LockType::Update);
+    }
+    let row: Option<TypeRow> = one(&s.db, &mut *ex, &q).await?;
+    row.map(TypeRow::into_model).transpose()
+}
+
+pub(crate) async fn consent_type_update(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+    f: ConsentTypeUpdateFn,
+) -> Result<Option<ConsentType>> {
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let Some(mut t) = lock_type(s, &mut tx, org, project, id).await? else {
+        return Ok(None);
+    };
+    let before = t.clone();
+    f(&mut t)?;
+    if t != before {
+        let mut up = Query::update();
+        up.table(a("consent_types"))
+            .values(
+                TYPE_COLUMNS
+                    .iter()
+                    .map(|c| a(c))
+                    .zip(type_values(&t))
+                    .skip(3),
+            )
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        exec(&s.db, &mut *tx, &up).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(Some(t))
+}
+
+pub(crate) async fn consent_type_delete(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Option<ConsentType>> {
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let Some(t) = lock_type(s, &mut tx, org, project, id).await? else {
+        return Ok(None);
+    };
+    consent::check_deletable(&t)?;
+    let mut used = Query::select();
+    used.column(a("id"))
+        .from(a("consent_events"))
+        .and_where(Expr::col(a("consent_type_id")).eq(id.to_string()))
+        .limit(1);
+    let any: Option<IdRow> = one(&s.db, &mut *tx, &used).await?;
+    if any.is_some() {
+        return Err(Error::unprocessable(consent::HAS_EVENTS));
+    }
+    let mut del = Query::delete();
+    del.from_table(a("consent_types"))
+        .and_where(Expr::col(a("id")).eq(id.to_string()));
+    let (sql, values) = s.db.sql(&del);
+    if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *tx).await {
+        return Err(if is_fk_violation(&e) {
+            Error::unprocessable(consent::HAS_EVENTS)
+        } else {
+            db_err(e)
+        });
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(Some(t))
+}
+
+pub(crate) async fn consent_type_list(
+    s: &SqlStore,
+    f: &ConsentTypeFilter,
+    page: &Page,
+) -> Result<(i64, Vec<ConsentType>)> {
+    let mut c = in_scope(f.organization_id, f.project_id);
+    if let Some(v) = &f.category {
+        c = c.add(Expr::col(a("category")).eq(v.clone()));
+    }
+    if !f.subcategory.is_empty() {
+        c = c.add(any_of_holds("subcategory", &f.subcategory));
+    }
+    if let Some(v) = &f.label {
+        c = c.add(Expr::col(a("label")).eq(v.clone()));
+    }
+    if let Some(v) = &f.name {
+        c = c.add(contains_ci("name", v));
+    }
+    if let Some(v) = &f.url {
+        c = c.add(contains_ci("url", v));
+    }
+    if let Some(v) = f.version {
+        c = c.add(Expr::col(a("version")).eq(v));
+    }
+    if let Some(v) = &f.status {
+        c = c.add(Expr::col(a("status")).eq(v.clone()));
+    }
+    let sort = match page.sort.as_str() {
+        "dateUpdated" => ("date_updated", false, false),
+        "name" => ("name", true, false),
+        "category" => ("category", true, false),
+        "label" => ("label", true, false),
+        "version" => ("version", false, false),
+        "status" => ("status", true, false),
+        _ => ("date_created", false, false),
+    };
+    let (total, rows) =
+        page_of::<TypeRow>(s, "consent_types", &TYPE_COLUMNS, c, sort, page).await?;
+    let items = rows
+        .into_iter()
+        .map(TypeRow::into_model)
+        .collect::<Result<_>>()?;
+    Ok((total, items))
+}
+
+pub(crate) async fn consent_types_of(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+) -> Result<Vec<ConsentType>> {
+    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
+    types_in(s, &mut conn, org, project, false).await
+}
+
+// -----------------------------------------------------------------------------------
+// Consent events
+
+/// Appends fully resolved events with multi-row INSERTs, inside the caller's transaction.
+pub(crate) async fn insert_event_rows(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    events: &[ConsentEvent],
+) -> Result<()> {
+    for chunk in events.chunks(EVENT_INSERT_CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(a("consent_events"))
+            .columns(EVENT_COLUMNS.map(a));
+        for e in chunk {
+            q.values_panic(event_values(e));
+        }
+        let (sql, values) = s.db.sql(&q);
+        if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *ex).await {
+            return Err(if is_fk_violation(&e) {
+                Error::unprocessable(consent::TYPE_NOT_FOUND)
+            } else {
+                db_err(e)
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn consent_events_insert(s: &SqlStore, events: &[ConsentEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    insert_event_rows(s, &mut tx, events).await?;
+    tx.commit().await.map_err(db_err)
+}
+
+/// Privacy API create (§4.3): every item's rules are checked, then identities are
+/// resolved, then all rows are written; one transaction, all or nothing.
+pub(crate) async fn consent_events_create(
+    s: &SqlStore,
+    project: &Project,
+    inputs: Vec<ConsentEventInput>,
+    submitter: Option<Uuid>,
+) -> Result<Vec<ConsentEvent>> {
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
+    insert_event_rows(s, &mut tx, &events).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(events)
+}
+
+/// Rules and identity resolution of a Privacy API create, committing the identities it
+/// creates; the events themselves are left to the caller (the group-commit writer).
+pub(crate) async fn consent_events_resolve(
+    s: &SqlStore,
+    project: &Project,
+    inputs: Vec<ConsentEventInput>,
+    submitter: Option<Uuid>,
+) -> Result<Vec<ConsentEvent>> {
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(events)
+}
+
+async fn resolve_events_in(
+    s: &SqlStore,
+    tx: &mut AnyConnection,
+    project: &Project,
+    inputs: &[ConsentEventInput],
+    submitter: Option<Uuid>,
+) -> Result<Vec<ConsentEvent>> {
+    let now = now_ms();
+    let types = types_in(s, &mut *tx, project.organization_id, project.id, false).await?;
+    let ctx = EventContext {
+        organization_id: project.organization_id,
+        project_id: project.id,
+        concord_id: Uuid::nil(),
+        submitter,
+        session: None,
+        now,
+    };
+    let mut events = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let ty = consent::find_type(&types, &input.type_ref());
+        events.push(consent::build_event(input, ty, Api::Privacy, &ctx)?);
+    }
+    let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
+    for (input, event) in inputs.iter().zip(events.iter_mut()) {
+        let ids = Identifiers::of_event(input);
+        event.concord_id = match resolved.get(&ids) {
+            Some(id) => *id,
+            None => {
+                let id = s.resolve_identity(&mut *tx, project, &ids, now).await?;
+                resolved.insert(ids, id);
+                id
+            }
+        };
+    }
+    Ok(events)
+}
+
+pub(crate) async fn consent_event_get(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Option<ConsentEvent>> {
+    let mut q = Query::select();
+    q.columns(EVENT_COLUMNS.map(a))
+        .from(a("consent_events"))
+        .cond_where(in_scope(org, project))
+        .and_where(Expr::col(a("id")).eq(id.to_string()));
+    let row: Option<EventRow> = one(&s.db, &s.db.read, &q).await?;
+    row.map(EventRow::into_model).transpose()
+}
+
+pub(crate) async fn consent_event_list(
+    s: &SqlStore,
+    f: &ConsentEventFilter,
+    page: &Page,
+) -> Result<(i64, Vec<ConsentEvent>)> {
+    let mut c = in_scope(f.organization_id, f.project_id);
+    if let Some(v) = f.start_date {
+        c = c.add(Expr::col(a("consent_date")).gte(v));
+    }
+    if let Some(v) = f.end_date {
+        c = c.add(Expr::col(a("consent_date")).lt(v));
+    }
+    for (col, values) in [
+        ("category", &f.category),
+        ("consent_state", &f.consent_state),
+        ("consent_action", &f.consent_action),
+    ] {
+        if !values.is_empty() {
+            c = c.add(Expr::col(a(col)).is_in(values.iter().cloned()));
+        }
+    }
+    if !f.subcategory.is_empty() {
+        c = c.add(any_of_holds("subcategory", &f.subcategory));
+    }
+    if let Some(v) = &f.label {
+        c = c.add(Expr::col(a("label")).eq(v.clone()));
+    }
+    if let Some(v) = f.consent_type {
+        c = c.add(Expr::col(a("consent_type_id")).eq(v.to_string()));
+    }
+    let exact_lower = [
+        ("concord_id", &f.concord_id),
+        ("submitter", &f.submitter),
+        ("session_id", &f.session_id),
+        ("session_domain", &f.domain),
+    ];
+    for (col, v) in exact_lower {
+        if let Some(v) = v {
+            c = c.add(Expr::col(a(col)).eq(v.trim().to_lowercase()));
+        }
+    }
+    if let Some(v) = &f.geography {
+        c = c.add(Expr::col(a("session_geography")).eq(v.trim().to_uppercase()));
+    }
+    let sort = match page.sort.as_str() {
+        "consentDate" => ("consent_date", false, false),
+        "expirationDate" => ("expiration_date", false, false),
+        "consentState" => ("consent_state", true, false),
+        "consentAction" => ("consent_action", true, false),
+        "category" => ("category", true, false),
+        "label" => ("label", true, true),
+        _ => ("date_created", false, false),
+    };
+    let (total, rows) =
+        page_of::<EventRow>(s, "consent_events", &EVENT_COLUMNS, c, sort, page).await?;
+    let items = rows
+        .into_iter()
+        .map(EventRow::into_model)
+        .collect::<Result<_>>()?;
+    Ok((total, items))
+}
+
+// -----------------------------------------------------------------------------------
+// Identities and consent state
+
+fn select_identities(org: Uuid, project: Uuid) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(IDENTITY_COLUMNS.map(a))
+        .from(a("identities"))
+        .cond_where(in_scope(org, project));
+    q
+}
+
+/// The identity named by `column = value`, followed to the survivor of its merges.
+async fn identity_by(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    org: Uuid,
+    project: Uuid,
+    column: &str,
+    value: String,
+) -> Result<Option<Identity>> {
+    let mut q = select_identities(org, project);
+    q.and_where(Expr::col(a(column)).eq(value));
+    let Some(row): Option<IdentityRow> = one(&s.db, &mut *ex, &q).await? else {
+        return Ok(None);
+    };
+    let mut identity = row.into_model()?;
+    for _ in 0..MAX_MERGE_DEPTH {
+        let Some(next) = identity.merged_into else {
+            break;
+        };
+        let mut q = select_identities(org, project);
+        q.and_where(Expr::col(a("id")).eq(next.to_string()));
+        match one::<IdentityRow, _>(&s.db, &mut *ex, &q).await? {
+            Some(r) => identity = r.into_model()?,
+            None => break,
+        }
+    }
+    Ok(Some(identity))
+}
+
+/// `id` and every identity merged into it, directly or through others.
+async fn identity_group(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Vec<String>> {
+    let mut group = vec![id.to_string()];
+    let mut frontier = group.clone();
+    for _ in 0..MAX_MERGE_DEPTH {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut q = Query::select();
+        q.column(a("id"))
+            .from(a("identities"))
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()))
+            .and_where(Expr::col(a("merged_into")).is_in(frontier.clone()));
+        let rows: Vec<IdRow> = all(&s.db, &mut *ex, &q).await?;
+        frontier = rows
+            .into_iter()
+            .map(|r| r.id)
+            .filter(|i| !group.contains(i))
+            .collect();
+        group.extend(frontier.iter().cloned());
+    }
+    Ok(group)
+}
+
+pub(crate) async fn identity_find(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    lookup: &IdentityLookup,
+) -> Result<Option<Identity>> {
+    let (column, value) = lookup.column_value();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
+    identity_by(s, &mut conn, org, project, column, value).await
+}
+
+pub(crate) async fn consent_state_of(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    concord_id: Uuid,
+    active_only: bool,
+) -> Result<Vec<ConsentStateItem>> {
+    let now = now_ms();
+    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
+    let group = identity_group(s, &mut conn, project, concord_id).await?;
+    let types: HashMap<Uuid, ConsentType> = types_in(s, &mut conn, org, project, active_only)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut q = Query::select();
+    q.columns(EVENT_COLUMNS.map(a))
+        .from(a("consent_events"))
+        .cond_where(in_scope(org, project))
+        .and_where(Expr::col(a("concord_id")).is_in(group))
+        .and_where(Expr::col(a("consent_type_id")).is_not_null())
+        .and_where(Expr::col(a("expiration_date")).gt(now));
+    let rows: Vec<EventRow> = all(&s.db, &mut *conn, &q).await?;
+    let events = rows
+        .into_iter()
+        .map(EventRow::into_model)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(consent::fold_state(&events, &types, now))
+}
+
+pub(crate) async fn identity_list(
+    s: &SqlStore,
+    f: &IdentityFilter,
+    page: &Page,
+) -> Result<(i64, Vec<Identity>)> {
+    let mut c = in_scope(f.organization_id, f.project_id);
+    let lookups = [
+        f.email.clone().map(IdentityLookup::Email),
+        f.phone_number.clone().map(IdentityLookup::PhoneNumber),
+        f.user_id.clone().map(IdentityLookup::UserId),
+        f.project_user_id.clone().map(IdentityLookup::ProjectUserId),
+        f.concord_id.clone().map(IdentityLookup::ConcordId),
+    ];
+    for l in lookups.into_iter().flatten() {
+        let (col, v) = l.column_value();
+        c = c.add(Expr::col(a(col)).eq(v));
+    }
+    let sort = match page.sort.as_str() {
+        "dateUpdated" => ("date_updated", false, false),
+        _ => ("date_created", false, false),
+    };
+    let (total, rows) =
+        page_of::<IdentityRow>(s, "identities", &IDENTITY_COLUMNS, c, sort, page).await?;
+    let items = rows
+        .into_iter()
+        .map(IdentityRow::into_model)
+        .collect::<Result<_>>()?;
+    Ok((total, items))
+}
+
+pub(crate) async fn identity_get(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Option<Identity>> {
+    let mut q = select_identities(org, project);
+    q.and_where(Expr::col(a("id")).eq(id.to_string()));
+    let row: Option<IdentityRow> = one(&s.db, &s.db.read, &q).await?;
+    row.map(IdentityRow::into_model).transpose()
+}
+
+/// Erasure (§4.5), in one transaction.
+pub(crate) async fn identity_erase(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+    include_compliance_requests: bool,
+    actor: Actor,
+) -> Result<Option<Erasure>> {
+    let now = now_ms();
+    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut q = select_identities(org, project);
+    q.and_where(Expr::col(a("id")).eq(id.to_string()));
+    if s.db.locks_rows() {
+        q.lock(sea_query::LockType::Update);
+    }
+    if one::<IdentityRow, _>(&s.db, &mut *tx, &q).await?.is_none() {
+        return Ok(None);
+    }
+    let group = identity_group(s, &mut tx, project, id).await?;
+    let in_group = || in_scope(org, project).add(Expr::col(a("concord_id")).is_in(group.clone()));
+
+    // 1. The identity and those merged into it keep only their pseudonymous shell.
+    let none = || SimpleExpr::from(Option::<String>::None);
+    let mut up = Query::update();
+    up.table(a("identities"))
+        .values(
+            [
+                "email",
+                "email_lower",
+                "email_sha256",
+                "phone_number",
+                "phone_normalized",
+                "user_id",
+                "user_id_sha256",
+                "project_user_id",
+                "first_name",
+                "middle_name",
+                "last_name",
+                "address",
+            ]
+            .map(|c| (a(c), none())),
+        )
+        .values([
+            (a("erased_date"), now.into()),
+            (a("date_updated"), now.into()),
+        ])
+        .cond_where(in_scope(org, project).add(Expr::col(a("id")).is_in(group.clone())));
+    exec(&s.db, &mut *tx, &up).await?;
+
+    // 2. Consent events keep type, state, action, dates and version; their session loses
+    // its IP address and user agent...
+    let mut up = Query::update();
+    up.table(a("consent_events"))
+        .values([
+            (a("session_ip_address"), none()),
+            (a("session_user_agent"), none()),
+        ])
+        .cond_where(in_group());
+    let consent_events_redacted = exec(&s.db, &mut *tx, &up).await? as i64;
+
+    // ... and so do the identity's session records.
+    let mut up = Query::update();
+    up.table(a("sessions"))
+        .values([(a("ip_address"), none()), (a("user_agent"), none())])
+        .cond_where(in_group());
+    let sessions_redacted = exec(&s.db, &mut *tx, &up).await? as i64;
+
+    // 3. Compliance requests, when asked.
+    let mut file_keys = Vec::new();
+    let mut compliance_requests_redacted = 0;
+    if include_compliance_requests {
+        let mut q = Query::select();
+        q.columns(CR_COLUMNS.map(a))
+            .from(a("compliance_requests"))
+            .cond_where(in_group())
+            .order_by(a("id"), Order::Asc);
+        if s.db.locks_rows() {
+            q.lock(sea_query::LockType::Update);
+        }
+        let rows: Vec<CrRow> = all(&s.db, &mut *tx, &q).await?;
+        for row in rows {
+            let mut cr = row.into_model()?;
+            cr.user_email = None;
+            cr.user_first_name = None;
+            cr.user_last_name = None;
+            cr.user_phone_number = None;
+            cr.request_details = None;
+            if let Some(s) = cr.session.as_mut() {
+                s.ip_address = None;
+                s.user_agent = None;
+            }
+            file_keys.extend(cr.files.drain(..).map(|f| f.key));
+            cr.file_purge_date = None;
+            cr.date_updated = now;
+            let mut up = Query::update();
+            up.table(a("compliance_requests"))
+                .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(&cr)?).skip(1))
+                .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
+            exec(&s.db, &mut *tx, &up).await?;
+            let event = NewEvent {
+                event: "identity_erased",
+                details: serde_json::json!({}),
+            };
+            s.insert_events(&mut tx, &cr, actor, &[event], now).await?;
+            compliance_requests_redacted += 1;
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(Some(Erasure {
+        concord_id: id,
+        consent_events_redacted,
+        sessions_redacted,
+        compliance_requests_redacted,
+        file_keys,
+    }))
+}

@@ -1,0 +1,232 @@
+//! The one place where SQLite and PostgreSQL differ: connecting, pragmas, migrations,
+//! row locks and the query-builder dialect. Everything else renders sea-query statements
+//! through [`Db::sql`].
+use accord_core::{Error, Result};
+use sea_query::{
+    Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, SimpleExpr,
+    SqliteQueryBuilder,
+};
+use sea_query_binder::{SqlxBinder, SqlxValues};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection pools. SQLite gets a single writer connection so write transactions queue in
+/// process instead of failing with `SQLITE_BUSY`; PostgreSQL uses one pool for both.
+#[derive(Clone)]
+pub struct Db {
+    pub backend: Backend,
+    pub read: AnyPool,
+    pub write: AnyPool,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_search.sql")),
+    (4, include_str!("../migrations/sqlite/0004_consent.sql")),
+    (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (2, include_str!("../migrations/postgres/0002_search.sql")),
+    (4, include_str!("../migrations/postgres/0004_consent.sql")),
+    (5, include_str!("../migrations/postgres/0005_sessions.sql")),
+];
+
+pub fn db_err(e: sqlx::Error) -> Error {
+    Error::internal(e)
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.code()
+                .is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+                || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+type BoxFut<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> BoxFut<'_> {
+    Box::pin(async move {
+        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+            .await?;
+        Ok(())
+    })
+}
+
+impl Db {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if path != ":memory:" {
+                if let Some(parent) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent).map_err(Error::internal)?;
+                }
+            }
+            let full = format!("sqlite://{path}?mode=rwc");
+            let opts = AnyConnectOptions::from_str(&full)
+                .map_err(db_err)?
+                .disable_statement_logging();
+            let write = AnyPoolOptions::new()
+                .max_connections(1)
+                .after_connect(sqlite_pragmas)
+                .connect_with(opts.clone())
+                .await
+                .map_err(db_err)?;
+            let read = AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(sqlite_pragmas)
+                .connect_with(opts)
+                .await
+                .map_err(db_err)?;
+            Ok(Db {
+                backend: Backend::Sqlite,
+                read,
+                write,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = AnyConnectOptions::from_str(url)
+                .map_err(db_err)?
+                .disable_statement_logging();
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(db_err)?;
+            Ok(Db {
+                backend: Backend::Postgres,
+                read: pool.clone(),
+                write: pool,
+            })
+        } else {
+            Err(Error::internal("unsupported database URL scheme"))
+        }
+    }
+
+    fn builder(&self) -> &'static dyn QueryBuilder {
+        match self.backend {
+            Backend::Sqlite => &SqliteQueryBuilder,
+            Backend::Postgres => &PostgresQueryBuilder,
+        }
+    }
+
+    /// Renders a statement in this database's dialect.
+    pub fn sql<S: SqlxBinder>(&self, stmt: &S) -> (String, SqlxValues) {
+        stmt.build_any_sqlx(self.builder())
+    }
+
+    /// Case-insensitive substring match of `needle` in a compliance-request text column.
+    /// `column` names the stored column; `lowered` says whether it already holds lowercase
+    /// text. SQLite answers from its FTS5 trigram table, PostgreSQL from trigram GIN indexes.
+    pub fn request_substring(&self, column: &str, lowered: bool, needle: &str) -> SimpleExpr {
+        let needle = needle.to_lowercase();
+        let plain = !needle.contains(['%', '_', '\\']);
+        if self.backend == Backend::Sqlite && plain {
+            let mut sub = Query::select();
+            sub.column(Alias::new("rowid"))
+                .from(Alias::new("compliance_requests_search"))
+                .and_where(Expr::col(Alias::new(column)).like(format!("%{needle}%")));
+            return Expr::col(Alias::new("seq")).in_subquery(sub);
+        }
+        let escaped = needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        if lowered {
+            Expr::col(Alias::new(column)).like(pattern)
+        } else {
+            Expr::expr(Func::lower(Expr::col(Alias::new(column)))).like(pattern)
+        }
+    }
+
+    /// Refreshes the statistics the SQLite planner relies on (bounded work; a no-op on
+    /// PostgreSQL, whose autovacuum does this). Run at start and periodically.
+    pub async fn optimize(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.write.acquire().await.map_err(db_err)?;
+            conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `SELECT … FOR UPDATE` is needed to lock rows (SQLite serialises writers).
+    pub fn locks_rows(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// Applies pending migrations; returns how many ran. Concurrent servers on one
+    /// PostgreSQL database serialise on an advisory lock.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut conn = self.write.acquire().await.map_err(db_err)?;
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_lock(4242001)")
+                .await
+                .map_err(db_err)?;
+        }
+        let result = async {
+            conn.execute("CREATE TABLE IF NOT EXISTS accord_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                .await
+                .map_err(db_err)?;
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM accord_migrations")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let mut n = 0;
+            for (version, sql) in migrations {
+                if applied.contains(version) {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+                let insert = format!(
+                    "INSERT INTO accord_migrations (version, applied_at) VALUES ({version}, {})",
+                    accord_core::time::now_ms()
+                );
+                tx.execute(insert.as_str()).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                n += 1;
+            }
+            Ok(n)
+        }
+        .await;
+        if self.backend == Backend::Postgres {
+            let _ = conn.execute("SELECT pg_advisory_unlock(4242001)").await;
+        }
+        result
+    }
+}

@@ -1,0 +1,251 @@
+//! The `accord` command line (§9.3), run as a real process on SQLite and PostgreSQL.
+use crate::common::{database, free_port};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn accord() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
+    c.env_remove("ACCORD_DATABASE_URL")
+        .env_remove("ACCORD_LISTEN")
+        .env_remove("ACCORD_DATA_DIR")
+        .env("ACCORD_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = accord().args(args).output().expect("run accord");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+async fn migrate_bootstrap_and_keys(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = database(postgres, dir.path()).await else {
+        return;
+    };
+    let (code, out, _) = run(&["migrate", "--database", &db]);
+    assert_eq!(code, 0);
+    // Every migration of this version runs once on an empty database.
+    let n: usize = out
+        .trim()
+        .strip_prefix("applied ")
+        .and_then(|r| r.strip_suffix(" migrations"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output: {out}"));
+    assert!(n >= 2, "{out}");
+    let (code, out, _) = run(&["migrate", "--database", &db]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "applied 0 migrations"),
+        "idempotent"
+    );
+
+    let (code, out, err) = run(&[
+        "bootstrap",
+        "--organization-name",
+        "Acme",
+        "--project-name",
+        "Shop",
+        "--domain",
+        "shop.example.com",
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let obj = v.as_object().unwrap();
+    assert_eq!(
+        obj.keys().cloned().collect::<Vec<_>>(),
+        ["organizationId", "projectId", "apiKey"]
+    );
+    assert!(v["apiKey"].as_str().unwrap().starts_with("ak_"));
+    let org = v["organizationId"].as_str().unwrap().to_string();
+
+    let (code, out, _) = run(&[
+        "bootstrap",
+        "--organization-name",
+        "Second",
+        "--project-name",
+        "P",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Accord bootstrap: organizationId=")
+            && lines[0].contains(" projectId="),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("Accord bootstrap: apiKey=ak_")
+            && lines[1].ends_with(" (shown once; store it now)")
+    );
+
+    let (code, out, _) = run(&[
+        "api-key",
+        "create",
+        "--organization",
+        &org,
+        "--role",
+        "viewer",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.trim().starts_with("apiKey=ak_"));
+    let (code, out, _) = run(&[
+        "api-key",
+        "create",
+        "--organization",
+        &org,
+        "--role",
+        "admin",
+        "--name",
+        "ops",
+        "--database",
+        &db,
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let key: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(key["role"], "admin");
+    assert_eq!(key["name"], "ops");
+    assert_eq!(key["organizationId"], org);
+    assert_eq!(key["apiKey"].as_str().unwrap().len(), 46);
+    let (code, _, err) = run(&[
+        "api-key",
+        "create",
+        "--organization",
+        &uuid::Uuid::new_v4().to_string(),
+        "--role",
+        "viewer",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, _) = run(&[
+        "api-key",
+        "create",
+        "--organization",
+        &org,
+        "--role",
+        "god",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn migrate_bootstrap_and_keys_sqlite() {
+    migrate_bootstrap_and_keys(false).await
+}
+
+#[tokio::test]
+async fn migrate_bootstrap_and_keys_postgres() {
+    migrate_bootstrap_and_keys(true).await
+}
+
+#[test]
+fn usage_and_scheme_errors() {
+    assert_eq!(run(&["frobnicate"]).0, 2);
+    let (code, _, err) = run(&["migrate", "--database", "mysql://localhost/x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unsupported database URL scheme"), "{err}");
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("accord "));
+}
+
+/// Starts `serve`, returns the child and the stdout lines printed before it listened.
+fn serve(dir: &std::path::Path, port: u16) -> (std::process::Child, Vec<String>) {
+    let mut child = accord()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    (child, rx.try_iter().collect())
+}
+
+fn terminate(child: &mut std::process::Child) -> i32 {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("server did not stop on SIGTERM");
+}
+
+#[tokio::test]
+async fn serve_bootstraps_once_on_the_default_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, lines) = serve(dir.path(), port);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let key = lines[1]
+        .strip_prefix("Accord bootstrap: apiKey=")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let ids = lines[0]
+        .strip_prefix("Accord bootstrap: organizationId=")
+        .unwrap();
+    let (org, project) = ids.split_once(" projectId=").unwrap();
+    assert!(dir.path().join("accord-data/accord.db").exists());
+    assert!(dir.path().join("accord-data/files").is_dir());
+    assert!(dir.path().join("accord-data/outbox").is_dir());
+    let url = format!("http://127.0.0.1:{port}/privacy-v1/organizations/{org}/projects/{project}/compliance-requests");
+    let res = reqwest::Client::new()
+        .get(&url)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(terminate(&mut child), 0, "graceful shutdown exits 0");
+    let (mut child, lines) = serve(dir.path(), port);
+    assert!(
+        lines.is_empty(),
+        "the key is never printed again: {lines:?}"
+    );
+    let res = reqwest::Client::new()
+        .get(&url)
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "data survived the restart");
+    assert_eq!(terminate(&mut child), 0);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, then every unit and HTTP test on SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Each PostgreSQL test creates its own database; drop the ones earlier runs left behind.
+drop_test_databases() {
+    command -v psql >/dev/null 2>&1 || return 0
+    local url="${ACCORD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    psql "$url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'accord\_test\_%' OR datname LIKE 'accord\_process\_%'" 2>/dev/null |
+        while read -r db; do
+            psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
+        done
+}
+drop_test_databases
+trap drop_test_databases EXIT
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
