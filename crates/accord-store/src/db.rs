@@ -62,12 +62,27 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 type BoxFut<'c> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
 
-fn sqlite_pragmas(
+/// The writer connection: WAL, and planner statistics refreshed when it opens. Statistics
+/// are written, so only the writer runs `PRAGMA optimize`.
+fn sqlite_writer_pragmas(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> BoxFut<'_> {
     Box::pin(async move {
         conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+            .await?;
+        Ok(())
+    })
+}
+
+/// Reader connections never take the write lock (`query_only`), so the single writer's
+/// transactions cannot meet `SQLITE_BUSY` from them.
+fn sqlite_reader_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> BoxFut<'_> {
+    Box::pin(async move {
+        conn.execute("PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192; PRAGMA query_only=1;")
             .await?;
         Ok(())
     })
@@ -96,13 +111,13 @@ impl Db {
                 .disable_statement_logging();
             let write = AnyPoolOptions::new()
                 .max_connections(1)
-                .after_connect(sqlite_pragmas)
+                .after_connect(sqlite_writer_pragmas)
                 .connect_with(opts.clone())
                 .await
                 .map_err(db_err)?;
             let read = AnyPoolOptions::new()
                 .max_connections(8)
-                .after_connect(sqlite_pragmas)
+                .after_connect(sqlite_reader_pragmas)
                 .connect_with(opts)
                 .await
                 .map_err(db_err)?;
