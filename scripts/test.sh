@@ -15,6 +15,11 @@ drop_test_databases() {
 drop_test_databases
 trap drop_test_databases EXIT
 
+# The SMTP tests deliver to a real SMTP server process: aiosmtpd.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then

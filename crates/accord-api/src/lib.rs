@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod jobs;
+pub mod mail;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
@@ -31,6 +33,12 @@ pub struct ApiConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `ACCORD_GEO_HEADER`: a header carrying `CC` or `CC-SUB`, set by a trusted proxy.
     pub geo_header: Option<String>,
+    /// `ACCORD_PUBLIC_URL`: external base URL, used in verification links.
+    pub public_url: Option<String>,
+    /// Transports of outgoing messages (§9.6).
+    pub mail: mail::MailConfig,
+    /// Period of the file purge job (hourly, §9.5).
+    pub purge_interval_ms: i64,
 }
 
 impl Default for ApiConfig {
@@ -42,6 +50,9 @@ impl Default for ApiConfig {
             smtp_from: "no-reply@localhost".into(),
             trusted_proxies: vec![],
             geo_header: None,
+            public_url: None,
+            mail: mail::MailConfig::default(),
+            purge_interval_ms: 3_600_000,
         }
     }
 }
@@ -59,6 +70,8 @@ pub struct AppState {
     pub site_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// The group-commit writer of consent events (DESIGN principle 4).
     pub ingest: Ingest,
+    /// Wakes the message sender when a handler has queued a message.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -86,7 +99,15 @@ impl AppState {
             site_limiter,
             site_secret: Arc::new(tokio::sync::OnceCell::new()),
             ingest,
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Starts the background work of a server on the current runtime: the message sender
+    /// and the file purge (§9.5, §9.6).
+    pub fn start_background(&self) {
+        tokio::spawn(mail::run_sender(self.clone()));
+        tokio::spawn(jobs::run_purge(self.clone()));
     }
 
     /// Loads the site-session secret, creating it on the first start of the first server

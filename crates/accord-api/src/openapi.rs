@@ -95,6 +95,7 @@ pub fn site_document() -> &'static Value {
         paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
+        crate::routes::site_requests::document(&mut paths);
         json!({
             "openapi": "3.1.0",
             "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION")},
@@ -344,6 +345,7 @@ fn build() -> Value {
         );
     }
     crate::routes::domains::document(&mut paths);
+    crate::routes::emails::document(&mut paths);
     crate::routes::sessions::document(&mut paths);
     json!({
         "openapi": "3.1.0",

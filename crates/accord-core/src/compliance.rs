@@ -753,7 +753,7 @@ pub fn apply_patch(
                 cr.resolved_date = Some(now);
                 events.push(ev(
                     "resolved",
-                    json!({"resolutionStatus": cr.resolution_status, "notified": false}),
+                    json!({"resolutionStatus": cr.resolution_status, "notified": cr.user_email.is_some()}),
                 ));
             }
             _ => unreachable!("transition checked above"),

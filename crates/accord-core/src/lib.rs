@@ -8,6 +8,7 @@ pub mod compliance;
 pub mod consent;
 pub mod error;
 pub mod ids;
+pub mod lifecycle;
 pub mod query;
 pub mod schema;
 pub mod site;

@@ -36,6 +36,43 @@ pub struct Project {
     pub terms_of_service_url: Option<String>,
     pub date_created: i64,
     pub date_updated: i64,
+    /// The organization's send-from address when `send_from_email_id` names one (§7.6).
+    pub send_from: Option<SendFrom>,
+}
+
+/// A project's send-from address and display name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFrom {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// A send-from email of an organization (§7.6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFromEmail {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+/// The outcome of one delivery attempt of an outgoing message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Sent,
+    Retry { error: String, at: i64 },
+    GiveUp { error: String },
+}
+
+/// Site-filed requests in the last hour, for the creation limits of §1.6.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteCreateCounts {
+    pub by_ip: i64,
+    pub oldest_by_ip: Option<i64>,
+    pub by_email: i64,
+    pub oldest_by_email: Option<i64>,
 }
 
 impl Project {
@@ -188,6 +225,61 @@ pub trait Store: Send + Sync + 'static {
         org: Uuid,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, DataSystemSummary>>;
+
+    // Lifecycle: site requests, verification, messages, purge, send-from emails.
+    /// Files one Site API request (§5.3) for the session's identity, with its verification
+    /// challenge and message, in one transaction.
+    async fn create_site_compliance_request(
+        &self,
+        project: &Project,
+        input: CreateComplianceRequest,
+        session: crate::compliance::SessionInfo,
+    ) -> Result<ComplianceRequest>;
+    async fn site_create_counts(
+        &self,
+        project: Uuid,
+        ip: Option<&str>,
+        email_lower: &str,
+        since: i64,
+    ) -> Result<SiteCreateCounts>;
+    /// `Ok(None)` when the request is not in the project.
+    async fn verify_by_code(
+        &self,
+        project: Uuid,
+        id: Uuid,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<std::result::Result<ComplianceRequest, crate::lifecycle::CodeRejection>>>;
+    /// True when the link token verified its request now.
+    async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool>;
+    async fn claim_messages(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<crate::lifecycle::OutgoingMessage>>;
+    async fn finish_message(
+        &self,
+        msg: &crate::lifecycle::OutgoingMessage,
+        outcome: &Delivery,
+        now: i64,
+    ) -> Result<()>;
+    /// True for exactly one caller per period of job `name`.
+    async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool>;
+    /// `(organization, project, request)` of requests whose files are due for purging.
+    async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>>;
+    async fn list_send_from_emails(
+        &self,
+        org: Uuid,
+        email: Option<&str>,
+        page: &Page,
+    ) -> Result<(i64, Vec<SendFromEmail>)>;
+    async fn get_send_from_email(&self, org: Uuid, id: Uuid) -> Result<Option<SendFromEmail>>;
+    /// 422 when the address already exists in the organization.
+    async fn create_send_from_email(&self, email: &SendFromEmail) -> Result<()>;
+    async fn update_send_from_email(&self, email: &SendFromEmail) -> Result<()>;
+    /// Deletes the address; projects using it revert to `"default"`.
+    async fn delete_send_from_email(&self, org: Uuid, id: Uuid) -> Result<()>;
 
     // Organization administration (§7).
     /// Writes name, slug, primary domain, default project and `date_updated`.

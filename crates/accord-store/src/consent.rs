@@ -501,7 +501,7 @@ pub(crate) async fn consent_type_update(
     id: Uuid,
     f: ConsentTypeUpdateFn,
 ) -> Result<Option<ConsentType>> {
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let Some(mut t) = lock_type(s, &mut tx, org, project, id).await? else {
         return Ok(None);
     };
@@ -530,7 +530,7 @@ pub(crate) async fn consent_type_delete(
     project: Uuid,
     id: Uuid,
 ) -> Result<Option<ConsentType>> {
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let Some(t) = lock_type(s, &mut tx, org, project, id).await? else {
         return Ok(None);
     };
@@ -645,7 +645,7 @@ pub(crate) async fn consent_events_insert(s: &SqlStore, events: &[ConsentEvent])
     if events.is_empty() {
         return Ok(());
     }
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     insert_event_rows(s, &mut tx, events).await?;
     tx.commit().await.map_err(db_err)
 }
@@ -658,7 +658,7 @@ pub(crate) async fn consent_events_create(
     inputs: Vec<ConsentEventInput>,
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
     insert_event_rows(s, &mut tx, &events).await?;
     tx.commit().await.map_err(db_err)?;
@@ -673,7 +673,7 @@ pub(crate) async fn consent_events_resolve(
     inputs: Vec<ConsentEventInput>,
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(events)
@@ -958,7 +958,7 @@ pub(crate) async fn identity_erase(
     actor: Actor,
 ) -> Result<Option<Erasure>> {
     let now = now_ms();
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let mut q = select_identities(org, project);
     q.and_where(Expr::col(a("id")).eq(id.to_string()));
     if s.db.locks_rows() {

@@ -32,6 +32,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_search.sql")),
     (4, include_str!("../migrations/sqlite/0004_consent.sql")),
     (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
+    (7, include_str!("../migrations/sqlite/0007_lifecycle.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -41,6 +42,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_search.sql")),
     (4, include_str!("../migrations/postgres/0004_consent.sql")),
     (5, include_str!("../migrations/postgres/0005_sessions.sql")),
+    (7, include_str!("../migrations/postgres/0007_lifecycle.sql")),
 ];
 
 pub fn db_err(e: sqlx::Error) -> Error {
@@ -193,6 +195,17 @@ impl Db {
                 .map_err(db_err)?;
         }
         Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction never has to upgrade a read snapshot that
+    /// another process's write made stale; waiting for the lock obeys `busy_timeout`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
+        .map_err(db_err)
     }
 
     /// Whether `SELECT … FOR UPDATE` is needed to lock rows (SQLite serialises writers).

@@ -6,6 +6,7 @@
 mod consent;
 pub mod db;
 pub mod ingest;
+mod lifecycle;
 mod rows;
 mod site;
 
@@ -189,6 +190,7 @@ impl SqlStore {
             terms_of_service_url: new.terms_of_service_url.clone(),
             date_created: now,
             date_updated: now,
+            send_from: None,
         };
         let mut q = Query::insert();
         q.into_table(a("projects"))
@@ -471,6 +473,70 @@ impl SqlStore {
         uid(&row.id)
     }
 
+    /// Stores all of `inputs` in one transaction, or none (§3.3), each pending request with
+    /// its verification challenge and message (§3.6). A site request carries its session,
+    /// and its identity is the session's: only its email may be added to it (§5.3).
+    async fn create_requests(
+        &self,
+        project: &Project,
+        inputs: Vec<CreateComplianceRequest>,
+        actor: Actor,
+        source: &'static str,
+        session: Option<compliance::SessionInfo>,
+    ) -> Result<Vec<ComplianceRequest>> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let tasks = self.active_data_systems(&mut tx, project.id).await?;
+        let regulation = project.regulation();
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut rows = Query::insert();
+        rows.into_table(a("compliance_requests"))
+            .columns(CR_COLUMNS.map(a));
+        let mut all_events: Vec<(usize, Vec<NewEvent>)> = Vec::new();
+        let mut challenges = Vec::new();
+        for input in &inputs {
+            let mut identifiers = accord_core::consent::Identifiers::of_request(input);
+            if session.is_some() {
+                identifiers = accord_core::consent::Identifiers {
+                    concord_id: identifiers.concord_id,
+                    email: identifiers.email,
+                    ..Default::default()
+                };
+            }
+            let concord_id = self
+                .resolve_identity(&mut tx, project, &identifiers, now)
+                .await?;
+            let ctx = NewRequestContext {
+                organization_id: project.organization_id,
+                project_id: project.id,
+                concord_id,
+                tasks: tasks.clone(),
+                regulation: regulation.clone(),
+                now,
+                source,
+                session: session.clone(),
+            };
+            let (mut cr, events) = compliance::new_request(input, &ctx);
+            if let Some(started) = accord_core::lifecycle::start_verification(&mut cr, now) {
+                challenges.push(started);
+            }
+            rows.values_panic(cr_values(&cr)?);
+            all_events.push((out.len(), events));
+            out.push(cr);
+        }
+        exec(&self.db, &mut *tx, &rows).await?;
+        for (i, events) in all_events {
+            self.insert_events(&mut tx, &out[i], actor, &events, now)
+                .await?;
+        }
+        for started in &challenges {
+            lifecycle::insert_challenge(self, &mut tx, &started.challenge).await?;
+            lifecycle::insert_message(self, &mut tx, &started.message).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
     async fn active_data_systems(
         &self,
         ex: &mut sqlx::AnyConnection,
@@ -715,7 +781,7 @@ impl Store for SqlStore {
 
     async fn create_organization(&self, new: NewOrganization) -> Result<(Organization, Project)> {
         let now = now_ms();
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let slug = match &new.slug {
             Some(s) => s.clone(),
             None => {
@@ -772,7 +838,13 @@ impl Store for SqlStore {
             .and_where(Expr::col(a("id")).eq(id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
         let row: Option<ProjectRow> = one(&self.db, &self.db.read, &q).await?;
-        row.map(ProjectRow::into_model).transpose()
+        let mut projects: Vec<Project> = row
+            .map(ProjectRow::into_model)
+            .transpose()?
+            .into_iter()
+            .collect();
+        lifecycle::attach_senders(self, &mut projects).await?;
+        Ok(projects.pop())
     }
 
     async fn list_projects(&self, org: Uuid) -> Result<Vec<Project>> {
@@ -783,11 +855,16 @@ impl Store for SqlStore {
             .order_by(a("date_created"), Order::Desc)
             .order_by(a("id"), Order::Desc);
         let rows: Vec<ProjectRow> = all(&self.db, &self.db.read, &q).await?;
-        rows.into_iter().map(ProjectRow::into_model).collect()
+        let mut projects = rows
+            .into_iter()
+            .map(ProjectRow::into_model)
+            .collect::<Result<Vec<_>>>()?;
+        lifecycle::attach_senders(self, &mut projects).await?;
+        Ok(projects)
     }
 
     async fn create_project(&self, org: Uuid, new: NewProject) -> Result<Project> {
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let p = self.insert_project(&mut tx, org, &new, now_ms()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(p)
@@ -811,7 +888,7 @@ impl Store for SqlStore {
     async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
         let now = now_ms();
         let id = new_id();
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let mut q = Query::insert();
         q.into_table(a("api_keys"))
             .columns(KEY_COLUMNS.map(a).into_iter().chain([a("digest")]))
@@ -866,7 +943,7 @@ impl Store for SqlStore {
     }
 
     async fn update_api_key(&self, key: &ApiKey) -> Result<()> {
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let mut q = Query::update();
         q.table(a("api_keys"))
             .values([
@@ -902,42 +979,8 @@ impl Store for SqlStore {
         actor: Actor,
         source: &'static str,
     ) -> Result<Vec<ComplianceRequest>> {
-        let now = now_ms();
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
-        let tasks = self.active_data_systems(&mut tx, project.id).await?;
-        let regulation = project.regulation();
-        let mut out = Vec::with_capacity(inputs.len());
-        let mut rows = Query::insert();
-        rows.into_table(a("compliance_requests"))
-            .columns(CR_COLUMNS.map(a));
-        let mut all_events: Vec<(usize, Vec<NewEvent>)> = Vec::new();
-        for input in &inputs {
-            let identifiers = accord_core::consent::Identifiers::of_request(input);
-            let concord_id = self
-                .resolve_identity(&mut tx, project, &identifiers, now)
-                .await?;
-            let ctx = NewRequestContext {
-                organization_id: project.organization_id,
-                project_id: project.id,
-                concord_id,
-                tasks: tasks.clone(),
-                regulation: regulation.clone(),
-                now,
-                source,
-                session: None,
-            };
-            let (cr, events) = compliance::new_request(input, &ctx);
-            rows.values_panic(cr_values(&cr)?);
-            all_events.push((out.len(), events));
-            out.push(cr);
-        }
-        exec(&self.db, &mut *tx, &rows).await?;
-        for (i, events) in all_events {
-            self.insert_events(&mut tx, &out[i], actor, &events, now)
-                .await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        self.create_requests(project, inputs, actor, source, None)
+            .await
     }
 
     async fn get_compliance_request(
@@ -964,7 +1007,7 @@ impl Store for SqlStore {
         actor: Actor,
         f: UpdateFn,
     ) -> Result<Option<ComplianceRequest>> {
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let mut q = Query::select();
         q.columns(CR_COLUMNS.map(a))
             .from(a("compliance_requests"))
@@ -980,6 +1023,12 @@ impl Store for SqlStore {
         let mut cr = row.into_model()?;
         let before = cr.clone();
         let events = f(&mut cr)?;
+        let notify = (before.status != compliance::RESOLVED && cr.status == compliance::RESOLVED)
+            .then(|| accord_core::lifecycle::resolution_message(&cr, now_ms()))
+            .flatten();
+        if let Some(m) = &notify {
+            lifecycle::insert_message(self, &mut tx, m).await?;
+        }
         if cr != before {
             let mut up = Query::update();
             up.table(a("compliance_requests"))
@@ -1164,7 +1213,7 @@ impl Store for SqlStore {
             q.column(a("id")).from(a(table)).and_where(in_org());
             q
         };
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let mut files = Query::select();
         files
             .column(a("files"))
@@ -1309,7 +1358,7 @@ impl Store for SqlStore {
     }
 
     async fn set_project_data_systems(&self, project: Uuid, data_systems: &[Uuid]) -> Result<()> {
-        let mut tx = self.db.write.begin().await.map_err(db_err)?;
+        let mut tx = self.db.begin_write().await?;
         let mut del = Query::delete();
         del.from_table(a("data_system_projects"))
             .and_where(Expr::col(a("project_id")).eq(project.to_string()));
@@ -1507,6 +1556,111 @@ impl Store for SqlStore {
 
     async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>> {
         site::domain_names(self, project).await
+    }
+
+    async fn create_site_compliance_request(
+        &self,
+        project: &Project,
+        input: CreateComplianceRequest,
+        session: compliance::SessionInfo,
+    ) -> Result<ComplianceRequest> {
+        let mut out = self
+            .create_requests(
+                project,
+                vec![input],
+                Actor { account_id: None },
+                "site-v1",
+                Some(session),
+            )
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::internal("site create stored nothing"))
+    }
+
+    async fn site_create_counts(
+        &self,
+        project: Uuid,
+        ip: Option<&str>,
+        email_lower: &str,
+        since: i64,
+    ) -> Result<accord_core::store::SiteCreateCounts> {
+        lifecycle::site_create_counts(self, project, ip, email_lower, since).await
+    }
+
+    async fn verify_by_code(
+        &self,
+        project: Uuid,
+        id: Uuid,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<std::result::Result<ComplianceRequest, accord_core::lifecycle::CodeRejection>>>
+    {
+        lifecycle::verify_by_code(self, project, id, code, now).await
+    }
+
+    async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool> {
+        lifecycle::verify_by_token(self, project, token, now).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<accord_core::lifecycle::OutgoingMessage>> {
+        lifecycle::claim_messages(self, now, lease_ms, limit).await
+    }
+
+    async fn finish_message(
+        &self,
+        msg: &accord_core::lifecycle::OutgoingMessage,
+        outcome: &accord_core::store::Delivery,
+        now: i64,
+    ) -> Result<()> {
+        lifecycle::finish_message(self, msg, outcome, now).await
+    }
+
+    async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool> {
+        lifecycle::claim_job(self, name, now, period_ms, owner).await
+    }
+
+    async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>> {
+        lifecycle::due_purges(self, now, limit).await
+    }
+
+    async fn list_send_from_emails(
+        &self,
+        org: Uuid,
+        email: Option<&str>,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::store::SendFromEmail>)> {
+        lifecycle::list_send_from_emails(self, org, email, page).await
+    }
+
+    async fn get_send_from_email(
+        &self,
+        org: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::store::SendFromEmail>> {
+        lifecycle::get_send_from_email(self, org, id).await
+    }
+
+    async fn create_send_from_email(
+        &self,
+        email: &accord_core::store::SendFromEmail,
+    ) -> Result<()> {
+        lifecycle::create_send_from_email(self, email).await
+    }
+
+    async fn update_send_from_email(
+        &self,
+        email: &accord_core::store::SendFromEmail,
+    ) -> Result<()> {
+        lifecycle::update_send_from_email(self, email).await
+    }
+
+    async fn delete_send_from_email(&self, org: Uuid, id: Uuid) -> Result<()> {
+        lifecycle::delete_send_from_email(self, org, id).await
     }
 
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {

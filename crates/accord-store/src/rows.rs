@@ -120,6 +120,7 @@ impl ProjectRow {
             terms_of_service_url: self.terms_of_service_url,
             date_created: self.date_created,
             date_updated: self.date_updated,
+            send_from: None,
         })
     }
 }

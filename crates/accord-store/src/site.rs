@@ -589,7 +589,7 @@ pub(crate) async fn profile_update(
 ) -> Result<()> {
     let now = now_ms();
     let me = concord_id.to_string();
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     identifiers(s, &mut tx, project.id, &me).await?;
     let text = |v: &Option<String>| -> Option<SimpleExpr> {
         v.as_ref().map(|s| {
@@ -741,7 +741,7 @@ pub(crate) async fn identify(
     key: &IdentifyKey,
 ) -> Result<IdentifyOutcome> {
     let now = now_ms();
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
+    let mut tx = s.db.begin_write().await?;
     let current = by_id(s, &mut tx, project.id, concord_id)
         .await?
         .ok_or_else(Error::not_found)?;

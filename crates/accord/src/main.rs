@@ -142,6 +142,14 @@ fn trusted_proxies() -> anyhow::Result<Vec<accord_api::IpNet>> {
         .collect()
 }
 
+/// A non-empty environment variable.
+fn env_text(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir.join("outbox"))?;
     let store = open(&database).await?;
@@ -190,8 +198,17 @@ async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::R
             .ok()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),
+        public_url: env_text("ACCORD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+        mail: accord_api::mail::MailConfig {
+            smtp_url: env_text("ACCORD_SMTP_URL"),
+            sms_webhook_url: env_text("ACCORD_SMS_WEBHOOK_URL"),
+            outbox_dir: data_dir.join("outbox"),
+            ..Default::default()
+        },
+        ..Default::default()
     };
     let state = AppState::new(Arc::new(store), object_store(&data_dir)?, config);
+    state.start_background();
     state
         .load_site_secret()
         .await

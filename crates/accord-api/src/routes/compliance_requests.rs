@@ -177,6 +177,9 @@ async fn create(
             "privacy-v1",
         )
         .await?;
+    if created.iter().any(|c| c.verification_request_id.is_some()) {
+        state.mail_wake.notify_one();
+    }
     let items = render(&state, org, &created, &Query::default()).await?;
     let body = if single {
         items.into_iter().next().unwrap_or(Value::Null)
@@ -306,6 +309,9 @@ async fn update(
         )
         .await?
         .ok_or_else(Error::not_found)?;
+    if updated.status == compliance::RESOLVED {
+        state.mail_wake.notify_one();
+    }
     let item = render(&state, org, std::slice::from_ref(&updated), &q)
         .await?
         .remove(0);

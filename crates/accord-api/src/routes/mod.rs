@@ -16,6 +16,7 @@ pub mod compliance_requests;
 pub mod consent_events;
 pub mod consent_types;
 pub mod domains;
+pub mod emails;
 pub mod features;
 pub mod files;
 pub mod identities;
@@ -25,6 +26,7 @@ pub mod projects;
 pub mod sessions;
 pub mod site;
 pub mod site_consent;
+pub mod site_requests;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(permissions::router())
         .merge(features::router())
         .merge(domains::router())
+        .merge(emails::router())
         .merge(sessions::router());
     Router::new()
         .nest("/privacy-v1", privacy)
@@ -50,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/site-v1/docs/json", get(site_docs))
         .merge(site::router())
         .merge(site_consent::router())
+        .merge(site_requests::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), cors))

@@ -62,7 +62,20 @@ pub fn list_params() -> &'static [Param] {
 
 /// The send-from address of a project: the server sender for `"default"` (§7.3, §7.6).
 fn send_from_email(state: &AppState, p: &Project) -> Value {
-    json!({"id": p.send_from_email_id, "email": state.config.smtp_from, "name": "Accord"})
+    match &p.send_from {
+        Some(s) => {
+            json!({"id": p.send_from_email_id, "email": s.email, "name": s.name.as_deref().unwrap_or("")})
+        }
+        None => json!({"id": "default", "email": state.config.smtp_from, "name": "Accord"}),
+    }
+}
+
+/// The address a project sends from, for the `sendFromEmail` list filter.
+fn sender_address<'a>(state: &'a AppState, p: &'a Project) -> &'a str {
+    p.send_from
+        .as_ref()
+        .map(|s| s.email.as_str())
+        .unwrap_or(state.config.smtp_from.as_str())
 }
 
 /// The Project object (§7.3); `data_systems` is `None` where the object is embedded in an
@@ -146,9 +159,8 @@ async fn list(
         .filter(|p| {
             readable.contains(&p.id)
                 && q.str("name").is_none_or(|n| contains_ci(&p.name, n))
-                && q.str("sendFromEmail").is_none_or(|e| {
-                    contains_ci(&state.config.smtp_from, e) && p.send_from_email_id == "default"
-                })
+                && q.str("sendFromEmail")
+                    .is_none_or(|e| contains_ci(sender_address(&state, p), e))
                 && q.str("contactEmails")
                     .is_none_or(|e| p.contact_emails.iter().any(|c| contains_ci(c, e)))
                 && q.list("status").is_none_or(|s| s.contains(&p.status))
@@ -261,15 +273,31 @@ async fn update(
         }
     }
     if let Some(email) = patch.send_from_email_id {
-        // Send-from emails (§7.6) do not exist yet, so only the server sender can be chosen.
-        project.send_from_email_id = match non_empty(Some(email)).as_deref() {
-            None | Some("default") => "default".into(),
-            Some(_) => {
-                return Err(
-                    Error::unprocessable("sendFromEmailId not found in this organization").into(),
-                )
+        // "default" is the server sender; anything else must be an address of the
+        // organization (§7.6).
+        match non_empty(Some(email)).as_deref() {
+            None | Some("default") => {
+                project.send_from_email_id = "default".into();
+                project.send_from = None;
             }
-        };
+            Some(id) => {
+                let found = match uuid::Uuid::parse_str(id) {
+                    Ok(id) => state.store.get_send_from_email(org_id, id).await?,
+                    Err(_) => None,
+                };
+                let Some(e) = found else {
+                    return Err(Error::unprocessable(
+                        "sendFromEmailId not found in this organization",
+                    )
+                    .into());
+                };
+                project.send_from_email_id = e.id.to_string();
+                project.send_from = Some(accord_core::store::SendFrom {
+                    email: e.email,
+                    name: e.name,
+                });
+            }
+        }
     }
     if let Some(name) = patch.name {
         project.name = name;

@@ -82,6 +82,8 @@ pub struct Server {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
+    /// The database URL, for a second server on the same database.
+    pub url: String,
 }
 
 pub async fn start(backend: Backend) -> Server {
@@ -127,10 +129,15 @@ pub async fn start_with_ingest(
     std::fs::create_dir_all(&files_dir).unwrap();
     let files =
         Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&files_dir).unwrap());
+    let mut config = config;
+    if config.mail.outbox_dir == accord_api::mail::MailConfig::default().outbox_dir {
+        config.mail.outbox_dir = dir.path().join("outbox");
+    }
     let state = match ingest {
         Some(ingest) => AppState::with_ingest(store.clone(), files, config, ingest),
         None => AppState::new(store.clone(), files, config),
     };
+    state.start_background();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -146,6 +153,7 @@ pub async fn start_with_ingest(
         client: reqwest::Client::new(),
         dir,
         backend,
+        url,
     }
 }
 

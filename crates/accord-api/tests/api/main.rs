@@ -7,5 +7,6 @@ mod compliance_requests;
 mod consent;
 mod files;
 mod ingest;
+mod lifecycle;
 mod operations;
 mod site;

@@ -1,0 +1,345 @@
+//! `/site-v1/{projectId}/compliance-requests…` and `/site-v1/{projectId}/verify/{token}`:
+//! the data subject's side of a compliance request (§5.3): filing it with the session's
+//! identity, reading their own requests, verifying by code or by link, and downloading the
+//! response files.
+use crate::error::{json_response, ApiResult};
+use crate::extract::{read_json, validated, PathParams};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::files::file_response;
+use crate::site::{Client, SiteSession, SITE_BODY_LIMIT};
+use crate::AppState;
+use accord_core::compliance::{Actor, RequestFilter, STATUSES};
+use accord_core::lifecycle::{self, SiteCreateRequest, VerifyCode, HOUR_MS};
+use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use object_store::path::Path as ObjectPath;
+use std::sync::OnceLock;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/site-v1/{projectId}/compliance-requests",
+            get(list).post(create),
+        )
+        .route(
+            "/site-v1/{projectId}/compliance-requests/{complianceRequestId}",
+            get(get_one),
+        )
+        .route(
+            "/site-v1/{projectId}/compliance-requests/{complianceRequestId}/verify",
+            axum::routing::post(verify_code),
+        )
+        .route(
+            "/site-v1/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}",
+            get(download),
+        )
+        .route(
+            "/site-v1/{projectId}/verify/{token}",
+            get(link_page).post(link_confirm),
+        )
+}
+
+const SITE_SORTS: &[&str] = &["dateCreated", "requestDate", "status"];
+
+fn list_params() -> &'static [Param] {
+    static P: OnceLock<Vec<Param>> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut v = paging(SITE_SORTS);
+        v.push(p("status", Kind::EnumList(STATUSES)));
+        v
+    })
+}
+
+/// Seconds until the oldest request of a full window leaves it.
+fn retry_after(oldest: Option<i64>, now: i64) -> u64 {
+    let until = oldest.unwrap_or(now) + HOUR_MS - now;
+    (until.max(1000) as u64).div_ceil(1000)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    session: SiteSession,
+    client: Client,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
+    let input: SiteCreateRequest = validated(&raw, lifecycle::site_create_schema())?;
+    lifecycle::check_site_create(&input)?;
+    let now = now_ms();
+    let ip = client.ip.map(|i| i.to_string());
+    let counts = state
+        .store
+        .site_create_counts(
+            session.project.id,
+            ip.as_deref(),
+            &input.user_email.trim().to_lowercase(),
+            now - HOUR_MS,
+        )
+        .await?;
+    if counts.by_ip >= lifecycle::SITE_CREATES_PER_IP_HOUR {
+        return Err(Error::TooManyRequests(retry_after(counts.oldest_by_ip, now)).into());
+    }
+    if counts.by_email >= lifecycle::SITE_CREATES_PER_EMAIL_HOUR {
+        return Err(Error::TooManyRequests(retry_after(counts.oldest_by_email, now)).into());
+    }
+    let identity = session.identity(&state).await?;
+    let info = session.info(&state).await?;
+    let cr = state
+        .store
+        .create_site_compliance_request(&session.project, input.to_create(identity), info)
+        .await?;
+    state.mail_wake.notify_one();
+    Ok(json_response(
+        StatusCode::CREATED,
+        &lifecycle::to_site_wire(&cr),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    session: SiteSession,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let q = query::parse(raw.as_deref(), list_params())?;
+    let identity = session.identity(&state).await?;
+    let page = Page::from_query(&q, "dateCreated");
+    let filter = RequestFilter {
+        organization_id: session.project.organization_id,
+        project_ids: vec![session.project.id],
+        concord_id: Some(identity.to_string()),
+        status: q.list("status").map(<[String]>::to_vec).unwrap_or_default(),
+        now: now_ms(),
+        ..Default::default()
+    };
+    let (total, items) = state.store.list_compliance_requests(&filter, &page).await?;
+    let items = items.iter().map(lifecycle::to_site_wire).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+/// The session identity's own request, or 404.
+async fn own_request(
+    state: &AppState,
+    session: &SiteSession,
+) -> ApiResult<accord_core::compliance::ComplianceRequest> {
+    let id = session.path.uuid("complianceRequestId")?;
+    let identity = session.identity(state).await?;
+    let cr = state
+        .store
+        .get_compliance_request(session.project.organization_id, session.project.id, id)
+        .await?
+        .filter(|cr| cr.concord_id == identity)
+        .ok_or_else(Error::not_found)?;
+    Ok(cr)
+}
+
+async fn get_one(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+    let cr = own_request(&state, &session).await?;
+    Ok(json_response(StatusCode::OK, &lifecycle::to_site_wire(&cr)))
+}
+
+async fn verify_code(
+    State(state): State<AppState>,
+    session: SiteSession,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = session.path.uuid("complianceRequestId")?;
+    let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
+    let body: VerifyCode = validated(&raw, lifecycle::verify_code_schema())?;
+    let outcome = state
+        .store
+        .verify_by_code(session.project.id, id, &body.code, now_ms())
+        .await?
+        .ok_or_else(Error::not_found)?;
+    match outcome {
+        Ok(cr) => Ok(json_response(StatusCode::OK, &lifecycle::to_site_wire(&cr))),
+        Err(rejection) => Err(Error::unprocessable(rejection.message()).into()),
+    }
+}
+
+async fn download(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+    let cr = own_request(&state, &session).await?;
+    let name = session.path.str("fileName").to_string();
+    if cr.status != accord_core::compliance::RESOLVED {
+        return Err(Error::not_found().into());
+    }
+    let file = cr
+        .files
+        .iter()
+        .find(|f| f.name == name)
+        .cloned()
+        .ok_or_else(Error::not_found)?;
+    let bytes = state
+        .files
+        .get(&ObjectPath::from(file.key.as_str()))
+        .await
+        .map_err(Error::internal)?
+        .bytes()
+        .await
+        .map_err(Error::internal)?;
+    let days = session.project.purge_days_after_download();
+    let file_name = file.name.clone();
+    state
+        .store
+        .update_compliance_request(
+            cr.organization_id,
+            cr.project_id,
+            cr.id,
+            Actor { account_id: None },
+            Box::new(move |cr| Ok(lifecycle::subject_download(cr, &file_name, days, now_ms()))),
+        )
+        .await?;
+    Ok(file_response(&file.name, &file.media_type, bytes))
+}
+
+// ---------------------------------------------------------------------------------------
+// Verification link pages
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         button{{font-size:1rem;padding:.6rem 1.4rem;cursor:pointer}}</style></head>\
+         <body><h1>{title}</h1>{body}</body></html>\n"
+    );
+    let mut res = (status, html).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::GONE,
+        "This link is invalid or has expired",
+        "<p>Ask for a new verification message, or enter the code you received.</p>",
+    )
+}
+
+/// The project of a verification link: an active project, else 404.
+async fn link_project(state: &AppState, path: &PathParams) -> ApiResult<uuid::Uuid> {
+    let pid = path.uuid("projectId")?;
+    state
+        .store
+        .site_project(pid)
+        .await?
+        .filter(accord_core::store::Project::is_active)
+        .map(|p| p.id)
+        .ok_or_else(|| Error::not_found().into())
+}
+
+/// A GET never verifies, so link scanners cannot: it shows one button that POSTs back.
+async fn link_page(State(state): State<AppState>, path: PathParams) -> ApiResult<Response> {
+    link_project(&state, &path).await?;
+    Ok(page(
+        StatusCode::OK,
+        "Confirm your request",
+        "<p>Confirm that you made this privacy request.</p>\
+         <form method=\"post\"><button type=\"submit\">Confirm</button></form>",
+    ))
+}
+
+async fn link_confirm(State(state): State<AppState>, path: PathParams) -> ApiResult<Response> {
+    let pid = link_project(&state, &path).await?;
+    let token = path.str("token");
+    if token.is_empty() || token.len() > 128 {
+        return Ok(invalid_link());
+    }
+    if state.store.verify_by_token(pid, token, now_ms()).await? {
+        Ok(page(
+            StatusCode::OK,
+            "Your request has been verified",
+            "<p>Thank you. Your request has been submitted and will be answered within the legal deadline.</p>",
+        ))
+    } else {
+        Ok(invalid_link())
+    }
+}
+
+/// The paths of this module in the Site API document.
+pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
+    use crate::openapi::{op, query_params};
+    use serde_json::json;
+    let uuid_param = |n: &str| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let pid = || vec![uuid_param("projectId")];
+    let one = || vec![uuid_param("projectId"), uuid_param("complianceRequestId")];
+    let errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let cr = json!({"type": "object", "description": "The site variant of ComplianceRequest: without notes, dataSystemTasks and verificationRequestId"});
+    let mut list_p = pid();
+    list_p.extend(query_params(list_params()));
+    let envelope = json!({"type": "object", "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"}, "items": {"type": "array", "items": cr}}});
+    paths.insert(
+        "/{projectId}/compliance-requests".into(),
+        json!({
+            "get": op("Compliance Requests", "Compliance requests of the current identity", list_p, None, 200, envelope, errs, true),
+            "post": op("Compliance Requests", "Create a compliance request for the current identity", pid(), Some(lifecycle::site_create_schema().json_schema()), 201, cr.clone(), write_errs, true),
+        }),
+    );
+    paths.insert(
+        "/{projectId}/compliance-requests/{complianceRequestId}".into(),
+        json!({"get": op("Compliance Requests", "Get one of the current identity's compliance requests", one(), None, 200, cr.clone(), errs, true)}),
+    );
+    paths.insert(
+        "/{projectId}/compliance-requests/{complianceRequestId}/verify".into(),
+        json!({"post": op("Compliance Requests", "Submit the verification code", one(), Some(lifecycle::verify_code_schema().json_schema()), 200, cr, write_errs, true)}),
+    );
+    let mut file_params = one();
+    file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
+    let mut download = op(
+        "Compliance Requests",
+        "Download a response file",
+        file_params,
+        None,
+        200,
+        json!({}),
+        errs,
+        true,
+    );
+    download["responses"]["200"] = json!({"description": "The file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    paths.insert(
+        "/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
+        json!({"get": download}),
+    );
+    let mut link_params = pid();
+    link_params.push(
+        json!({"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}),
+    );
+    let html = |summary: &str, codes: &[u16]| {
+        let mut responses = serde_json::Map::new();
+        for c in codes {
+            responses.insert(c.to_string(), json!({"description": accord_core::error::reason_phrase(*c), "content": {"text/html": {"schema": {"type": "string"}}}}));
+        }
+        json!({"tags": ["Compliance Requests"], "summary": summary, "parameters": link_params.clone(), "security": [], "responses": responses})
+    };
+    paths.insert(
+        "/{projectId}/verify/{token}".into(),
+        json!({
+            "get": html("Verification link landing page (never verifies)", &[200, 404]),
+            "post": html("Confirm verification", &[200, 404, 410]),
+        }),
+    );
+}
