@@ -135,6 +135,23 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
     }
 }
 
+/// Reads and discards (a bounded amount of) a refused body, so that a client still sending
+/// it receives the error response rather than a reset connection.
+pub async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    const CAP: usize = 32 * 1024 * 1024;
+    let read = async {
+        let mut seen = 0usize;
+        while seen <= CAP {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+}
+
 /// Checks size and media type, then parses JSON (§1.5 steps 6–7, without the schema).
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value> {
     let declared = headers
@@ -142,6 +159,7 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
+        drain(body).await;
         return Err(Error::PayloadTooLarge(format!(
             "body exceeds the maximum size of {limit} bytes"
         )));

@@ -51,6 +51,7 @@ async fn optional_json(headers: &HeaderMap, body: Body) -> Result<Value, Error> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > SITE_BODY_LIMIT) {
+        crate::extract::drain(body).await;
         return Err(too_large());
     }
     let bytes = read_limited(body, SITE_BODY_LIMIT).await?;
