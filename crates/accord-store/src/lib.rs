@@ -1228,9 +1228,11 @@ impl Store for SqlStore {
         }
         let mut deletes = Vec::new();
         for table in [
+            "outgoing_messages",
             "compliance_request_events",
             "compliance_requests",
             "identities",
+            "send_from_emails",
         ] {
             let mut q = Query::delete();
             q.from_table(a(table)).and_where(in_org());

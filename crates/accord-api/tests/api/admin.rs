@@ -481,6 +481,21 @@ async fn organization_delete_removes_its_data(b: accord_store::Backend) {
         )
         .await;
     assert_eq!(status, 201, "{cr}");
+    // A pending request: a verification challenge and a queued message.
+    let (status, _) = s
+        .post(
+            &cr_path,
+            json!({"request": "delete", "userEmail": "joe@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = s
+        .post(
+            &org_path(&id, "/emails"),
+            json!({"email": "privacy@doomed.example"}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(b"hello".to_vec())
@@ -556,6 +571,9 @@ async fn organization_delete_removes_its_data(b: accord_store::Backend) {
         ("compliance_request_events", "organization_id"),
         ("data_systems", "organization_id"),
         ("data_system_projects", "project_id"),
+        ("outgoing_messages", "organization_id"),
+        ("send_from_emails", "organization_id"),
+        ("verification_challenges", "project_id"),
     ] {
         let key = if column == "project_id" { &pid } else { &id };
         assert_eq!(count_rows(&s, table, column, key).await, 0, "{table}");
