@@ -121,20 +121,8 @@ pub fn site_file_path(cr: &ComplianceRequest, name: &str) -> String {
         "/site-v1/{}/compliance-requests/{}/files/{}",
         cr.project_id,
         cr.id,
-        percent_encode(name)
+        crate::compliance::percent_encode(name)
     )
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The site variant of a request (§5.3): the Privacy API object without `notes`,

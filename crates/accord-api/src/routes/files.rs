@@ -230,14 +230,7 @@ async fn download(
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(Error::not_found)?;
-    let bytes = state
-        .files
-        .get(&ObjectPath::from(file.key.as_str()))
-        .await
-        .map_err(Error::internal)?
-        .bytes()
-        .await
-        .map_err(Error::internal)?;
+    let bytes = stored_bytes(&state, &file.key).await?;
     let details = json!({"requestDownloadId": accord_core::ids::new_id(), "downloadedFilesCount": 1, "fileName": file.name});
     state
         .store
@@ -253,6 +246,18 @@ async fn download(
         )
         .await?;
     Ok(file_response(&file.name, &file.media_type, bytes))
+}
+
+/// The stored bytes of a file.
+pub async fn stored_bytes(state: &AppState, key: &str) -> Result<bytes::Bytes, Error> {
+    state
+        .files
+        .get(&ObjectPath::from(key))
+        .await
+        .map_err(Error::internal)?
+        .bytes()
+        .await
+        .map_err(Error::internal)
 }
 
 /// The download response of §3.8.

@@ -5,7 +5,7 @@
 use crate::error::{json_response, ApiResult};
 use crate::extract::{read_json, validated, PathParams};
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::files::file_response;
+use crate::routes::files::{file_response, stored_bytes};
 use crate::site::{Client, SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
 use accord_core::compliance::{Actor, RequestFilter, STATUSES};
@@ -19,7 +19,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use object_store::path::Path as ObjectPath;
 use std::sync::OnceLock;
 
 pub fn router() -> Router<AppState> {
@@ -180,14 +179,7 @@ async fn download(State(state): State<AppState>, session: SiteSession) -> ApiRes
         .find(|f| f.name == name)
         .cloned()
         .ok_or_else(Error::not_found)?;
-    let bytes = state
-        .files
-        .get(&ObjectPath::from(file.key.as_str()))
-        .await
-        .map_err(Error::internal)?
-        .bytes()
-        .await
-        .map_err(Error::internal)?;
+    let bytes = stored_bytes(&state, &file.key).await?;
     let days = session.project.purge_days_after_download();
     let file_name = file.name.clone();
     state
