@@ -1048,6 +1048,7 @@ pub(crate) async fn identity_erase(
                 .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(&cr)?).skip(1))
                 .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
             exec(&s.db, &mut *tx, &up).await?;
+            crate::lifecycle::forget_messages(s, &mut tx, cr.id).await?;
             let event = NewEvent {
                 event: "identity_erased",
                 details: serde_json::json!({}),

@@ -275,6 +275,20 @@ pub(crate) async fn verify_by_token(
 // ---------------------------------------------------------------------------------------
 // Outgoing messages
 
+/// Drops every message, sent or queued, of a request whose subject was erased: they hold
+/// the subject's address and, while queued, would still reach it.
+pub(crate) async fn forget_messages(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    request: Uuid,
+) -> Result<()> {
+    let mut d = Query::delete();
+    d.from_table(a("outgoing_messages"))
+        .and_where(Expr::col(a("compliance_request_id")).eq(request.to_string()));
+    exec(&s.db, &mut *ex, &d).await?;
+    Ok(())
+}
+
 #[derive(FromRow)]
 struct MessageRow {
     id: String,

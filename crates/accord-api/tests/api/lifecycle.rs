@@ -28,6 +28,7 @@ both!(
     subject_downloads_files,
     purge_removes_due_files,
     two_servers_purge_once,
+    erasure_forgets_messages,
 );
 
 fn config() -> ApiConfig {
@@ -1176,4 +1177,36 @@ async fn two_servers_purge_once(b: accord_store::Backend) {
             .claim_job("daily_report", now, 3_600_000, "b")
     );
     assert_eq!([x.unwrap(), y.unwrap()].iter().filter(|c| **c).count(), 1);
+}
+
+async fn messages_of(s: &Server, request: &str) -> i64 {
+    let sql =
+        format!("SELECT COUNT(*) FROM outgoing_messages WHERE compliance_request_id = '{request}'");
+    sqlx::query_scalar::<_, i64>(&sql)
+        .fetch_one(&s.store.db.write)
+        .await
+        .unwrap()
+}
+
+async fn erasure_forgets_messages(b: accord_store::Backend) {
+    // A mail server that never answers: the message stays queued.
+    let s = start_with(b, smtp_config(free_port())).await;
+    let email = unique_email();
+    let cr = s
+        .create_request(json!({"request": "delete", "userEmail": email}))
+        .await;
+    let id = cr["id"].as_str().unwrap();
+    assert_eq!(messages_of(&s, id).await, 1);
+    let concord = cr["concordId"].as_str().unwrap();
+    let (status, erased) = s
+        .delete(&s.project_path(&format!(
+            "/identities/{concord}?includeComplianceRequests=true"
+        )))
+        .await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(
+        messages_of(&s, id).await,
+        0,
+        "the subject's address is gone from the queue too"
+    );
 }
