@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 drop_test_databases() {
     command -v psql >/dev/null 2>&1 || return 0
     local url="${ACCORD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-    psql "$url" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'accord\_test\_%' OR datname LIKE 'accord\_process\_%'" 2>/dev/null |
-        while read -r db; do
-            psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
-        done
+    # One session for all the drops: a psql per database is slow when many are left.
+    psql "$url" -Atqc "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname LIKE 'accord\_test\_%' OR datname LIKE 'accord\_process\_%'" 2>/dev/null |
+        psql "$url" -q >/dev/null 2>&1 || true
 }
 drop_test_databases
 trap drop_test_databases EXIT

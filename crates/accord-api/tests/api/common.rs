@@ -157,6 +157,36 @@ pub async fn start_with_ingest(
     }
 }
 
+/// A PostgreSQL test database is dropped when its server goes, also after a failure.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let Some((_, name)) = self.url.rsplit_once('/') else {
+            return;
+        };
+        let name = name.to_string();
+        let admin = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Executor;
+                let mut conn = sqlx::AnyConnection::connect_with_url(&admin).await.ok()?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()?;
+                let _ = sqlx::Connection::close(conn).await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
