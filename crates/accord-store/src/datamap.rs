@@ -307,7 +307,8 @@ impl SqlStore {
             for (c, v) in SYSTEM_COLUMNS.iter().zip(system_values(s)).skip(2) {
                 q.value(a(c), v);
             }
-            q.and_where(Expr::col(a("id")).eq(id.clone()));
+            q.and_where(Expr::col(a("id")).eq(id.clone()))
+                .and_where(Expr::col(a("organization_id")).eq(s.organization_id.to_string()));
             exec(db, &mut *tx, &q).await?;
         }
         if let Some(projects) = &w.projects {
@@ -387,7 +388,8 @@ impl SqlStore {
             for (c, v) in ATTRIBUTE_COLUMNS.iter().zip(attribute_values(x)).skip(3) {
                 q.value(a(c), v);
             }
-            q.and_where(Expr::col(a("id")).eq(id.clone()));
+            q.and_where(Expr::col(a("id")).eq(id.clone()))
+                .and_where(Expr::col(a("organization_id")).eq(x.organization_id.to_string()));
             db.sql(&q)
         };
         if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *tx).await {

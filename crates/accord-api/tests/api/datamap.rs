@@ -712,6 +712,35 @@ async fn predefined_attributes_in_every_organization(b: accord_store::Backend) {
             assert_eq!(their["organizationId"], json!(other.organization.id));
         }
     }
+    // Deleting an organization removes its attributes and links with it.
+    let theirs_path = format!("/privacy-v1/organizations/{}", other.organization.id);
+    let (status, their_sys) = send(
+        s.req_as(
+            &other.secret,
+            Method::POST,
+            &format!("{theirs_path}/data-systems"),
+        )
+        .json(
+            &json!({"name": "X", "status": "active", "dataSystemRelationship":
+                their_controller(&s, &other.secret, &theirs_path).await}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{their_sys}");
+    let (status, _) = send(s.req_as(&other.secret, Method::DELETE, &theirs_path)).await;
+    assert_eq!(status, 200);
+    for table in ["data_system_attributes", "data_system_attribute_links"] {
+        let sql = format!(
+            "SELECT COUNT(*) FROM {table} WHERE organization_id = '{}'",
+            other.organization.id
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .fetch_one(&s.store.db.read)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+
     // Kinds with no predefined values start empty.
     let (_, activities) = s
         .get(&org_path(&s, "/data-system-processing-activities"))
@@ -763,6 +792,16 @@ async fn predefined_attributes_in_every_organization(b: accord_store::Backend) {
         404
     );
     assert!(!dpo.is_empty());
+}
+
+async fn their_controller(s: &Server, key: &str, org_path: &str) -> String {
+    let (_, list) = send(s.req_as(
+        key,
+        Method::GET,
+        &format!("{org_path}/data-system-relationships?name=Controller&sort=name&order=asc"),
+    ))
+    .await;
+    list["items"][0]["id"].as_str().unwrap().to_string()
 }
 
 /// Create, get, list, patch and delete for each kind, with its particular fields.
