@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod consent;
+mod datamap;
 mod http;
 mod load;
 mod seed;
@@ -68,8 +69,9 @@ struct Args {
     /// Do not pin the server to core 0 and the load generator to core 1.
     #[arg(long = "no-pin")]
     no_pin: bool,
-    /// Run only one part: `consent` (consent-event ingestion, no seeding or lists).
-    #[arg(long, value_parser = ["consent"])]
+    /// Run only one part: `consent` (consent-event ingestion, no seeding or lists) or
+    /// `datamap` (record of processing over 200 data systems and 2,000 attributes).
+    #[arg(long, value_parser = ["consent", "datamap"])]
     only: Option<String>,
 }
 
@@ -294,9 +296,12 @@ async fn bench_database(
         srv.pid, srv.addr, srv.boot.organization_id, srv.boot.project_id
     );
     let (max_rss, sampler) = sample_rss(srv.pid);
-    if args.only.as_deref() == Some("consent") {
+    if let Some(only) = args.only.as_deref() {
         let duration = Duration::from_secs(args.duration);
-        let result = consent::measure(database, &srv, duration, &args.connections).await;
+        let result = match only {
+            "datamap" => datamap::measure(database, &srv, args.list_requests).await,
+            _ => consent::measure(database, &srv, duration, &args.connections).await,
+        };
         sampler.abort();
         if result.is_err() {
             eprintln!("  server log tail:\n{}", srv.log_tail());
@@ -308,6 +313,9 @@ async fn bench_database(
     if result.is_ok() {
         let duration = Duration::from_secs(args.duration);
         result = consent::measure(database, &srv, duration, &args.connections).await;
+    }
+    if result.is_ok() {
+        result = datamap::measure(database, &srv, args.list_requests).await;
     }
     let mut hwm = server::vm_kb(srv.pid, "VmHWM");
     sampler.abort();

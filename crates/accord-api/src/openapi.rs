@@ -118,6 +118,13 @@ fn error_schema() -> Value {
         "properties": {"statusCode": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}})
 }
 
+/// The list envelope (§1.7) around items of `item` schema.
+pub(crate) fn envelope(item: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": item}}})
+}
+
 fn list_of(item: &str) -> Value {
     json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
         "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
@@ -347,6 +354,9 @@ fn build() -> Value {
     crate::routes::domains::document(&mut paths);
     crate::routes::emails::document(&mut paths);
     crate::routes::sessions::document(&mut paths);
+    crate::routes::data_systems::document(&mut paths);
+    crate::routes::data_system_attributes::document(&mut paths);
+    crate::routes::records_of_processing::document(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},

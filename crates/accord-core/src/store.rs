@@ -475,6 +475,30 @@ pub trait Store: Send + Sync + 'static {
     /// The project's identify secret (§7.3), if one was ever set.
     async fn identify_secret(&self, project: Uuid) -> Result<Option<String>>;
 
+    // Data map (§6).
+    /// The whole data map of an organization: systems, attributes and their links.
+    async fn data_map(&self, org: Uuid) -> Result<crate::datamap::DataMap>;
+    /// Inserts (`create`) or updates a data system and replaces the link sets it names,
+    /// in one transaction.
+    async fn save_data_system(
+        &self,
+        write: &crate::datamap::SystemWrite,
+        create: bool,
+    ) -> Result<()>;
+    /// Deletes a data system and its links.
+    async fn delete_data_system(&self, org: Uuid, id: Uuid) -> Result<()>;
+    /// Inserts (`create`) or updates an attribute; `Some(systems)` replaces its links (for
+    /// a relationship, each listed system's previous relationship is unlinked). A
+    /// duplicate name of the kind gives 422.
+    async fn save_attribute(
+        &self,
+        attribute: &crate::datamap::Attribute,
+        systems: Option<&[Uuid]>,
+        create: bool,
+    ) -> Result<()>;
+    /// Deletes an attribute and unlinks it from every data system.
+    async fn delete_attribute(&self, org: Uuid, id: Uuid) -> Result<()>;
+
     /// Current usage of an organization (§7.11): totals of data systems and domains, and
     /// compliance requests and site sessions created since `month_start` (epoch ms).
     async fn organization_usage(&self, org: Uuid, month_start: i64) -> Result<Usage>;

@@ -32,6 +32,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_search.sql")),
     (4, include_str!("../migrations/sqlite/0004_consent.sql")),
     (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
+    (6, include_str!("../migrations/sqlite/0006_datamap.sql")),
     (7, include_str!("../migrations/sqlite/0007_lifecycle.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -42,6 +43,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_search.sql")),
     (4, include_str!("../migrations/postgres/0004_consent.sql")),
     (5, include_str!("../migrations/postgres/0005_sessions.sql")),
+    (6, include_str!("../migrations/postgres/0006_datamap.sql")),
     (7, include_str!("../migrations/postgres/0007_lifecycle.sql")),
 ];
 
@@ -241,6 +243,9 @@ impl Db {
                 }
                 let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
                 sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+                if *version == 6 {
+                    crate::datamap::seed_existing(self, &mut tx).await?;
+                }
                 let insert = format!(
                     "INSERT INTO accord_migrations (version, applied_at) VALUES ({version}, {})",
                     accord_core::time::now_ms()

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod consent;
+mod datamap;
 pub mod db;
 pub mod ingest;
 mod lifecycle;
@@ -818,6 +819,7 @@ impl Store for SqlStore {
             .value(a("default_project_id"), project.id.to_string())
             .and_where(Expr::col(a("id")).eq(org_id.to_string()));
         exec(&self.db, &mut *tx, &up).await?;
+        datamap::seed_predefined(&self.db, &mut tx, &[org_id], now).await?;
         tx.commit().await.map_err(db_err)?;
         let org = Organization {
             id: org_id,
@@ -1376,6 +1378,35 @@ impl Store for SqlStore {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(())
+    }
+
+    async fn data_map(&self, org: Uuid) -> Result<accord_core::datamap::DataMap> {
+        self.load_data_map(org).await
+    }
+
+    async fn save_data_system(
+        &self,
+        write: &accord_core::datamap::SystemWrite,
+        create: bool,
+    ) -> Result<()> {
+        self.write_data_system(write, create).await
+    }
+
+    async fn delete_data_system(&self, org: Uuid, id: Uuid) -> Result<()> {
+        self.remove_data_system(org, id).await
+    }
+
+    async fn save_attribute(
+        &self,
+        attribute: &accord_core::datamap::Attribute,
+        systems: Option<&[Uuid]>,
+        create: bool,
+    ) -> Result<()> {
+        self.write_attribute(attribute, systems, create).await
+    }
+
+    async fn delete_attribute(&self, org: Uuid, id: Uuid) -> Result<()> {
+        self.remove_attribute(org, id).await
     }
 
     async fn set_identify_secret(&self, project: Uuid, secret: &str) -> Result<()> {

@@ -15,6 +15,8 @@ pub mod compliance_request_events;
 pub mod compliance_requests;
 pub mod consent_events;
 pub mod consent_types;
+pub mod data_system_attributes;
+pub mod data_systems;
 pub mod domains;
 pub mod emails;
 pub mod features;
@@ -23,6 +25,7 @@ pub mod identities;
 pub mod organizations;
 pub mod permissions;
 pub mod projects;
+pub mod records_of_processing;
 pub mod sessions;
 pub mod site;
 pub mod site_consent;
@@ -46,7 +49,10 @@ pub fn router(state: AppState) -> Router {
         .merge(features::router())
         .merge(domains::router())
         .merge(emails::router())
-        .merge(sessions::router());
+        .merge(sessions::router())
+        .merge(data_systems::router())
+        .merge(data_system_attributes::router())
+        .merge(records_of_processing::router());
     Router::new()
         .nest("/privacy-v1", privacy)
         .route("/site-v1/health", get(health))

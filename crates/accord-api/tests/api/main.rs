@@ -5,6 +5,7 @@ mod admin;
 mod basics;
 mod compliance_requests;
 mod consent;
+mod datamap;
 mod files;
 mod ingest;
 mod lifecycle;

@@ -1,0 +1,264 @@
+//! `/privacy-v1/organizations/{organizationId}/data-system-{kind}[/{attributeId}]` for the
+//! nine attribute kinds, and `…/data-system-attributes`, the list over every kind (§6.3,
+//! §6.4). Predefined values are read-only; deleting an attribute unlinks it.
+use crate::error::{json_response, ApiResult};
+use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::data_systems::data_map;
+use crate::routes::organizations::org_scope;
+use crate::AppState;
+use accord_core::auth::{Principal, Role};
+use accord_core::datamap::{self, Attribute, AttributeKind, DataMap, Index};
+use accord_core::query::{self, Page};
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+const ALL: &str = "/organizations/{organizationId}/data-system-attributes";
+
+fn collection(kind: AttributeKind) -> String {
+    format!(
+        "/organizations/{{organizationId}}/data-system-{}",
+        kind.path()
+    )
+}
+
+fn one(kind: AttributeKind) -> String {
+    format!("{}/{{attributeId}}", collection(kind))
+}
+
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new().route(ALL, get(list_all));
+    for kind in AttributeKind::editable().iter().copied() {
+        r = r
+            .route(
+                &collection(kind),
+                get(
+                    move |s: State<AppState>, a: Auth, p: PathParams, q: RawQuery| {
+                        list(kind, s, a, p, q)
+                    },
+                )
+                .post(
+                    move |s: State<AppState>, a: Auth, p: PathParams, h: HeaderMap, b: Body| {
+                        create(kind, s, a, p, h, b)
+                    },
+                ),
+            )
+            .route(
+                &one(kind),
+                get(move |s: State<AppState>, a: Auth, p: PathParams| get_one(kind, s, a, p))
+                    .patch(
+                        move |s: State<AppState>, a: Auth, p: PathParams, h: HeaderMap, b: Body| {
+                            update(kind, s, a, p, h, b)
+                        },
+                    )
+                    .delete(move |s: State<AppState>, a: Auth, p: PathParams| {
+                        delete(kind, s, a, p)
+                    }),
+            );
+    }
+    r
+}
+
+fn render(map: &DataMap, id: Uuid) -> ApiResult<Value> {
+    let idx = Index::new(map);
+    let a = idx.attributes.get(&id).ok_or_else(Error::not_found)?;
+    Ok(datamap::attribute_wire(a, &idx, true))
+}
+
+fn find(map: &DataMap, kind: AttributeKind, id: Uuid) -> ApiResult<Attribute> {
+    Ok(map
+        .attributes
+        .iter()
+        .find(|a| a.id == id && a.kind == kind)
+        .cloned()
+        .ok_or_else(Error::not_found)?)
+}
+
+async fn list(
+    kind: AttributeKind,
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), datamap::attribute_list_params(kind))?;
+    let map = state.store.data_map(org_id).await?;
+    let idx = Index::new(&map);
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = datamap::list_attributes(&idx, &[kind], &q, &page);
+    let items = items
+        .into_iter()
+        .map(|a| datamap::attribute_wire(a, &idx, true))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+/// `GET …/data-system-attributes`: every kind, or the one `attributeName` names; each item
+/// carries its `attributeName`.
+async fn list_all(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), datamap::all_attributes_params())?;
+    let kinds: Vec<AttributeKind> = match q.str("attributeName") {
+        Some(n) => AttributeKind::from_attribute_name(n).into_iter().collect(),
+        None => AttributeKind::ALL.to_vec(),
+    };
+    let map = state.store.data_map(org_id).await?;
+    let idx = Index::new(&map);
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = datamap::list_attributes(&idx, &kinds, &q, &page);
+    let items = items
+        .into_iter()
+        .map(|a| {
+            let mut v = datamap::attribute_wire(a, &idx, true);
+            v["attributeName"] = a.kind.attribute_name().into();
+            v
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn write(
+    kind: AttributeKind,
+    state: &AppState,
+    who: &Principal,
+    path: &PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Value> {
+    let org_id = path.uuid("organizationId")?;
+    let id = match path.0.contains_key("attributeId") {
+        true => Some(path.uuid("attributeId")?),
+        false => None,
+    };
+    org_scope(state, who, org_id, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input = datamap::parse_attribute(&raw, kind, id.is_none())?;
+    let map = state.store.data_map(org_id).await?;
+    let existing = id.map(|id| find(&map, kind, id)).transpose()?;
+    let create = existing.is_none();
+    let idx = Index::new(&map);
+    let (attribute, systems) =
+        datamap::attribute_write(input, kind, existing, &idx, org_id, now_ms())?;
+    state
+        .store
+        .save_attribute(&attribute, systems.as_deref(), create)
+        .await?;
+    let map = state.store.data_map(org_id).await?;
+    render(&map, attribute.id)
+}
+
+async fn create(
+    kind: AttributeKind,
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let v = write(kind, &state, &who, &path, headers, body).await?;
+    Ok(json_response(StatusCode::CREATED, &v))
+}
+
+async fn get_one(
+    kind: AttributeKind,
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let id = path.uuid("attributeId")?;
+    let (_, map) = data_map(&state, &who, org_id, Role::Viewer).await?;
+    find(&map, kind, id)?;
+    Ok(json_response(StatusCode::OK, &render(&map, id)?))
+}
+
+async fn update(
+    kind: AttributeKind,
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let v = write(kind, &state, &who, &path, headers, body).await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+async fn delete(
+    kind: AttributeKind,
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let id = path.uuid("attributeId")?;
+    let (_, map) = data_map(&state, &who, org_id, Role::Admin).await?;
+    let attribute = find(&map, kind, id)?;
+    if attribute.read_only {
+        return Err(Error::unprocessable(datamap::READ_ONLY).into());
+    }
+    let v = render(&map, id)?;
+    state.store.delete_attribute(org_id, id).await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// The OpenAPI paths of the attribute endpoints, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{envelope, op, path_params, query_params};
+    let org = &["organizationId"][..];
+    let one_p = &["organizationId", "attributeId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let mut all_p = path_params(org);
+    all_p.extend(query_params(datamap::all_attributes_params()));
+    paths.insert(
+        ALL.into(),
+        serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", all_p, None, 200,
+            envelope(datamap::attribute_schema(None, false, true)), std_errs, true)}),
+    );
+    for kind in AttributeKind::editable().iter().copied() {
+        let schema = datamap::attribute_schema(Some(kind), false, false);
+        let noun = kind.noun();
+        let mut list_p = path_params(org);
+        list_p.extend(query_params(datamap::attribute_list_params(kind)));
+        paths.insert(
+            collection(kind),
+            serde_json::json!({
+                "get": op("Data Systems", &format!("Get data system {noun} list"), list_p, None, 200, envelope(schema.clone()), std_errs, true),
+                "post": op("Data Systems", &format!("Create data system {noun}"), path_params(org),
+                    Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
+            }),
+        );
+        paths.insert(
+            one(kind),
+            serde_json::json!({
+                "get": op("Data Systems", &format!("Get one data system {noun}"), path_params(one_p), None, 200, schema.clone(), std_errs, true),
+                "patch": op("Data Systems", &format!("Update data system {noun}"), path_params(one_p),
+                    Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
+                "delete": op("Data Systems", &format!("Delete data system {noun}"), path_params(one_p), None, 200, schema, write_errs, true),
+            }),
+        );
+    }
+}

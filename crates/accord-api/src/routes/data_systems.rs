@@ -1,0 +1,189 @@
+//! `/privacy-v1/organizations/{organizationId}/data-systems[/{dataSystemId}]`: the systems
+//! of an organization's data map, their projects and attribute links (§6.2).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::routes::compliance_requests::page_envelope;
+use crate::routes::organizations::org_scope;
+use crate::AppState;
+use accord_core::auth::{Principal, Role};
+use accord_core::datamap::{self, DataMap, DataSystem, Index};
+use accord_core::query::{self, Page};
+use accord_core::store::Organization;
+use accord_core::time::now_ms;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+const COLLECTION: &str = "/organizations/{organizationId}/data-systems";
+const ONE: &str = "/organizations/{organizationId}/data-systems/{dataSystemId}";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(COLLECTION, get(list).post(create))
+        .route(ONE, get(get_one).patch(update).delete(delete))
+}
+
+/// The organization (for a caller with at least `min` on it) and its data map.
+pub async fn data_map(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+    min: Role,
+) -> ApiResult<(Organization, DataMap)> {
+    let organization = org_scope(state, who, org, min).await?;
+    let map = state.store.data_map(org).await?;
+    Ok((organization, map))
+}
+
+fn render(org: &Organization, map: &DataMap, id: Uuid) -> ApiResult<Value> {
+    let idx = Index::new(map);
+    let s = idx.systems.get(&id).ok_or_else(Error::not_found)?;
+    Ok(datamap::system_wire(s, &idx, &org.name))
+}
+
+fn find(map: &DataMap, id: Uuid) -> ApiResult<DataSystem> {
+    Ok(map
+        .systems
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+        .ok_or_else(Error::not_found)?)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let org = org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), datamap::system_list_params())?;
+    let map = state.store.data_map(org_id).await?;
+    let idx = Index::new(&map);
+    let page = Page::from_query(&q, "dateCreated");
+    let (total, items) = datamap::list_systems(&idx, &q, &page);
+    let items = items
+        .into_iter()
+        .map(|s| datamap::system_wire(s, &idx, &org.name))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &page_envelope(&page, total, items),
+    ))
+}
+
+async fn write(
+    state: &AppState,
+    who: &Principal,
+    org_id: Uuid,
+    id: Option<Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Value> {
+    let org = org_scope(state, who, org_id, Role::Admin).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let input = datamap::parse_system(&raw, id.is_none())?;
+    let map = state.store.data_map(org_id).await?;
+    let existing = id.map(|id| find(&map, id)).transpose()?;
+    let projects: Vec<Uuid> = match input.project_ids {
+        Some(_) => state
+            .store
+            .list_projects(org_id)
+            .await?
+            .iter()
+            .map(|p| p.id)
+            .collect(),
+        None => vec![],
+    };
+    let idx = Index::new(&map);
+    let create = existing.is_none();
+    let w = datamap::system_write(input, existing, &idx, &projects, org_id, now_ms())?;
+    state.store.save_data_system(&w, create).await?;
+    let map = state.store.data_map(org_id).await?;
+    render(&org, &map, w.system.id)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let v = write(&state, &who, org_id, None, headers, body).await?;
+    Ok(json_response(StatusCode::CREATED, &v))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let id = path.uuid("dataSystemId")?;
+    let (org, map) = data_map(&state, &who, org_id, Role::Viewer).await?;
+    Ok(json_response(StatusCode::OK, &render(&org, &map, id)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let id = path.uuid("dataSystemId")?;
+    let v = write(&state, &who, org_id, Some(id), headers, body).await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// Deletes the system and its links; compliance-request tasks keep its id (§6.2).
+async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let id = path.uuid("dataSystemId")?;
+    let (org, map) = data_map(&state, &who, org_id, Role::Admin).await?;
+    let v = render(&org, &map, id)?;
+    state.store.delete_data_system(org_id, id).await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// The OpenAPI paths of this resource, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{op, path_params, query_params};
+    let org = &["organizationId"][..];
+    let one = &["organizationId", "dataSystemId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let schema = datamap::system_schema();
+    let envelope = crate::openapi::envelope(schema.clone());
+    let mut list_p = path_params(org);
+    list_p.extend(query_params(datamap::system_list_params()));
+    paths.insert(
+        COLLECTION.into(),
+        serde_json::json!({
+            "get": op("Data Systems", "Get data systems", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", "Create data system", path_params(org), Some(datamap::system_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+        }),
+    );
+    paths.insert(
+        ONE.into(),
+        serde_json::json!({
+            "get": op("Data Systems", "Get one data system", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", "Update data system", path_params(one), Some(datamap::system_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "delete": op("Data Systems", "Delete data system", path_params(one), None, 200, schema, std_errs, true),
+        }),
+    );
+}

@@ -1,0 +1,107 @@
+//! `GET /privacy-v1/organizations/{organizationId}/records-of-processing`: the GDPR
+//! Art. 30 record built from the active part of the data map, as JSON or CSV (§6.6).
+use crate::error::{json_response, ApiResult};
+use crate::extract::{Auth, PathParams};
+use crate::routes::organizations::org_scope;
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::datamap::{self, Index};
+use accord_core::query;
+use accord_core::time::{now_ms, to_rfc3339};
+use accord_core::Error;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const PATH: &str = "/organizations/{organizationId}/records-of-processing";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(PATH, get(get_record))
+}
+
+async fn get_record(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    path: PathParams,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let org_id = path.uuid("organizationId")?;
+    let org = org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let q = query::parse(raw.as_deref(), datamap::rop_params())?;
+    let projects: HashMap<Uuid, String> = state
+        .store
+        .list_projects(org_id)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let only: Option<Vec<Uuid>> = q
+        .list("projectIds")
+        .map(|ids| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    Uuid::parse_str(s)
+                        .ok()
+                        .filter(|id| projects.contains_key(id))
+                        .ok_or_else(|| {
+                            Error::unprocessable(format!(
+                                "projectIds/{i} not found in this organization"
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<Uuid>, Error>>()
+        })
+        .transpose()?;
+    let map = state.store.data_map(org_id).await?;
+    let idx = Index::new(&map);
+    let items = datamap::record_of_processing(&idx, &projects, only.as_deref());
+    if q.str("format") == Some("csv") {
+        let bytes = datamap::rop_csv(&items)?;
+        let mut res = (StatusCode::OK, bytes).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"records-of-processing.csv\""),
+        );
+        return Ok(res);
+    }
+    let mut organization = json!({"id": org.id, "name": org.name});
+    if let Some(d) = &org.primary_domain {
+        organization["primaryDomain"] = json!(d);
+    }
+    let body = json!({
+        "organization": organization,
+        "generatedAt": to_rfc3339(now_ms()),
+        "items": items.iter().map(datamap::RopItem::to_json).collect::<Vec<_>>(),
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The OpenAPI path of the record, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::openapi::{op, path_params, query_params};
+    let mut params = path_params(&["organizationId"]);
+    params.extend(query_params(datamap::rop_params()));
+    let mut get = op(
+        "Data Systems",
+        "Record of processing activities (GDPR Art. 30), JSON or CSV",
+        params,
+        None,
+        200,
+        datamap::rop_schema(),
+        &[400, 401, 403, 422, 429, 500],
+        true,
+    );
+    get["responses"]["200"]["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+    paths.insert(PATH.into(), json!({"get": get}));
+}
