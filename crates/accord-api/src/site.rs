@@ -314,12 +314,12 @@ impl SiteSession {
     /// The embedded `session` object of what this session records (consent events,
     /// compliance requests): the one stored when the session was minted.
     pub async fn info(&self, state: &AppState) -> Result<accord_core::compliance::SessionInfo> {
-        let record = state
+        let info = state
             .store
-            .get_session(self.project.id, self.claims.sid)
+            .session_info(self.project.id, self.claims.sid)
             .await?;
-        Ok(match record {
-            Some(r) => r.info(),
+        Ok(match info {
+            Some(info) => info,
             None => accord_core::compliance::SessionInfo {
                 id: Some(self.claims.sid.to_string()),
                 geography: self.claims.geo.clone(),

@@ -357,6 +357,15 @@ pub trait Store: Send + Sync + 'static {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<crate::site::SessionRecord>>;
+    /// The embedded `session` object of what a site session records; a store may serve it
+    /// from a short-lived cache.
+    async fn session_info(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::compliance::SessionInfo>> {
+        Ok(self.get_session(project, id).await?.map(|r| r.info()))
+    }
     async fn list_sessions(
         &self,
         filter: &crate::site::SessionFilter,

@@ -15,7 +15,9 @@ use accord_core::time::now_ms;
 use accord_core::{Error, Result};
 use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Rows per multi-row INSERT: 20 columns × 1000 rows stays under both databases' limits on
@@ -604,13 +606,20 @@ pub(crate) async fn consent_type_list(
     Ok((total, items))
 }
 
+/// Every consent type of a project, from the store's short-lived cache.
 pub(crate) async fn consent_types_of(
     s: &SqlStore,
     org: Uuid,
     project: Uuid,
-) -> Result<Vec<ConsentType>> {
+) -> Result<Arc<Vec<ConsentType>>> {
+    let ticket = match s.caches.types.get(&(org, project)) {
+        Ok(types) => return Ok(types),
+        Err(ticket) => ticket,
+    };
     let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-    types_in(s, &mut conn, org, project, false).await
+    let types = Arc::new(types_in(s, &mut conn, org, project, false).await?);
+    s.caches.types.fill(ticket, (org, project), types.clone());
+    Ok(types)
 }
 
 // -----------------------------------------------------------------------------------
@@ -667,16 +676,85 @@ pub(crate) async fn consent_events_create(
 
 /// Rules and identity resolution of a Privacy API create, committing the identities it
 /// creates; the events themselves are left to the caller (the group-commit writer).
+/// When every identity exists with every identifier given, they are found on a reader
+/// connection; otherwise the writer resolves the items in order, as one transaction.
 pub(crate) async fn consent_events_resolve(
     s: &SqlStore,
     project: &Project,
     inputs: Vec<ConsentEventInput>,
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
-    let mut tx = s.db.write.begin().await.map_err(db_err)?;
-    let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
-    tx.commit().await.map_err(db_err)?;
+    let now = now_ms();
+    let mut events = build_events(s, project, &inputs, submitter, now).await?;
+    let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
+    let mut complete = true;
+    {
+        let mut conn = s.db.read.acquire().await.map_err(db_err)?;
+        for input in &inputs {
+            let ids = Identifiers::of_event(input);
+            if resolved.contains_key(&ids) {
+                continue;
+            }
+            match s
+                .resolve_identity_in(&mut conn, project, &ids, now, false)
+                .await?
+            {
+                Some(id) => {
+                    resolved.insert(ids, id);
+                }
+                None => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+    }
+    if !complete {
+        // An item creates an identity or adds identifiers to one, which later items of
+        // the same request may then resolve to: all of them in order, on the writer.
+        resolved.clear();
+        let mut tx = s.db.write.begin().await.map_err(db_err)?;
+        for input in &inputs {
+            if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
+                let id = s
+                    .resolve_identity(&mut tx, project, slot.key(), now)
+                    .await?;
+                slot.insert(id);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+    }
+    for (input, event) in inputs.iter().zip(events.iter_mut()) {
+        event.concord_id = resolved[&Identifiers::of_event(input)];
+    }
     Ok(events)
+}
+
+/// Every item's rules against the project's consent types, before any identity is read.
+async fn build_events(
+    s: &SqlStore,
+    project: &Project,
+    inputs: &[ConsentEventInput],
+    submitter: Option<Uuid>,
+    now: i64,
+) -> Result<Vec<ConsentEvent>> {
+    // A type deleted meanwhile fails the insert on its foreign key (422).
+    let types = consent_types_of(s, project.organization_id, project.id).await?;
+    let ctx = EventContext {
+        organization_id: project.organization_id,
+        project_id: project.id,
+        concord_id: Uuid::nil(),
+        submitter,
+        session: None,
+        now,
+    };
+    inputs
+        .iter()
+        .map(|input| {
+            let ty = consent::find_type(&types, &input.type_ref());
+            consent::build_event(input, ty, Api::Privacy, &ctx)
+        })
+        .collect()
 }
 
 async fn resolve_events_in(
@@ -687,20 +765,7 @@ async fn resolve_events_in(
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
     let now = now_ms();
-    let types = types_in(s, &mut *tx, project.organization_id, project.id, false).await?;
-    let ctx = EventContext {
-        organization_id: project.organization_id,
-        project_id: project.id,
-        concord_id: Uuid::nil(),
-        submitter,
-        session: None,
-        now,
-    };
-    let mut events = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let ty = consent::find_type(&types, &input.type_ref());
-        events.push(consent::build_event(input, ty, Api::Privacy, &ctx)?);
-    }
+    let mut events = build_events(s, project, inputs, submitter, now).await?;
     let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
     for (input, event) in inputs.iter().zip(events.iter_mut()) {
         let ids = Identifiers::of_event(input);

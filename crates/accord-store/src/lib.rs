@@ -3,6 +3,7 @@
 //! in `db.rs`.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod consent;
 pub mod db;
 pub mod ingest;
@@ -35,6 +36,7 @@ pub use db::Backend;
 #[derive(Clone)]
 pub struct SqlStore {
     pub db: Db,
+    caches: cache::Caches,
 }
 
 pub(crate) fn a(name: &str) -> Alias {
@@ -121,6 +123,7 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore> {
         Ok(SqlStore {
             db: Db::connect(url).await?,
+            caches: cache::Caches::default(),
         })
     }
 
@@ -303,6 +306,21 @@ impl SqlStore {
         input: &accord_core::consent::Identifiers,
         now: i64,
     ) -> Result<Uuid> {
+        self.resolve_identity_in(ex, project, input, now, true)
+            .await?
+            .ok_or_else(|| Error::internal("identity could not be resolved"))
+    }
+
+    /// [`SqlStore::resolve_identity`]; with `write` false it only reads, and answers
+    /// `None` when resolving would create an identity or add identifiers to one.
+    async fn resolve_identity_in(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        project: &Project,
+        input: &accord_core::consent::Identifiers,
+        now: i64,
+        write: bool,
+    ) -> Result<Option<Uuid>> {
         let pid = project.id.to_string();
         let clean = |v: &Option<String>| {
             v.as_ref()
@@ -353,6 +371,9 @@ impl SqlStore {
             if let Some(found) = chosen {
                 break found;
             }
+            if !write {
+                return Ok(None);
+            }
             {
                 let id = new_id();
                 let mut q = Query::insert();
@@ -390,7 +411,7 @@ impl SqlStore {
                     ]);
                 q.on_conflict(sea_query::OnConflict::new().do_nothing().to_owned());
                 if exec(&self.db, &mut *ex, &q).await? == 1 {
-                    return Ok(id);
+                    return Ok(Some(id));
                 }
             }
             attempts += 1;
@@ -465,10 +486,13 @@ impl SqlStore {
             }
         }
         if changed {
+            if !write {
+                return Ok(None);
+            }
             update.value(a("date_updated"), now);
             exec(&self.db, &mut *ex, &update).await?;
         }
-        uid(&row.id)
+        uid(&row.id).map(Some)
     }
 
     async fn active_data_systems(
@@ -790,6 +814,7 @@ impl Store for SqlStore {
         let mut tx = self.db.write.begin().await.map_err(db_err)?;
         let p = self.insert_project(&mut tx, org, &new, now_ms()).await?;
         tx.commit().await.map_err(db_err)?;
+        self.caches.clear_all();
         Ok(p)
     }
 
@@ -804,8 +829,9 @@ impl Store for SqlStore {
                     .skip(2),
             )
             .and_where(Expr::col(a("id")).eq(p.id.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.projects.clear();
+        done.map(|_| ())
     }
 
     async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
@@ -1215,6 +1241,7 @@ impl Store for SqlStore {
             exec(&self.db, &mut *tx, q).await?;
         }
         tx.commit().await.map_err(db_err)?;
+        self.caches.clear_all();
         Ok(keys)
     }
 
@@ -1332,8 +1359,9 @@ impl Store for SqlStore {
         q.table(a("projects"))
             .value(a("identify_secret"), secret)
             .and_where(Expr::col(a("id")).eq(project.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.projects.clear();
+        done.map(|_| ())
     }
 
     async fn create_consent_type(
@@ -1341,7 +1369,9 @@ impl Store for SqlStore {
         project: &Project,
         input: accord_core::consent::CreateConsentType,
     ) -> Result<accord_core::consent::ConsentType> {
-        consent::consent_type_create(self, project, input).await
+        let done = consent::consent_type_create(self, project, input).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn get_consent_type(
@@ -1360,7 +1390,9 @@ impl Store for SqlStore {
         id: Uuid,
         f: accord_core::consent::ConsentTypeUpdateFn,
     ) -> Result<Option<accord_core::consent::ConsentType>> {
-        consent::consent_type_update(self, org, project, id, f).await
+        let done = consent::consent_type_update(self, org, project, id, f).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn delete_consent_type(
@@ -1369,7 +1401,9 @@ impl Store for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::consent::ConsentType>> {
-        consent::consent_type_delete(self, org, project, id).await
+        let done = consent::consent_type_delete(self, org, project, id).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn list_consent_types(
@@ -1385,7 +1419,8 @@ impl Store for SqlStore {
         org: Uuid,
         project: Uuid,
     ) -> Result<Vec<accord_core::consent::ConsentType>> {
-        consent::consent_types_of(self, org, project).await
+        let types = consent::consent_types_of(self, org, project).await?;
+        Ok(types.as_ref().clone())
     }
 
     async fn create_consent_events(
@@ -1474,7 +1509,11 @@ impl Store for SqlStore {
         include_compliance_requests: bool,
         actor: Actor,
     ) -> Result<Option<accord_core::consent::Erasure>> {
-        consent::identity_erase(self, org, project, id, include_compliance_requests, actor).await
+        let done =
+            consent::identity_erase(self, org, project, id, include_compliance_requests, actor)
+                .await;
+        self.caches.sessions.clear();
+        done
     }
 
     async fn list_domains(
@@ -1494,23 +1533,41 @@ impl Store for SqlStore {
     }
 
     async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
-        site::domain_create(self, domain).await
+        let done = site::domain_create(self, domain).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn update_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
-        site::domain_update(self, domain).await
+        let done = site::domain_update(self, domain).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn delete_domain(&self, project: Uuid, id: Uuid) -> Result<()> {
-        site::domain_delete(self, project, id).await
+        let done = site::domain_delete(self, project, id).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>> {
-        site::domain_names(self, project).await
+        let ticket = match self.caches.domains.get(&project) {
+            Ok(names) => return Ok(names),
+            Err(ticket) => ticket,
+        };
+        let names = site::domain_names(self, project).await?;
+        self.caches.domains.fill(ticket, project, names.clone());
+        Ok(names)
     }
 
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {
-        site::project_by_id(self, id).await
+        let ticket = match self.caches.projects.get(&id) {
+            Ok(p) => return Ok(p),
+            Err(ticket) => ticket,
+        };
+        let p = site::project_by_id(self, id).await?;
+        self.caches.projects.fill(ticket, id, p.clone());
+        Ok(p)
     }
 
     async fn server_setting_init(&self, key: &str, candidate: &str) -> Result<String> {
@@ -1546,7 +1603,31 @@ impl Store for SqlStore {
     }
 
     async fn acting_identity(&self, project: Uuid, cid: Uuid) -> Result<Option<Uuid>> {
-        site::acting_identity(self, project, cid).await
+        let ticket = match self.caches.acting.get(&(project, cid)) {
+            Ok(id) => return Ok(id),
+            Err(ticket) => ticket,
+        };
+        let id = site::acting_identity(self, project, cid).await?;
+        self.caches.acting.fill(ticket, (project, cid), id);
+        Ok(id)
+    }
+
+    async fn session_info(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::compliance::SessionInfo>> {
+        let ticket = match self.caches.sessions.get(&(project, id)) {
+            Ok(info) => return Ok(info),
+            Err(ticket) => ticket,
+        };
+        let info = site::session_get(self, project, id)
+            .await?
+            .map(|r| r.info());
+        self.caches
+            .sessions
+            .fill(ticket, (project, id), info.clone());
+        Ok(info)
     }
 
     async fn update_profile(
@@ -1564,7 +1645,9 @@ impl Store for SqlStore {
         concord_id: Uuid,
         key: &accord_core::site::IdentifyKey,
     ) -> Result<accord_core::site::IdentifyOutcome> {
-        site::identify(self, project, concord_id, key).await
+        let done = site::identify(self, project, concord_id, key).await;
+        self.caches.acting.clear();
+        done
     }
 
     async fn identify_secret(&self, project: Uuid) -> Result<Option<String>> {
