@@ -32,6 +32,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_search.sql")),
     (4, include_str!("../migrations/sqlite/0004_consent.sql")),
     (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_consent_ingest.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -41,6 +45,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_search.sql")),
     (4, include_str!("../migrations/postgres/0004_consent.sql")),
     (5, include_str!("../migrations/postgres/0005_sessions.sql")),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_consent_ingest.sql"),
+    ),
 ];
 
 pub fn db_err(e: sqlx::Error) -> Error {
