@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod geoip;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
@@ -31,6 +32,8 @@ pub struct ApiConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `ACCORD_GEO_HEADER`: a header carrying `CC` or `CC-SUB`, set by a trusted proxy.
     pub geo_header: Option<String>,
+    /// `ACCORD_GEOIP_DB`: the geography of client addresses without a trusted geo header.
+    pub geoip: Option<Arc<geoip::GeoIp>>,
 }
 
 impl Default for ApiConfig {
@@ -42,6 +45,7 @@ impl Default for ApiConfig {
             smtp_from: "no-reply@localhost".into(),
             trusted_proxies: vec![],
             geo_header: None,
+            geoip: None,
         }
     }
 }

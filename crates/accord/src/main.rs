@@ -142,6 +142,17 @@ fn trusted_proxies() -> anyhow::Result<Vec<accord_api::IpNet>> {
         .collect()
 }
 
+/// `ACCORD_GEOIP_DB`: a MaxMind-format database, loaded at start (a bad path stops the
+/// server rather than silently dropping geographies).
+fn geoip_db() -> anyhow::Result<Option<std::sync::Arc<accord_api::geoip::GeoIp>>> {
+    let Some(path) = std::env::var_os("ACCORD_GEOIP_DB").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let db = accord_api::geoip::GeoIp::open(std::path::Path::new(&path))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(std::sync::Arc::new(db)))
+}
+
 async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir.join("outbox"))?;
     let store = open(&database).await?;
@@ -190,6 +201,7 @@ async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::R
             .ok()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),
+        geoip: geoip_db()?,
     };
     let state = AppState::new(Arc::new(store), object_store(&data_dir)?, config);
     state

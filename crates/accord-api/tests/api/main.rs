@@ -6,6 +6,7 @@ mod basics;
 mod compliance_requests;
 mod consent;
 mod files;
+mod geoip;
 mod ingest;
 mod operations;
 mod site;
