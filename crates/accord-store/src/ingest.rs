@@ -16,10 +16,8 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// Events the writer gathers into one transaction at most (a single larger job is
 /// written alone).
 pub const MAX_BATCH_EVENTS: usize = 5000;
-/// Longest the writer waits for more requests before committing a batch.
-pub const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
-/// Requests after which the writer stops waiting and commits what it has.
-pub const LINGER_JOBS: usize = 256;
+/// Times the writer lets other tasks run to fill a batch before committing it.
+const YIELD_ROUNDS: usize = 8;
 /// Message of the 503 of a full queue.
 pub const BUSY: &str = "Too many consent events in flight, retry later";
 
@@ -89,21 +87,25 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usi
     while let Some(first) = rx.recv().await {
         let mut total = first.events.len();
         let mut jobs = vec![first];
-        // Every commit rewrites the index pages it touched, whatever its size: waiting a
-        // moment for the requests already being handled fills the batch, and costs the
-        // first job at most LINGER.
-        let deadline = tokio::time::Instant::now() + LINGER;
+        // Every commit rewrites the index pages it touched, whatever its size: before
+        // committing, let the requests already being handled reach the queue (other ready
+        // tasks run first), as long as that brings more.
+        let mut rounds = 0;
         while total < max_events {
-            let job = match rx.try_recv() {
-                Ok(job) => job,
-                Err(_) if jobs.len() >= LINGER_JOBS => break,
-                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(job)) => job,
-                    _ => break,
-                },
-            };
-            total += job.events.len();
-            jobs.push(job);
+            match rx.try_recv() {
+                Ok(job) => {
+                    total += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) if rounds < YIELD_ROUNDS => {
+                    rounds += 1;
+                    tokio::task::yield_now().await;
+                    if rx.is_empty() && rounds >= 2 {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
         }
         write_batch(store.as_ref(), jobs, total).await;
     }
