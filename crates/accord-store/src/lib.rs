@@ -1418,9 +1418,8 @@ impl Store for SqlStore {
         &self,
         org: Uuid,
         project: Uuid,
-    ) -> Result<Vec<accord_core::consent::ConsentType>> {
-        let types = consent::consent_types_of(self, org, project).await?;
-        Ok(types.as_ref().clone())
+    ) -> Result<std::sync::Arc<Vec<accord_core::consent::ConsentType>>> {
+        consent::consent_types_of(self, org, project).await
     }
 
     async fn create_consent_events(
