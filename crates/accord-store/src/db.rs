@@ -33,8 +33,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_consent.sql")),
     (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
     (
-        7,
-        include_str!("../migrations/sqlite/0007_consent_ingest.sql"),
+        8,
+        include_str!("../migrations/sqlite/0008_consent_ingest.sql"),
     ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
@@ -46,8 +46,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_consent.sql")),
     (5, include_str!("../migrations/postgres/0005_sessions.sql")),
     (
-        7,
-        include_str!("../migrations/postgres/0007_consent_ingest.sql"),
+        8,
+        include_str!("../migrations/postgres/0008_consent_ingest.sql"),
     ),
 ];
 
