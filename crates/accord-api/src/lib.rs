@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod geoip;
 pub mod jobs;
 pub mod mail;
 pub mod openapi;
@@ -39,6 +40,8 @@ pub struct ApiConfig {
     pub mail: mail::MailConfig,
     /// Period of the file purge job (hourly, §9.5).
     pub purge_interval_ms: i64,
+    /// `ACCORD_GEOIP_DB`: the geography of client addresses without a trusted geo header.
+    pub geoip: Option<Arc<geoip::GeoIp>>,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +56,7 @@ impl Default for ApiConfig {
             public_url: None,
             mail: mail::MailConfig::default(),
             purge_interval_ms: 3_600_000,
+            geoip: None,
         }
     }
 }

@@ -113,7 +113,7 @@ pub fn client(state: &AppState, parts: &Parts) -> Client {
             ip = Some(*found);
         }
     }
-    let geography = match (&state.config.geo_header, from_proxy) {
+    let header = match (&state.config.geo_header, from_proxy) {
         (Some(h), true) => parts
             .headers
             .get(h.as_str())
@@ -121,6 +121,11 @@ pub fn client(state: &AppState, parts: &Parts) -> Client {
             .and_then(geography),
         _ => None,
     };
+    // Without a trusted geo header, the GeoIP database (§5.2), when configured.
+    let geography = header.or_else(|| {
+        let db = state.config.geoip.as_ref()?;
+        db.geography(ip?).as_deref().and_then(geography)
+    });
     let user_agent = parts
         .headers
         .get("user-agent")
@@ -314,12 +319,12 @@ impl SiteSession {
     /// The embedded `session` object of what this session records (consent events,
     /// compliance requests): the one stored when the session was minted.
     pub async fn info(&self, state: &AppState) -> Result<accord_core::compliance::SessionInfo> {
-        let record = state
+        let info = state
             .store
-            .get_session(self.project.id, self.claims.sid)
+            .session_info(self.project.id, self.claims.sid)
             .await?;
-        Ok(match record {
-            Some(r) => r.info(),
+        Ok(match info {
+            Some(info) => info,
             None => accord_core::compliance::SessionInfo {
                 id: Some(self.claims.sid.to_string()),
                 geography: self.claims.geo.clone(),

@@ -345,12 +345,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &crate::consent::ConsentTypeFilter,
         page: &Page,
     ) -> Result<(i64, Vec<crate::consent::ConsentType>)>;
-    /// Every type of a project, for resolving events against them.
+    /// Every type of a project, for resolving events against them (shared: a store may
+    /// serve it from a short-lived cache).
     async fn project_consent_types(
         &self,
         org: Uuid,
         project: Uuid,
-    ) -> Result<Vec<crate::consent::ConsentType>>;
+    ) -> Result<std::sync::Arc<Vec<crate::consent::ConsentType>>>;
     /// Privacy API create (§4.3): rules, identity resolution (§3.5) and one multi-row
     /// insert in one transaction; all items or none.
     async fn create_consent_events(
@@ -449,6 +450,15 @@ pub trait Store: Send + Sync + 'static {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<crate::site::SessionRecord>>;
+    /// The embedded `session` object of what a site session records; a store may serve it
+    /// from a short-lived cache.
+    async fn session_info(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::compliance::SessionInfo>> {
+        Ok(self.get_session(project, id).await?.map(|r| r.info()))
+    }
     async fn list_sessions(
         &self,
         filter: &crate::site::SessionFilter,

@@ -15,12 +15,13 @@ use accord_core::time::now_ms;
 use accord_core::{Error, Result};
 use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
-/// Rows per multi-row INSERT: 20 columns × 1000 rows stays under both databases' limits on
-/// bound parameters.
-pub const EVENT_INSERT_CHUNK: usize = 1000;
+/// Rows per INSERT of consent events (one JSON parameter each).
+pub const EVENT_INSERT_CHUNK: usize = 5000;
 
 /// How deep merge chains are followed; merges flatten in practice.
 const MAX_MERGE_DEPTH: usize = 16;
@@ -212,34 +213,6 @@ impl EventRow {
             date_created: self.date_created,
         })
     }
-}
-
-/// Column values in the order of [`EVENT_COLUMNS`]. Session domains are stored lowercase
-/// and geographies uppercase, so their filters compare exactly.
-fn event_values(e: &ConsentEvent) -> Vec<SimpleExpr> {
-    let s = e.session.clone().unwrap_or_default();
-    vec![
-        e.id.to_string().into(),
-        e.organization_id.to_string().into(),
-        e.project_id.to_string().into(),
-        e.concord_id.to_string().into(),
-        e.consent_type.map(|t| t.to_string()).into(),
-        e.category.clone().into(),
-        to_json_list(&e.subcategory).into(),
-        e.label.clone().into(),
-        e.consent_state.clone().into(),
-        e.consent_action.clone().into(),
-        e.consent_date.into(),
-        e.expiration_date.into(),
-        e.version.into(),
-        s.id.map(|v| v.to_lowercase()).into(),
-        s.ip_address.into(),
-        s.domain.map(|v| v.to_lowercase()).into(),
-        s.geography.map(|v| v.to_uppercase()).into(),
-        s.user_agent.into(),
-        e.submitter.map(|v| v.to_string()).into(),
-        e.date_created.into(),
-    ]
 }
 
 const IDENTITY_COLUMNS: [&str; 15] = [
@@ -604,33 +577,111 @@ pub(crate) async fn consent_type_list(
     Ok((total, items))
 }
 
+/// Every consent type of a project, from the store's short-lived cache.
 pub(crate) async fn consent_types_of(
     s: &SqlStore,
     org: Uuid,
     project: Uuid,
-) -> Result<Vec<ConsentType>> {
+) -> Result<Arc<Vec<ConsentType>>> {
+    let ticket = match s.caches.types.get(&(org, project)) {
+        Ok(types) => return Ok(types),
+        Err(ticket) => ticket,
+    };
     let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-    types_in(s, &mut conn, org, project, false).await
+    let types = Arc::new(types_in(s, &mut conn, org, project, false).await?);
+    s.caches.types.fill(ticket, (org, project), types.clone());
+    Ok(types)
 }
 
 // -----------------------------------------------------------------------------------
 // Consent events
 
-/// Appends fully resolved events with multi-row INSERTs, inside the caller's transaction.
+/// One event as the JSON array of its column values, in the order of [`EVENT_COLUMNS`].
+/// Session domains are stored lowercase and geographies uppercase, so their filters
+/// compare exactly.
+struct EventJson<'a>(&'a ConsentEvent);
+
+impl serde::Serialize for EventJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let e = self.0;
+        let none = SessionInfo::default();
+        let s = e.session.as_ref().unwrap_or(&none);
+        let subcategory = to_json_list(&e.subcategory);
+        let mut seq = ser.serialize_seq(Some(EVENT_COLUMNS.len()))?;
+        seq.serialize_element(&e.id)?;
+        seq.serialize_element(&e.organization_id)?;
+        seq.serialize_element(&e.project_id)?;
+        seq.serialize_element(&e.concord_id)?;
+        seq.serialize_element(&e.consent_type)?;
+        seq.serialize_element(&e.category)?;
+        seq.serialize_element(&subcategory)?;
+        seq.serialize_element(&e.label)?;
+        seq.serialize_element(&e.consent_state)?;
+        seq.serialize_element(&e.consent_action)?;
+        seq.serialize_element(&e.consent_date)?;
+        seq.serialize_element(&e.expiration_date)?;
+        seq.serialize_element(&e.version)?;
+        seq.serialize_element(&s.id.as_ref().map(|v| v.to_lowercase()))?;
+        seq.serialize_element(&s.ip_address)?;
+        seq.serialize_element(&s.domain.as_ref().map(|v| v.to_lowercase()))?;
+        seq.serialize_element(&s.geography.as_ref().map(|v| v.to_uppercase()))?;
+        seq.serialize_element(&s.user_agent)?;
+        seq.serialize_element(&e.submitter)?;
+        seq.serialize_element(&e.date_created)?;
+        seq.end()
+    }
+}
+
+/// Columns of [`EVENT_COLUMNS`] holding integers (the others hold text).
+const EVENT_INT_COLUMNS: [&str; 4] = ["consent_date", "expiration_date", "version", "date_created"];
+
+/// `INSERT … SELECT` of every event of one JSON array parameter: one statement of constant
+/// text (prepared once per connection) whatever the number of rows, and one bound value
+/// instead of twenty per row.
+fn bulk_insert_sql(backend: crate::Backend) -> &'static str {
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    let render = |pg: bool| {
+        let values: Vec<String> = EVENT_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if pg && EVENT_INT_COLUMNS.contains(c) {
+                    format!("(e.value ->> {i})::bigint")
+                } else {
+                    format!("e.value ->> {i}")
+                }
+            })
+            .collect();
+        let source = if pg {
+            "json_array_elements($1::json) AS e(value)"
+        } else {
+            "json_each(?) AS e"
+        };
+        format!(
+            "INSERT INTO consent_events ({}) SELECT {} FROM {source}",
+            EVENT_COLUMNS.join(", "),
+            values.join(", ")
+        )
+    };
+    match backend {
+        crate::Backend::Sqlite => SQLITE.get_or_init(|| render(false)),
+        crate::Backend::Postgres => POSTGRES.get_or_init(|| render(true)),
+    }
+}
+
+/// Appends fully resolved events, inside the caller's transaction.
 pub(crate) async fn insert_event_rows(
     s: &SqlStore,
     ex: &mut AnyConnection,
     events: &[ConsentEvent],
 ) -> Result<()> {
     for chunk in events.chunks(EVENT_INSERT_CHUNK) {
-        let mut q = Query::insert();
-        q.into_table(a("consent_events"))
-            .columns(EVENT_COLUMNS.map(a));
-        for e in chunk {
-            q.values_panic(event_values(e));
-        }
-        let (sql, values) = s.db.sql(&q);
-        if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *ex).await {
+        let rows: Vec<EventJson> = chunk.iter().map(EventJson).collect();
+        let json = serde_json::to_string(&rows).map_err(Error::internal)?;
+        let insert = sqlx::query(bulk_insert_sql(s.db.backend)).bind(json);
+        if let Err(e) = insert.execute(&mut *ex).await {
             return Err(if is_fk_violation(&e) {
                 Error::unprocessable(consent::TYPE_NOT_FOUND)
             } else {
@@ -667,16 +718,85 @@ pub(crate) async fn consent_events_create(
 
 /// Rules and identity resolution of a Privacy API create, committing the identities it
 /// creates; the events themselves are left to the caller (the group-commit writer).
+/// When every identity exists with every identifier given, they are found on a reader
+/// connection; otherwise the writer resolves the items in order, as one transaction.
 pub(crate) async fn consent_events_resolve(
     s: &SqlStore,
     project: &Project,
     inputs: Vec<ConsentEventInput>,
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
-    let mut tx = s.db.begin_write().await?;
-    let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
-    tx.commit().await.map_err(db_err)?;
+    let now = now_ms();
+    let mut events = build_events(s, project, &inputs, submitter, now).await?;
+    let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
+    let mut complete = true;
+    {
+        let mut conn = s.db.read.acquire().await.map_err(db_err)?;
+        for input in &inputs {
+            let ids = Identifiers::of_event(input);
+            if resolved.contains_key(&ids) {
+                continue;
+            }
+            match s
+                .resolve_identity_in(&mut conn, project, &ids, now, false)
+                .await?
+            {
+                Some(id) => {
+                    resolved.insert(ids, id);
+                }
+                None => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+    }
+    if !complete {
+        // An item creates an identity or adds identifiers to one, which later items of
+        // the same request may then resolve to: all of them in order, on the writer.
+        resolved.clear();
+        let mut tx = s.db.begin_write().await?;
+        for input in &inputs {
+            if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
+                let id = s
+                    .resolve_identity(&mut tx, project, slot.key(), now)
+                    .await?;
+                slot.insert(id);
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+    }
+    for (input, event) in inputs.iter().zip(events.iter_mut()) {
+        event.concord_id = resolved[&Identifiers::of_event(input)];
+    }
     Ok(events)
+}
+
+/// Every item's rules against the project's consent types, before any identity is read.
+async fn build_events(
+    s: &SqlStore,
+    project: &Project,
+    inputs: &[ConsentEventInput],
+    submitter: Option<Uuid>,
+    now: i64,
+) -> Result<Vec<ConsentEvent>> {
+    // A type deleted meanwhile fails the insert on its foreign key (422).
+    let types = consent_types_of(s, project.organization_id, project.id).await?;
+    let ctx = EventContext {
+        organization_id: project.organization_id,
+        project_id: project.id,
+        concord_id: Uuid::nil(),
+        submitter,
+        session: None,
+        now,
+    };
+    inputs
+        .iter()
+        .map(|input| {
+            let ty = consent::find_type(&types, &input.type_ref());
+            consent::build_event(input, ty, Api::Privacy, &ctx)
+        })
+        .collect()
 }
 
 async fn resolve_events_in(
@@ -687,20 +807,7 @@ async fn resolve_events_in(
     submitter: Option<Uuid>,
 ) -> Result<Vec<ConsentEvent>> {
     let now = now_ms();
-    let types = types_in(s, &mut *tx, project.organization_id, project.id, false).await?;
-    let ctx = EventContext {
-        organization_id: project.organization_id,
-        project_id: project.id,
-        concord_id: Uuid::nil(),
-        submitter,
-        session: None,
-        now,
-    };
-    let mut events = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let ty = consent::find_type(&types, &input.type_ref());
-        events.push(consent::build_event(input, ty, Api::Privacy, &ctx)?);
-    }
+    let mut events = build_events(s, project, inputs, submitter, now).await?;
     let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
     for (input, event) in inputs.iter().zip(events.iter_mut()) {
         let ids = Identifiers::of_event(input);

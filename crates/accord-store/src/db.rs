@@ -34,6 +34,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
     (6, include_str!("../migrations/sqlite/0006_datamap.sql")),
     (7, include_str!("../migrations/sqlite/0007_lifecycle.sql")),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_consent_ingest.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -45,6 +49,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_sessions.sql")),
     (6, include_str!("../migrations/postgres/0006_datamap.sql")),
     (7, include_str!("../migrations/postgres/0007_lifecycle.sql")),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_consent_ingest.sql"),
+    ),
 ];
 
 pub fn db_err(e: sqlx::Error) -> Error {
@@ -67,13 +75,14 @@ type BoxFut<'c> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
 
 /// The writer connection: WAL, and planner statistics refreshed when it opens. Statistics
-/// are written, so only the writer runs `PRAGMA optimize`.
+/// are written, so only the writer runs `PRAGMA optimize`. Its page cache is larger than a
+/// reader's: every appended consent event updates several indexes at scattered pages.
 fn sqlite_writer_pragmas(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> BoxFut<'_> {
     Box::pin(async move {
-        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
             .await?;
         Ok(())
     })

@@ -16,6 +16,8 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// Events the writer gathers into one transaction at most (a single larger job is
 /// written alone).
 pub const MAX_BATCH_EVENTS: usize = 5000;
+/// Times the writer lets other tasks run to fill a batch before committing it.
+const YIELD_ROUNDS: usize = 8;
 /// Message of the 503 of a full queue.
 pub const BUSY: &str = "Too many consent events in flight, retry later";
 
@@ -85,11 +87,22 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usi
     while let Some(first) = rx.recv().await {
         let mut total = first.events.len();
         let mut jobs = vec![first];
+        // Every commit rewrites the index pages it touched, whatever its size: before
+        // committing, let the requests already being handled reach the queue (other ready
+        // tasks run first), as long as that brings more.
+        let mut rounds = 0;
         while total < max_events {
             match rx.try_recv() {
                 Ok(job) => {
                     total += job.events.len();
                     jobs.push(job);
+                }
+                Err(_) if rounds < YIELD_ROUNDS => {
+                    rounds += 1;
+                    tokio::task::yield_now().await;
+                    if rx.is_empty() && rounds >= 2 {
+                        break;
+                    }
                 }
                 Err(_) => break,
             }

@@ -3,6 +3,7 @@
 //! in `db.rs`.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod consent;
 mod datamap;
 pub mod db;
@@ -37,6 +38,7 @@ pub use db::Backend;
 #[derive(Clone)]
 pub struct SqlStore {
     pub db: Db,
+    caches: cache::Caches,
 }
 
 pub(crate) fn a(name: &str) -> Alias {
@@ -123,6 +125,7 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore> {
         Ok(SqlStore {
             db: Db::connect(url).await?,
+            caches: cache::Caches::default(),
         })
     }
 
@@ -306,6 +309,21 @@ impl SqlStore {
         input: &accord_core::consent::Identifiers,
         now: i64,
     ) -> Result<Uuid> {
+        self.resolve_identity_in(ex, project, input, now, true)
+            .await?
+            .ok_or_else(|| Error::internal("identity could not be resolved"))
+    }
+
+    /// [`SqlStore::resolve_identity`]; with `write` false it only reads, and answers
+    /// `None` when resolving would create an identity or add identifiers to one.
+    async fn resolve_identity_in(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        project: &Project,
+        input: &accord_core::consent::Identifiers,
+        now: i64,
+        write: bool,
+    ) -> Result<Option<Uuid>> {
         let pid = project.id.to_string();
         let clean = |v: &Option<String>| {
             v.as_ref()
@@ -356,6 +374,9 @@ impl SqlStore {
             if let Some(found) = chosen {
                 break found;
             }
+            if !write {
+                return Ok(None);
+            }
             {
                 let id = new_id();
                 let mut q = Query::insert();
@@ -393,7 +414,7 @@ impl SqlStore {
                     ]);
                 q.on_conflict(sea_query::OnConflict::new().do_nothing().to_owned());
                 if exec(&self.db, &mut *ex, &q).await? == 1 {
-                    return Ok(id);
+                    return Ok(Some(id));
                 }
             }
             attempts += 1;
@@ -468,10 +489,13 @@ impl SqlStore {
             }
         }
         if changed {
+            if !write {
+                return Ok(None);
+            }
             update.value(a("date_updated"), now);
             exec(&self.db, &mut *ex, &update).await?;
         }
-        uid(&row.id)
+        uid(&row.id).map(Some)
     }
 
     /// Stores all of `inputs` in one transaction, or none (§3.3), each pending request with
@@ -869,6 +893,7 @@ impl Store for SqlStore {
         let mut tx = self.db.begin_write().await?;
         let p = self.insert_project(&mut tx, org, &new, now_ms()).await?;
         tx.commit().await.map_err(db_err)?;
+        self.caches.clear_all();
         Ok(p)
     }
 
@@ -883,8 +908,9 @@ impl Store for SqlStore {
                     .skip(2),
             )
             .and_where(Expr::col(a("id")).eq(p.id.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.projects.clear();
+        done.map(|_| ())
     }
 
     async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
@@ -1268,6 +1294,7 @@ impl Store for SqlStore {
             exec(&self.db, &mut *tx, q).await?;
         }
         tx.commit().await.map_err(db_err)?;
+        self.caches.clear_all();
         Ok(keys)
     }
 
@@ -1414,8 +1441,9 @@ impl Store for SqlStore {
         q.table(a("projects"))
             .value(a("identify_secret"), secret)
             .and_where(Expr::col(a("id")).eq(project.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.projects.clear();
+        done.map(|_| ())
     }
 
     async fn create_consent_type(
@@ -1423,7 +1451,9 @@ impl Store for SqlStore {
         project: &Project,
         input: accord_core::consent::CreateConsentType,
     ) -> Result<accord_core::consent::ConsentType> {
-        consent::consent_type_create(self, project, input).await
+        let done = consent::consent_type_create(self, project, input).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn get_consent_type(
@@ -1442,7 +1472,9 @@ impl Store for SqlStore {
         id: Uuid,
         f: accord_core::consent::ConsentTypeUpdateFn,
     ) -> Result<Option<accord_core::consent::ConsentType>> {
-        consent::consent_type_update(self, org, project, id, f).await
+        let done = consent::consent_type_update(self, org, project, id, f).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn delete_consent_type(
@@ -1451,7 +1483,9 @@ impl Store for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::consent::ConsentType>> {
-        consent::consent_type_delete(self, org, project, id).await
+        let done = consent::consent_type_delete(self, org, project, id).await;
+        self.caches.types.clear();
+        done
     }
 
     async fn list_consent_types(
@@ -1466,7 +1500,7 @@ impl Store for SqlStore {
         &self,
         org: Uuid,
         project: Uuid,
-    ) -> Result<Vec<accord_core::consent::ConsentType>> {
+    ) -> Result<std::sync::Arc<Vec<accord_core::consent::ConsentType>>> {
         consent::consent_types_of(self, org, project).await
     }
 
@@ -1556,7 +1590,11 @@ impl Store for SqlStore {
         include_compliance_requests: bool,
         actor: Actor,
     ) -> Result<Option<accord_core::consent::Erasure>> {
-        consent::identity_erase(self, org, project, id, include_compliance_requests, actor).await
+        let done =
+            consent::identity_erase(self, org, project, id, include_compliance_requests, actor)
+                .await;
+        self.caches.sessions.clear();
+        done
     }
 
     async fn list_domains(
@@ -1576,19 +1614,31 @@ impl Store for SqlStore {
     }
 
     async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
-        site::domain_create(self, domain).await
+        let done = site::domain_create(self, domain).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn update_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
-        site::domain_update(self, domain).await
+        let done = site::domain_update(self, domain).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn delete_domain(&self, project: Uuid, id: Uuid) -> Result<()> {
-        site::domain_delete(self, project, id).await
+        let done = site::domain_delete(self, project, id).await;
+        self.caches.domains.clear();
+        done
     }
 
     async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>> {
-        site::domain_names(self, project).await
+        let ticket = match self.caches.domains.get(&project) {
+            Ok(names) => return Ok(names),
+            Err(ticket) => ticket,
+        };
+        let names = site::domain_names(self, project).await?;
+        self.caches.domains.fill(ticket, project, names.clone());
+        Ok(names)
     }
 
     async fn create_site_compliance_request(
@@ -1697,7 +1747,13 @@ impl Store for SqlStore {
     }
 
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {
-        site::project_by_id(self, id).await
+        let ticket = match self.caches.projects.get(&id) {
+            Ok(p) => return Ok(p),
+            Err(ticket) => ticket,
+        };
+        let p = site::project_by_id(self, id).await?;
+        self.caches.projects.fill(ticket, id, p.clone());
+        Ok(p)
     }
 
     async fn server_setting_init(&self, key: &str, candidate: &str) -> Result<String> {
@@ -1733,7 +1789,31 @@ impl Store for SqlStore {
     }
 
     async fn acting_identity(&self, project: Uuid, cid: Uuid) -> Result<Option<Uuid>> {
-        site::acting_identity(self, project, cid).await
+        let ticket = match self.caches.acting.get(&(project, cid)) {
+            Ok(id) => return Ok(id),
+            Err(ticket) => ticket,
+        };
+        let id = site::acting_identity(self, project, cid).await?;
+        self.caches.acting.fill(ticket, (project, cid), id);
+        Ok(id)
+    }
+
+    async fn session_info(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::compliance::SessionInfo>> {
+        let ticket = match self.caches.sessions.get(&(project, id)) {
+            Ok(info) => return Ok(info),
+            Err(ticket) => ticket,
+        };
+        let info = site::session_get(self, project, id)
+            .await?
+            .map(|r| r.info());
+        self.caches
+            .sessions
+            .fill(ticket, (project, id), info.clone());
+        Ok(info)
     }
 
     async fn update_profile(
@@ -1751,7 +1831,9 @@ impl Store for SqlStore {
         concord_id: Uuid,
         key: &accord_core::site::IdentifyKey,
     ) -> Result<accord_core::site::IdentifyOutcome> {
-        site::identify(self, project, concord_id, key).await
+        let done = site::identify(self, project, concord_id, key).await;
+        self.caches.acting.clear();
+        done
     }
 
     async fn identify_secret(&self, project: Uuid) -> Result<Option<String>> {

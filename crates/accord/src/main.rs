@@ -150,6 +150,17 @@ fn env_text(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `ACCORD_GEOIP_DB`: a MaxMind-format database, loaded at start (a bad path stops the
+/// server rather than silently dropping geographies).
+fn geoip_db() -> anyhow::Result<Option<std::sync::Arc<accord_api::geoip::GeoIp>>> {
+    let Some(path) = std::env::var_os("ACCORD_GEOIP_DB").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let db = accord_api::geoip::GeoIp::open(std::path::Path::new(&path))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(std::sync::Arc::new(db)))
+}
+
 async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir.join("outbox"))?;
     let store = open(&database).await?;
@@ -198,6 +209,7 @@ async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::R
             .ok()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),
+        geoip: geoip_db()?,
         public_url: env_text("ACCORD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
         mail: accord_api::mail::MailConfig {
             smtp_url: env_text("ACCORD_SMTP_URL"),

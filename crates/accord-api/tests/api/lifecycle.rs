@@ -234,7 +234,16 @@ async fn site_request_verified_by_code(b: accord_store::Backend) {
         "no link without ACCORD_PUBLIC_URL"
     );
     let code = code_in(&mail);
-    let index = std::fs::read_to_string(s.dir.path().join("outbox/index.jsonl")).unwrap();
+    // The index line follows the message file.
+    let mut index = String::new();
+    for _ in 0..100 {
+        index =
+            std::fs::read_to_string(s.dir.path().join("outbox/index.jsonl")).unwrap_or_default();
+        if index.contains(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(index.contains(&id), "the index names the request: {index}");
 
     let verify = site(&s, &format!("/compliance-requests/{id}/verify"));

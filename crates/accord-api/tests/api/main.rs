@@ -7,6 +7,7 @@ mod compliance_requests;
 mod consent;
 mod datamap;
 mod files;
+mod geoip;
 mod ingest;
 mod lifecycle;
 mod operations;

@@ -1,0 +1,154 @@
+//! Short-lived read caches of the consent hot paths: what every site request and every
+//! consent-event create would otherwise read again (the project, its domains and consent
+//! types, a session's record, the identity a session acts for).
+//!
+//! Each write of this store to what a cache holds clears that cache, so one server always
+//! answers from what it last wrote. What another replica writes is seen after at most
+//! [`CACHE_TTL`]. A read that started before a clear never refills the cache with what it
+//! read (each map counts its clears, and a fill carries the count seen before its read).
+use accord_core::compliance::SessionInfo;
+use accord_core::consent::ConsentType;
+use accord_core::store::Project;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How long a cached value is served without reading the database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+/// Entries per map at most; a full map drops its expired entries, then everything.
+const MAX_ENTRIES: usize = 50_000;
+
+/// A map whose entries expire after a fixed time.
+pub(crate) struct TtlMap<K, V> {
+    inner: Mutex<Inner<K, V>>,
+    ttl: Duration,
+}
+
+struct Inner<K, V> {
+    map: HashMap<K, (Instant, V)>,
+    clears: u64,
+}
+
+impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        TtlMap {
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                clears: 0,
+            }),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The fresh value of `key`, or the ticket to fill it after reading the database.
+    pub fn get(&self, key: &K) -> Result<V, u64> {
+        let inner = self.lock();
+        match inner.map.get(key) {
+            Some((at, v)) if at.elapsed() < self.ttl => Ok(v.clone()),
+            _ => Err(inner.clears),
+        }
+    }
+
+    /// Stores `value` unless the map was cleared since `ticket` was handed out.
+    pub fn fill(&self, ticket: u64, key: K, value: V) {
+        let mut inner = self.lock();
+        if inner.clears != ticket {
+            return;
+        }
+        if inner.map.len() >= MAX_ENTRIES {
+            let ttl = self.ttl;
+            inner.map.retain(|_, (at, _)| at.elapsed() < ttl);
+            if inner.map.len() >= MAX_ENTRIES {
+                inner.map.clear();
+            }
+        }
+        inner.map.insert(key, (Instant::now(), value));
+    }
+
+    /// Forgets everything; reads in flight do not fill.
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.clears += 1;
+        inner.map.clear();
+    }
+}
+
+/// The caches of one [`crate::SqlStore`] (shared by its clones).
+#[derive(Clone)]
+pub(crate) struct Caches(Arc<CacheMaps>);
+
+pub(crate) struct CacheMaps {
+    /// Projects by id, as the Site API loads them.
+    pub projects: TtlMap<Uuid, Option<Project>>,
+    /// A project's domain names.
+    pub domains: TtlMap<Uuid, Vec<String>>,
+    /// A project's consent types, every status, by (organization, project).
+    pub types: TtlMap<(Uuid, Uuid), Arc<Vec<ConsentType>>>,
+    /// The embedded session object of a site session, by (project, session).
+    pub sessions: TtlMap<(Uuid, Uuid), Option<SessionInfo>>,
+    /// The identity a session's `cid` acts for, by (project, cid).
+    pub acting: TtlMap<(Uuid, Uuid), Option<Uuid>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches(Arc::new(CacheMaps {
+            projects: TtlMap::new(CACHE_TTL),
+            domains: TtlMap::new(CACHE_TTL),
+            types: TtlMap::new(CACHE_TTL),
+            sessions: TtlMap::new(CACHE_TTL),
+            acting: TtlMap::new(CACHE_TTL),
+        }))
+    }
+}
+
+impl std::ops::Deref for Caches {
+    type Target = CacheMaps;
+    fn deref(&self) -> &CacheMaps {
+        &self.0
+    }
+}
+
+impl CacheMaps {
+    /// After a write that may touch any of them (an organization deleted).
+    pub fn clear_all(&self) {
+        self.projects.clear();
+        self.domains.clear();
+        self.types.clear();
+        self.sessions.clear();
+        self.acting.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_fresh_values_and_expires_them() {
+        let m: TtlMap<u32, &str> = TtlMap::new(Duration::from_millis(50));
+        let ticket = m.get(&1).unwrap_err();
+        m.fill(ticket, 1, "one");
+        assert_eq!(m.get(&1), Ok("one"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(m.get(&1).is_err());
+    }
+
+    #[test]
+    fn a_read_begun_before_a_clear_does_not_fill() {
+        let m: TtlMap<u32, &str> = TtlMap::new(Duration::from_secs(5));
+        let stale = m.get(&1).unwrap_err();
+        m.clear();
+        m.fill(stale, 1, "stale");
+        assert!(m.get(&1).is_err());
+        let fresh = m.get(&1).unwrap_err();
+        m.fill(fresh, 1, "fresh");
+        assert_eq!(m.get(&1), Ok("fresh"));
+    }
+}
