@@ -831,6 +831,47 @@ async fn smtp_delivery_from_the_project_sender(b: accord_store::Backend) {
     )
     .await;
     assert_eq!((status, done["status"].as_str()), (200, Some("submitted")));
+    // The resolution notice arrives the same way, with the resolution text.
+    let path = s.project_path(&format!(
+        "/compliance-requests/{}",
+        cr["id"].as_str().unwrap()
+    ));
+    assert_eq!(
+        s.patch(&path, json!({"status": "acknowledged"})).await.0,
+        200
+    );
+    let (status, _) = s
+        .patch(
+            &path,
+            json!({"status": "resolved", "resolutionStatus": "completed", "resolution": "Your export is attached to your request."}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let maildir = sink.maildir.clone();
+    let notice = wait_for_message(
+        move || {
+            maildir_files(&maildir)
+                .into_iter()
+                .filter(|p| {
+                    std::fs::read_to_string(p)
+                        .unwrap_or_default()
+                        .contains("has been resolved")
+                })
+                .collect()
+        },
+        &email,
+    )
+    .await;
+    assert!(notice.contains("X-MailFrom: privacy@acme.test"), "{notice}");
+    assert!(
+        notice.contains("Subject: Your privacy request has been resolved"),
+        "{notice}"
+    );
+    assert!(notice.contains("Resolution status: completed"), "{notice}");
+    assert!(
+        notice.contains("Your export is attached to your request."),
+        "{notice}"
+    );
     // Nothing went to the outbox.
     assert!(outbox_files(&s.dir.path().join("outbox"), "eml").is_empty());
 }
