@@ -1,7 +1,7 @@
 //! SQL for the consent ledger (§4): consent types, append-only consent events, consent
 //! state and identities with their erasure. The `Store` methods in `lib.rs` delegate here.
 use crate::db::{db_err, is_unique_violation};
-use crate::rows::{cr_values, CrRow, CR_COLUMNS};
+use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent, SessionInfo};
 use accord_core::consent::{
@@ -1150,11 +1150,7 @@ pub(crate) async fn identity_erase(
             file_keys.extend(cr.files.drain(..).map(|f| f.key));
             cr.file_purge_date = None;
             cr.date_updated = now;
-            let mut up = Query::update();
-            up.table(a("compliance_requests"))
-                .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(&cr)?).skip(1))
-                .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
-            exec(&s.db, &mut *tx, &up).await?;
+            s.write_request(&mut tx, &cr).await?;
             crate::lifecycle::forget_messages(s, &mut tx, cr.id).await?;
             let event = NewEvent {
                 event: "identity_erased",

@@ -584,6 +584,20 @@ impl SqlStore {
         rows.iter().map(|r| uid(&r.id)).collect()
     }
 
+    /// Writes every column of a stored request back to its row.
+    async fn write_request(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        cr: &ComplianceRequest,
+    ) -> Result<()> {
+        let mut up = Query::update();
+        up.table(a("compliance_requests"))
+            .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(cr)?).skip(1))
+            .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
+        exec(&self.db, &mut *ex, &up).await?;
+        Ok(())
+    }
+
     async fn insert_events(
         &self,
         ex: &mut sqlx::AnyConnection,
@@ -1058,11 +1072,7 @@ impl Store for SqlStore {
             lifecycle::insert_message(self, &mut tx, m).await?;
         }
         if cr != before {
-            let mut up = Query::update();
-            up.table(a("compliance_requests"))
-                .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(&cr)?).skip(1))
-                .and_where(Expr::col(a("id")).eq(id.to_string()));
-            exec(&self.db, &mut *tx, &up).await?;
+            self.write_request(&mut tx, &cr).await?;
         }
         self.insert_events(&mut tx, &cr, actor, &events, cr.date_updated.max(now_ms()))
             .await?;

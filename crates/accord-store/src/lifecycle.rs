@@ -175,28 +175,24 @@ async fn locked_request(
     row.map(CrRow::into_model).transpose()
 }
 
-async fn write_request(s: &SqlStore, ex: &mut AnyConnection, cr: &ComplianceRequest) -> Result<()> {
-    let mut up = Query::update();
-    up.table(a("compliance_requests"))
-        .values(
-            CR_COLUMNS
-                .iter()
-                .map(|c| a(c))
-                .zip(crate::rows::cr_values(cr)?)
-                .skip(1),
-        )
-        .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
-    exec(&s.db, &mut *ex, &up).await?;
-    Ok(())
-}
-
-async fn use_challenge(s: &SqlStore, ex: &mut AnyConnection, id: Uuid, now: i64) -> Result<()> {
+/// The success path of both verification ways: the challenge is used up, the request
+/// becomes `submitted`, and its events are written (§3.6).
+async fn complete_verification(
+    s: &SqlStore,
+    ex: &mut AnyConnection,
+    cr: &mut ComplianceRequest,
+    c: &Challenge,
+    now: i64,
+) -> Result<()> {
     let mut q = Query::update();
     q.table(a("verification_challenges"))
         .value(a("used_at"), now)
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
+        .and_where(Expr::col(a("id")).eq(c.id.to_string()));
     exec(&s.db, &mut *ex, &q).await?;
-    Ok(())
+    let events = lifecycle::mark_verified(cr, &c.method, now);
+    s.write_request(&mut *ex, cr).await?;
+    s.insert_events(&mut *ex, cr, Actor { account_id: None }, &events, now)
+        .await
 }
 
 /// Verify by code (§5.3). `Ok(None)` when the request is not in the project.
@@ -218,11 +214,7 @@ pub(crate) async fn verify_by_code(
     match lifecycle::check_code(&cr, challenge.as_ref(), code, now) {
         Ok(()) => {
             let c = challenge.ok_or_else(|| Error::internal("challenge vanished"))?;
-            use_challenge(s, &mut tx, c.id, now).await?;
-            let events = lifecycle::mark_verified(&mut cr, &c.method, now);
-            write_request(s, &mut tx, &cr).await?;
-            s.insert_events(&mut tx, &cr, Actor { account_id: None }, &events, now)
-                .await?;
+            complete_verification(s, &mut tx, &mut cr, &c, now).await?;
             tx.commit().await.map_err(db_err)?;
             Ok(Some(Ok(cr)))
         }
@@ -263,11 +255,7 @@ pub(crate) async fn verify_by_token(
     if !lifecycle::link_usable(&cr, &c, now) {
         return Ok(false);
     }
-    use_challenge(s, &mut tx, c.id, now).await?;
-    let events = lifecycle::mark_verified(&mut cr, &c.method, now);
-    write_request(s, &mut tx, &cr).await?;
-    s.insert_events(&mut tx, &cr, Actor { account_id: None }, &events, now)
-        .await?;
+    complete_verification(s, &mut tx, &mut cr, &c, now).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }
