@@ -4,7 +4,7 @@ use crate::error::ApiResult;
 use crate::AppState;
 use accord_core::auth::{digest, Principal, Role};
 use accord_core::schema::Schema;
-use accord_core::store::Project;
+use accord_core::store::{Organization, Project};
 use accord_core::{Error, Result};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
@@ -182,4 +182,42 @@ pub fn validated<T: DeserializeOwned>(value: &Value, schema: &Schema) -> Result<
 /// True when the request declares `multipart/form-data`.
 pub fn is_multipart(headers: &HeaderMap) -> bool {
     media_type(headers).as_deref() == Some("multipart/form-data")
+}
+
+/// The organization for a caller whose organization-level role is at least `min`; 403
+/// otherwise, and for an organization that does not exist (§1.5).
+pub async fn org_scope(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+    min: Role,
+) -> Result<Organization> {
+    if who.org_role(org) < min {
+        return Err(Error::forbidden());
+    }
+    state
+        .store
+        .get_organization(org)
+        .await?
+        .ok_or_else(Error::forbidden)
+}
+
+/// The organization and its projects, for a caller with basic access (§2.3): any role ≥
+/// viewer in it or in one of its projects.
+pub async fn basic_access(
+    state: &AppState,
+    who: &Principal,
+    org: Uuid,
+) -> Result<(Organization, Vec<Project>)> {
+    let organization = state
+        .store
+        .get_organization(org)
+        .await?
+        .ok_or_else(Error::forbidden)?;
+    let projects = state.store.list_projects(org).await?;
+    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
+    if !who.has_any_access(org, &ids) {
+        return Err(Error::forbidden());
+    }
+    Ok((organization, projects))
 }

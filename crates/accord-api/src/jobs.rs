@@ -18,11 +18,15 @@ pub async fn run_purge(state: AppState) {
             .claim_job("file_purge", now_ms(), period, &owner)
             .await
         {
-            Ok(true) => match purge_due_files(&state).await {
-                Ok(n) if n > 0 => tracing::info!(requests = n, "purged response files"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "file purge failed"),
-            },
+            Ok(true) => {
+                let result = purge_due_files(&state).await;
+                crate::metrics::record_job("file_purge", result.is_ok());
+                match result {
+                    Ok(n) if n > 0 => tracing::info!(requests = n, "purged response files"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "file purge failed"),
+                }
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "could not claim the file purge"),
         }

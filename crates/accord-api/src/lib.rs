@@ -1,21 +1,26 @@
-//! Accord's HTTP surface: the `/privacy-v1` router, its extractors (credentials, validated
-//! bodies and queries), the one mapping from [`accord_core::Error`] to responses, and the
-//! OpenAPI documents.
+//! Accord's HTTP surface: the `/privacy-v1` and `/site-v1` routers and their layers, the
+//! extractors (credentials, scopes, validated bodies and queries), the one mapping from
+//! [`accord_core::Error`] to responses, the OpenAPI documents, the consent-event group
+//! commit, the background jobs (outgoing messages, file purge) and the metrics.
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod app;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod geoip;
+pub mod ingest;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod site;
 
 use accord_core::store::Store;
-use accord_store::ingest::Ingest;
+use ingest::Ingest;
 use object_store::ObjectStore;
 use std::sync::Arc;
 
@@ -42,6 +47,8 @@ pub struct ApiConfig {
     pub purge_interval_ms: i64,
     /// `ACCORD_GEOIP_DB`: the geography of client addresses without a trusted geo header.
     pub geoip: Option<Arc<geoip::GeoIp>>,
+    /// Longest time a request may take before it is answered 503 (`ACCORD_REQUEST_TIMEOUT`).
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -57,6 +64,7 @@ impl Default for ApiConfig {
             mail: mail::MailConfig::default(),
             purge_interval_ms: 3_600_000,
             geoip: None,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -82,7 +90,7 @@ impl AppState {
     /// State with a consent-event writer of the default capacity, started on the current
     /// runtime.
     pub fn new(store: Arc<dyn Store>, files: Arc<dyn ObjectStore>, config: ApiConfig) -> AppState {
-        let ingest = Ingest::start(store.clone(), accord_store::ingest::DEFAULT_CAPACITY);
+        let ingest = Ingest::start(store.clone(), ingest::DEFAULT_CAPACITY);
         AppState::with_ingest(store, files, config, ingest)
     }
 
@@ -121,5 +129,5 @@ impl AppState {
     }
 }
 
+pub use app::router;
 pub use ipnet::IpNet;
-pub use routes::router;

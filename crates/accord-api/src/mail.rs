@@ -40,6 +40,14 @@ impl Default for MailConfig {
     }
 }
 
+/// Checks a sender such as `ACCORD_SMTP_FROM`: an address, optionally with a display name.
+pub fn check_mailbox(value: &str) -> Result<(), String> {
+    value
+        .parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("'{value}' is not an email address: {e}"))
+}
+
 /// How long a leased message stays with this server before another may try it.
 const LEASE_MS: i64 = 120_000;
 const BATCH: u64 = 32;
@@ -62,7 +70,9 @@ pub async fn run_sender(state: AppState) {
         .unwrap_or_default();
     let poll = Duration::from_millis(state.config.mail.poll_ms.max(10));
     loop {
-        match state.store.claim_messages(now_ms(), LEASE_MS, BATCH).await {
+        let claimed = state.store.claim_messages(now_ms(), LEASE_MS, BATCH).await;
+        crate::metrics::record_job("outgoing_messages", claimed.is_ok());
+        match claimed {
             Ok(batch) => {
                 let full = batch.len() as u64 == BATCH;
                 for msg in batch {

@@ -1,85 +1,10 @@
 //! The published OpenAPI 3.1 document of the Privacy API. Request bodies and query
 //! parameters are rendered from the same declarations that validate requests.
+use crate::docs::*;
 use crate::routes::compliance_requests::{include_params, list_params};
 use accord_core::compliance;
-use accord_core::query::{Kind, Param};
-use accord_core::schema::Schema;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
-
-fn param_schema(kind: &Kind) -> Value {
-    match kind {
-        Kind::Int { min, max } => {
-            let mut m = json!({"type": "integer"});
-            if let Some(v) = min {
-                m["minimum"] = json!(v);
-            }
-            if let Some(v) = max {
-                m["maximum"] = json!(v);
-            }
-            m
-        }
-        Kind::Bool => json!({"type": "boolean"}),
-        Kind::Str(s) => Schema::Str(s.clone()).json_schema(),
-        Kind::EnumList(v) => {
-            json!({"anyOf": [{"type": "string", "enum": v}, {"type": "array", "items": {"type": "string", "enum": v}}]})
-        }
-        Kind::UuidList => {
-            json!({"anyOf": [{"type": "string", "format": "uuid"}, {"type": "array", "items": {"type": "string", "format": "uuid"}}]})
-        }
-        Kind::DateTime => json!({"type": "string", "format": "date-time"}),
-        Kind::Include(v) => {
-            json!({"type": "string", "description": format!("comma-separated: {}", v.join(", "))})
-        }
-    }
-}
-
-pub(crate) fn path_params(names: &[&str]) -> Vec<Value> {
-    names.iter().map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})).collect()
-}
-
-pub(crate) fn query_params(params: &[Param]) -> Vec<Value> {
-    params.iter().map(|p| json!({"name": p.name, "in": "query", "required": false, "schema": param_schema(&p.kind)})).collect()
-}
-
-fn errors(codes: &[u16]) -> Map<String, Value> {
-    let mut m = Map::new();
-    for c in codes {
-        m.insert(
-            c.to_string(),
-            json!({"description": accord_core::error::reason_phrase(*c), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
-        );
-    }
-    m
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn op(
-    tag: &str,
-    summary: &str,
-    params: Vec<Value>,
-    body: Option<Value>,
-    ok: u16,
-    ok_schema: Value,
-    errs: &[u16],
-    auth: bool,
-) -> Value {
-    let mut responses = errors(errs);
-    responses.insert(
-        ok.to_string(),
-        json!({"description": "Success", "content": {"application/json": {"schema": ok_schema}}}),
-    );
-    let mut o =
-        json!({"tags": [tag], "summary": summary, "parameters": params, "responses": responses});
-    if let Some(b) = body {
-        o["requestBody"] =
-            json!({"required": true, "content": {"application/json": {"schema": b}}});
-    }
-    if !auth {
-        o["security"] = json!([]);
-    }
-    o
-}
 
 /// The document served at `/privacy-v1/docs/json`.
 pub fn privacy_document() -> &'static Value {
@@ -93,6 +18,7 @@ pub fn site_document() -> &'static Value {
     DOC.get_or_init(|| {
         let mut paths = Map::new();
         paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+        paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
         crate::routes::site_requests::document(&mut paths);
@@ -113,24 +39,6 @@ pub fn site_document() -> &'static Value {
     })
 }
 
-fn error_schema() -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["statusCode", "error", "message"],
-        "properties": {"statusCode": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}})
-}
-
-/// The list envelope (§1.7) around items of `item` schema.
-pub(crate) fn envelope(item: Value) -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": item}}})
-}
-
-fn list_of(item: &str) -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}})
-}
-
 fn build() -> Value {
     let cr = json!({"$ref": "#/components/schemas/ComplianceRequest"});
     let org = &["organizationId"][..];
@@ -144,6 +52,7 @@ fn build() -> Value {
     };
     let mut paths = Map::new();
     paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+    paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
     paths.insert(
         "/organizations/{organizationId}/features".into(),
         json!({"get": op("Organizations", "Licensed features and allowances", path_params(org), None, 200, json!({"type": "object", "required": ["dataSystems", "domains", "policies", "users", "privacyRequests", "sessions", "features"]}), std_errs, true)}),
@@ -156,8 +65,8 @@ fn build() -> Value {
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests".into(),
         json!({
             "get": op("Compliance Requests", "Compliance requests of a project", with(path_params(proj), query_params(list_params(false))), None, 200, list_of("ComplianceRequest"), std_errs, true),
-            "post": op("Compliance Requests", "Create compliance request(s)", path_params(proj), Some(compliance::create_body_schema().json_schema()), 201,
-                json!({"oneOf": [cr, {"type": "object", "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": cr}}}]}), write_errs, true),
+            "post": op("Compliance Requests", "Create compliance request(s)", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
+                json!({"oneOf": [cr, {"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": cr}}}]}), write_errs, true),
         }),
     );
     paths.insert(

@@ -1,45 +1,64 @@
-//! Per-key request budget per minute (§1.6). Each replica counts on its own: with N
-//! replicas a key may get up to N times the budget, which degrades gracefully without any
-//! shared state.
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Per-key request budgets per minute (§1.6), as a GCRA limiter keyed by API key or by
+//! client IP and project: the budget may be spent in a burst and refills evenly over the
+//! minute. The keyed state is sharded, so requests of different keys do not wait on one
+//! lock. Each replica counts on its own: with N replicas a key may get up to N times the
+//! budget, which degrades gracefully without any shared state.
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Checks between two sweeps of keys whose budget is full again.
+const SWEEP_EVERY: u32 = 16_384;
 
 pub struct Limiter {
-    per_minute: u32,
-    windows: Mutex<HashMap<String, (u64, u32)>>,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+    checks: AtomicU32,
 }
 
 impl Limiter {
+    /// A budget of `per_minute` requests per key; 0 turns the limit off.
     pub fn new(per_minute: u32) -> Limiter {
         Limiter {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
+            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            clock: DefaultClock::default(),
+            checks: AtomicU32::new(0),
         }
     }
 
-    /// Counts one request for `key`; `Err(seconds)` when the budget of this minute is spent.
+    /// Counts one request for `key`; `Err(seconds)` until the next one is allowed.
     pub fn check(&self, key: &str) -> Result<(), u64> {
-        if self.per_minute == 0 {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let window = now / 60;
-        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (w, _)| *w == window);
+        limiter.check_key(&key.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            wait.as_millis().div_ceil(1000).max(1) as u64
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limiter;
+
+    #[test]
+    fn budget_is_per_key_and_says_when_to_retry() {
+        let l = Limiter::new(3);
+        for _ in 0..3 {
+            assert_eq!(l.check("a"), Ok(()));
         }
-        let entry = map.entry(key.to_string()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
+        let retry = l.check("a").unwrap_err();
+        assert!((1..=20).contains(&retry), "{retry}");
+        assert_eq!(l.check("b"), Ok(()));
+        let off = Limiter::new(0);
+        for _ in 0..10_000 {
+            assert_eq!(off.check("a"), Ok(()));
         }
-        if entry.1 >= self.per_minute {
-            return Err((window + 1) * 60 - now);
-        }
-        entry.1 += 1;
-        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use accord_core::site::{
 };
 use accord_core::store::Project;
 use accord_core::{Error, Result};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -343,24 +343,6 @@ pub async fn sign(state: &AppState, claims: &SessionClaims) -> Result<String> {
 // CORS and the x-session refresh header (middleware on the whole router)
 
 /// Site API routes below `/site-v1/{projectId}/`, as segment patterns (`*` = any segment).
-const SITE_ROUTES: &[&[&str]] = &[
-    &["session"],
-    &["site-client"],
-    &["widget"],
-    &["compliance-requests"],
-    &["compliance-requests", "*"],
-    &["compliance-requests", "*", "verify"],
-    &["compliance-requests", "*", "files", "*"],
-    &["verify", "*"],
-    &["consent-state"],
-    &["consent-events"],
-    &["consent-events", "*"],
-    &["consent-types"],
-    &["profile"],
-    &["identify"],
-    &["trackers"],
-];
-
 enum SiteRoute {
     /// Not a project route of the Site API.
     Other,
@@ -372,25 +354,27 @@ enum SiteRoute {
     Project(String),
 }
 
-fn classify(path: &str) -> SiteRoute {
-    let Some(rest) = path.strip_prefix("/site-v1/") else {
+/// What CORS applies to the route the request matched (`site_cors` is a route layer, so
+/// paths that do not exist never get here).
+fn classify(req: &Request) -> SiteRoute {
+    let Some(matched) = req.extensions().get::<MatchedPath>() else {
         return SiteRoute::Other;
     };
-    let segs: Vec<&str> = rest.split('/').collect();
-    if segs.len() < 2 || segs.iter().any(|s| s.is_empty()) {
+    let Some(rest) = matched.as_str().strip_prefix("/site-v1/{projectId}/") else {
         return SiteRoute::Other;
-    }
-    let tail = &segs[1..];
-    let known = SITE_ROUTES
-        .iter()
-        .any(|r| r.len() == tail.len() && r.iter().zip(tail).all(|(p, s)| *p == "*" || p == s));
-    if !known {
-        return SiteRoute::Other;
-    }
-    match tail[0] {
-        "site-client" | "widget" => SiteRoute::Public,
-        "verify" => SiteRoute::Verify,
-        _ => SiteRoute::Project(segs[0].to_string()),
+    };
+    match rest.split('/').next() {
+        Some("site-client" | "widget") => SiteRoute::Public,
+        Some("verify") => SiteRoute::Verify,
+        _ => SiteRoute::Project(
+            req.uri()
+                .path()
+                .trim_start_matches("/site-v1/")
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        ),
     }
 }
 
@@ -437,7 +421,7 @@ async fn origin_allowed_for(state: &AppState, pid: &str, origin: &str) -> Result
 /// origins before any other check; responses to allowed origins carry the CORS headers;
 /// a session refreshed by [`SiteSession`] goes out in the `x-session` header.
 pub async fn site_cors(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let route = classify(req.uri().path());
+    let route = classify(&req);
     let origin = req
         .headers()
         .get("origin")

@@ -154,6 +154,15 @@ pub struct NewApiKey {
 /// The change a caller makes to a loaded request inside the store's transaction.
 pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> Result<Vec<NewEvent>> + Send>;
 
+/// Connections of one database pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `read` or `write` (one pool serves both on PostgreSQL: it is reported as `write`).
+    pub pool: &'static str,
+    pub size: u32,
+    pub idle: u32,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip to the database (health).
@@ -264,6 +273,10 @@ pub trait Store: Send + Sync + 'static {
         outcome: &Delivery,
         now: i64,
     ) -> Result<()>;
+    /// Messages still waiting for delivery, for the outgoing-message backlog metric.
+    async fn message_backlog(&self) -> Result<i64>;
+    /// Connections of each database pool, for the pool metrics.
+    fn pool_stats(&self) -> Vec<PoolStats>;
     /// True for exactly one caller per period of job `name`.
     async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool>;
     /// `(organization, project, request)` of requests whose files are due for purging.

@@ -27,33 +27,8 @@ pub struct Db {
     pub write: AnyPool,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
-    (2, include_str!("../migrations/sqlite/0002_search.sql")),
-    (4, include_str!("../migrations/sqlite/0004_consent.sql")),
-    (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
-    (6, include_str!("../migrations/sqlite/0006_datamap.sql")),
-    (7, include_str!("../migrations/sqlite/0007_lifecycle.sql")),
-    (
-        8,
-        include_str!("../migrations/sqlite/0008_consent_ingest.sql"),
-    ),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    ),
-    (2, include_str!("../migrations/postgres/0002_search.sql")),
-    (4, include_str!("../migrations/postgres/0004_consent.sql")),
-    (5, include_str!("../migrations/postgres/0005_sessions.sql")),
-    (6, include_str!("../migrations/postgres/0006_datamap.sql")),
-    (7, include_str!("../migrations/postgres/0007_lifecycle.sql")),
-    (
-        8,
-        include_str!("../migrations/postgres/0008_consent_ingest.sql"),
-    ),
-];
+/// How long the first connection to PostgreSQL may take at start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn db_err(e: sqlx::Error) -> Error {
     Error::internal(e)
@@ -145,6 +120,18 @@ impl Db {
             let opts = AnyConnectOptions::from_str(url)
                 .map_err(db_err)?
                 .disable_statement_logging();
+            // One attempt first, so that a server that is down or refuses is reported at
+            // once rather than after the pool's acquire timeout of retries.
+            match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+                Ok(Ok(probe)) => drop(probe),
+                Ok(Err(e)) => return Err(Error::Unavailable(e.to_string())),
+                Err(_) => {
+                    return Err(Error::Unavailable(format!(
+                        "no answer within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )))
+                }
+            }
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
@@ -158,6 +145,19 @@ impl Db {
             })
         } else {
             Err(Error::internal("unsupported database URL scheme"))
+        }
+    }
+
+    /// Size and idle connections of each pool.
+    pub fn pool_stats(&self) -> Vec<accord_core::store::PoolStats> {
+        let stat = |pool: &'static str, p: &AnyPool| accord_core::store::PoolStats {
+            pool,
+            size: p.size(),
+            idle: p.num_idle() as u32,
+        };
+        match self.backend {
+            Backend::Sqlite => vec![stat("read", &self.read), stat("write", &self.write)],
+            Backend::Postgres => vec![stat("write", &self.write)],
         }
     }
 
@@ -224,53 +224,5 @@ impl Db {
     /// Whether `SELECT … FOR UPDATE` is needed to lock rows (SQLite serialises writers).
     pub fn locks_rows(&self) -> bool {
         self.backend == Backend::Postgres
-    }
-
-    /// Applies pending migrations; returns how many ran. Concurrent servers on one
-    /// PostgreSQL database serialise on an advisory lock.
-    pub async fn migrate(&self) -> Result<usize> {
-        let mut conn = self.write.acquire().await.map_err(db_err)?;
-        let migrations = match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS,
-            Backend::Postgres => POSTGRES_MIGRATIONS,
-        };
-        if self.backend == Backend::Postgres {
-            conn.execute("SELECT pg_advisory_lock(4242001)")
-                .await
-                .map_err(db_err)?;
-        }
-        let result = async {
-            conn.execute("CREATE TABLE IF NOT EXISTS accord_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-                .await
-                .map_err(db_err)?;
-            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM accord_migrations")
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let mut n = 0;
-            for (version, sql) in migrations {
-                if applied.contains(version) {
-                    continue;
-                }
-                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
-                if *version == 6 {
-                    crate::datamap::seed_existing(self, &mut tx).await?;
-                }
-                let insert = format!(
-                    "INSERT INTO accord_migrations (version, applied_at) VALUES ({version}, {})",
-                    accord_core::time::now_ms()
-                );
-                tx.execute(insert.as_str()).await.map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                n += 1;
-            }
-            Ok(n)
-        }
-        .await;
-        if self.backend == Backend::Postgres {
-            let _ = conn.execute("SELECT pg_advisory_unlock(4242001)").await;
-        }
-        result
     }
 }

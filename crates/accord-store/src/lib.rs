@@ -7,8 +7,8 @@ mod cache;
 mod consent;
 mod datamap;
 pub mod db;
-pub mod ingest;
 mod lifecycle;
+mod migrate;
 mod rows;
 mod site;
 
@@ -1711,6 +1711,14 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<()> {
         lifecycle::finish_message(self, msg, outcome, now).await
+    }
+
+    async fn message_backlog(&self) -> Result<i64> {
+        lifecycle::message_backlog(self).await
+    }
+
+    fn pool_stats(&self) -> Vec<accord_core::store::PoolStats> {
+        self.db.pool_stats()
     }
 
     async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool> {

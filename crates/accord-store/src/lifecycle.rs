@@ -12,7 +12,7 @@ use accord_core::lifecycle::{
 use accord_core::query::Page;
 use accord_core::store::{Delivery, SendFrom, SendFromEmail, SiteCreateCounts};
 use accord_core::{Error, Result};
-use sea_query::{Cond, Expr, Func, LikeExpr, OnConflict, Order, Query};
+use sea_query::{Asterisk, Cond, Expr, Func, LikeExpr, OnConflict, Order, Query};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
 
@@ -354,6 +354,15 @@ pub(crate) async fn claim_messages(
         }
     }
     Ok(out)
+}
+
+/// Messages not yet delivered nor given up.
+pub(crate) async fn message_backlog(s: &SqlStore) -> Result<i64> {
+    let mut q = Query::select();
+    q.expr(Expr::col(Asterisk).count())
+        .from(a("outgoing_messages"))
+        .and_where(Expr::col(a("status")).eq("pending"));
+    count(&s.db, &s.db.read, &q).await
 }
 
 /// Records a delivery attempt, and for verification messages the `verification_sent`

@@ -1,40 +1,31 @@
 //! The `accord` binary: `serve`, `bootstrap`, `migrate` and `api-key create` (§9.3).
 #![forbid(unsafe_code)]
 
-use accord_api::{router, ApiConfig, AppState};
+mod config;
+
+use accord_api::{router, AppState};
 use accord_core::auth::Role;
 use accord_core::store::{bootstrap, NewApiKey, Store};
 use accord_store::SqlStore;
 use clap::{Parser, Subcommand};
+use config::{database_url, redact, LogArgs, ServeArgs, DEFAULT_DATABASE};
 use object_store::ObjectStore;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-
-const DEFAULT_DATABASE: &str = "sqlite://accord-data/accord.db";
 
 #[derive(Parser)]
 #[command(name = "accord", version, about = "Accord privacy platform server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the Privacy API and Site API on one listener.
-    Serve {
-        #[arg(long, env = "ACCORD_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-        database: String,
-        #[arg(
-            long = "data-dir",
-            env = "ACCORD_DATA_DIR",
-            default_value = "./accord-data"
-        )]
-        data_dir: PathBuf,
-    },
+    Serve(Box<ServeArgs>),
     /// Create an organization, a project and an owner API key.
     Bootstrap {
         #[arg(long = "organization-name")]
@@ -43,14 +34,14 @@ enum Command {
         project_name: String,
         #[arg(long = "domain")]
         domain: Vec<String>,
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
         database: String,
         #[arg(long)]
         json: bool,
     },
     /// Apply pending database migrations.
     Migrate {
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
         database: String,
     },
     /// Manage API keys.
@@ -71,33 +62,23 @@ enum ApiKeyCommand {
         role: String,
         #[arg(long, default_value = "cli")]
         name: String,
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
         database: String,
         #[arg(long)]
         json: bool,
     },
 }
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ACCORD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logs(filter: &str) {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
 }
 
 async fn open(database: &str) -> anyhow::Result<SqlStore> {
-    if !(database.starts_with("sqlite:")
-        || database.starts_with("postgres://")
-        || database.starts_with("postgresql://"))
-    {
-        anyhow::bail!("unsupported database URL scheme");
-    }
-    let store = SqlStore::connect(database)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+    let store = connect(database).await?;
     store
         .migrate()
         .await
@@ -105,17 +86,22 @@ async fn open(database: &str) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
-fn env_flag(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+async fn connect(database: &str) -> anyhow::Result<SqlStore> {
+    SqlStore::connect(database).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the database at {} (ACCORD_DATABASE_URL): {e}",
+            redact(database)
+        )
+    })
 }
 
 /// Local folder by default; an S3-compatible bucket when `ACCORD_S3_BUCKET` is set (with the
 /// usual `AWS_*` variables for endpoint, region and credentials).
-fn object_store(data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    if let Ok(bucket) = std::env::var("ACCORD_S3_BUCKET") {
+fn object_store(
+    bucket: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if let Some(bucket) = bucket {
         let s3 = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()?;
@@ -128,42 +114,22 @@ fn object_store(data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn ObjectStor
     ))
 }
 
-/// `ACCORD_TRUSTED_PROXIES`: comma-separated CIDRs (a bare address is a /32 or /128).
-fn trusted_proxies() -> anyhow::Result<Vec<accord_api::IpNet>> {
-    let raw = std::env::var("ACCORD_TRUSTED_PROXIES").unwrap_or_default();
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<accord_api::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(accord_api::IpNet::from))
-                .map_err(|_| anyhow::anyhow!("invalid ACCORD_TRUSTED_PROXIES entry: {s}"))
-        })
-        .collect()
-}
-
-/// A non-empty environment variable.
-fn env_text(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// `ACCORD_GEOIP_DB`: a MaxMind-format database, loaded at start (a bad path stops the
-/// server rather than silently dropping geographies).
-fn geoip_db() -> anyhow::Result<Option<std::sync::Arc<accord_api::geoip::GeoIp>>> {
-    let Some(path) = std::env::var_os("ACCORD_GEOIP_DB").filter(|p| !p.is_empty()) else {
-        return Ok(None);
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.api_config()?;
+    // The listeners first: a busy address fails before anything else is touched.
+    let listener = bind(&args.listen, "ACCORD_LISTEN").await?;
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let listener = bind(addr, "ACCORD_METRICS_LISTEN").await?;
+            // Installed before anything runs, so that every request and job is counted.
+            let handle = accord_api::metrics::install().map_err(|e| anyhow::anyhow!(e))?;
+            Some((listener, handle))
+        }
+        None => None,
     };
-    let db = accord_api::geoip::GeoIp::open(std::path::Path::new(&path))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    Ok(Some(std::sync::Arc::new(db)))
-}
-
-async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data_dir.join("outbox"))?;
-    let store = open(&database).await?;
+    std::fs::create_dir_all(args.data_dir.join("outbox"))?;
+    let files = object_store(args.s3_bucket.as_deref(), &args.data_dir)?;
+    let store = open(&args.database).await?;
     // Planner statistics: refreshed at start and then hourly (bounded work each time).
     let db = store.db.clone();
     tokio::spawn(async move {
@@ -184,48 +150,23 @@ async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::R
             "bootstrap",
         )
         .await?;
-        println!(
-            "Accord bootstrap: organizationId={} projectId={}",
-            b.organization.id, b.project.id
-        );
-        println!(
-            "Accord bootstrap: apiKey={} (shown once; store it now)",
-            b.secret
-        );
+        print_bootstrap(&b);
     }
-    let config = ApiConfig {
-        rate_limit_privacy: env_flag("ACCORD_RATE_LIMIT_PRIVACY", 6000),
-        rate_limit_site: env_flag("ACCORD_RATE_LIMIT_SITE", 600),
-        cors_origins: std::env::var("ACCORD_CORS_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect(),
-        smtp_from: std::env::var("ACCORD_SMTP_FROM")
-            .unwrap_or_else(|_| "no-reply@localhost".into()),
-        trusted_proxies: trusted_proxies()?,
-        geo_header: std::env::var("ACCORD_GEO_HEADER")
-            .ok()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty()),
-        geoip: geoip_db()?,
-        public_url: env_text("ACCORD_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
-        mail: accord_api::mail::MailConfig {
-            smtp_url: env_text("ACCORD_SMTP_URL"),
-            sms_webhook_url: env_text("ACCORD_SMS_WEBHOOK_URL"),
-            outbox_dir: data_dir.join("outbox"),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let state = AppState::new(Arc::new(store), object_store(&data_dir)?, config);
+    let state = AppState::new(Arc::new(store), files, config);
     state.start_background();
     state
         .load_site_secret()
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the session secret: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    if let Some((metrics_listener, handle)) = metrics {
+        let app = accord_api::metrics::router(state.clone(), handle);
+        tracing::info!(listen = %metrics_listener.local_addr()?, "metrics serving");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, app).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     tracing::info!(listen = %listener.local_addr()?, "accord serving");
     axum::serve(
         listener,
@@ -235,6 +176,23 @@ async fn serve(listen: String, database: String, data_dir: PathBuf) -> anyhow::R
     .await?;
     tracing::info!("accord stopped");
     Ok(())
+}
+
+async fn bind(addr: &str, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({setting}): {e}"))
+}
+
+fn print_bootstrap(b: &accord_core::store::Bootstrapped) {
+    println!(
+        "Accord bootstrap: organizationId={} projectId={}",
+        b.organization.id, b.project.id
+    );
+    println!(
+        "Accord bootstrap: apiKey={} (shown once; store it now)",
+        b.secret
+    );
 }
 
 async fn shutdown() {
@@ -252,15 +210,9 @@ async fn shutdown() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve {
-            listen,
-            database,
-            data_dir,
-        } => serve(listen, database, data_dir).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate { database } => {
-            let store = SqlStore::connect(&database)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+            let store = connect(&database).await?;
             let n = store.migrate().await?;
             println!("applied {n} migrations");
             Ok(())
@@ -287,14 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::json!({"organizationId": b.organization.id, "projectId": b.project.id, "apiKey": b.secret})
                 );
             } else {
-                println!(
-                    "Accord bootstrap: organizationId={} projectId={}",
-                    b.organization.id, b.project.id
-                );
-                println!(
-                    "Accord bootstrap: apiKey={} (shown once; store it now)",
-                    b.secret
-                );
+                print_bootstrap(&b);
             }
             Ok(())
         }
@@ -343,16 +288,9 @@ fn uuid_arg(s: &str) -> anyhow::Result<uuid::Uuid> {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return usage_error(e),
     };
-    init_logs();
+    init_logs(&cli.log.log);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -366,8 +304,50 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("accord: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Help and version exit 0, usage errors 2. A bad value of a setting (a flag with an
+/// `ACCORD_*` fallback) exits 1 with a message naming the setting.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    let setting = matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    )
+    .then(|| e.get(ContextKind::InvalidArg))
+    .flatten()
+    .and_then(|arg| env_of(&arg.to_string()));
+    if let Some(env) = setting {
+        let rendered = e.render().to_string();
+        let detail = rendered.lines().next().unwrap_or_default();
+        eprintln!(
+            "accord: invalid setting {env}: {}",
+            detail.trim_start_matches("error: ")
+        );
+        return ExitCode::from(1);
+    }
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The environment variable of the flag named in a clap message (`--flag <VALUE>`).
+fn env_of(invalid_arg: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let long = invalid_arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .or_else(|| cmd.get_subcommands().find_map(|c| find(c, long)))
+    }
+    find(&Cli::command(), long)
 }

@@ -1,9 +1,9 @@
 //! `/privacy-v1/organizations/{organizationId}/api-keys[/{apiKeyId}]`: list, create, read,
 //! PATCH and revoke API keys, with the grant and owner rules of §2.3 and §7.4.
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::admin::{
     self, check_grant_shape, check_key_change, contains_ci, paginate, parse_grants, ApiKeyInput,

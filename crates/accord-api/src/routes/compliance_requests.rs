@@ -144,6 +144,7 @@ async fn create(
     State(state): State<AppState>,
     Auth(who): Auth,
     path: PathParams,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -151,6 +152,7 @@ async fn create(
     let pid = path.uuid("projectId")?;
     let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
     let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let q = query::parse(query.as_deref(), &include_params())?;
     compliance::create_body_schema()
         .validate(&raw, "body")
         .map_err(Error::BadRequest)?;
@@ -180,7 +182,7 @@ async fn create(
     if created.iter().any(|c| c.verification_request_id.is_some()) {
         state.mail_wake.notify_one();
     }
-    let items = render(&state, org, &created, &Query::default()).await?;
+    let items = render(&state, org, &created, &q).await?;
     let body = if single {
         items.into_iter().next().unwrap_or(Value::Null)
     } else {

@@ -143,6 +143,9 @@ async fn create(
     let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
     let inputs = consent::parse_events_body(&raw, Api::Privacy)?;
     let project = project.ok_or_else(Error::not_found)?;
+    if !project.is_active() {
+        return Err(Error::unprocessable("project is archived").into());
+    }
     // Identities first (their own transaction), then the events through the group-commit
     // writer; the answer goes out only after the batch holding them commits.
     let events = state

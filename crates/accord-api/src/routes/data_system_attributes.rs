@@ -2,10 +2,10 @@
 //! nine attribute kinds, and `…/data-system-attributes`, the list over every kind (§6.3,
 //! §6.4). Predefined values are read-only; deleting an attribute unlinks it.
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
 use crate::routes::compliance_requests::page_envelope;
 use crate::routes::data_systems::data_map;
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::auth::{Principal, Role};
 use accord_core::datamap::{self, Attribute, AttributeKind, DataMap, Index};
@@ -226,7 +226,7 @@ async fn delete(
 
 /// The OpenAPI paths of the attribute endpoints, for the Privacy API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::{envelope, op, path_params, query_params};
+    use crate::docs::{envelope, op, path_params, query_params};
     let org = &["organizationId"][..];
     let one_p = &["organizationId", "attributeId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];

@@ -1,9 +1,9 @@
 //! `/privacy-v1/organizations/{organizationId}/data-systems[/{dataSystemId}]`: the systems
 //! of an organization's data map, their projects and attribute links (§6.2).
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::auth::{Principal, Role};
 use accord_core::datamap::{self, DataMap, DataSystem, Index};
@@ -162,13 +162,13 @@ async fn delete(
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::{op, path_params, query_params};
+    use crate::docs::{op, path_params, query_params};
     let org = &["organizationId"][..];
     let one = &["organizationId", "dataSystemId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];
     let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
     let schema = datamap::system_schema();
-    let envelope = crate::openapi::envelope(schema.clone());
+    let envelope = crate::docs::envelope(schema.clone());
     let mut list_p = path_params(org);
     list_p.extend(query_params(datamap::system_list_params()));
     paths.insert(

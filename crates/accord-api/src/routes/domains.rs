@@ -158,7 +158,7 @@ async fn delete(
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::{op, path_params, query_params};
+    use crate::docs::{op, path_params, query_params};
     let proj = &["organizationId", "projectId"][..];
     let one = &["organizationId", "projectId", "domainId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];

@@ -2,9 +2,9 @@
 //! addresses (§7.6). Every address is `verified` on creation: the operator controls the
 //! SMTP relay.
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::query::{self, p, paging, Kind, Page, Param};
@@ -221,7 +221,7 @@ pub fn schema() -> Value {
 
 /// The paths of this module in the Privacy API document.
 pub fn document(paths: &mut serde_json::Map<String, Value>) {
-    use crate::openapi::{op, path_params, query_params};
+    use crate::docs::{op, path_params, query_params};
     let org = &["organizationId"][..];
     let one = &["organizationId", "emailId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];

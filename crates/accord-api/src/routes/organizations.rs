@@ -1,7 +1,9 @@
 //! `/privacy-v1/organizations[/{organizationId}]`: list, create, read, PATCH and delete
 //! organizations (§7.2), and their fixed subscription (§7.13).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{
+    basic_access, org_scope, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
+};
 use crate::routes::compliance_requests::page_envelope;
 use crate::routes::projects;
 use crate::AppState;
@@ -15,7 +17,7 @@ use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::string;
 use accord_core::store::{NewOrganization, NewProject, Organization, Project};
 use accord_core::time::now_ms;
-use accord_core::{Error, Result};
+use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -57,44 +59,6 @@ pub fn list_params() -> &'static [Param] {
 /// The self-hosted subscription (§7.13).
 pub fn subscription_wire() -> Value {
     json!({"plan": "self_hosted", "interval": null, "addons": {}})
-}
-
-/// The organization for a caller whose organization-level role is at least `min`; 403
-/// otherwise, and for an organization that does not exist (§1.5).
-pub async fn org_scope(
-    state: &AppState,
-    who: &Principal,
-    org: Uuid,
-    min: Role,
-) -> Result<Organization> {
-    if who.org_role(org) < min {
-        return Err(Error::forbidden());
-    }
-    state
-        .store
-        .get_organization(org)
-        .await?
-        .ok_or_else(Error::forbidden)
-}
-
-/// The organization and its projects, for a caller with basic access (§2.3): any role ≥
-/// viewer in it or in one of its projects.
-pub async fn basic_access(
-    state: &AppState,
-    who: &Principal,
-    org: Uuid,
-) -> Result<(Organization, Vec<Project>)> {
-    let organization = state
-        .store
-        .get_organization(org)
-        .await?
-        .ok_or_else(Error::forbidden)?;
-    let projects = state.store.list_projects(org).await?;
-    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
-    if !who.has_any_access(org, &ids) {
-        return Err(Error::forbidden());
-    }
-    Ok((organization, projects))
 }
 
 /// The Organization object (§7.2) with the projects `who` can read.

@@ -1,8 +1,8 @@
 //! `GET /privacy-v1/organizations/{organizationId}/permissions`: the caller's effective
 //! roles in an organization and each of its projects (§7.12).
 use crate::error::{json_response, ApiResult};
+use crate::extract::basic_access;
 use crate::extract::{Auth, PathParams};
-use crate::routes::organizations::basic_access;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

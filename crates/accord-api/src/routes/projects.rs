@@ -1,12 +1,12 @@
 //! `/privacy-v1/organizations/{organizationId}/projects[/{projectId}]`: list, create, read,
 //! PATCH and archive projects, and rotate their identify secret (§7.3).
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{
     project_scope, read_json, read_limited, readable_projects, validated, Auth, PathParams,
     PRIVACY_BODY_LIMIT,
 };
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::admin::{
     self, check_name, clean_emails, contains_ci, deep_merge, non_empty, paginate, CreateProject,

@@ -1,8 +1,8 @@
 //! `GET /privacy-v1/organizations/{organizationId}/records-of-processing`: the GDPR
 //! Art. 30 record built from the active part of the data map, as JSON or CSV (§6.6).
 use crate::error::{json_response, ApiResult};
+use crate::extract::org_scope;
 use crate::extract::{Auth, PathParams};
-use crate::routes::organizations::org_scope;
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::datamap::{self, Index};
@@ -89,7 +89,7 @@ async fn get_record(
 
 /// The OpenAPI path of the record, for the Privacy API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::{op, path_params, query_params};
+    use crate::docs::{op, path_params, query_params};
     let mut params = path_params(&["organizationId"]);
     params.extend(query_params(datamap::rop_params()));
     let mut get = op(

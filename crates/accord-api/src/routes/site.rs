@@ -213,7 +213,7 @@ async fn identify(
 
 /// The paths of this module, for the Site API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::op;
+    use crate::docs::op;
     let pid = || {
         vec![
             json!({"name": "projectId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}),

@@ -180,7 +180,7 @@ async fn consent_state(State(state): State<AppState>, session: SiteSession) -> A
 
 /// The paths of this module, for the Site API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::openapi::{op, query_params};
+    use crate::docs::{op, query_params};
     let pid = || {
         vec![
             json!({"name": "projectId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}),

@@ -272,7 +272,7 @@ async fn link_confirm(State(state): State<AppState>, path: PathParams) -> ApiRes
 
 /// The paths of this module in the Site API document.
 pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
-    use crate::openapi::{op, query_params};
+    use crate::docs::{op, query_params};
     use serde_json::json;
     let uuid_param = |n: &str| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
     let pid = || vec![uuid_param("projectId")];
@@ -321,7 +321,8 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
         json!({"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}),
     );
     let html = |summary: &str, codes: &[u16]| {
-        let mut responses = serde_json::Map::new();
+        // An unknown project, a bad id or the rate limit answer the JSON error body.
+        let mut responses = crate::docs::errors(&[400, 404, 429, 500, 503]);
         for c in codes {
             responses.insert(c.to_string(), json!({"description": accord_core::error::reason_phrase(*c), "content": {"text/html": {"schema": {"type": "string"}}}}));
         }
@@ -330,8 +331,8 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
     paths.insert(
         "/{projectId}/verify/{token}".into(),
         json!({
-            "get": html("Verification link landing page (never verifies)", &[200, 404]),
-            "post": html("Confirm verification", &[200, 404, 410]),
+            "get": html("Verification link landing page (never verifies)", &[200]),
+            "post": html("Confirm verification", &[200, 410]),
         }),
     );
 }

@@ -106,7 +106,7 @@ pub async fn start_with(backend: Backend, config: ApiConfig) -> Server {
 pub async fn start_with_ingest(
     backend: Backend,
     config: ApiConfig,
-    ingest: Option<accord_store::ingest::Ingest>,
+    ingest: Option<accord_api::ingest::Ingest>,
 ) -> Server {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
@@ -141,7 +141,11 @@ pub async fn start_with_ingest(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = router(state)
+            .route_layer(axum::middleware::from_fn(
+                crate::conformance::validate_responses,
+            ))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.unwrap();
     });
     Server {

@@ -3,8 +3,8 @@
 //! and stores nothing of that call.
 use crate::both;
 use crate::common::*;
+use accord_api::ingest::{Ingest, BUSY};
 use accord_api::ApiConfig;
-use accord_store::ingest::{Ingest, BUSY};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! HTTP specifications of the Privacy API, each run on SQLite and on PostgreSQL.
 mod common;
+mod conformance;
 
 mod admin;
 mod basics;
@@ -11,4 +12,5 @@ mod geoip;
 mod ingest;
 mod lifecycle;
 mod operations;
+mod plumbing;
 mod site;

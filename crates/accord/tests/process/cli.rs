@@ -1,18 +1,6 @@
 //! The `accord` command line (§9.3), run as a real process on SQLite and PostgreSQL.
-use crate::common::{database, free_port};
+use crate::common::{accord, database, free_port, serve, stop, Served};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-fn accord() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_accord"));
-    c.env_remove("ACCORD_DATABASE_URL")
-        .env_remove("ACCORD_LISTEN")
-        .env_remove("ACCORD_DATA_DIR")
-        .env("ACCORD_LOG", "warn");
-    c
-}
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = accord().args(args).output().expect("run accord");
@@ -165,52 +153,13 @@ fn usage_and_scheme_errors() {
     assert!(out.starts_with("accord "));
 }
 
-/// Starts `serve`, returns the child and the stdout lines printed before it listened.
-fn serve(dir: &std::path::Path, port: u16) -> (std::process::Child, Vec<String>) {
-    let mut child = accord()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    (child, rx.try_iter().collect())
-}
-
-fn terminate(child: &mut std::process::Child) -> i32 {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("server did not stop on SIGTERM");
-}
-
 #[tokio::test]
 async fn serve_bootstraps_once_on_the_default_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (mut child, lines) = serve(dir.path(), port);
+    let Served {
+        mut child, lines, ..
+    } = serve(dir.path(), port, &[], &[]).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     let key = lines[1]
         .strip_prefix("Accord bootstrap: apiKey=")
@@ -234,8 +183,10 @@ async fn serve_bootstraps_once_on_the_default_sqlite() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(terminate(&mut child), 0, "graceful shutdown exits 0");
-    let (mut child, lines) = serve(dir.path(), port);
+    assert_eq!(stop(&mut child, "-TERM"), 0, "graceful shutdown exits 0");
+    let Served {
+        mut child, lines, ..
+    } = serve(dir.path(), port, &[], &[]).await;
     assert!(
         lines.is_empty(),
         "the key is never printed again: {lines:?}"
@@ -247,5 +198,5 @@ async fn serve_bootstraps_once_on_the_default_sqlite() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "data survived the restart");
-    assert_eq!(terminate(&mut child), 0);
+    assert_eq!(stop(&mut child, "-TERM"), 0);
 }

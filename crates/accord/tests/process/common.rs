@@ -42,3 +42,99 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A running `accord serve` child process.
+pub struct Served {
+    pub child: std::process::Child,
+    /// Lines printed on stdout before the server answered its health check.
+    pub lines: Vec<String>,
+    /// Every stderr line so far (the JSON log).
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// The `accord` binary with no setting inherited from the environment except a quiet log.
+pub fn accord() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_accord"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ACCORD_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("ACCORD_LOG", "warn");
+    c
+}
+
+/// Starts `accord serve --listen 127.0.0.1:{port} {args}` in `dir` with `envs`, and waits
+/// until its health endpoint answers.
+pub async fn serve(
+    dir: &std::path::Path,
+    port: u16,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Served {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = accord()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = stderr.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/privacy-v1/health");
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "accord serve exited with {status}: {:?}",
+                stderr.lock().unwrap()
+            );
+        }
+        if client.get(&health).send().await.is_ok() {
+            return Served {
+                child,
+                lines: rx.try_iter().collect(),
+                stderr,
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    panic!(
+        "accord serve did not answer within 20 s: {:?}",
+        stderr.lock().unwrap()
+    );
+}
+
+/// Sends `signal` (`-TERM`, `-KILL`) and returns the exit code once the process is gone.
+pub fn stop(child: &mut std::process::Child, signal: &str) -> i32 {
+    std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("server did not stop on {signal}");
+}

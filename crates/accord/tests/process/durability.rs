@@ -1,57 +1,15 @@
 //! Nothing acknowledged is ever lost (DESIGN principle 4): the real `accord serve` takes
 //! concurrent consent-event creates, is killed with SIGKILL mid-load, restarts on the same
 //! database, and still holds every event it answered 201 for. SQLite and PostgreSQL.
-use crate::common::{database, free_port};
+use crate::common::{database, free_port, serve, stop, Served};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 32;
 const EVENTS_PER_REQUEST: usize = 3;
 const LOAD: Duration = Duration::from_secs(2);
-
-/// Starts `serve` and returns it with the stdout lines printed before it listened.
-fn serve(dir: &std::path::Path, db: &str, port: u16) -> (Child, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database", db])
-        .env_remove("ACCORD_DATABASE_URL")
-        .env_remove("ACCORD_LISTEN")
-        .env_remove("ACCORD_DATA_DIR")
-        .env("ACCORD_LOG", "warn")
-        .env("ACCORD_RATE_LIMIT_PRIVACY", "0")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    (child, rx.try_iter().collect())
-}
-
-fn sigkill(child: &mut Child) {
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-}
 
 fn event(email: &str, n: usize) -> Value {
     let state = ["implied", "viewed", "accepted"][n % 3];
@@ -65,7 +23,15 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
         return;
     };
     let port = free_port();
-    let (mut child, lines) = serve(dir.path(), &db, port);
+    let Served {
+        mut child, lines, ..
+    } = serve(
+        dir.path(),
+        port,
+        &["--database", &db],
+        &[("ACCORD_RATE_LIMIT_PRIVACY", "0")],
+    )
+    .await;
     assert_eq!(lines.len(), 2, "bootstrap lines: {lines:?}");
     let key = lines[1]
         .strip_prefix("Accord bootstrap: apiKey=")
@@ -131,7 +97,7 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
     }
     // Kill mid-load: the clients are still sending.
     tokio::time::sleep(LOAD).await;
-    sigkill(&mut child);
+    stop(&mut child, "-KILL");
     let mut acked = Vec::new();
     let mut failed = 0;
     for t in tasks {
@@ -146,7 +112,15 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
     );
     assert!(!acked.is_empty(), "no event was acknowledged under load");
 
-    let (mut child, lines) = serve(dir.path(), &db, port);
+    let Served {
+        mut child, lines, ..
+    } = serve(
+        dir.path(),
+        port,
+        &["--database", &db],
+        &[("ACCORD_RATE_LIMIT_PRIVACY", "0")],
+    )
+    .await;
     assert!(lines.is_empty(), "no second bootstrap: {lines:?}");
     let mut stored = HashSet::new();
     for offset in (0..).step_by(1000) {
@@ -177,7 +151,7 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
             missing.push(id.clone());
         }
     }
-    sigkill(&mut child);
+    stop(&mut child, "-KILL");
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged events are missing after restart: {:?}",

@@ -1,6 +1,9 @@
 //! Specifications of the `accord` binary run as a real process: the command line (§9.3)
-//! and durability of acknowledged consent events across SIGKILL.
+//! and its settings, durability of acknowledged consent events across SIGKILL, and what an
+//! operator observes (access log, metrics).
 mod common;
 
 mod cli;
 mod durability;
+mod observability;
+mod settings;

@@ -107,6 +107,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usi
                 Err(_) => break,
             }
         }
+        crate::metrics::record_batch(total);
         write_batch(store.as_ref(), jobs, total).await;
     }
 }

@@ -1,0 +1,230 @@
+//! The whole HTTP application: the `/privacy-v1` and `/site-v1` routers, health and the
+//! OpenAPI documents, the 404 fallback, and the layers every request passes through
+//! (request id, tracing span and access log, metrics, timeout, compression, CORS).
+use crate::error::{error_body, json_response};
+use crate::routes::*;
+use crate::AppState;
+use accord_core::error::reason_phrase;
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use std::time::Duration;
+use tower_http::compression::predicate::SizeAbove;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Responses smaller than this are sent uncompressed: gzip would not pay for itself.
+const COMPRESS_ABOVE: u16 = 1024;
+
+/// The route a request matched, carried on its response for the access log and metrics.
+#[derive(Clone)]
+struct RouteTag {
+    route: MatchedPath,
+    method: Method,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let privacy = Router::new()
+        .route("/health", get(health))
+        .route("/docs/json", get(docs))
+        .merge(compliance_requests::router())
+        .merge(compliance_request_events::router())
+        .merge(consent_types::router())
+        .merge(consent_events::router())
+        .merge(identities::router())
+        .merge(files::router())
+        .merge(organizations::router())
+        .merge(projects::router())
+        .merge(api_keys::router())
+        .merge(permissions::router())
+        .merge(features::router())
+        .merge(domains::router())
+        .merge(emails::router())
+        .merge(sessions::router())
+        .merge(data_systems::router())
+        .merge(data_system_attributes::router())
+        .merge(records_of_processing::router())
+        // Before the route layer, so that the layer also wraps the fallback of a known path
+        // with an unrouted method (a CORS preflight is one).
+        .method_not_allowed_fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), privacy_cors));
+    let site = Router::new()
+        .merge(site::router())
+        .merge(site_consent::router())
+        .merge(site_requests::router())
+        .method_not_allowed_fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::site::site_cors,
+        ));
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .nest("/privacy-v1", privacy)
+        .route("/site-v1/health", get(health))
+        .route("/site-v1/docs/json", get(site_docs))
+        .merge(site)
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .route_layer(middleware::from_fn(tag_route))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(middleware::map_response(contract_error_body))
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(COMPRESS_ABOVE)))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(access_log)
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_request_id))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        Err(_) => error_body(503, "database unavailable"),
+    }
+}
+
+async fn docs() -> Response {
+    json_response(StatusCode::OK, crate::openapi::privacy_document())
+}
+
+async fn site_docs() -> Response {
+    json_response(StatusCode::OK, crate::openapi::site_document())
+}
+
+/// Nested routers see their path without the prefix: the message names the path as sent.
+async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    error_body(404, &format!("Route {}:{} not found", method, uri.path()))
+}
+
+/// An incoming `x-request-id` is echoed only when it is 1–128 visible ASCII characters
+/// (§1.1); anything else is dropped so that a fresh id is made for the request.
+async fn drop_unusable_request_id(mut req: Request) -> Request {
+    let usable = req.headers().get(&REQUEST_ID).is_none_or(|v| {
+        (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if !usable {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+/// The span every log line of a request is written in.
+fn request_span(req: &Request) -> Span {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", request_id = %id, method = %req.method())
+}
+
+/// One line per request at the default level, and the request metrics.
+fn access_log(res: &Response, latency: Duration, _span: &Span) {
+    let (method, route) = res
+        .extensions()
+        .get::<RouteTag>()
+        .map_or(("-", "unmatched"), |t| {
+            (t.method.as_str(), t.route.as_str())
+        });
+    let status = res.status().as_u16();
+    crate::metrics::record_request(method, route, status, latency);
+    let millis = latency.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(route, status, duration_ms = millis, "request failed");
+    } else {
+        tracing::info!(route, status, duration_ms = millis, "request");
+    }
+}
+
+/// Carries the matched route onto the response (it is known only inside the router).
+async fn tag_route(route: MatchedPath, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let mut res = next.run(req).await;
+    res.extensions_mut().insert(RouteTag { route, method });
+    res
+}
+
+/// Errors made by a layer rather than a handler (a timeout) get the contract's body (§1.5).
+async fn contract_error_body(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return res;
+    }
+    let message = match status {
+        StatusCode::SERVICE_UNAVAILABLE => "request timed out, retry later",
+        other => reason_phrase(other.as_u16()),
+    };
+    let mut fresh = error_body(status.as_u16(), message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        fresh
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    fresh
+}
+
+/// CORS for `/privacy-v1` routes: headers only for origins listed in `ACCORD_CORS_ORIGINS`
+/// (§1.1). It is a route layer, so a preflight on a path that does not exist is a 404.
+///
+/// Hand-written rather than `tower_http::cors`: that layer answers every `OPTIONS` itself,
+/// with 200 and also for origins that are not allowed, where the contract wants 204 for an
+/// allowed preflight and the ordinary answer (404) otherwise.
+async fn privacy_cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let origin = req
+        .headers()
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let allowed = origin.filter(|o| state.config.cors_origins.iter().any(|a| a == "*" || a == o));
+    let preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key("access-control-request-method");
+    let mut res = if preflight && allowed.is_some() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    if let Some(o) = allowed {
+        let h = res.headers_mut();
+        h.insert(
+            "access-control-allow-origin",
+            HeaderValue::from_str(&o).unwrap_or(HeaderValue::from_static("null")),
+        );
+        h.insert("vary", HeaderValue::from_static("Origin"));
+        if preflight {
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
+            );
+            h.insert(
+                "access-control-allow-headers",
+                HeaderValue::from_static("content-type, x-api-key, x-request-id"),
+            );
+            h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        }
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("x-request-id, retry-after"),
+        );
+    }
+    res
+}

@@ -1,0 +1,101 @@
+//! Building blocks of the OpenAPI documents: operations, parameters, error responses and
+//! the list envelope, rendered from the same declarations that validate requests.
+use accord_core::query::{Kind, Param};
+use accord_core::schema::Schema;
+use serde_json::{json, Map, Value};
+
+pub(crate) fn param_schema(kind: &Kind) -> Value {
+    match kind {
+        Kind::Int { min, max } => {
+            let mut m = json!({"type": "integer"});
+            if let Some(v) = min {
+                m["minimum"] = json!(v);
+            }
+            if let Some(v) = max {
+                m["maximum"] = json!(v);
+            }
+            m
+        }
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Str(s) => Schema::Str(s.clone()).json_schema(),
+        Kind::EnumList(v) => {
+            json!({"anyOf": [{"type": "string", "enum": v}, {"type": "array", "items": {"type": "string", "enum": v}}]})
+        }
+        Kind::UuidList => {
+            json!({"anyOf": [{"type": "string", "format": "uuid"}, {"type": "array", "items": {"type": "string", "format": "uuid"}}]})
+        }
+        Kind::DateTime => json!({"type": "string", "format": "date-time"}),
+        Kind::Include(v) => {
+            json!({"type": "string", "description": format!("comma-separated: {}", v.join(", "))})
+        }
+    }
+}
+
+pub(crate) fn path_params(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})).collect()
+}
+
+pub(crate) fn query_params(params: &[Param]) -> Vec<Value> {
+    params.iter().map(|p| json!({"name": p.name, "in": "query", "required": false, "schema": param_schema(&p.kind)})).collect()
+}
+
+pub(crate) fn errors(codes: &[u16]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for c in codes {
+        m.insert(
+            c.to_string(),
+            json!({"description": accord_core::error::reason_phrase(*c), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    m
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn op(
+    tag: &str,
+    summary: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: u16,
+    ok_schema: Value,
+    errs: &[u16],
+    auth: bool,
+) -> Value {
+    // Any request may time out (503, `ACCORD_REQUEST_TIMEOUT`).
+    let mut responses = errors(errs);
+    responses
+        .entry("503")
+        .or_insert_with(|| errors(&[503])["503"].clone());
+    responses.insert(
+        ok.to_string(),
+        json!({"description": "Success", "content": {"application/json": {"schema": ok_schema}}}),
+    );
+    let mut o =
+        json!({"tags": [tag], "summary": summary, "parameters": params, "responses": responses});
+    if let Some(b) = body {
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
+    }
+    if !auth {
+        o["security"] = json!([]);
+    }
+    o
+}
+
+pub(crate) fn error_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["statusCode", "error", "message"],
+        "properties": {"statusCode": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}})
+}
+
+/// The list envelope (§1.7) around items of `item` schema.
+pub(crate) fn envelope(item: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": item}}})
+}
+
+pub(crate) fn list_of(item: &str) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
+        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}})
+}

@@ -1,0 +1,309 @@
+//! The layers every request passes through and the contract fixes of the reshaping:
+//! `include=deadline` on create, consent events on an archived project, CORS preflights on
+//! paths that do not exist, request timeouts, compression, and the agreement between the
+//! router and the published documents.
+use crate::both;
+use crate::common::*;
+use crate::conformance;
+use accord_api::ingest::Ingest;
+use accord_api::ApiConfig;
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+both!(
+    include_deadline_on_create,
+    consent_events_on_an_archived_project_are_refused,
+    preflights_on_unknown_paths_are_404,
+    slow_requests_time_out_with_the_contract_body,
+    large_responses_are_compressed_on_request,
+    routes_and_documents_agree
+);
+
+fn event(email: &str) -> Value {
+    json!({"email": email, "consentState": "implied", "consentAction": "implied",
+        "category": "disclosure", "subcategory": ["privacy_policy"], "label": "privacy_policy"})
+}
+
+async fn include_deadline_on_create(b: accord_store::Backend) {
+    let s = start(b).await;
+    let path = s.project_path("/compliance-requests");
+    let body = json!({"request": "view", "userEmail": "jane@example.com", "preverified": true});
+    let (status, plain) = s.post(&path, body.clone()).await;
+    assert_eq!(status, 201, "{plain}");
+    assert!(plain.get("dueDate").is_none(), "{plain}");
+    let (status, with) = s
+        .post(&format!("{path}?include=deadline"), body.clone())
+        .await;
+    assert_eq!(status, 201, "{with}");
+    assert!(with["dueDate"].as_i64().unwrap() > with["requestDate"].as_i64().unwrap());
+    assert_eq!(with["dueDateExtended"], false);
+    let (status, many) = s
+        .post(
+            &format!("{path}?include=deadline"),
+            json!([body.clone(), body]),
+        )
+        .await;
+    assert_eq!(status, 201, "{many}");
+    assert!(many["items"][1]["dueDate"].is_i64(), "{many}");
+    let (status, bad) = s
+        .post(
+            &format!("{path}?include=nope"),
+            json!({"request": "view", "userEmail": "jane@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("querystring/include"));
+    let (_, list) = s.get(&path).await;
+    assert_eq!(list["total"], 4, "a refused create stores nothing");
+}
+
+async fn consent_events_on_an_archived_project_are_refused(b: accord_store::Backend) {
+    let s = start(b).await;
+    let path = s.project_path("/consent-events");
+    let (status, body) = s
+        .post(&path, json!({"items": [event("a@example.com")]}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s.delete(&s.project_path("")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "archived");
+    let got = s
+        .post(&path, json!({"items": [event("b@example.com")]}))
+        .await;
+    assert_error(&got, 422, "project is archived");
+    let (_, list) = s.get(&path).await;
+    assert_eq!(list["total"], 1, "nothing of the refused call is stored");
+}
+
+async fn preflights_on_unknown_paths_are_404(b: accord_store::Backend) {
+    let s = start_with(
+        b,
+        ApiConfig {
+            cors_origins: vec!["https://admin.example.com".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, body) = s
+        .post(
+            &s.project_path("/domains"),
+            json!({"domain": "example.com"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let preflight = |path: String, origin: &'static str| {
+        s.client
+            .request(Method::OPTIONS, s.url(&path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+    };
+    // Known paths still answer 204.
+    let site_path = format!("/site-v1/{}/session", s.project);
+    let res = preflight(site_path, "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = preflight(
+        s.project_path("/compliance-requests"),
+        "https://admin.example.com",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 204);
+    // Paths no router serves are 404, with no CORS headers.
+    for rest in [
+        "trackers",
+        "widget",
+        "site-client",
+        "nothing",
+        "session/extra",
+    ] {
+        let path = format!("/site-v1/{}/{rest}", s.project);
+        let res = preflight(path.clone(), "https://example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["message"], format!("Route OPTIONS:{path} not found"));
+    }
+    let res = preflight(
+        "/privacy-v1/nothing".to_string(),
+        "https://admin.example.com",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+async fn slow_requests_time_out_with_the_contract_body(b: accord_store::Backend) {
+    // A paused consent-event writer never commits, so the create waits until the timeout.
+    let (ingest, _paused) = Ingest::paused(8);
+    let config = ApiConfig {
+        request_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let s = Arc::new(start_with_ingest(b, config, Some(ingest)).await);
+    let started = std::time::Instant::now();
+    let res = s
+        .req(Method::POST, &s.project_path("/consent-events"))
+        .json(&json!({"items": [event("slow@example.com")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"statusCode": 503, "error": "Service Unavailable", "message": "request timed out, retry later"})
+    );
+    // Quick requests are unaffected.
+    assert_eq!(s.get(&s.project_path("/compliance-requests")).await.0, 200);
+}
+
+async fn large_responses_are_compressed_on_request(b: accord_store::Backend) {
+    let s = start(b).await;
+    let res = s
+        .client
+        .get(s.url("/privacy-v1/docs/json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let gzipped = res.bytes().await.unwrap();
+    let plain = s
+        .client
+        .get(s.url("/privacy-v1/docs/json"))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert!(
+        gzipped.len() * 4 < plain.len(),
+        "{} vs {}",
+        gzipped.len(),
+        plain.len()
+    );
+    // Small answers are not worth compressing.
+    let res = s
+        .client
+        .get(s.url("/privacy-v1/health"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+}
+
+/// The `(method, path)` pairs the published documents declare, in served form.
+fn documented_operations() -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (prefix, doc) in [
+        ("/privacy-v1", accord_api::openapi::privacy_document()),
+        ("/site-v1", accord_api::openapi::site_document()),
+    ] {
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                ops.insert((method.to_uppercase(), format!("{prefix}{path}")));
+            }
+        }
+    }
+    ops
+}
+
+/// Every path the router serves, read from the router itself.
+fn routed_paths(s: &Server) -> BTreeSet<String> {
+    let files: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let state = accord_api::AppState::new(s.store.clone(), files, ApiConfig::default());
+    let debug = format!("{:?}", accord_api::router(state));
+    let paths: BTreeSet<String> = regex_paths(&debug);
+    assert!(paths.len() > 30, "could not read the routes: {debug:.400}");
+    paths
+}
+
+/// The quoted strings of a router's debug form that are paths.
+fn regex_paths(debug: &str) -> BTreeSet<String> {
+    debug
+        .split('"')
+        .filter(|t| t.starts_with("/privacy-v1/") || t.starts_with("/site-v1/"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A served form of a templated path, with a fresh uuid for each parameter.
+fn concrete(s: &Server, path: &str) -> String {
+    path.split('/')
+        .map(|seg| match seg {
+            "{organizationId}" => s.org.to_string(),
+            "{projectId}" => s.project.to_string(),
+            "{fileName}" => "file.txt".to_string(),
+            "{token}" => "token".to_string(),
+            seg if seg.starts_with('{') => Uuid::new_v4().to_string(),
+            seg => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+async fn routes_and_documents_agree(b: accord_store::Backend) {
+    let s = start_with(
+        b,
+        ApiConfig {
+            rate_limit_privacy: 0,
+            rate_limit_site: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let documented = documented_operations();
+    let documented_paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
+    let routed = routed_paths(&s);
+    let undocumented: Vec<&String> = routed.difference(&documented_paths).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routed but not documented: {undocumented:?}"
+    );
+    let unrouted: Vec<&String> = documented_paths.difference(&routed).collect();
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+    // On every path, exactly the documented methods are routed: the others are unknown
+    // routes. Requests carry no credentials, so nothing is changed.
+    for path in &routed {
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let url = concrete(&s, path);
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let (status, body) = send(s.client.request(m, s.url(&url))).await;
+            let unknown = status == 404
+                && body["message"] == format!("Route {method}:{url} not found").as_str();
+            let listed = documented.contains(&(method.to_string(), path.clone()));
+            assert_eq!(
+                !unknown, listed,
+                "{method} {path}: routed = {}, documented = {listed} ({status} {body})",
+                !unknown
+            );
+            assert!(
+                conformance::documented(path).is_some(),
+                "{path} is outside both documents"
+            );
+        }
+    }
+}

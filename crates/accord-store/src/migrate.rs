@@ -1,0 +1,84 @@
+//! Applying the migrations of `migrations/{sqlite,postgres}` in order, each in its own
+//! transaction with its version row; migration 6 also seeds the predefined data-map values
+//! of the organizations that exist by then.
+use crate::db::{db_err, Backend, Db};
+use accord_core::Result;
+use sqlx::Executor;
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_search.sql")),
+    (4, include_str!("../migrations/sqlite/0004_consent.sql")),
+    (5, include_str!("../migrations/sqlite/0005_sessions.sql")),
+    (6, include_str!("../migrations/sqlite/0006_datamap.sql")),
+    (7, include_str!("../migrations/sqlite/0007_lifecycle.sql")),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_consent_ingest.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (2, include_str!("../migrations/postgres/0002_search.sql")),
+    (4, include_str!("../migrations/postgres/0004_consent.sql")),
+    (5, include_str!("../migrations/postgres/0005_sessions.sql")),
+    (6, include_str!("../migrations/postgres/0006_datamap.sql")),
+    (7, include_str!("../migrations/postgres/0007_lifecycle.sql")),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_consent_ingest.sql"),
+    ),
+];
+
+impl Db {
+    /// Applies pending migrations; returns how many ran. Concurrent servers on one
+    /// PostgreSQL database serialise on an advisory lock.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut conn = self.write.acquire().await.map_err(db_err)?;
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        if self.backend == Backend::Postgres {
+            conn.execute("SELECT pg_advisory_lock(4242001)")
+                .await
+                .map_err(db_err)?;
+        }
+        let result = async {
+            conn.execute("CREATE TABLE IF NOT EXISTS accord_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                .await
+                .map_err(db_err)?;
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM accord_migrations")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let mut n = 0;
+            for (version, sql) in migrations {
+                if applied.contains(version) {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db_err)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+                if *version == 6 {
+                    crate::datamap::seed_existing(self, &mut tx).await?;
+                }
+                let insert = format!(
+                    "INSERT INTO accord_migrations (version, applied_at) VALUES ({version}, {})",
+                    accord_core::time::now_ms()
+                );
+                tx.execute(insert.as_str()).await.map_err(db_err)?;
+                tx.commit().await.map_err(db_err)?;
+                n += 1;
+            }
+            Ok(n)
+        }
+        .await;
+        if self.backend == Backend::Postgres {
+            let _ = conn.execute("SELECT pg_advisory_unlock(4242001)").await;
+        }
+        result
+    }
+}

@@ -1,0 +1,245 @@
+//! The settings of `accord serve`: every one a flag with an `ACCORD_*` environment fallback
+//! and a default, parsed and checked before anything starts, so that a bad value stops the
+//! server at once with a message naming the setting.
+use accord_api::{ApiConfig, IpNet};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_DATABASE: &str = "sqlite://accord-data/accord.db";
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address the Privacy API and Site API listen on.
+    #[arg(long, env = "ACCORD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Database: `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
+    pub database: String,
+    /// Folder of uploaded files (`files/`) and the mail outbox (`outbox/`).
+    #[arg(
+        long = "data-dir",
+        env = "ACCORD_DATA_DIR",
+        default_value = "./accord-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Address of the Prometheus metrics listener (`GET /metrics`); off when unset.
+    #[arg(long = "metrics-listen", env = "ACCORD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Store uploaded files in this S3-compatible bucket (with the usual `AWS_*` variables).
+    #[arg(long = "s3-bucket", env = "ACCORD_S3_BUCKET", value_parser = non_empty)]
+    pub s3_bucket: Option<String>,
+    /// Requests per minute per API key on `/privacy-v1`, per server; 0 turns it off.
+    #[arg(
+        long = "rate-limit-privacy",
+        env = "ACCORD_RATE_LIMIT_PRIVACY",
+        default_value_t = 6000
+    )]
+    pub rate_limit_privacy: u32,
+    /// Requests per minute per client IP per project on `/site-v1`, per server; 0 turns it off.
+    #[arg(
+        long = "rate-limit-site",
+        env = "ACCORD_RATE_LIMIT_SITE",
+        default_value_t = 600
+    )]
+    pub rate_limit_site: u32,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long = "request-timeout", env = "ACCORD_REQUEST_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Comma-separated CIDRs (or addresses) whose `X-Forwarded-For` and geo header are believed.
+    #[arg(long = "trusted-proxies", env = "ACCORD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Header (set by a trusted proxy) carrying the visitor's `CC` or `CC-SUB`.
+    #[arg(long = "geo-header", env = "ACCORD_GEO_HEADER", value_parser = header_name)]
+    pub geo_header: Option<String>,
+    /// MaxMind-format `.mmdb` giving the geography when no trusted geo header is present.
+    #[arg(long = "geoip-db", env = "ACCORD_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+    /// Origins allowed to call `/privacy-v1` from browsers: a comma list, or `*`.
+    #[arg(long = "cors-origins", env = "ACCORD_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_origins: Vec<String>,
+    /// `smtp://` or `smtps://user:pass@host:port`; without it, emails go to the outbox.
+    #[arg(long = "smtp-url", env = "ACCORD_SMTP_URL", value_parser = smtp_url)]
+    pub smtp_url: Option<String>,
+    /// Default sender of emails.
+    #[arg(long = "smtp-from", env = "ACCORD_SMTP_FROM", default_value = "no-reply@localhost", value_parser = mailbox)]
+    pub smtp_from: String,
+    /// Receives `POST {"to","body"}` for verification codes by SMS; without it, SMS go to
+    /// the outbox.
+    #[arg(long = "sms-webhook-url", env = "ACCORD_SMS_WEBHOOK_URL", value_parser = http_url)]
+    pub sms_webhook_url: Option<String>,
+    /// External base URL; verification emails carry a one-time link only when it is set.
+    #[arg(long = "public-url", env = "ACCORD_PUBLIC_URL", value_parser = http_url)]
+    pub public_url: Option<String>,
+}
+
+/// The log filter, shared by every command.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Log filter (e.g. `info`, `warn,accord_api=debug`); logs are JSON lines on stderr.
+    #[arg(long, env = "ACCORD_LOG", default_value = "info", global = true, value_parser = log_filter)]
+    pub log: String,
+}
+
+impl ServeArgs {
+    /// The HTTP layer's settings (the GeoIP database is opened here).
+    pub fn api_config(&self) -> anyhow::Result<ApiConfig> {
+        let geoip = match &self.geoip_db {
+            Some(path) => Some(std::sync::Arc::new(
+                accord_api::geoip::GeoIp::open(path)
+                    .map_err(|e| anyhow::anyhow!("ACCORD_GEOIP_DB: {e}"))?,
+            )),
+            None => None,
+        };
+        Ok(ApiConfig {
+            rate_limit_privacy: self.rate_limit_privacy,
+            rate_limit_site: self.rate_limit_site,
+            cors_origins: self.cors_origins.clone(),
+            smtp_from: self.smtp_from.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            geo_header: self.geo_header.clone(),
+            geoip,
+            public_url: self.public_url.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            mail: accord_api::mail::MailConfig {
+                smtp_url: self.smtp_url.clone(),
+                sms_webhook_url: self.sms_webhook_url.clone(),
+                outbox_dir: self.data_dir.join("outbox"),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn database_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.starts_with("sqlite:") {
+        return Ok(v.to_string());
+    }
+    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        url::Url::parse(v).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+        return Ok(v.to_string());
+    }
+    Err("unsupported database URL scheme (expected sqlite:// or postgres://)".into())
+}
+
+fn non_empty(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(v.to_string())
+}
+
+fn proxy(v: &str) -> Result<IpNet, String> {
+    let v = v.trim();
+    v.parse::<IpNet>()
+        .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{v}' is not a CIDR or an IP address"))
+}
+
+fn header_name(v: &str) -> Result<String, String> {
+    let v = v.trim().to_ascii_lowercase();
+    axum::http::HeaderName::from_bytes(v.as_bytes())
+        .map_err(|_| format!("'{v}' is not a valid header name"))?;
+    Ok(v)
+}
+
+fn origin(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v == "*" {
+        return Ok(v.to_string());
+    }
+    let u = url::Url::parse(v).map_err(|_| format!("'{v}' is not an origin"))?;
+    let is_origin = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.path() == "/"
+        && !v.ends_with('/')
+        && u.query().is_none();
+    if !is_origin {
+        return Err(format!(
+            "'{v}' is not an origin (scheme://host[:port], or *)"
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn smtp_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let u = url::Url::parse(v).map_err(|e| format!("not a valid URL: {e}"))?;
+    if !matches!(u.scheme(), "smtp" | "smtps") || u.host().is_none() {
+        return Err("expected smtp://host[:port] or smtps://user:pass@host[:port]".into());
+    }
+    Ok(v.to_string())
+}
+
+fn mailbox(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    accord_api::mail::check_mailbox(v)?;
+    Ok(v.to_string())
+}
+
+fn http_url(v: &str) -> Result<String, String> {
+    let v = v.trim().trim_end_matches('/');
+    let u = url::Url::parse(v).map_err(|e| format!("not a valid URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err("expected an http(s) URL".into());
+    }
+    Ok(v.to_string())
+}
+
+fn log_filter(v: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
+    Ok(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked() {
+        assert!(origin("https://admin.example.com").is_ok());
+        assert!(origin("http://localhost:3000").is_ok());
+        assert!(origin("*").is_ok());
+        assert!(origin("admin.example.com").is_err());
+        assert!(origin("https://admin.example.com/path").is_err());
+        assert!(proxy("10.0.0.0/8").is_ok());
+        assert!(proxy("127.0.0.1").is_ok());
+        assert!(proxy("ten").is_err());
+        assert!(smtp_url("smtps://u:p@mail.example.com:465").is_ok());
+        assert!(smtp_url("http://mail.example.com").is_err());
+        assert!(mailbox("no-reply@localhost").is_ok());
+        assert!(mailbox("Privacy <privacy@example.com>").is_ok());
+        assert!(mailbox("nobody").is_err());
+        assert!(http_url("https://privacy.example.com/").is_ok());
+        assert!(http_url("ftp://x").is_err());
+        assert!(database_url("mysql://x").is_err());
+        assert!(log_filter("warn,accord_api=debug").is_ok());
+        assert!(log_filter("=[").is_err());
+        assert!(header_name("X-Geo").is_ok());
+        assert!(header_name("bad header").is_err());
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact("postgres://app:secret@db:5432/accord"),
+            "postgres://app:***@db:5432/accord"
+        );
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
+}
