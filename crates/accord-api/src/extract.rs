@@ -7,13 +7,12 @@ use accord_core::schema::Schema;
 use accord_core::store::{Organization, Project};
 use accord_core::{Error, Result};
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequest, FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Largest JSON body on the Privacy API.
@@ -47,27 +46,154 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Raw path parameters; validated by [`PathParams::uuid`] after authentication.
-pub struct PathParams(pub HashMap<String, String>);
+/// Raw path parameters in path order; validated by [`PathParams::uuid`] after
+/// authentication.
+pub struct PathParams(pub Vec<(String, String)>);
 
 impl FromRequestParts<AppState> for PathParams {
     type Rejection = crate::error::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Path(map) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|_| Error::bad("params must be valid"))?;
-        Ok(PathParams(map))
+        Ok(PathParams(params))
     }
 }
 
 impl PathParams {
     pub fn uuid(&self, name: &str) -> Result<Uuid> {
-        let v = self.0.get(name).map(String::as_str).unwrap_or("");
-        accord_core::ids::parse_uuid(v, &format!("params/{name}"))
+        accord_core::ids::parse_uuid(self.str(name), &format!("params/{name}"))
     }
     pub fn str(&self, name: &str) -> &str {
-        self.0.get(name).map(String::as_str).unwrap_or("")
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+    /// Validates every `…Id` parameter as a uuid, in path order (§1.5 step 4).
+    pub fn validate_ids(&self) -> Result<()> {
+        for (name, _) in self.0.iter().filter(|(k, _)| k.ends_with("Id")) {
+            self.uuid(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// The role a handler requires, as a type: `ProjectScope<Admin>`.
+pub trait MinRole: Send + Sync + 'static {
+    const ROLE: Role;
+}
+pub struct Viewer;
+pub struct Limited;
+pub struct Admin;
+pub struct Owner;
+impl MinRole for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl MinRole for Limited {
+    const ROLE: Role = Role::Limited;
+}
+impl MinRole for Admin {
+    const ROLE: Role = Role::Admin;
+}
+impl MinRole for Owner {
+    const ROLE: Role = Role::Owner;
+}
+
+/// A request under `/organizations/{organizationId}/projects/{projectId}` after §1.5 steps
+/// 2–5: credentials, rate limit, every id of the path, and a role of at least `R` on the
+/// project (on the organization when the project does not exist). The project itself is
+/// answered 404 only when asked for, after the body and query are validated (step 8).
+pub struct ProjectScope<R> {
+    pub who: Principal,
+    pub org: Uuid,
+    pub project_id: Uuid,
+    pub path: PathParams,
+    project: Option<Project>,
+    role: std::marker::PhantomData<R>,
+}
+
+impl<R: MinRole> FromRequestParts<AppState> for ProjectScope<R> {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Auth(who) = Auth::from_request_parts(parts, state).await?;
+        let path = PathParams::from_request_parts(parts, state).await?;
+        path.validate_ids()?;
+        let org = path.uuid("organizationId")?;
+        let project_id = path.uuid("projectId")?;
+        let project = project_scope(state, &who, org, project_id, R::ROLE).await?;
+        Ok(ProjectScope {
+            who,
+            org,
+            project_id,
+            path,
+            project,
+            role: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<R> ProjectScope<R> {
+    /// The addressed project, or 404.
+    pub fn project(&self) -> Result<&Project> {
+        self.project.as_ref().ok_or_else(Error::not_found)
+    }
+    /// An id of the path (already validated by the extractor).
+    pub fn id(&self, name: &str) -> Result<Uuid> {
+        self.path.uuid(name)
+    }
+}
+
+/// A request under `/organizations/{organizationId}` after §1.5 steps 2–5, with an
+/// organization-level role of at least `R` (an organization that does not exist is 403).
+pub struct OrgScope<R> {
+    pub who: Principal,
+    pub org: Organization,
+    pub path: PathParams,
+    role: std::marker::PhantomData<R>,
+}
+
+impl<R: MinRole> FromRequestParts<AppState> for OrgScope<R> {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Auth(who) = Auth::from_request_parts(parts, state).await?;
+        let path = PathParams::from_request_parts(parts, state).await?;
+        path.validate_ids()?;
+        let org = org_scope(state, &who, path.uuid("organizationId")?, R::ROLE).await?;
+        Ok(OrgScope {
+            who,
+            org,
+            path,
+            role: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<R> OrgScope<R> {
+    /// An id of the path (already validated by the extractor).
+    pub fn id(&self, name: &str) -> Result<Uuid> {
+        self.path.uuid(name)
+    }
+}
+
+/// A JSON body of the Privacy API after §1.5 step 6 (size, media type) and parsing; its
+/// schema is checked by the handler, after the query (step 7).
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &AppState) -> ApiResult<Self> {
+        let (parts, body) = req.into_parts();
+        Ok(JsonBody(
+            read_json(&parts.headers, body, PRIVACY_BODY_LIMIT).await?,
+        ))
     }
 }
 

@@ -210,16 +210,8 @@ fn site_rate_limit(parts: &Parts, state: &AppState, path: &PathParams) -> Result
 async fn active_project(parts: &mut Parts, state: &AppState) -> ApiResult<(Project, PathParams)> {
     let path = PathParams::from_request_parts(parts, state).await?;
     site_rate_limit(parts, state, &path)?;
+    path.validate_ids()?;
     let pid = path.uuid("projectId")?;
-    let mut others: Vec<&String> = path
-        .0
-        .keys()
-        .filter(|k| k.ends_with("Id") && k.as_str() != "projectId")
-        .collect();
-    others.sort();
-    for k in others {
-        path.uuid(k)?;
-    }
     let project = state
         .store
         .site_project(pid)

@@ -1,8 +1,8 @@
 //! `/privacy-v1/organizations/{organizationId}/api-keys[/{apiKeyId}]`: list, create, read,
 //! PATCH and revoke API keys, with the grant and owner rules of §2.3 and §7.4.
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
-use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{org_scope, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{Admin, OrgScope};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::admin::{
@@ -222,12 +222,10 @@ fn sort_key(key: &ApiKey, sort: &str) -> SortKey {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Admin>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
+    let org = scope.org.id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let keys = state.store.list_api_keys(org).await?;
     let names = Names::load(state.store.as_ref(), &keys).await?;
@@ -256,13 +254,12 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Admin>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
+    let org = scope.org.id;
+    let who = &scope.who;
     let (input, grants) = read_input(&headers, body, admin::api_key_create_schema()).await?;
     let grants = grants.unwrap_or_default();
     let default_role = if grants.is_empty() {
@@ -305,14 +302,9 @@ async fn load_key(state: &AppState, org: Uuid, id: Uuid) -> Result<ApiKey> {
         .ok_or_else(Error::not_found)
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let id = path.uuid("apiKeyId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
+async fn get_one(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+    let org = scope.org.id;
+    let id = scope.id("apiKeyId")?;
     let key = load_key(&state, org, id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -322,14 +314,13 @@ async fn get_one(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Admin>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let id = path.uuid("apiKeyId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
+    let org = scope.org.id;
+    let who = &scope.who;
+    let id = scope.id("apiKeyId")?;
     let (input, grants) = read_input(&headers, body, admin::api_key_patch_schema()).await?;
     let mut key = load_key(&state, org, id).await?;
     let before = grants_of(&key);
@@ -368,14 +359,16 @@ async fn update(
     ))
 }
 
+/// A key may always revoke itself, whatever its role (§7.4): the role is checked here, not
+/// by a scope extractor.
 async fn delete(
     State(state): State<AppState>,
     Auth(who): Auth,
     path: PathParams,
 ) -> ApiResult<Response> {
+    path.validate_ids()?;
     let org = path.uuid("organizationId")?;
     let id = path.uuid("apiKeyId")?;
-    // A key may always revoke itself, whatever its role (§7.4).
     let itself = id == who.key_id && org == who.home_organization_id;
     if !itself {
         org_scope(&state, &who, org, Role::Admin).await?;

@@ -1,12 +1,11 @@
 //! `…/compliance-requests-events` at organization and project level (§3.10).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, readable_projects, Auth, PathParams};
+use crate::extract::{readable_projects, Auth, PathParams};
+use crate::extract::{ProjectScope, Viewer};
 use crate::routes::compliance_requests::{page_envelope, restrict_to};
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::compliance::{EventFilter, EVENT_NAMES, EVENT_SORTS};
 use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
-use accord_core::Error;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -78,15 +77,13 @@ async fn respond(state: &AppState, filter: EventFilter, q: &Query) -> ApiResult<
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), params(false))?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     respond(&state, filter_from(&q, org, vec![pid]), &q).await
 }
 

@@ -1,11 +1,10 @@
 //! `/privacy-v1/organizations/{organizationId}[/projects/{projectId}]/compliance-requests`:
 //! create, list, get and PATCH (§3.1–§3.9).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{
-    project_scope, read_json, readable_projects, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
-};
+use crate::extract::JsonBody;
+use crate::extract::{readable_projects, validated, Auth, PathParams};
+use crate::extract::{Limited, ProjectScope, Viewer};
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::compliance::{
     self, Actor, ComplianceRequest, CreateComplianceRequest, PatchComplianceRequest, RequestFilter,
     WireOptions, REQUEST_TYPES, RESOLUTION_STATUSES, SORTS, STATUSES,
@@ -14,9 +13,8 @@ use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
 use accord_core::schema::string;
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -142,21 +140,17 @@ fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> RequestFilter {
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Limited>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org = scope.org;
+    let who = &scope.who;
     let q = query::parse(query.as_deref(), &include_params())?;
     compliance::create_body_schema()
         .validate(&raw, "body")
         .map_err(Error::BadRequest)?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     if !project.is_active() {
         return Err(Error::unprocessable("project is archived").into());
     }
@@ -183,25 +177,23 @@ async fn create(
         state.mail_wake.notify_one();
     }
     let items = render(&state, org, &created, &q).await?;
-    let body = if single {
+    let answer = if single {
         items.into_iter().next().unwrap_or(Value::Null)
     } else {
         json!({"count": items.len(), "items": items})
     };
-    Ok(json_response(StatusCode::CREATED, &body))
+    Ok(json_response(StatusCode::CREATED, &answer))
 }
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params(false))?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let (total, items) = state
         .store
@@ -256,16 +248,14 @@ pub fn restrict_to(readable: Vec<Uuid>, wanted: Option<&[String]>) -> Result<Vec
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("complianceRequestId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id = scope.id("complianceRequestId")?;
     let q = query::parse(raw.as_deref(), &include_params())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let cr = state
         .store
         .get_compliance_request(org, pid, id)
@@ -279,20 +269,17 @@ async fn get_one(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Limited>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(raw_body): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("complianceRequestId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
-    let raw_body = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let who = &scope.who;
+    let id = scope.id("complianceRequestId")?;
     let q = query::parse(raw.as_deref(), &include_params())?;
     let patch: PatchComplianceRequest = validated(&raw_body, compliance::patch_schema())?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     let role = who.project_role(org, pid);
     let regulation = project.regulation();
     let updated = state

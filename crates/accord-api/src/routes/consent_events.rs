@@ -1,20 +1,18 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-events`: list,
 //! create 1..1000 (all or nothing) and get one (§4.1, §4.3).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{JsonBody, Limited, ProjectScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::routes::consent_types::subcategory_filter;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::consent::{
     self, Api, ConsentEventFilter, ACTIONS, CATEGORIES, EVENT_SORTS, STATES,
 };
 use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param};
 use accord_core::schema::string;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -92,16 +90,14 @@ pub fn created_schema() -> Value {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let subcategory = subcategory_filter(raw.as_deref())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let l = |k: &str| q.list(k).map(<[String]>::to_vec).unwrap_or_default();
@@ -132,17 +128,12 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Limited>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let who = &scope.who;
     let inputs = consent::parse_events_body(&raw, Api::Privacy)?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     if !project.is_active() {
         return Err(Error::unprocessable("project is archived").into());
     }
@@ -162,15 +153,12 @@ async fn create(
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("consentEventId")?;
-    project_scope(&state, &who, org, pid, Role::Viewer)
-        .await?
-        .ok_or_else(Error::not_found)?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id = scope.id("consentEventId")?;
+    scope.project()?;
     let e = state
         .store
         .get_consent_event(org, pid, id)

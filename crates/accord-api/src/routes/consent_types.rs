@@ -1,10 +1,9 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-types`: list,
 //! create, get, PATCH and delete (§4.1, §4.2).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{Admin, JsonBody, ProjectScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::consent::{
     self, ConsentTypeFilter, CATEGORIES, SUBCATEGORY_PATTERN, TYPE_SORTS, TYPE_STATUSES,
 };
@@ -12,9 +11,8 @@ use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::{check_str, string};
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -104,16 +102,14 @@ pub fn schema() -> Value {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let subcategory = subcategory_filter(raw.as_deref())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = ConsentTypeFilter {
@@ -137,32 +133,23 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
     let input = consent::parse_type_create(&raw)?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     let created = state.store.create_consent_type(&project, input).await?;
     Ok(json_response(StatusCode::CREATED, &created.to_wire()))
 }
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("consentTypeId")?;
-    project_scope(&state, &who, org, pid, Role::Viewer)
-        .await?
-        .ok_or_else(Error::not_found)?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id = scope.id("consentTypeId")?;
+    scope.project()?;
     let t = state
         .store
         .get_consent_type(org, pid, id)
@@ -173,18 +160,14 @@ async fn get_one(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("consentTypeId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id = scope.id("consentTypeId")?;
     let patch = consent::parse_type_patch(&raw)?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let updated = state
         .store
         .update_consent_type(
@@ -198,17 +181,11 @@ async fn update(
     Ok(json_response(StatusCode::OK, &updated.to_wire()))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("consentTypeId")?;
-    project_scope(&state, &who, org, pid, Role::Admin)
-        .await?
-        .ok_or_else(Error::not_found)?;
+async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id = scope.id("consentTypeId")?;
+    scope.project()?;
     let deleted = state
         .store
         .delete_consent_type(org, pid, id)

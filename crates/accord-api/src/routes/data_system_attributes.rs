@@ -2,19 +2,15 @@
 //! nine attribute kinds, and `…/data-system-attributes`, the list over every kind (§6.3,
 //! §6.4). Predefined values are read-only; deleting an attribute unlinks it.
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
-use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
-use crate::routes::data_systems::data_map;
 use crate::AppState;
-use accord_core::auth::{Principal, Role};
 use accord_core::datamap::{self, Attribute, AttributeKind, DataMap, Index};
 use accord_core::query::{self, Page};
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -41,26 +37,26 @@ pub fn router() -> Router<AppState> {
             .route(
                 &collection(kind),
                 get(
-                    move |s: State<AppState>, a: Auth, p: PathParams, q: RawQuery| {
-                        list(kind, s, a, p, q)
+                    move |s: State<AppState>, scope: OrgScope<Viewer>, q: RawQuery| {
+                        list(kind, s, scope, q)
                     },
                 )
                 .post(
-                    move |s: State<AppState>, a: Auth, p: PathParams, h: HeaderMap, b: Body| {
-                        create(kind, s, a, p, h, b)
+                    move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
+                        create(kind, s, scope, b)
                     },
                 ),
             )
             .route(
                 &one(kind),
-                get(move |s: State<AppState>, a: Auth, p: PathParams| get_one(kind, s, a, p))
+                get(move |s: State<AppState>, scope: OrgScope<Viewer>| get_one(kind, s, scope))
                     .patch(
-                        move |s: State<AppState>, a: Auth, p: PathParams, h: HeaderMap, b: Body| {
-                            update(kind, s, a, p, h, b)
+                        move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
+                            update(kind, s, scope, b)
                         },
                     )
-                    .delete(move |s: State<AppState>, a: Auth, p: PathParams| {
-                        delete(kind, s, a, p)
+                    .delete(move |s: State<AppState>, scope: OrgScope<Admin>| {
+                        delete(kind, s, scope)
                     }),
             );
     }
@@ -85,12 +81,10 @@ fn find(map: &DataMap, kind: AttributeKind, id: Uuid) -> ApiResult<Attribute> {
 async fn list(
     kind: AttributeKind,
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let org_id = scope.org.id;
     let q = query::parse(raw.as_deref(), datamap::attribute_list_params(kind))?;
     let map = state.store.data_map(org_id).await?;
     let idx = Index::new(&map);
@@ -110,12 +104,10 @@ async fn list(
 /// carries its `attributeName`.
 async fn list_all(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let org_id = scope.org.id;
     let q = query::parse(raw.as_deref(), datamap::all_attributes_params())?;
     let kinds: Vec<AttributeKind> = match q.str("attributeName") {
         Some(n) => AttributeKind::from_attribute_name(n).into_iter().collect(),
@@ -139,22 +131,19 @@ async fn list_all(
     ))
 }
 
+/// Creates (no `attributeId` in the path) or updates an attribute of `kind`.
 async fn write(
     kind: AttributeKind,
     state: &AppState,
-    who: &Principal,
-    path: &PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: &OrgScope<Admin>,
+    raw: &Value,
 ) -> ApiResult<Value> {
-    let org_id = path.uuid("organizationId")?;
-    let id = match path.0.contains_key("attributeId") {
-        true => Some(path.uuid("attributeId")?),
+    let org_id = scope.org.id;
+    let id = match scope.path.has("attributeId") {
+        true => Some(scope.id("attributeId")?),
         false => None,
     };
-    org_scope(state, who, org_id, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
-    let input = datamap::parse_attribute(&raw, kind, id.is_none())?;
+    let input = datamap::parse_attribute(raw, kind, id.is_none())?;
     let map = state.store.data_map(org_id).await?;
     let existing = id.map(|id| find(&map, kind, id)).transpose()?;
     let create = existing.is_none();
@@ -172,24 +161,20 @@ async fn write(
 async fn create(
     kind: AttributeKind,
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let v = write(kind, &state, &who, &path, headers, body).await?;
+    let v = write(kind, &state, &scope, &raw).await?;
     Ok(json_response(StatusCode::CREATED, &v))
 }
 
 async fn get_one(
     kind: AttributeKind,
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let id = path.uuid("attributeId")?;
-    let (_, map) = data_map(&state, &who, org_id, Role::Viewer).await?;
+    let id = scope.id("attributeId")?;
+    let map = state.store.data_map(scope.org.id).await?;
     find(&map, kind, id)?;
     Ok(json_response(StatusCode::OK, &render(&map, id)?))
 }
@@ -197,24 +182,21 @@ async fn get_one(
 async fn update(
     kind: AttributeKind,
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let v = write(kind, &state, &who, &path, headers, body).await?;
+    let v = write(kind, &state, &scope, &raw).await?;
     Ok(json_response(StatusCode::OK, &v))
 }
 
 async fn delete(
     kind: AttributeKind,
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Admin>,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let id = path.uuid("attributeId")?;
-    let (_, map) = data_map(&state, &who, org_id, Role::Admin).await?;
+    let org_id = scope.org.id;
+    let id = scope.id("attributeId")?;
+    let map = state.store.data_map(org_id).await?;
     let attribute = find(&map, kind, id)?;
     if attribute.read_only {
         return Err(Error::unprocessable(datamap::READ_ONLY).into());

@@ -3,6 +3,7 @@
 use crate::error::{json_response, ApiResult};
 use crate::extract::org_scope;
 use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{OrgScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::auth::{Principal, Role};
@@ -58,12 +59,11 @@ fn find(map: &DataMap, id: Uuid) -> ApiResult<DataSystem> {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let org = org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let org_id = scope.org.id;
+    let org = scope.org.clone();
     let q = query::parse(raw.as_deref(), datamap::system_list_params())?;
     let map = state.store.data_map(org_id).await?;
     let idx = Index::new(&map);

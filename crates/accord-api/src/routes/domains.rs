@@ -1,18 +1,16 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/domains`: the domains
 //! that may use the project's Site API and that scans target (§7.7).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{Admin, JsonBody, ProjectScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::string;
 use accord_core::site::{self, Domain, DomainFilter, DOMAIN_SORTS};
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -39,18 +37,14 @@ pub fn list_params() -> &'static [Param] {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
     let q = query::parse(raw.as_deref(), list_params())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let filter = DomainFilter {
-        project_id: pid,
+        project_id: scope.project_id,
         domain: q.str("domain").map(str::to_string),
     };
     let (total, items) = state.store.list_domains(&filter, &page).await?;
@@ -63,17 +57,11 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
     let b = site::parse_domain_body(&raw, site::domain_create_schema())?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     let now = now_ms();
     let d = Domain {
         id: accord_core::ids::new_id(),
@@ -88,52 +76,31 @@ async fn create(
     Ok(json_response(StatusCode::CREATED, &d.to_wire()))
 }
 
-async fn load(
-    state: &AppState,
-    path: &PathParams,
-    min: Role,
-    who: &accord_core::auth::Principal,
-) -> ApiResult<(Option<accord_core::store::Project>, uuid::Uuid)> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("domainId")?;
-    Ok((project_scope(state, who, org, pid, min).await?, id))
-}
-
-async fn found(
-    state: &AppState,
-    project: Option<accord_core::store::Project>,
-    id: uuid::Uuid,
-) -> ApiResult<Domain> {
-    let project = project.ok_or_else(Error::not_found)?;
+/// The addressed domain of the addressed project, or 404.
+async fn found<R>(state: &AppState, scope: &ProjectScope<R>) -> ApiResult<Domain> {
+    let project = scope.project()?;
     Ok(state
         .store
-        .get_domain(project.id, id)
+        .get_domain(project.id, scope.id("domainId")?)
         .await?
         .ok_or_else(Error::not_found)?)
 }
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let (project, id) = load(&state, &path, Role::Viewer, &who).await?;
-    let d = found(&state, project, id).await?;
+    let d = found(&state, &scope).await?;
     Ok(json_response(StatusCode::OK, &d.to_wire()))
 }
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let (project, id) = load(&state, &path, Role::Admin, &who).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
     let b = site::parse_domain_body(&raw, site::domain_patch_schema())?;
-    let mut d = found(&state, project, id).await?;
+    let mut d = found(&state, &scope).await?;
     if let Some(domain) = b.domain {
         d.domain = domain;
     }
@@ -145,13 +112,8 @@ async fn update(
     Ok(json_response(StatusCode::OK, &d.to_wire()))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let (project, id) = load(&state, &path, Role::Admin, &who).await?;
-    let d = found(&state, project, id).await?;
+async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+    let d = found(&state, &scope).await?;
     state.store.delete_domain(d.project_id, d.id).await?;
     Ok(json_response(StatusCode::OK, &d.to_wire()))
 }

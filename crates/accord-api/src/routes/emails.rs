@@ -2,19 +2,17 @@
 //! addresses (§7.6). Every address is `verified` on creation: the operator controls the
 //! SMTP relay.
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
-use crate::extract::{read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{validated, PathParams};
+use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::{string, Format, Object, Schema};
 use accord_core::store::{Project, SendFromEmail};
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -104,12 +102,10 @@ fn non_empty(s: Option<String>) -> Option<String> {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    org_scope(&state, &who, org, Role::Viewer).await?;
+    let org = scope.org.id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let page = Page::from_query(&q, "dateCreated");
     let (total, items) = state
@@ -133,29 +129,19 @@ async fn load(state: &AppState, org: Uuid, path: &PathParams) -> ApiResult<SendF
         .ok_or_else(Error::not_found)?)
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    path.uuid("emailId")?;
-    org_scope(&state, &who, org, Role::Viewer).await?;
-    let e = load(&state, org, &path).await?;
+async fn get_one(State(state): State<AppState>, scope: OrgScope<Viewer>) -> ApiResult<Response> {
+    let org = scope.org.id;
+    let e = load(&state, org, &scope.path).await?;
     let projects = state.store.list_projects(org).await?;
     Ok(json_response(StatusCode::OK, &to_wire(&e, &projects)))
 }
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org = scope.org.id;
     let b: EmailBody = validated(&raw, create_schema())?;
     let email =
         non_empty(b.email).ok_or_else(|| Error::bad("body/email must match format \"email\""))?;
@@ -174,17 +160,12 @@ async fn create(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    path.uuid("emailId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org = scope.org.id;
     let b: EmailBody = validated(&raw, patch_schema())?;
-    let mut e = load(&state, org, &path).await?;
+    let mut e = load(&state, org, &scope.path).await?;
     e.name = non_empty(b.name);
     e.date_updated = now_ms().max(e.date_updated);
     state.store.update_send_from_email(&e).await?;
@@ -192,15 +173,9 @@ async fn update(
     Ok(json_response(StatusCode::OK, &to_wire(&e, &projects)))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    path.uuid("emailId")?;
-    org_scope(&state, &who, org, Role::Admin).await?;
-    let e = load(&state, org, &path).await?;
+async fn delete(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+    let org = scope.org.id;
+    let e = load(&state, org, &scope.path).await?;
     let projects = state.store.list_projects(org).await?;
     let body = to_wire(&e, &projects);
     state.store.delete_send_from_email(org, e.id).await?;

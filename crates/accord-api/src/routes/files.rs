@@ -2,10 +2,10 @@
 //! the object store under a key unique to each upload; the request row is updated in one
 //! transaction afterwards, and bytes of an upload that fails are removed again.
 use crate::error::ApiResult;
-use crate::extract::{is_multipart, project_scope, Auth, PathParams};
+use crate::extract::is_multipart;
+use crate::extract::{Limited, ProjectScope, Viewer};
 use crate::routes::compliance_requests::{include_params, render};
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::compliance::{
     self, file_key, Actor, IncomingFile, MAX_FILES_PER_UPLOAD, MAX_FILE_BYTES,
 };
@@ -122,16 +122,15 @@ async fn read_parts(headers: &HeaderMap, body: Body) -> Result<Vec<Part>, Error>
 
 async fn upload(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Limited>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("complianceRequestId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let who = &scope.who;
+    let id = scope.id("complianceRequestId")?;
     if !is_multipart(&headers) {
         return Err(
             Error::UnsupportedMediaType("Content-Type must be multipart/form-data".into()).into(),
@@ -139,7 +138,7 @@ async fn upload(
     }
     let q = query::parse(raw.as_deref(), &include_params())?;
     let parts = read_parts(&headers, body).await?;
-    let project = project.ok_or_else(Error::not_found)?;
+    let project = scope.project()?;
     let current = state
         .store
         .get_compliance_request(org, pid, id)
@@ -211,20 +210,19 @@ async fn discard(state: &AppState, files: &[IncomingFile]) {
 
 async fn download(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("complianceRequestId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
-    project.ok_or_else(Error::not_found)?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let who = &scope.who;
+    let id = scope.id("complianceRequestId")?;
+    scope.project()?;
     let cr = state
         .store
         .get_compliance_request(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    let name = path.str("fileName");
+    let name = scope.path.str("fileName");
     let file = cr
         .files
         .iter()
@@ -296,15 +294,14 @@ pub fn file_response(name: &str, media_type: &str, bytes: bytes::Bytes) -> Respo
 
 async fn remove(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Limited>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("complianceRequestId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Limited).await?;
-    project.ok_or_else(Error::not_found)?;
-    let name = path.str("fileName").to_string();
+    let org = scope.org;
+    let pid = scope.project_id;
+    let who = &scope.who;
+    let id = scope.id("complianceRequestId")?;
+    scope.project()?;
+    let name = scope.path.str("fileName").to_string();
     let removed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let slot = removed.clone();
     let updated = state

@@ -1,10 +1,9 @@
 //! Identities of a project (§4.5): look-up, get, erasure, and the Privacy API consent state
 //! of one identity (§4.4).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, Auth, PathParams};
+use crate::extract::{Admin, ProjectScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::compliance::Actor;
 use accord_core::consent::{IdentityFilter, IdentityLookup, IDENTITY_SORTS};
 use accord_core::query::{self, p, paging, Kind, Page, Param, Query};
@@ -150,16 +149,14 @@ fn single_lookup(q: &Query) -> Result<IdentityLookup, Error> {
 
 async fn consent_state(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), state_params())?;
     let lookup = single_lookup(&q)?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let identity = state
         .store
         .find_identity(org, pid, &lookup)
@@ -180,15 +177,13 @@ async fn consent_state(
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = IdentityFilter {
@@ -210,15 +205,12 @@ async fn list(
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id: Uuid = path.uuid("concordId")?;
-    project_scope(&state, &who, org, pid, Role::Viewer)
-        .await?
-        .ok_or_else(Error::not_found)?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let id: Uuid = scope.id("concordId")?;
+    scope.project()?;
     let identity = state
         .store
         .get_identity(org, pid, id)
@@ -229,16 +221,15 @@ async fn get_one(
 
 async fn erase(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Admin>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id: Uuid = path.uuid("concordId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Admin).await?;
+    let org = scope.org;
+    let pid = scope.project_id;
+    let who = &scope.who;
+    let id: Uuid = scope.id("concordId")?;
     let q = query::parse(raw.as_deref(), erase_params())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let erasure = state
         .store
         .erase_identity(

@@ -1,9 +1,9 @@
 //! `/privacy-v1/organizations[/{organizationId}]`: list, create, read, PATCH and delete
 //! organizations (§7.2), and their fixed subscription (§7.13).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{
-    basic_access, org_scope, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
-};
+use crate::extract::JsonBody;
+use crate::extract::{basic_access, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
+use crate::extract::{Admin, OrgScope, Owner, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::routes::projects;
 use crate::AppState;
@@ -204,14 +204,12 @@ async fn get_one(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let id = path.uuid("organizationId")?;
-    let mut org = org_scope(&state, &who, id, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let id = scope.org.id;
+    let who = &scope.who;
+    let mut org = scope.org.clone();
     let patch: PatchOrganization = validated(&raw, admin::organization_patch_schema())?;
     check_name(patch.name.as_deref(), 1)?;
     let default_project = patch
@@ -242,13 +240,10 @@ async fn update(
     ))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let id = path.uuid("organizationId")?;
-    let org = org_scope(&state, &who, id, Role::Owner).await?;
+async fn delete(State(state): State<AppState>, scope: OrgScope<Owner>) -> ApiResult<Response> {
+    let id = scope.org.id;
+    let who = &scope.who;
+    let org = scope.org.clone();
     let projects = state.store.list_projects(id).await?;
     let body = to_wire(&state, &who, &org, &projects);
     let files = state.store.delete_organization(id).await?;
@@ -261,12 +256,9 @@ async fn delete(
 }
 
 async fn subscription(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    State(_state): State<AppState>,
+    _scope: OrgScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    org_scope(&state, &who, org, Role::Viewer).await?;
     Ok(json_response(StatusCode::OK, &subscription_wire()))
 }
 

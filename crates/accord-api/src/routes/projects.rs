@@ -1,18 +1,18 @@
 //! `/privacy-v1/organizations/{organizationId}/projects[/{projectId}]`: list, create, read,
 //! PATCH and archive projects, and rotate their identify secret (§7.3).
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
+use crate::extract::Viewer;
 use crate::extract::{
-    project_scope, read_json, read_limited, readable_projects, validated, Auth, PathParams,
-    PRIVACY_BODY_LIMIT,
+    read_json, read_limited, readable_projects, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
 };
+use crate::extract::{Admin, JsonBody, OrgScope, ProjectScope};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::admin::{
     self, check_name, clean_emails, contains_ci, deep_merge, non_empty, paginate, CreateProject,
     PatchProject, ProjectDataSystem, SortKey, PROJECT_SORTS, PROJECT_STATUSES,
 };
-use accord_core::auth::{generate_secret, Role};
+use accord_core::auth::generate_secret;
 use accord_core::ids::parse_uuid;
 use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::{string, Object};
@@ -185,14 +185,11 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let org = org_scope(&state, &who, org_id, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org_id = scope.org.id;
+    let org = scope.org.clone();
     let input: CreateProject = validated(&raw, admin::project_create_schema())?;
     check_name(Some(&input.name), 2)?;
     let mut domains: Vec<String> = input
@@ -224,15 +221,10 @@ async fn create(
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org_id, pid, Role::Viewer)
-        .await?
-        .ok_or_else(Error::not_found)?;
-    let org = organization(&state, org_id).await?;
+    let project = scope.project()?;
+    let org = organization(&state, scope.org).await?;
     Ok(json_response(
         StatusCode::OK,
         &render(&state, &org, &project).await?,
@@ -241,15 +233,11 @@ async fn get_one(
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: ProjectScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org_id, pid, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    let org_id = scope.org;
+    let pid = scope.project_id;
     let patch: PatchProject = validated(&raw, admin::project_patch_schema())?;
     check_name(patch.name.as_deref(), 2)?;
     let data_systems = patch
@@ -262,7 +250,7 @@ async fn update(
                 .collect::<Result<Vec<Uuid>, Error>>()
         })
         .transpose()?;
-    let mut project = project.ok_or_else(Error::not_found)?;
+    let mut project = scope.project()?.clone();
     if let Some(ids) = &data_systems {
         let known = state.store.data_system_summaries(org_id, ids).await?;
         if let Some(i) = ids.iter().position(|id| !known.contains_key(id)) {
@@ -327,16 +315,9 @@ async fn update(
 }
 
 /// Archives the project; its data is kept (§7.1).
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let mut project = project_scope(&state, &who, org_id, pid, Role::Admin)
-        .await?
-        .ok_or_else(Error::not_found)?;
+async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+    let org_id = scope.org;
+    let mut project = scope.project()?.clone();
     if project.is_active() {
         project.status = "archived".into();
         project.date_updated = now_ms();
@@ -368,16 +349,13 @@ async fn optional_empty_body(headers: &HeaderMap, body: Body) -> Result<(), Erro
 
 async fn identify_secret(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Admin>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org_id, pid, Role::Admin).await?;
+    let pid = scope.project_id;
     optional_empty_body(&headers, body).await?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let secret = generate_secret("is_");
     state.store.set_identify_secret(pid, &secret.secret).await?;
     Ok(json_response(

@@ -1,10 +1,8 @@
 //! `GET /privacy-v1/organizations/{organizationId}/records-of-processing`: the GDPR
 //! Art. 30 record built from the active part of the data map, as JSON or CSV (§6.6).
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
-use crate::extract::{Auth, PathParams};
+use crate::extract::{OrgScope, Viewer};
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::datamap::{self, Index};
 use accord_core::query;
 use accord_core::time::{now_ms, to_rfc3339};
@@ -26,12 +24,11 @@ pub fn router() -> Router<AppState> {
 
 async fn get_record(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let org = org_scope(&state, &who, org_id, Role::Viewer).await?;
+    let org_id = scope.org.id;
+    let org = scope.org.clone();
     let q = query::parse(raw.as_deref(), datamap::rop_params())?;
     let projects: HashMap<Uuid, String> = state
         .store

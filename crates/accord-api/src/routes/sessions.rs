@@ -1,10 +1,9 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/sessions`: the records
 //! of minted site sessions (§5.9).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{project_scope, Auth, PathParams};
+use crate::extract::{ProjectScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::Role;
 use accord_core::query::{self, p, paging, Kind, Page, Param};
 use accord_core::schema::string;
 use accord_core::site::{SessionFilter, SessionRecord, SESSION_SORTS};
@@ -48,15 +47,12 @@ pub fn list_params() -> &'static [Param] {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
+    let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
-    project.ok_or_else(Error::not_found)?;
+    scope.project()?;
     let page = Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = SessionFilter {
@@ -81,14 +77,11 @@ async fn list(
 
 async fn get_one(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let pid = path.uuid("projectId")?;
-    let id = path.uuid("sessionId")?;
-    let project = project_scope(&state, &who, org, pid, Role::Viewer).await?;
-    project.ok_or_else(Error::not_found)?;
+    let pid = scope.project_id;
+    let id = scope.id("sessionId")?;
+    scope.project()?;
     let s = state
         .store
         .get_session(pid, id)
