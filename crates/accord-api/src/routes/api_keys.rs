@@ -275,7 +275,7 @@ async fn create(
             .unwrap_or(default_role),
         grants,
     };
-    check_key_change(&who, org, None, &after)?;
+    check_key_change(who, org, None, &after)?;
     check_grants(&state, org, &after.grants).await?;
     let secret = generate_api_key();
     let key = state
@@ -332,7 +332,7 @@ async fn update(
             .unwrap_or(before.role),
         grants: grants.clone().unwrap_or_else(|| before.grants.clone()),
     };
-    check_key_change(&who, org, Some(&before), &after)?;
+    check_key_change(who, org, Some(&before), &after)?;
     if grants.is_some() {
         check_grants(&state, org, &after.grants).await?;
     }

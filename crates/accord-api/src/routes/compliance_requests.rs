@@ -165,7 +165,7 @@ async fn create(
     let created = state
         .store
         .create_compliance_requests(
-            &project,
+            project,
             inputs,
             Actor {
                 account_id: Some(who.key_id),

@@ -141,7 +141,7 @@ async fn create(
     // writer; the answer goes out only after the batch holding them commits.
     let events = state
         .store
-        .resolve_consent_events(&project, inputs, Some(who.key_id))
+        .resolve_consent_events(project, inputs, Some(who.key_id))
         .await?;
     let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
     state.ingest.submit(events).await?;

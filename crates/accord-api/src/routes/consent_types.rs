@@ -138,7 +138,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let input = consent::parse_type_create(&raw)?;
     let project = scope.project()?;
-    let created = state.store.create_consent_type(&project, input).await?;
+    let created = state.store.create_consent_type(project, input).await?;
     Ok(json_response(StatusCode::CREATED, &created.to_wire()))
 }
 

@@ -236,7 +236,7 @@ async fn update(
     let projects = state.store.list_projects(id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &to_wire(&state, &who, &org, &projects),
+        &to_wire(&state, who, &org, &projects),
     ))
 }
 
@@ -245,7 +245,7 @@ async fn delete(State(state): State<AppState>, scope: OrgScope<Owner>) -> ApiRes
     let who = &scope.who;
     let org = scope.org.clone();
     let projects = state.store.list_projects(id).await?;
-    let body = to_wire(&state, &who, &org, &projects);
+    let body = to_wire(&state, who, &org, &projects);
     let files = state.store.delete_organization(id).await?;
     for key in files {
         if let Err(e) = state.files.delete(&ObjectPath::from(key.as_str())).await {

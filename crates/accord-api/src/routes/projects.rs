@@ -227,7 +227,7 @@ async fn get_one(
     let org = organization(&state, scope.org).await?;
     Ok(json_response(
         StatusCode::OK,
-        &render(&state, &org, &project).await?,
+        &render(&state, &org, project).await?,
     ))
 }
 
