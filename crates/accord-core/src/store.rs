@@ -1,5 +1,7 @@
-//! The storage contract. `accord-store` implements it for SQLite and PostgreSQL; the API
-//! layer only ever sees this trait, and every call is scoped by organization.
+//! The storage contract, one trait per area (tenancy and keys, compliance requests,
+//! messages and jobs, consent, site sessions and domains, data map) and [`Store`], all of
+//! them together. `accord-store` implements them for SQLite and PostgreSQL; the API layer
+//! only ever sees `dyn Store`, and every call is scoped by organization.
 use crate::auth::{Permission, Principal, Role};
 use crate::compliance::{
     Actor, ComplianceRequest, CreateComplianceRequest, DataSystemSummary, EventFilter, NewEvent,
@@ -163,12 +165,11 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// Organizations, projects, API keys and their permissions, usage, and server settings.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait TenancyStore: Send + Sync + 'static {
     /// A cheap round trip to the database (health).
     async fn ping(&self) -> Result<()>;
-
-    // Tenancy and keys.
     async fn principal_by_digest(&self, digest: &str) -> Result<Option<Principal>>;
     async fn organization_count(&self) -> Result<i64>;
     async fn get_organization(&self, id: Uuid) -> Result<Option<Organization>>;
@@ -186,8 +187,38 @@ pub trait Store: Send + Sync + 'static {
     async fn update_api_key(&self, key: &ApiKey) -> Result<()>;
     /// Owner keys whose home is `org`.
     async fn owner_key_count(&self, org: Uuid) -> Result<i64>;
+    /// Connections of each database pool, for the pool metrics.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Writes name, slug, primary domain, default project and `date_updated`.
+    async fn update_organization(&self, org: &Organization) -> Result<()>;
+    /// Deletes the organization and all its rows, and the permission entries any key holds
+    /// on it, in one transaction. Returns the object-store keys of the deleted requests'
+    /// files, for the caller to remove.
+    async fn delete_organization(&self, id: Uuid) -> Result<Vec<String>>;
+    /// Adds one permission entry to a key (the creator of an organization becomes its owner).
+    async fn add_api_key_permission(
+        &self,
+        key: Uuid,
+        org: Uuid,
+        project: Option<Uuid>,
+        role: Role,
+    ) -> Result<Permission>;
+    /// The owner keys of `org`: keys whose home it is with role `owner`, and keys with an
+    /// organization-level `owner` entry for it.
+    async fn organization_owner_keys(&self, org: Uuid) -> Result<Vec<Uuid>>;
+    /// Stores a new identify secret (§7.3); it must stay readable to verify tokens (§5.6).
+    async fn set_identify_secret(&self, project: Uuid, secret: &str) -> Result<()>;
+    /// Stores `candidate` under `key` unless a value is already there, then returns the
+    /// stored value, so concurrent first starts of several servers agree on one value.
+    async fn server_setting_init(&self, key: &str, candidate: &str) -> Result<String>;
+    /// Current usage of an organization (§7.11): totals of data systems and domains, and
+    /// compliance requests and site sessions created since `month_start` (epoch ms).
+    async fn organization_usage(&self, org: Uuid, month_start: i64) -> Result<Usage>;
+}
 
-    // Compliance requests.
+/// Compliance requests, their events and data-system tasks, site-created requests, verification and the file purge.
+#[async_trait::async_trait]
+pub trait ComplianceStore: Send + Sync + 'static {
     /// Stores all of `inputs` in one transaction, or none (§3.3).
     async fn create_compliance_requests(
         &self,
@@ -234,8 +265,6 @@ pub trait Store: Send + Sync + 'static {
         org: Uuid,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, DataSystemSummary>>;
-
-    // Lifecycle: site requests, verification, messages, purge, send-from emails.
     /// Files one Site API request (§5.3) for the session's identity, with its verification
     /// challenge and message, in one transaction.
     async fn create_site_compliance_request(
@@ -261,6 +290,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<std::result::Result<ComplianceRequest, crate::lifecycle::CodeRejection>>>;
     /// True when the link token verified its request now.
     async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool>;
+    /// `(organization, project, request)` of requests whose files are due for purging.
+    async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>>;
+}
+
+/// Outgoing messages, background job leases and send-from addresses.
+#[async_trait::async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     async fn claim_messages(
         &self,
         now: i64,
@@ -275,12 +311,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Messages still waiting for delivery, for the outgoing-message backlog metric.
     async fn message_backlog(&self) -> Result<i64>;
-    /// Connections of each database pool, for the pool metrics.
-    fn pool_stats(&self) -> Vec<PoolStats>;
     /// True for exactly one caller per period of job `name`.
     async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool>;
-    /// `(organization, project, request)` of requests whose files are due for purging.
-    async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>>;
     async fn list_send_from_emails(
         &self,
         org: Uuid,
@@ -293,38 +325,11 @@ pub trait Store: Send + Sync + 'static {
     async fn update_send_from_email(&self, email: &SendFromEmail) -> Result<()>;
     /// Deletes the address; projects using it revert to `"default"`.
     async fn delete_send_from_email(&self, org: Uuid, id: Uuid) -> Result<()>;
+}
 
-    // Organization administration (§7).
-    /// Writes name, slug, primary domain, default project and `date_updated`.
-    async fn update_organization(&self, org: &Organization) -> Result<()>;
-    /// Deletes the organization and all its rows, and the permission entries any key holds
-    /// on it, in one transaction. Returns the object-store keys of the deleted requests'
-    /// files, for the caller to remove.
-    async fn delete_organization(&self, id: Uuid) -> Result<Vec<String>>;
-    /// Adds one permission entry to a key (the creator of an organization becomes its owner).
-    async fn add_api_key_permission(
-        &self,
-        key: Uuid,
-        org: Uuid,
-        project: Option<Uuid>,
-        role: Role,
-    ) -> Result<Permission>;
-    /// The owner keys of `org`: keys whose home it is with role `owner`, and keys with an
-    /// organization-level `owner` entry for it.
-    async fn organization_owner_keys(&self, org: Uuid) -> Result<Vec<Uuid>>;
-    /// The data systems linked to each of `projects`, ordered by name then id.
-    async fn project_data_systems(
-        &self,
-        org: Uuid,
-        projects: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<crate::admin::ProjectDataSystem>>>;
-    /// Replaces the data systems linked to a project. The caller has checked that every id
-    /// is a data system of the project's organization.
-    async fn set_project_data_systems(&self, project: Uuid, data_systems: &[Uuid]) -> Result<()>;
-    /// Stores a new identify secret (§7.3); it must stay readable to verify tokens (§5.6).
-    async fn set_identify_secret(&self, project: Uuid, secret: &str) -> Result<()>;
-
-    // Consent ledger (§4).
+/// Consent types, consent events, identities and folded consent state.
+#[async_trait::async_trait]
+pub trait ConsentStore: Send + Sync + 'static {
     /// Stores a new type; a duplicate `(category, subcategory, label)` is 422.
     async fn create_consent_type(
         &self,
@@ -432,8 +437,11 @@ pub trait Store: Send + Sync + 'static {
         include_compliance_requests: bool,
         actor: Actor,
     ) -> Result<Option<crate::consent::Erasure>>;
+}
 
-    // Domains (§7.7) and site sessions (§5.2, §5.5, §5.6, §5.9).
+/// Domains, site sessions and the identities they act for.
+#[async_trait::async_trait]
+pub trait SiteStore: Send + Sync + 'static {
     async fn list_domains(
         &self,
         filter: &crate::site::DomainFilter,
@@ -449,9 +457,6 @@ pub trait Store: Send + Sync + 'static {
     async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>>;
     /// A project by id alone: the Site API path names no organization.
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>>;
-    /// Stores `candidate` under `key` unless a value is already there, then returns the
-    /// stored value, so concurrent first starts of several servers agree on one value.
-    async fn server_setting_init(&self, key: &str, candidate: &str) -> Result<String>;
     /// The identity of a new session (§5.2): `requested` when it is a non-erased identity
     /// of the project (the survivor if it was merged), otherwise a new identity.
     async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid>;
@@ -497,8 +502,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<crate::site::IdentifyOutcome>;
     /// The project's identify secret (§7.3), if one was ever set.
     async fn identify_secret(&self, project: Uuid) -> Result<Option<String>>;
+}
 
-    // Data map (§6).
+/// Data systems, their attributes and links, and the projects they serve.
+#[async_trait::async_trait]
+pub trait DataMapStore: Send + Sync + 'static {
+    /// The data systems linked to each of `projects`, ordered by name then id.
+    async fn project_data_systems(
+        &self,
+        org: Uuid,
+        projects: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<crate::admin::ProjectDataSystem>>>;
+    /// Replaces the data systems linked to a project. The caller has checked that every id
+    /// is a data system of the project's organization.
+    async fn set_project_data_systems(&self, project: Uuid, data_systems: &[Uuid]) -> Result<()>;
     /// The whole data map of an organization: systems, attributes and their links.
     async fn data_map(&self, org: Uuid) -> Result<crate::datamap::DataMap>;
     /// Inserts (`create`) or updates a data system and replaces the link sets it names,
@@ -521,10 +538,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Deletes an attribute and unlinks it from every data system.
     async fn delete_attribute(&self, org: Uuid, id: Uuid) -> Result<()>;
+}
 
-    /// Current usage of an organization (§7.11): totals of data systems and domains, and
-    /// compliance requests and site sessions created since `month_start` (epoch ms).
-    async fn organization_usage(&self, org: Uuid, month_start: i64) -> Result<Usage>;
+/// Everything Accord stores, one trait per area; handlers and use cases hold an
+/// `Arc<dyn Store>`. Bring the area traits into scope with `use accord_core::store::prelude::*`.
+pub trait Store:
+    TenancyStore + ComplianceStore + MessageStore + ConsentStore + SiteStore + DataMapStore
+{
+}
+
+impl<
+        T: TenancyStore + ComplianceStore + MessageStore + ConsentStore + SiteStore + DataMapStore,
+    > Store for T
+{
+}
+
+/// The area traits, for calling their methods on a `dyn Store`.
+pub mod prelude {
+    pub use super::{
+        ComplianceStore, ConsentStore, DataMapStore, MessageStore, SiteStore, Store, TenancyStore,
+    };
 }
 
 /// What a bootstrap created; the secret is shown once.

@@ -1,8 +1,10 @@
 //! SQL for the consent ledger (§4): consent types, append-only consent events, consent
-//! state and identities with their erasure. The `Store` methods in `lib.rs` delegate here.
+//! state and identities with their erasure. Its [`ConsentStore`] implementation is at the end.
+use super::*;
 use crate::db::{db_err, is_unique_violation};
+use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
-use crate::{a, all, count, exec, one, uid, SqlStore};
+use crate::{a, all, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent, SessionInfo};
 use accord_core::consent::{
     self, Api, ConsentEvent, ConsentEventFilter, ConsentEventInput, ConsentStateItem, ConsentType,
@@ -13,7 +15,7 @@ use accord_core::query::Page;
 use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::{Error, Result};
-use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{Cond, Expr, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -304,17 +306,6 @@ fn json_array_holds(col: &str, value: &str) -> SimpleExpr {
     Expr::col(a(col)).like(LikeExpr::new(format!("%\"{escaped}\"%")).escape('\\'))
 }
 
-/// Case-insensitive substring match of free text.
-fn contains_ci(col: &str, needle: &str) -> SimpleExpr {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col(a(col))))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
-}
-
 fn any_of_holds(col: &str, values: &[String]) -> Cond {
     values
         .iter()
@@ -325,50 +316,6 @@ fn in_scope(org: Uuid, project: Uuid) -> Cond {
     Cond::all()
         .add(Expr::col(a("organization_id")).eq(org.to_string()))
         .add(Expr::col(a("project_id")).eq(project.to_string()))
-}
-
-/// Orders `q` by a sort column (items without a value last), then by id.
-fn order_page(
-    s: &SqlStore,
-    q: &mut SelectStatement,
-    col: &str,
-    text: bool,
-    nullable: bool,
-    page: &Page,
-) {
-    let order = if page.desc { Order::Desc } else { Order::Asc };
-    if nullable {
-        q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
-    }
-    q.order_by_expr(s.sort_expr(col, text), order.clone())
-        .order_by(a("id"), order)
-        .limit(page.limit as u64)
-        .offset(page.offset as u64);
-}
-
-async fn page_of<T>(
-    s: &SqlStore,
-    table: &str,
-    columns: &[&str],
-    cond: Cond,
-    sort: (&str, bool, bool),
-    page: &Page,
-) -> Result<(i64, Vec<T>)>
-where
-    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let mut cq = Query::select();
-    cq.expr(Expr::col(a("id")).count())
-        .from(a(table))
-        .cond_where(cond.clone());
-    let total = count(&s.db, &s.db.read, &cq).await?;
-    let mut q = Query::select();
-    q.columns(columns.iter().map(|c| a(c)))
-        .from(a(table))
-        .cond_where(cond);
-    order_page(s, &mut q, sort.0, sort.1, sort.2, page);
-    let rows: Vec<T> = all(&s.db, &s.db.read, &q).await?;
-    Ok((total, rows))
 }
 
 // -----------------------------------------------------------------------------------
@@ -1168,4 +1115,156 @@ pub(crate) async fn identity_erase(
         compliance_requests_redacted,
         file_keys,
     }))
+}
+
+#[async_trait::async_trait]
+impl ConsentStore for SqlStore {
+    async fn create_consent_type(
+        &self,
+        project: &Project,
+        input: accord_core::consent::CreateConsentType,
+    ) -> Result<accord_core::consent::ConsentType> {
+        let done = consent_type_create(self, project, input).await;
+        self.caches.types.clear();
+        done
+    }
+
+    async fn get_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::consent::ConsentType>> {
+        consent_type_get(self, org, project, id).await
+    }
+
+    async fn update_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        f: accord_core::consent::ConsentTypeUpdateFn,
+    ) -> Result<Option<accord_core::consent::ConsentType>> {
+        let done = consent_type_update(self, org, project, id, f).await;
+        self.caches.types.clear();
+        done
+    }
+
+    async fn delete_consent_type(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::consent::ConsentType>> {
+        let done = consent_type_delete(self, org, project, id).await;
+        self.caches.types.clear();
+        done
+    }
+
+    async fn list_consent_types(
+        &self,
+        filter: &accord_core::consent::ConsentTypeFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::consent::ConsentType>)> {
+        consent_type_list(self, filter, page).await
+    }
+
+    async fn project_consent_types(
+        &self,
+        org: Uuid,
+        project: Uuid,
+    ) -> Result<std::sync::Arc<Vec<accord_core::consent::ConsentType>>> {
+        consent_types_of(self, org, project).await
+    }
+
+    async fn create_consent_events(
+        &self,
+        project: &Project,
+        inputs: Vec<accord_core::consent::ConsentEventInput>,
+        submitter: Option<Uuid>,
+    ) -> Result<Vec<accord_core::consent::ConsentEvent>> {
+        consent_events_create(self, project, inputs, submitter).await
+    }
+
+    async fn resolve_consent_events(
+        &self,
+        project: &Project,
+        inputs: Vec<accord_core::consent::ConsentEventInput>,
+        submitter: Option<Uuid>,
+    ) -> Result<Vec<accord_core::consent::ConsentEvent>> {
+        consent_events_resolve(self, project, inputs, submitter).await
+    }
+
+    async fn insert_consent_events(
+        &self,
+        events: &[accord_core::consent::ConsentEvent],
+    ) -> Result<()> {
+        consent_events_insert(self, events).await
+    }
+
+    async fn get_consent_event(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::consent::ConsentEvent>> {
+        consent_event_get(self, org, project, id).await
+    }
+
+    async fn list_consent_events(
+        &self,
+        filter: &accord_core::consent::ConsentEventFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::consent::ConsentEvent>)> {
+        consent_event_list(self, filter, page).await
+    }
+
+    async fn find_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        lookup: &accord_core::consent::IdentityLookup,
+    ) -> Result<Option<accord_core::consent::Identity>> {
+        identity_find(self, org, project, lookup).await
+    }
+
+    async fn consent_state(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        concord_id: Uuid,
+        active_only: bool,
+    ) -> Result<Vec<accord_core::consent::ConsentStateItem>> {
+        consent_state_of(self, org, project, concord_id, active_only).await
+    }
+
+    async fn list_identities(
+        &self,
+        filter: &accord_core::consent::IdentityFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::consent::Identity>)> {
+        identity_list(self, filter, page).await
+    }
+
+    async fn get_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::consent::Identity>> {
+        identity_get(self, org, project, id).await
+    }
+
+    async fn erase_identity(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        include_compliance_requests: bool,
+        actor: Actor,
+    ) -> Result<Option<accord_core::consent::Erasure>> {
+        let done = identity_erase(self, org, project, id, include_compliance_requests, actor).await;
+        self.caches.sessions.clear();
+        done
+    }
 }

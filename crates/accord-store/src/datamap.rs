@@ -2,6 +2,7 @@
 //! links are read in four queries; writes replace link sets inside one transaction; the
 //! predefined read-only attributes are seeded with each new organization (and, by
 //! migration 6, into the organizations that existed before it).
+use super::*;
 use crate::db::{db_err, is_unique_violation, Db};
 use crate::{a, all, exec, uid, SqlStore};
 use accord_core::datamap::{
@@ -441,5 +442,95 @@ impl SqlStore {
         exec(db, &mut *tx, &q).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl DataMapStore for SqlStore {
+    async fn project_data_systems(
+        &self,
+        org: Uuid,
+        projects: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<accord_core::admin::ProjectDataSystem>>> {
+        if projects.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (ds, link) = (a("data_systems"), a("data_system_projects"));
+        let mut q = Query::select();
+        q.column((link.clone(), a("project_id")))
+            .columns(["id", "name", "status", "data_system_type_id"].map(|c| (ds.clone(), a(c))))
+            .from(ds.clone())
+            .inner_join(
+                link.clone(),
+                Expr::col((link.clone(), a("data_system_id"))).equals((ds.clone(), a("id"))),
+            )
+            .and_where(Expr::col((ds.clone(), a("organization_id"))).eq(org.to_string()))
+            .and_where(
+                Expr::col((link, a("project_id"))).is_in(projects.iter().map(|p| p.to_string())),
+            );
+        let rows: Vec<LinkedDataSystemRow> = all(&self.db, &self.db.read, &q).await?;
+        let mut out: HashMap<Uuid, Vec<accord_core::admin::ProjectDataSystem>> = HashMap::new();
+        for r in rows {
+            out.entry(uid(&r.project_id)?).or_default().push(
+                accord_core::admin::ProjectDataSystem {
+                    id: uid(&r.id)?,
+                    name: r.name,
+                    status: r.status,
+                    data_system_type_id: r.data_system_type_id,
+                },
+            );
+        }
+        for systems in out.values_mut() {
+            systems.sort_by(|x, y| x.name.cmp(&y.name).then(x.id.cmp(&y.id)));
+        }
+        Ok(out)
+    }
+
+    async fn set_project_data_systems(&self, project: Uuid, data_systems: &[Uuid]) -> Result<()> {
+        let mut tx = self.db.begin_write().await?;
+        let mut del = Query::delete();
+        del.from_table(a("data_system_projects"))
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()));
+        exec(&self.db, &mut *tx, &del).await?;
+        if !data_systems.is_empty() {
+            let mut ins = Query::insert();
+            ins.into_table(a("data_system_projects"))
+                .columns(["data_system_id", "project_id"].map(a));
+            for d in data_systems {
+                ins.values_panic([d.to_string().into(), project.to_string().into()]);
+            }
+            exec(&self.db, &mut *tx, &ins).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn data_map(&self, org: Uuid) -> Result<accord_core::datamap::DataMap> {
+        self.load_data_map(org).await
+    }
+
+    async fn save_data_system(
+        &self,
+        write: &accord_core::datamap::SystemWrite,
+        create: bool,
+    ) -> Result<()> {
+        self.write_data_system(write, create).await
+    }
+
+    async fn delete_data_system(&self, org: Uuid, id: Uuid) -> Result<()> {
+        self.remove_data_system(org, id).await
+    }
+
+    async fn save_attribute(
+        &self,
+        attribute: &accord_core::datamap::Attribute,
+        systems: Option<&[Uuid]>,
+        create: bool,
+    ) -> Result<()> {
+        self.write_attribute(attribute, systems, create).await
+    }
+
+    async fn delete_attribute(&self, org: Uuid, id: Uuid) -> Result<()> {
+        self.remove_attribute(org, id).await
     }
 }

@@ -1,7 +1,8 @@
 //! SQL for the life of a compliance request after it is filed: verification challenges
 //! (§3.6), the outgoing-message queue (§9.6), send-from emails (§7.6), the file purge and
-//! job claims (§3.8, §9.5), and the site creation limits (§1.6). The `Store` methods in
-//! `lib.rs` delegate here.
+//! job claims (§3.8, §9.5), and the site creation limits (§1.6). Its
+//! [`MessageStore`] implementation is at the end.
+use super::*;
 use crate::db::{db_err, is_unique_violation};
 use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
@@ -712,4 +713,68 @@ pub(crate) async fn attach_senders(
         }
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl MessageStore for SqlStore {
+    async fn claim_messages(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<accord_core::lifecycle::OutgoingMessage>> {
+        claim_messages(self, now, lease_ms, limit).await
+    }
+
+    async fn finish_message(
+        &self,
+        msg: &accord_core::lifecycle::OutgoingMessage,
+        outcome: &accord_core::store::Delivery,
+        now: i64,
+    ) -> Result<()> {
+        finish_message(self, msg, outcome, now).await
+    }
+
+    async fn message_backlog(&self) -> Result<i64> {
+        message_backlog(self).await
+    }
+
+    async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool> {
+        claim_job(self, name, now, period_ms, owner).await
+    }
+
+    async fn list_send_from_emails(
+        &self,
+        org: Uuid,
+        email: Option<&str>,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::store::SendFromEmail>)> {
+        list_send_from_emails(self, org, email, page).await
+    }
+
+    async fn get_send_from_email(
+        &self,
+        org: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::store::SendFromEmail>> {
+        get_send_from_email(self, org, id).await
+    }
+
+    async fn create_send_from_email(
+        &self,
+        email: &accord_core::store::SendFromEmail,
+    ) -> Result<()> {
+        create_send_from_email(self, email).await
+    }
+
+    async fn update_send_from_email(
+        &self,
+        email: &accord_core::store::SendFromEmail,
+    ) -> Result<()> {
+        update_send_from_email(self, email).await
+    }
+
+    async fn delete_send_from_email(&self, org: Uuid, id: Uuid) -> Result<()> {
+        delete_send_from_email(self, org, id).await
+    }
 }

@@ -1,7 +1,9 @@
 //! SQL for the Site API's own records: project domains (§7.7), server settings, site
 //! sessions (§5.2, §5.9), and the identity changes of profile (§5.5) and identify (§5.6).
-//! The `Store` methods in `lib.rs` delegate here.
+//! Its [`SiteStore`] implementation is at the end.
+use super::*;
 use crate::db::{db_err, is_unique_violation};
+use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, ProjectRow, CR_COLUMNS, PROJECT_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent};
@@ -13,9 +15,7 @@ use accord_core::site::{
 use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::{Error, Result};
-use sea_query::{
-    Cond, Expr, Func, LikeExpr, OnConflict, Order, Query, SelectStatement, SimpleExpr,
-};
+use sea_query::{Cond, Expr, OnConflict, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
 
@@ -24,49 +24,6 @@ const MAX_MERGE_DEPTH: usize = 16;
 
 fn none() -> SimpleExpr {
     SimpleExpr::from(Option::<String>::None)
-}
-
-fn order_page(s: &SqlStore, q: &mut SelectStatement, col: &str, text: bool, page: &Page) {
-    let order = if page.desc { Order::Desc } else { Order::Asc };
-    q.order_by_expr(s.sort_expr(col, text), order.clone())
-        .order_by(a("id"), order)
-        .limit(page.limit as u64)
-        .offset(page.offset as u64);
-}
-
-async fn page_of<T>(
-    s: &SqlStore,
-    table: &str,
-    columns: &[&str],
-    cond: Cond,
-    sort: (&str, bool),
-    page: &Page,
-) -> Result<(i64, Vec<T>)>
-where
-    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let mut cq = Query::select();
-    cq.expr(Expr::col(a("id")).count())
-        .from(a(table))
-        .cond_where(cond.clone());
-    let total = count(&s.db, &s.db.read, &cq).await?;
-    let mut q = Query::select();
-    q.columns(columns.iter().map(|c| a(c)))
-        .from(a(table))
-        .cond_where(cond);
-    order_page(s, &mut q, sort.0, sort.1, page);
-    let rows: Vec<T> = all(&s.db, &s.db.read, &q).await?;
-    Ok((total, rows))
-}
-
-fn contains_ci(col: &str, needle: &str) -> SimpleExpr {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col(a(col))))
-        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 // -----------------------------------------------------------------------------------
@@ -117,8 +74,8 @@ pub(crate) async fn domain_list(
         c = c.add(contains_ci("domain", d));
     }
     let sort = match page.sort.as_str() {
-        "domain" => ("domain", true),
-        _ => ("date_created", false),
+        "domain" => ("domain", true, false),
+        _ => ("date_created", false, false),
     };
     let (total, rows): (i64, Vec<DomainRow>) =
         page_of(s, "domains", &DOMAIN_COLUMNS, c, sort, page).await?;
@@ -502,8 +459,8 @@ pub(crate) async fn session_list(
         c = c.add(Expr::col(a("date_created")).lt(v));
     }
     let sort = match page.sort.as_str() {
-        "dateUpdated" => ("date_updated", false),
-        _ => ("date_created", false),
+        "dateUpdated" => ("date_updated", false, false),
+        _ => ("date_created", false, false),
     };
     let (total, rows): (i64, Vec<SessionRow>) =
         page_of(s, "sessions", &SESSION_COLUMNS, c, sort, page).await?;
@@ -934,4 +891,139 @@ async fn merge(
         .and_where(Expr::col(a("merged_into")).eq(from));
     exec(&s.db, &mut *ex, &up).await?;
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl SiteStore for SqlStore {
+    async fn list_domains(
+        &self,
+        filter: &accord_core::site::DomainFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::site::Domain>)> {
+        domain_list(self, filter, page).await
+    }
+
+    async fn get_domain(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::site::Domain>> {
+        domain_get(self, project, id).await
+    }
+
+    async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
+        let done = domain_create(self, domain).await;
+        self.caches.domains.clear();
+        done
+    }
+
+    async fn update_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
+        let done = domain_update(self, domain).await;
+        self.caches.domains.clear();
+        done
+    }
+
+    async fn delete_domain(&self, project: Uuid, id: Uuid) -> Result<()> {
+        let done = domain_delete(self, project, id).await;
+        self.caches.domains.clear();
+        done
+    }
+
+    async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>> {
+        let ticket = match self.caches.domains.get(&project) {
+            Ok(names) => return Ok(names),
+            Err(ticket) => ticket,
+        };
+        let names = domain_names(self, project).await?;
+        self.caches.domains.fill(ticket, project, names.clone());
+        Ok(names)
+    }
+
+    async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {
+        let ticket = match self.caches.projects.get(&id) {
+            Ok(p) => return Ok(p),
+            Err(ticket) => ticket,
+        };
+        let p = project_by_id(self, id).await?;
+        self.caches.projects.fill(ticket, id, p.clone());
+        Ok(p)
+    }
+
+    async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid> {
+        session_identity(self, project, requested).await
+    }
+
+    async fn create_session(&self, session: &accord_core::site::SessionRecord) -> Result<()> {
+        session_create(self, session).await
+    }
+
+    async fn touch_session(&self, project: Uuid, id: Uuid, now: i64) -> Result<()> {
+        session_touch(self, project, id, now).await
+    }
+
+    async fn get_session(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::site::SessionRecord>> {
+        session_get(self, project, id).await
+    }
+
+    async fn list_sessions(
+        &self,
+        filter: &accord_core::site::SessionFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<accord_core::site::SessionRecord>)> {
+        session_list(self, filter, page).await
+    }
+
+    async fn acting_identity(&self, project: Uuid, cid: Uuid) -> Result<Option<Uuid>> {
+        let ticket = match self.caches.acting.get(&(project, cid)) {
+            Ok(id) => return Ok(id),
+            Err(ticket) => ticket,
+        };
+        let id = acting_identity(self, project, cid).await?;
+        self.caches.acting.fill(ticket, (project, cid), id);
+        Ok(id)
+    }
+
+    async fn session_info(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<accord_core::compliance::SessionInfo>> {
+        let ticket = match self.caches.sessions.get(&(project, id)) {
+            Ok(info) => return Ok(info),
+            Err(ticket) => ticket,
+        };
+        let info = session_get(self, project, id).await?.map(|r| r.info());
+        self.caches
+            .sessions
+            .fill(ticket, (project, id), info.clone());
+        Ok(info)
+    }
+
+    async fn update_profile(
+        &self,
+        project: &Project,
+        concord_id: Uuid,
+        update: &accord_core::site::ProfileUpdate,
+    ) -> Result<()> {
+        profile_update(self, project, concord_id, update).await
+    }
+
+    async fn identify(
+        &self,
+        project: &Project,
+        concord_id: Uuid,
+        key: &accord_core::site::IdentifyKey,
+    ) -> Result<accord_core::site::IdentifyOutcome> {
+        let done = identify(self, project, concord_id, key).await;
+        self.caches.acting.clear();
+        done
+    }
+
+    async fn identify_secret(&self, project: Uuid) -> Result<Option<String>> {
+        identify_secret(self, project).await
+    }
 }

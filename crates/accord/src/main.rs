@@ -5,7 +5,8 @@ mod config;
 
 use accord_api::{router, AppState};
 use accord_core::auth::Role;
-use accord_core::store::{bootstrap, NewApiKey, Store};
+use accord_core::store::prelude::*;
+use accord_core::store::{bootstrap, NewApiKey};
 use accord_store::SqlStore;
 use clap::{Parser, Subcommand};
 use config::{database_url, redact, LogArgs, ServeArgs, DEFAULT_DATABASE};

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub use accord_core::store::Store;
+pub use accord_core::store::prelude::*;
 pub use serde_json::json;
 
 /// Admin URL of the PostgreSQL server the tests create databases on.

@@ -1,0 +1,698 @@
+//! Compliance requests, their events and tasks, site-created requests, verification and the
+//! file purge: the [`ComplianceStore`] of SQLite and PostgreSQL.
+use super::*;
+
+impl SqlStore {
+    /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
+    /// requests and consent events alike.
+    pub(crate) async fn resolve_identity(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        project: &Project,
+        input: &accord_core::consent::Identifiers,
+        now: i64,
+    ) -> Result<Uuid> {
+        self.resolve_identity_in(ex, project, input, now, true)
+            .await?
+            .ok_or_else(|| Error::internal("identity could not be resolved"))
+    }
+
+    /// [`SqlStore::resolve_identity`]; with `write` false it only reads, and answers
+    /// `None` when resolving would create an identity or add identifiers to one.
+    pub(crate) async fn resolve_identity_in(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        project: &Project,
+        input: &accord_core::consent::Identifiers,
+        now: i64,
+        write: bool,
+    ) -> Result<Option<Uuid>> {
+        let pid = project.id.to_string();
+        let clean = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let email = clean(&input.email).map(|e| e.to_lowercase());
+        let phone = clean(&input.phone_number)
+            .map(|p| compliance::normalize_phone(&p))
+            .filter(|p| !p.is_empty());
+        let user_id = clean(&input.user_id);
+        let project_user_id = clean(&input.project_user_id);
+        let keys: [(&str, Option<String>); 4] = [
+            ("email_lower", email.clone()),
+            ("phone_normalized", phone.clone()),
+            ("user_id", user_id.clone()),
+            ("project_user_id", project_user_id.clone()),
+        ];
+
+        let find = |col: &'static str, val: String| {
+            let mut q = Query::select();
+            q.columns(["id", "merged_into"].map(a))
+                .from(a("identities"))
+                .and_where(Expr::col(a("project_id")).eq(pid.clone()))
+                .and_where(Expr::col(a(col)).eq(val));
+            q
+        };
+        // A concurrent request may create the same identity between our look-up and our
+        // insert; the insert then does nothing and the look-up runs again.
+        let mut attempts = 0;
+        let mut row = loop {
+            let mut chosen: Option<IdentityRow> = None;
+            if let Some(cid) = clean(&input.concord_id) {
+                chosen = one(&self.db, &mut *ex, &find("id", cid.to_lowercase())).await?;
+                if chosen.is_none() {
+                    return Err(Error::unprocessable("concordId not found in this project"));
+                }
+            } else {
+                for (col, val) in &keys {
+                    if let Some(v) = val {
+                        chosen = one(&self.db, &mut *ex, &find(col, v.clone())).await?;
+                        if chosen.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(found) = chosen {
+                break found;
+            }
+            if !write {
+                return Ok(None);
+            }
+            {
+                let id = new_id();
+                let mut q = Query::insert();
+                q.into_table(a("identities"))
+                    .columns(
+                        [
+                            "id",
+                            "organization_id",
+                            "project_id",
+                            "email",
+                            "email_lower",
+                            "email_sha256",
+                            "phone_number",
+                            "phone_normalized",
+                            "user_id",
+                            "project_user_id",
+                            "date_created",
+                            "date_updated",
+                        ]
+                        .map(a),
+                    )
+                    .values_panic([
+                        id.to_string().into(),
+                        project.organization_id.to_string().into(),
+                        pid.clone().into(),
+                        clean(&input.email).into(),
+                        email.clone().into(),
+                        email.as_deref().map(accord_core::auth::digest).into(),
+                        clean(&input.phone_number).into(),
+                        phone.clone().into(),
+                        user_id.clone().into(),
+                        project_user_id.clone().into(),
+                        now.into(),
+                        now.into(),
+                    ]);
+                q.on_conflict(sea_query::OnConflict::new().do_nothing().to_owned());
+                if exec(&self.db, &mut *ex, &q).await? == 1 {
+                    return Ok(Some(id));
+                }
+            }
+            attempts += 1;
+            if attempts > 3 {
+                return Err(Error::internal("identity could not be resolved"));
+            }
+        };
+        for _ in 0..16 {
+            let Some(next) = row.merged_into.clone() else {
+                break;
+            };
+            row = one(&self.db, &mut *ex, &find("id", next))
+                .await?
+                .ok_or_else(|| Error::internal("dangling merge"))?;
+        }
+        // Add identifiers the identity lacks, unless another identity holds them.
+        let mut current = Query::select();
+        current
+            .columns(
+                [
+                    "id",
+                    "email_lower",
+                    "phone_normalized",
+                    "user_id",
+                    "project_user_id",
+                ]
+                .map(a),
+            )
+            .from(a("identities"))
+            .and_where(Expr::col(a("id")).eq(row.id.clone()));
+        let held: IdentifierRow = one(&self.db, &mut *ex, &current)
+            .await?
+            .ok_or_else(|| Error::internal("identity vanished"))?;
+        let present = [
+            held.email_lower.is_some(),
+            held.phone_normalized.is_some(),
+            held.user_id.is_some(),
+            held.project_user_id.is_some(),
+        ];
+        let mut update = Query::update();
+        update
+            .table(a("identities"))
+            .and_where(Expr::col(a("id")).eq(row.id.clone()));
+        let mut changed = false;
+        for ((col, val), has) in keys.iter().zip(present) {
+            let Some(v) = val else { continue };
+            if has {
+                continue;
+            }
+            let other: Option<IdentityRow> = one(&self.db, &mut *ex, &find(col, v.clone())).await?;
+            if other.is_some() {
+                continue;
+            }
+            changed = true;
+            match *col {
+                "email_lower" => {
+                    update.values([
+                        (a("email"), clean(&input.email).into()),
+                        (a("email_lower"), v.clone().into()),
+                        (a("email_sha256"), accord_core::auth::digest(v).into()),
+                    ]);
+                }
+                "phone_normalized" => {
+                    update.values([
+                        (a("phone_number"), clean(&input.phone_number).into()),
+                        (a("phone_normalized"), v.clone().into()),
+                    ]);
+                }
+                c => {
+                    update.value(a(c), v.clone());
+                }
+            }
+        }
+        if changed {
+            if !write {
+                return Ok(None);
+            }
+            update.value(a("date_updated"), now);
+            exec(&self.db, &mut *ex, &update).await?;
+        }
+        uid(&row.id).map(Some)
+    }
+
+    /// Stores all of `inputs` in one transaction, or none (§3.3), each pending request with
+    /// its verification challenge and message (§3.6). A site request carries its session,
+    /// and its identity is the session's: only its email may be added to it (§5.3).
+    pub(crate) async fn create_requests(
+        &self,
+        project: &Project,
+        inputs: Vec<CreateComplianceRequest>,
+        actor: Actor,
+        source: &'static str,
+        session: Option<compliance::SessionInfo>,
+    ) -> Result<Vec<ComplianceRequest>> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let tasks = self.active_data_systems(&mut tx, project.id).await?;
+        let regulation = project.regulation();
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut rows = Query::insert();
+        rows.into_table(a("compliance_requests"))
+            .columns(CR_COLUMNS.map(a));
+        let mut all_events: Vec<(usize, Vec<NewEvent>)> = Vec::new();
+        let mut challenges = Vec::new();
+        for input in &inputs {
+            let mut identifiers = accord_core::consent::Identifiers::of_request(input);
+            if session.is_some() {
+                identifiers = accord_core::consent::Identifiers {
+                    concord_id: identifiers.concord_id,
+                    email: identifiers.email,
+                    ..Default::default()
+                };
+            }
+            let concord_id = self
+                .resolve_identity(&mut tx, project, &identifiers, now)
+                .await?;
+            let ctx = NewRequestContext {
+                organization_id: project.organization_id,
+                project_id: project.id,
+                concord_id,
+                tasks: tasks.clone(),
+                regulation: regulation.clone(),
+                now,
+                source,
+                session: session.clone(),
+            };
+            let (mut cr, events) = compliance::new_request(input, &ctx);
+            if let Some(started) = accord_core::lifecycle::start_verification(&mut cr, now) {
+                challenges.push(started);
+            }
+            rows.values_panic(cr_values(&cr)?);
+            all_events.push((out.len(), events));
+            out.push(cr);
+        }
+        exec(&self.db, &mut *tx, &rows).await?;
+        for (i, events) in all_events {
+            self.insert_events(&mut tx, &out[i], actor, &events, now)
+                .await?;
+        }
+        for started in &challenges {
+            lifecycle::insert_challenge(self, &mut tx, &started.challenge).await?;
+            lifecycle::insert_message(self, &mut tx, &started.message).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    pub(crate) async fn active_data_systems(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        project: Uuid,
+    ) -> Result<Vec<Uuid>> {
+        let mut q = Query::select();
+        q.column((a("data_systems"), a("id")))
+            .from(a("data_systems"))
+            .inner_join(
+                a("data_system_projects"),
+                Expr::col((a("data_system_projects"), a("data_system_id")))
+                    .equals((a("data_systems"), a("id"))),
+            )
+            .and_where(
+                Expr::col((a("data_system_projects"), a("project_id"))).eq(project.to_string()),
+            )
+            .and_where(Expr::col((a("data_systems"), a("status"))).eq("active"))
+            .order_by((a("data_systems"), a("id")), Order::Asc);
+        let rows: Vec<IdRow> = all(&self.db, &mut *ex, &q).await?;
+        rows.iter().map(|r| uid(&r.id)).collect()
+    }
+
+    /// Writes every column of a stored request back to its row.
+    pub(crate) async fn write_request(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        cr: &ComplianceRequest,
+    ) -> Result<()> {
+        let mut up = Query::update();
+        up.table(a("compliance_requests"))
+            .values(CR_COLUMNS.iter().map(|c| a(c)).zip(cr_values(cr)?).skip(1))
+            .and_where(Expr::col(a("id")).eq(cr.id.to_string()));
+        exec(&self.db, &mut *ex, &up).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_events(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        cr: &ComplianceRequest,
+        actor: Actor,
+        events: &[NewEvent],
+        now: i64,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut q = Query::insert();
+        q.into_table(a("compliance_request_events")).columns(
+            [
+                "id",
+                "compliance_request_id",
+                "organization_id",
+                "project_id",
+                "event",
+                "account_id",
+                "details",
+                "date_created",
+            ]
+            .map(a),
+        );
+        for e in events {
+            q.values_panic([
+                new_id().to_string().into(),
+                cr.id.to_string().into(),
+                cr.organization_id.to_string().into(),
+                cr.project_id.to_string().into(),
+                e.event.into(),
+                actor.account_id.map(|x| x.to_string()).into(),
+                e.details.to_string().into(),
+                now.into(),
+            ]);
+        }
+        exec(&self.db, &mut *ex, &q).await?;
+        Ok(())
+    }
+
+    pub(crate) fn request_conditions(&self, f: &RequestFilter) -> Cond {
+        // The caller passes only projects of `f.organization_id`, so the project alone scopes
+        // the query; a single project is an equality, which lets the planner read an index in
+        // sort order.
+        let mut c = Cond::all();
+        c = c.add(match f.project_ids.as_slice() {
+            [one] => Expr::col(a("project_id")).eq(one.to_string()),
+            many => Expr::col(a("project_id")).is_in(many.iter().map(|p| p.to_string())),
+        });
+        if let Some(v) = f.start_date {
+            c = c.add(Expr::col(a("request_date")).gte(v));
+        }
+        if let Some(v) = f.end_date {
+            c = c.add(Expr::col(a("request_date")).lt(v));
+        }
+        if let Some(v) = f.id {
+            c = c.add(Expr::col(a("id")).eq(v.to_string()));
+        }
+        if let Some(v) = &f.concord_id {
+            c = c.add(Expr::col(a("concord_id")).eq(v.to_lowercase()));
+        }
+        if let Some(v) = &f.session_id {
+            c = c.add(Expr::col(a("session_id")).eq(v.clone()));
+        }
+        if !f.request.is_empty() {
+            c = c.add(Expr::col(a("request")).is_in(f.request.clone()));
+        }
+        if !f.status.is_empty() {
+            c = c.add(Expr::col(a("status")).is_in(f.status.clone()));
+        }
+        if let Some(v) = &f.resolution_status {
+            c = c.add(Expr::col(a("resolution_status")).eq(v.clone()));
+        }
+        if let Some(v) = &f.domain {
+            c = c.add(Expr::col(a("domain_lower")).eq(v.to_lowercase()));
+        }
+        if let Some(v) = &f.geography {
+            c = c.add(lower("session_geography").eq(v.to_lowercase()));
+        }
+        if let Some(v) = &f.ip_address {
+            c = c.add(lower("session_ip_address").eq(v.to_lowercase()));
+        }
+        let substrings = [
+            ("user_email_lower", true, &f.user_email),
+            ("session_user_agent", false, &f.user_agent),
+            ("notes", false, &f.notes),
+            ("request_details", false, &f.request_details),
+            ("resolution", false, &f.resolution),
+            ("search_text", true, &f.text),
+        ];
+        for (col, lowered, val) in substrings {
+            if let Some(v) = val {
+                c = c.add(self.db.request_substring(col, lowered, v));
+            }
+        }
+        if let Some(overdue) = f.overdue {
+            let is_overdue = Cond::all()
+                .add(Expr::col(a("status")).ne(compliance::RESOLVED))
+                .add(Expr::col(a("due_date")).lt(f.now));
+            c = c.add(if overdue {
+                is_overdue
+            } else {
+                is_overdue.not()
+            });
+        }
+        c
+    }
+
+    pub(crate) fn sort_expr(&self, col: &str, text: bool) -> SimpleExpr {
+        if text && self.db.backend == Backend::Postgres {
+            Expr::cust(format!("\"{col}\" COLLATE \"C\""))
+        } else {
+            Expr::col(a(col)).into()
+        }
+    }
+}
+
+fn request_sort_column(sort: &str) -> (&'static str, bool, bool) {
+    // (column, is text, nullable)
+    match sort {
+        "dateUpdated" => ("date_updated", false, false),
+        "requestDate" => ("request_date", false, false),
+        "verifiedDate" => ("verified_date", false, true),
+        "acknowledgedDate" => ("acknowledged_date", false, true),
+        "resolvedDate" => ("resolved_date", false, true),
+        "dueDate" => ("due_date", false, false),
+        "status" => ("status", true, false),
+        "request" => ("request", true, false),
+        "userEmail" => ("user_email", true, true),
+        _ => ("date_created", false, false),
+    }
+}
+
+#[async_trait::async_trait]
+impl ComplianceStore for SqlStore {
+    async fn create_compliance_requests(
+        &self,
+        project: &Project,
+        inputs: Vec<CreateComplianceRequest>,
+        actor: Actor,
+        source: &'static str,
+    ) -> Result<Vec<ComplianceRequest>> {
+        self.create_requests(project, inputs, actor, source, None)
+            .await
+    }
+
+    async fn get_compliance_request(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<ComplianceRequest>> {
+        let mut q = Query::select();
+        q.columns(CR_COLUMNS.map(a))
+            .from(a("compliance_requests"))
+            .and_where(Expr::col(a("id")).eq(id.to_string()))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()));
+        let row: Option<CrRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(CrRow::into_model).transpose()
+    }
+
+    async fn update_compliance_request(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        id: Uuid,
+        actor: Actor,
+        f: UpdateFn,
+    ) -> Result<Option<ComplianceRequest>> {
+        let mut tx = self.db.begin_write().await?;
+        let mut q = Query::select();
+        q.columns(CR_COLUMNS.map(a))
+            .from(a("compliance_requests"))
+            .and_where(Expr::col(a("id")).eq(id.to_string()))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()));
+        if self.db.locks_rows() {
+            q.lock(sea_query::LockType::Update);
+        }
+        let Some(row): Option<CrRow> = one(&self.db, &mut *tx, &q).await? else {
+            return Ok(None);
+        };
+        let mut cr = row.into_model()?;
+        let before = cr.clone();
+        let events = f(&mut cr)?;
+        let notify = (before.status != compliance::RESOLVED && cr.status == compliance::RESOLVED)
+            .then(|| accord_core::lifecycle::resolution_message(&cr, now_ms()))
+            .flatten();
+        if let Some(m) = &notify {
+            lifecycle::insert_message(self, &mut tx, m).await?;
+        }
+        if cr != before {
+            self.write_request(&mut tx, &cr).await?;
+        }
+        self.insert_events(&mut tx, &cr, actor, &events, cr.date_updated.max(now_ms()))
+            .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(cr))
+    }
+
+    async fn list_compliance_requests(
+        &self,
+        f: &RequestFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<ComplianceRequest>)> {
+        if f.project_ids.is_empty() {
+            return Ok((0, vec![]));
+        }
+        let cond = self.request_conditions(f);
+        let mut cq = Query::select();
+        cq.expr(Expr::cust("COUNT(*)"))
+            .from(a("compliance_requests"))
+            .cond_where(cond.clone());
+        let total = count(&self.db, &self.db.read, &cq).await?;
+        if total <= page.offset {
+            return Ok((total, vec![]));
+        }
+        // Deferred join: the page's ids come from an index, then only those rows are read.
+        let (col, text, nullable) = request_sort_column(&page.sort);
+        let order = if page.desc { Order::Desc } else { Order::Asc };
+        let mut ids = Query::select();
+        ids.column(a("id"))
+            .from(a("compliance_requests"))
+            .cond_where(cond);
+        if nullable {
+            ids.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
+        }
+        ids.order_by_expr(self.sort_expr(col, text), order.clone())
+            .order_by(a("id"), order)
+            .limit(page.limit as u64)
+            .offset(page.offset as u64);
+        let page_ids: Vec<IdRow> = all(&self.db, &self.db.read, &ids).await?;
+        if page_ids.is_empty() {
+            return Ok((total, vec![]));
+        }
+        let mut q = Query::select();
+        q.columns(CR_COLUMNS.map(a))
+            .from(a("compliance_requests"))
+            .and_where(Expr::col(a("id")).is_in(page_ids.iter().map(|r| r.id.clone())));
+        let rows: Vec<CrRow> = all(&self.db, &self.db.read, &q).await?;
+        let mut by_id: HashMap<String, CrRow> =
+            rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let items = page_ids
+            .iter()
+            .filter_map(|r| by_id.remove(&r.id))
+            .map(CrRow::into_model)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((total, items))
+    }
+
+    async fn list_request_events(
+        &self,
+        f: &EventFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<RequestEvent>)> {
+        if f.project_ids.is_empty() {
+            return Ok((0, vec![]));
+        }
+        let mut c = Cond::all()
+            .add(Expr::col(a("organization_id")).eq(f.organization_id.to_string()))
+            .add(Expr::col(a("project_id")).is_in(f.project_ids.iter().map(|p| p.to_string())));
+        if let Some(v) = f.start_date {
+            c = c.add(Expr::col(a("date_created")).gte(v));
+        }
+        if let Some(v) = f.end_date {
+            c = c.add(Expr::col(a("date_created")).lt(v));
+        }
+        if let Some(v) = f.account_id {
+            c = c.add(Expr::col(a("account_id")).eq(v.to_string()));
+        }
+        if let Some(v) = f.compliance_request_id {
+            c = c.add(Expr::col(a("compliance_request_id")).eq(v.to_string()));
+        }
+        if let Some(v) = f.event_id {
+            c = c.add(Expr::col(a("id")).eq(v.to_string()));
+        }
+        if !f.events.is_empty() {
+            c = c.add(Expr::col(a("event")).is_in(f.events.clone()));
+        }
+        let mut cq = Query::select();
+        cq.expr(Expr::col(a("id")).count())
+            .from(a("compliance_request_events"))
+            .cond_where(c.clone());
+        let total = count(&self.db, &self.db.read, &cq).await?;
+        let order = if page.desc { Order::Desc } else { Order::Asc };
+        let mut q = Query::select();
+        q.columns(EVENT_COLUMNS.map(a))
+            .from(a("compliance_request_events"))
+            .cond_where(c);
+        if page.sort == "event" {
+            q.order_by_expr(self.sort_expr("event", true), order.clone());
+        } else {
+            q.order_by(a("date_created"), order.clone());
+        }
+        q.order_by(a("id"), order)
+            .limit(page.limit as u64)
+            .offset(page.offset as u64);
+        let rows: Vec<EventRow> = all(&self.db, &self.db.read, &q).await?;
+        let items = rows
+            .into_iter()
+            .map(EventRow::into_model)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((total, items))
+    }
+
+    async fn append_request_event(
+        &self,
+        cr: &ComplianceRequest,
+        actor: Actor,
+        event: NewEvent,
+    ) -> Result<()> {
+        let mut conn = self.db.write.acquire().await.map_err(db_err)?;
+        self.insert_events(&mut conn, cr, actor, &[event], now_ms())
+            .await
+    }
+
+    async fn data_system_summaries(
+        &self,
+        org: Uuid,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, DataSystemSummary>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut q = Query::select();
+        q.columns(["id", "name", "data_system_type_id"].map(a))
+            .from(a("data_systems"))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("id")).is_in(ids.iter().map(|i| i.to_string())));
+        let rows: Vec<DataSystemRow> = all(&self.db, &self.db.read, &q).await?;
+        rows.into_iter()
+            .map(|r| {
+                let id = uid(&r.id)?;
+                Ok((
+                    id,
+                    DataSystemSummary {
+                        id,
+                        name: r.name,
+                        data_system_type_id: r.data_system_type_id,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn create_site_compliance_request(
+        &self,
+        project: &Project,
+        input: CreateComplianceRequest,
+        session: compliance::SessionInfo,
+    ) -> Result<ComplianceRequest> {
+        let mut out = self
+            .create_requests(
+                project,
+                vec![input],
+                Actor { account_id: None },
+                "site-v1",
+                Some(session),
+            )
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::internal("site create stored nothing"))
+    }
+
+    async fn site_create_counts(
+        &self,
+        project: Uuid,
+        ip: Option<&str>,
+        email_lower: &str,
+        since: i64,
+    ) -> Result<accord_core::store::SiteCreateCounts> {
+        lifecycle::site_create_counts(self, project, ip, email_lower, since).await
+    }
+
+    async fn verify_by_code(
+        &self,
+        project: Uuid,
+        id: Uuid,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<std::result::Result<ComplianceRequest, accord_core::lifecycle::CodeRejection>>>
+    {
+        lifecycle::verify_by_code(self, project, id, code, now).await
+    }
+
+    async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool> {
+        lifecycle::verify_by_token(self, project, token, now).await
+    }
+
+    async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>> {
+        lifecycle::due_purges(self, now, limit).await
+    }
+}
