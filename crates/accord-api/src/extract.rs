@@ -182,6 +182,48 @@ impl<R> OrgScope<R> {
     }
 }
 
+/// An aggregating list under `/organizations/{organizationId}` (§2.3): the projects of the
+/// organization on which the caller's effective role is at least viewer; 403 when there
+/// are none and the organization-level role is `none`.
+pub struct Readable {
+    pub who: Principal,
+    pub org: Uuid,
+    pub projects: Vec<Uuid>,
+}
+
+impl FromRequestParts<AppState> for Readable {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Auth(who) = Auth::from_request_parts(parts, state).await?;
+        let path = PathParams::from_request_parts(parts, state).await?;
+        path.validate_ids()?;
+        let org = path.uuid("organizationId")?;
+        let projects = readable_projects(state, &who, org).await?;
+        Ok(Readable { who, org, projects })
+    }
+}
+
+/// Basic organization access (§2.3): any role of at least viewer in the organization or in
+/// one of its projects. Carries the organization and all its projects.
+pub struct BasicAccess {
+    pub who: Principal,
+    pub org: Organization,
+    pub projects: Vec<Project>,
+}
+
+impl FromRequestParts<AppState> for BasicAccess {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Auth(who) = Auth::from_request_parts(parts, state).await?;
+        let path = PathParams::from_request_parts(parts, state).await?;
+        path.validate_ids()?;
+        let (org, projects) = basic_access(state, &who, path.uuid("organizationId")?).await?;
+        Ok(BasicAccess { who, org, projects })
+    }
+}
+
 /// A JSON body of the Privacy API after §1.5 step 6 (size, media type) and parsing; its
 /// schema is checked by the handler, after the query (step 7).
 pub struct JsonBody(pub Value);

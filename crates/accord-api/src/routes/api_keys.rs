@@ -1,8 +1,9 @@
 //! `/privacy-v1/organizations/{organizationId}/api-keys[/{apiKeyId}]`: list, create, read,
 //! PATCH and revoke API keys, with the grant and owner rules of §2.3 and §7.4.
 use crate::error::{json_response, ApiResult};
-use crate::extract::{org_scope, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
-use crate::extract::{Admin, OrgScope};
+use crate::extract::{
+    org_scope, read_json, validated, Admin, Auth, OrgScope, PathParams, PRIVACY_BODY_LIMIT,
+};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::admin::{

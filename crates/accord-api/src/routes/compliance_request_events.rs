@@ -1,7 +1,6 @@
 //! `…/compliance-requests-events` at organization and project level (§3.10).
 use crate::error::{json_response, ApiResult};
-use crate::extract::{readable_projects, Auth, PathParams};
-use crate::extract::{ProjectScope, Viewer};
+use crate::extract::{ProjectScope, Readable, Viewer};
 use crate::routes::compliance_requests::{page_envelope, restrict_to};
 use crate::AppState;
 use accord_core::compliance::{EventFilter, EVENT_NAMES, EVENT_SORTS};
@@ -89,13 +88,10 @@ async fn list(
 
 async fn list_organization(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: Readable,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let readable = readable_projects(&state, &who, org).await?;
     let q = query::parse(raw.as_deref(), params(true))?;
-    let projects = restrict_to(readable, q.list("projectIds"))?;
-    respond(&state, filter_from(&q, org, projects), &q).await
+    let projects = restrict_to(scope.projects, q.list("projectIds"))?;
+    respond(&state, filter_from(&q, scope.org, projects), &q).await
 }

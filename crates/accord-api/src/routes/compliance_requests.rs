@@ -1,9 +1,7 @@
 //! `/privacy-v1/organizations/{organizationId}[/projects/{projectId}]/compliance-requests`:
 //! create, list, get and PATCH (§3.1–§3.9).
 use crate::error::{json_response, ApiResult};
-use crate::extract::JsonBody;
-use crate::extract::{readable_projects, validated, Auth, PathParams};
-use crate::extract::{Limited, ProjectScope, Viewer};
+use crate::extract::{validated, JsonBody, Limited, ProjectScope, Readable, Viewer};
 use crate::AppState;
 use accord_core::compliance::{
     self, Actor, ComplianceRequest, CreateComplianceRequest, PatchComplianceRequest, RequestFilter,
@@ -208,14 +206,12 @@ async fn list(
 
 async fn list_organization(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: Readable,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let readable = readable_projects(&state, &who, org).await?;
+    let org = scope.org;
     let q = query::parse(raw.as_deref(), list_params(true))?;
-    let projects = restrict_to(readable, q.list("projectIds"))?;
+    let projects = restrict_to(scope.projects, q.list("projectIds"))?;
     let page = Page::from_query(&q, "dateCreated");
     let (total, items) = state
         .store

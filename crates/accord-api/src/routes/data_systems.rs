@@ -1,20 +1,16 @@
 //! `/privacy-v1/organizations/{organizationId}/data-systems[/{dataSystemId}]`: the systems
 //! of an organization's data map, their projects and attribute links (§6.2).
 use crate::error::{json_response, ApiResult};
-use crate::extract::org_scope;
-use crate::extract::{read_json, Auth, PathParams, PRIVACY_BODY_LIMIT};
-use crate::extract::{OrgScope, Viewer};
+use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
-use accord_core::auth::{Principal, Role};
 use accord_core::datamap::{self, DataMap, DataSystem, Index};
 use accord_core::query::{self, Page};
 use accord_core::store::Organization;
 use accord_core::time::now_ms;
 use accord_core::Error;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -28,18 +24,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(COLLECTION, get(list).post(create))
         .route(ONE, get(get_one).patch(update).delete(delete))
-}
-
-/// The organization (for a caller with at least `min` on it) and its data map.
-pub async fn data_map(
-    state: &AppState,
-    who: &Principal,
-    org: Uuid,
-    min: Role,
-) -> ApiResult<(Organization, DataMap)> {
-    let organization = org_scope(state, who, org, min).await?;
-    let map = state.store.data_map(org).await?;
-    Ok((organization, map))
 }
 
 fn render(org: &Organization, map: &DataMap, id: Uuid) -> ApiResult<Value> {
@@ -62,10 +46,9 @@ async fn list(
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = scope.org.id;
-    let org = scope.org.clone();
+    let org = &scope.org;
     let q = query::parse(raw.as_deref(), datamap::system_list_params())?;
-    let map = state.store.data_map(org_id).await?;
+    let map = state.store.data_map(org.id).await?;
     let idx = Index::new(&map);
     let page = Page::from_query(&q, "dateCreated");
     let (total, items) = datamap::list_systems(&idx, &q, &page);
@@ -79,17 +62,14 @@ async fn list(
     ))
 }
 
-async fn write(
-    state: &AppState,
-    who: &Principal,
-    org_id: Uuid,
-    id: Option<Uuid>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Value> {
-    let org = org_scope(state, who, org_id, Role::Admin).await?;
-    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
-    let input = datamap::parse_system(&raw, id.is_none())?;
+/// Creates (no `dataSystemId` in the path) or updates a data system.
+async fn write(state: &AppState, scope: &OrgScope<Admin>, raw: &Value) -> ApiResult<Value> {
+    let org_id = scope.org.id;
+    let id = match scope.path.has("dataSystemId") {
+        true => Some(scope.id("dataSystemId")?),
+        false => None,
+    };
+    let input = datamap::parse_system(raw, id.is_none())?;
     let map = state.store.data_map(org_id).await?;
     let existing = id.map(|id| find(&map, id)).transpose()?;
     let projects: Vec<Uuid> = match input.project_ids {
@@ -107,56 +87,39 @@ async fn write(
     let w = datamap::system_write(input, existing, &idx, &projects, org_id, now_ms())?;
     state.store.save_data_system(&w, create).await?;
     let map = state.store.data_map(org_id).await?;
-    render(&org, &map, w.system.id)
+    render(&scope.org, &map, w.system.id)
 }
 
 async fn create(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let v = write(&state, &who, org_id, None, headers, body).await?;
+    let v = write(&state, &scope, &raw).await?;
     Ok(json_response(StatusCode::CREATED, &v))
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let id = path.uuid("dataSystemId")?;
-    let (org, map) = data_map(&state, &who, org_id, Role::Viewer).await?;
-    Ok(json_response(StatusCode::OK, &render(&org, &map, id)?))
+async fn get_one(State(state): State<AppState>, scope: OrgScope<Viewer>) -> ApiResult<Response> {
+    let map = state.store.data_map(scope.org.id).await?;
+    let v = render(&scope.org, &map, scope.id("dataSystemId")?)?;
+    Ok(json_response(StatusCode::OK, &v))
 }
 
 async fn update(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-    headers: HeaderMap,
-    body: Body,
+    scope: OrgScope<Admin>,
+    JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let id = path.uuid("dataSystemId")?;
-    let v = write(&state, &who, org_id, Some(id), headers, body).await?;
+    let v = write(&state, &scope, &raw).await?;
     Ok(json_response(StatusCode::OK, &v))
 }
 
 /// Deletes the system and its links; compliance-request tasks keep its id (§6.2).
-async fn delete(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let id = path.uuid("dataSystemId")?;
-    let (org, map) = data_map(&state, &who, org_id, Role::Admin).await?;
-    let v = render(&org, &map, id)?;
-    state.store.delete_data_system(org_id, id).await?;
+async fn delete(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+    let id = scope.id("dataSystemId")?;
+    let map = state.store.data_map(scope.org.id).await?;
+    let v = render(&scope.org, &map, id)?;
+    state.store.delete_data_system(scope.org.id, id).await?;
     Ok(json_response(StatusCode::OK, &v))
 }
 

@@ -2,8 +2,7 @@
 //! addresses (§7.6). Every address is `verified` on creation: the operator controls the
 //! SMTP relay.
 use crate::error::{json_response, ApiResult};
-use crate::extract::{validated, PathParams};
-use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
+use crate::extract::{validated, Admin, JsonBody, OrgScope, PathParams, Viewer};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::query::{self, p, paging, Kind, Page, Param};

@@ -1,10 +1,8 @@
 //! `GET /privacy-v1/organizations/{organizationId}/features` (§7.11): everything enabled,
 //! nothing licensed, and what the organization currently uses.
 use crate::error::{json_response, ApiResult};
-use crate::extract::{Auth, PathParams};
+use crate::extract::{OrgScope, Viewer};
 use crate::AppState;
-use accord_core::auth::Role;
-use accord_core::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -35,13 +33,9 @@ fn allowance(used: i64) -> Value {
 
 async fn get_features(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: OrgScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    if who.org_role(org) < Role::Viewer || state.store.get_organization(org).await?.is_none() {
-        return Err(Error::forbidden().into());
-    }
+    let org = scope.org.id;
     let usage = state.store.organization_usage(org, month_start()).await?;
     let body = json!({
         "dataSystems": allowance(usage.data_systems),

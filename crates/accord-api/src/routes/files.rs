@@ -2,8 +2,7 @@
 //! the object store under a key unique to each upload; the request row is updated in one
 //! transaction afterwards, and bytes of an upload that fails are removed again.
 use crate::error::ApiResult;
-use crate::extract::is_multipart;
-use crate::extract::{Limited, ProjectScope, Viewer};
+use crate::extract::{is_multipart, Limited, ProjectScope, Viewer};
 use crate::routes::compliance_requests::{include_params, render};
 use crate::AppState;
 use accord_core::compliance::{

@@ -1,9 +1,10 @@
 //! `/privacy-v1/organizations[/{organizationId}]`: list, create, read, PATCH and delete
 //! organizations (§7.2), and their fixed subscription (§7.13).
 use crate::error::{json_response, ApiResult};
-use crate::extract::JsonBody;
-use crate::extract::{basic_access, read_json, validated, Auth, PathParams, PRIVACY_BODY_LIMIT};
-use crate::extract::{Admin, OrgScope, Owner, Viewer};
+use crate::extract::{
+    read_json, validated, Admin, Auth, BasicAccess, JsonBody, OrgScope, Owner, Viewer,
+    PRIVACY_BODY_LIMIT,
+};
 use crate::routes::compliance_requests::page_envelope;
 use crate::routes::projects;
 use crate::AppState;
@@ -189,16 +190,10 @@ async fn create(
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let (org, projects) = basic_access(&state, &who, org).await?;
+async fn get_one(State(state): State<AppState>, access: BasicAccess) -> ApiResult<Response> {
     Ok(json_response(
         StatusCode::OK,
-        &to_wire(&state, &who, &org, &projects),
+        &to_wire(&state, &access.who, &access.org, &access.projects),
     ))
 }
 

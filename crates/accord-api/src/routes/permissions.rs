@@ -1,8 +1,7 @@
 //! `GET /privacy-v1/organizations/{organizationId}/permissions`: the caller's effective
 //! roles in an organization and each of its projects (§7.12).
 use crate::error::{json_response, ApiResult};
-use crate::extract::basic_access;
-use crate::extract::{Auth, PathParams};
+use crate::extract::BasicAccess;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,13 +14,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/organizations/{organizationId}/permissions", get(get_one))
 }
 
-async fn get_one(
-    State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
-) -> ApiResult<Response> {
-    let org = path.uuid("organizationId")?;
-    let (org, projects) = basic_access(&state, &who, org).await?;
+async fn get_one(State(_state): State<AppState>, access: BasicAccess) -> ApiResult<Response> {
+    let BasicAccess { who, org, projects } = access;
     let projects: Vec<Value> = projects
         .iter()
         .map(|p| json!({"projectId": p.id, "projectName": p.name, "role": who.project_role(org.id, p.id).as_str()}))

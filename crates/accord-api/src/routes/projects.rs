@@ -1,11 +1,10 @@
 //! `/privacy-v1/organizations/{organizationId}/projects[/{projectId}]`: list, create, read,
 //! PATCH and archive projects, and rotate their identify secret (§7.3).
 use crate::error::{json_response, ApiResult};
-use crate::extract::Viewer;
 use crate::extract::{
-    read_json, read_limited, readable_projects, validated, Auth, PathParams, PRIVACY_BODY_LIMIT,
+    read_json, read_limited, validated, Admin, JsonBody, OrgScope, ProjectScope, Readable, Viewer,
+    PRIVACY_BODY_LIMIT,
 };
-use crate::extract::{Admin, JsonBody, OrgScope, ProjectScope};
 use crate::routes::compliance_requests::page_envelope;
 use crate::AppState;
 use accord_core::admin::{
@@ -143,12 +142,10 @@ fn sort_key(p: &Project, sort: &str) -> SortKey {
 
 async fn list(
     State(state): State<AppState>,
-    Auth(who): Auth,
-    path: PathParams,
+    scope: Readable,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = path.uuid("organizationId")?;
-    let readable = readable_projects(&state, &who, org_id).await?;
+    let (org_id, readable, _who) = (scope.org, scope.projects, scope.who);
     let q = query::parse(raw.as_deref(), list_params())?;
     let org = organization(&state, org_id).await?;
     let projects: Vec<Project> = state
