@@ -9,6 +9,7 @@ mod cache;
 mod consent;
 mod datamap;
 pub mod db;
+mod identities;
 mod lifecycle;
 mod migrate;
 mod paging;

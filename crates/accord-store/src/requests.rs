@@ -1,6 +1,7 @@
 //! Compliance requests, their events and tasks, site-created requests, verification and the
 //! file purge: the [`ComplianceStore`] of SQLite and PostgreSQL.
 use super::*;
+use crate::identities::{insert_identity, IdentityKeys};
 
 impl SqlStore {
     /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
@@ -80,45 +81,14 @@ impl SqlStore {
             if !write {
                 return Ok(None);
             }
-            {
-                let id = new_id();
-                let mut q = Query::insert();
-                q.into_table(a("identities"))
-                    .columns(
-                        [
-                            "id",
-                            "organization_id",
-                            "project_id",
-                            "email",
-                            "email_lower",
-                            "email_sha256",
-                            "phone_number",
-                            "phone_normalized",
-                            "user_id",
-                            "project_user_id",
-                            "date_created",
-                            "date_updated",
-                        ]
-                        .map(a),
-                    )
-                    .values_panic([
-                        id.to_string().into(),
-                        project.organization_id.to_string().into(),
-                        pid.clone().into(),
-                        clean(&input.email).into(),
-                        email.clone().into(),
-                        email.as_deref().map(accord_core::auth::digest).into(),
-                        clean(&input.phone_number).into(),
-                        phone.clone().into(),
-                        user_id.clone().into(),
-                        project_user_id.clone().into(),
-                        now.into(),
-                        now.into(),
-                    ]);
-                q.on_conflict(sea_query::OnConflict::new().do_nothing().to_owned());
-                if exec(&self.db, &mut *ex, &q).await? == 1 {
-                    return Ok(Some(id));
-                }
+            let keys = IdentityKeys {
+                email: clean(&input.email),
+                phone_number: clean(&input.phone_number),
+                user_id: user_id.clone(),
+                project_user_id: project_user_id.clone(),
+            };
+            if let Some(id) = insert_identity(self, &mut *ex, project, &keys).await? {
+                return Ok(Some(id));
             }
             attempts += 1;
             if attempts > 3 {

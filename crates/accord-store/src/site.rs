@@ -3,6 +3,7 @@
 //! Its [`SiteStore`] implementation is at the end.
 use super::*;
 use crate::db::{db_err, is_unique_violation};
+use crate::identities::{insert_identity, IdentityKeys};
 use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, ProjectRow, CR_COLUMNS, PROJECT_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
@@ -281,32 +282,6 @@ pub(crate) async fn acting_identity(
     }
 }
 
-async fn insert_identity(s: &SqlStore, ex: &mut AnyConnection, project: &Project) -> Result<Uuid> {
-    let id = accord_core::ids::new_id();
-    let now = now_ms();
-    let mut q = Query::insert();
-    q.into_table(a("identities"))
-        .columns(
-            [
-                "id",
-                "organization_id",
-                "project_id",
-                "date_created",
-                "date_updated",
-            ]
-            .map(a),
-        )
-        .values_panic([
-            id.to_string().into(),
-            project.organization_id.to_string().into(),
-            project.id.to_string().into(),
-            now.into(),
-            now.into(),
-        ]);
-    exec(&s.db, ex, &q).await?;
-    Ok(id)
-}
-
 pub(crate) async fn session_identity(
     s: &SqlStore,
     project: &Project,
@@ -321,7 +296,9 @@ pub(crate) async fn session_identity(
         }
     }
     let mut conn = s.db.write.acquire().await.map_err(db_err)?;
-    insert_identity(s, &mut conn, project).await
+    insert_identity(s, &mut conn, project, &IdentityKeys::default())
+        .await?
+        .ok_or_else(|| Error::internal("a new anonymous identity conflicted"))
 }
 
 // -----------------------------------------------------------------------------------
