@@ -728,6 +728,17 @@ fn not_found_at(field: &str, i: usize) -> Error {
     Error::unprocessable(format!("{field}/{i} not found in this organization"))
 }
 
+/// The 422 of a link whose attribute is gone when the write runs: the `i`-th attribute of
+/// `kind` in the write (the store checks again inside its transaction).
+pub fn missing_link(kind: AttributeKind, i: usize) -> Error {
+    let field = kind.system_field();
+    if kind == K::Relationships {
+        Error::unprocessable(format!("{field} not found in this organization"))
+    } else {
+        not_found_at(field, i)
+    }
+}
+
 /// Checks every referenced project and attribute (422) and builds the write. `existing`
 /// is the stored system for a PATCH.
 pub fn system_write(

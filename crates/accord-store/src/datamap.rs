@@ -296,6 +296,32 @@ impl SqlStore {
         let s = &w.system;
         let id = s.id.to_string();
         let mut tx = db.begin_write().await?;
+        // The linked attributes are checked again inside the transaction, share-locked on
+        // PostgreSQL (SQLite writers are serialised), before anything else is locked, so that
+        // one deleted since the caller's check answers 422 and nothing is written.
+        for (kind, ids) in &w.links {
+            if ids.is_empty() {
+                continue;
+            }
+            let mut q = Query::select();
+            q.column(a("id"))
+                .from(a("data_system_attributes"))
+                .and_where(Expr::col(a("organization_id")).eq(s.organization_id.to_string()))
+                .and_where(Expr::col(a("kind")).eq(kind.path()))
+                .and_where(Expr::col(a("id")).is_in(ids.iter().map(Uuid::to_string)));
+            if db.backend == crate::Backend::Postgres {
+                q.lock_shared();
+            }
+            let found: Vec<crate::rows::IdRow> = all(db, &mut *tx, &q).await?;
+            let found: std::collections::HashSet<&str> =
+                found.iter().map(|r| r.id.as_str()).collect();
+            if let Some(i) = ids
+                .iter()
+                .position(|i| !found.contains(i.to_string().as_str()))
+            {
+                return Err(accord_core::datamap::missing_link(*kind, i));
+            }
+        }
         if create {
             let mut q = Query::insert();
             q.into_table(a("data_systems"))
@@ -310,7 +336,10 @@ impl SqlStore {
             }
             q.and_where(Expr::col(a("id")).eq(id.clone()))
                 .and_where(Expr::col(a("organization_id")).eq(s.organization_id.to_string()));
-            exec(db, &mut *tx, &q).await?;
+            if exec(db, &mut *tx, &q).await? == 0 {
+                // Deleted since the caller read it.
+                return Err(Error::not_found());
+            }
         }
         if let Some(projects) = &w.projects {
             let mut del = Query::delete();
@@ -430,16 +459,18 @@ impl SqlStore {
     pub(crate) async fn remove_attribute(&self, org: Uuid, id: Uuid) -> Result<()> {
         let db = &self.db;
         let mut tx = db.begin_write().await?;
-        let mut links = Query::delete();
-        links
-            .from_table(a("data_system_attribute_links"))
-            .and_where(Expr::col(a("attribute_id")).eq(id.to_string()));
-        exec(db, &mut *tx, &links).await?;
+        // The attribute row first: a data-system write share-locks the attributes it links
+        // before anything else, so the two take their locks in the same order.
         let mut q = Query::delete();
         q.from_table(a("data_system_attributes"))
             .and_where(Expr::col(a("id")).eq(id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
         exec(db, &mut *tx, &q).await?;
+        let mut links = Query::delete();
+        links
+            .from_table(a("data_system_attribute_links"))
+            .and_where(Expr::col(a("attribute_id")).eq(id.to_string()));
+        exec(db, &mut *tx, &links).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }

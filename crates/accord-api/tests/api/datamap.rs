@@ -24,6 +24,7 @@ both!(
     record_of_processing_json,
     record_of_processing_csv,
     datamap_openapi,
+    links_to_attributes_deleted_meanwhile_are_422,
 );
 
 fn org_path(s: &Server, rest: &str) -> String {
@@ -1567,4 +1568,52 @@ async fn datamap_openapi(b: accord_store::Backend) {
         json!(["name", "status", "email", "phoneNumber", "contactType"])
     );
     assert_eq!(body["properties"]["description"]["maxLength"], 1042);
+}
+
+/// A link to an attribute deleted after the request's own check is refused inside the
+/// write transaction: 422, nothing written, never a 500 (checked at the store, where the
+/// race lands, and under concurrent PATCH and DELETE through the API).
+async fn links_to_attributes_deleted_meanwhile_are_422(b: accord_store::Backend) {
+    let s = start(b).await;
+    let system = create_system(&s, json!({"name": "CRM", "status": "active"})).await;
+    let id: Uuid = system["id"].as_str().unwrap().parse().unwrap();
+    let map = s.store.data_map(s.org).await.unwrap();
+    let stored = map.systems.iter().find(|x| x.id == id).unwrap().clone();
+    let write = accord_core::datamap::SystemWrite {
+        system: stored,
+        projects: None,
+        links: vec![(AttributeKind::ProcessingPurposes, vec![Uuid::now_v7()])],
+    };
+    let err = s.store.save_data_system(&write, false).await.unwrap_err();
+    assert_eq!(
+        err,
+        accord_core::Error::Unprocessable(
+            "dataSystemProcessingPurposes/0 not found in this organization".into()
+        )
+    );
+    let (_, after) = s.get(&org_path(&s, &format!("/data-systems/{id}"))).await;
+    assert_eq!(after, system, "nothing of the refused write is stored");
+    // The race through the API: every answer is 200 or 422.
+    for round in 0..6 {
+        let purpose = named(&s, "processing-purposes", &format!("p{round}")).await;
+        let path = org_path(&s, &format!("/data-systems/{id}"));
+        let del = org_path(
+            &s,
+            &format!(
+                "/data-system-processing-purposes/{}",
+                purpose["id"].as_str().unwrap()
+            ),
+        );
+        let patches = (0..4).map(|_| {
+            s.patch(
+                &path,
+                json!({"dataSystemProcessingPurposes": [purpose["id"]]}),
+            )
+        });
+        let (deleted, patched) = tokio::join!(s.delete(&del), futures::future::join_all(patches));
+        assert_eq!(deleted.0, 200, "{}", deleted.1);
+        for (status, body) in patched {
+            assert!(status == 200 || status == 422, "{status} {body}");
+        }
+    }
 }
