@@ -5,6 +5,7 @@
 //! ([`Error::Unavailable`], answered 503 with `Retry-After`), never waited on.
 use accord_core::consent::ConsentEvent;
 use accord_core::store::Store;
+use accord_core::usecases::consent_events::EventSink;
 use accord_core::{Error, Result};
 use std::sync::Arc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -24,7 +25,7 @@ pub const BUSY: &str = "Too many consent events in flight, retry later";
 /// The events of one request and where to answer it.
 struct Job {
     events: Vec<ConsentEvent>,
-    reply: oneshot::Sender<Result<()>>,
+    reply: oneshot::Sender<Result<Vec<ConsentEvent>>>,
 }
 
 /// Handle on the writer; cheap to clone.
@@ -57,11 +58,11 @@ impl Ingest {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Appends `events`, returning once they are committed. A full queue gives
+    /// Appends `events`, returning them once they are committed. A full queue gives
     /// [`Error::Unavailable`] at once and nothing is stored.
-    pub async fn submit(&self, events: Vec<ConsentEvent>) -> Result<()> {
+    pub async fn submit(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(events);
         }
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -118,29 +119,37 @@ async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
     if jobs.len() == 1 {
         let job = jobs.pop().expect("one job");
         let result = store.insert_consent_events(&job.events).await;
-        let _ = job.reply.send(result);
+        let _ = job.reply.send(result.map(|()| job.events));
         return;
     }
     let mut all = Vec::with_capacity(total);
-    let mut lens = Vec::with_capacity(jobs.len());
-    for job in &mut jobs {
-        lens.push(job.events.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    for mut job in jobs {
+        replies.push((job.reply, job.events.len()));
         all.append(&mut job.events);
     }
     match store.insert_consent_events(&all).await {
         Ok(()) => {
-            for job in jobs {
-                let _ = job.reply.send(Ok(()));
+            let mut rest = all.into_iter();
+            for (reply, len) in replies {
+                let _ = reply.send(Ok(rest.by_ref().take(len).collect()));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, jobs = jobs.len(), "consent batch failed, retrying each request");
+            tracing::warn!(error = %e, jobs = replies.len(), "consent batch failed, retrying each request");
             let mut rest = all.into_iter();
-            for (job, len) in jobs.into_iter().zip(lens) {
+            for (reply, len) in replies {
                 let events: Vec<ConsentEvent> = rest.by_ref().take(len).collect();
                 let result = store.insert_consent_events(&events).await;
-                let _ = job.reply.send(result);
+                let _ = reply.send(result.map(|()| events));
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventSink for Ingest {
+    async fn append(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>> {
+        self.submit(events).await
     }
 }

@@ -15,5 +15,6 @@ pub mod schema;
 pub mod site;
 pub mod store;
 pub mod time;
+pub mod usecases;
 
 pub use error::{Error, Result};

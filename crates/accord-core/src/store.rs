@@ -370,23 +370,15 @@ pub trait ConsentStore: Send + Sync + 'static {
         org: Uuid,
         project: Uuid,
     ) -> Result<std::sync::Arc<Vec<crate::consent::ConsentType>>>;
-    /// Privacy API create (§4.3): rules, identity resolution (§3.5) and one multi-row
-    /// insert in one transaction; all items or none.
-    async fn create_consent_events(
+    /// The identity of each item of a Privacy API consent-event create (§3.5), in order.
+    /// Existing identities are found on a reader; when an item creates an identity or adds
+    /// identifiers to one, all items are resolved in order in one write transaction, which
+    /// commits the identities. The events themselves are appended by the caller.
+    async fn resolve_event_identities(
         &self,
         project: &Project,
-        inputs: Vec<crate::consent::ConsentEventInput>,
-        submitter: Option<Uuid>,
-    ) -> Result<Vec<crate::consent::ConsentEvent>>;
-    /// The rules and identity resolution of [`Store::create_consent_events`] without the
-    /// insert: identities it creates are committed, the events are returned for the
-    /// group-commit writer to append.
-    async fn resolve_consent_events(
-        &self,
-        project: &Project,
-        inputs: Vec<crate::consent::ConsentEventInput>,
-        submitter: Option<Uuid>,
-    ) -> Result<Vec<crate::consent::ConsentEvent>>;
+        inputs: &[crate::consent::ConsentEventInput],
+    ) -> Result<Vec<Uuid>>;
     /// Appends fully resolved events (from any number of requests) in one transaction with
     /// multi-row INSERTs. A type deleted meanwhile gives 422.
     async fn insert_consent_events(&self, events: &[crate::consent::ConsentEvent]) -> Result<()>;

@@ -7,9 +7,9 @@ use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent, SessionInfo};
 use accord_core::consent::{
-    self, Api, ConsentEvent, ConsentEventFilter, ConsentEventInput, ConsentStateItem, ConsentType,
-    ConsentTypeFilter, ConsentTypeUpdateFn, CreateConsentType, Erasure, EventContext, Identifiers,
-    Identity, IdentityFilter, IdentityLookup,
+    self, ConsentEvent, ConsentEventFilter, ConsentEventInput, ConsentStateItem, ConsentType,
+    ConsentTypeFilter, ConsentTypeUpdateFn, CreateConsentType, Erasure, Identifiers, Identity,
+    IdentityFilter, IdentityLookup,
 };
 use accord_core::query::Page;
 use accord_core::store::Project;
@@ -648,38 +648,18 @@ pub(crate) async fn consent_events_insert(s: &SqlStore, events: &[ConsentEvent])
     tx.commit().await.map_err(db_err)
 }
 
-/// Privacy API create (§4.3): every item's rules are checked, then identities are
-/// resolved, then all rows are written; one transaction, all or nothing.
-pub(crate) async fn consent_events_create(
+/// See [`ConsentStore::resolve_event_identities`].
+pub(crate) async fn event_identities(
     s: &SqlStore,
     project: &Project,
-    inputs: Vec<ConsentEventInput>,
-    submitter: Option<Uuid>,
-) -> Result<Vec<ConsentEvent>> {
-    let mut tx = s.db.begin_write().await?;
-    let events = resolve_events_in(s, &mut tx, project, &inputs, submitter).await?;
-    insert_event_rows(s, &mut tx, &events).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(events)
-}
-
-/// Rules and identity resolution of a Privacy API create, committing the identities it
-/// creates; the events themselves are left to the caller (the group-commit writer).
-/// When every identity exists with every identifier given, they are found on a reader
-/// connection; otherwise the writer resolves the items in order, as one transaction.
-pub(crate) async fn consent_events_resolve(
-    s: &SqlStore,
-    project: &Project,
-    inputs: Vec<ConsentEventInput>,
-    submitter: Option<Uuid>,
-) -> Result<Vec<ConsentEvent>> {
+    inputs: &[ConsentEventInput],
+) -> Result<Vec<Uuid>> {
     let now = now_ms();
-    let mut events = build_events(s, project, &inputs, submitter, now).await?;
     let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
     let mut complete = true;
     {
         let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-        for input in &inputs {
+        for input in inputs {
             let ids = Identifiers::of_event(input);
             if resolved.contains_key(&ids) {
                 continue;
@@ -703,7 +683,7 @@ pub(crate) async fn consent_events_resolve(
         // the same request may then resolve to: all of them in order, on the writer.
         resolved.clear();
         let mut tx = s.db.begin_write().await?;
-        for input in &inputs {
+        for input in inputs {
             if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
                 let id = s
                     .resolve_identity(&mut tx, project, slot.key(), now)
@@ -713,61 +693,10 @@ pub(crate) async fn consent_events_resolve(
         }
         tx.commit().await.map_err(db_err)?;
     }
-    for (input, event) in inputs.iter().zip(events.iter_mut()) {
-        event.concord_id = resolved[&Identifiers::of_event(input)];
-    }
-    Ok(events)
-}
-
-/// Every item's rules against the project's consent types, before any identity is read.
-async fn build_events(
-    s: &SqlStore,
-    project: &Project,
-    inputs: &[ConsentEventInput],
-    submitter: Option<Uuid>,
-    now: i64,
-) -> Result<Vec<ConsentEvent>> {
-    // A type deleted meanwhile fails the insert on its foreign key (422).
-    let types = consent_types_of(s, project.organization_id, project.id).await?;
-    let ctx = EventContext {
-        organization_id: project.organization_id,
-        project_id: project.id,
-        concord_id: Uuid::nil(),
-        submitter,
-        session: None,
-        now,
-    };
-    inputs
+    Ok(inputs
         .iter()
-        .map(|input| {
-            let ty = consent::find_type(&types, &input.type_ref());
-            consent::build_event(input, ty, Api::Privacy, &ctx)
-        })
-        .collect()
-}
-
-async fn resolve_events_in(
-    s: &SqlStore,
-    tx: &mut AnyConnection,
-    project: &Project,
-    inputs: &[ConsentEventInput],
-    submitter: Option<Uuid>,
-) -> Result<Vec<ConsentEvent>> {
-    let now = now_ms();
-    let mut events = build_events(s, project, inputs, submitter, now).await?;
-    let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
-    for (input, event) in inputs.iter().zip(events.iter_mut()) {
-        let ids = Identifiers::of_event(input);
-        event.concord_id = match resolved.get(&ids) {
-            Some(id) => *id,
-            None => {
-                let id = s.resolve_identity(&mut *tx, project, &ids, now).await?;
-                resolved.insert(ids, id);
-                id
-            }
-        };
-    }
-    Ok(events)
+        .map(|input| resolved[&Identifiers::of_event(input)])
+        .collect())
 }
 
 pub(crate) async fn consent_event_get(
@@ -1177,22 +1106,12 @@ impl ConsentStore for SqlStore {
         consent_types_of(self, org, project).await
     }
 
-    async fn create_consent_events(
+    async fn resolve_event_identities(
         &self,
         project: &Project,
-        inputs: Vec<accord_core::consent::ConsentEventInput>,
-        submitter: Option<Uuid>,
-    ) -> Result<Vec<accord_core::consent::ConsentEvent>> {
-        consent_events_create(self, project, inputs, submitter).await
-    }
-
-    async fn resolve_consent_events(
-        &self,
-        project: &Project,
-        inputs: Vec<accord_core::consent::ConsentEventInput>,
-        submitter: Option<Uuid>,
-    ) -> Result<Vec<accord_core::consent::ConsentEvent>> {
-        consent_events_resolve(self, project, inputs, submitter).await
+        inputs: &[accord_core::consent::ConsentEventInput],
+    ) -> Result<Vec<Uuid>> {
+        event_identities(self, project, inputs).await
     }
 
     async fn insert_consent_events(

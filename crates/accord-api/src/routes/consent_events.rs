@@ -10,6 +10,7 @@ use accord_core::consent::{
 };
 use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param};
 use accord_core::schema::string;
+use accord_core::usecases::consent_events::{self, Recorder};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -131,20 +132,16 @@ async fn create(
     scope: ProjectScope<Limited>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Response> {
-    let who = &scope.who;
     let inputs = consent::parse_events_body(&raw, Api::Privacy)?;
-    let project = scope.project()?;
-    if !project.is_active() {
-        return Err(Error::unprocessable("project is archived").into());
-    }
-    // Identities first (their own transaction), then the events through the group-commit
-    // writer; the answer goes out only after the batch holding them commits.
-    let events = state
-        .store
-        .resolve_consent_events(project, inputs, Some(who.key_id))
-        .await?;
+    let events = consent_events::create(
+        state.store.as_ref(),
+        &state.ingest,
+        scope.project()?,
+        inputs,
+        Recorder::ApiKey(scope.who.key_id),
+    )
+    .await?;
     let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
-    state.ingest.submit(events).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"count": items.len(), "items": items}),

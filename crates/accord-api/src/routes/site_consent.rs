@@ -6,10 +6,10 @@ use crate::extract::read_json;
 use crate::routes::compliance_requests::page_envelope;
 use crate::site::{SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
-use accord_core::consent::{self, Api, ConsentEventFilter, ConsentTypeFilter, EventContext};
+use accord_core::consent::{self, Api, ConsentEventFilter, ConsentTypeFilter};
 use accord_core::query::{self, p, Kind, Page, Param};
 use accord_core::schema::string;
-use accord_core::time::now_ms;
+use accord_core::usecases::consent_events::{self, Recorder};
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -129,31 +129,20 @@ async fn create_consent_events(
 ) -> ApiResult<Response> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
     let inputs = consent::parse_events_body(&raw, Api::Site)?;
-    let project = &session.project;
-    let me = session.identity(&state).await?;
-    let info = session.info(&state).await?;
-    let types = state
-        .store
-        .project_consent_types(project.organization_id, project.id)
-        .await?;
-    let ctx = EventContext {
-        organization_id: project.organization_id,
-        project_id: project.id,
-        concord_id: me,
-        submitter: None,
-        session: Some(info),
-        now: now_ms(),
+    let recorder = Recorder::Session {
+        concord_id: session.identity(&state).await?,
+        info: session.info(&state).await?,
     };
-    let events = inputs
-        .iter()
-        .map(|input| {
-            let ty = consent::find_type(&types, &input.type_ref());
-            consent::build_event(input, ty, Api::Site, &ctx)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
     // Group commit (DESIGN principle 4): answered once the batch holding them commits.
-    state.ingest.submit(events).await?;
+    let events = consent_events::create(
+        state.store.as_ref(),
+        &state.ingest,
+        &session.project,
+        inputs,
+        recorder,
+    )
+    .await?;
+    let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"count": items.len(), "items": items}),

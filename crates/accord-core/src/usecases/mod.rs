@@ -1,0 +1,4 @@
+//! The use cases: one function per action, called by every entry point that performs it
+//! (Privacy API, Site API, CLI, and the console to come), so that a rule lives here once
+//! whatever reaches it. They see storage only through the store traits.
+pub mod consent_events;
