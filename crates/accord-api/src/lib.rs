@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+pub mod respond;
 pub mod routes;
 pub mod site;
 

@@ -7,16 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 use std::sync::OnceLock;
 use uuid::Uuid;
-
-fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
-    if let Some(v) = v {
-        m.insert(k.into(), v.into());
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Domains
@@ -24,40 +18,23 @@ fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
 pub const DOMAIN_SORTS: &[&str] = &["dateCreated", "domain"];
 pub const DOMAIN_EXISTS: &str = "domain already exists in this project";
 
-/// A domain of a project (§7.7).
-#[derive(Debug, Clone, PartialEq)]
+/// A domain of a project (§7.7), as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Domain {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub project_id: Uuid,
+    #[schemars(extend("format" = "hostname"))]
     pub domain: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(url)]
     pub url: Option<String>,
+    /// Epoch milliseconds.
     pub date_created: i64,
+    /// Epoch milliseconds.
     pub date_updated: i64,
-}
-
-impl Domain {
-    pub fn to_wire(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("organizationId".into(), json!(self.organization_id));
-        m.insert("projectId".into(), json!(self.project_id));
-        m.insert("domain".into(), json!(self.domain));
-        put(&mut m, "url", self.url.clone());
-        m.insert("dateCreated".into(), json!(self.date_created));
-        m.insert("dateUpdated".into(), json!(self.date_updated));
-        Value::Object(m)
-    }
-
-    /// The published response schema.
-    pub fn json_schema() -> Value {
-        let uuid = json!({"type": "string", "format": "uuid"});
-        json!({"type": "object", "additionalProperties": false,
-            "required": ["id", "organizationId", "projectId", "domain", "dateCreated", "dateUpdated"],
-            "properties": {"id": uuid, "organizationId": uuid, "projectId": uuid,
-                "domain": {"type": "string", "format": "hostname"}, "url": {"type": "string", "format": "uri"},
-                "dateCreated": {"type": "integer"}, "dateUpdated": {"type": "integer"}}})
-    }
 }
 
 /// Filters of the domain list.
@@ -182,42 +159,37 @@ pub const SESSION_TTL_SECS: i64 = 24 * 3600;
 pub const REFRESH_AFTER_SECS: i64 = 3600;
 pub const MAX_USER_AGENT: usize = 512;
 
-#[derive(Debug, Clone, PartialEq)]
+/// A site session record (§5.9), as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct SessionRecord {
     pub id: Uuid,
+    #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    #[serde(rename = "project")]
     pub project_id: Uuid,
     pub concord_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub geography: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     pub gpc: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// Epoch milliseconds.
     pub date_created: i64,
+    /// Epoch milliseconds.
     pub date_updated: i64,
 }
 
 impl SessionRecord {
-    pub fn to_wire(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("organization".into(), json!(self.organization_id));
-        m.insert("project".into(), json!(self.project_id));
-        m.insert("concordId".into(), json!(self.concord_id));
-        put(&mut m, "ipAddress", self.ip_address.clone());
-        put(&mut m, "domain", self.domain.clone());
-        put(&mut m, "geography", self.geography.clone());
-        put(&mut m, "userAgent", self.user_agent.clone());
-        m.insert("gpc".into(), json!(self.gpc));
-        put(&mut m, "url", self.url.clone());
-        put(&mut m, "referrer", self.referrer.clone());
-        m.insert("dateCreated".into(), json!(self.date_created));
-        m.insert("dateUpdated".into(), json!(self.date_updated));
-        Value::Object(m)
-    }
-
     /// The embedded `session` object of consent events and compliance requests.
     pub fn info(&self) -> crate::compliance::SessionInfo {
         crate::compliance::SessionInfo {
@@ -227,16 +199,6 @@ impl SessionRecord {
             geography: self.geography.clone(),
             user_agent: self.user_agent.clone(),
         }
-    }
-
-    pub fn json_schema() -> Value {
-        let uuid = json!({"type": "string", "format": "uuid"});
-        let s = json!({"type": "string"});
-        json!({"type": "object", "additionalProperties": false,
-            "required": ["id", "organization", "project", "concordId", "gpc", "dateCreated", "dateUpdated"],
-            "properties": {"id": uuid, "organization": uuid, "project": uuid, "concordId": uuid,
-                "ipAddress": s, "domain": s, "geography": s, "userAgent": s, "gpc": {"type": "boolean"},
-                "url": s, "referrer": s, "dateCreated": {"type": "integer"}, "dateUpdated": {"type": "integer"}}})
     }
 }
 

@@ -1,17 +1,16 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/domains`: the domains
 //! that may use the project's Site API and that scans target (§7.7).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody, ProjectScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
-use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::published;
 use accord_core::schema::string;
 use accord_core::site::{self, Domain, DomainFilter, DOMAIN_SORTS};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{Map, Value};
@@ -39,27 +38,23 @@ async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<Domain>>> {
     let q = query::parse(raw.as_deref(), list_params())?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let filter = DomainFilter {
         project_id: scope.project_id,
         domain: q.str("domain").map(str::to_string),
     };
     let (total, items) = state.store.list_domains(&filter, &page).await?;
-    let items = items.iter().map(Domain::to_wire).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Domain>> {
     let b = site::parse_domain_body(&raw, site::domain_create_schema())?;
     let project = scope.project()?;
     let now = now_ms();
@@ -73,7 +68,7 @@ async fn create(
         date_updated: now,
     };
     state.store.create_domain(&d).await?;
-    Ok(json_response(StatusCode::CREATED, &d.to_wire()))
+    Ok(created(d))
 }
 
 /// The addressed domain of the addressed project, or 404.
@@ -89,16 +84,16 @@ async fn found<R>(state: &AppState, scope: &ProjectScope<R>) -> ApiResult<Domain
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Domain>> {
     let d = found(&state, &scope).await?;
-    Ok(json_response(StatusCode::OK, &d.to_wire()))
+    Ok(ok(d))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Domain>> {
     let b = site::parse_domain_body(&raw, site::domain_patch_schema())?;
     let mut d = found(&state, &scope).await?;
     if let Some(domain) = b.domain {
@@ -109,13 +104,16 @@ async fn update(
     }
     d.date_updated = now_ms();
     state.store.update_domain(&d).await?;
-    Ok(json_response(StatusCode::OK, &d.to_wire()))
+    Ok(ok(d))
 }
 
-async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: ProjectScope<Admin>,
+) -> ApiResult<Json<Domain>> {
     let d = found(&state, &scope).await?;
     state.store.delete_domain(d.project_id, d.id).await?;
-    Ok(json_response(StatusCode::OK, &d.to_wire()))
+    Ok(ok(d))
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
@@ -125,10 +123,8 @@ pub fn document(paths: &mut Map<String, Value>) {
     let one = &["organizationId", "projectId", "domainId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];
     let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
-    let schema = Domain::json_schema();
-    let envelope = serde_json::json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": schema}}});
+    let schema = published::<Domain>();
+    let envelope = published::<Page<Domain>>();
     let mut list_p = path_params(proj);
     list_p.extend(query_params(list_params()));
     paths.insert(

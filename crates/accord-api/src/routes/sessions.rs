@@ -1,16 +1,15 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/sessions`: the records
 //! of minted site sessions (§5.9).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ProjectScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{ok, Json, Page};
 use crate::AppState;
-use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::published;
 use accord_core::schema::string;
 use accord_core::site::{SessionFilter, SessionRecord, SESSION_SORTS};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
@@ -49,11 +48,11 @@ async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<SessionRecord>>> {
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = SessionFilter {
         project_id: pid,
@@ -68,17 +67,13 @@ async fn list(
         end_date: q.date("endDate"),
     };
     let (total, items) = state.store.list_sessions(&filter, &page).await?;
-    let items = items.iter().map(SessionRecord::to_wire).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SessionRecord>> {
     let pid = scope.project_id;
     let id = scope.id("sessionId")?;
     scope.project()?;
@@ -87,7 +82,7 @@ async fn get_one(
         .get_session(pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &s.to_wire()))
+    Ok(ok(s))
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
@@ -96,10 +91,8 @@ pub fn document(paths: &mut Map<String, Value>) {
     let proj = &["organizationId", "projectId"][..];
     let one = &["organizationId", "projectId", "sessionId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];
-    let schema = SessionRecord::json_schema();
-    let envelope = json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": schema}}});
+    let schema = published::<SessionRecord>();
+    let envelope = published::<Page<SessionRecord>>();
     let mut list_p = path_params(proj);
     list_p.extend(query_params(list_params()));
     paths.insert(
