@@ -71,12 +71,22 @@ mod tests {
     fn derived_schemas_are_strict() {
         let page = published::<Page<Domain>>();
         assert_eq!(page["additionalProperties"], false);
-        assert_eq!(page["required"], json!(["offset", "count", "total", "items"]));
+        assert_eq!(
+            page["required"],
+            json!(["offset", "count", "total", "items"])
+        );
         let item = &page["properties"]["items"]["items"];
         assert_eq!(item["additionalProperties"], false);
         assert_eq!(
             item["required"],
-            json!(["id", "organizationId", "projectId", "domain", "dateCreated", "dateUpdated"])
+            json!([
+                "id",
+                "organizationId",
+                "projectId",
+                "domain",
+                "dateCreated",
+                "dateUpdated"
+            ])
         );
         assert_eq!(item["properties"]["id"]["format"], "uuid");
         assert_eq!(item["properties"]["domain"]["format"], "hostname");

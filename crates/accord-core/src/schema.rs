@@ -459,6 +459,34 @@ impl Object {
     }
 }
 
+/// The published JSON Schema of a response type, derived from its `Serialize` shape: every
+/// subschema inline, no `null` (absent values are omitted, §1.1), no titles.
+pub fn published<T: schemars::JsonSchema>() -> Value {
+    use schemars::generate::{Contract, SchemaSettings};
+    use schemars::transform::RecursiveTransform;
+    let mut settings = SchemaSettings::draft2020_12().with(|s| {
+        s.inline_subschemas = true;
+        s.meta_schema = None;
+        s.contract = Contract::Serialize;
+    });
+    settings
+        .transforms
+        .push(Box::new(RecursiveTransform(|s: &mut schemars::Schema| {
+            s.remove("title");
+            if let Some(Value::Array(types)) = s.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    s.insert("type".into(), only);
+                }
+            }
+        })));
+    settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,32 +528,4 @@ mod tests {
             Err("body/b must be boolean".into())
         );
     }
-}
-
-/// The published JSON Schema of a response type, derived from its `Serialize` shape: every
-/// subschema inline, no `null` (absent values are omitted, §1.1), no titles.
-pub fn published<T: schemars::JsonSchema>() -> Value {
-    use schemars::generate::{Contract, SchemaSettings};
-    use schemars::transform::RecursiveTransform;
-    let mut settings = SchemaSettings::draft2020_12().with(|s| {
-        s.inline_subschemas = true;
-        s.meta_schema = None;
-        s.contract = Contract::Serialize;
-    });
-    settings
-        .transforms
-        .push(Box::new(RecursiveTransform(|s: &mut schemars::Schema| {
-            s.remove("title");
-            if let Some(Value::Array(types)) = s.get_mut("type") {
-                types.retain(|t| t != "null");
-                if types.len() == 1 {
-                    let only = types[0].clone();
-                    s.insert("type".into(), only);
-                }
-            }
-        })));
-    settings
-        .into_generator()
-        .into_root_schema_for::<T>()
-        .to_value()
 }
