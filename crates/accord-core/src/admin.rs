@@ -385,24 +385,30 @@ pub enum SortKey {
     Text(String),
 }
 
-/// Sorts `items` by `page.sort` (ties by id in the same direction) and cuts the page out.
-/// Returns the total before paging.
-pub fn paginate<T>(
+/// Sorts `items` by `page.sort` and cuts the page out (§1.7): items without a value (a
+/// `None` key) come last in either direction, ties are broken by id in the same direction.
+/// Returns the total before paging. The one in-memory paging of every list served from
+/// memory (administration, data map).
+pub fn paginate<T, K: Into<Option<SortKey>>>(
     mut items: Vec<T>,
     page: &Page,
-    key: impl Fn(&T, &str) -> SortKey,
+    key: impl Fn(&T, &str) -> K,
     id: impl Fn(&T) -> Uuid,
 ) -> (i64, Vec<T>) {
-    items.sort_by(|a, b| {
-        let ord = key(a, &page.sort)
-            .cmp(&key(b, &page.sort))
-            .then_with(|| id(a).cmp(&id(b)));
-        if page.desc {
-            ord.reverse()
-        } else {
-            ord
-        }
-    });
+    items.sort_by(
+        |a, b| match (key(a, &page.sort).into(), key(b, &page.sort).into()) {
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (x, y) => {
+                let ord = x.cmp(&y).then_with(|| id(a).cmp(&id(b)));
+                if page.desc {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            }
+        },
+    );
     let total = items.len() as i64;
     let items = items
         .into_iter()

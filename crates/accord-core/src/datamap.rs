@@ -5,7 +5,7 @@
 //! The store loads one organization's whole map ([`DataMap`]); everything here works on
 //! that snapshot, so a list, a record of processing or a reference check costs the same
 //! few queries whatever its filters.
-use crate::admin::{contains_ci, SortKey};
+use crate::admin::{contains_ci, paginate, SortKey};
 use crate::consent::DURATION_PATTERN;
 use crate::ids::parse_uuid;
 use crate::query::{p, paging, uuid_param, Kind as Q, Page, Param, Query};
@@ -1036,35 +1036,6 @@ pub fn all_attributes_params() -> &'static [Param] {
         ]);
         v
     })
-}
-
-/// Sorts by `page.sort` (items with no value last in either direction, ties by id in the
-/// same direction) and cuts out the page. Returns the total before paging.
-pub fn paginate<T: Copy>(
-    mut items: Vec<T>,
-    page: &Page,
-    key: impl Fn(T, &str) -> Option<SortKey>,
-    id: impl Fn(T) -> Uuid,
-) -> (i64, Vec<T>) {
-    items.sort_by(|a, b| match (key(*a, &page.sort), key(*b, &page.sort)) {
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (x, y) => {
-            let ord = x.cmp(&y).then_with(|| id(*a).cmp(&id(*b)));
-            if page.desc {
-                ord.reverse()
-            } else {
-                ord
-            }
-        }
-    });
-    let total = items.len() as i64;
-    let items = items
-        .into_iter()
-        .skip(page.offset.max(0) as usize)
-        .take(page.limit.max(0) as usize)
-        .collect();
-    (total, items)
 }
 
 fn matches_attribute(a: &Attribute, needle: &str) -> bool {

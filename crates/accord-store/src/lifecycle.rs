@@ -4,6 +4,7 @@
 //! [`MessageStore`] implementation is at the end.
 use super::*;
 use crate::db::{db_err, is_unique_violation};
+use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, ComplianceRequest, NewEvent};
@@ -13,7 +14,7 @@ use accord_core::lifecycle::{
 use accord_core::query::Page;
 use accord_core::store::{Delivery, SendFrom, SendFromEmail, SiteCreateCounts};
 use accord_core::{Error, Result};
-use sea_query::{Asterisk, Cond, Expr, Func, LikeExpr, OnConflict, Order, Query};
+use sea_query::{Asterisk, Cond, Expr, Func, OnConflict, Order, Query};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
 
@@ -570,35 +571,15 @@ pub(crate) async fn list_send_from_emails(
 ) -> Result<(i64, Vec<SendFromEmail>)> {
     let mut cond = Cond::all().add(Expr::col(a("organization_id")).eq(org.to_string()));
     if let Some(e) = email {
-        let escaped = e
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        cond = cond.add(
-            Expr::col(a("email_lower")).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-        );
+        cond = cond.add(contains_ci("email_lower", e));
     }
-    let mut cq = Query::select();
-    cq.expr(Expr::col(a("id")).count())
-        .from(a("send_from_emails"))
-        .cond_where(cond.clone());
-    let total = count(&s.db, &s.db.read, &cq).await?;
-    let (col, text) = if page.sort == "email" {
-        ("email_lower", true)
+    let sort = if page.sort == "email" {
+        ("email_lower", true, false)
     } else {
-        ("date_created", false)
+        ("date_created", false, false)
     };
-    let order = if page.desc { Order::Desc } else { Order::Asc };
-    let mut q = Query::select();
-    q.columns(EMAIL_COLUMNS.map(a))
-        .from(a("send_from_emails"))
-        .cond_where(cond)
-        .order_by_expr(s.sort_expr(col, text), order.clone())
-        .order_by(a("id"), order)
-        .limit(page.limit as u64)
-        .offset(page.offset as u64);
-    let rows: Vec<EmailRow> = all(&s.db, &s.db.read, &q).await?;
+    let (total, rows): (i64, Vec<EmailRow>) =
+        page_of(s, "send_from_emails", &EMAIL_COLUMNS, cond, sort, page).await?;
     Ok((
         total,
         rows.into_iter()

@@ -2,6 +2,7 @@
 //! file purge: the [`ComplianceStore`] of SQLite and PostgreSQL.
 use super::*;
 use crate::identities::{insert_identity, IdentityKeys};
+use crate::paging::page_of;
 
 impl SqlStore {
     /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
@@ -552,25 +553,20 @@ impl ComplianceStore for SqlStore {
         if !f.events.is_empty() {
             c = c.add(Expr::col(a("event")).is_in(f.events.clone()));
         }
-        let mut cq = Query::select();
-        cq.expr(Expr::col(a("id")).count())
-            .from(a("compliance_request_events"))
-            .cond_where(c.clone());
-        let total = count(&self.db, &self.db.read, &cq).await?;
-        let order = if page.desc { Order::Desc } else { Order::Asc };
-        let mut q = Query::select();
-        q.columns(EVENT_COLUMNS.map(a))
-            .from(a("compliance_request_events"))
-            .cond_where(c);
-        if page.sort == "event" {
-            q.order_by_expr(self.sort_expr("event", true), order.clone());
+        let sort = if page.sort == "event" {
+            ("event", true, false)
         } else {
-            q.order_by(a("date_created"), order.clone());
-        }
-        q.order_by(a("id"), order)
-            .limit(page.limit as u64)
-            .offset(page.offset as u64);
-        let rows: Vec<EventRow> = all(&self.db, &self.db.read, &q).await?;
+            ("date_created", false, false)
+        };
+        let (total, rows): (i64, Vec<EventRow>) = page_of(
+            self,
+            "compliance_request_events",
+            &EVENT_COLUMNS,
+            c,
+            sort,
+            page,
+        )
+        .await?;
         let items = rows
             .into_iter()
             .map(EventRow::into_model)
