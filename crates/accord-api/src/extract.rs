@@ -83,6 +83,15 @@ impl PathParams {
     }
 }
 
+/// §1.5 steps 2–4 shared by the scope extractors: credentials and rate limit, then every
+/// id of the path.
+async fn caller_and_ids(parts: &mut Parts, state: &AppState) -> ApiResult<(Principal, PathParams)> {
+    let Auth(who) = Auth::from_request_parts(parts, state).await?;
+    let path = PathParams::from_request_parts(parts, state).await?;
+    path.validate_ids()?;
+    Ok((who, path))
+}
+
 /// The role a handler requires, as a type: `ProjectScope<Admin>`.
 pub trait MinRole: Send + Sync + 'static {
     const ROLE: Role;
@@ -121,9 +130,7 @@ impl<R: MinRole> FromRequestParts<AppState> for ProjectScope<R> {
     type Rejection = crate::error::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Auth(who) = Auth::from_request_parts(parts, state).await?;
-        let path = PathParams::from_request_parts(parts, state).await?;
-        path.validate_ids()?;
+        let (who, path) = caller_and_ids(parts, state).await?;
         let org = path.uuid("organizationId")?;
         let project_id = path.uuid("projectId")?;
         let project = project_scope(state, &who, org, project_id, R::ROLE).await?;
@@ -162,9 +169,7 @@ impl<R: MinRole> FromRequestParts<AppState> for OrgScope<R> {
     type Rejection = crate::error::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Auth(who) = Auth::from_request_parts(parts, state).await?;
-        let path = PathParams::from_request_parts(parts, state).await?;
-        path.validate_ids()?;
+        let (who, path) = caller_and_ids(parts, state).await?;
         let org = org_scope(state, &who, path.uuid("organizationId")?, R::ROLE).await?;
         Ok(OrgScope {
             who,
@@ -195,9 +200,7 @@ impl FromRequestParts<AppState> for Readable {
     type Rejection = crate::error::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Auth(who) = Auth::from_request_parts(parts, state).await?;
-        let path = PathParams::from_request_parts(parts, state).await?;
-        path.validate_ids()?;
+        let (who, path) = caller_and_ids(parts, state).await?;
         let org = path.uuid("organizationId")?;
         let projects = readable_projects(state, &who, org).await?;
         Ok(Readable { who, org, projects })
@@ -216,9 +219,7 @@ impl FromRequestParts<AppState> for BasicAccess {
     type Rejection = crate::error::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let Auth(who) = Auth::from_request_parts(parts, state).await?;
-        let path = PathParams::from_request_parts(parts, state).await?;
-        path.validate_ids()?;
+        let (who, path) = caller_and_ids(parts, state).await?;
         let (org, projects) = basic_access(state, &who, path.uuid("organizationId")?).await?;
         Ok(BasicAccess { who, org, projects })
     }

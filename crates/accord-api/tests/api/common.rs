@@ -296,15 +296,7 @@ pub fn check_schema(schema: &Value, value: &Value, loc: &str) -> Result<(), Stri
         .should_validate_formats(true)
         .build(schema)
         .map_err(|e| format!("{loc}: the schema is invalid: {e}"))?;
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| format!("{loc}{}: {e}", e.instance_path()))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    crate::conformance::violations(&validator, value, loc)
 }
 
 /// Runs an async test body on SQLite and on PostgreSQL.

@@ -97,18 +97,24 @@ pub fn check(route: &str, method: &Method, status: u16, body: &Value) -> Result<
     let method = method.as_str().to_ascii_lowercase();
     let v = validator(privacy, doc, &path, &method, status);
     let validator = v.as_ref().as_ref().map_err(Clone::clone)?;
+    violations(validator, body, "").map_err(|errors| {
+        format!(
+            "{} {route} {status}: response does not match its published schema: {errors}",
+            method.to_uppercase()
+        )
+    })
+}
+
+/// Every violation of `value` against `validator`, each at its location under `loc`.
+pub fn violations(validator: &Validator, value: &Value, loc: &str) -> Result<(), String> {
     let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("at {}: {e}", e.instance_path()))
+        .iter_errors(value)
+        .map(|e| format!("{loc}{}: {e}", e.instance_path()))
         .collect();
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{} {route} {status}: response does not match its published schema: {}",
-            method.to_uppercase(),
-            errors.join("; ")
-        ))
+        Err(errors.join("; "))
     }
 }
 

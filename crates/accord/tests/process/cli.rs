@@ -1,5 +1,5 @@
 //! The `accord` command line (§9.3), run as a real process on SQLite and PostgreSQL.
-use crate::common::{accord, database, free_port, serve, stop, Served};
+use crate::common::{accord, bootstrap_of, database, free_port, serve, stop, Served};
 use serde_json::Value;
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -161,17 +161,7 @@ async fn serve_bootstraps_once_on_the_default_sqlite() {
         mut child, lines, ..
     } = serve(dir.path(), port, &[], &[]).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
-    let key = lines[1]
-        .strip_prefix("Accord bootstrap: apiKey=")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let ids = lines[0]
-        .strip_prefix("Accord bootstrap: organizationId=")
-        .unwrap();
-    let (org, project) = ids.split_once(" projectId=").unwrap();
+    let (key, org, project) = bootstrap_of(&lines);
     assert!(dir.path().join("accord-data/accord.db").exists());
     assert!(dir.path().join("accord-data/files").is_dir());
     assert!(dir.path().join("accord-data/outbox").is_dir());

@@ -138,3 +138,19 @@ pub fn stop(child: &mut std::process::Child, signal: &str) -> i32 {
     let _ = child.kill();
     panic!("server did not stop on {signal}");
 }
+
+/// The owner key, organization id and project id of the two bootstrap lines `serve`
+/// prints on an empty database.
+pub fn bootstrap_of(lines: &[String]) -> (String, String, String) {
+    assert_eq!(lines.len(), 2, "bootstrap lines: {lines:?}");
+    let key = lines[1]
+        .strip_prefix("Accord bootstrap: apiKey=")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no key in {lines:?}"))
+        .to_string();
+    let (org, project) = lines[0]
+        .strip_prefix("Accord bootstrap: organizationId=")
+        .and_then(|rest| rest.split_once(" projectId="))
+        .unwrap_or_else(|| panic!("no ids in {lines:?}"));
+    (key, org.to_string(), project.to_string())
+}

@@ -1,7 +1,7 @@
 //! Nothing acknowledged is ever lost (DESIGN principle 4): the real `accord serve` takes
 //! concurrent consent-event creates, is killed with SIGKILL mid-load, restarts on the same
 //! database, and still holds every event it answered 201 for. SQLite and PostgreSQL.
-use crate::common::{database, free_port, serve, stop, Served};
+use crate::common::{bootstrap_of, database, free_port, serve, stop, Served};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,28 +23,20 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
         return;
     };
     let port = free_port();
+    let args = ["--database", db.as_str()];
+    let start = || {
+        serve(
+            dir.path(),
+            port,
+            &args,
+            &[("ACCORD_RATE_LIMIT_PRIVACY", "0")],
+        )
+    };
     let Served {
         mut child, lines, ..
-    } = serve(
-        dir.path(),
-        port,
-        &["--database", &db],
-        &[("ACCORD_RATE_LIMIT_PRIVACY", "0")],
-    )
-    .await;
+    } = start().await;
     assert_eq!(lines.len(), 2, "bootstrap lines: {lines:?}");
-    let key = lines[1]
-        .strip_prefix("Accord bootstrap: apiKey=")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let (org, project) = lines[0]
-        .strip_prefix("Accord bootstrap: organizationId=")
-        .unwrap()
-        .split_once(" projectId=")
-        .unwrap();
+    let (key, org, project) = bootstrap_of(&lines);
     let events = Arc::new(format!(
         "http://127.0.0.1:{port}/privacy-v1/organizations/{org}/projects/{project}/consent-events"
     ));
@@ -114,13 +106,7 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
 
     let Served {
         mut child, lines, ..
-    } = serve(
-        dir.path(),
-        port,
-        &["--database", &db],
-        &[("ACCORD_RATE_LIMIT_PRIVACY", "0")],
-    )
-    .await;
+    } = start().await;
     assert!(lines.is_empty(), "no second bootstrap: {lines:?}");
     let mut stored = HashSet::new();
     for offset in (0..).step_by(1000) {

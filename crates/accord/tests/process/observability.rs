@@ -1,6 +1,6 @@
 //! What an operator sees of a running server: one access-log line per request carrying its
 //! request id, and the Prometheus metrics on their own address.
-use crate::common::{database, free_port, serve, stop, Served};
+use crate::common::{bootstrap_of, database, free_port, serve, stop, Served};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -23,18 +23,7 @@ async fn metrics_and_access_log(postgres: bool) {
         &[("ACCORD_LOG", "info")],
     )
     .await;
-    let key = lines[1]
-        .strip_prefix("Accord bootstrap: apiKey=")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    let (org, project) = lines[0]
-        .strip_prefix("Accord bootstrap: organizationId=")
-        .unwrap()
-        .split_once(" projectId=")
-        .unwrap();
+    let (key, org, project) = bootstrap_of(&lines);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let res = client
