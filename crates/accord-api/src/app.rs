@@ -1,12 +1,11 @@
 //! The whole HTTP application: the `/privacy-v1` and `/site-v1` routers, health and the
 //! OpenAPI documents, the 404 fallback, and the layers every request passes through
-//! (request id, tracing span and access log, metrics, timeout, compression, CORS).
+//! (request id, tracing span and access log, metrics, body timeout, compression, CORS).
 use crate::error::{error_body, json_response};
 use crate::routes::*;
 use crate::AppState;
-use accord_core::error::reason_phrase;
 use axum::extract::{MatchedPath, OriginalUri, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +15,7 @@ use std::time::Duration;
 use tower_http::compression::predicate::SizeAbove;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -66,7 +65,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::site::site_cors,
         ));
-    let timeout = state.config.request_timeout;
+    let body_timeout = state.config.body_timeout;
     Router::new()
         .nest("/privacy-v1", privacy)
         .route("/site-v1/health", get(health))
@@ -75,12 +74,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .route_layer(middleware::from_fn(tag_route))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(middleware::map_response(contract_error_body))
-        .layer(CompressionLayer::new().compress_when(SizeAbove::new(COMPRESS_ABOVE)))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -92,6 +87,19 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::map_request(drop_unusable_request_id))
         .with_state(state)
+}
+
+/// Worth compressing: over 1 KiB and not already compressed (images, PDFs, archives) nor a
+/// stream.
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{NotForContentType, Predicate};
+    SizeAbove::new(COMPRESS_ABOVE)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+        .and(NotForContentType::const_new("application/pdf"))
+        .and(NotForContentType::const_new("application/zip"))
+        .and(NotForContentType::const_new("application/gzip"))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -133,24 +141,52 @@ fn request_span(req: &Request) -> Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", request_id = %id, method = %req.method())
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
-/// One line per request at the default level, and the request metrics.
+/// One line per request at the default level, and the request metrics. A failed request's
+/// line is written at error level and names its request id itself, so that it is there
+/// even when the (info-level) request span is filtered out.
 fn access_log(res: &Response, latency: Duration, _span: &Span) {
     let (method, route) = res
         .extensions()
         .get::<RouteTag>()
         .map_or(("-", "unmatched"), |t| {
-            (t.method.as_str(), t.route.as_str())
+            (method_label(&t.method), t.route.as_str())
         });
     let status = res.status().as_u16();
     crate::metrics::record_request(method, route, status, latency);
     let millis = latency.as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::error!(route, status, duration_ms = millis, "request failed");
+        let id = res
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::error!(
+            request_id = id,
+            route,
+            status,
+            duration_ms = millis,
+            "request failed"
+        );
     } else {
         tracing::info!(route, status, duration_ms = millis, "request");
+    }
+}
+
+/// The method as a metric label: the methods a client can route, anything else `other`, so
+/// that made-up methods cannot grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
     }
 }
 
@@ -160,27 +196,6 @@ async fn tag_route(route: MatchedPath, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     res.extensions_mut().insert(RouteTag { route, method });
     res
-}
-
-/// Errors made by a layer rather than a handler (a timeout) get the contract's body (§1.5).
-async fn contract_error_body(res: Response) -> Response {
-    let status = res.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || res.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return res;
-    }
-    let message = match status {
-        StatusCode::SERVICE_UNAVAILABLE => "request timed out, retry later",
-        other => reason_phrase(other.as_u16()),
-    };
-    let mut fresh = error_body(status.as_u16(), message);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        fresh
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    fresh
 }
 
 /// CORS for `/privacy-v1` routes: headers only for origins listed in `ACCORD_CORS_ORIGINS`

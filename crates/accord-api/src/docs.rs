@@ -61,11 +61,11 @@ pub(crate) fn op(
     errs: &[u16],
     auth: bool,
 ) -> Value {
-    // Any request may time out (503, `ACCORD_REQUEST_TIMEOUT`).
     let mut responses = errors(errs);
-    responses
-        .entry("503")
-        .or_insert_with(|| errors(&[503])["503"].clone());
+    if body.is_some() {
+        // A client that pauses too long while sending the body (`ACCORD_BODY_TIMEOUT`).
+        responses.extend(errors(&[408]));
+    }
     responses.insert(
         ok.to_string(),
         json!({"description": "Success", "content": {"application/json": {"schema": ok_schema}}}),

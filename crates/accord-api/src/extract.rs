@@ -300,8 +300,18 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) if timed_out(e.as_ref()) => Err(Error::RequestTimeout(
+            "body was not received in time".into(),
+        )),
         Err(e) => Err(Error::bad(format!("body could not be read: {e}"))),
     }
+}
+
+/// True when reading a body failed because the client paused longer than the body
+/// timeout.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// Reads and discards (a bounded amount of) a refused body, so that a client still sending

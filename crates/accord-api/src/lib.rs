@@ -48,8 +48,10 @@ pub struct ApiConfig {
     pub purge_interval_ms: i64,
     /// `ACCORD_GEOIP_DB`: the geography of client addresses without a trusted geo header.
     pub geoip: Option<Arc<geoip::GeoIp>>,
-    /// Longest time a request may take before it is answered 503 (`ACCORD_REQUEST_TIMEOUT`).
-    pub request_timeout: std::time::Duration,
+    /// Longest pause of a client sending a request body before it is answered 408
+    /// (`ACCORD_BODY_TIMEOUT`). Handlers themselves are never cancelled: a write that has
+    /// started finishes and is answered.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -65,7 +67,7 @@ impl Default for ApiConfig {
             mail: mail::MailConfig::default(),
             purge_interval_ms: 3_600_000,
             geoip: None,
-            request_timeout: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -153,7 +153,7 @@ fn build() -> Value {
             consent_events::COLLECTION.into(),
             json!({
                 "get": op("Consent Events", "Consent events of a project", with(path_params(proj), event_query), None, 200, envelope(event.clone()), std_errs, true),
-                "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, consent_events::created_schema(), write_errs, true),
+                "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, consent_events::created_schema(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
             }),
         );
         paths.insert(

@@ -332,9 +332,9 @@ pub async fn sign(state: &AppState, claims: &SessionClaims) -> Result<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// CORS and the x-session refresh header (middleware on the whole router)
+// CORS and the x-session refresh header (a route layer of the Site API router)
 
-/// Site API routes below `/site-v1/{projectId}/`, as segment patterns (`*` = any segment).
+/// What CORS applies to a matched Site API route.
 enum SiteRoute {
     /// Not a project route of the Site API.
     Other,

@@ -16,6 +16,9 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The client paused too long while sending its body (`ACCORD_BODY_TIMEOUT`).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Unprocessable(String),
     #[error("Rate limit exceeded, retry in {0} seconds")]
@@ -54,6 +57,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType(_) => 415,
+            Error::RequestTimeout(_) => 408,
             Error::Unprocessable(_) => 422,
             Error::TooManyRequests(_) => 429,
             Error::Unavailable(_) => 503,
@@ -78,6 +82,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         410 => "Gone",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",

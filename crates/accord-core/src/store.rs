@@ -1,7 +1,7 @@
 //! The storage contract, one trait per area (tenancy and keys, compliance requests,
 //! messages and jobs, consent, site sessions and domains, data map) and [`Store`], all of
 //! them together. `accord-store` implements them for SQLite and PostgreSQL; the API layer
-//! only ever sees `dyn Store`, and every call is scoped by organization.
+//! only ever sees `dyn Store`, and every call is scoped by organization or by project.
 use crate::auth::{Permission, Principal, Role};
 use crate::compliance::{
     Actor, ComplianceRequest, CreateComplianceRequest, DataSystemSummary, EventFilter, NewEvent,

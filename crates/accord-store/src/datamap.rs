@@ -382,17 +382,18 @@ impl SqlStore {
     pub(crate) async fn remove_data_system(&self, org: Uuid, id: Uuid) -> Result<()> {
         let db = &self.db;
         let mut tx = db.begin_write().await?;
+        // The system row first, as a write of the system locks it before its links.
+        let mut q = Query::delete();
+        q.from_table(a("data_systems"))
+            .and_where(Expr::col(a("id")).eq(id.to_string()))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
+        exec(db, &mut *tx, &q).await?;
         for table in ["data_system_attribute_links", "data_system_projects"] {
             let mut q = Query::delete();
             q.from_table(a(table))
                 .and_where(Expr::col(a("data_system_id")).eq(id.to_string()));
             exec(db, &mut *tx, &q).await?;
         }
-        let mut q = Query::delete();
-        q.from_table(a("data_systems"))
-            .and_where(Expr::col(a("id")).eq(id.to_string()))
-            .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        exec(db, &mut *tx, &q).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! Paging and substring filters written once: the exact `total` of a filtered table and one page of its rows,
-//! ordered by a sort column (items without a value last when it is nullable), then by id
-//! in the same direction (§1.7).
+//! Paging and substring filters written once: the exact `total` of a filtered table (a
+//! COUNT read just before the page) and one page of its rows, ordered by a sort column
+//! (items without a value last when it is nullable), then by id in the same direction
+//! (§1.7).
 use crate::{a, all, count, SqlStore};
 use accord_core::query::Page;
 use accord_core::Result;

@@ -14,7 +14,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ACCORD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Database: `sqlite://PATH` or `postgres://…`.
-    #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
+    #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, hide_env_values = true)]
     pub database: String,
     /// Folder of uploaded files (`files/`) and the mail outbox (`outbox/`).
     #[arg(
@@ -43,13 +43,13 @@ pub struct ServeArgs {
         default_value_t = 600
     )]
     pub rate_limit_site: u32,
-    /// Seconds a request may take before it is answered 503.
-    #[arg(long = "request-timeout", env = "ACCORD_REQUEST_TIMEOUT", default_value_t = 60,
+    /// Seconds a client may pause while sending a request body before it is answered 408.
+    #[arg(long = "body-timeout", env = "ACCORD_BODY_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub request_timeout: u64,
+    pub body_timeout: u64,
     /// Comma-separated CIDRs (or addresses) whose `X-Forwarded-For` and geo header are believed.
-    #[arg(long = "trusted-proxies", env = "ACCORD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy)]
-    pub trusted_proxies: Vec<IpNet>,
+    #[arg(long = "trusted-proxies", env = "ACCORD_TRUSTED_PROXIES", default_value = "", value_parser = proxies)]
+    pub trusted_proxies: List<IpNet>,
     /// Header (set by a trusted proxy) carrying the visitor's `CC` or `CC-SUB`.
     #[arg(long = "geo-header", env = "ACCORD_GEO_HEADER", value_parser = header_name)]
     pub geo_header: Option<String>,
@@ -57,17 +57,17 @@ pub struct ServeArgs {
     #[arg(long = "geoip-db", env = "ACCORD_GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,
     /// Origins allowed to call `/privacy-v1` from browsers: a comma list, or `*`.
-    #[arg(long = "cors-origins", env = "ACCORD_CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
-    pub cors_origins: Vec<String>,
+    #[arg(long = "cors-origins", env = "ACCORD_CORS_ORIGINS", default_value = "", value_parser = origins)]
+    pub cors_origins: List<String>,
     /// `smtp://` or `smtps://user:pass@host:port`; without it, emails go to the outbox.
-    #[arg(long = "smtp-url", env = "ACCORD_SMTP_URL", value_parser = smtp_url)]
+    #[arg(long = "smtp-url", env = "ACCORD_SMTP_URL", value_parser = smtp_url, hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// Default sender of emails.
     #[arg(long = "smtp-from", env = "ACCORD_SMTP_FROM", default_value = "no-reply@localhost", value_parser = mailbox)]
     pub smtp_from: String,
     /// Receives `POST {"to","body"}` for verification codes by SMS; without it, SMS go to
     /// the outbox.
-    #[arg(long = "sms-webhook-url", env = "ACCORD_SMS_WEBHOOK_URL", value_parser = http_url)]
+    #[arg(long = "sms-webhook-url", env = "ACCORD_SMS_WEBHOOK_URL", value_parser = http_url, hide_env_values = true)]
     pub sms_webhook_url: Option<String>,
     /// External base URL; verification emails carry a one-time link only when it is set.
     #[arg(long = "public-url", env = "ACCORD_PUBLIC_URL", value_parser = http_url)]
@@ -95,13 +95,13 @@ impl ServeArgs {
         Ok(ApiConfig {
             rate_limit_privacy: self.rate_limit_privacy,
             rate_limit_site: self.rate_limit_site,
-            cors_origins: self.cors_origins.clone(),
+            cors_origins: self.cors_origins.0.clone(),
             smtp_from: self.smtp_from.clone(),
-            trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxies: self.trusted_proxies.0.clone(),
             geo_header: self.geo_header.clone(),
             geoip,
             public_url: self.public_url.clone(),
-            request_timeout: Duration::from_secs(self.request_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
             mail: accord_api::mail::MailConfig {
                 smtp_url: self.smtp_url.clone(),
                 sms_webhook_url: self.sms_webhook_url.clone(),
@@ -113,15 +113,51 @@ impl ServeArgs {
     }
 }
 
-/// The URL with its password replaced by `***`, for messages.
+/// A comma-separated setting; empty entries (and an empty value) are ignored.
+#[derive(Debug, Clone, Default)]
+pub struct List<T>(pub Vec<T>);
+
+fn list<T>(v: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<List<T>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(item)
+        .collect::<Result<_, _>>()
+        .map(List)
+}
+
+fn origins(v: &str) -> Result<List<String>, String> {
+    list(v, origin)
+}
+
+fn proxies(v: &str) -> Result<List<IpNet>, String> {
+    list(v, proxy)
+}
+
+/// The URL with its password (in the authority or a `password` query parameter) replaced
+/// by `***`, for messages; a URL that does not parse is not shown at all.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "(an unparsable URL)".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query_pairs().any(|(k, _)| k.contains("password")) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.contains("password") {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 pub fn database_url(v: &str) -> Result<String, String> {
@@ -211,6 +247,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lists_skip_empty_entries() {
+        assert!(origins("").unwrap().0.is_empty());
+        assert_eq!(
+            origins("https://a.example.com, ,https://b.example.com,")
+                .unwrap()
+                .0,
+            vec!["https://a.example.com", "https://b.example.com"]
+        );
+        assert_eq!(proxies("10.0.0.0/8,").unwrap().0.len(), 1);
+        assert!(proxies("10.0.0.0/8,nowhere").is_err());
+    }
+
+    #[test]
     fn values_are_checked() {
         assert!(origin("https://admin.example.com").is_ok());
         assert!(origin("http://localhost:3000").is_ok());
@@ -241,5 +290,10 @@ mod tests {
             "postgres://app:***@db:5432/accord"
         );
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+        assert_eq!(
+            redact("postgres://db/accord?user=app&password=secret"),
+            "postgres://db/accord?user=app&password=***"
+        );
+        assert!(!redact("postgres://app:se cret@[db/x").contains("se cret"));
     }
 }

@@ -35,14 +35,14 @@ enum Command {
         project_name: String,
         #[arg(long = "domain")]
         domain: Vec<String>,
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
         #[arg(long)]
         json: bool,
     },
     /// Apply pending database migrations.
     Migrate {
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
     /// Manage API keys.
@@ -63,7 +63,7 @@ enum ApiKeyCommand {
         role: String,
         #[arg(long, default_value = "cli")]
         name: String,
-        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE, value_parser = database_url)]
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
         #[arg(long)]
         json: bool,
@@ -87,7 +87,13 @@ async fn open(database: &str) -> anyhow::Result<SqlStore> {
     Ok(store)
 }
 
+/// Checked here rather than by the argument parser, so that a bad database URL is a failed
+/// start (exit 1) whether it came from the flag or from the environment.
 async fn connect(database: &str) -> anyhow::Result<SqlStore> {
+    let database = database_url(database).map_err(|rule| {
+        anyhow::anyhow!("invalid setting ACCORD_DATABASE_URL (--database): {rule}")
+    })?;
+    let database = database.as_str();
     SqlStore::connect(database).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the database at {} (ACCORD_DATABASE_URL): {e}",
@@ -287,6 +293,8 @@ fn uuid_arg(s: &str) -> anyhow::Result<uuid::Uuid> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: the environment is only read by this thread here.
+    forget_empty_settings();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => return usage_error(e),
@@ -311,24 +319,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// Help and version exit 0, usage errors 2. A bad value of a setting (a flag with an
-/// `ACCORD_*` fallback) exits 1 with a message naming the setting.
+/// Help and version exit 0, usage errors 2. A bad value of a setting taken from its
+/// `ACCORD_*` variable exits 1 with a message naming the setting and the rule, never the
+/// value (it may hold a password).
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::{ContextKind, ErrorKind};
-    let setting = matches!(
+    let flag = matches!(
         e.kind(),
         ErrorKind::ValueValidation | ErrorKind::InvalidValue
     )
     .then(|| e.get(ContextKind::InvalidArg))
     .flatten()
-    .and_then(|arg| env_of(&arg.to_string()));
+    .map(|arg| arg.to_string());
+    let setting = flag.as_deref().and_then(|f| {
+        let (long, env) = env_of(f)?;
+        let given_as_flag = std::env::args()
+            .any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")));
+        (!given_as_flag).then_some(env)
+    });
     if let Some(env) = setting {
-        let rendered = e.render().to_string();
-        let detail = rendered.lines().next().unwrap_or_default();
-        eprintln!(
-            "accord: invalid setting {env}: {}",
-            detail.trim_start_matches("error: ")
-        );
+        let rule = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "not an accepted value".into());
+        eprintln!("accord: invalid setting {env}: {rule}");
         return ExitCode::from(1);
     }
     let _ = e.print();
@@ -339,8 +352,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     }
 }
 
-/// The environment variable of the flag named in a clap message (`--flag <VALUE>`).
-fn env_of(invalid_arg: &str) -> Option<String> {
+/// The long name and environment variable of the flag named in a clap message
+/// (`--flag <VALUE>`).
+fn env_of(invalid_arg: &str) -> Option<(String, String)> {
     use clap::CommandFactory;
     let long = invalid_arg.strip_prefix("--")?.split([' ', '=']).next()?;
     fn find(cmd: &clap::Command, long: &str) -> Option<String> {
@@ -350,5 +364,15 @@ fn env_of(invalid_arg: &str) -> Option<String> {
             .map(|e| e.to_string_lossy().into_owned())
             .or_else(|| cmd.get_subcommands().find_map(|c| find(c, long)))
     }
-    find(&Cli::command(), long)
+    find(&Cli::command(), long).map(|env| (long.to_string(), env))
+}
+
+/// An `ACCORD_*` variable set to nothing (or blanks) means "not set".
+fn forget_empty_settings() {
+    for (name, value) in std::env::vars_os() {
+        let is_setting = name.to_str().is_some_and(|n| n.starts_with("ACCORD_"));
+        if is_setting && value.to_str().is_some_and(|v| v.trim().is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
 }

@@ -180,7 +180,6 @@ pub fn document(paths: &mut Map<String, Value>) {
         a
     };
     let errs = &[400, 401, 403, 404, 429, 500][..];
-    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
     let event = crate::routes::consent_events::schema();
     let ty = crate::routes::consent_types::schema();
     let envelope = |item: Value| {
@@ -197,7 +196,7 @@ pub fn document(paths: &mut Map<String, Value>) {
         json!({
             "get": op("Consent", "Consent events of the current identity", with(pid(), query_params(event_params())), None, 200, envelope(event.clone()), errs, true),
             "post": op("Consent", "Create consent event(s) for the current user", pid(), Some(consent::events_body_json_schema(Api::Site)), 201,
-                crate::routes::consent_events::created_schema(), write_errs, true),
+                crate::routes::consent_events::created_schema(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
         }),
     );
     let mut one = pid();

@@ -1,11 +1,10 @@
 //! The layers every request passes through and the contract fixes of the reshaping:
 //! `include=deadline` on create, consent events on an archived project, CORS preflights on
-//! paths that do not exist, request timeouts, compression, and the agreement between the
+//! paths that do not exist, slow request bodies, compression, and the agreement between the
 //! router and the published documents.
 use crate::both;
 use crate::common::*;
 use crate::conformance;
-use accord_api::ingest::Ingest;
 use accord_api::ApiConfig;
 use reqwest::Method;
 use serde_json::Value;
@@ -18,7 +17,7 @@ both!(
     include_deadline_on_create,
     consent_events_on_an_archived_project_are_refused,
     preflights_on_unknown_paths_are_404,
-    slow_requests_time_out_with_the_contract_body,
+    slow_bodies_time_out_with_the_contract_body,
     large_responses_are_compressed_on_request,
     routes_and_documents_agree
 );
@@ -147,32 +146,50 @@ async fn preflights_on_unknown_paths_are_404(b: accord_store::Backend) {
     assert_eq!(res.status(), 404);
 }
 
-async fn slow_requests_time_out_with_the_contract_body(b: accord_store::Backend) {
-    // A paused consent-event writer never commits, so the create waits until the timeout.
-    let (ingest, _paused) = Ingest::paused(8);
+async fn slow_bodies_time_out_with_the_contract_body(b: accord_store::Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let config = ApiConfig {
-        request_timeout: Duration::from_millis(500),
+        body_timeout: Duration::from_millis(400),
         ..Default::default()
     };
-    let s = Arc::new(start_with_ingest(b, config, Some(ingest)).await);
-    let started = std::time::Instant::now();
-    let res = s
-        .req(Method::POST, &s.project_path("/consent-events"))
-        .json(&json!({"items": [event("slow@example.com")]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 503);
-    assert!(started.elapsed() >= Duration::from_millis(450));
-    assert_eq!(res.headers()["retry-after"], "1");
-    assert!(res.headers().contains_key("x-request-id"));
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"statusCode": 503, "error": "Service Unavailable", "message": "request timed out, retry later"})
+    let s = start_with(b, config).await;
+    // A client that sends the headers and part of the body, then stalls.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = json!({"items": [event("slow@example.com")]}).to_string();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        s.project_path("/consent-events"),
+        s.key,
+        body.len()
     );
-    // Quick requests are unaffected.
-    assert_eq!(s.get(&s.project_path("/compliance-requests")).await.0, 200);
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&body.as_bytes()[..10]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(350));
+    assert!(answer.contains("x-request-id: "), "{answer}");
+    let json_body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let parsed: Value = serde_json::from_str(json_body).unwrap_or(Value::Null);
+    assert_eq!(
+        parsed,
+        json!({"statusCode": 408, "error": "Request Timeout", "message": "body was not received in time"}),
+        "{answer}"
+    );
+    // Nothing of it was stored; clients that send at once are unaffected.
+    let (status, list) = s.get(&s.project_path("/consent-events")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 0);
+    let (status, body) = s
+        .post(
+            &s.project_path("/consent-events"),
+            json!({"items": [event("quick@example.com")]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
 }
 
 async fn large_responses_are_compressed_on_request(b: accord_store::Backend) {

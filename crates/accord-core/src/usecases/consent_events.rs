@@ -13,7 +13,8 @@ use uuid::Uuid;
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
     /// Appends `events` and returns them once their batch has committed; nothing of them
-    /// is stored when it fails.
+    /// is stored when it fails. Once accepted they are written even if the caller stops
+    /// waiting.
     async fn append(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>>;
 }
 

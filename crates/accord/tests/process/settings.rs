@@ -1,6 +1,6 @@
 //! Start-up of `accord serve`: every `ACCORD_*` setting is checked before anything starts,
 //! and a failure names what failed (the setting, the address, the database).
-use crate::common::{accord, free_port};
+use crate::common::{accord, free_port, serve, stop};
 use std::time::{Duration, Instant};
 
 /// Runs `accord serve` to its exit (it must exit by itself) and returns code and stderr.
@@ -26,7 +26,7 @@ fn a_bad_setting_stops_serve_naming_it() {
     for (name, value) in [
         ("ACCORD_RATE_LIMIT_PRIVACY", "lots"),
         ("ACCORD_RATE_LIMIT_SITE", "-1"),
-        ("ACCORD_REQUEST_TIMEOUT", "0"),
+        ("ACCORD_BODY_TIMEOUT", "0"),
         ("ACCORD_TRUSTED_PROXIES", "10.0.0.0/8,nowhere"),
         ("ACCORD_CORS_ORIGINS", "admin.example.com"),
         ("ACCORD_SMTP_URL", "http://mail.example.com"),
@@ -50,10 +50,40 @@ fn a_bad_setting_stops_serve_naming_it() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("ACCORD_GEOIP_DB"), "{err}");
-    // The flag form is checked the same way.
+    // The flag form is a usage error (exit 2) with the same rule.
     let (code, err) = serve_exit(&["--listen", &listen, "--rate-limit-privacy", "x"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--rate-limit-privacy"), "{err}");
+    // A value that may hold a password is never echoed.
+    let (code, err) = serve_exit(
+        &["--listen", &listen],
+        &[("ACCORD_SMTP_URL", "http://user:hunter2@mail.example.com")],
+    );
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("ACCORD_RATE_LIMIT_PRIVACY"), "{err}");
+    assert!(err.contains("invalid setting ACCORD_SMTP_URL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn empty_settings_mean_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let empty = [
+        "ACCORD_CORS_ORIGINS",
+        "ACCORD_TRUSTED_PROXIES",
+        "ACCORD_SMTP_URL",
+        "ACCORD_SMS_WEBHOOK_URL",
+        "ACCORD_PUBLIC_URL",
+        "ACCORD_GEO_HEADER",
+        "ACCORD_GEOIP_DB",
+        "ACCORD_METRICS_LISTEN",
+        "ACCORD_S3_BUCKET",
+    ];
+    let mut envs: Vec<(&str, &str)> = empty.iter().map(|n| (*n, "")).collect();
+    envs.push(("ACCORD_TRUSTED_PROXIES", "127.0.0.1,"));
+    let mut served = serve(dir.path(), port, &[], &envs).await;
+    assert_eq!(served.lines.len(), 2, "{:?}", served.lines);
+    assert_eq!(stop(&mut served.child, "-TERM"), 0);
 }
 
 #[test]
