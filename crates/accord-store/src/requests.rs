@@ -284,19 +284,8 @@ impl SqlStore {
             return Ok(());
         }
         let mut q = Query::insert();
-        q.into_table(a("compliance_request_events")).columns(
-            [
-                "id",
-                "compliance_request_id",
-                "organization_id",
-                "project_id",
-                "event",
-                "account_id",
-                "details",
-                "date_created",
-            ]
-            .map(a),
-        );
+        q.into_table(a("compliance_request_events"))
+            .columns(EVENT_COLUMNS.map(a));
         for e in events {
             q.values_panic([
                 new_id().to_string().into(),
