@@ -459,6 +459,50 @@ impl Object {
     }
 }
 
+/// Declares a request body once. Each field is written a single time, with its Rust type,
+/// its wire name and its rule; the macro derives the struct the validated JSON deserializes
+/// into and [`props`](#method.props), the property list an [`Object`] schema validates with
+/// (§1.5 messages) and publishes. Object-level rules (required, at least one of, minimum
+/// properties) are given where the object is built from `props()`.
+///
+/// ```ignore
+/// body! {
+///     pub struct DomainBody {
+///         domain: Option<String> => "domain": string().max(253).format(Format::Hostname).s(),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! body {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty => $wire:literal : $rule:expr ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        $vis struct $name {
+            $( $(#[$fmeta])* #[serde(rename = $wire, default)] pub $field: $ty, )*
+        }
+        impl $name {
+            /// The declared properties with their rules, in declaration order.
+            pub fn props() -> Vec<(&'static str, $crate::schema::Schema)> {
+                vec![ $( ($wire, $rule) ),* ]
+            }
+        }
+    };
+}
+
+/// Validates `raw` against `schema` (the §1.5 message of the first violation is the 400)
+/// and deserializes it into the body type declared with [`body!`].
+pub fn parse<T: serde::de::DeserializeOwned>(raw: &Value, schema: &Schema) -> crate::Result<T> {
+    schema
+        .validate(raw, "body")
+        .map_err(crate::Error::BadRequest)?;
+    T::deserialize(raw).map_err(|e| crate::Error::bad(format!("body is invalid: {e}")))
+}
+
 /// The published JSON Schema of a response type, derived from its `Serialize` shape: every
 /// subschema inline, no `null` (absent values are omitted, §1.1), no titles.
 pub fn published<T: schemars::JsonSchema>() -> Value {

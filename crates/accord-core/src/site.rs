@@ -45,24 +45,19 @@ pub struct DomainFilter {
     pub domain: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct DomainBody {
-    pub domain: Option<String>,
-    pub url: Option<String>,
-}
-
-fn domain_props() -> Vec<(&'static str, Schema)> {
-    vec![
-        ("domain", string().max(253).format(Format::Hostname).s()),
-        ("url", string().max(2048).format(Format::HttpUrl).s()),
-    ]
+crate::body! {
+    /// The domain create and PATCH body (§7.7).
+    pub struct DomainBody {
+        domain: Option<String> => "domain": string().max(253).format(Format::Hostname).s(),
+        url: Option<String> => "url": string().max(2048).format(Format::HttpUrl).s(),
+    }
 }
 
 pub fn domain_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: domain_props(),
+            props: DomainBody::props(),
             required: vec!["domain"],
             ..Default::default()
         })
@@ -73,7 +68,7 @@ pub fn domain_patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: domain_props(),
+            props: DomainBody::props(),
             min_props: 1,
             ..Default::default()
         })
@@ -83,9 +78,7 @@ pub fn domain_patch_schema() -> &'static Schema {
 /// Parses a validated create or PATCH body. The domain is required to be a real hostname
 /// (an empty string cannot clear it) and is stored lowercase; an empty `url` clears it.
 pub fn parse_domain_body(raw: &Value, schema: &Schema) -> Result<DomainBody> {
-    schema.validate(raw, "body").map_err(Error::BadRequest)?;
-    let mut b: DomainBody = serde_json::from_value(raw.clone())
-        .map_err(|e| Error::bad(format!("body is invalid: {e}")))?;
+    let mut b: DomainBody = crate::schema::parse(raw, schema)?;
     if let Some(d) = &b.domain {
         if d.is_empty() {
             return Err(Error::bad("body/domain must match format \"hostname\""));
