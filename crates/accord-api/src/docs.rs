@@ -93,9 +93,3 @@ pub(crate) fn envelope(item: Value) -> Value {
         "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
         "items": {"type": "array", "items": item}}})
 }
-
-pub(crate) fn list_of(item: &str) -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}})
-}

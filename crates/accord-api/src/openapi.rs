@@ -1,8 +1,11 @@
 //! The published OpenAPI 3.1 document of the Privacy API. Request bodies and query
 //! parameters are rendered from the same declarations that validate requests.
 use crate::docs::*;
-use crate::routes::compliance_requests::{include_params, list_params};
+use crate::respond::Page;
+use crate::routes::compliance_requests::{include_params, list_params, Created};
 use accord_core::compliance;
+use accord_core::compliance::wire::{Event as RequestEvent, PrivacyComplianceRequest};
+use accord_core::schema::published;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
@@ -41,6 +44,8 @@ pub fn site_document() -> &'static Value {
 
 fn build() -> Value {
     let cr = json!({"$ref": "#/components/schemas/ComplianceRequest"});
+    let cr_list = published::<Page<PrivacyComplianceRequest>>();
+    let event_list = published::<Page<RequestEvent>>();
     let org = &["organizationId"][..];
     let proj = &["organizationId", "projectId"][..];
     let one = &["organizationId", "projectId", "complianceRequestId"][..];
@@ -59,14 +64,14 @@ fn build() -> Value {
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests".into(),
-        json!({"get": op("Compliance Requests", "Compliance requests of the organization", with(path_params(org), query_params(list_params(true))), None, 200, list_of("ComplianceRequest"), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance requests of the organization", with(path_params(org), query_params(list_params(true))), None, 200, cr_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests".into(),
         json!({
-            "get": op("Compliance Requests", "Compliance requests of a project", with(path_params(proj), query_params(list_params(false))), None, 200, list_of("ComplianceRequest"), std_errs, true),
+            "get": op("Compliance Requests", "Compliance requests of a project", with(path_params(proj), query_params(list_params(false))), None, 200, cr_list.clone(), std_errs, true),
             "post": op("Compliance Requests", "Create compliance request(s)", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
-                json!({"oneOf": [cr, {"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {"count": {"type": "integer"}, "items": {"type": "array", "items": cr}}}]}), write_errs, true),
+                published::<Created>(), write_errs, true),
         }),
     );
     paths.insert(
@@ -108,11 +113,11 @@ fn build() -> Value {
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of the organization", path_params(org), None, 200, list_of("ComplianceRequestEvent"), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of the organization", path_params(org), None, 200, event_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of a project", path_params(proj), None, 200, list_of("ComplianceRequestEvent"), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of a project", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
     );
     // Consent ledger (§4.1).
     {
@@ -280,40 +285,14 @@ fn build() -> Value {
             "schemas": {
                 "Error": error_schema(),
                 "ComplianceRequest": compliance_request_schema(),
-                "ComplianceRequestEvent": {"type": "object", "additionalProperties": false,
-                    "required": ["id", "complianceRequestId", "organizationId", "projectId", "event", "accountId", "details", "dateCreated", "dateUpdated"],
-                    "properties": {"id": {"type": "string", "format": "uuid"}, "complianceRequestId": {"type": "string", "format": "uuid"},
-                        "organizationId": {"type": "string", "format": "uuid"}, "projectId": {"type": "string", "format": "uuid"},
-                        "event": {"type": "string", "enum": compliance::EVENT_NAMES}, "accountId": {"type": ["string", "null"], "format": "uuid"},
-                        "details": {"type": "object"}, "dateCreated": {"type": "string", "format": "date-time"}, "dateUpdated": {"type": "string", "format": "date-time"}}}
+                "ComplianceRequestEvent": published::<RequestEvent>(),
             }
         }
     })
 }
 
-/// The reference response schema of a ComplianceRequest (§3.2), plus the deadline fields
-/// that only appear with `include=deadline`.
+/// The published schema of a ComplianceRequest (§3.2), derived from the answered type; the
+/// deadline fields appear only with `include=deadline`.
 pub fn compliance_request_schema() -> Value {
-    let int = json!({"type": "integer"});
-    let s = json!({"type": "string"});
-    json!({"type": "object", "additionalProperties": false, "required": ["id", "concordId", "requestDate"], "properties": {
-        "id": {"type": "string", "format": "uuid"}, "concordId": {"type": "string", "format": "uuid"},
-        "organization": {"type": "string", "format": "uuid"}, "project": {"type": "string", "format": "uuid"},
-        "request": {"type": "string", "enum": compliance::REQUEST_TYPES}, "requestDate": int, "requestDetails": s,
-        "status": {"type": "string", "enum": compliance::STATUSES}, "resolutionStatus": {"type": "string", "enum": compliance::RESOLUTION_STATUSES},
-        "resolution": {"type": "string", "maxLength": 2048}, "notes": {"type": "string", "maxLength": 2048}, "captureUrl": s, "domain": s,
-        "preverified": {"type": "boolean"},
-        "user": {"type": "object", "additionalProperties": false, "properties": {"email": {"type": "string", "format": "email"}, "firstName": s, "lastName": s, "phoneNumber": s}},
-        "session": {"type": "object", "additionalProperties": false, "properties": {"id": {"type": "string", "format": "uuid"}, "ipAddress": {"type": "string", "format": "ipv4"}, "domain": s, "geography": s, "userAgent": s}},
-        "verificationMethod": {"type": "string", "enum": ["email", "sms"]}, "verificationRequestId": s,
-        "verifiedDate": int, "acknowledgedDate": int, "resolvedDate": {"type": "string", "format": "date-time"},
-        "dataSystemTasks": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["completed"], "properties": {
-            "dataSystem": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "object", "additionalProperties": false, "properties": {"id": {"type": "string", "format": "uuid"}, "name": s, "dataSystemTypeId": s}}]},
-            "completed": {"type": "boolean"}}}},
-        "files": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["fileName"], "properties": {
-            "accountId": s, "apiKey": s, "date": int, "dateCreated": int, "details": s, "event": s, "fileName": {"type": "string", "maxLength": 255}, "filePath": s,
-            "fileSize": {"type": "number", "maximum": 10485760}}}},
-        "downloadDate": int, "filePurgeDate": int, "dateCreated": int, "dateUpdated": int,
-        "dueDate": int, "dueDateExtended": {"type": "boolean"}
-    }})
+    published::<PrivacyComplianceRequest>()
 }

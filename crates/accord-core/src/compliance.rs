@@ -3,13 +3,15 @@
 //! the functions here, so a rule lives in one place.
 use crate::auth::Role;
 use crate::schema::{string, Format, Object, Schema};
-use crate::time::{to_rfc3339, DAY_MS};
+use crate::time::DAY_MS;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use uuid::Uuid;
+
+pub mod wire;
 
 pub const REQUEST_TYPES: &[&str] = &["change", "delete", "view", "do_not_sell"];
 pub const STATUSES: &[&str] = &[
@@ -161,12 +163,6 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
-    if let Some(v) = v {
-        m.insert(k.into(), v.into());
-    }
-}
-
 impl ComplianceRequest {
     /// The Privacy API download path of a file.
     pub fn file_path(&self, name: &str) -> String {
@@ -179,100 +175,14 @@ impl ComplianceRequest {
         )
     }
 
-    fn user_json(&self) -> Value {
-        let mut u = Map::new();
-        put(&mut u, "email", self.user_email.clone());
-        put(&mut u, "firstName", self.user_first_name.clone());
-        put(&mut u, "lastName", self.user_last_name.clone());
-        put(&mut u, "phoneNumber", self.user_phone_number.clone());
-        Value::Object(u)
-    }
-
-    /// The Privacy API form (§3.2): exactly the documented fields, plus the deadline when asked.
-    pub fn to_wire(&self, opts: &WireOptions) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("concordId".into(), json!(self.concord_id));
-        m.insert("organization".into(), json!(self.organization_id));
-        m.insert("project".into(), json!(self.project_id));
-        m.insert("request".into(), json!(self.request));
-        m.insert("requestDate".into(), json!(self.request_date));
-        put(&mut m, "requestDetails", self.request_details.clone());
-        m.insert("status".into(), json!(self.status));
-        put(&mut m, "resolutionStatus", self.resolution_status.clone());
-        put(&mut m, "resolution", self.resolution.clone());
-        put(&mut m, "notes", self.notes.clone());
-        put(&mut m, "captureUrl", self.capture_url.clone());
-        put(&mut m, "domain", self.domain.clone());
-        m.insert("preverified".into(), json!(self.preverified));
-        m.insert("user".into(), self.user_json());
-        if let Some(s) = &self.session {
-            let mut o = Map::new();
-            put(&mut o, "id", s.id.clone());
-            put(&mut o, "ipAddress", s.ip_address.clone());
-            put(&mut o, "domain", s.domain.clone());
-            put(&mut o, "geography", s.geography.clone());
-            put(&mut o, "userAgent", s.user_agent.clone());
-            m.insert("session".into(), Value::Object(o));
-        }
-        put(
-            &mut m,
-            "verificationMethod",
-            self.verification_method.clone(),
-        );
-        put(
-            &mut m,
-            "verificationRequestId",
-            self.verification_request_id.clone(),
-        );
-        put(&mut m, "verifiedDate", self.verified_date);
-        put(&mut m, "acknowledgedDate", self.acknowledged_date);
-        put(&mut m, "resolvedDate", self.resolved_date.map(to_rfc3339));
-        let tasks: Vec<Value> = self
-            .tasks
-            .iter()
-            .map(|t| {
-                let ds = match opts.data_systems.get(&t.data_system) {
-                    Some(d) => {
-                        let mut o = Map::new();
-                        o.insert("id".into(), json!(d.id));
-                        o.insert("name".into(), json!(d.name));
-                        put(&mut o, "dataSystemTypeId", d.data_system_type_id.clone());
-                        Value::Object(o)
-                    }
-                    None => json!(t.data_system),
-                };
-                json!({"dataSystem": ds, "completed": t.completed})
-            })
-            .collect();
-        m.insert("dataSystemTasks".into(), Value::Array(tasks));
-        let files: Vec<Value> = self
-            .files
-            .iter()
-            .map(|f| {
-                let mut o = Map::new();
-                o.insert("fileName".into(), json!(f.name));
-                o.insert("fileSize".into(), json!(f.size));
-                o.insert("filePath".into(), json!(self.file_path(&f.name)));
-                o.insert("date".into(), json!(f.date));
-                o.insert("dateCreated".into(), json!(f.date));
-                o.insert("accountId".into(), json!(f.account_id));
-                put(&mut o, "apiKey", f.api_key.clone());
-                o.insert("event".into(), json!("file_uploaded"));
-                o.insert("details".into(), json!(f.media_type));
-                Value::Object(o)
-            })
-            .collect();
-        m.insert("files".into(), Value::Array(files));
-        put(&mut m, "downloadDate", self.download_date);
-        put(&mut m, "filePurgeDate", self.file_purge_date);
-        m.insert("dateCreated".into(), json!(self.date_created));
-        m.insert("dateUpdated".into(), json!(self.date_updated));
-        if opts.include_deadline {
-            m.insert("dueDate".into(), json!(self.due_date));
-            m.insert("dueDateExtended".into(), json!(self.due_date_extended));
-        }
-        Value::Object(m)
+    /// The Site API download path of a file (§5.3).
+    pub fn site_file_path(&self, name: &str) -> String {
+        format!(
+            "/site-v1/{}/compliance-requests/{}/files/{}",
+            self.project_id,
+            self.id,
+            percent_encode(name)
+        )
     }
 
     /// Lowercased text the `text` filter searches (§3.9).
@@ -316,23 +226,6 @@ pub struct RequestEvent {
     pub account_id: Option<Uuid>,
     pub details: Value,
     pub date_created: i64,
-}
-
-impl RequestEvent {
-    pub fn to_wire(&self) -> Value {
-        let d = to_rfc3339(self.date_created);
-        json!({
-            "id": self.id,
-            "complianceRequestId": self.compliance_request_id,
-            "organizationId": self.organization_id,
-            "projectId": self.project_id,
-            "event": self.event,
-            "accountId": self.account_id,
-            "details": self.details,
-            "dateCreated": d,
-            "dateUpdated": d,
-        })
-    }
 }
 
 /// Who acts: an API key, or nobody (the subject or a job).

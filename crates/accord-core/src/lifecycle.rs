@@ -6,7 +6,7 @@ use crate::schema::{string, Format, Object, Schema};
 use crate::time::DAY_MS;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -113,46 +113,6 @@ pub fn verify_code_schema() -> &'static Schema {
 #[derive(Debug, Clone, Deserialize)]
 pub struct VerifyCode {
     pub code: String,
-}
-
-/// Path of a file on the Site API (§5.3).
-pub fn site_file_path(cr: &ComplianceRequest, name: &str) -> String {
-    format!(
-        "/site-v1/{}/compliance-requests/{}/files/{}",
-        cr.project_id,
-        cr.id,
-        crate::compliance::percent_encode(name)
-    )
-}
-
-/// The site variant of a request (§5.3): the Privacy API object without `notes`,
-/// `dataSystemTasks` and `verificationRequestId`; files only once resolved, each with the
-/// Site API download path.
-pub fn to_site_wire(cr: &ComplianceRequest) -> Value {
-    let mut v = cr.to_wire(&Default::default());
-    if let Value::Object(m) = &mut v {
-        m.remove("notes");
-        m.remove("dataSystemTasks");
-        m.remove("verificationRequestId");
-        let files: Vec<Value> = if cr.status == crate::compliance::RESOLVED {
-            cr.files
-                .iter()
-                .map(|f| {
-                    let mut o = Map::new();
-                    o.insert("fileName".into(), json!(f.name));
-                    o.insert("fileSize".into(), json!(f.size));
-                    o.insert("date".into(), json!(f.date));
-                    o.insert("dateCreated".into(), json!(f.date));
-                    o.insert("filePath".into(), json!(site_file_path(cr, &f.name)));
-                    Value::Object(o)
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        m.insert("files".into(), Value::Array(files));
-    }
-    v
 }
 
 // ---------------------------------------------------------------------------------------

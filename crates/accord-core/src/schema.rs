@@ -504,7 +504,9 @@ pub fn parse<T: serde::de::DeserializeOwned>(raw: &Value, schema: &Schema) -> cr
 }
 
 /// The published JSON Schema of a response type, derived from its `Serialize` shape: every
-/// subschema inline, no `null` (absent values are omitted, §1.1), no titles.
+/// subschema inline, no titles, and no `null` (absent values are omitted, §1.1) except on
+/// the fields the contract declares nullable, marked `#[schemars(extend("nullable" = true))]`
+/// (the marker itself is not published).
 pub fn published<T: schemars::JsonSchema>() -> Value {
     use schemars::generate::{Contract, SchemaSettings};
     use schemars::transform::RecursiveTransform;
@@ -517,6 +519,9 @@ pub fn published<T: schemars::JsonSchema>() -> Value {
         .transforms
         .push(Box::new(RecursiveTransform(|s: &mut schemars::Schema| {
             s.remove("title");
+            if s.remove("nullable") == Some(Value::Bool(true)) {
+                return;
+            }
             if let Some(Value::Array(types)) = s.get_mut("type") {
                 types.retain(|t| t != "null");
                 if types.len() == 1 {

@@ -1,13 +1,13 @@
 //! `…/compliance-requests-events` at organization and project level (§3.10).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ProjectScope, Readable, Viewer};
-use crate::routes::compliance_requests::{page_envelope, restrict_to};
+use crate::respond::{ok, Json, Page};
+use crate::routes::compliance_requests::restrict_to;
 use crate::AppState;
+use accord_core::compliance::wire::Event;
 use accord_core::compliance::{EventFilter, EVENT_NAMES, EVENT_SORTS};
-use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
+use accord_core::query::{self, p, paging, uuid_param, Kind, Param, Query};
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use std::sync::OnceLock;
@@ -64,21 +64,18 @@ fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> EventFilter {
     }
 }
 
-async fn respond(state: &AppState, filter: EventFilter, q: &Query) -> ApiResult<Response> {
-    let page = Page::from_query(q, "dateCreated");
+async fn respond(state: &AppState, filter: EventFilter, q: &Query) -> ApiResult<Json<Page<Event>>> {
+    let page = query::Page::from_query(q, "dateCreated");
     let (total, items) = state.store.list_request_events(&filter, &page).await?;
     let items = items.iter().map(|e| e.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<Event>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), params(false))?;
@@ -90,7 +87,7 @@ async fn list_organization(
     State(state): State<AppState>,
     scope: Readable,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<Event>>> {
     let q = query::parse(raw.as_deref(), params(true))?;
     let projects = restrict_to(scope.projects, q.list("projectIds"))?;
     respond(&state, filter_from(&q, scope.org, projects), &q).await

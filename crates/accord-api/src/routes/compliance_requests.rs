@@ -1,22 +1,23 @@
 //! `/privacy-v1/organizations/{organizationId}[/projects/{projectId}]/compliance-requests`:
 //! create, list, get and PATCH (§3.1–§3.9).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{validated, JsonBody, Limited, ProjectScope, Readable, Viewer};
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
+use accord_core::compliance::wire::PrivacyComplianceRequest;
 use accord_core::compliance::{
     self, Actor, ComplianceRequest, CreateComplianceRequest, PatchComplianceRequest, RequestFilter,
     WireOptions, REQUEST_TYPES, RESOLUTION_STATUSES, SORTS, STATUSES,
 };
-use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param, Query};
+use accord_core::query::{self, p, paging, uuid_param, Kind, Param, Query};
 use accord_core::schema::string;
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -86,7 +87,7 @@ pub async fn render(
     org: Uuid,
     items: &[ComplianceRequest],
     q: &Query,
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<PrivacyComplianceRequest>> {
     let mut ids: Vec<Uuid> = items
         .iter()
         .flat_map(|c| c.tasks.iter().map(|t| t.data_system))
@@ -100,8 +101,23 @@ pub async fn render(
     Ok(items.iter().map(|c| c.to_wire(&opts)).collect())
 }
 
-pub fn page_envelope(page: &Page, total: i64, items: Vec<Value>) -> Value {
-    json!({"offset": page.offset, "count": items.len(), "total": total, "items": items})
+pub fn page_envelope(page: &query::Page, total: i64, items: Vec<Value>) -> Value {
+    serde_json::json!({"offset": page.offset, "count": items.len(), "total": total, "items": items})
+}
+
+/// The answer of a create: the request for a single object, the batch for an array (§3.3).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Created {
+    One(Box<PrivacyComplianceRequest>),
+    Many(Batch),
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Batch {
+    pub count: usize,
+    pub items: Vec<PrivacyComplianceRequest>,
 }
 
 fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> RequestFilter {
@@ -141,7 +157,7 @@ async fn create(
     scope: ProjectScope<Limited>,
     RawQuery(query): RawQuery,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Created>> {
     let org = scope.org;
     let who = &scope.who;
     let q = query::parse(query.as_deref(), &include_params())?;
@@ -160,7 +176,7 @@ async fn create(
             .collect::<Result<_, _>>()?,
         v => vec![validated(&v, compliance::create_schema())?],
     };
-    let created = state
+    let stored = state
         .store
         .create_compliance_requests(
             project,
@@ -171,57 +187,56 @@ async fn create(
             "privacy-v1",
         )
         .await?;
-    if created.iter().any(|c| c.verification_request_id.is_some()) {
+    if stored.iter().any(|c| c.verification_request_id.is_some()) {
         state.mail_wake.notify_one();
     }
-    let items = render(&state, org, &created, &q).await?;
-    let answer = if single {
-        items.into_iter().next().unwrap_or(Value::Null)
-    } else {
-        json!({"count": items.len(), "items": items})
+    let mut items = render(&state, org, &stored, &q).await?;
+    let answer = match items.pop() {
+        Some(one) if single => Created::One(Box::new(one)),
+        last => {
+            items.extend(last);
+            Created::Many(Batch {
+                count: items.len(),
+                items,
+            })
+        }
     };
-    Ok(json_response(StatusCode::CREATED, &answer))
+    Ok(created(answer))
 }
 
 async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<PrivacyComplianceRequest>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params(false))?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = state
         .store
         .list_compliance_requests(&filter_from(&q, org, vec![pid]), &page)
         .await?;
     let items = render(&state, org, &items, &q).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn list_organization(
     State(state): State<AppState>,
     scope: Readable,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<PrivacyComplianceRequest>>> {
     let org = scope.org;
     let q = query::parse(raw.as_deref(), list_params(true))?;
     let projects = restrict_to(scope.projects, q.list("projectIds"))?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = state
         .store
         .list_compliance_requests(&filter_from(&q, org, projects), &page)
         .await?;
     let items = render(&state, org, &items, &q).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 /// Narrows the readable projects to an explicit `projectIds` filter; naming an unreadable
@@ -246,7 +261,7 @@ async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PrivacyComplianceRequest>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("complianceRequestId")?;
@@ -260,7 +275,7 @@ async fn get_one(
     let item = render(&state, org, std::slice::from_ref(&cr), &q)
         .await?
         .remove(0);
-    Ok(json_response(StatusCode::OK, &item))
+    Ok(ok(item))
 }
 
 async fn update(
@@ -268,7 +283,7 @@ async fn update(
     scope: ProjectScope<Limited>,
     RawQuery(raw): RawQuery,
     JsonBody(raw_body): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PrivacyComplianceRequest>> {
     let org = scope.org;
     let pid = scope.project_id;
     let who = &scope.who;
@@ -300,5 +315,5 @@ async fn update(
     let item = render(&state, org, std::slice::from_ref(&updated), &q)
         .await?
         .remove(0);
-    Ok(json_response(StatusCode::OK, &item))
+    Ok(ok(item))
 }

@@ -3,8 +3,10 @@
 //! transaction afterwards, and bytes of an upload that fails are removed again.
 use crate::error::ApiResult;
 use crate::extract::{is_multipart, Limited, ProjectScope, Viewer};
+use crate::respond::{created, ok, Json};
 use crate::routes::compliance_requests::{include_params, render};
 use crate::AppState;
+use accord_core::compliance::wire::PrivacyComplianceRequest;
 use accord_core::compliance::{
     self, file_key, Actor, IncomingFile, MAX_FILES_PER_UPLOAD, MAX_FILE_BYTES,
 };
@@ -125,7 +127,7 @@ async fn upload(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PrivacyComplianceRequest>> {
     let org = scope.org;
     let pid = scope.project_id;
     let who = &scope.who;
@@ -198,7 +200,7 @@ async fn upload(
     let item = render(&state, org, std::slice::from_ref(&updated), &q)
         .await?
         .remove(0);
-    Ok(crate::error::json_response(StatusCode::CREATED, &item))
+    Ok(created(item))
 }
 
 async fn discard(state: &AppState, files: &[IncomingFile]) {
@@ -294,7 +296,7 @@ pub fn file_response(name: &str, media_type: &str, bytes: bytes::Bytes) -> Respo
 async fn remove(
     State(state): State<AppState>,
     scope: ProjectScope<Limited>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<PrivacyComplianceRequest>> {
     let org = scope.org;
     let pid = scope.project_id;
     let who = &scope.who;
@@ -334,5 +336,5 @@ async fn remove(
     )
     .await?
     .remove(0);
-    Ok(crate::error::json_response(StatusCode::OK, &item))
+    Ok(ok(item))
 }

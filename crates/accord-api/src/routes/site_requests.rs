@@ -2,15 +2,16 @@
 //! the data subject's side of a compliance request (§5.3): filing it with the session's
 //! identity, reading their own requests, verifying by code or by link, and downloading the
 //! response files.
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{read_json, validated, PathParams};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::routes::files::{file_response, stored_bytes};
 use crate::site::{Client, SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
+use accord_core::compliance::wire::SiteComplianceRequest;
 use accord_core::compliance::{Actor, RequestFilter, STATUSES};
 use accord_core::lifecycle::{self, SiteCreateRequest, VerifyCode, HOUR_MS};
-use accord_core::query::{self, p, paging, Kind, Page, Param};
+use accord_core::query::{self, p, paging, Kind, Param};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::body::Body;
@@ -68,7 +69,7 @@ async fn create(
     client: Client,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SiteComplianceRequest>> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
     let input: SiteCreateRequest = validated(&raw, lifecycle::site_create_schema())?;
     lifecycle::check_site_create(&input)?;
@@ -96,20 +97,17 @@ async fn create(
         .create_site_compliance_request(&session.project, input.to_create(identity), info)
         .await?;
     state.mail_wake.notify_one();
-    Ok(json_response(
-        StatusCode::CREATED,
-        &lifecycle::to_site_wire(&cr),
-    ))
+    Ok(created(cr.to_site_wire()))
 }
 
 async fn list(
     State(state): State<AppState>,
     session: SiteSession,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<SiteComplianceRequest>>> {
     let q = query::parse(raw.as_deref(), list_params())?;
     let identity = session.identity(&state).await?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let filter = RequestFilter {
         organization_id: session.project.organization_id,
         project_ids: vec![session.project.id],
@@ -119,11 +117,8 @@ async fn list(
         ..Default::default()
     };
     let (total, items) = state.store.list_compliance_requests(&filter, &page).await?;
-    let items = items.iter().map(lifecycle::to_site_wire).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    let items = items.iter().map(|c| c.to_site_wire()).collect();
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 /// The session identity's own request, or 404.
@@ -142,9 +137,12 @@ async fn own_request(
     Ok(cr)
 }
 
-async fn get_one(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+async fn get_one(
+    State(state): State<AppState>,
+    session: SiteSession,
+) -> ApiResult<Json<SiteComplianceRequest>> {
     let cr = own_request(&state, &session).await?;
-    Ok(json_response(StatusCode::OK, &lifecycle::to_site_wire(&cr)))
+    Ok(ok(cr.to_site_wire()))
 }
 
 async fn verify_code(
@@ -152,7 +150,7 @@ async fn verify_code(
     session: SiteSession,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<SiteComplianceRequest>> {
     let id = session.path.uuid("complianceRequestId")?;
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
     let body: VerifyCode = validated(&raw, lifecycle::verify_code_schema())?;
@@ -162,7 +160,7 @@ async fn verify_code(
         .await?
         .ok_or_else(Error::not_found)?;
     match outcome {
-        Ok(cr) => Ok(json_response(StatusCode::OK, &lifecycle::to_site_wire(&cr))),
+        Ok(cr) => Ok(ok(cr.to_site_wire())),
         Err(rejection) => Err(Error::unprocessable(rejection.message()).into()),
     }
 }
@@ -273,17 +271,17 @@ async fn link_confirm(State(state): State<AppState>, path: PathParams) -> ApiRes
 /// The paths of this module in the Site API document.
 pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
     use crate::docs::{op, query_params};
+    use accord_core::schema::published;
     use serde_json::json;
     let uuid_param = |n: &str| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
     let pid = || vec![uuid_param("projectId")];
     let one = || vec![uuid_param("projectId"), uuid_param("complianceRequestId")];
     let errs = &[400, 401, 403, 404, 429, 500][..];
     let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
-    let cr = json!({"type": "object", "description": "The site variant of ComplianceRequest: without notes, dataSystemTasks and verificationRequestId"});
+    let cr = published::<SiteComplianceRequest>();
     let mut list_p = pid();
     list_p.extend(query_params(list_params()));
-    let envelope = json!({"type": "object", "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"}, "items": {"type": "array", "items": cr}}});
+    let envelope = published::<Page<SiteComplianceRequest>>();
     paths.insert(
         "/{projectId}/compliance-requests".into(),
         json!({
