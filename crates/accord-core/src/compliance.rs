@@ -237,23 +237,25 @@ pub struct Actor {
 // ---------------------------------------------------------------------------------------
 // Create
 
-/// Privacy API create body (§3.3).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateComplianceRequest {
-    pub request: String,
-    pub concord_id: Option<String>,
-    pub user_email: Option<String>,
-    pub user_phone_number: Option<String>,
-    pub project_user_id: Option<String>,
-    pub user_id: Option<String>,
-    pub user_first_name: Option<String>,
-    pub user_last_name: Option<String>,
-    pub capture_url: Option<String>,
-    pub domain: Option<String>,
-    pub notes: Option<String>,
-    pub preverified: Option<bool>,
-    pub request_details: Option<Value>,
+crate::body! {
+    /// Privacy API create body (§3.3).
+    pub struct CreateComplianceRequest {
+        request: String => "request": string().one_of(REQUEST_TYPES).s(),
+        concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        user_email: Option<String> => "userEmail": string().format(Format::Email).s(),
+        user_phone_number: Option<String> => "userPhoneNumber": string().max(128).s(),
+        project_user_id: Option<String> => "projectUserId": string().max(256).s(),
+        user_id: Option<String> => "userId": string().max(256).s(),
+        user_first_name: Option<String> => "userFirstName": string().max(128).s(),
+        user_last_name: Option<String> => "userLastName": string().max(128).s(),
+        capture_url: Option<String> => "captureUrl": string().max(2048).s(),
+        domain: Option<String> => "domain": string().max(256).s(),
+        notes: Option<String> => "notes": string().max(2048).s(),
+        preverified: Option<bool> => "preverified": Schema::Bool,
+        request_details: Option<Value> => "requestDetails": Schema::AnyValue {
+            max_serialized: 65536,
+        },
+    }
 }
 
 /// The schema of one create object.
@@ -261,26 +263,7 @@ pub fn create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("request", string().one_of(REQUEST_TYPES).s()),
-                ("concordId", string().format(Format::Uuid).s()),
-                ("userEmail", string().format(Format::Email).s()),
-                ("userPhoneNumber", string().max(128).s()),
-                ("projectUserId", string().max(256).s()),
-                ("userId", string().max(256).s()),
-                ("userFirstName", string().max(128).s()),
-                ("userLastName", string().max(128).s()),
-                ("captureUrl", string().max(2048).s()),
-                ("domain", string().max(256).s()),
-                ("notes", string().max(2048).s()),
-                ("preverified", Schema::Bool),
-                (
-                    "requestDetails",
-                    Schema::AnyValue {
-                        max_serialized: 65536,
-                    },
-                ),
-            ],
+            props: CreateComplianceRequest::props(),
             required: vec!["request"],
             any_of: vec![
                 "concordId",
@@ -418,52 +401,40 @@ pub fn normalize_phone(s: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // PATCH
 
-/// PATCH body (§3.7).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchComplianceRequest {
-    pub status: Option<String>,
-    pub notes: Option<String>,
-    pub resolution: Option<String>,
-    pub resolution_status: Option<String>,
-    pub data_system_tasks: Option<Vec<TaskUpdate>>,
-    pub extend_due_date: Option<bool>,
+crate::body! {
+    /// PATCH body (§3.7).
+    pub struct PatchComplianceRequest {
+        status: Option<String> => "status": string().one_of(STATUSES).s(),
+        notes: Option<String> => "notes": string().max(2048).s(),
+        resolution: Option<String> => "resolution": string().max(2048).s(),
+        resolution_status: Option<String> => "resolutionStatus": string().one_of(RESOLUTION_STATUSES).s(),
+        data_system_tasks: Option<Vec<TaskUpdate>> => "dataSystemTasks": Schema::Array {
+            items: Box::new(Schema::Object(Object {
+                props: TaskUpdate::props(),
+                required: vec!["dataSystem", "completed"],
+                ..Default::default()
+            })),
+            min: Some(1),
+            max: Some(1000),
+            unique: false,
+        },
+        extend_due_date: Option<bool> => "extendDueDate": Schema::ConstTrue,
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskUpdate {
-    pub data_system: String,
-    pub completed: bool,
+crate::body! {
+    /// One data-system task of a PATCH.
+    pub struct TaskUpdate {
+        data_system: String => "dataSystem": string().format(Format::Uuid).s(),
+        completed: bool => "completed": Schema::Bool,
+    }
 }
 
 pub fn patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("status", string().one_of(STATUSES).s()),
-                ("notes", string().max(2048).s()),
-                ("resolution", string().max(2048).s()),
-                ("resolutionStatus", string().one_of(RESOLUTION_STATUSES).s()),
-                (
-                    "dataSystemTasks",
-                    Schema::Array {
-                        items: Box::new(Schema::Object(Object {
-                            props: vec![
-                                ("dataSystem", string().format(Format::Uuid).s()),
-                                ("completed", Schema::Bool),
-                            ],
-                            required: vec!["dataSystem", "completed"],
-                            ..Default::default()
-                        })),
-                        min: Some(1),
-                        max: Some(1000),
-                        unique: false,
-                    },
-                ),
-                ("extendDueDate", Schema::ConstTrue),
-            ],
+            props: PatchComplianceRequest::props(),
             min_props: 1,
             ..Default::default()
         })

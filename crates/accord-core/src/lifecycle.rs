@@ -23,17 +23,20 @@ pub const HOUR_MS: i64 = 3_600_000;
 // ---------------------------------------------------------------------------------------
 // Site create (§5.3)
 
-/// Site API create body (§5.3).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SiteCreateRequest {
-    pub request: String,
-    pub user_email: String,
-    pub capture_url: String,
-    pub user_first_name: Option<String>,
-    pub user_last_name: Option<String>,
-    pub user_phone_number: Option<String>,
-    pub request_details: Option<Value>,
+crate::body! {
+    /// Site API create body (§5.3). `userEmail` and `captureUrl` may not be empty: the
+    /// published `minLength` is enforced by [`check_site_create`].
+    pub struct SiteCreateRequest {
+        request: String => "request": string().one_of(REQUEST_TYPES).s(),
+        user_email: String => "userEmail": string().min(1).format(Format::Email).s(),
+        capture_url: String => "captureUrl": string().min(1).max(2048).format(Format::HttpUrl).s(),
+        user_first_name: Option<String> => "userFirstName": string().max(128).s(),
+        user_last_name: Option<String> => "userLastName": string().max(128).s(),
+        user_phone_number: Option<String> => "userPhoneNumber": string().max(128).s(),
+        request_details: Option<Value> => "requestDetails": Schema::AnyValue {
+            max_serialized: 65536,
+        },
+    }
 }
 
 impl SiteCreateRequest {
@@ -60,20 +63,7 @@ pub fn site_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("request", string().one_of(REQUEST_TYPES).s()),
-                ("userEmail", string().format(Format::Email).s()),
-                ("captureUrl", string().max(2048).format(Format::HttpUrl).s()),
-                ("userFirstName", string().max(128).s()),
-                ("userLastName", string().max(128).s()),
-                ("userPhoneNumber", string().max(128).s()),
-                (
-                    "requestDetails",
-                    Schema::AnyValue {
-                        max_serialized: 65536,
-                    },
-                ),
-            ],
+            props: SiteCreateRequest::props(),
             required: vec!["request", "userEmail", "captureUrl"],
             any_of: vec![],
             min_props: 0,
@@ -102,7 +92,7 @@ pub fn verify_code_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![("code", string().pattern("^[0-9]{6}$").s())],
+            props: VerifyCode::props(),
             required: vec!["code"],
             any_of: vec![],
             min_props: 0,
@@ -110,9 +100,11 @@ pub fn verify_code_schema() -> &'static Schema {
     })
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct VerifyCode {
-    pub code: String,
+crate::body! {
+    /// The verify-by-code body (§3.6).
+    pub struct VerifyCode {
+        code: String => "code": string().pattern("^[0-9]{6}$").s(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
