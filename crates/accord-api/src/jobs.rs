@@ -47,24 +47,22 @@ pub async fn purge_due_files(state: &AppState) -> accord_core::Result<usize> {
         for (org, project, id) in due {
             let keys: Arc<Mutex<Vec<String>>> = Arc::default();
             let sink = keys.clone();
-            state
-                .store
-                .update_compliance_request(
-                    org,
-                    project,
-                    id,
-                    Actor { account_id: None },
-                    Box::new(move |cr| {
-                        Ok(match accord_core::lifecycle::purge_files(cr, now) {
-                            Some((k, event)) => {
-                                *sink.lock().unwrap_or_else(|e| e.into_inner()) = k;
-                                vec![event]
-                            }
-                            None => vec![],
-                        })
-                    }),
-                )
-                .await?;
+            accord_core::usecases::compliance_requests::update(
+                state.store.as_ref(),
+                state.mail_wake.as_ref(),
+                (org, project, id),
+                Actor { account_id: None },
+                move |cr| {
+                    Ok(match accord_core::lifecycle::purge_files(cr, now) {
+                        Some((k, event)) => {
+                            *sink.lock().unwrap_or_else(|e| e.into_inner()) = k;
+                            vec![event]
+                        }
+                        None => vec![],
+                    })
+                },
+            )
+            .await?;
             let keys = std::mem::take(&mut *keys.lock().unwrap_or_else(|e| e.into_inner()));
             if !keys.is_empty() {
                 purged += 1;

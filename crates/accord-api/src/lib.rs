@@ -85,8 +85,19 @@ pub struct AppState {
     pub site_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// The group-commit writer of consent events (DESIGN principle 4).
     pub ingest: Ingest,
-    /// Wakes the message sender when a handler has queued a message.
-    pub mail_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the message sender when a change has queued a message.
+    pub mail_wake: Arc<MailWake>,
+}
+
+/// The [`Outbox`](accord_core::usecases::compliance_requests::Outbox) of this process: it
+/// wakes the message sender ([`mail`]) instead of letting it wait for its next poll.
+#[derive(Debug, Default)]
+pub struct MailWake(pub tokio::sync::Notify);
+
+impl accord_core::usecases::compliance_requests::Outbox for MailWake {
+    fn wake(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl AppState {
@@ -114,7 +125,7 @@ impl AppState {
             site_limiter,
             site_secret: Arc::new(tokio::sync::OnceCell::new()),
             ingest,
-            mail_wake: Arc::new(tokio::sync::Notify::new()),
+            mail_wake: Arc::default(),
         }
     }
 

@@ -104,7 +104,7 @@ pub async fn run_sender(state: AppState) {
             }
             Err(e) => tracing::error!(error = %e, "could not read the message queue"),
         }
-        let _ = tokio::time::timeout(poll, state.mail_wake.notified()).await;
+        let _ = tokio::time::timeout(poll, state.mail_wake.0.notified()).await;
     }
 }
 

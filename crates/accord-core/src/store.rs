@@ -4,8 +4,7 @@
 //! only ever sees `dyn Store`, and every call is scoped by organization or by project.
 use crate::auth::{Permission, Principal, Role};
 use crate::compliance::{
-    Actor, ComplianceRequest, CreateComplianceRequest, DataSystemSummary, EventFilter, NewEvent,
-    RequestEvent, RequestFilter,
+    Actor, ComplianceRequest, DataSystemSummary, EventFilter, NewEvent, RequestEvent, RequestFilter,
 };
 use crate::query::Page;
 use crate::Result;
@@ -153,8 +152,65 @@ pub struct NewApiKey {
     pub permissions: Vec<(Uuid, Option<Uuid>, Role)>,
 }
 
-/// The change a caller makes to a loaded request inside the store's transaction.
-pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> Result<Vec<NewEvent>> + Send>;
+/// What one change of a request writes besides the request itself, in the same
+/// transaction: its events and the messages it sends.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub events: Vec<NewEvent>,
+    pub messages: Vec<crate::lifecycle::OutgoingMessage>,
+}
+
+/// The change a use case makes to a loaded, locked request inside the store's transaction.
+pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> Result<Change> + Send>;
+
+/// What the store holds at the moment requests are created, read inside the transaction
+/// that writes them.
+#[derive(Debug, Clone)]
+pub struct CreateFacts {
+    /// The identity of each input, in input order (§3.5).
+    pub concord_ids: Vec<Uuid>,
+    /// The project's active data systems, one task each (§6.5).
+    pub data_systems: Vec<Uuid>,
+}
+
+/// A request a use case decided to create, with everything written with it.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub request: ComplianceRequest,
+    pub events: Vec<NewEvent>,
+    pub challenge: Option<crate::lifecycle::Challenge>,
+    pub messages: Vec<crate::lifecycle::OutgoingMessage>,
+}
+
+/// Builds the new requests from the facts; runs inside the store's transaction.
+pub type PlanFn = Box<dyn FnOnce(CreateFacts) -> Result<Vec<NewRequest>> + Send>;
+
+/// How a verification finds its challenge.
+#[derive(Debug, Clone)]
+pub enum ChallengeKey {
+    /// The current challenge of this request (verify by code).
+    Request(Uuid),
+    /// The challenge whose link token has this digest (verify by link).
+    TokenDigest(String),
+}
+
+/// What a verification attempt decided, for the store to write.
+#[derive(Debug, Clone)]
+pub enum Verification {
+    /// The request is verified: the challenge is used up, the request and these events
+    /// are written.
+    Verified(Vec<NewEvent>),
+    /// Nothing is verified; a wrong code counts as an attempt on the challenge.
+    Refused {
+        reason: crate::lifecycle::CodeRejection,
+        count_attempt: bool,
+    },
+}
+
+/// Decides a verification from the locked request and its challenge, if any.
+pub type VerifyFn = Box<
+    dyn FnOnce(&mut ComplianceRequest, Option<&crate::lifecycle::Challenge>) -> Verification + Send,
+>;
 
 /// Connections of one database pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,13 +275,16 @@ pub trait TenancyStore: Send + Sync + 'static {
 /// Compliance requests, their events and data-system tasks, site-created requests, verification and the file purge.
 #[async_trait::async_trait]
 pub trait ComplianceStore: Send + Sync + 'static {
-    /// Stores all of `inputs` in one transaction, or none (§3.3).
+    /// Resolves the identity of each of `identities` (§3.5), reads the project's active
+    /// data systems, lets `plan` build the requests from them, and writes the requests,
+    /// their events, challenges and messages: all in one transaction, or none (§3.3).
     async fn create_compliance_requests(
         &self,
         project: &Project,
-        inputs: Vec<CreateComplianceRequest>,
+        identities: Vec<crate::consent::Identifiers>,
         actor: Actor,
-        source: &'static str,
+        now: i64,
+        plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>>;
     async fn get_compliance_request(
         &self,
@@ -233,8 +292,8 @@ pub trait ComplianceStore: Send + Sync + 'static {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<ComplianceRequest>>;
-    /// Loads the request, locks it, applies `f`, writes the row and the events it returned.
-    /// `Ok(None)` when the request does not exist.
+    /// Loads the request, locks it, applies `f`, and writes the row (when it changed) with
+    /// the events and messages `f` returned. `Ok(None)` when the request does not exist.
     async fn update_compliance_request(
         &self,
         org: Uuid,
@@ -265,14 +324,6 @@ pub trait ComplianceStore: Send + Sync + 'static {
         org: Uuid,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, DataSystemSummary>>;
-    /// Files one Site API request (§5.3) for the session's identity, with its verification
-    /// challenge and message, in one transaction.
-    async fn create_site_compliance_request(
-        &self,
-        project: &Project,
-        input: CreateComplianceRequest,
-        session: crate::compliance::SessionInfo,
-    ) -> Result<ComplianceRequest>;
     async fn site_create_counts(
         &self,
         project: Uuid,
@@ -280,16 +331,16 @@ pub trait ComplianceStore: Send + Sync + 'static {
         email_lower: &str,
         since: i64,
     ) -> Result<SiteCreateCounts>;
-    /// `Ok(None)` when the request is not in the project.
-    async fn verify_by_code(
+    /// Loads and locks the request and challenge `key` finds in `project`, lets `decide`
+    /// judge the attempt, and writes what it decided. `Ok(None)` when there is no such
+    /// request (or, by link, no such challenge in the project).
+    async fn verify_compliance_request(
         &self,
         project: Uuid,
-        id: Uuid,
-        code: &str,
+        key: ChallengeKey,
         now: i64,
-    ) -> Result<Option<std::result::Result<ComplianceRequest, crate::lifecycle::CodeRejection>>>;
-    /// True when the link token verified its request now.
-    async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool>;
+        decide: VerifyFn,
+    ) -> Result<Option<(ComplianceRequest, Verification)>>;
     /// `(organization, project, request)` of requests whose files are due for purging.
     async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>>;
 }

@@ -21,14 +21,15 @@ mod tenancy;
 
 use accord_core::auth::{Permission, Principal, Role};
 use accord_core::compliance::{
-    self, Actor, ComplianceRequest, CreateComplianceRequest, DataSystemSummary, EventFilter,
-    NewEvent, NewRequestContext, RequestEvent, RequestFilter,
+    self, Actor, ComplianceRequest, DataSystemSummary, EventFilter, NewEvent, RequestEvent,
+    RequestFilter,
 };
 use accord_core::ids::new_id;
 use accord_core::query::Page;
 use accord_core::store::prelude::*;
 use accord_core::store::{
-    ApiKey, NewApiKey, NewOrganization, NewProject, Organization, Project, UpdateFn,
+    ApiKey, ChallengeKey, CreateFacts, NewApiKey, NewOrganization, NewProject, Organization,
+    PlanFn, Project, UpdateFn, Verification, VerifyFn,
 };
 use accord_core::time::now_ms;
 use accord_core::{Error, Result};

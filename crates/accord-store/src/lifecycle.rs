@@ -8,9 +8,7 @@ use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, ComplianceRequest, NewEvent};
-use accord_core::lifecycle::{
-    self, Challenge, Channel, CodeRejection, MessageKind, OutgoingMessage,
-};
+use accord_core::lifecycle::{self, Challenge, Channel, MessageKind, OutgoingMessage};
 use accord_core::query::Page;
 use accord_core::store::{Delivery, SendFrom, SendFromEmail, SiteCreateCounts};
 use accord_core::{Error, Result};
@@ -177,89 +175,74 @@ async fn locked_request(
     row.map(CrRow::into_model).transpose()
 }
 
-/// The success path of both verification ways: the challenge is used up, the request
-/// becomes `submitted`, and its events are written (§3.6).
-async fn complete_verification(
-    s: &SqlStore,
-    ex: &mut AnyConnection,
-    cr: &mut ComplianceRequest,
-    c: &Challenge,
-    now: i64,
-) -> Result<()> {
-    let mut q = Query::update();
-    q.table(a("verification_challenges"))
-        .value(a("used_at"), now)
-        .and_where(Expr::col(a("id")).eq(c.id.to_string()));
-    exec(&s.db, &mut *ex, &q).await?;
-    let events = lifecycle::mark_verified(cr, &c.method, now);
-    s.write_request(&mut *ex, cr).await?;
-    s.insert_events(&mut *ex, cr, Actor { account_id: None }, &events, now)
-        .await
-}
-
-/// Verify by code (§5.3). `Ok(None)` when the request is not in the project.
-pub(crate) async fn verify_by_code(
+/// Loads and locks the request and the challenge `key` finds, lets `decide` judge the
+/// attempt, and writes the decision: a verification uses up the challenge and writes the
+/// request and its events (§3.6); a wrong code counts an attempt.
+pub(crate) async fn verify(
     s: &SqlStore,
     project: Uuid,
-    id: Uuid,
-    code: &str,
+    key: ChallengeKey,
     now: i64,
-) -> Result<Option<std::result::Result<ComplianceRequest, CodeRejection>>> {
+    decide: VerifyFn,
+) -> Result<Option<(ComplianceRequest, Verification)>> {
     let mut tx = s.db.begin_write().await?;
-    let Some(mut cr) = locked_request(s, &mut tx, project, id).await? else {
-        return Ok(None);
-    };
-    let challenge = match cr.verification_request_id.clone() {
-        Some(cid) => challenge_where(s, &mut tx, "id", cid).await?,
-        None => None,
-    };
-    match lifecycle::check_code(&cr, challenge.as_ref(), code, now) {
-        Ok(()) => {
-            let c = challenge.ok_or_else(|| Error::internal("challenge vanished"))?;
-            complete_verification(s, &mut tx, &mut cr, &c, now).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(Some(Ok(cr)))
+    let (mut cr, challenge) = match key {
+        ChallengeKey::Request(id) => {
+            let Some(cr) = locked_request(s, &mut tx, project, id).await? else {
+                return Ok(None);
+            };
+            let challenge = match cr.verification_request_id.clone() {
+                Some(cid) => challenge_where(s, &mut tx, "id", cid).await?,
+                None => None,
+            };
+            (cr, challenge)
         }
-        Err(CodeRejection::Invalid) => {
-            if let Some(c) = challenge {
-                let mut q = Query::update();
-                q.table(a("verification_challenges"))
-                    .value(a("attempts"), Expr::col(a("attempts")).add(1))
-                    .and_where(Expr::col(a("id")).eq(c.id.to_string()));
-                exec(&s.db, &mut *tx, &q).await?;
+        ChallengeKey::TokenDigest(digest) => {
+            let Some(c) = challenge_where(s, &mut tx, "token_digest", digest).await? else {
+                return Ok(None);
+            };
+            if c.project_id != project {
+                return Ok(None);
             }
-            tx.commit().await.map_err(db_err)?;
-            Ok(Some(Err(CodeRejection::Invalid)))
+            let Some(cr) = locked_request(s, &mut tx, project, c.compliance_request_id).await?
+            else {
+                return Ok(None);
+            };
+            (cr, Some(c))
         }
-        Err(other) => Ok(Some(Err(other))),
-    }
-}
-
-/// Verify by link (§5.3): true when the token verified its request now.
-pub(crate) async fn verify_by_token(
-    s: &SqlStore,
-    project: Uuid,
-    token: &str,
-    now: i64,
-) -> Result<bool> {
-    let mut tx = s.db.begin_write().await?;
-    let Some(c) =
-        challenge_where(s, &mut tx, "token_digest", accord_core::auth::digest(token)).await?
-    else {
-        return Ok(false);
     };
-    if c.project_id != project {
-        return Ok(false);
+    let decision = decide(&mut cr, challenge.as_ref());
+    match (&decision, &challenge) {
+        (Verification::Verified(events), Some(c)) => {
+            let mut q = Query::update();
+            q.table(a("verification_challenges"))
+                .value(a("used_at"), now)
+                .and_where(Expr::col(a("id")).eq(c.id.to_string()));
+            exec(&s.db, &mut *tx, &q).await?;
+            s.write_request(&mut tx, &cr).await?;
+            s.insert_events(&mut tx, &cr, Actor { account_id: None }, events, now)
+                .await?;
+        }
+        (Verification::Verified(_), None) => {
+            return Err(Error::internal("verified without a challenge"));
+        }
+        (
+            Verification::Refused {
+                count_attempt: true,
+                ..
+            },
+            Some(c),
+        ) => {
+            let mut q = Query::update();
+            q.table(a("verification_challenges"))
+                .value(a("attempts"), Expr::col(a("attempts")).add(1))
+                .and_where(Expr::col(a("id")).eq(c.id.to_string()));
+            exec(&s.db, &mut *tx, &q).await?;
+        }
+        (Verification::Refused { .. }, _) => return Ok(Some((cr, decision))),
     }
-    let Some(mut cr) = locked_request(s, &mut tx, project, c.compliance_request_id).await? else {
-        return Ok(false);
-    };
-    if !lifecycle::link_usable(&cr, &c, now) {
-        return Ok(false);
-    }
-    complete_verification(s, &mut tx, &mut cr, &c, now).await?;
     tx.commit().await.map_err(db_err)?;
-    Ok(true)
+    Ok(Some((cr, decision)))
 }
 
 // ---------------------------------------------------------------------------------------

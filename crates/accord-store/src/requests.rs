@@ -172,68 +172,50 @@ impl SqlStore {
         uid(&row.id).map(Some)
     }
 
-    /// Stores all of `inputs` in one transaction, or none (§3.3), each pending request with
-    /// its verification challenge and message (§3.6). A site request carries its session,
-    /// and its identity is the session's: only its email may be added to it (§5.3).
+    /// Resolves the identities, lets `plan` build the requests, and writes them with their
+    /// events, challenges and messages in one transaction, or none (§3.3).
     pub(crate) async fn create_requests(
         &self,
         project: &Project,
-        inputs: Vec<CreateComplianceRequest>,
+        identities: Vec<accord_core::consent::Identifiers>,
         actor: Actor,
-        source: &'static str,
-        session: Option<compliance::SessionInfo>,
+        now: i64,
+        plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>> {
-        let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let tasks = self.active_data_systems(&mut tx, project.id).await?;
-        let regulation = project.regulation();
-        let mut out = Vec::with_capacity(inputs.len());
+        let mut concord_ids = Vec::with_capacity(identities.len());
+        for identifiers in &identities {
+            concord_ids.push(
+                self.resolve_identity(&mut tx, project, identifiers, now)
+                    .await?,
+            );
+        }
+        let data_systems = self.active_data_systems(&mut tx, project.id).await?;
+        let planned = plan(CreateFacts {
+            concord_ids,
+            data_systems,
+        })?;
         let mut rows = Query::insert();
         rows.into_table(a("compliance_requests"))
             .columns(CR_COLUMNS.map(a));
-        let mut all_events: Vec<(usize, Vec<NewEvent>)> = Vec::new();
-        let mut challenges = Vec::new();
-        for input in &inputs {
-            let mut identifiers = accord_core::consent::Identifiers::of_request(input);
-            if session.is_some() {
-                identifiers = accord_core::consent::Identifiers {
-                    concord_id: identifiers.concord_id,
-                    email: identifiers.email,
-                    ..Default::default()
-                };
-            }
-            let concord_id = self
-                .resolve_identity(&mut tx, project, &identifiers, now)
-                .await?;
-            let ctx = NewRequestContext {
-                organization_id: project.organization_id,
-                project_id: project.id,
-                concord_id,
-                tasks: tasks.clone(),
-                regulation: regulation.clone(),
-                now,
-                source,
-                session: session.clone(),
-            };
-            let (mut cr, events) = compliance::new_request(input, &ctx);
-            if let Some(started) = accord_core::lifecycle::start_verification(&mut cr, now) {
-                challenges.push(started);
-            }
-            rows.values_panic(cr_values(&cr)?);
-            all_events.push((out.len(), events));
-            out.push(cr);
+        for n in &planned {
+            rows.values_panic(cr_values(&n.request)?);
         }
-        exec(&self.db, &mut *tx, &rows).await?;
-        for (i, events) in all_events {
-            self.insert_events(&mut tx, &out[i], actor, &events, now)
-                .await?;
+        if !planned.is_empty() {
+            exec(&self.db, &mut *tx, &rows).await?;
         }
-        for started in &challenges {
-            lifecycle::insert_challenge(self, &mut tx, &started.challenge).await?;
-            lifecycle::insert_message(self, &mut tx, &started.message).await?;
+        for n in &planned {
+            self.insert_events(&mut tx, &n.request, actor, &n.events, now)
+                .await?;
+            if let Some(c) = &n.challenge {
+                lifecycle::insert_challenge(self, &mut tx, c).await?;
+            }
+            for m in &n.messages {
+                lifecycle::insert_message(self, &mut tx, m).await?;
+            }
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        Ok(planned.into_iter().map(|n| n.request).collect())
     }
 
     pub(crate) async fn active_data_systems(
@@ -400,11 +382,12 @@ impl ComplianceStore for SqlStore {
     async fn create_compliance_requests(
         &self,
         project: &Project,
-        inputs: Vec<CreateComplianceRequest>,
+        identities: Vec<accord_core::consent::Identifiers>,
         actor: Actor,
-        source: &'static str,
+        now: i64,
+        plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>> {
-        self.create_requests(project, inputs, actor, source, None)
+        self.create_requests(project, identities, actor, now, plan)
             .await
     }
 
@@ -447,18 +430,21 @@ impl ComplianceStore for SqlStore {
         };
         let mut cr = row.into_model()?;
         let before = cr.clone();
-        let events = f(&mut cr)?;
-        let notify = (before.status != compliance::RESOLVED && cr.status == compliance::RESOLVED)
-            .then(|| accord_core::lifecycle::resolution_message(&cr, now_ms()))
-            .flatten();
-        if let Some(m) = &notify {
+        let change = f(&mut cr)?;
+        for m in &change.messages {
             lifecycle::insert_message(self, &mut tx, m).await?;
         }
         if cr != before {
             self.write_request(&mut tx, &cr).await?;
         }
-        self.insert_events(&mut tx, &cr, actor, &events, cr.date_updated.max(now_ms()))
-            .await?;
+        self.insert_events(
+            &mut tx,
+            &cr,
+            actor,
+            &change.events,
+            cr.date_updated.max(now_ms()),
+        )
+        .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some(cr))
     }
@@ -603,25 +589,6 @@ impl ComplianceStore for SqlStore {
             .collect()
     }
 
-    async fn create_site_compliance_request(
-        &self,
-        project: &Project,
-        input: CreateComplianceRequest,
-        session: compliance::SessionInfo,
-    ) -> Result<ComplianceRequest> {
-        let mut out = self
-            .create_requests(
-                project,
-                vec![input],
-                Actor { account_id: None },
-                "site-v1",
-                Some(session),
-            )
-            .await?;
-        out.pop()
-            .ok_or_else(|| Error::internal("site create stored nothing"))
-    }
-
     async fn site_create_counts(
         &self,
         project: Uuid,
@@ -632,19 +599,14 @@ impl ComplianceStore for SqlStore {
         lifecycle::site_create_counts(self, project, ip, email_lower, since).await
     }
 
-    async fn verify_by_code(
+    async fn verify_compliance_request(
         &self,
         project: Uuid,
-        id: Uuid,
-        code: &str,
+        key: ChallengeKey,
         now: i64,
-    ) -> Result<Option<std::result::Result<ComplianceRequest, accord_core::lifecycle::CodeRejection>>>
-    {
-        lifecycle::verify_by_code(self, project, id, code, now).await
-    }
-
-    async fn verify_by_token(&self, project: Uuid, token: &str, now: i64) -> Result<bool> {
-        lifecycle::verify_by_token(self, project, token, now).await
+        decide: VerifyFn,
+    ) -> Result<Option<(ComplianceRequest, Verification)>> {
+        lifecycle::verify(self, project, key, now, decide).await
     }
 
     async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>> {

@@ -12,6 +12,7 @@ use accord_core::compliance::{
 use accord_core::query::{self, p, paging, uuid_param, Kind, Param, Query};
 use accord_core::schema::string;
 use accord_core::time::now_ms;
+use accord_core::usecases::compliance_requests::{self as usecase, Origin};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
@@ -165,9 +166,6 @@ async fn create(
         .validate(&raw, "body")
         .map_err(Error::BadRequest)?;
     let project = scope.project()?;
-    if !project.is_active() {
-        return Err(Error::unprocessable("project is archived").into());
-    }
     let single = raw.is_object();
     let inputs: Vec<CreateComplianceRequest> = match raw {
         Value::Array(items) => items
@@ -176,20 +174,14 @@ async fn create(
             .collect::<Result<_, _>>()?,
         v => vec![validated(&v, compliance::create_schema())?],
     };
-    let stored = state
-        .store
-        .create_compliance_requests(
-            project,
-            inputs,
-            Actor {
-                account_id: Some(who.key_id),
-            },
-            "privacy-v1",
-        )
-        .await?;
-    if stored.iter().any(|c| c.verification_request_id.is_some()) {
-        state.mail_wake.notify_one();
-    }
+    let stored = usecase::create(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        project,
+        inputs,
+        Origin::ApiKey(who.key_id),
+    )
+    .await?;
     let mut items = render(&state, org, &stored, &q).await?;
     let answer = match items.pop() {
         Some(one) if single => Created::One(Box::new(one)),
@@ -293,25 +285,20 @@ async fn update(
     let project = scope.project()?;
     let role = who.project_role(org, pid);
     let regulation = project.regulation();
-    let updated = state
-        .store
-        .update_compliance_request(
-            org,
-            pid,
-            id,
-            Actor {
-                account_id: Some(who.key_id),
-            },
-            Box::new(move |cr| {
-                compliance::check_patch_role(cr, &patch, role)?;
-                compliance::apply_patch(cr, &patch, &regulation, now_ms())
-            }),
-        )
-        .await?
-        .ok_or_else(Error::not_found)?;
-    if updated.status == compliance::RESOLVED {
-        state.mail_wake.notify_one();
-    }
+    let updated = usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (org, pid, id),
+        Actor {
+            account_id: Some(who.key_id),
+        },
+        move |cr| {
+            compliance::check_patch_role(cr, &patch, role)?;
+            compliance::apply_patch(cr, &patch, &regulation, now_ms())
+        },
+    )
+    .await?
+    .ok_or_else(Error::not_found)?;
     let item = render(&state, org, std::slice::from_ref(&updated), &q)
         .await?
         .remove(0);

@@ -12,6 +12,7 @@ use accord_core::compliance::{
 };
 use accord_core::query::{self, Query};
 use accord_core::time::now_ms;
+use accord_core::usecases::compliance_requests as usecase;
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -174,16 +175,14 @@ async fn upload(
     let actor = Actor {
         account_id: Some(who.key_id),
     };
-    let result = state
-        .store
-        .update_compliance_request(
-            org,
-            pid,
-            id,
-            actor,
-            Box::new(move |cr| compliance::add_files(cr, &incoming, &actor, days, now_ms())),
-        )
-        .await;
+    let result = usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (org, pid, id),
+        actor,
+        move |cr| compliance::add_files(cr, &incoming, &actor, days, now_ms()),
+    )
+    .await;
     let updated = match result {
         Ok(Some(cr)) => cr,
         other => {
@@ -305,23 +304,21 @@ async fn remove(
     let name = scope.path.str("fileName").to_string();
     let removed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let slot = removed.clone();
-    let updated = state
-        .store
-        .update_compliance_request(
-            org,
-            pid,
-            id,
-            Actor {
-                account_id: Some(who.key_id),
-            },
-            Box::new(move |cr| {
-                let (file, events) = compliance::remove_file(cr, &name, now_ms())?;
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
-                Ok(events)
-            }),
-        )
-        .await?
-        .ok_or_else(Error::not_found)?;
+    let updated = usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (org, pid, id),
+        Actor {
+            account_id: Some(who.key_id),
+        },
+        move |cr| {
+            let (file, events) = compliance::remove_file(cr, &name, now_ms())?;
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+            Ok(events)
+        },
+    )
+    .await?
+    .ok_or_else(Error::not_found)?;
     let file = removed.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(f) = file {
         if let Err(e) = state.files.delete(&ObjectPath::from(f.key.as_str())).await {

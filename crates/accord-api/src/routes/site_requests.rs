@@ -13,6 +13,7 @@ use accord_core::compliance::{Actor, RequestFilter, STATUSES};
 use accord_core::lifecycle::{self, SiteCreateRequest, VerifyCode, HOUR_MS};
 use accord_core::query::{self, p, paging, Kind, Param};
 use accord_core::time::now_ms;
+use accord_core::usecases::compliance_requests::{self as usecase, Origin};
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -92,11 +93,16 @@ async fn create(
     }
     let identity = session.identity(&state).await?;
     let info = session.info(&state).await?;
-    let cr = state
-        .store
-        .create_site_compliance_request(&session.project, input.to_create(identity), info)
-        .await?;
-    state.mail_wake.notify_one();
+    let cr = usecase::create(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        &session.project,
+        vec![input.to_create(identity)],
+        Origin::Session(info),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| Error::internal("site create stored nothing"))?;
     Ok(created(cr.to_site_wire()))
 }
 
@@ -154,15 +160,10 @@ async fn verify_code(
     let id = session.path.uuid("complianceRequestId")?;
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
     let body: VerifyCode = validated(&raw, lifecycle::verify_code_schema())?;
-    let outcome = state
-        .store
-        .verify_by_code(session.project.id, id, &body.code, now_ms())
+    let cr = usecase::verify_by_code(state.store.as_ref(), session.project.id, id, body.code)
         .await?
         .ok_or_else(Error::not_found)?;
-    match outcome {
-        Ok(cr) => Ok(ok(cr.to_site_wire())),
-        Err(rejection) => Err(Error::unprocessable(rejection.message()).into()),
-    }
+    Ok(ok(cr.to_site_wire()))
 }
 
 async fn download(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
@@ -180,16 +181,14 @@ async fn download(State(state): State<AppState>, session: SiteSession) -> ApiRes
     let bytes = stored_bytes(&state, &file.key).await?;
     let days = session.project.purge_days_after_download();
     let file_name = file.name.clone();
-    state
-        .store
-        .update_compliance_request(
-            cr.organization_id,
-            cr.project_id,
-            cr.id,
-            Actor { account_id: None },
-            Box::new(move |cr| Ok(lifecycle::subject_download(cr, &file_name, days, now_ms()))),
-        )
-        .await?;
+    usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (cr.organization_id, cr.project_id, cr.id),
+        Actor { account_id: None },
+        move |cr| Ok(lifecycle::subject_download(cr, &file_name, days, now_ms())),
+    )
+    .await?;
     Ok(file_response(&file.name, &file.media_type, bytes))
 }
 
@@ -257,7 +256,7 @@ async fn link_confirm(State(state): State<AppState>, path: PathParams) -> ApiRes
     if token.is_empty() || token.len() > 128 {
         return Ok(invalid_link());
     }
-    if state.store.verify_by_token(pid, token, now_ms()).await? {
+    if usecase::verify_by_link(state.store.as_ref(), pid, token).await? {
         Ok(page(
             StatusCode::OK,
             "Your request has been verified",

@@ -1,4 +1,5 @@
 //! The use cases: one function per action, called by every entry point that performs it
 //! (Privacy API, Site API, CLI, and the console to come), so that a rule lives here once
 //! whatever reaches it. They see storage only through the store traits.
+pub mod compliance_requests;
 pub mod consent_events;
