@@ -15,6 +15,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<accord_core::store::StoreError> for ApiError {
+    fn from(e: accord_core::store::StoreError) -> Self {
+        ApiError(e.into())
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// `{statusCode, error, message}` with the given status.

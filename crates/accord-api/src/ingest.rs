@@ -119,7 +119,7 @@ async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
     if jobs.len() == 1 {
         let job = jobs.pop().expect("one job");
         let result = store.insert_consent_events(&job.events).await;
-        let _ = job.reply.send(result.map(|()| job.events));
+        let _ = job.reply.send(result.map(|()| job.events).map_err(Error::from));
         return;
     }
     let mut all = Vec::with_capacity(total);
@@ -141,7 +141,7 @@ async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
             for (reply, len) in replies {
                 let events: Vec<ConsentEvent> = rest.by_ref().take(len).collect();
                 let result = store.insert_consent_events(&events).await;
-                let _ = reply.send(result.map(|()| events));
+                let _ = reply.send(result.map(|()| events).map_err(Error::from));
             }
         }
     }

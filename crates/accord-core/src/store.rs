@@ -2,12 +2,15 @@
 //! messages and jobs, consent, site sessions and domains, data map) and [`Store`], all of
 //! them together. `accord-store` implements them for SQLite and PostgreSQL; the API layer
 //! only ever sees `dyn Store`, and every call is scoped by organization or by project.
+pub mod error;
+pub use error::{Entity, Key, StoreError, StoreResult};
+
 use crate::auth::{Permission, Principal, Role};
 use crate::compliance::{
     Actor, ComplianceRequest, DataSystemSummary, EventFilter, NewEvent, RequestEvent, RequestFilter,
 };
 use crate::query::Page;
-use crate::Result;
+use error::StoreResult as Result;
 use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -161,7 +164,7 @@ pub struct Change {
 }
 
 /// The change a use case makes to a loaded, locked request inside the store's transaction.
-pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> Result<Change> + Send>;
+pub type UpdateFn = Box<dyn FnOnce(&mut ComplianceRequest) -> crate::Result<Change> + Send>;
 
 /// What the store holds at the moment requests are created, read inside the transaction
 /// that writes them.
@@ -183,7 +186,7 @@ pub struct NewRequest {
 }
 
 /// Builds the new requests from the facts; runs inside the store's transaction.
-pub type PlanFn = Box<dyn FnOnce(CreateFacts) -> Result<Vec<NewRequest>> + Send>;
+pub type PlanFn = Box<dyn FnOnce(CreateFacts) -> crate::Result<Vec<NewRequest>> + Send>;
 
 /// How a verification finds its challenge.
 #[derive(Debug, Clone)]
@@ -619,7 +622,7 @@ pub async fn bootstrap(
     project_name: &str,
     domains: Vec<String>,
     key_name: &str,
-) -> Result<Bootstrapped> {
+) -> crate::Result<Bootstrapped> {
     let (organization, project) = store
         .create_organization(NewOrganization {
             name: organization_name.into(),

@@ -13,8 +13,8 @@ use accord_core::consent::{
 };
 use accord_core::query::Page;
 use accord_core::store::Project;
+use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use accord_core::time::now_ms;
-use accord_core::{Error, Result};
 use sea_query::{Cond, Expr, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
 use std::collections::hash_map::Entry;
@@ -74,7 +74,7 @@ struct TypeRow {
 }
 
 fn json_list(s: &str) -> Result<Vec<String>> {
-    serde_json::from_str(s).map_err(Error::internal)
+    serde_json::from_str(s).map_err(StoreError::backend)
 }
 
 fn to_json_list(v: &[String]) -> String {
@@ -272,7 +272,7 @@ impl IdentityRow {
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()
-                .map_err(Error::internal)?,
+                .map_err(StoreError::backend)?,
             merged_into: self.merged_into.as_deref().map(uid).transpose()?,
             erased_date: self.erased_date,
             date_created: self.date_created,
@@ -381,7 +381,7 @@ pub(crate) async fn consent_type_create(
     let (sql, values) = s.db.sql(&q);
     match sqlx::query_with(&sql, values).execute(&s.db.write).await {
         Ok(_) => Ok(t),
-        Err(e) if is_unique_violation(&e) => Err(Error::unprocessable(consent::TYPE_EXISTS)),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(Key::ConsentType)),
         Err(e) => Err(db_err(e)),
     }
 }
@@ -462,7 +462,7 @@ pub(crate) async fn consent_type_delete(
         .limit(1);
     let any: Option<IdRow> = one(&s.db, &mut *tx, &used).await?;
     if any.is_some() {
-        return Err(Error::unprocessable(consent::HAS_EVENTS));
+        return Err(StoreError::Referenced(Entity::ConsentType));
     }
     let mut del = Query::delete();
     del.from_table(a("consent_types"))
@@ -470,7 +470,7 @@ pub(crate) async fn consent_type_delete(
     let (sql, values) = s.db.sql(&del);
     if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *tx).await {
         return Err(if is_fk_violation(&e) {
-            Error::unprocessable(consent::HAS_EVENTS)
+            StoreError::Referenced(Entity::ConsentType)
         } else {
             db_err(e)
         });
@@ -626,11 +626,11 @@ pub(crate) async fn insert_event_rows(
 ) -> Result<()> {
     for chunk in events.chunks(EVENT_INSERT_CHUNK) {
         let rows: Vec<EventJson> = chunk.iter().map(EventJson).collect();
-        let json = serde_json::to_string(&rows).map_err(Error::internal)?;
+        let json = serde_json::to_string(&rows).map_err(StoreError::backend)?;
         let insert = sqlx::query(bulk_insert_sql(s.db.backend)).bind(json);
         if let Err(e) = insert.execute(&mut *ex).await {
             return Err(if is_fk_violation(&e) {
-                Error::unprocessable(consent::TYPE_NOT_FOUND)
+                StoreError::Missing(Entity::ConsentType)
             } else {
                 db_err(e)
             });

@@ -6,9 +6,9 @@ use super::*;
 use crate::db::{db_err, is_unique_violation, Db};
 use crate::{a, all, exec, uid, SqlStore};
 use accord_core::datamap::{
-    predefined_values, Attribute, AttributeKind, DataMap, DataSystem, SystemWrite, DUPLICATE,
+    predefined_values, Attribute, AttributeKind, DataMap, DataSystem, SystemWrite,
 };
-use accord_core::{Error, Result};
+use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use sea_query::{Expr, Query, SimpleExpr};
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -105,8 +105,9 @@ impl AttributeRow {
         Ok(Attribute {
             id: uid(&self.id)?,
             organization_id: uid(&self.organization_id)?,
-            kind: AttributeKind::from_path(&self.kind)
-                .ok_or_else(|| Error::internal(format!("unknown attribute kind {}", self.kind)))?,
+            kind: AttributeKind::from_path(&self.kind).ok_or_else(|| {
+                StoreError::backend(format!("unknown attribute kind {}", self.kind))
+            })?,
             name: self.name,
             status: self.status,
             description: self.description,
@@ -319,7 +320,7 @@ impl SqlStore {
                 .iter()
                 .position(|i| !found.contains(i.to_string().as_str()))
             {
-                return Err(accord_core::datamap::missing_link(*kind, i));
+                return Err(accord_core::datamap::missing_link(*kind, i).into());
             }
         }
         if create {
@@ -338,7 +339,7 @@ impl SqlStore {
                 .and_where(Expr::col(a("organization_id")).eq(s.organization_id.to_string()));
             if exec(db, &mut *tx, &q).await? == 0 {
                 // Deleted since the caller read it.
-                return Err(Error::not_found());
+                return Err(StoreError::Missing(Entity::Row));
             }
         }
         if let Some(projects) = &w.projects {
@@ -425,7 +426,7 @@ impl SqlStore {
         };
         if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *tx).await {
             return Err(if is_unique_violation(&e) {
-                Error::unprocessable(DUPLICATE)
+                StoreError::Duplicate(Key::Attribute)
             } else {
                 db_err(e)
             });

@@ -1,7 +1,7 @@
 //! The one place where SQLite and PostgreSQL differ: connecting, pragmas, migrations,
 //! row locks and the query-builder dialect. Everything else renders sea-query statements
 //! through [`Db::sql`].
-use accord_core::{Error, Result};
+use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::{
     Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, SimpleExpr,
     SqliteQueryBuilder,
@@ -30,8 +30,8 @@ pub struct Db {
 /// How long the first connection to PostgreSQL may take at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn db_err(e: sqlx::Error) -> Error {
-    Error::internal(e)
+pub fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::backend(e)
 }
 
 /// True when the error is a unique-constraint violation.
@@ -90,7 +90,7 @@ impl Db {
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                 {
-                    std::fs::create_dir_all(parent).map_err(Error::internal)?;
+                    std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
                 }
             }
             let full = format!("sqlite://{path}?mode=rwc");
@@ -124,9 +124,9 @@ impl Db {
             // once rather than after the pool's acquire timeout of retries.
             match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
                 Ok(Ok(probe)) => drop(probe),
-                Ok(Err(e)) => return Err(Error::Unavailable(e.to_string())),
+                Ok(Err(e)) => return Err(StoreError::Unavailable(e.to_string())),
                 Err(_) => {
-                    return Err(Error::Unavailable(format!(
+                    return Err(StoreError::Unavailable(format!(
                         "no answer within {} s",
                         CONNECT_TIMEOUT.as_secs()
                     )))
@@ -144,7 +144,7 @@ impl Db {
                 write: pool,
             })
         } else {
-            Err(Error::internal("unsupported database URL scheme"))
+            Err(StoreError::backend("unsupported database URL scheme"))
         }
     }
 

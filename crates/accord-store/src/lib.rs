@@ -31,8 +31,8 @@ use accord_core::store::{
     ApiKey, ChallengeKey, CreateFacts, NewApiKey, NewOrganization, NewProject, Organization,
     PlanFn, Project, UpdateFn, Verification, VerifyFn,
 };
+use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use accord_core::time::now_ms;
-use accord_core::{Error, Result};
 use db::{db_err, is_unique_violation, Db};
 use rows::*;
 use sea_query::{Alias, Cond, Expr, Order, Query, SimpleExpr};
@@ -55,7 +55,7 @@ pub(crate) fn a(name: &str) -> Alias {
 }
 
 pub(crate) fn uid(s: &str) -> Result<Uuid> {
-    Uuid::parse_str(s).map_err(Error::internal)
+    Uuid::parse_str(s).map_err(StoreError::backend)
 }
 
 async fn all<'e, T, E>(db: &Db, ex: E, stmt: &impl sea_query_binder::SqlxBinder) -> Result<Vec<T>>

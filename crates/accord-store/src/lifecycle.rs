@@ -11,7 +11,7 @@ use accord_core::compliance::{Actor, ComplianceRequest, NewEvent};
 use accord_core::lifecycle::{self, Challenge, Channel, MessageKind, OutgoingMessage};
 use accord_core::query::Page;
 use accord_core::store::{Delivery, SendFrom, SendFromEmail, SiteCreateCounts};
-use accord_core::{Error, Result};
+use accord_core::store::{Key, StoreError, StoreResult as Result};
 use sea_query::{Asterisk, Cond, Expr, Func, OnConflict, Order, Query};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
@@ -224,7 +224,7 @@ pub(crate) async fn verify(
                 .await?;
         }
         (Verification::Verified(_), None) => {
-            return Err(Error::internal("verified without a challenge"));
+            return Err(StoreError::backend("verified without a challenge"));
         }
         (
             Verification::Refused {
@@ -301,7 +301,7 @@ impl MessageRow {
             kind: MessageKind::parse(&self.kind),
             channel: Channel::parse(&self.channel),
             recipient: self.recipient,
-            payload: serde_json::from_str(&self.payload).map_err(Error::internal)?,
+            payload: serde_json::from_str(&self.payload).map_err(StoreError::backend)?,
             attempts: self.attempts,
             next_attempt_at: self.next_attempt_at,
             date_created: self.date_created,
@@ -544,7 +544,6 @@ impl EmailRow {
     }
 }
 
-pub const EMAIL_EXISTS: &str = "email already exists in this organization";
 
 pub(crate) async fn list_send_from_emails(
     s: &SqlStore,
@@ -612,7 +611,7 @@ pub(crate) async fn create_send_from_email(s: &SqlStore, e: &SendFromEmail) -> R
     let (sql, values) = s.db.sql(&q);
     match sqlx::query_with(&sql, values).execute(&s.db.write).await {
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(Error::unprocessable(EMAIL_EXISTS)),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(Key::SendFromEmail)),
         Err(e) => Err(db_err(e)),
     }
 }

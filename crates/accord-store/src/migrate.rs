@@ -2,7 +2,7 @@
 //! transaction with its version row; migration 6 also seeds the predefined data-map values
 //! of the organizations that exist by then.
 use crate::db::{db_err, Backend, Db};
-use accord_core::Result;
+use accord_core::store::StoreResult as Result;
 use sqlx::Executor;
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[

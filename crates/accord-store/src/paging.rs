@@ -4,7 +4,7 @@
 //! (§1.7).
 use crate::{a, all, count, SqlStore};
 use accord_core::query::Page;
-use accord_core::Result;
+use accord_core::store::StoreResult as Result;
 use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::FromRow;
 

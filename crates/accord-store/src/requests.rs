@@ -16,7 +16,7 @@ impl SqlStore {
     ) -> Result<Uuid> {
         self.resolve_identity_in(ex, project, input, now, true)
             .await?
-            .ok_or_else(|| Error::internal("identity could not be resolved"))
+            .ok_or_else(|| StoreError::backend("identity could not be resolved"))
     }
 
     /// [`SqlStore::resolve_identity`]; with `write` false it only reads, and answers
@@ -64,7 +64,7 @@ impl SqlStore {
             if let Some(cid) = clean(&input.concord_id) {
                 chosen = one(&self.db, &mut *ex, &find("id", cid.to_lowercase())).await?;
                 if chosen.is_none() {
-                    return Err(Error::unprocessable("concordId not found in this project"));
+                    return Err(StoreError::Missing(Entity::Identity));
                 }
             } else {
                 for (col, val) in &keys {
@@ -93,7 +93,7 @@ impl SqlStore {
             }
             attempts += 1;
             if attempts > 3 {
-                return Err(Error::internal("identity could not be resolved"));
+                return Err(StoreError::backend("identity could not be resolved"));
             }
         };
         for _ in 0..16 {
@@ -102,7 +102,7 @@ impl SqlStore {
             };
             row = one(&self.db, &mut *ex, &find("id", next))
                 .await?
-                .ok_or_else(|| Error::internal("dangling merge"))?;
+                .ok_or_else(|| StoreError::backend("dangling merge"))?;
         }
         // Add identifiers the identity lacks, unless another identity holds them.
         let mut current = Query::select();
@@ -121,7 +121,7 @@ impl SqlStore {
             .and_where(Expr::col(a("id")).eq(row.id.clone()));
         let held: IdentifierRow = one(&self.db, &mut *ex, &current)
             .await?
-            .ok_or_else(|| Error::internal("identity vanished"))?;
+            .ok_or_else(|| StoreError::backend("identity vanished"))?;
         let present = [
             held.email_lower.is_some(),
             held.phone_normalized.is_some(),

@@ -2,7 +2,7 @@
 use crate::uid;
 use accord_core::compliance::{ComplianceRequest, RequestEvent, SessionInfo};
 use accord_core::store::{Organization, Project};
-use accord_core::{Error, Result};
+use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::SimpleExpr;
 use sqlx::FromRow;
 
@@ -113,9 +113,10 @@ impl ProjectRow {
             name: self.name,
             slug: self.slug,
             status: self.status,
-            contact_emails: serde_json::from_str(&self.contact_emails).map_err(Error::internal)?,
+            contact_emails: serde_json::from_str(&self.contact_emails)
+                .map_err(StoreError::backend)?,
             send_from_email_id: self.send_from_email_id,
-            settings: serde_json::from_str(&self.settings).map_err(Error::internal)?,
+            settings: serde_json::from_str(&self.settings).map_err(StoreError::backend)?,
             privacy_policy_url: self.privacy_policy_url,
             terms_of_service_url: self.terms_of_service_url,
             date_created: self.date_created,
@@ -321,8 +322,8 @@ impl CrRow {
             file_purge_date: self.file_purge_date,
             due_date: self.due_date,
             due_date_extended: self.due_date_extended != 0,
-            tasks: serde_json::from_str(&self.tasks).map_err(Error::internal)?,
-            files: serde_json::from_str(&self.files).map_err(Error::internal)?,
+            tasks: serde_json::from_str(&self.tasks).map_err(StoreError::backend)?,
+            files: serde_json::from_str(&self.files).map_err(StoreError::backend)?,
             date_created: self.date_created,
             date_updated: self.date_updated,
         })
@@ -368,10 +369,10 @@ pub fn cr_values(cr: &ComplianceRequest) -> Result<Vec<SimpleExpr>> {
         cr.due_date.into(),
         (cr.due_date_extended as i64).into(),
         serde_json::to_string(&cr.tasks)
-            .map_err(Error::internal)?
+            .map_err(StoreError::backend)?
             .into(),
         serde_json::to_string(&cr.files)
-            .map_err(Error::internal)?
+            .map_err(StoreError::backend)?
             .into(),
         cr.search_text().into(),
         cr.date_created.into(),
@@ -411,7 +412,7 @@ impl EventRow {
             project_id: uid(&self.project_id)?,
             event: self.event,
             account_id: self.account_id.as_deref().map(uid).transpose()?,
-            details: serde_json::from_str(&self.details).map_err(Error::internal)?,
+            details: serde_json::from_str(&self.details).map_err(StoreError::backend)?,
             date_created: self.date_created,
         })
     }

@@ -10,12 +10,11 @@ use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent};
 use accord_core::query::Page;
 use accord_core::site::{
-    Domain, DomainFilter, IdentifyKey, IdentifyOutcome, ProfileUpdate, SessionFilter,
-    SessionRecord, DOMAIN_EXISTS,
+    Domain, DomainFilter, IdentifyKey, IdentifyOutcome, ProfileUpdate, SessionFilter, SessionRecord,
 };
 use accord_core::store::Project;
+use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use accord_core::time::now_ms;
-use accord_core::{Error, Result};
 use sea_query::{Cond, Expr, OnConflict, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
@@ -106,7 +105,7 @@ async fn exec_unique(s: &SqlStore, stmt: &impl sea_query_binder::SqlxBinder) -> 
         .map(|r| r.rows_affected())
         .map_err(|e| {
             if is_unique_violation(&e) {
-                Error::unprocessable(DOMAIN_EXISTS)
+                StoreError::Duplicate(Key::ProjectDomain)
             } else {
                 db_err(e)
             }
@@ -194,7 +193,7 @@ pub(crate) async fn setting_init(s: &SqlStore, key: &str, candidate: &str) -> Re
         .and_where(Expr::col(a("key")).eq(key));
     let row: Option<ValueRow> = one(&s.db, &s.db.write, &q).await?;
     row.and_then(|r| r.value)
-        .ok_or_else(|| Error::internal(format!("server setting {key} missing after insert")))
+        .ok_or_else(|| StoreError::backend(format!("server setting {key} missing after insert")))
 }
 
 pub(crate) async fn identify_secret(s: &SqlStore, project: Uuid) -> Result<Option<String>> {
@@ -244,7 +243,7 @@ async fn survivor(
             &link_query(project, Cond::all().add(Expr::col(a("id")).eq(next))),
         )
         .await?
-        .ok_or_else(|| Error::internal("dangling merge"))?;
+        .ok_or_else(|| StoreError::backend("dangling merge"))?;
     }
     Ok(row)
 }
@@ -298,7 +297,7 @@ pub(crate) async fn session_identity(
     let mut conn = s.db.write.acquire().await.map_err(db_err)?;
     insert_identity(s, &mut conn, project, &IdentityKeys::default())
         .await?
-        .ok_or_else(|| Error::internal("a new anonymous identity conflicted"))
+        .ok_or_else(|| StoreError::backend("a new anonymous identity conflicted"))
 }
 
 // -----------------------------------------------------------------------------------
@@ -494,7 +493,7 @@ async fn identifiers(
     }
     one(&s.db, ex, &q)
         .await?
-        .ok_or_else(|| Error::internal("identity vanished"))
+        .ok_or_else(|| StoreError::backend("identity vanished"))
 }
 
 /// True when an identity of the project other than `me` holds `value` in `col`.
@@ -678,7 +677,7 @@ pub(crate) async fn identify(
     let mut tx = s.db.begin_write().await?;
     let current = by_id(s, &mut tx, project.id, concord_id)
         .await?
-        .ok_or_else(Error::not_found)?;
+        .ok_or(StoreError::Missing(Entity::Row))?;
     let found = matching(s, &mut tx, project.id, key).await?;
     let outcome = match found {
         Some(b) if b.id == current.id => IdentifyOutcome::AlreadyMatching,
@@ -709,9 +708,7 @@ async fn attach(
         .value(a("date_updated"), now)
         .and_where(Expr::col(a("id")).eq(me));
     match key {
-        IdentifyKey::Context(_) => {
-            return Err(Error::unprocessable(accord_core::site::CONTEXT_NOT_FOUND))
-        }
+        IdentifyKey::Context(_) => return Err(StoreError::Missing(Entity::IdentifyContext)),
         IdentifyKey::Email {
             plain: Some(e),
             sha256,

@@ -186,7 +186,7 @@ impl TenancyStore for SqlStore {
         sqlx::query_scalar::<_, i64>("SELECT 1")
             .fetch_one(&self.db.read)
             .await
-            .map_err(|_| Error::Unavailable("database unavailable".into()))?;
+            .map_err(|_| StoreError::Unavailable("database unavailable".into()))?;
         Ok(())
     }
 
@@ -292,7 +292,7 @@ impl TenancyStore for SqlStore {
         let (sql, values) = self.db.sql(&q);
         if let Err(e) = sqlx::query_with(&sql, values).execute(&mut *tx).await {
             return Err(if is_unique_violation(&e) {
-                Error::unprocessable("organizationSlug already exists")
+                StoreError::Duplicate(Key::OrganizationSlug)
             } else {
                 db_err(e)
             });
@@ -498,7 +498,7 @@ impl TenancyStore for SqlStore {
         let mut keys = Vec::new();
         for r in rows {
             let stored: Vec<compliance::StoredFile> =
-                serde_json::from_str(&r.files).map_err(Error::internal)?;
+                serde_json::from_str(&r.files).map_err(StoreError::backend)?;
             keys.extend(stored.into_iter().map(|f| f.key));
         }
         let mut deletes = Vec::new();

@@ -1586,7 +1586,7 @@ async fn links_to_attributes_deleted_meanwhile_are_422(b: accord_store::Backend)
     };
     let err = s.store.save_data_system(&write, false).await.unwrap_err();
     assert_eq!(
-        err,
+        accord_core::Error::from(err),
         accord_core::Error::Unprocessable(
             "dataSystemProcessingPurposes/0 not found in this organization".into()
         )
