@@ -31,6 +31,7 @@ both!(
     cross_organization_access_is_forbidden,
     roles_and_precedence,
     published_document_lists_the_ledger,
+    published_body_rules_are_the_enforced_ones,
 );
 
 const LABEL_RULE: &str = "^[a-z0-9_*]{1,128}$";
@@ -1761,3 +1762,80 @@ async fn published_document_lists_the_ledger(b: accord_store::Backend) {
     check_schema(list_schema, &list, "list").unwrap();
 }
 
+/// The rules checked after the schema (on event items an identity and a type or category,
+/// neither empty; no empty subcategory, label or name) are in the published request
+/// schemas: the server answers 400 exactly for the bodies those schemas refuse.
+async fn published_body_rules_are_the_enforced_ones(b: accord_store::Backend) {
+    let s = start(b).await;
+    let (status, doc) = send(s.client.get(s.url("/privacy-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    let schema = &doc["paths"]
+        ["/organizations/{organizationId}/projects/{projectId}/consent-events"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"];
+    let item = |extra: Value| {
+        let mut i = json!({"consentState": "accepted", "consentAction": "import"});
+        i.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "items": [i] })
+    };
+    for (body, status) in [
+        (item(json!({"category": "custom"})), 400),
+        (item(json!({"userId": "", "category": "custom"})), 400),
+        (item(json!({"userId": "u"})), 400),
+        (item(json!({"userId": "u", "category": ""})), 400),
+        (
+            item(json!({"userId": "u", "category": "custom", "subcategory": [""]})),
+            400,
+        ),
+        (
+            item(json!({"userId": "u", "category": "custom", "subcategory": ""})),
+            400,
+        ),
+        (
+            item(
+                json!({"email": "jane@example.com", "category": "custom", "subcategory": "Mixed_Case"}),
+            ),
+            201,
+        ),
+        (
+            item(json!({"userId": "u", "consentType": Uuid::nil()})),
+            422,
+        ),
+    ] {
+        let (got, answer) = s.post(&events_path(&s), body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(schema, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
+    }
+    let schema = &doc["paths"]
+        ["/organizations/{organizationId}/projects/{projectId}/consent-types"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"];
+    for (body, status) in [
+        (json!({"category": "custom", "label": "", "name": "X"}), 400),
+        (json!({"category": "custom", "label": "x", "name": ""}), 400),
+        (
+            json!({"category": "custom", "label": "x", "name": "X", "subcategory": ["ok", ""]}),
+            400,
+        ),
+        (
+            json!({"category": "custom", "label": "x", "name": "X", "subcategory": "Up_Case"}),
+            201,
+        ),
+        (
+            json!({"category": "custom", "label": "y", "name": "Y", "requireReacceptVersion": 2}),
+            422,
+        ),
+    ] {
+        let (got, answer) = s.post(&types_path(&s), body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(schema, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
+    }
+}
