@@ -1,7 +1,8 @@
 //! The consent ledger (§4): consent types and their versioning, append-only consent events
 //! and the rules that resolve them against a type, the consent-state fold, and the
-//! project-scoped identities they belong to. The Privacy API and the Site API both go
-//! through [`build_event`], so a rule about events lives here once.
+//! project-scoped identities they belong to, with the request bodies and the answered forms
+//! of each. The Privacy API and the Site API both go through [`build_event`], so a rule
+//! about events lives here once.
 use crate::compliance::{normalize_phone, CreateComplianceRequest, SessionInfo};
 use crate::schema::{string, Format, Object, Schema};
 use crate::time::to_rfc3339;
