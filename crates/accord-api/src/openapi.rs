@@ -120,67 +120,9 @@ fn build() -> Value {
         json!({"get": op("Compliance Requests", "Compliance request events of a project", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
     );
     // Consent ledger (§4.1).
-    {
-        use crate::routes::{consent_events, consent_types, identities};
-        use accord_core::consent::{self, Api};
-        let envelope = |item: Value| {
-            json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-                "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-                "items": {"type": "array", "items": item}}})
-        };
-        let delete_errs = &[400, 401, 403, 404, 422, 429, 500][..];
-        let ty = consent_types::schema();
-        let event = consent_events::schema();
-        let identity = identities::schema();
-        let mut type_query = query_params(consent_types::list_params());
-        type_query.push(consent_types::subcategory_param_schema());
-        let mut event_query = query_params(consent_events::list_params());
-        event_query.push(consent_types::subcategory_param_schema());
-        let type_one = &["organizationId", "projectId", "consentTypeId"][..];
-        let event_one = &["organizationId", "projectId", "consentEventId"][..];
-        let identity_one = &["organizationId", "projectId", "concordId"][..];
-        paths.insert(
-            consent_types::COLLECTION.into(),
-            json!({
-                "get": op("Consent Types", "Consent types of a project", with(path_params(proj), type_query), None, 200, envelope(ty.clone()), std_errs, true),
-                "post": op("Consent Types", "Create a consent type", path_params(proj), Some(consent::publish_subcategory(consent::type_create_schema().json_schema())), 201, ty.clone(), write_errs, true),
-            }),
-        );
-        paths.insert(
-            consent_types::ONE.into(),
-            json!({
-                "get": op("Consent Types", "Get one consent type", path_params(type_one), None, 200, ty.clone(), std_errs, true),
-                "patch": op("Consent Types", "Update a consent type", path_params(type_one), Some(consent::type_patch_schema().json_schema()), 200, ty.clone(), write_errs, true),
-                "delete": op("Consent Types", "Delete a consent type no event references", path_params(type_one), None, 200, ty, delete_errs, true),
-            }),
-        );
-        paths.insert(
-            consent_events::COLLECTION.into(),
-            json!({
-                "get": op("Consent Events", "Consent events of a project", with(path_params(proj), event_query), None, 200, envelope(event.clone()), std_errs, true),
-                "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, consent_events::created_schema(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
-            }),
-        );
-        paths.insert(
-            consent_events::ONE.into(),
-            json!({"get": op("Consent Events", "Get one consent event", path_params(event_one), None, 200, event, std_errs, true)}),
-        );
-        paths.insert(
-            identities::STATE.into(),
-            json!({"get": op("Consent Events", "Consent state of one identity", with(path_params(proj), query_params(identities::state_params())), None, 200, identities::state_schema(), std_errs, true)}),
-        );
-        paths.insert(
-            identities::COLLECTION.into(),
-            json!({"get": op("Identities", "Look up identities", with(path_params(proj), query_params(identities::list_params())), None, 200, envelope(identity.clone()), std_errs, true)}),
-        );
-        paths.insert(
-            identities::ONE.into(),
-            json!({
-                "get": op("Identities", "Get one identity", path_params(identity_one), None, 200, identity, std_errs, true),
-                "delete": op("Identities", "Erase a data subject's identifiers", with(path_params(identity_one), query_params(identities::erase_params())), None, 200, identities::erasure_schema(), std_errs, true),
-            }),
-        );
-    }
+    crate::routes::consent_types::document(&mut paths);
+    crate::routes::consent_events::document(&mut paths);
+    crate::routes::identities::document(&mut paths);
     // Organization administration (§7.1).
     {
         use crate::routes::{api_keys, organizations, permissions, projects};

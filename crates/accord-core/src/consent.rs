@@ -1,13 +1,14 @@
 //! The consent ledger (§4): consent types and their versioning, append-only consent events
 //! and the rules that resolve them against a type, the consent-state fold, and the
-//! project-scoped identities they belong to. The Privacy API and the Site API both go
-//! through [`build_event`], so a rule about events lives here once.
+//! project-scoped identities they belong to, with the request bodies and the answered forms
+//! of each. The Privacy API and the Site API both go through [`build_event`], so a rule
+//! about events lives here once.
 use crate::compliance::{normalize_phone, CreateComplianceRequest, SessionInfo};
 use crate::schema::{string, Format, Object, Schema};
 use crate::time::to_rfc3339;
 use crate::{Error, Result};
 use chrono::{DateTime, Months, TimeDelta, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -61,10 +62,9 @@ pub const EXPIRATION_BEFORE_CONSENT: &str = "expirationDate must be after consen
 pub const VERSION_NOT_GREATER: &str = "version must be greater than the current version";
 pub const REACCEPT_ABOVE_VERSION: &str = "requireReacceptVersion must not be greater than version";
 
-fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
-    if let Some(v) = v {
-        m.insert(k.into(), v.into());
-    }
+/// Epoch milliseconds on the wire as a date-time string (§1.3).
+fn date_time<S: Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&to_rfc3339(*ms))
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
@@ -187,60 +187,59 @@ pub fn add_duration_str(ms: i64, s: &str) -> i64 {
 // ---------------------------------------------------------------------------------------
 // Consent types
 
-/// A consent type as stored (§4.2). Dates are epoch milliseconds.
-#[derive(Debug, Clone, PartialEq)]
+/// A consent type (§4.2), as stored and as answered. Dates are epoch milliseconds, answered
+/// as date-time strings (§1.3).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct ConsentType {
     pub id: Uuid,
+    #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    #[serde(rename = "project")]
     pub project_id: Uuid,
+    #[schemars(extend("enum" = CATEGORIES))]
     pub category: String,
+    /// Lowercased, deduplicated and sorted.
+    #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)), extend("uniqueItems" = true))]
     pub subcategory: Vec<String>,
+    #[schemars(regex(pattern = LABEL_PATTERN))]
     pub label: String,
+    #[schemars(length(min = 1, max = 100))]
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5_000_000))]
     pub document: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(url)]
     pub url: Option<String>,
     pub read_only: bool,
+    /// Empty: any state.
+    #[schemars(extend("items" = {"type": "string", "enum": STATES}, "uniqueItems" = true))]
     pub valid_states: Vec<String>,
+    #[schemars(extend("enum" = TYPE_STATUSES))]
     pub status: String,
+    /// An ISO 8601 date duration.
+    #[schemars(length(max = 64), regex(pattern = DURATION_PATTERN))]
     pub consent_duration: String,
     pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub require_reaccept_version: Option<i64>,
+    #[schemars(range(min = 1))]
     pub version: i64,
+    #[serde(serialize_with = "date_time")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub date_created: i64,
+    #[serde(serialize_with = "date_time")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub date_updated: i64,
 }
 
 impl ConsentType {
-    /// The wire form; dates are date-time strings (§1.3).
-    pub fn to_wire(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("organization".into(), json!(self.organization_id));
-        m.insert("project".into(), json!(self.project_id));
-        m.insert("category".into(), json!(self.category));
-        m.insert("subcategory".into(), json!(self.subcategory));
-        m.insert("label".into(), json!(self.label));
-        m.insert("name".into(), json!(self.name));
-        put(&mut m, "description", self.description.clone());
-        put(&mut m, "document", self.document.clone());
-        put(&mut m, "url", self.url.clone());
-        m.insert("readOnly".into(), json!(self.read_only));
-        m.insert("validStates".into(), json!(self.valid_states));
-        m.insert("status".into(), json!(self.status));
-        m.insert("consentDuration".into(), json!(self.consent_duration));
-        m.insert("required".into(), json!(self.required));
-        put(
-            &mut m,
-            "requireReacceptVersion",
-            self.require_reaccept_version,
-        );
-        m.insert("version".into(), json!(self.version));
-        m.insert("dateCreated".into(), json!(to_rfc3339(self.date_created)));
-        m.insert("dateUpdated".into(), json!(to_rfc3339(self.date_updated)));
-        Value::Object(m)
-    }
-
     /// True when the type matches the `(category, subcategory, label)` key of an event.
     pub fn has_key(&self, category: &str, subcategory: &[String], label: Option<&str>) -> bool {
         self.category == category && self.subcategory == subcategory && Some(&*self.label) == label
@@ -250,46 +249,6 @@ impl ConsentType {
     pub fn accepts_state(&self, state: &str) -> bool {
         self.valid_states.is_empty() || self.valid_states.iter().any(|s| s == state)
     }
-}
-
-/// Create body (§4.2).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateConsentType {
-    pub category: String,
-    #[serde(default)]
-    pub subcategory: Vec<String>,
-    pub label: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub document: Option<String>,
-    pub url: Option<String>,
-    pub read_only: Option<bool>,
-    pub valid_states: Option<Vec<String>>,
-    pub status: Option<String>,
-    pub consent_duration: Option<String>,
-    pub required: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    pub require_reaccept_version: Option<i64>,
-}
-
-/// PATCH body (§4.2). `category`, `subcategory`, `label` and `readOnly` are immutable and
-/// therefore unknown properties here.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchConsentType {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub document: Option<String>,
-    pub url: Option<String>,
-    pub valid_states: Option<Vec<String>>,
-    pub status: Option<String>,
-    pub consent_duration: Option<String>,
-    pub required: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    pub require_reaccept_version: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    pub version: Option<i64>,
 }
 
 fn subcategory_schema() -> Schema {
@@ -310,40 +269,51 @@ fn valid_states_schema() -> Schema {
     }
 }
 
-/// Properties shared by the create and PATCH bodies, in validation order.
-fn mutable_props() -> Vec<(&'static str, Schema)> {
-    vec![
-        ("name", string().min(1).max(100).s()),
-        ("description", string().max(2000).s()),
-        ("document", string().max(5_000_000).s()),
-        ("url", string().format(Format::Uri).s()),
-        ("validStates", valid_states_schema()),
-        ("status", string().one_of(TYPE_STATUSES).s()),
-        (
-            "consentDuration",
-            string().max(64).pattern(DURATION_PATTERN).s(),
-        ),
-        ("required", Schema::Bool),
-        (
-            "requireReacceptVersion",
-            Schema::Int {
-                min: Some(1),
-                max: None,
-            },
-        ),
-    ]
+fn version_schema() -> Schema {
+    Schema::Int {
+        min: Some(1),
+        max: None,
+    }
 }
+
+crate::body! {
+    /// The fields of the consent-type bodies (§4.2), declared once in validation order. The
+    /// create body takes all but `version`; the PATCH body all but the immutable `category`,
+    /// `subcategory`, `label` and `readOnly`, which are unknown properties there.
+    pub struct ConsentTypeBody {
+        category: String => "category": string().one_of(CATEGORIES).s(),
+        subcategory: Vec<String> => "subcategory": subcategory_schema(),
+        label: String => "label": string().max(128).pattern(LABEL_PATTERN).s(),
+        name: Option<String> => "name": string().min(1).max(100).s(),
+        description: Option<String> => "description": string().max(2000).s(),
+        document: Option<String> => "document": string().max(5_000_000).s(),
+        url: Option<String> => "url": string().format(Format::Uri).s(),
+        valid_states: Option<Vec<String>> => "validStates": valid_states_schema(),
+        status: Option<String> => "status": string().one_of(TYPE_STATUSES).s(),
+        consent_duration: Option<String> =>
+            "consentDuration": string().max(64).pattern(DURATION_PATTERN).s(),
+        required: Option<bool> => "required": Schema::Bool,
+        #[serde(deserialize_with = "de_opt_int")]
+        require_reaccept_version: Option<i64> => "requireReacceptVersion": version_schema(),
+        read_only: Option<bool> => "readOnly": Schema::Bool,
+        #[serde(deserialize_with = "de_opt_int")]
+        version: Option<i64> => "version": version_schema(),
+    }
+}
+
+/// Create body (§4.2).
+pub type CreateConsentType = ConsentTypeBody;
+
+/// PATCH body (§4.2).
+pub type PatchConsentType = ConsentTypeBody;
+
+const IMMUTABLE: &[&str] = &["category", "subcategory", "label", "readOnly"];
 
 pub fn type_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
-        let mut props = vec![
-            ("category", string().one_of(CATEGORIES).s()),
-            ("subcategory", subcategory_schema()),
-            ("label", string().max(128).pattern(LABEL_PATTERN).s()),
-        ];
-        props.extend(mutable_props());
-        props.push(("readOnly", Schema::Bool));
+        let mut props = ConsentTypeBody::props();
+        props.retain(|(k, _)| *k != "version");
         Schema::Object(Object {
             props,
             required: vec!["category", "label", "name"],
@@ -355,14 +325,8 @@ pub fn type_create_schema() -> &'static Schema {
 pub fn type_patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
-        let mut props = mutable_props();
-        props.push((
-            "version",
-            Schema::Int {
-                min: Some(1),
-                max: None,
-            },
-        ));
+        let mut props = ConsentTypeBody::props();
+        props.retain(|(k, _)| !IMMUTABLE.contains(k));
         Schema::Object(Object {
             props,
             min_props: 1,
@@ -371,10 +335,14 @@ pub fn type_patch_schema() -> &'static Schema {
     })
 }
 
-/// The published schema of a subcategory input: one string or an array of them.
+/// A subcategory as sent: [`SUBCATEGORY_PATTERN`] once lowercased.
+pub const SUBCATEGORY_INPUT_PATTERN: &str = "^[A-Za-z0-9_]{1,128}$";
+
+/// The published schema of a subcategory input: one string or an array of them, in any case.
 pub fn subcategory_input_json_schema() -> Value {
-    let item = json!({"type": "string", "maxLength": 128, "pattern": SUBCATEGORY_PATTERN});
-    json!({"anyOf": [item, {"type": "array", "items": item, "maxItems": MAX_SUBCATEGORIES}]})
+    let item = json!({"type": "string", "maxLength": 128, "pattern": SUBCATEGORY_INPUT_PATTERN});
+    json!({"anyOf": [item, {"type": "array", "items": item, "maxItems": MAX_SUBCATEGORIES}],
+        "description": format!("One string is a one-item array. Items are lowercased, and then match {SUBCATEGORY_PATTERN}.")})
 }
 
 /// Replaces `properties.subcategory` of a rendered object schema by the string-or-array form.
@@ -383,6 +351,63 @@ pub fn publish_subcategory(mut schema: Value) -> Value {
         *p = subcategory_input_json_schema();
     }
     schema
+}
+
+/// Adds `text` as the description of property `prop` of a rendered object schema: how the
+/// rules checked after the schema (422s) are published.
+pub(crate) fn describe(schema: &mut Value, prop: &str, text: String) {
+    if let Some(Value::Object(p)) = schema.pointer_mut(&format!("/properties/{prop}")) {
+        p.insert("description".into(), Value::String(text));
+    }
+}
+
+/// The published create body: the validated schema, `subcategory` as string or array, and
+/// the rules checked after it.
+pub fn type_create_json_schema() -> Value {
+    let mut s = publish_subcategory(type_create_schema().json_schema());
+    s["description"] = json!(format!(
+        "(category, subcategory, label) is unique within the project; a duplicate gives 422 `{TYPE_EXISTS}`. Subcategories are compared after normalisation."
+    ));
+    describe(
+        &mut s,
+        "subcategory",
+        format!("One string is a one-item array. Items are lowercased, and then match {SUBCATEGORY_PATTERN}; they are stored deduplicated and sorted."),
+    );
+    describe(
+        &mut s,
+        "requireReacceptVersion",
+        format!("At most the version of a new type, 1 (422 `{REACCEPT_ABOVE_VERSION}`)."),
+    );
+    describe(
+        &mut s,
+        "consentDuration",
+        format!("An empty string means the default `{DEFAULT_DURATION}`."),
+    );
+    s
+}
+
+/// The published PATCH body: the validated schema and the rules checked after it.
+pub fn type_patch_json_schema() -> Value {
+    let mut s = type_patch_schema().json_schema();
+    s["description"] = json!(format!(
+        "A read-only type cannot be patched (422 `{READ_ONLY}`). A change of `document` or `url` increments `version`."
+    ));
+    describe(
+        &mut s,
+        "version",
+        format!("Greater than the current version (422 `{VERSION_NOT_GREATER}`); replaces the increment."),
+    );
+    describe(
+        &mut s,
+        "requireReacceptVersion",
+        format!("At most the type's version after this change (422 `{REACCEPT_ABOVE_VERSION}`)."),
+    );
+    describe(
+        &mut s,
+        "consentDuration",
+        format!("An empty string means the default `{DEFAULT_DURATION}`."),
+    );
+    s
 }
 
 /// Checks that an array of strings holds no empty item (an empty string passes patterns in
@@ -411,7 +436,8 @@ fn deserialize<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| Error::bad(format!("body is invalid: {e}")))
 }
 
-/// Validates and reads a create body (400 messages of §1.5).
+/// Validates and reads a create body (400 messages of §1.5). An empty `label` or `name`, or
+/// an empty subcategory item, fails as the published pattern and minimum length say.
 pub fn parse_type_create(raw: &Value) -> Result<CreateConsentType> {
     let mut v = raw.clone();
     prepare_subcategory(&mut v);
@@ -465,7 +491,7 @@ pub fn new_consent_type(
         category: input.category.clone(),
         subcategory: normalize_subcategory(&input.subcategory),
         label: input.label.clone(),
-        name: input.name.clone(),
+        name: input.name.clone().unwrap_or_default(),
         description: non_empty(&input.description),
         document: input.document.clone().filter(|s| !s.is_empty()),
         url: non_empty(&input.url),
@@ -669,72 +695,154 @@ pub fn wire_ipv4(ip: &str) -> Option<String> {
     }
 }
 
-/// The embedded session object of ConsentEvent and ComplianceRequest.
-pub fn session_wire(s: &SessionInfo) -> Value {
-    let mut o = Map::new();
-    put(&mut o, "id", s.id.clone());
-    put(
-        &mut o,
-        "ipAddress",
-        s.ip_address.as_deref().and_then(wire_ipv4),
-    );
-    put(&mut o, "domain", s.domain.clone());
-    put(&mut o, "geography", s.geography.clone());
-    put(&mut o, "userAgent", s.user_agent.clone());
-    Value::Object(o)
+/// The embedded `session` object of a consent event (§4.3, §5.2) as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct EmbeddedSession {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uuid"))]
+    pub id: Option<String>,
+    /// IPv4 only: an IPv4-mapped IPv6 address in dotted form, any other IPv6 address omitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(ipv4)]
+    pub ip_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geography: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
-impl ConsentEvent {
-    /// The wire form; all dates are date-time strings and `dateUpdated = dateCreated`.
-    pub fn to_wire(&self) -> Value {
-        let created = to_rfc3339(self.date_created);
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("concordId".into(), json!(self.concord_id));
-        m.insert("organization".into(), json!(self.organization_id));
-        m.insert("project".into(), json!(self.project_id));
-        put(&mut m, "consentType", self.consent_type.map(|t| json!(t)));
-        m.insert("category".into(), json!(self.category));
-        m.insert("subcategory".into(), json!(self.subcategory));
-        put(&mut m, "label", self.label.clone());
-        m.insert("consentState".into(), json!(self.consent_state));
-        m.insert("consentAction".into(), json!(self.consent_action));
-        m.insert("consentDate".into(), json!(to_rfc3339(self.consent_date)));
-        m.insert(
-            "expirationDate".into(),
-            json!(to_rfc3339(self.expiration_date)),
-        );
-        if self.consent_type.is_some() {
-            put(&mut m, "version", self.version);
+impl From<&SessionInfo> for EmbeddedSession {
+    fn from(s: &SessionInfo) -> Self {
+        EmbeddedSession {
+            id: s.id.clone(),
+            ip_address: s.ip_address.as_deref().and_then(wire_ipv4),
+            domain: s.domain.clone(),
+            geography: s.geography.clone(),
+            user_agent: s.user_agent.clone(),
         }
-        if let Some(s) = &self.session {
-            m.insert("session".into(), session_wire(s));
-        }
-        put(&mut m, "submitter", self.submitter.map(|s| json!(s)));
-        m.insert("dateCreated".into(), json!(created));
-        m.insert("dateUpdated".into(), json!(created));
-        Value::Object(m)
     }
 }
 
-/// One item of a create body. Site items use the same type with the identity and date
-/// fields absent (the schema refuses them there).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A consent event as answered (§4.3): dates are date-time strings, `dateUpdated` equals
+/// `dateCreated` (events are append-only), and `version` is shown only with a `consentType`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConsentEventInput {
-    pub consent_state: String,
-    pub consent_action: String,
-    pub concord_id: Option<String>,
-    pub email: Option<String>,
-    pub phone_number: Option<String>,
-    pub user_id: Option<String>,
-    pub project_user_id: Option<String>,
-    pub consent_type: Option<String>,
-    pub category: Option<String>,
-    pub subcategory: Option<Vec<String>>,
+#[schemars(deny_unknown_fields)]
+pub struct ConsentEventView {
+    pub id: Uuid,
+    pub concord_id: Uuid,
+    pub organization: Uuid,
+    pub project: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_type: Option<Uuid>,
+    #[schemars(extend("enum" = CATEGORIES))]
+    pub category: String,
+    #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)))]
+    pub subcategory: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128), regex(pattern = LABEL_PATTERN))]
     pub label: Option<String>,
-    pub consent_date: Option<String>,
-    pub expiration_date: Option<String>,
+    #[schemars(extend("enum" = STATES))]
+    pub consent_state: String,
+    #[schemars(extend("enum" = ACTIONS))]
+    pub consent_action: String,
+    #[schemars(extend("format" = "date-time"))]
+    pub consent_date: String,
+    #[schemars(extend("format" = "date-time"))]
+    pub expiration_date: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<EmbeddedSession>,
+    /// The API key that recorded it (Privacy API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<Uuid>,
+    #[schemars(extend("format" = "date-time"))]
+    pub date_created: String,
+    #[schemars(extend("format" = "date-time"))]
+    pub date_updated: String,
+}
+
+impl From<&ConsentEvent> for ConsentEventView {
+    fn from(e: &ConsentEvent) -> Self {
+        let created = to_rfc3339(e.date_created);
+        ConsentEventView {
+            id: e.id,
+            concord_id: e.concord_id,
+            organization: e.organization_id,
+            project: e.project_id,
+            consent_type: e.consent_type,
+            category: e.category.clone(),
+            subcategory: e.subcategory.clone(),
+            label: e.label.clone(),
+            consent_state: e.consent_state.clone(),
+            consent_action: e.consent_action.clone(),
+            consent_date: to_rfc3339(e.consent_date),
+            expiration_date: to_rfc3339(e.expiration_date),
+            version: e.version.filter(|_| e.consent_type.is_some()),
+            session: e.session.as_ref().map(EmbeddedSession::from),
+            submitter: e.submitter,
+            date_created: created.clone(),
+            date_updated: created,
+        }
+    }
+}
+
+/// `{count, items}`: the unpaged answers of an event create (in input order) and of a
+/// consent-state query (§4.3, §4.4).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Counted<T> {
+    /// `items.length`.
+    pub count: usize,
+    pub items: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for Counted<T> {
+    fn from(items: Vec<T>) -> Self {
+        Counted {
+            count: items.len(),
+            items,
+        }
+    }
+}
+
+/// The wire names of the item fields only the Privacy API accepts: who the event is about
+/// (§3.5) and its dates. The Site API takes them from the session and the clock.
+const PRIVACY_ONLY: &[&str] = &[
+    "projectUserId",
+    "userId",
+    "email",
+    "phoneNumber",
+    "concordId",
+    "consentDate",
+    "expirationDate",
+];
+
+crate::body! {
+    /// One item of an event create body (§4.3), declared once in validation order. Site
+    /// items (§5.4) accept the fields not in [`PRIVACY_ONLY`].
+    pub struct ConsentEventInput {
+        project_user_id: Option<String> => "projectUserId": string().max(256).s(),
+        user_id: Option<String> => "userId": string().max(256).s(),
+        email: Option<String> => "email": string().format(Format::Email).s(),
+        phone_number: Option<String> => "phoneNumber": string().max(128).s(),
+        concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        consent_type: Option<String> => "consentType": string().format(Format::Uuid).s(),
+        category: Option<String> => "category": string().one_of(CATEGORIES).s(),
+        subcategory: Option<Vec<String>> => "subcategory": subcategory_schema(),
+        label: Option<String> => "label": string().max(128).pattern(LABEL_PATTERN).s(),
+        consent_state: String => "consentState": string().one_of(STATES).s(),
+        consent_action: String => "consentAction": string().one_of(ACTIONS).s(),
+        consent_date: Option<String> => "consentDate": string().format(Format::DateTime).s(),
+        expiration_date: Option<String> =>
+            "expirationDate": string().format(Format::DateTime).s(),
+    }
 }
 
 /// How an event names its consent type.
@@ -791,30 +899,13 @@ const PRIVACY_IDENTITY: &[&str] = &[
     "projectUserId",
 ];
 
+/// An event names its type by id or by key (§4.3 rules 1 and 2).
+const TYPE_OR_CATEGORY: &[&str] = &["consentType", "category"];
+
 fn event_item_schema(api: Api) -> Schema {
-    let mut props: Vec<(&'static str, Schema)> = Vec::new();
-    if api == Api::Privacy {
-        props.extend([
-            ("projectUserId", string().max(256).s()),
-            ("userId", string().max(256).s()),
-            ("email", string().format(Format::Email).s()),
-            ("phoneNumber", string().max(128).s()),
-            ("concordId", string().format(Format::Uuid).s()),
-        ]);
-    }
-    props.extend([
-        ("consentType", string().format(Format::Uuid).s()),
-        ("category", string().one_of(CATEGORIES).s()),
-        ("subcategory", subcategory_schema()),
-        ("label", string().max(128).pattern(LABEL_PATTERN).s()),
-        ("consentState", string().one_of(STATES).s()),
-        ("consentAction", string().one_of(ACTIONS).s()),
-    ]);
-    if api == Api::Privacy {
-        props.extend([
-            ("consentDate", string().format(Format::DateTime).s()),
-            ("expirationDate", string().format(Format::DateTime).s()),
-        ]);
+    let mut props = ConsentEventInput::props();
+    if api == Api::Site {
+        props.retain(|(k, _)| !PRIVACY_ONLY.contains(k));
     }
     Schema::Object(Object {
         props,
@@ -856,16 +947,78 @@ pub fn events_body_schema(api: Api) -> &'static Schema {
     }
 }
 
-/// The published request schema, with `subcategory` as string or array.
+/// "At least one of `keys`, not empty", as JSON Schema.
+fn one_of_present(keys: &[&str]) -> Value {
+    let alternatives: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"required": [k], "properties": {*k: {"minLength": 1}}}))
+        .collect();
+    json!({ "anyOf": alternatives })
+}
+
+/// The published request schema: `subcategory` as string or array, the item rules checked
+/// after the schema (an identity on the Privacy API, a type or category on both, neither
+/// empty), and the 422 rules of §4.3 as descriptions.
 pub fn events_body_json_schema(api: Api) -> Value {
     let mut s = events_body_schema(api).json_schema();
-    if let Some(item) = s.pointer_mut("/properties/items/items") {
-        *item = publish_subcategory(item.take());
+    let Some(item) = s.pointer_mut("/properties/items/items") else {
+        return s;
+    };
+    let mut item = publish_subcategory(item.take());
+    if let Value::Object(m) = &mut item {
+        m.remove("anyOf");
+        let mut all = vec![one_of_present(TYPE_OR_CATEGORY)];
+        if api == Api::Privacy {
+            all.insert(0, one_of_present(PRIVACY_IDENTITY));
+        }
+        m.insert("allOf".into(), Value::Array(all));
     }
+    let mut type_rule = format!(
+        "A consent type of the project (422 `{TYPE_NOT_FOUND}`); `category`, `subcategory` and `label`, when also sent, must equal the type's (422 `{TYPE_MISMATCH}`)."
+    );
+    let key_rule = match api {
+        Api::Privacy => "Without `consentType` the type is looked up by (category, subcategory, label); when none matches, the event is stored without a type.".to_string(),
+        Api::Site => {
+            type_rule.push_str(&format!(" The type must be active (422 `{SITE_TYPE_INACTIVE}`)."));
+            format!("Without `consentType`, (category, subcategory, label) must name a consent type of the project (422 `{SITE_TYPE_NOT_FOUND}`).")
+        }
+    };
+    describe(&mut item, "consentType", type_rule);
+    describe(&mut item, "category", key_rule);
+    describe(
+        &mut item,
+        "consentState",
+        "One of the type's `validStates` when it has any (422 `consentState '…' is not valid for this consent type`).".into(),
+    );
+    match api {
+        Api::Privacy => {
+            describe(
+                &mut item,
+                "concordId",
+                "An identity of the project (422 `concordId not found in this project`).".into(),
+            );
+            describe(
+                &mut item,
+                "consentDate",
+                format!(
+                    "Default now; at most 5 minutes in the future (422 `{FUTURE_CONSENT_DATE}`)."
+                ),
+            );
+            describe(&mut item, "expirationDate", format!("After `consentDate` (422 `{EXPIRATION_BEFORE_CONSENT}`); default `consentDate` plus the type's `consentDuration`, or 12 months without a type."));
+        }
+        Api::Site => describe(
+            &mut item,
+            "consentAction",
+            format!("`import` is refused (422 `{SITE_IMPORT}`)."),
+        ),
+    }
+    s["properties"]["items"]["items"] = item;
     s
 }
 
-/// Validates and reads a create body: every item is checked before any is used.
+/// Validates and reads a create body: every item is checked before any is used. The
+/// type-or-category and non-empty subcategory rules run once every item has passed the
+/// schema, so the first schema violation of any item is the one answered.
 pub fn parse_events_body(raw: &Value, api: Api) -> Result<Vec<ConsentEventInput>> {
     let mut v = raw.clone();
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
@@ -884,9 +1037,10 @@ pub fn parse_events_body(raw: &Value, api: Api) -> Result<Vec<ConsentEventInput>
                 .and_then(Value::as_str)
                 .is_some_and(|s| !s.is_empty())
         };
-        if !present("consentType") && !present("category") {
+        if !TYPE_OR_CATEGORY.iter().any(|k| present(k)) {
             return Err(Error::bad(format!(
-                "{loc} must have at least one of the properties: consentType, category"
+                "{loc} must have at least one of the properties: {}",
+                TYPE_OR_CATEGORY.join(", ")
             )));
         }
         no_empty_items(
@@ -1040,23 +1194,59 @@ pub struct ConsentStateItem {
     pub url: Option<String>,
 }
 
-impl ConsentStateItem {
-    /// The reduced shape of §4.4. `concord_id` is the identity asked about, so events of
-    /// identities merged into it are shown as its own.
-    pub fn to_wire(&self, concord_id: Uuid) -> Value {
-        let e = &self.event;
-        let mut m = Map::new();
-        m.insert("id".into(), json!(e.id));
-        m.insert("concordId".into(), json!(concord_id));
-        put(&mut m, "consentType", e.consent_type.map(|t| json!(t)));
-        m.insert("consentState".into(), json!(e.consent_state));
-        m.insert("consentDate".into(), json!(to_rfc3339(e.consent_date)));
-        m.insert("category".into(), json!(e.category));
-        m.insert("subcategory".into(), json!(e.subcategory));
-        put(&mut m, "label", e.label.clone());
-        put(&mut m, "version", e.version);
-        put(&mut m, "url", self.url.clone());
-        Value::Object(m)
+/// One item of a consent state as answered: the reduced shape of §4.4.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ConsentStateView {
+    /// The winning event.
+    pub id: Uuid,
+    pub concord_id: Uuid,
+    pub consent_type: Uuid,
+    #[schemars(extend("enum" = STATES))]
+    pub consent_state: String,
+    #[schemars(extend("format" = "date-time"))]
+    pub consent_date: String,
+    #[schemars(extend("enum" = CATEGORIES))]
+    pub category: String,
+    #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)))]
+    pub subcategory: Vec<String>,
+    #[schemars(length(max = 128), regex(pattern = LABEL_PATTERN))]
+    pub label: String,
+    #[schemars(range(min = 1))]
+    pub version: i64,
+    /// The type's `url`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl ConsentStateView {
+    /// `concord_id` is the identity asked about, so events of identities merged into it are
+    /// shown as its own. Only events recorded against a type can win a state ([`fold_state`]),
+    /// and those carry the type's label and version; `None` for any other.
+    pub fn new(item: &ConsentStateItem, concord_id: Uuid) -> Option<ConsentStateView> {
+        let e = &item.event;
+        Some(ConsentStateView {
+            id: e.id,
+            concord_id,
+            consent_type: e.consent_type?,
+            consent_state: e.consent_state.clone(),
+            consent_date: to_rfc3339(e.consent_date),
+            category: e.category.clone(),
+            subcategory: e.subcategory.clone(),
+            label: e.label.clone()?,
+            version: e.version?,
+            url: item.url.clone(),
+        })
+    }
+
+    /// The `{count, items}` answer of a consent-state query.
+    pub fn answer(items: &[ConsentStateItem], concord_id: Uuid) -> Counted<ConsentStateView> {
+        items
+            .iter()
+            .filter_map(|i| ConsentStateView::new(i, concord_id))
+            .collect::<Vec<_>>()
+            .into()
     }
 }
 
@@ -1104,47 +1294,42 @@ pub fn fold_state(
 // ---------------------------------------------------------------------------------------
 // Identities
 
-/// A project-scoped identity (§4.5); its id is the `concordId`.
-#[derive(Debug, Clone, PartialEq)]
+/// A project-scoped identity (§4.5), as stored and as answered; its id is the `concordId`.
+/// Dates are epoch milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Identity {
     pub id: Uuid,
+    #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    #[serde(rename = "project")]
     pub project_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::site::Address>")]
     pub address: Option<Value>,
+    /// Present when this identity was merged into another (§5.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Uuid>,
+    /// Present after erasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_date: Option<i64>,
     pub date_created: i64,
     pub date_updated: i64,
-}
-
-impl Identity {
-    /// The wire form; dates are epoch integers (§1.3).
-    pub fn to_wire(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id));
-        m.insert("organization".into(), json!(self.organization_id));
-        m.insert("project".into(), json!(self.project_id));
-        put(&mut m, "email", self.email.clone());
-        put(&mut m, "phoneNumber", self.phone_number.clone());
-        put(&mut m, "userId", self.user_id.clone());
-        put(&mut m, "projectUserId", self.project_user_id.clone());
-        put(&mut m, "firstName", self.first_name.clone());
-        put(&mut m, "middleName", self.middle_name.clone());
-        put(&mut m, "lastName", self.last_name.clone());
-        put(&mut m, "address", self.address.clone());
-        put(&mut m, "mergedInto", self.merged_into.map(|i| json!(i)));
-        put(&mut m, "erasedDate", self.erased_date);
-        m.insert("dateCreated".into(), json!(self.date_created));
-        m.insert("dateUpdated".into(), json!(self.date_updated));
-        Value::Object(m)
-    }
 }
 
 /// The identifiers a Privacy API submission carries, for identity resolution (§3.5).
@@ -1214,26 +1399,22 @@ pub struct IdentityFilter {
     pub concord_id: Option<String>,
 }
 
-/// What an erasure did (§4.5). `file_keys` are the object-store keys of the deleted
-/// compliance-request files, for the caller to remove after commit.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What an erasure did (§4.5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Erasure {
     pub concord_id: Uuid,
+    #[schemars(range(min = 0))]
     pub consent_events_redacted: i64,
+    #[schemars(range(min = 0))]
     pub sessions_redacted: i64,
+    #[schemars(range(min = 0))]
     pub compliance_requests_redacted: i64,
+    /// The object-store keys of the deleted compliance-request files, for the caller to
+    /// remove after commit; not answered.
+    #[serde(skip)]
     pub file_keys: Vec<String>,
-}
-
-impl Erasure {
-    pub fn to_wire(&self) -> Value {
-        json!({
-            "concordId": self.concord_id,
-            "consentEventsRedacted": self.consent_events_redacted,
-            "sessionsRedacted": self.sessions_redacted,
-            "complianceRequestsRedacted": self.compliance_requests_redacted,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -1485,7 +1666,10 @@ mod tests {
         let e = build(free.clone(), Api::Privacy).unwrap();
         assert_eq!((e.consent_type, e.version), (None, None));
         assert_eq!(e.subcategory, ["a", "b"]);
-        assert!(e.to_wire().get("version").is_none());
+        assert!(serde_json::to_value(ConsentEventView::from(&e))
+            .unwrap()
+            .get("version")
+            .is_none());
         assert_eq!(
             build(free, Api::Site).unwrap_err(),
             Error::unprocessable(SITE_TYPE_NOT_FOUND)
@@ -1580,7 +1764,7 @@ mod tests {
         assert_eq!(state[0].event.id, newer.id, "sorted by consentDate desc");
         assert_eq!(state[1].event.id, on_b.id);
         assert_eq!(state[1].url.as_deref(), Some("https://b"));
-        let w = state[0].to_wire(Uuid::max());
+        let w = serde_json::to_value(ConsentStateView::new(&state[0], Uuid::max())).unwrap();
         assert_eq!(w["concordId"], json!(Uuid::max()));
         assert_eq!(w["consentState"], "declined");
         assert!(w.get("url").is_none());
@@ -1607,6 +1791,92 @@ mod tests {
         let state = fold_state(&[old, newer, v2.clone()], &types, now);
         assert_eq!(state.len(), 1);
         assert_eq!(state[0].event.id, v2.id);
+    }
+
+    /// The derived response schemas are strict and carry the contract's rules.
+    #[test]
+    fn derived_schemas_publish_the_rules() {
+        use crate::schema::published;
+        let t = published::<ConsentType>();
+        assert_eq!(t["additionalProperties"], false);
+        assert_eq!(
+            t["required"],
+            json!([
+                "id",
+                "organization",
+                "project",
+                "category",
+                "subcategory",
+                "label",
+                "name",
+                "readOnly",
+                "validStates",
+                "status",
+                "consentDuration",
+                "required",
+                "version",
+                "dateCreated",
+                "dateUpdated"
+            ])
+        );
+        assert_eq!(t["properties"]["category"]["enum"], json!(CATEGORIES));
+        assert_eq!(
+            t["properties"]["validStates"]["items"]["enum"],
+            json!(STATES)
+        );
+        assert_eq!(
+            t["properties"]["subcategory"]["items"]["pattern"],
+            SUBCATEGORY_PATTERN
+        );
+        assert_eq!(
+            t["properties"]["subcategory"]["maxItems"],
+            MAX_SUBCATEGORIES
+        );
+        assert_eq!(t["properties"]["label"]["pattern"], LABEL_PATTERN);
+        assert_eq!(t["properties"]["name"]["maxLength"], 100);
+        assert_eq!(t["properties"]["dateCreated"]["format"], "date-time");
+        assert_eq!(t["properties"]["requireReacceptVersion"]["minimum"], 1);
+        let e = published::<ConsentEventView>();
+        assert_eq!(e["properties"]["session"]["additionalProperties"], false);
+        assert_eq!(
+            e["properties"]["session"]["properties"]["ipAddress"]["format"],
+            "ipv4"
+        );
+        assert_eq!(e["properties"]["consentAction"]["enum"], json!(ACTIONS));
+        assert!(e["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r != "version" && r != "consentType"));
+        let state = published::<Counted<ConsentStateView>>();
+        let item = &state["properties"]["items"]["items"];
+        assert_eq!(
+            item["required"],
+            json!([
+                "id",
+                "concordId",
+                "consentType",
+                "consentState",
+                "consentDate",
+                "category",
+                "subcategory",
+                "label",
+                "version"
+            ])
+        );
+        let identity = published::<Identity>();
+        let address = &identity["properties"]["address"];
+        assert_eq!(address["additionalProperties"], false);
+        assert_eq!(address["properties"]["postalCode"]["maxLength"], 256);
+        let erasure = published::<Erasure>();
+        assert!(erasure["properties"].get("fileKeys").is_none());
+        let body = events_body_json_schema(Api::Privacy);
+        let item = &body["properties"]["items"]["items"];
+        assert_eq!(item["allOf"].as_array().unwrap().len(), 2);
+        assert!(item["properties"]["consentDate"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(FUTURE_CONSENT_DATE));
     }
 
     #[test]

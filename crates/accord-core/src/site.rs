@@ -1,13 +1,13 @@
 //! The Site API's own rules: project domains (§7.7) and the origin rule built on them
-//! (§5.2), site session records (§5.9), the session token (HS256 JWT) and the bodies of
-//! session, profile and identify (§5.2, §5.5, §5.6).
+//! (§5.2), site session records (§5.9), the session token (HS256 JWT), and the bodies and
+//! answers of session, profile and identify (§5.2, §5.5, §5.6).
 use crate::schema::{string, Format, Object, Schema};
 use crate::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -210,26 +210,44 @@ pub struct SessionFilter {
     pub end_date: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionBody {
-    pub concord_id: Option<String>,
-    pub url: Option<String>,
-    pub referrer: Option<String>,
+crate::body! {
+    /// The optional body of a session mint (§5.2).
+    pub struct SessionBody {
+        concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        url: Option<String> => "url": string().max(2048).s(),
+        referrer: Option<String> => "referrer": string().max(2048).s(),
+    }
 }
 
 pub fn session_body_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("concordId", string().format(Format::Uuid).s()),
-                ("url", string().max(2048).s()),
-                ("referrer", string().max(2048).s()),
-            ],
+            props: SessionBody::props(),
             ..Default::default()
         })
     })
+}
+
+/// `CC` or `CC-SUB`: an ISO 3166-1 alpha-2 country, optionally with a subdivision (§5.2).
+pub const GEOGRAPHY_PATTERN: &str = "^[A-Z]{2}(-[A-Z0-9]{1,3})?$";
+
+/// A minted session (§5.2), as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct MintedSession {
+    /// The token to send as `x-session`.
+    pub session: String,
+    pub concord_id: Uuid,
+    /// Epoch milliseconds, 24 hours after the mint.
+    pub expires_at: i64,
+    /// Omitted when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = GEOGRAPHY_PATTERN))]
+    pub geography: Option<String>,
+    /// Whether the request carried `Sec-GPC: 1`.
+    pub gpc: bool,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -359,56 +377,79 @@ impl SessionClaims {
 // ---------------------------------------------------------------------------------------
 // Profile (§5.5)
 
-pub const ADDRESS_FIELDS: &[&str] = &[
-    "addressLine1",
-    "addressLine2",
-    "addressLine3",
-    "city",
-    "region",
-    "postalCode",
-    "county",
-    "country",
-];
+fn s256() -> Schema {
+    string().max(256).s()
+}
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProfileBody {
-    pub concord_id: Option<String>,
-    pub user_id: Option<String>,
-    pub project_user_id: Option<String>,
-    pub email: Option<String>,
-    pub phone_number: Option<String>,
-    pub first_name: Option<String>,
-    pub middle_name: Option<String>,
-    pub last_name: Option<String>,
-    pub address: Option<Map<String, Value>>,
+crate::body! {
+    /// A postal address (§4.5, §5.5). It is validated and published from these properties;
+    /// the profile body keeps the lines as sent, in their order.
+    pub struct Address {
+        address_line1: Option<String> => "addressLine1": s256(),
+        address_line2: Option<String> => "addressLine2": s256(),
+        address_line3: Option<String> => "addressLine3": s256(),
+        city: Option<String> => "city": s256(),
+        region: Option<String> => "region": s256(),
+        postal_code: Option<String> => "postalCode": s256(),
+        county: Option<String> => "county": s256(),
+        country: Option<String> => "country": s256(),
+    }
+}
+
+fn address_schema() -> Schema {
+    Schema::Object(Object {
+        props: Address::props(),
+        ..Default::default()
+    })
+}
+
+/// The published schema of an address is the one its lines are validated with, so the
+/// `address` of an answered identity has the same shape as the one a profile sends.
+impl schemars::JsonSchema for Address {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Address".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::Schema::try_from(address_schema().json_schema()).expect("an object schema")
+    }
+}
+
+crate::body! {
+    /// The profile body (§5.5); every field optional.
+    pub struct ProfileBody {
+        concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        user_id: Option<String> => "userId": s256(),
+        project_user_id: Option<String> => "projectUserId": s256(),
+        email: Option<String> => "email": string().max(256).format(Format::Email).s(),
+        phone_number: Option<String> => "phoneNumber": string().max(128).s(),
+        first_name: Option<String> => "firstName": s256(),
+        middle_name: Option<String> => "middleName": s256(),
+        last_name: Option<String> => "lastName": s256(),
+        address: Option<Map<String, Value>> => "address": address_schema(),
+    }
 }
 
 pub fn profile_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
-        let s256 = || string().max(256).s();
         Schema::Object(Object {
-            props: vec![
-                ("concordId", string().format(Format::Uuid).s()),
-                ("userId", s256()),
-                ("projectUserId", s256()),
-                ("email", string().max(256).format(Format::Email).s()),
-                ("phoneNumber", string().max(128).s()),
-                ("firstName", s256()),
-                ("middleName", s256()),
-                ("lastName", s256()),
-                (
-                    "address",
-                    Schema::Object(Object {
-                        props: ADDRESS_FIELDS.iter().map(|f| (*f, s256())).collect(),
-                        ..Default::default()
-                    }),
-                ),
-            ],
+            props: ProfileBody::props(),
             ..Default::default()
         })
     })
+}
+
+/// The published profile body: the validated schema and the rules checked after it.
+pub fn profile_json_schema() -> Value {
+    let mut s = profile_schema().json_schema();
+    s["description"] = json!("`email`, `phoneNumber`, `userId` and `projectUserId` are stored only when no other identity of the project holds them; otherwise they are skipped without an error.");
+    crate::consent::describe(
+        &mut s,
+        "concordId",
+        "The session's identity; any other gives 403.".into(),
+    );
+    s
 }
 
 /// A validated profile update for one identity: `Some("")` clears a field.
@@ -456,29 +497,65 @@ pub const IDENTIFY_PROOF: &str = "identify requires a valid token";
 pub const CONTEXT_NOT_FOUND: &str = "contextId not found in this project";
 pub const CONTEXT_HASHED: &str = "format 'hashed' is not allowed with type 'contextId'";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct IdentifyBody {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub value: String,
-    pub format: Option<String>,
-    pub token: Option<String>,
+crate::body! {
+    /// The identify body (§5.6).
+    pub struct IdentifyBody {
+        kind: String => "type": string().one_of(IDENTIFY_TYPES).s(),
+        value: String => "value": string().max(256).s(),
+        format: Option<String> => "format": string().one_of(IDENTIFY_FORMATS).s(),
+        token: Option<String> => "token": string().s(),
+    }
 }
 
 pub fn identify_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("type", string().one_of(IDENTIFY_TYPES).s()),
-                ("value", string().max(256).s()),
-                ("format", string().one_of(IDENTIFY_FORMATS).s()),
-                ("token", string().s()),
-            ],
+            props: IdentifyBody::props(),
             required: vec!["type", "value"],
             ..Default::default()
         })
     })
+}
+
+/// The published identify body: the validated schema, the rules on `value` that
+/// [`IdentifyBody::key`] checks (400), and the 403 and 422 rules as descriptions.
+pub fn identify_json_schema() -> Value {
+    let mut s = identify_schema().json_schema();
+    s["allOf"] = json!([
+        {"if": {"required": ["format"], "properties": {"format": {"const": "hashed"}}},
+         "then": {"properties": {"value": {"pattern": HASH_PATTERN}}}},
+        {"if": {"required": ["type"], "properties": {"type": {"enum": ["email", "userId"]}, "format": {"const": "plain"}}},
+         "then": {"properties": {"value": {"pattern": "\\S"}}}}
+    ]);
+    crate::consent::describe(
+        &mut s,
+        "value",
+        format!("With `format: hashed`, 64 hex digits. With type `email` or `userId` in plain format, not blank. With type `contextId`, an identity of the project (422 `{CONTEXT_NOT_FOUND}`)."),
+    );
+    crate::consent::describe(
+        &mut s,
+        "format",
+        format!(
+            "Default `plain`. `hashed` is refused with type `contextId` (422 `{CONTEXT_HASHED}`)."
+        ),
+    );
+    crate::consent::describe(
+        &mut s,
+        "token",
+        format!("An HS256 JWT signed with the project's identify secret whose `sub` is `value` as sent, `type` is `type` and `exp` lies in the future. Required for `email` and `userId` unless the project allows unverified identify (403 `{IDENTIFY_PROOF}`)."),
+    );
+    s
+}
+
+/// The answer of an identify call (§5.6).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Identified {
+    /// Whether the identifier named an identity (this one, or another it was merged into).
+    pub synced: bool,
+    /// The session token to use from now on.
+    pub session: String,
 }
 
 /// What an identify call looks for.

@@ -1,23 +1,22 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-events`: list,
 //! create 1..1000 (all or nothing) and get one (§4.1, §4.3).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{JsonBody, Limited, ProjectScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
-use crate::routes::consent_types::subcategory_filter;
+use crate::respond::{created, ok, Json, Page};
+use crate::routes::consent_types::{subcategory_filter, subcategory_param_schema};
 use crate::AppState;
 use accord_core::consent::{
-    self, Api, ConsentEventFilter, ACTIONS, CATEGORIES, EVENT_SORTS, STATES,
+    self, Api, ConsentEventFilter, ConsentEventView, Counted, ACTIONS, CATEGORIES, EVENT_SORTS,
+    STATES,
 };
-use accord_core::query::{self, p, paging, uuid_param, Kind, Page, Param};
-use accord_core::schema::string;
+use accord_core::query::{self, p, paging, uuid_param, Kind, Param};
+use accord_core::schema::{published, string};
 use accord_core::usecases::consent_events::{self, Recorder};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -55,51 +54,17 @@ pub fn list_params() -> &'static [Param] {
     })
 }
 
-/// The embedded session object (§5.2).
-pub fn session_schema() -> Value {
-    let s = json!({"type": "string"});
-    json!({"type": "object", "additionalProperties": false, "properties": {
-        "id": {"type": "string", "format": "uuid"}, "ipAddress": {"type": "string", "format": "ipv4"},
-        "domain": s, "geography": s, "userAgent": s}})
-}
-
-/// The response schema of a ConsentEvent (§4.3).
-pub fn schema() -> Value {
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let date = json!({"type": "string", "format": "date-time"});
-    json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "concordId", "organization", "project", "category", "subcategory", "consentState", "consentAction", "consentDate", "expirationDate", "dateCreated", "dateUpdated"],
-        "properties": {
-            "id": uuid, "concordId": uuid, "organization": uuid, "project": uuid, "consentType": uuid,
-            "category": {"type": "string", "enum": CATEGORIES},
-            "subcategory": {"type": "array", "items": {"type": "string"}},
-            "label": {"type": "string", "maxLength": 128, "pattern": consent::LABEL_PATTERN},
-            "consentState": {"type": "string", "enum": STATES},
-            "consentAction": {"type": "string", "enum": ACTIONS},
-            "consentDate": date, "expirationDate": date,
-            "version": {"type": "integer"},
-            "session": session_schema(),
-            "submitter": uuid,
-            "dateCreated": date, "dateUpdated": date}})
-}
-
-/// `{count, items}` of a create.
-pub fn created_schema() -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {
-        "count": {"type": "integer"}, "items": {"type": "array", "items": schema()}}})
-}
-
 async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ConsentEventView>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let subcategory = subcategory_filter(raw.as_deref())?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let l = |k: &str| q.list(k).map(<[String]>::to_vec).unwrap_or_default();
     let filter = ConsentEventFilter {
@@ -120,18 +85,15 @@ async fn list(
         geography: s("geography"),
     };
     let (total, items) = state.store.list_consent_events(&filter, &page).await?;
-    let items = items.iter().map(|e| e.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    let items = items.iter().map(ConsentEventView::from).collect();
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: ProjectScope<Limited>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Counted<ConsentEventView>>> {
     let inputs = consent::parse_events_body(&raw, Api::Privacy)?;
     let events = consent_events::create(
         state.store.as_ref(),
@@ -141,17 +103,14 @@ async fn create(
         Recorder::ApiKey(scope.who.key_id),
     )
     .await?;
-    let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"count": items.len(), "items": items}),
-    ))
+    let items: Vec<ConsentEventView> = events.iter().map(ConsentEventView::from).collect();
+    Ok(created(items.into()))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConsentEventView>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("consentEventId")?;
@@ -161,5 +120,28 @@ async fn get_one(
         .get_consent_event(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &e.to_wire()))
+    Ok(ok(ConsentEventView::from(&e)))
+}
+
+/// The OpenAPI paths of this resource, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::docs::{op, path_params, query_params};
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "consentEventId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let create_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503][..];
+    let mut list_p = path_params(proj);
+    list_p.extend(query_params(list_params()));
+    list_p.push(subcategory_param_schema());
+    paths.insert(
+        COLLECTION.into(),
+        json!({
+            "get": op("Consent Events", "Consent events of a project", list_p, None, 200, published::<Page<ConsentEventView>>(), std_errs, true),
+            "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, published::<Counted<ConsentEventView>>(), create_errs, true),
+        }),
+    );
+    paths.insert(
+        ONE.into(),
+        json!({"get": op("Consent Events", "Get one consent event", path_params(one), None, 200, published::<ConsentEventView>(), std_errs, true)}),
+    );
 }

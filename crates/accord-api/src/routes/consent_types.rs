@@ -1,22 +1,21 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-types`: list,
 //! create, get, PATCH and delete (§4.1, §4.2).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody, ProjectScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::consent::{
-    self, ConsentTypeFilter, CATEGORIES, SUBCATEGORY_PATTERN, TYPE_SORTS, TYPE_STATUSES,
+    self, ConsentType, ConsentTypeFilter, CATEGORIES, SUBCATEGORY_PATTERN, TYPE_SORTS,
+    TYPE_STATUSES,
 };
-use accord_core::query::{self, p, paging, Kind, Page, Param};
-use accord_core::schema::{check_str, string};
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::{check_str, published, string};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
 pub const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/consent-types";
@@ -78,39 +77,17 @@ pub fn subcategory_param_schema() -> Value {
         "schema": consent::subcategory_input_json_schema()})
 }
 
-/// The response schema of a ConsentType (§4.2).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let date = json!({"type": "string", "format": "date-time"});
-    json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "organization", "project", "category", "subcategory", "label", "name", "readOnly", "validStates", "status", "consentDuration", "required", "version", "dateCreated", "dateUpdated"],
-        "properties": {
-            "id": uuid, "organization": uuid, "project": uuid,
-            "category": {"type": "string", "enum": CATEGORIES},
-            "subcategory": {"type": "array", "items": {"type": "string", "pattern": SUBCATEGORY_PATTERN}},
-            "label": {"type": "string", "pattern": consent::LABEL_PATTERN},
-            "name": s, "description": s, "document": s, "url": {"type": "string", "format": "uri"},
-            "readOnly": {"type": "boolean"},
-            "validStates": {"type": "array", "items": {"type": "string", "enum": consent::STATES}},
-            "status": {"type": "string", "enum": TYPE_STATUSES},
-            "consentDuration": s, "required": {"type": "boolean"},
-            "requireReacceptVersion": {"type": "integer", "minimum": 1},
-            "version": {"type": "integer", "minimum": 1},
-            "dateCreated": date, "dateUpdated": date}})
-}
-
 async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ConsentType>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let subcategory = subcategory_filter(raw.as_deref())?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = ConsentTypeFilter {
         organization_id: org,
@@ -124,28 +101,24 @@ async fn list(
         status: s("status"),
     };
     let (total, items) = state.store.list_consent_types(&filter, &page).await?;
-    let items = items.iter().map(|t| t.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConsentType>> {
     let input = consent::parse_type_create(&raw)?;
     let project = scope.project()?;
-    let created = state.store.create_consent_type(project, input).await?;
-    Ok(json_response(StatusCode::CREATED, &created.to_wire()))
+    let t = state.store.create_consent_type(project, input).await?;
+    Ok(created(t))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConsentType>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("consentTypeId")?;
@@ -155,14 +128,14 @@ async fn get_one(
         .get_consent_type(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &t.to_wire()))
+    Ok(ok(t))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ConsentType>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("consentTypeId")?;
@@ -178,10 +151,13 @@ async fn update(
         )
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &updated.to_wire()))
+    Ok(ok(updated))
 }
 
-async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: ProjectScope<Admin>,
+) -> ApiResult<Json<ConsentType>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("consentTypeId")?;
@@ -191,5 +167,50 @@ async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> Ap
         .delete_consent_type(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &deleted.to_wire()))
+    Ok(ok(deleted))
+}
+
+/// The OpenAPI paths of this resource, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::docs::{op, path_params, query_params};
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "consentTypeId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let delete_errs = &[400, 401, 403, 404, 422, 429, 500][..];
+    let schema = published::<ConsentType>();
+    let envelope = published::<Page<ConsentType>>();
+    let mut list_p = path_params(proj);
+    list_p.extend(query_params(list_params()));
+    list_p.push(subcategory_param_schema());
+    let mut delete = op(
+        "Consent Types",
+        "Delete a consent type no event references",
+        path_params(one),
+        None,
+        200,
+        schema.clone(),
+        delete_errs,
+        true,
+    );
+    delete["description"] = json!(format!(
+        "A read-only type gives 422 `{}`; a type that any consent event references gives 422 `{}`.",
+        consent::READ_ONLY,
+        consent::HAS_EVENTS
+    ));
+    paths.insert(
+        COLLECTION.into(),
+        json!({
+            "get": op("Consent Types", "Consent types of a project", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Consent Types", "Create a consent type", path_params(proj), Some(consent::type_create_json_schema()), 201, schema.clone(), write_errs, true),
+        }),
+    );
+    paths.insert(
+        ONE.into(),
+        json!({
+            "get": op("Consent Types", "Get one consent type", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Consent Types", "Update a consent type", path_params(one), Some(consent::type_patch_json_schema()), 200, schema.clone(), write_errs, true),
+            "delete": delete,
+        }),
+    );
 }

@@ -1,21 +1,21 @@
 //! Identities of a project (§4.5): look-up, get, erasure, and the Privacy API consent state
 //! of one identity (§4.4).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Admin, ProjectScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{ok, Json, Page};
 use crate::AppState;
 use accord_core::compliance::Actor;
-use accord_core::consent::{IdentityFilter, IdentityLookup, IDENTITY_SORTS};
-use accord_core::query::{self, p, paging, Kind, Page, Param, Query};
-use accord_core::schema::string;
+use accord_core::consent::{
+    ConsentStateView, Counted, Erasure, Identity, IdentityFilter, IdentityLookup, IDENTITY_SORTS,
+};
+use accord_core::query::{self, p, paging, Kind, Param, Query};
+use accord_core::schema::{published, string};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use object_store::path::Path as ObjectPath;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -71,61 +71,6 @@ pub fn erase_params() -> &'static [Param] {
     P.get_or_init(|| vec![p("includeComplianceRequests", Kind::Bool)])
 }
 
-/// The response schema of an Identity (§4.5).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let int = json!({"type": "integer"});
-    let address_line = json!({"type": "string", "maxLength": 256});
-    let address: serde_json::Map<String, Value> = [
-        "addressLine1",
-        "addressLine2",
-        "addressLine3",
-        "city",
-        "region",
-        "postalCode",
-        "county",
-        "country",
-    ]
-    .iter()
-    .map(|k| (k.to_string(), address_line.clone()))
-    .collect();
-    json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "organization", "project", "dateCreated", "dateUpdated"],
-        "properties": {
-            "id": uuid, "organization": uuid, "project": uuid,
-            "email": s, "phoneNumber": s, "userId": s, "projectUserId": s,
-            "firstName": s, "middleName": s, "lastName": s,
-            "address": {"type": "object", "additionalProperties": false, "properties": address},
-            "mergedInto": uuid, "erasedDate": int, "dateCreated": int, "dateUpdated": int}})
-}
-
-/// The response schema of the consent state (§4.4).
-pub fn state_schema() -> Value {
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let item = json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "concordId", "consentType", "consentState", "consentDate", "category", "subcategory", "label", "version"],
-        "properties": {
-            "id": uuid, "concordId": uuid, "consentType": uuid,
-            "consentState": {"type": "string", "enum": accord_core::consent::STATES},
-            "consentDate": {"type": "string", "format": "date-time"},
-            "category": {"type": "string", "enum": accord_core::consent::CATEGORIES},
-            "subcategory": {"type": "array", "items": {"type": "string"}},
-            "label": {"type": "string"}, "version": {"type": "integer"},
-            "url": {"type": "string"}}});
-    json!({"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {
-        "count": {"type": "integer"}, "items": {"type": "array", "items": item}}})
-}
-
-/// The response schema of an erasure (§4.5).
-pub fn erasure_schema() -> Value {
-    let int = json!({"type": "integer", "minimum": 0});
-    json!({"type": "object", "additionalProperties": false,
-        "required": ["concordId", "consentEventsRedacted", "sessionsRedacted", "complianceRequestsRedacted"],
-        "properties": {"concordId": {"type": "string", "format": "uuid"},
-            "consentEventsRedacted": int, "sessionsRedacted": int, "complianceRequestsRedacted": int}})
-}
-
 /// The one identifier of a consent-state query, or the 400 of §4.4.
 fn single_lookup(q: &Query) -> Result<IdentityLookup, Error> {
     let given: Vec<(&str, String)> = IDENTIFIERS
@@ -151,7 +96,7 @@ async fn consent_state(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Counted<ConsentStateView>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), state_params())?;
@@ -162,29 +107,23 @@ async fn consent_state(
         .find_identity(org, pid, &lookup)
         .await?
         .ok_or_else(Error::not_found)?;
-    let items: Vec<Value> = state
+    let items = state
         .store
         .consent_state(org, pid, identity.id, false)
-        .await?
-        .iter()
-        .map(|i| i.to_wire(identity.id))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"count": items.len(), "items": items}),
-    ))
+        .await?;
+    Ok(ok(ConsentStateView::answer(&items, identity.id)))
 }
 
 async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<Identity>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
     scope.project()?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let s = |k: &str| q.str(k).map(str::to_string);
     let filter = IdentityFilter {
         organization_id: org,
@@ -196,17 +135,13 @@ async fn list(
         concord_id: s("concordId"),
     };
     let (total, items) = state.store.list_identities(&filter, &page).await?;
-    let items = items.iter().map(|i| i.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Identity>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id: Uuid = scope.id("concordId")?;
@@ -216,14 +151,14 @@ async fn get_one(
         .get_identity(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &identity.to_wire()))
+    Ok(ok(identity))
 }
 
 async fn erase(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Erasure>> {
     let org = scope.org;
     let pid = scope.project_id;
     let who = &scope.who;
@@ -249,5 +184,44 @@ async fn erase(
             tracing::warn!(error = %e, %key, "could not delete erased file bytes");
         }
     }
-    Ok(json_response(StatusCode::OK, &erasure.to_wire()))
+    Ok(ok(erasure))
+}
+
+/// The OpenAPI paths of identities and of the consent state, for the Privacy API document.
+pub fn document(paths: &mut Map<String, Value>) {
+    use crate::docs::{op, path_params, query_params};
+    let proj = &["organizationId", "projectId"][..];
+    let one = &["organizationId", "projectId", "concordId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let with = |mut a: Vec<Value>, b: Vec<Value>| {
+        a.extend(b);
+        a
+    };
+    let mut state = op(
+        "Consent Events",
+        "Consent state of one identity",
+        with(path_params(proj), query_params(state_params())),
+        None,
+        200,
+        published::<Counted<ConsentStateView>>(),
+        std_errs,
+        true,
+    );
+    state["description"] = json!(format!(
+        "Exactly one of {} names the identity (400 otherwise); an unknown identity gives 404.",
+        IDENTIFIERS.join(", ")
+    ));
+    paths.insert(STATE.into(), json!({ "get": state }));
+    paths.insert(
+        COLLECTION.into(),
+        json!({"get": op("Identities", "Look up identities", with(path_params(proj), query_params(list_params())), None, 200, published::<Page<Identity>>(), std_errs, true)}),
+    );
+    let identity = published::<Identity>();
+    paths.insert(
+        ONE.into(),
+        json!({
+            "get": op("Identities", "Get one identity", path_params(one), None, 200, identity, std_errs, true),
+            "delete": op("Identities", "Erase a data subject's identifiers", with(path_params(one), query_params(erase_params())), None, 200, published::<Erasure>(), std_errs, true),
+        }),
+    );
 }

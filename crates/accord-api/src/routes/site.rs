@@ -1,20 +1,21 @@
 //! `/site-v1/{projectId}/…`: session minting (§5.2), profile (§5.5) and identify (§5.6).
 //! The consent endpoints of the site are in `site_consent`.
-use crate::error::{json_response, ApiResult};
-use crate::extract::{read_json, read_limited, validated};
+use crate::error::ApiResult;
+use crate::extract::{read_json, read_limited};
+use crate::respond::{created, ok, Json};
 use crate::site::{self as s, Client, SiteProject, SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
+use accord_core::schema::{parse, published};
 use accord_core::site::{
-    self as core_site, CallerSite, IdentifyBody, IdentifyOutcome, ProfileBody, SessionBody,
-    SessionClaims, SessionRecord,
+    self as core_site, CallerSite, Identified, IdentifyBody, IdentifyOutcome, MintedSession,
+    ProfileBody, SessionBody, SessionClaims, SessionRecord,
 };
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Map, Value};
@@ -84,9 +85,9 @@ async fn mint(
     client: Client,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<MintedSession>> {
     let raw = optional_json(&headers, body).await?;
-    let b: SessionBody = validated(&raw, core_site::session_body_schema())?;
+    let b: SessionBody = parse(&raw, core_site::session_body_schema())?;
     let requested = non_empty(b.concord_id).and_then(|c| Uuid::parse_str(&c).ok());
     let url = non_empty(b.url);
     let referrer = non_empty(b.referrer);
@@ -121,15 +122,13 @@ async fn mint(
         now / 1000,
     );
     let token = s::sign(&state, &claims).await?;
-    let mut out = Map::new();
-    out.insert("session".into(), json!(token));
-    out.insert("concordId".into(), json!(cid));
-    out.insert("expiresAt".into(), json!(claims.exp * 1000));
-    if let Some(g) = client.geography {
-        out.insert("geography".into(), json!(g));
-    }
-    out.insert("gpc".into(), json!(client.gpc));
-    Ok(json_response(StatusCode::CREATED, &Value::Object(out)))
+    Ok(created(MintedSession {
+        session: token,
+        concord_id: cid,
+        expires_at: claims.exp * 1000,
+        geography: client.geography,
+        gpc: client.gpc,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -140,9 +139,9 @@ async fn profile(
     session: SiteSession,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Uuid>> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
-    let b: ProfileBody = validated(&raw, core_site::profile_schema())?;
+    let b: ProfileBody = parse(&raw, core_site::profile_schema())?;
     let me = session.identity(&state).await?;
     if let Some(c) = non_empty(b.concord_id.clone()) {
         let named = Uuid::parse_str(&c).ok();
@@ -154,7 +153,7 @@ async fn profile(
         .store
         .update_profile(&session.project, me, &b.update())
         .await?;
-    Ok(json_response(StatusCode::OK, &json!(me)))
+    Ok(ok(me))
 }
 
 fn allows_unverified(project: &accord_core::store::Project) -> bool {
@@ -170,9 +169,9 @@ async fn identify(
     session: SiteSession,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Identified>> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
-    let b: IdentifyBody = validated(&raw, core_site::identify_schema())?;
+    let b: IdentifyBody = parse(&raw, core_site::identify_schema())?;
     let key = b.key();
     if let Err(e @ Error::BadRequest(_)) = &key {
         return Err(e.clone().into());
@@ -202,10 +201,10 @@ async fn identify(
         .touch_session(project.id, claims.sid, now)
         .await?;
     let token = s::sign(&state, &claims).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"synced": synced, "session": token}),
-    ))
+    Ok(ok(Identified {
+        synced,
+        session: token,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -226,9 +225,7 @@ pub fn document(paths: &mut Map<String, Value>) {
         pid(),
         None,
         201,
-        json!({"type": "object", "additionalProperties": false, "required": ["session", "concordId", "expiresAt", "gpc"], "properties": {
-            "session": {"type": "string"}, "concordId": {"type": "string", "format": "uuid"},
-            "expiresAt": {"type": "integer"}, "geography": {"type": "string"}, "gpc": {"type": "boolean"}}}),
+        published::<MintedSession>(),
         &[400, 403, 404, 413, 415, 429, 500],
         false,
     );
@@ -236,13 +233,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert("/{projectId}/session".into(), json!({"post": session}));
     paths.insert(
         "/{projectId}/profile".into(),
-        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", pid(), Some(core_site::profile_schema().json_schema()), 200,
-            json!({"type": "string", "format": "uuid"}), write_errs, true)}),
+        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", pid(), Some(core_site::profile_json_schema()), 200,
+            published::<Uuid>(), write_errs, true)}),
     );
     paths.insert(
         "/{projectId}/identify".into(),
-        json!({"post": op("Identify", "Identify the visitor and merge identities", pid(), Some(core_site::identify_schema().json_schema()), 200,
-            json!({"type": "object", "additionalProperties": false, "required": ["synced", "session"], "properties": {
-                "synced": {"type": "boolean"}, "session": {"type": "string"}}}), write_errs, true)}),
+        json!({"post": op("Identify", "Identify the visitor and merge identities", pid(), Some(core_site::identify_json_schema()), 200,
+            published::<Identified>(), write_errs, true)}),
     );
 }

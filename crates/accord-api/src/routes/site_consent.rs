@@ -1,20 +1,22 @@
 //! `/site-v1/{projectId}/consent-…`: the site's consent endpoints (§5.4). The rules are
 //! those of the Privacy API (`accord_core::consent`) in their site variant: active types
 //! only, no imports, `consentDate` now, and the session object of the recording session.
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::read_json;
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::site::{SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
-use accord_core::consent::{self, Api, ConsentEventFilter, ConsentTypeFilter};
-use accord_core::query::{self, p, Kind, Page, Param};
-use accord_core::schema::string;
+use accord_core::consent::{
+    self, Api, ConsentEventFilter, ConsentEventView, ConsentStateView, ConsentType,
+    ConsentTypeFilter, Counted,
+};
+use accord_core::query::{self, p, Kind, Param};
+use accord_core::schema::{published, string};
 use accord_core::usecases::consent_events::{self, Recorder};
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
@@ -65,9 +67,9 @@ async fn consent_types(
     State(state): State<AppState>,
     session: SiteSession,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ConsentType>>> {
     let q = query::parse(raw.as_deref(), type_params())?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let filter = ConsentTypeFilter {
         organization_id: session.project.organization_id,
         project_id: session.project.id,
@@ -76,21 +78,17 @@ async fn consent_types(
         ..Default::default()
     };
     let (total, items) = state.store.list_consent_types(&filter, &page).await?;
-    let items = items.iter().map(|t| t.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn consent_events(
     State(state): State<AppState>,
     session: SiteSession,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ConsentEventView>>> {
     let q = query::parse(raw.as_deref(), event_params())?;
     let me = session.identity(&state).await?;
-    let mut page = Page::from_query(&q, "consentDate");
+    let mut page = query::Page::from_query(&q, "consentDate");
     page.sort = "consentDate".into();
     page.desc = true;
     let filter = ConsentEventFilter {
@@ -102,14 +100,14 @@ async fn consent_events(
         ..Default::default()
     };
     let (total, items) = state.store.list_consent_events(&filter, &page).await?;
-    let items = items.iter().map(|e| e.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    let items = items.iter().map(ConsentEventView::from).collect();
+    Ok(ok(Page::new(&page, total, items)))
 }
 
-async fn consent_event(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+async fn consent_event(
+    State(state): State<AppState>,
+    session: SiteSession,
+) -> ApiResult<Json<ConsentEventView>> {
     let id = session.path.uuid("consentEventId")?;
     let me = session.identity(&state).await?;
     let e = state
@@ -118,7 +116,7 @@ async fn consent_event(State(state): State<AppState>, session: SiteSession) -> A
         .await?
         .filter(|e| e.concord_id == me)
         .ok_or_else(Error::not_found)?;
-    Ok(json_response(StatusCode::OK, &e.to_wire()))
+    Ok(ok(ConsentEventView::from(&e)))
 }
 
 async fn create_consent_events(
@@ -126,7 +124,7 @@ async fn create_consent_events(
     session: SiteSession,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Counted<ConsentEventView>>> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
     let inputs = consent::parse_events_body(&raw, Api::Site)?;
     let recorder = Recorder::Session {
@@ -142,14 +140,14 @@ async fn create_consent_events(
         recorder,
     )
     .await?;
-    let items: Vec<Value> = events.iter().map(|e| e.to_wire()).collect();
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"count": items.len(), "items": items}),
-    ))
+    let items: Vec<ConsentEventView> = events.iter().map(ConsentEventView::from).collect();
+    Ok(created(items.into()))
 }
 
-async fn consent_state(State(state): State<AppState>, session: SiteSession) -> ApiResult<Response> {
+async fn consent_state(
+    State(state): State<AppState>,
+    session: SiteSession,
+) -> ApiResult<Json<Counted<ConsentStateView>>> {
     let me = session.identity(&state).await?;
     let items = state
         .store
@@ -160,11 +158,7 @@ async fn consent_state(State(state): State<AppState>, session: SiteSession) -> A
             true,
         )
         .await?;
-    let items: Vec<Value> = items.iter().map(|i| i.to_wire(me)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"count": items.len(), "items": items}),
-    ))
+    Ok(ok(ConsentStateView::answer(&items, me)))
 }
 
 /// The paths of this module, for the Site API document.
@@ -180,23 +174,17 @@ pub fn document(paths: &mut Map<String, Value>) {
         a
     };
     let errs = &[400, 401, 403, 404, 429, 500][..];
-    let event = crate::routes::consent_events::schema();
-    let ty = crate::routes::consent_types::schema();
-    let envelope = |item: Value| {
-        json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-            "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-            "items": {"type": "array", "items": item}}})
-    };
+    let event = published::<ConsentEventView>();
     paths.insert(
         "/{projectId}/consent-types".into(),
-        json!({"get": op("Consent", "Active consent types of the project", with(pid(), query_params(type_params())), None, 200, envelope(ty), errs, true)}),
+        json!({"get": op("Consent", "Active consent types of the project", with(pid(), query_params(type_params())), None, 200, published::<Page<ConsentType>>(), errs, true)}),
     );
     paths.insert(
         "/{projectId}/consent-events".into(),
         json!({
-            "get": op("Consent", "Consent events of the current identity", with(pid(), query_params(event_params())), None, 200, envelope(event.clone()), errs, true),
+            "get": op("Consent", "Consent events of the current identity", with(pid(), query_params(event_params())), None, 200, published::<Page<ConsentEventView>>(), errs, true),
             "post": op("Consent", "Create consent event(s) for the current user", pid(), Some(consent::events_body_json_schema(Api::Site)), 201,
-                crate::routes::consent_events::created_schema(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
+                published::<Counted<ConsentEventView>>(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
         }),
     );
     let mut one = pid();
@@ -205,17 +193,8 @@ pub fn document(paths: &mut Map<String, Value>) {
         "/{projectId}/consent-events/{consentEventId}".into(),
         json!({"get": op("Consent", "Get one consent event of the current identity", one, None, 200, event, errs, true)}),
     );
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let state_item = json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "concordId", "consentType", "consentState", "consentDate", "category", "subcategory"],
-        "properties": {"id": uuid, "concordId": uuid, "consentType": uuid,
-            "consentState": {"type": "string", "enum": consent::STATES}, "consentDate": {"type": "string", "format": "date-time"},
-            "category": {"type": "string", "enum": consent::CATEGORIES}, "subcategory": {"type": "array", "items": {"type": "string"}},
-            "label": {"type": "string"}, "version": {"type": "integer"}, "url": {"type": "string"}}});
     paths.insert(
         "/{projectId}/consent-state".into(),
-        json!({"get": op("Consent", "Consent state of the current identity", pid(), None, 200,
-            json!({"type": "object", "additionalProperties": false, "required": ["count", "items"], "properties": {
-                "count": {"type": "integer"}, "items": {"type": "array", "items": state_item}}}), errs, true)}),
+        json!({"get": op("Consent", "Consent state of the current identity", pid(), None, 200, published::<Counted<ConsentStateView>>(), errs, true)}),
     );
 }

@@ -1,10 +1,13 @@
 //! §4: consent types, consent events, consent state and identities on the Privacy API.
 use crate::both;
 use crate::common::*;
-use accord_api::routes::{consent_events, consent_types, identities};
 use accord_core::auth::Role;
 use accord_core::compliance::SessionInfo;
-use accord_core::consent::{ConsentEvent, SUBCATEGORY_PATTERN};
+use accord_core::consent::{
+    ConsentEvent, ConsentEventView, ConsentStateView, ConsentType, Counted, Erasure, Identity,
+    SUBCATEGORY_PATTERN,
+};
+use accord_core::schema::published;
 use accord_core::store::NewProject;
 use accord_core::time::{now_ms, to_rfc3339, DAY_MS};
 use reqwest::Method;
@@ -28,6 +31,7 @@ both!(
     cross_organization_access_is_forbidden,
     roles_and_precedence,
     published_document_lists_the_ledger,
+    published_body_rules_are_the_enforced_ones,
 );
 
 const LABEL_RULE: &str = "^[a-z0-9_*]{1,128}$";
@@ -49,7 +53,7 @@ async fn create_events(s: &Server, items: Value) -> Vec<Value> {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["count"], body["items"].as_array().unwrap().len());
     for item in body["items"].as_array().unwrap() {
-        check_schema(&consent_events::schema(), item, "event").unwrap();
+        check_schema(&published::<ConsentEventView>(), item, "event").unwrap();
     }
     body["items"].as_array().unwrap().clone()
 }
@@ -57,7 +61,7 @@ async fn create_events(s: &Server, items: Value) -> Vec<Value> {
 async fn create_type(s: &Server, body: Value) -> Value {
     let (status, t) = s.post(&types_path(s), body).await;
     assert_eq!(status, 201, "{t}");
-    check_schema(&consent_types::schema(), &t, "type").unwrap();
+    check_schema(&published::<ConsentType>(), &t, "type").unwrap();
     t
 }
 
@@ -127,7 +131,7 @@ async fn reference_body_creates_events(b: accord_store::Backend) {
         "consentDate": "2023-11-07T05:31:56Z", "expirationDate": "2024-11-07T05:31:56+00:00"});
     let (status, body) = s.post(&events_path(&s), json!({"items": [item]})).await;
     assert_eq!(status, 201, "{body}");
-    check_schema(&consent_events::created_schema(), &body, "response").unwrap();
+    check_schema(&published::<Counted<ConsentEventView>>(), &body, "response").unwrap();
     assert_eq!(body["count"], 1);
     let e = &body["items"][0];
     assert_eq!(e["concordId"], concord);
@@ -174,7 +178,7 @@ async fn default_types_in_every_new_project(b: accord_store::Backend) {
         ]
     );
     for t in list["items"].as_array().unwrap() {
-        check_schema(&consent_types::schema(), t, "type").unwrap();
+        check_schema(&published::<ConsentType>(), t, "type").unwrap();
         assert_eq!(t["subcategory"], json!([t["label"]]));
         assert_eq!(t["version"], 1);
         assert_eq!(t["status"], "active");
@@ -934,7 +938,7 @@ async fn consent_event_lists_and_get(b: accord_store::Backend) {
     assert_eq!(all["total"], 4);
     assert_eq!(ids(&all)[0], site.id.to_string(), "newest first");
     for item in all["items"].as_array().unwrap() {
-        check_schema(&consent_events::schema(), item, "event").unwrap();
+        check_schema(&published::<ConsentEventView>(), item, "event").unwrap();
     }
     let shown = all["items"]
         .as_array()
@@ -1105,7 +1109,7 @@ async fn consent_state_folds_events(b: accord_store::Backend) {
     let state_path = s.project_path("/consent-state");
     let (status, state) = s.get(&format!("{state_path}?email=JANE@example.com")).await;
     assert_eq!(status, 200, "{state}");
-    check_schema(&identities::state_schema(), &state, "state").unwrap();
+    check_schema(&published::<Counted<ConsentStateView>>(), &state, "state").unwrap();
     assert_eq!(state.as_object().unwrap().len(), 2, "{{count, items}} only");
     assert_eq!(state["count"], 2);
     assert_eq!(
@@ -1235,7 +1239,7 @@ async fn identities_lookup(b: accord_store::Backend) {
     assert_eq!(list["total"], 2);
     assert_eq!(list["items"][1]["id"], first, "newest first");
     for item in list["items"].as_array().unwrap() {
-        check_schema(&identities::schema(), item, "identity").unwrap();
+        check_schema(&published::<Identity>(), item, "identity").unwrap();
     }
     let one = &list["items"][1];
     assert_eq!(one["email"], "Mixed.Case@Example.com");
@@ -1366,7 +1370,7 @@ async fn identity_erasure(b: accord_store::Backend) {
     // Without includeComplianceRequests the requests stay as they are.
     let (status, erased) = s.delete(&one).await;
     assert_eq!(status, 200, "{erased}");
-    check_schema(&identities::erasure_schema(), &erased, "erasure").unwrap();
+    check_schema(&published::<Erasure>(), &erased, "erasure").unwrap();
     assert_eq!(
         erased,
         json!({"concordId": concord, "consentEventsRedacted": 2, "sessionsRedacted": 1, "complianceRequestsRedacted": 0})
@@ -1756,4 +1760,82 @@ async fn published_document_lists_the_ledger(b: accord_store::Backend) {
     let list_schema = &paths["/organizations/{organizationId}/projects/{projectId}/consent-events"]
         ["get"]["responses"]["200"]["content"]["application/json"]["schema"];
     check_schema(list_schema, &list, "list").unwrap();
+}
+
+/// The rules checked after the schema (on event items an identity and a type or category,
+/// neither empty; no empty subcategory, label or name) are in the published request
+/// schemas: the server answers 400 exactly for the bodies those schemas refuse.
+async fn published_body_rules_are_the_enforced_ones(b: accord_store::Backend) {
+    let s = start(b).await;
+    let (status, doc) = send(s.client.get(s.url("/privacy-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    let schema = &doc["paths"]
+        ["/organizations/{organizationId}/projects/{projectId}/consent-events"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"];
+    let item = |extra: Value| {
+        let mut i = json!({"consentState": "accepted", "consentAction": "import"});
+        i.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "items": [i] })
+    };
+    for (body, status) in [
+        (item(json!({"category": "custom"})), 400),
+        (item(json!({"userId": "", "category": "custom"})), 400),
+        (item(json!({"userId": "u"})), 400),
+        (item(json!({"userId": "u", "category": ""})), 400),
+        (
+            item(json!({"userId": "u", "category": "custom", "subcategory": [""]})),
+            400,
+        ),
+        (
+            item(json!({"userId": "u", "category": "custom", "subcategory": ""})),
+            400,
+        ),
+        (
+            item(
+                json!({"email": "jane@example.com", "category": "custom", "subcategory": "Mixed_Case"}),
+            ),
+            201,
+        ),
+        (
+            item(json!({"userId": "u", "consentType": Uuid::nil()})),
+            422,
+        ),
+    ] {
+        let (got, answer) = s.post(&events_path(&s), body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(schema, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
+    }
+    let schema = &doc["paths"]
+        ["/organizations/{organizationId}/projects/{projectId}/consent-types"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"];
+    for (body, status) in [
+        (json!({"category": "custom", "label": "", "name": "X"}), 400),
+        (json!({"category": "custom", "label": "x", "name": ""}), 400),
+        (
+            json!({"category": "custom", "label": "x", "name": "X", "subcategory": ["ok", ""]}),
+            400,
+        ),
+        (
+            json!({"category": "custom", "label": "x", "name": "X", "subcategory": "Up_Case"}),
+            201,
+        ),
+        (
+            json!({"category": "custom", "label": "y", "name": "Y", "requireReacceptVersion": 2}),
+            422,
+        ),
+    ] {
+        let (got, answer) = s.post(&types_path(&s), body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(schema, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
+    }
 }

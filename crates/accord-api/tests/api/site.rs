@@ -25,6 +25,7 @@ both!(
     site_consent_endpoints,
     profile_rules,
     identify_outcomes,
+    published_request_rules_are_the_enforced_ones,
 );
 
 fn site(s: &Server, rest: &str) -> String {
@@ -1285,5 +1286,86 @@ async fn identify_outcomes(b: accord_store::Backend) {
         ),
     ] {
         assert_error(&spost(&s, &path, &t4, body).await, 400, msg);
+    }
+}
+
+/// The request schema the Site API document publishes for `POST {path}`.
+async fn published_body(s: &Server, path: &str) -> Value {
+    let (status, doc) = send(s.client.get(s.url("/site-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"].clone()
+}
+
+/// Rules checked after the schema are published too: a body the server refuses with 400 is
+/// one the published schema refuses, and one it accepts past validation the schema accepts.
+async fn published_request_rules_are_the_enforced_ones(b: accord_store::Backend) {
+    let s = start(b).await;
+    let (token, _) = mint(&s).await;
+    let events = published_body(&s, "/{projectId}/consent-events").await;
+    let item = |extra: Value| {
+        let mut i = json!({"consentState": "accepted", "consentAction": "user_click"});
+        i.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({ "items": [i] })
+    };
+    for (body, status) in [
+        (item(json!({})), 400),
+        (item(json!({"category": ""})), 400),
+        (item(json!({"consentType": "", "category": ""})), 400),
+        (
+            item(
+                json!({"category": "privacy_setting", "subcategory": ["analytics", ""], "label": "analytics"}),
+            ),
+            400,
+        ),
+        (
+            item(
+                json!({"category": "privacy_setting", "subcategory": "analytics", "label": "analytics"}),
+            ),
+            201,
+        ),
+    ] {
+        let (got, answer) = spost(&s, &site(&s, "/consent-events"), &token, body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(&events, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
+    }
+    let identify = published_body(&s, "/{projectId}/identify").await;
+    for (body, status) in [
+        (
+            json!({"type": "email", "value": "zz", "format": "hashed"}),
+            400,
+        ),
+        (
+            json!({"type": "userId", "value": "", "format": "hashed"}),
+            400,
+        ),
+        (json!({"type": "email", "value": "  "}), 400),
+        (
+            json!({"type": "userId", "value": " ", "format": "plain"}),
+            400,
+        ),
+        (json!({"type": "contextId", "value": " "}), 422),
+        (
+            json!({"type": "contextId", "value": "a".repeat(64), "format": "hashed"}),
+            422,
+        ),
+        (
+            json!({"type": "email", "value": "A".repeat(64), "format": "hashed"}),
+            403,
+        ),
+        (json!({"type": "userId", "value": " u "}), 403),
+    ] {
+        let (got, answer) = spost(&s, &site(&s, "/identify"), &token, body.clone()).await;
+        assert_eq!(got, status, "{body} {answer}");
+        assert_eq!(
+            check_schema(&identify, &body, "body").is_ok(),
+            status != 400,
+            "{body}"
+        );
     }
 }
