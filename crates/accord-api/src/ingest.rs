@@ -119,7 +119,9 @@ async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
     if jobs.len() == 1 {
         let job = jobs.pop().expect("one job");
         let result = store.insert_consent_events(&job.events).await;
-        let _ = job.reply.send(result.map(|()| job.events).map_err(Error::from));
+        let _ = job
+            .reply
+            .send(result.map(|()| job.events).map_err(Error::from));
         return;
     }
     let mut all = Vec::with_capacity(total);

@@ -7,9 +7,8 @@ use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent, SessionInfo};
 use accord_core::consent::{
-    self, ConsentEvent, ConsentEventFilter, ConsentEventInput, ConsentStateItem, ConsentType,
-    ConsentTypeFilter, ConsentTypeUpdateFn, CreateConsentType, Erasure, Identifiers, Identity,
-    IdentityFilter, IdentityLookup,
+    self, ConsentEvent, ConsentType, ConsentTypeUpdateFn, CreateConsentType, Erasure, Identifiers,
+    Identity, IdentityLookup,
 };
 use accord_core::query::Page;
 use accord_core::store::Project;
@@ -386,18 +385,6 @@ pub(crate) async fn consent_type_create(
     }
 }
 
-pub(crate) async fn consent_type_get(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-    id: Uuid,
-) -> Result<Option<ConsentType>> {
-    let mut q = select_types(org, project);
-    q.and_where(Expr::col(a("id")).eq(id.to_string()));
-    let row: Option<TypeRow> = one(&s.db, &s.db.read, &q).await?;
-    row.map(TypeRow::into_model).transpose()
-}
-
 async fn lock_type(
     s: &SqlStore,
     ex: &mut AnyConnection,
@@ -477,67 +464,6 @@ pub(crate) async fn consent_type_delete(
     }
     tx.commit().await.map_err(db_err)?;
     Ok(Some(t))
-}
-
-pub(crate) async fn consent_type_list(
-    s: &SqlStore,
-    f: &ConsentTypeFilter,
-    page: &Page,
-) -> Result<(i64, Vec<ConsentType>)> {
-    let mut c = in_scope(f.organization_id, f.project_id);
-    if let Some(v) = &f.category {
-        c = c.add(Expr::col(a("category")).eq(v.clone()));
-    }
-    if !f.subcategory.is_empty() {
-        c = c.add(any_of_holds("subcategory", &f.subcategory));
-    }
-    if let Some(v) = &f.label {
-        c = c.add(Expr::col(a("label")).eq(v.clone()));
-    }
-    if let Some(v) = &f.name {
-        c = c.add(contains_ci("name", v));
-    }
-    if let Some(v) = &f.url {
-        c = c.add(contains_ci("url", v));
-    }
-    if let Some(v) = f.version {
-        c = c.add(Expr::col(a("version")).eq(v));
-    }
-    if let Some(v) = &f.status {
-        c = c.add(Expr::col(a("status")).eq(v.clone()));
-    }
-    let sort = match page.sort.as_str() {
-        "dateUpdated" => ("date_updated", false, false),
-        "name" => ("name", true, false),
-        "category" => ("category", true, false),
-        "label" => ("label", true, false),
-        "version" => ("version", false, false),
-        "status" => ("status", true, false),
-        _ => ("date_created", false, false),
-    };
-    let (total, rows) =
-        page_of::<TypeRow>(s, "consent_types", &TYPE_COLUMNS, c, sort, page).await?;
-    let items = rows
-        .into_iter()
-        .map(TypeRow::into_model)
-        .collect::<Result<_>>()?;
-    Ok((total, items))
-}
-
-/// Every consent type of a project, from the store's short-lived cache.
-pub(crate) async fn consent_types_of(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-) -> Result<Arc<Vec<ConsentType>>> {
-    let ticket = match s.caches.types.get(&(org, project)) {
-        Ok(types) => return Ok(types),
-        Err(ticket) => ticket,
-    };
-    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-    let types = Arc::new(types_in(s, &mut conn, org, project, false).await?);
-    s.caches.types.fill(ticket, (org, project), types.clone());
-    Ok(types)
 }
 
 // -----------------------------------------------------------------------------------
@@ -639,143 +565,6 @@ pub(crate) async fn insert_event_rows(
     Ok(())
 }
 
-pub(crate) async fn consent_events_insert(s: &SqlStore, events: &[ConsentEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut tx = s.db.begin_write().await?;
-    insert_event_rows(s, &mut tx, events).await?;
-    tx.commit().await.map_err(db_err)
-}
-
-/// See [`ConsentStore::resolve_event_identities`].
-pub(crate) async fn event_identities(
-    s: &SqlStore,
-    project: &Project,
-    inputs: &[ConsentEventInput],
-) -> Result<Vec<Uuid>> {
-    let now = now_ms();
-    let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
-    let mut complete = true;
-    {
-        let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-        for input in inputs {
-            let ids = Identifiers::of_event(input);
-            if resolved.contains_key(&ids) {
-                continue;
-            }
-            match s
-                .resolve_identity_in(&mut conn, project, &ids, now, false)
-                .await?
-            {
-                Some(id) => {
-                    resolved.insert(ids, id);
-                }
-                None => {
-                    complete = false;
-                    break;
-                }
-            }
-        }
-    }
-    if !complete {
-        // An item creates an identity or adds identifiers to one, which later items of
-        // the same request may then resolve to: all of them in order, on the writer.
-        resolved.clear();
-        let mut tx = s.db.begin_write().await?;
-        for input in inputs {
-            if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
-                let id = s
-                    .resolve_identity(&mut tx, project, slot.key(), now)
-                    .await?;
-                slot.insert(id);
-            }
-        }
-        tx.commit().await.map_err(db_err)?;
-    }
-    Ok(inputs
-        .iter()
-        .map(|input| resolved[&Identifiers::of_event(input)])
-        .collect())
-}
-
-pub(crate) async fn consent_event_get(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-    id: Uuid,
-) -> Result<Option<ConsentEvent>> {
-    let mut q = Query::select();
-    q.columns(EVENT_COLUMNS.map(a))
-        .from(a("consent_events"))
-        .cond_where(in_scope(org, project))
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
-    let row: Option<EventRow> = one(&s.db, &s.db.read, &q).await?;
-    row.map(EventRow::into_model).transpose()
-}
-
-pub(crate) async fn consent_event_list(
-    s: &SqlStore,
-    f: &ConsentEventFilter,
-    page: &Page,
-) -> Result<(i64, Vec<ConsentEvent>)> {
-    let mut c = in_scope(f.organization_id, f.project_id);
-    if let Some(v) = f.start_date {
-        c = c.add(Expr::col(a("consent_date")).gte(v));
-    }
-    if let Some(v) = f.end_date {
-        c = c.add(Expr::col(a("consent_date")).lt(v));
-    }
-    for (col, values) in [
-        ("category", &f.category),
-        ("consent_state", &f.consent_state),
-        ("consent_action", &f.consent_action),
-    ] {
-        if !values.is_empty() {
-            c = c.add(Expr::col(a(col)).is_in(values.iter().cloned()));
-        }
-    }
-    if !f.subcategory.is_empty() {
-        c = c.add(any_of_holds("subcategory", &f.subcategory));
-    }
-    if let Some(v) = &f.label {
-        c = c.add(Expr::col(a("label")).eq(v.clone()));
-    }
-    if let Some(v) = f.consent_type {
-        c = c.add(Expr::col(a("consent_type_id")).eq(v.to_string()));
-    }
-    let exact_lower = [
-        ("concord_id", &f.concord_id),
-        ("submitter", &f.submitter),
-        ("session_id", &f.session_id),
-        ("session_domain", &f.domain),
-    ];
-    for (col, v) in exact_lower {
-        if let Some(v) = v {
-            c = c.add(Expr::col(a(col)).eq(v.trim().to_lowercase()));
-        }
-    }
-    if let Some(v) = &f.geography {
-        c = c.add(Expr::col(a("session_geography")).eq(v.trim().to_uppercase()));
-    }
-    let sort = match page.sort.as_str() {
-        "consentDate" => ("consent_date", false, false),
-        "expirationDate" => ("expiration_date", false, false),
-        "consentState" => ("consent_state", true, false),
-        "consentAction" => ("consent_action", true, false),
-        "category" => ("category", true, false),
-        "label" => ("label", true, true),
-        _ => ("date_created", false, false),
-    };
-    let (total, rows) =
-        page_of::<EventRow>(s, "consent_events", &EVENT_COLUMNS, c, sort, page).await?;
-    let items = rows
-        .into_iter()
-        .map(EventRow::into_model)
-        .collect::<Result<_>>()?;
-    Ok((total, items))
-}
-
 // -----------------------------------------------------------------------------------
 // Identities and consent state
 
@@ -843,92 +632,6 @@ async fn identity_group(
         group.extend(frontier.iter().cloned());
     }
     Ok(group)
-}
-
-pub(crate) async fn identity_find(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-    lookup: &IdentityLookup,
-) -> Result<Option<Identity>> {
-    let (column, value) = lookup.column_value();
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-    identity_by(s, &mut conn, org, project, column, value).await
-}
-
-pub(crate) async fn consent_state_of(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-    concord_id: Uuid,
-    active_only: bool,
-) -> Result<Vec<ConsentStateItem>> {
-    let now = now_ms();
-    let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-    let group = identity_group(s, &mut conn, project, concord_id).await?;
-    let types: HashMap<Uuid, ConsentType> = types_in(s, &mut conn, org, project, active_only)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    let mut q = Query::select();
-    q.columns(EVENT_COLUMNS.map(a))
-        .from(a("consent_events"))
-        .cond_where(in_scope(org, project))
-        .and_where(Expr::col(a("concord_id")).is_in(group))
-        .and_where(Expr::col(a("consent_type_id")).is_not_null())
-        .and_where(Expr::col(a("expiration_date")).gt(now));
-    let rows: Vec<EventRow> = all(&s.db, &mut *conn, &q).await?;
-    let events = rows
-        .into_iter()
-        .map(EventRow::into_model)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(consent::fold_state(&events, &types, now))
-}
-
-pub(crate) async fn identity_list(
-    s: &SqlStore,
-    f: &IdentityFilter,
-    page: &Page,
-) -> Result<(i64, Vec<Identity>)> {
-    let mut c = in_scope(f.organization_id, f.project_id);
-    let lookups = [
-        f.email.clone().map(IdentityLookup::Email),
-        f.phone_number.clone().map(IdentityLookup::PhoneNumber),
-        f.user_id.clone().map(IdentityLookup::UserId),
-        f.project_user_id.clone().map(IdentityLookup::ProjectUserId),
-        f.concord_id.clone().map(IdentityLookup::ConcordId),
-    ];
-    for l in lookups.into_iter().flatten() {
-        let (col, v) = l.column_value();
-        c = c.add(Expr::col(a(col)).eq(v));
-    }
-    let sort = match page.sort.as_str() {
-        "dateUpdated" => ("date_updated", false, false),
-        _ => ("date_created", false, false),
-    };
-    let (total, rows) =
-        page_of::<IdentityRow>(s, "identities", &IDENTITY_COLUMNS, c, sort, page).await?;
-    let items = rows
-        .into_iter()
-        .map(IdentityRow::into_model)
-        .collect::<Result<_>>()?;
-    Ok((total, items))
-}
-
-pub(crate) async fn identity_get(
-    s: &SqlStore,
-    org: Uuid,
-    project: Uuid,
-    id: Uuid,
-) -> Result<Option<Identity>> {
-    let mut q = select_identities(org, project);
-    q.and_where(Expr::col(a("id")).eq(id.to_string()));
-    let row: Option<IdentityRow> = one(&s.db, &s.db.read, &q).await?;
-    row.map(IdentityRow::into_model).transpose()
 }
 
 /// Erasure (§4.5), in one transaction.
@@ -1064,7 +767,10 @@ impl ConsentStore for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::consent::ConsentType>> {
-        consent_type_get(self, org, project, id).await
+        let mut q = select_types(org, project);
+        q.and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<TypeRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(TypeRow::into_model).transpose()
     }
 
     async fn update_consent_type(
@@ -1092,33 +798,128 @@ impl ConsentStore for SqlStore {
 
     async fn list_consent_types(
         &self,
-        filter: &accord_core::consent::ConsentTypeFilter,
+        f: &accord_core::consent::ConsentTypeFilter,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::consent::ConsentType>)> {
-        consent_type_list(self, filter, page).await
+        let mut c = in_scope(f.organization_id, f.project_id);
+        if let Some(v) = &f.category {
+            c = c.add(Expr::col(a("category")).eq(v.clone()));
+        }
+        if !f.subcategory.is_empty() {
+            c = c.add(any_of_holds("subcategory", &f.subcategory));
+        }
+        if let Some(v) = &f.label {
+            c = c.add(Expr::col(a("label")).eq(v.clone()));
+        }
+        if let Some(v) = &f.name {
+            c = c.add(contains_ci("name", v));
+        }
+        if let Some(v) = &f.url {
+            c = c.add(contains_ci("url", v));
+        }
+        if let Some(v) = f.version {
+            c = c.add(Expr::col(a("version")).eq(v));
+        }
+        if let Some(v) = &f.status {
+            c = c.add(Expr::col(a("status")).eq(v.clone()));
+        }
+        let sort = match page.sort.as_str() {
+            "dateUpdated" => ("date_updated", false, false),
+            "name" => ("name", true, false),
+            "category" => ("category", true, false),
+            "label" => ("label", true, false),
+            "version" => ("version", false, false),
+            "status" => ("status", true, false),
+            _ => ("date_created", false, false),
+        };
+        let (total, rows) =
+            page_of::<TypeRow>(self, "consent_types", &TYPE_COLUMNS, c, sort, page).await?;
+        let items = rows
+            .into_iter()
+            .map(TypeRow::into_model)
+            .collect::<Result<_>>()?;
+        Ok((total, items))
     }
 
+    /// Every consent type of a project, from the store's short-lived cache.
     async fn project_consent_types(
         &self,
         org: Uuid,
         project: Uuid,
     ) -> Result<std::sync::Arc<Vec<accord_core::consent::ConsentType>>> {
-        consent_types_of(self, org, project).await
+        let ticket = match self.caches.types.get(&(org, project)) {
+            Ok(types) => return Ok(types),
+            Err(ticket) => ticket,
+        };
+        let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+        let types = Arc::new(types_in(self, &mut conn, org, project, false).await?);
+        self.caches
+            .types
+            .fill(ticket, (org, project), types.clone());
+        Ok(types)
     }
 
+    /// See [`ConsentStore::resolve_event_identities`].
     async fn resolve_event_identities(
         &self,
         project: &Project,
         inputs: &[accord_core::consent::ConsentEventInput],
     ) -> Result<Vec<Uuid>> {
-        event_identities(self, project, inputs).await
+        let now = now_ms();
+        let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
+        let mut complete = true;
+        {
+            let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+            for input in inputs {
+                let ids = Identifiers::of_event(input);
+                if resolved.contains_key(&ids) {
+                    continue;
+                }
+                match self
+                    .resolve_identity_in(&mut conn, project, &ids, now, false)
+                    .await?
+                {
+                    Some(id) => {
+                        resolved.insert(ids, id);
+                    }
+                    None => {
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if !complete {
+            // An item creates an identity or adds identifiers to one, which later items of
+            // the same request may then resolve to: all of them in order, on the writer.
+            resolved.clear();
+            let mut tx = self.db.begin_write().await?;
+            for input in inputs {
+                if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
+                    let id = self
+                        .resolve_identity(&mut tx, project, slot.key(), now)
+                        .await?;
+                    slot.insert(id);
+                }
+            }
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(inputs
+            .iter()
+            .map(|input| resolved[&Identifiers::of_event(input)])
+            .collect())
     }
 
     async fn insert_consent_events(
         &self,
         events: &[accord_core::consent::ConsentEvent],
     ) -> Result<()> {
-        consent_events_insert(self, events).await
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().await?;
+        insert_event_rows(self, &mut tx, events).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn get_consent_event(
@@ -1127,15 +928,75 @@ impl ConsentStore for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::consent::ConsentEvent>> {
-        consent_event_get(self, org, project, id).await
+        let mut q = Query::select();
+        q.columns(EVENT_COLUMNS.map(a))
+            .from(a("consent_events"))
+            .cond_where(in_scope(org, project))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<EventRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(EventRow::into_model).transpose()
     }
 
     async fn list_consent_events(
         &self,
-        filter: &accord_core::consent::ConsentEventFilter,
+        f: &accord_core::consent::ConsentEventFilter,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::consent::ConsentEvent>)> {
-        consent_event_list(self, filter, page).await
+        let mut c = in_scope(f.organization_id, f.project_id);
+        if let Some(v) = f.start_date {
+            c = c.add(Expr::col(a("consent_date")).gte(v));
+        }
+        if let Some(v) = f.end_date {
+            c = c.add(Expr::col(a("consent_date")).lt(v));
+        }
+        for (col, values) in [
+            ("category", &f.category),
+            ("consent_state", &f.consent_state),
+            ("consent_action", &f.consent_action),
+        ] {
+            if !values.is_empty() {
+                c = c.add(Expr::col(a(col)).is_in(values.iter().cloned()));
+            }
+        }
+        if !f.subcategory.is_empty() {
+            c = c.add(any_of_holds("subcategory", &f.subcategory));
+        }
+        if let Some(v) = &f.label {
+            c = c.add(Expr::col(a("label")).eq(v.clone()));
+        }
+        if let Some(v) = f.consent_type {
+            c = c.add(Expr::col(a("consent_type_id")).eq(v.to_string()));
+        }
+        let exact_lower = [
+            ("concord_id", &f.concord_id),
+            ("submitter", &f.submitter),
+            ("session_id", &f.session_id),
+            ("session_domain", &f.domain),
+        ];
+        for (col, v) in exact_lower {
+            if let Some(v) = v {
+                c = c.add(Expr::col(a(col)).eq(v.trim().to_lowercase()));
+            }
+        }
+        if let Some(v) = &f.geography {
+            c = c.add(Expr::col(a("session_geography")).eq(v.trim().to_uppercase()));
+        }
+        let sort = match page.sort.as_str() {
+            "consentDate" => ("consent_date", false, false),
+            "expirationDate" => ("expiration_date", false, false),
+            "consentState" => ("consent_state", true, false),
+            "consentAction" => ("consent_action", true, false),
+            "category" => ("category", true, false),
+            "label" => ("label", true, true),
+            _ => ("date_created", false, false),
+        };
+        let (total, rows) =
+            page_of::<EventRow>(self, "consent_events", &EVENT_COLUMNS, c, sort, page).await?;
+        let items = rows
+            .into_iter()
+            .map(EventRow::into_model)
+            .collect::<Result<_>>()?;
+        Ok((total, items))
     }
 
     async fn find_identity(
@@ -1144,7 +1005,12 @@ impl ConsentStore for SqlStore {
         project: Uuid,
         lookup: &accord_core::consent::IdentityLookup,
     ) -> Result<Option<accord_core::consent::Identity>> {
-        identity_find(self, org, project, lookup).await
+        let (column, value) = lookup.column_value();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+        identity_by(self, &mut conn, org, project, column, value).await
     }
 
     async fn consent_state(
@@ -1154,15 +1020,58 @@ impl ConsentStore for SqlStore {
         concord_id: Uuid,
         active_only: bool,
     ) -> Result<Vec<accord_core::consent::ConsentStateItem>> {
-        consent_state_of(self, org, project, concord_id, active_only).await
+        let now = now_ms();
+        let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+        let group = identity_group(self, &mut conn, project, concord_id).await?;
+        let types: HashMap<Uuid, ConsentType> =
+            types_in(self, &mut conn, org, project, active_only)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect();
+        let mut q = Query::select();
+        q.columns(EVENT_COLUMNS.map(a))
+            .from(a("consent_events"))
+            .cond_where(in_scope(org, project))
+            .and_where(Expr::col(a("concord_id")).is_in(group))
+            .and_where(Expr::col(a("consent_type_id")).is_not_null())
+            .and_where(Expr::col(a("expiration_date")).gt(now));
+        let rows: Vec<EventRow> = all(&self.db, &mut *conn, &q).await?;
+        let events = rows
+            .into_iter()
+            .map(EventRow::into_model)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(consent::fold_state(&events, &types, now))
     }
 
     async fn list_identities(
         &self,
-        filter: &accord_core::consent::IdentityFilter,
+        f: &accord_core::consent::IdentityFilter,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::consent::Identity>)> {
-        identity_list(self, filter, page).await
+        let mut c = in_scope(f.organization_id, f.project_id);
+        let lookups = [
+            f.email.clone().map(IdentityLookup::Email),
+            f.phone_number.clone().map(IdentityLookup::PhoneNumber),
+            f.user_id.clone().map(IdentityLookup::UserId),
+            f.project_user_id.clone().map(IdentityLookup::ProjectUserId),
+            f.concord_id.clone().map(IdentityLookup::ConcordId),
+        ];
+        for l in lookups.into_iter().flatten() {
+            let (col, v) = l.column_value();
+            c = c.add(Expr::col(a(col)).eq(v));
+        }
+        let sort = match page.sort.as_str() {
+            "dateUpdated" => ("date_updated", false, false),
+            _ => ("date_created", false, false),
+        };
+        let (total, rows) =
+            page_of::<IdentityRow>(self, "identities", &IDENTITY_COLUMNS, c, sort, page).await?;
+        let items = rows
+            .into_iter()
+            .map(IdentityRow::into_model)
+            .collect::<Result<_>>()?;
+        Ok((total, items))
     }
 
     async fn get_identity(
@@ -1171,7 +1080,10 @@ impl ConsentStore for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::consent::Identity>> {
-        identity_get(self, org, project, id).await
+        let mut q = select_identities(org, project);
+        q.and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<IdentityRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(IdentityRow::into_model).transpose()
     }
 
     async fn erase_identity(

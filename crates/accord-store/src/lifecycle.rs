@@ -309,121 +309,8 @@ impl MessageRow {
     }
 }
 
-/// Leases up to `limit` due messages to this server for `lease_ms`. Each lease is a
-/// compare-and-set, so two servers never send the same message at once.
-pub(crate) async fn claim_messages(
-    s: &SqlStore,
-    now: i64,
-    lease_ms: i64,
-    limit: u64,
-) -> Result<Vec<OutgoingMessage>> {
-    let mut q = Query::select();
-    q.columns(MESSAGE_COLUMNS.map(a))
-        .from(a("outgoing_messages"))
-        .and_where(Expr::col(a("status")).eq("pending"))
-        .and_where(Expr::col(a("next_attempt_at")).lte(now))
-        .and_where(Expr::col(a("claimed_until")).lte(now))
-        .order_by(a("next_attempt_at"), Order::Asc)
-        .limit(limit);
-    let rows: Vec<MessageRow> = all(&s.db, &s.db.write, &q).await?;
-    let mut out = Vec::new();
-    for row in rows {
-        let mut up = Query::update();
-        up.table(a("outgoing_messages"))
-            .value(a("claimed_until"), now + lease_ms)
-            .and_where(Expr::col(a("id")).eq(row.id.clone()))
-            .and_where(Expr::col(a("status")).eq("pending"))
-            .and_where(Expr::col(a("claimed_until")).lte(now));
-        if exec(&s.db, &s.db.write, &up).await? == 1 {
-            out.push(row.into_model()?);
-        }
-    }
-    Ok(out)
-}
-
-/// Messages not yet delivered nor given up.
-pub(crate) async fn message_backlog(s: &SqlStore) -> Result<i64> {
-    let mut q = Query::select();
-    q.expr(Expr::col(Asterisk).count())
-        .from(a("outgoing_messages"))
-        .and_where(Expr::col(a("status")).eq("pending"));
-    count(&s.db, &s.db.read, &q).await
-}
-
-/// Records a delivery attempt, and for verification messages the `verification_sent`
-/// event: on delivery, and on the first failure (later failures only reschedule).
-pub(crate) async fn finish_message(
-    s: &SqlStore,
-    msg: &OutgoingMessage,
-    outcome: &Delivery,
-    now: i64,
-) -> Result<()> {
-    let mut tx = s.db.begin_write().await?;
-    let mut up = Query::update();
-    up.table(a("outgoing_messages"))
-        .value(a("attempts"), msg.attempts + 1)
-        .value(a("claimed_until"), 0i64)
-        .and_where(Expr::col(a("id")).eq(msg.id.to_string()));
-    let delivered = matches!(outcome, Delivery::Sent);
-    match outcome {
-        Delivery::Sent => {
-            up.value(a("status"), "sent")
-                .value(a("date_sent"), now)
-                .value(a("payload"), lifecycle::redacted(&msg.payload).to_string());
-        }
-        Delivery::Retry { error, at } => {
-            up.value(a("next_attempt_at"), *at)
-                .value(a("last_error"), error.clone());
-        }
-        Delivery::GiveUp { error } => {
-            up.value(a("status"), "failed")
-                .value(a("last_error"), error.clone());
-        }
-    }
-    exec(&s.db, &mut *tx, &up).await?;
-    if msg.kind == MessageKind::Verification && (delivered || msg.attempts == 0) {
-        let mut q = Query::select();
-        q.columns(CR_COLUMNS.map(a))
-            .from(a("compliance_requests"))
-            .and_where(Expr::col(a("id")).eq(msg.compliance_request_id.to_string()));
-        let row: Option<CrRow> = one(&s.db, &mut *tx, &q).await?;
-        if let Some(row) = row {
-            let cr = row.into_model()?;
-            let event: NewEvent = lifecycle::verification_sent(msg, delivered);
-            s.insert_events(&mut tx, &cr, Actor { account_id: None }, &[event], now)
-                .await?;
-        }
-    }
-    tx.commit().await.map_err(db_err)?;
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------
 // Jobs and purge
-
-/// Claims the run of job `name` due at `now`: true for exactly one caller per period, even
-/// with several servers on one database.
-pub(crate) async fn claim_job(
-    s: &SqlStore,
-    name: &str,
-    now: i64,
-    period_ms: i64,
-    owner: &str,
-) -> Result<bool> {
-    let mut ins = Query::insert();
-    ins.into_table(a("job_runs"))
-        .columns(["name", "next_run_at", "claimed_by"].map(a))
-        .values_panic([name.into(), 0i64.into(), Option::<String>::None.into()])
-        .on_conflict(OnConflict::column(a("name")).do_nothing().to_owned());
-    exec(&s.db, &s.db.write, &ins).await?;
-    let mut up = Query::update();
-    up.table(a("job_runs"))
-        .value(a("next_run_at"), now + period_ms)
-        .value(a("claimed_by"), owner)
-        .and_where(Expr::col(a("name")).eq(name))
-        .and_where(Expr::col(a("next_run_at")).lte(now));
-    Ok(exec(&s.db, &s.db.write, &up).await? == 1)
-}
 
 #[derive(FromRow)]
 struct DueRow {
@@ -544,108 +431,6 @@ impl EmailRow {
     }
 }
 
-
-pub(crate) async fn list_send_from_emails(
-    s: &SqlStore,
-    org: Uuid,
-    email: Option<&str>,
-    page: &Page,
-) -> Result<(i64, Vec<SendFromEmail>)> {
-    let mut cond = Cond::all().add(Expr::col(a("organization_id")).eq(org.to_string()));
-    if let Some(e) = email {
-        cond = cond.add(contains_ci("email_lower", e));
-    }
-    let sort = if page.sort == "email" {
-        ("email_lower", true, false)
-    } else {
-        ("date_created", false, false)
-    };
-    let (total, rows): (i64, Vec<EmailRow>) =
-        page_of(s, "send_from_emails", &EMAIL_COLUMNS, cond, sort, page).await?;
-    Ok((
-        total,
-        rows.into_iter()
-            .map(EmailRow::into_model)
-            .collect::<Result<_>>()?,
-    ))
-}
-
-pub(crate) async fn get_send_from_email(
-    s: &SqlStore,
-    org: Uuid,
-    id: Uuid,
-) -> Result<Option<SendFromEmail>> {
-    let mut q = Query::select();
-    q.columns(EMAIL_COLUMNS.map(a))
-        .from(a("send_from_emails"))
-        .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
-    let row: Option<EmailRow> = one(&s.db, &s.db.read, &q).await?;
-    row.map(EmailRow::into_model).transpose()
-}
-
-pub(crate) async fn create_send_from_email(s: &SqlStore, e: &SendFromEmail) -> Result<()> {
-    let mut q = Query::insert();
-    q.into_table(a("send_from_emails"))
-        .columns(
-            [
-                "id",
-                "organization_id",
-                "email",
-                "email_lower",
-                "name",
-                "date_created",
-                "date_updated",
-            ]
-            .map(a),
-        )
-        .values_panic([
-            e.id.to_string().into(),
-            e.organization_id.to_string().into(),
-            e.email.clone().into(),
-            e.email.to_lowercase().into(),
-            e.name.clone().into(),
-            e.date_created.into(),
-            e.date_updated.into(),
-        ]);
-    let (sql, values) = s.db.sql(&q);
-    match sqlx::query_with(&sql, values).execute(&s.db.write).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(Key::SendFromEmail)),
-        Err(e) => Err(db_err(e)),
-    }
-}
-
-pub(crate) async fn update_send_from_email(s: &SqlStore, e: &SendFromEmail) -> Result<()> {
-    let mut q = Query::update();
-    q.table(a("send_from_emails"))
-        .value(a("name"), e.name.clone())
-        .value(a("date_updated"), e.date_updated)
-        .and_where(Expr::col(a("id")).eq(e.id.to_string()))
-        .and_where(Expr::col(a("organization_id")).eq(e.organization_id.to_string()));
-    exec(&s.db, &s.db.write, &q).await?;
-    Ok(())
-}
-
-/// Deletes an address; projects that used it go back to the server sender.
-pub(crate) async fn delete_send_from_email(s: &SqlStore, org: Uuid, id: Uuid) -> Result<()> {
-    let mut tx = s.db.begin_write().await?;
-    let mut q = Query::update();
-    q.table(a("projects"))
-        .value(a("send_from_email_id"), "default")
-        .value(a("date_updated"), accord_core::time::now_ms())
-        .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
-        .and_where(Expr::col(a("send_from_email_id")).eq(id.to_string()));
-    exec(&s.db, &mut *tx, &q).await?;
-    let mut d = Query::delete();
-    d.from_table(a("send_from_emails"))
-        .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
-    exec(&s.db, &mut *tx, &d).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(())
-}
-
 /// Fills `send_from` of projects that use one of their organization's addresses.
 pub(crate) async fn attach_senders(
     s: &SqlStore,
@@ -680,30 +465,111 @@ pub(crate) async fn attach_senders(
 
 #[async_trait::async_trait]
 impl MessageStore for SqlStore {
+    /// Leases up to `limit` due messages to this server for `lease_ms`. Each lease is a
+    /// compare-and-set, so two servers never send the same message at once.
     async fn claim_messages(
         &self,
         now: i64,
         lease_ms: i64,
         limit: u64,
     ) -> Result<Vec<accord_core::lifecycle::OutgoingMessage>> {
-        claim_messages(self, now, lease_ms, limit).await
+        let mut q = Query::select();
+        q.columns(MESSAGE_COLUMNS.map(a))
+            .from(a("outgoing_messages"))
+            .and_where(Expr::col(a("status")).eq("pending"))
+            .and_where(Expr::col(a("next_attempt_at")).lte(now))
+            .and_where(Expr::col(a("claimed_until")).lte(now))
+            .order_by(a("next_attempt_at"), Order::Asc)
+            .limit(limit);
+        let rows: Vec<MessageRow> = all(&self.db, &self.db.write, &q).await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let mut up = Query::update();
+            up.table(a("outgoing_messages"))
+                .value(a("claimed_until"), now + lease_ms)
+                .and_where(Expr::col(a("id")).eq(row.id.clone()))
+                .and_where(Expr::col(a("status")).eq("pending"))
+                .and_where(Expr::col(a("claimed_until")).lte(now));
+            if exec(&self.db, &self.db.write, &up).await? == 1 {
+                out.push(row.into_model()?);
+            }
+        }
+        Ok(out)
     }
 
+    /// Records a delivery attempt, and for verification messages the `verification_sent`
+    /// event: on delivery, and on the first failure (later failures only reschedule).
     async fn finish_message(
         &self,
         msg: &accord_core::lifecycle::OutgoingMessage,
         outcome: &accord_core::store::Delivery,
         now: i64,
     ) -> Result<()> {
-        finish_message(self, msg, outcome, now).await
+        let mut tx = self.db.begin_write().await?;
+        let mut up = Query::update();
+        up.table(a("outgoing_messages"))
+            .value(a("attempts"), msg.attempts + 1)
+            .value(a("claimed_until"), 0i64)
+            .and_where(Expr::col(a("id")).eq(msg.id.to_string()));
+        let delivered = matches!(outcome, Delivery::Sent);
+        match outcome {
+            Delivery::Sent => {
+                up.value(a("status"), "sent")
+                    .value(a("date_sent"), now)
+                    .value(a("payload"), lifecycle::redacted(&msg.payload).to_string());
+            }
+            Delivery::Retry { error, at } => {
+                up.value(a("next_attempt_at"), *at)
+                    .value(a("last_error"), error.clone());
+            }
+            Delivery::GiveUp { error } => {
+                up.value(a("status"), "failed")
+                    .value(a("last_error"), error.clone());
+            }
+        }
+        exec(&self.db, &mut *tx, &up).await?;
+        if msg.kind == MessageKind::Verification && (delivered || msg.attempts == 0) {
+            let mut q = Query::select();
+            q.columns(CR_COLUMNS.map(a))
+                .from(a("compliance_requests"))
+                .and_where(Expr::col(a("id")).eq(msg.compliance_request_id.to_string()));
+            let row: Option<CrRow> = one(&self.db, &mut *tx, &q).await?;
+            if let Some(row) = row {
+                let cr = row.into_model()?;
+                let event: NewEvent = lifecycle::verification_sent(msg, delivered);
+                self.insert_events(&mut tx, &cr, Actor { account_id: None }, &[event], now)
+                    .await?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
     }
 
+    /// Messages not yet delivered nor given up.
     async fn message_backlog(&self) -> Result<i64> {
-        message_backlog(self).await
+        let mut q = Query::select();
+        q.expr(Expr::col(Asterisk).count())
+            .from(a("outgoing_messages"))
+            .and_where(Expr::col(a("status")).eq("pending"));
+        count(&self.db, &self.db.read, &q).await
     }
 
+    /// Claims the run of job `name` due at `now`: true for exactly one caller per period, even
+    /// with several servers on one database.
     async fn claim_job(&self, name: &str, now: i64, period_ms: i64, owner: &str) -> Result<bool> {
-        claim_job(self, name, now, period_ms, owner).await
+        let mut ins = Query::insert();
+        ins.into_table(a("job_runs"))
+            .columns(["name", "next_run_at", "claimed_by"].map(a))
+            .values_panic([name.into(), 0i64.into(), Option::<String>::None.into()])
+            .on_conflict(OnConflict::column(a("name")).do_nothing().to_owned());
+        exec(&self.db, &self.db.write, &ins).await?;
+        let mut up = Query::update();
+        up.table(a("job_runs"))
+            .value(a("next_run_at"), now + period_ms)
+            .value(a("claimed_by"), owner)
+            .and_where(Expr::col(a("name")).eq(name))
+            .and_where(Expr::col(a("next_run_at")).lte(now));
+        Ok(exec(&self.db, &self.db.write, &up).await? == 1)
     }
 
     async fn list_send_from_emails(
@@ -712,7 +578,23 @@ impl MessageStore for SqlStore {
         email: Option<&str>,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::store::SendFromEmail>)> {
-        list_send_from_emails(self, org, email, page).await
+        let mut cond = Cond::all().add(Expr::col(a("organization_id")).eq(org.to_string()));
+        if let Some(e) = email {
+            cond = cond.add(contains_ci("email_lower", e));
+        }
+        let sort = if page.sort == "email" {
+            ("email_lower", true, false)
+        } else {
+            ("date_created", false, false)
+        };
+        let (total, rows): (i64, Vec<EmailRow>) =
+            page_of(self, "send_from_emails", &EMAIL_COLUMNS, cond, sort, page).await?;
+        Ok((
+            total,
+            rows.into_iter()
+                .map(EmailRow::into_model)
+                .collect::<Result<_>>()?,
+        ))
     }
 
     async fn get_send_from_email(
@@ -720,24 +602,74 @@ impl MessageStore for SqlStore {
         org: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::store::SendFromEmail>> {
-        get_send_from_email(self, org, id).await
+        let mut q = Query::select();
+        q.columns(EMAIL_COLUMNS.map(a))
+            .from(a("send_from_emails"))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<EmailRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(EmailRow::into_model).transpose()
     }
 
-    async fn create_send_from_email(
-        &self,
-        email: &accord_core::store::SendFromEmail,
-    ) -> Result<()> {
-        create_send_from_email(self, email).await
+    async fn create_send_from_email(&self, e: &accord_core::store::SendFromEmail) -> Result<()> {
+        let mut q = Query::insert();
+        q.into_table(a("send_from_emails"))
+            .columns(
+                [
+                    "id",
+                    "organization_id",
+                    "email",
+                    "email_lower",
+                    "name",
+                    "date_created",
+                    "date_updated",
+                ]
+                .map(a),
+            )
+            .values_panic([
+                e.id.to_string().into(),
+                e.organization_id.to_string().into(),
+                e.email.clone().into(),
+                e.email.to_lowercase().into(),
+                e.name.clone().into(),
+                e.date_created.into(),
+                e.date_updated.into(),
+            ]);
+        let (sql, values) = self.db.sql(&q);
+        match sqlx::query_with(&sql, values).execute(&self.db.write).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate(Key::SendFromEmail)),
+            Err(e) => Err(db_err(e)),
+        }
     }
 
-    async fn update_send_from_email(
-        &self,
-        email: &accord_core::store::SendFromEmail,
-    ) -> Result<()> {
-        update_send_from_email(self, email).await
+    async fn update_send_from_email(&self, e: &accord_core::store::SendFromEmail) -> Result<()> {
+        let mut q = Query::update();
+        q.table(a("send_from_emails"))
+            .value(a("name"), e.name.clone())
+            .value(a("date_updated"), e.date_updated)
+            .and_where(Expr::col(a("id")).eq(e.id.to_string()))
+            .and_where(Expr::col(a("organization_id")).eq(e.organization_id.to_string()));
+        exec(&self.db, &self.db.write, &q).await?;
+        Ok(())
     }
 
+    /// Deletes an address; projects that used it go back to the server sender.
     async fn delete_send_from_email(&self, org: Uuid, id: Uuid) -> Result<()> {
-        delete_send_from_email(self, org, id).await
+        let mut tx = self.db.begin_write().await?;
+        let mut q = Query::update();
+        q.table(a("projects"))
+            .value(a("send_from_email_id"), "default")
+            .value(a("date_updated"), accord_core::time::now_ms())
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("send_from_email_id")).eq(id.to_string()));
+        exec(&self.db, &mut *tx, &q).await?;
+        let mut d = Query::delete();
+        d.from_table(a("send_from_emails"))
+            .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        exec(&self.db, &mut *tx, &d).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
     }
 }

@@ -9,9 +9,7 @@ use crate::rows::{CrRow, ProjectRow, CR_COLUMNS, PROJECT_COLUMNS};
 use crate::{a, all, count, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, NewEvent};
 use accord_core::query::Page;
-use accord_core::site::{
-    Domain, DomainFilter, IdentifyKey, IdentifyOutcome, ProfileUpdate, SessionFilter, SessionRecord,
-};
+use accord_core::site::{Domain, IdentifyKey, IdentifyOutcome, SessionRecord};
 use accord_core::store::Project;
 use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use accord_core::time::now_ms;
@@ -62,39 +60,6 @@ impl DomainRow {
             date_updated: self.date_updated,
         })
     }
-}
-
-pub(crate) async fn domain_list(
-    s: &SqlStore,
-    f: &DomainFilter,
-    page: &Page,
-) -> Result<(i64, Vec<Domain>)> {
-    let mut c = Cond::all().add(Expr::col(a("project_id")).eq(f.project_id.to_string()));
-    if let Some(d) = &f.domain {
-        c = c.add(contains_ci("domain", d));
-    }
-    let sort = match page.sort.as_str() {
-        "domain" => ("domain", true, false),
-        _ => ("date_created", false, false),
-    };
-    let (total, rows): (i64, Vec<DomainRow>) =
-        page_of(s, "domains", &DOMAIN_COLUMNS, c, sort, page).await?;
-    Ok((
-        total,
-        rows.into_iter()
-            .map(DomainRow::into_model)
-            .collect::<Result<_>>()?,
-    ))
-}
-
-pub(crate) async fn domain_get(s: &SqlStore, project: Uuid, id: Uuid) -> Result<Option<Domain>> {
-    let mut q = Query::select();
-    q.columns(DOMAIN_COLUMNS.map(a))
-        .from(a("domains"))
-        .and_where(Expr::col(a("project_id")).eq(project.to_string()))
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
-    let row: Option<DomainRow> = one(&s.db, &s.db.read, &q).await?;
-    row.map(DomainRow::into_model).transpose()
 }
 
 async fn exec_unique(s: &SqlStore, stmt: &impl sea_query_binder::SqlxBinder) -> Result<u64> {
@@ -196,15 +161,6 @@ pub(crate) async fn setting_init(s: &SqlStore, key: &str, candidate: &str) -> Re
         .ok_or_else(|| StoreError::backend(format!("server setting {key} missing after insert")))
 }
 
-pub(crate) async fn identify_secret(s: &SqlStore, project: Uuid) -> Result<Option<String>> {
-    let mut q = Query::select();
-    q.expr_as(Expr::col(a("identify_secret")), a("value"))
-        .from(a("projects"))
-        .and_where(Expr::col(a("id")).eq(project.to_string()));
-    let row: Option<ValueRow> = one(&s.db, &s.db.read, &q).await?;
-    Ok(row.and_then(|r| r.value).filter(|v| !v.is_empty()))
-}
-
 // -----------------------------------------------------------------------------------
 // Identities
 
@@ -281,25 +237,6 @@ pub(crate) async fn acting_identity(
     }
 }
 
-pub(crate) async fn session_identity(
-    s: &SqlStore,
-    project: &Project,
-    requested: Option<Uuid>,
-) -> Result<Uuid> {
-    if let Some(cid) = requested {
-        let mut conn = s.db.read.acquire().await.map_err(db_err)?;
-        if let Some(r) = by_id(s, &mut conn, project.id, cid).await? {
-            if r.erased_date.is_none() {
-                return uid(&r.id);
-            }
-        }
-    }
-    let mut conn = s.db.write.acquire().await.map_err(db_err)?;
-    insert_identity(s, &mut conn, project, &IdentityKeys::default())
-        .await?
-        .ok_or_else(|| StoreError::backend("a new anonymous identity conflicted"))
-}
-
 // -----------------------------------------------------------------------------------
 // Sessions
 
@@ -356,37 +293,6 @@ impl SessionRow {
     }
 }
 
-pub(crate) async fn session_create(s: &SqlStore, r: &SessionRecord) -> Result<()> {
-    let mut q = Query::insert();
-    q.into_table(a("sessions"))
-        .columns(SESSION_COLUMNS.map(a))
-        .values_panic([
-            r.id.to_string().into(),
-            r.organization_id.to_string().into(),
-            r.project_id.to_string().into(),
-            r.concord_id.to_string().into(),
-            r.ip_address.clone().into(),
-            r.domain.clone().into(),
-            r.geography.clone().into(),
-            r.user_agent.clone().into(),
-            (r.gpc as i64).into(),
-            r.url.clone().into(),
-            r.referrer.clone().into(),
-            r.date_created.into(),
-            r.date_updated.into(),
-        ]);
-    exec(&s.db, &s.db.write, &q).await.map(|_| ())
-}
-
-pub(crate) async fn session_touch(s: &SqlStore, project: Uuid, id: Uuid, now: i64) -> Result<()> {
-    let mut q = Query::update();
-    q.table(a("sessions"))
-        .value(a("date_updated"), now)
-        .and_where(Expr::col(a("project_id")).eq(project.to_string()))
-        .and_where(Expr::col(a("id")).eq(id.to_string()));
-    exec(&s.db, &s.db.write, &q).await.map(|_| ())
-}
-
 pub(crate) async fn session_get(
     s: &SqlStore,
     project: Uuid,
@@ -399,53 +305,6 @@ pub(crate) async fn session_get(
         .and_where(Expr::col(a("id")).eq(id.to_string()));
     let row: Option<SessionRow> = one(&s.db, &s.db.read, &q).await?;
     row.map(SessionRow::into_model).transpose()
-}
-
-pub(crate) async fn session_list(
-    s: &SqlStore,
-    f: &SessionFilter,
-    page: &Page,
-) -> Result<(i64, Vec<SessionRecord>)> {
-    let mut c = Cond::all().add(Expr::col(a("project_id")).eq(f.project_id.to_string()));
-    let exact = [
-        (
-            "concord_id",
-            f.concord_id.as_ref().map(|v| v.to_lowercase()),
-        ),
-        ("id", f.session_id.as_ref().map(|v| v.to_lowercase())),
-        ("ip_address", f.ip_address.clone()),
-        ("domain", f.domain.as_ref().map(|v| v.to_lowercase())),
-        ("geography", f.geography.clone()),
-    ];
-    for (col, val) in exact {
-        if let Some(v) = val {
-            c = c.add(Expr::col(a(col)).eq(v));
-        }
-    }
-    if let Some(v) = &f.user_agent {
-        c = c.add(contains_ci("user_agent", v));
-    }
-    if let Some(g) = f.gpc {
-        c = c.add(Expr::col(a("gpc")).eq(g as i64));
-    }
-    if let Some(v) = f.start_date {
-        c = c.add(Expr::col(a("date_created")).gte(v));
-    }
-    if let Some(v) = f.end_date {
-        c = c.add(Expr::col(a("date_created")).lt(v));
-    }
-    let sort = match page.sort.as_str() {
-        "dateUpdated" => ("date_updated", false, false),
-        _ => ("date_created", false, false),
-    };
-    let (total, rows): (i64, Vec<SessionRow>) =
-        page_of(s, "sessions", &SESSION_COLUMNS, c, sort, page).await?;
-    Ok((
-        total,
-        rows.into_iter()
-            .map(SessionRow::into_model)
-            .collect::<Result<_>>()?,
-    ))
 }
 
 // -----------------------------------------------------------------------------------
@@ -512,98 +371,6 @@ async fn held_by_other(
         .and_where(Expr::col(a(col)).eq(value))
         .and_where(Expr::col(a("id")).ne(me));
     Ok(count(&s.db, ex, &q).await? > 0)
-}
-
-pub(crate) async fn profile_update(
-    s: &SqlStore,
-    project: &Project,
-    concord_id: Uuid,
-    u: &ProfileUpdate,
-) -> Result<()> {
-    let now = now_ms();
-    let me = concord_id.to_string();
-    let mut tx = s.db.begin_write().await?;
-    identifiers(s, &mut tx, project.id, &me).await?;
-    let text = |v: &Option<String>| -> Option<SimpleExpr> {
-        v.as_ref().map(|s| {
-            if s.is_empty() {
-                none()
-            } else {
-                s.clone().into()
-            }
-        })
-    };
-    let mut up = Query::update();
-    up.table(a("identities"))
-        .value(a("date_updated"), now)
-        .and_where(Expr::col(a("id")).eq(me.clone()));
-    for (col, v) in [
-        ("first_name", &u.first_name),
-        ("middle_name", &u.middle_name),
-        ("last_name", &u.last_name),
-    ] {
-        if let Some(e) = text(v) {
-            up.value(a(col), e);
-        }
-    }
-    if let Some(addr) = &u.address {
-        let empty = !matches!(addr.as_object(), Some(m) if !m.is_empty());
-        up.value(
-            a("address"),
-            if empty {
-                none()
-            } else {
-                addr.to_string().into()
-            },
-        );
-    }
-    // Identifiers: stored only when no other identity holds them (no enumeration).
-    if let Some(e) = &u.email {
-        let lower = e.to_lowercase();
-        if e.is_empty() {
-            up.values([
-                (a("email"), none()),
-                (a("email_lower"), none()),
-                (a("email_sha256"), none()),
-            ]);
-        } else if !held_by_other(s, &mut tx, project.id, &me, "email_lower", &lower).await? {
-            up.values([
-                (a("email"), e.clone().into()),
-                (a("email_sha256"), accord_core::auth::digest(&lower).into()),
-                (a("email_lower"), lower.into()),
-            ]);
-        }
-    }
-    if let Some(p) = &u.phone_number {
-        let norm = accord_core::compliance::normalize_phone(p);
-        if p.is_empty() || norm.is_empty() {
-            up.values([(a("phone_number"), none()), (a("phone_normalized"), none())]);
-        } else if !held_by_other(s, &mut tx, project.id, &me, "phone_normalized", &norm).await? {
-            up.values([
-                (a("phone_number"), p.clone().into()),
-                (a("phone_normalized"), norm.into()),
-            ]);
-        }
-    }
-    if let Some(v) = &u.user_id {
-        if v.is_empty() {
-            up.values([(a("user_id"), none()), (a("user_id_sha256"), none())]);
-        } else if !held_by_other(s, &mut tx, project.id, &me, "user_id", v).await? {
-            up.values([
-                (a("user_id"), v.clone().into()),
-                (a("user_id_sha256"), accord_core::auth::digest(v).into()),
-            ]);
-        }
-    }
-    if let Some(v) = &u.project_user_id {
-        if v.is_empty() {
-            up.value(a("project_user_id"), none());
-        } else if !held_by_other(s, &mut tx, project.id, &me, "project_user_id", v).await? {
-            up.value(a("project_user_id"), v.clone());
-        }
-    }
-    exec(&s.db, &mut *tx, &up).await?;
-    tx.commit().await.map_err(db_err)
 }
 
 /// Fills `user_id_sha256` for identities whose userId was stored without it, so hashed
@@ -871,10 +638,25 @@ async fn merge(
 impl SiteStore for SqlStore {
     async fn list_domains(
         &self,
-        filter: &accord_core::site::DomainFilter,
+        f: &accord_core::site::DomainFilter,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::site::Domain>)> {
-        domain_list(self, filter, page).await
+        let mut c = Cond::all().add(Expr::col(a("project_id")).eq(f.project_id.to_string()));
+        if let Some(d) = &f.domain {
+            c = c.add(contains_ci("domain", d));
+        }
+        let sort = match page.sort.as_str() {
+            "domain" => ("domain", true, false),
+            _ => ("date_created", false, false),
+        };
+        let (total, rows): (i64, Vec<DomainRow>) =
+            page_of(self, "domains", &DOMAIN_COLUMNS, c, sort, page).await?;
+        Ok((
+            total,
+            rows.into_iter()
+                .map(DomainRow::into_model)
+                .collect::<Result<_>>()?,
+        ))
     }
 
     async fn get_domain(
@@ -882,7 +664,13 @@ impl SiteStore for SqlStore {
         project: Uuid,
         id: Uuid,
     ) -> Result<Option<accord_core::site::Domain>> {
-        domain_get(self, project, id).await
+        let mut q = Query::select();
+        q.columns(DOMAIN_COLUMNS.map(a))
+            .from(a("domains"))
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<DomainRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(DomainRow::into_model).transpose()
     }
 
     async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
@@ -924,15 +712,49 @@ impl SiteStore for SqlStore {
     }
 
     async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid> {
-        session_identity(self, project, requested).await
+        if let Some(cid) = requested {
+            let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+            if let Some(r) = by_id(self, &mut conn, project.id, cid).await? {
+                if r.erased_date.is_none() {
+                    return uid(&r.id);
+                }
+            }
+        }
+        let mut conn = self.db.write.acquire().await.map_err(db_err)?;
+        insert_identity(self, &mut conn, project, &IdentityKeys::default())
+            .await?
+            .ok_or_else(|| StoreError::backend("a new anonymous identity conflicted"))
     }
 
-    async fn create_session(&self, session: &accord_core::site::SessionRecord) -> Result<()> {
-        session_create(self, session).await
+    async fn create_session(&self, r: &accord_core::site::SessionRecord) -> Result<()> {
+        let mut q = Query::insert();
+        q.into_table(a("sessions"))
+            .columns(SESSION_COLUMNS.map(a))
+            .values_panic([
+                r.id.to_string().into(),
+                r.organization_id.to_string().into(),
+                r.project_id.to_string().into(),
+                r.concord_id.to_string().into(),
+                r.ip_address.clone().into(),
+                r.domain.clone().into(),
+                r.geography.clone().into(),
+                r.user_agent.clone().into(),
+                (r.gpc as i64).into(),
+                r.url.clone().into(),
+                r.referrer.clone().into(),
+                r.date_created.into(),
+                r.date_updated.into(),
+            ]);
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     async fn touch_session(&self, project: Uuid, id: Uuid, now: i64) -> Result<()> {
-        session_touch(self, project, id, now).await
+        let mut q = Query::update();
+        q.table(a("sessions"))
+            .value(a("date_updated"), now)
+            .and_where(Expr::col(a("project_id")).eq(project.to_string()))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     async fn get_session(
@@ -945,10 +767,49 @@ impl SiteStore for SqlStore {
 
     async fn list_sessions(
         &self,
-        filter: &accord_core::site::SessionFilter,
+        f: &accord_core::site::SessionFilter,
         page: &Page,
     ) -> Result<(i64, Vec<accord_core::site::SessionRecord>)> {
-        session_list(self, filter, page).await
+        let mut c = Cond::all().add(Expr::col(a("project_id")).eq(f.project_id.to_string()));
+        let exact = [
+            (
+                "concord_id",
+                f.concord_id.as_ref().map(|v| v.to_lowercase()),
+            ),
+            ("id", f.session_id.as_ref().map(|v| v.to_lowercase())),
+            ("ip_address", f.ip_address.clone()),
+            ("domain", f.domain.as_ref().map(|v| v.to_lowercase())),
+            ("geography", f.geography.clone()),
+        ];
+        for (col, val) in exact {
+            if let Some(v) = val {
+                c = c.add(Expr::col(a(col)).eq(v));
+            }
+        }
+        if let Some(v) = &f.user_agent {
+            c = c.add(contains_ci("user_agent", v));
+        }
+        if let Some(g) = f.gpc {
+            c = c.add(Expr::col(a("gpc")).eq(g as i64));
+        }
+        if let Some(v) = f.start_date {
+            c = c.add(Expr::col(a("date_created")).gte(v));
+        }
+        if let Some(v) = f.end_date {
+            c = c.add(Expr::col(a("date_created")).lt(v));
+        }
+        let sort = match page.sort.as_str() {
+            "dateUpdated" => ("date_updated", false, false),
+            _ => ("date_created", false, false),
+        };
+        let (total, rows): (i64, Vec<SessionRow>) =
+            page_of(self, "sessions", &SESSION_COLUMNS, c, sort, page).await?;
+        Ok((
+            total,
+            rows.into_iter()
+                .map(SessionRow::into_model)
+                .collect::<Result<_>>()?,
+        ))
     }
 
     async fn acting_identity(&self, project: Uuid, cid: Uuid) -> Result<Option<Uuid>> {
@@ -981,9 +842,94 @@ impl SiteStore for SqlStore {
         &self,
         project: &Project,
         concord_id: Uuid,
-        update: &accord_core::site::ProfileUpdate,
+        u: &accord_core::site::ProfileUpdate,
     ) -> Result<()> {
-        profile_update(self, project, concord_id, update).await
+        let now = now_ms();
+        let me = concord_id.to_string();
+        let mut tx = self.db.begin_write().await?;
+        identifiers(self, &mut tx, project.id, &me).await?;
+        let text = |v: &Option<String>| -> Option<SimpleExpr> {
+            v.as_ref().map(|s| {
+                if s.is_empty() {
+                    none()
+                } else {
+                    s.clone().into()
+                }
+            })
+        };
+        let mut up = Query::update();
+        up.table(a("identities"))
+            .value(a("date_updated"), now)
+            .and_where(Expr::col(a("id")).eq(me.clone()));
+        for (col, v) in [
+            ("first_name", &u.first_name),
+            ("middle_name", &u.middle_name),
+            ("last_name", &u.last_name),
+        ] {
+            if let Some(e) = text(v) {
+                up.value(a(col), e);
+            }
+        }
+        if let Some(addr) = &u.address {
+            let empty = !matches!(addr.as_object(), Some(m) if !m.is_empty());
+            up.value(
+                a("address"),
+                if empty {
+                    none()
+                } else {
+                    addr.to_string().into()
+                },
+            );
+        }
+        // Identifiers: stored only when no other identity holds them (no enumeration).
+        if let Some(e) = &u.email {
+            let lower = e.to_lowercase();
+            if e.is_empty() {
+                up.values([
+                    (a("email"), none()),
+                    (a("email_lower"), none()),
+                    (a("email_sha256"), none()),
+                ]);
+            } else if !held_by_other(self, &mut tx, project.id, &me, "email_lower", &lower).await? {
+                up.values([
+                    (a("email"), e.clone().into()),
+                    (a("email_sha256"), accord_core::auth::digest(&lower).into()),
+                    (a("email_lower"), lower.into()),
+                ]);
+            }
+        }
+        if let Some(p) = &u.phone_number {
+            let norm = accord_core::compliance::normalize_phone(p);
+            if p.is_empty() || norm.is_empty() {
+                up.values([(a("phone_number"), none()), (a("phone_normalized"), none())]);
+            } else if !held_by_other(self, &mut tx, project.id, &me, "phone_normalized", &norm)
+                .await?
+            {
+                up.values([
+                    (a("phone_number"), p.clone().into()),
+                    (a("phone_normalized"), norm.into()),
+                ]);
+            }
+        }
+        if let Some(v) = &u.user_id {
+            if v.is_empty() {
+                up.values([(a("user_id"), none()), (a("user_id_sha256"), none())]);
+            } else if !held_by_other(self, &mut tx, project.id, &me, "user_id", v).await? {
+                up.values([
+                    (a("user_id"), v.clone().into()),
+                    (a("user_id_sha256"), accord_core::auth::digest(v).into()),
+                ]);
+            }
+        }
+        if let Some(v) = &u.project_user_id {
+            if v.is_empty() {
+                up.value(a("project_user_id"), none());
+            } else if !held_by_other(self, &mut tx, project.id, &me, "project_user_id", v).await? {
+                up.value(a("project_user_id"), v.clone());
+            }
+        }
+        exec(&self.db, &mut *tx, &up).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn identify(
@@ -998,6 +944,11 @@ impl SiteStore for SqlStore {
     }
 
     async fn identify_secret(&self, project: Uuid) -> Result<Option<String>> {
-        identify_secret(self, project).await
+        let mut q = Query::select();
+        q.expr_as(Expr::col(a("identify_secret")), a("value"))
+            .from(a("projects"))
+            .and_where(Expr::col(a("id")).eq(project.to_string()));
+        let row: Option<ValueRow> = one(&self.db, &self.db.read, &q).await?;
+        Ok(row.and_then(|r| r.value).filter(|v| !v.is_empty()))
     }
 }
