@@ -278,8 +278,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             if json {
                 let mut v = accord_api::routes::api_keys::to_wire(&key, &store).await?;
-                v["apiKey"] = serde_json::json!(secret.secret);
-                println!("{v}");
+                v.api_key = secret.secret;
+                println!("{}", serde_json::to_string(&v)?);
             } else {
                 println!("apiKey={}", secret.secret);
             }
