@@ -376,6 +376,7 @@ pub struct OrganizationView {
     pub subscription: Subscription,
     pub date_created: i64,
     pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "hostname"))]
     pub primary_domain: Option<String>,
@@ -462,6 +463,7 @@ pub struct ProjectView {
     pub settings: Value,
     pub date_created: i64,
     pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
     /// The first of `contactEmails`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "email"))]

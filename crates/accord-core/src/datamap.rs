@@ -690,7 +690,8 @@ fn uuid_array() -> Schema {
 }
 
 /// Published on the text fields that are trimmed and cannot be blank.
-const NOT_BLANK: &str = "leading and trailing white space is removed; a value that is then empty is rejected (400)";
+const NOT_BLANK: &str =
+    "leading and trailing white space is removed; a value that is then empty is rejected (400)";
 
 /// The two names of a data system's processing activities (§6.2); a body may use one.
 pub const PROCESSING_ACTIVITY_FIELDS: [&str; 2] =
@@ -745,12 +746,32 @@ impl SystemBody {
             (K::Contacts, field(K::Contacts), &self.contacts),
             (K::Destinations, field(K::Destinations), &self.destinations),
             (K::Origins, field(K::Origins), &self.origins),
-            (K::ProcessingActivities, activities, &self.processing_activities),
-            (K::ProcessingActivities, alias, &self.processing_activities_alias),
-            (K::ProcessingPurposes, field(K::ProcessingPurposes), &self.processing_purposes),
+            (
+                K::ProcessingActivities,
+                activities,
+                &self.processing_activities,
+            ),
+            (
+                K::ProcessingActivities,
+                alias,
+                &self.processing_activities_alias,
+            ),
+            (
+                K::ProcessingPurposes,
+                field(K::ProcessingPurposes),
+                &self.processing_purposes,
+            ),
             (K::Relationships, field(K::Relationships), &relationship),
-            (K::SecurityMeasures, field(K::SecurityMeasures), &self.security_measures),
-            (K::DataCategories, field(K::DataCategories), &self.data_categories),
+            (
+                K::SecurityMeasures,
+                field(K::SecurityMeasures),
+                &self.security_measures,
+            ),
+            (
+                K::DataCategories,
+                field(K::DataCategories),
+                &self.data_categories,
+            ),
             (K::DataSubjects, field(K::DataSubjects), &self.data_subjects),
         ];
         Ok(lists
@@ -1671,6 +1692,56 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.status(), 400);
+    }
+
+    /// The body, the answer and the kinds name the same fields of a data system.
+    #[test]
+    fn system_fields_follow_the_kinds() {
+        let body: Vec<&str> = SystemBody::props().iter().map(|(k, _)| *k).collect();
+        let answer = crate::schema::published::<DataSystemView>();
+        for kind in AttributeKind::editable() {
+            assert!(body.contains(&kind.system_field()), "{kind:?}");
+            assert!(
+                answer["properties"].get(kind.system_field()).is_some(),
+                "{kind:?}"
+            );
+        }
+        for field in PROCESSING_ACTIVITY_FIELDS {
+            assert!(body.contains(&field));
+        }
+        assert_eq!(
+            system_body_json_schema(true)["not"]["required"],
+            json!(PROCESSING_ACTIVITY_FIELDS)
+        );
+    }
+
+    /// Each kind's answer publishes the common fields and its own, and nothing else.
+    #[test]
+    fn attribute_answers_publish_their_kind() {
+        use crate::schema::published;
+        let props = |v: Value| {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let plain = props(published::<AttributeView<Plain, Linked>>());
+        let contact = props(published::<AttributeView<ContactFields, Linked>>());
+        let category = props(published::<AttributeView<CategoryFields, Embedded>>());
+        assert!(plain.contains(&"dataSystems".to_string()));
+        assert!(!category.contains(&"dataSystems".to_string()));
+        assert_eq!(contact.len(), plain.len() + 3);
+        assert!(category.contains(&"pIIType".to_string()));
+        let listed = published::<ListedAttribute>();
+        assert_eq!(listed["additionalProperties"], false);
+        assert!(listed["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("attributeName")));
     }
 
     #[test]

@@ -573,6 +573,29 @@ mod tests {
         assert!(!is_email("@example.com"));
     }
 
+    /// `""` clears an optional field unless the field is declared non-empty; then it meets
+    /// the field's rules like any other value, and the minimum length is published.
+    #[test]
+    fn non_empty_strings_do_not_clear() {
+        let id = string().format(Format::Uuid);
+        assert_eq!(check_str(&id, "", "body/id"), Ok(()));
+        let id = id.non_empty();
+        assert_eq!(
+            check_str(&id, "", "body/id"),
+            Err("body/id must match format \"uuid\"".into())
+        );
+        let name = string().min(2).non_empty();
+        assert_eq!(
+            check_str(&name, "", "body/name"),
+            Err("body/name must NOT have fewer than 2 characters".into())
+        );
+        assert_eq!(Schema::Str(id).json_schema()["minLength"], 1);
+        assert_eq!(Schema::Str(name).json_schema()["minLength"], 2);
+        let described = string().describe("a rule").s().json_schema();
+        assert_eq!(described["description"], "a rule");
+        assert!(described.get("minLength").is_none());
+    }
+
     #[test]
     fn object_messages_name_location_and_rule() {
         let o = Object {

@@ -121,7 +121,7 @@ pub fn view(key: &ApiKey, names: &Names) -> ApiKeyView {
 }
 
 /// The ApiKey object of one key (also used by `accord api-key create --json`).
-pub async fn to_wire(key: &ApiKey, store: &dyn Store) -> Result<ApiKeyView> {
+pub async fn view_one(key: &ApiKey, store: &dyn Store) -> Result<ApiKeyView> {
     let names = Names::load(store, std::slice::from_ref(key)).await?;
     Ok(view(key, &names))
 }
@@ -283,7 +283,7 @@ async fn create(
             permissions: after.grants,
         })
         .await?;
-    let mut body = to_wire(&key, state.store.as_ref()).await?;
+    let mut body = view_one(&key, state.store.as_ref()).await?;
     body.api_key = secret.secret;
     Ok(created(body))
 }
@@ -303,7 +303,7 @@ async fn get_one(
     let org = scope.org.id;
     let id = scope.id("apiKeyId")?;
     let key = load_key(&state, org, id).await?;
-    Ok(ok(to_wire(&key, state.store.as_ref()).await?))
+    Ok(ok(view_one(&key, state.store.as_ref()).await?))
 }
 
 async fn update(
@@ -347,7 +347,7 @@ async fn update(
         .collect();
     state.store.update_api_key(&key).await?;
     let key = load_key(&state, org, id).await?;
-    Ok(ok(to_wire(&key, state.store.as_ref()).await?))
+    Ok(ok(view_one(&key, state.store.as_ref()).await?))
 }
 
 /// A key may always revoke itself, whatever its role (§7.4): the role is checked here, not
@@ -371,7 +371,7 @@ async fn delete(
         check_key_change(&who, org, Some(&before), &after)?;
     }
     keep_an_owner(&state, &key, &before, &after).await?;
-    let body = to_wire(&key, state.store.as_ref()).await?;
+    let body = view_one(&key, state.store.as_ref()).await?;
     state.store.delete_api_key(org, id).await?;
     Ok(ok(body))
 }

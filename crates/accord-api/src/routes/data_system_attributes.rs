@@ -89,9 +89,7 @@ fn routes<X: KindFields + Send + 'static>(
                     update::<X>(kind, s, scope, b)
                 },
             )
-            .delete(move |s: State<AppState>, scope: OrgScope<Admin>| {
-                delete::<X>(kind, s, scope)
-            }),
+            .delete(move |s: State<AppState>, scope: OrgScope<Admin>| delete::<X>(kind, s, scope)),
     )
 }
 

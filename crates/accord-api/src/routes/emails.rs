@@ -95,6 +95,7 @@ pub struct EmailView {
     pub status: &'static str,
     pub date_created: i64,
     pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

@@ -2,12 +2,12 @@
 //! subscription, with the role, owner and last-owner rules of §2.3.
 use crate::both;
 use crate::common::*;
+use accord_core::admin::LAST_OWNER;
 use accord_core::admin::{
     ApiKeyView, CallerPermissions, OrganizationView, ProjectView, Subscription,
 };
-use accord_core::schema::published;
-use accord_core::admin::LAST_OWNER;
 use accord_core::auth::Role;
+use accord_core::schema::published;
 use accord_core::store::{bootstrap, Bootstrapped};
 use reqwest::Method;
 use serde_json::Value;
@@ -36,6 +36,7 @@ both!(
     api_key_list_filters_and_sort,
     permissions_and_subscription,
     openapi_lists_the_endpoints,
+    body_rules_checked_in_code_are_published,
 );
 
 fn org_path(org: impl std::fmt::Display, rest: &str) -> String {
@@ -1893,4 +1894,70 @@ async fn openapi_lists_the_endpoints(b: accord_store::Backend) {
         body["properties"]["permissions"]["items"]["required"],
         json!(["organizationId", "role"])
     );
+}
+
+/// Values that cannot be empty are declared so, which publishes them as `minLength` and
+/// rejects `""` with the message of the rule; references checked against stored data are
+/// described on their property.
+async fn body_rules_checked_in_code_are_published(b: accord_store::Backend) {
+    let s = start(b).await;
+    let org = org_path(s.org, "");
+    for (path, method, body, message) in [
+        (
+            org.clone(),
+            Method::PATCH,
+            json!({"defaultProjectId": ""}),
+            "body/defaultProjectId must match format \"uuid\"",
+        ),
+        (
+            org.clone(),
+            Method::PATCH,
+            json!({"name": ""}),
+            "body/name must NOT have fewer than 1 characters",
+        ),
+        (
+            format!("{org}/projects/{}", s.project),
+            Method::PATCH,
+            json!({"dataSystemIds": [""]}),
+            "body/dataSystemIds/0 must match format \"uuid\"",
+        ),
+        (
+            format!("{org}/api-keys"),
+            Method::POST,
+            json!({"permissions": [{"organizationId": "", "role": "viewer"}]}),
+            "body/permissions/0/organizationId must match format \"uuid\"",
+        ),
+        (
+            format!("{org}/emails"),
+            Method::POST,
+            json!({"email": ""}),
+            "body/email must match format \"email\"",
+        ),
+    ] {
+        let got = call(&s, &s.key, method, &path, Some(body)).await;
+        assert_error(&got, 400, message);
+    }
+
+    let (status, doc) = send(s.client.get(s.url("/privacy-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    let props = |path: &str, method: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+            ["properties"]
+            .clone()
+    };
+    let patch_org = props("/organizations/{organizationId}", "patch");
+    assert_eq!(patch_org["defaultProjectId"]["minLength"], 1);
+    assert!(patch_org["defaultProjectId"]["description"].is_string());
+    let patch_project = props(
+        "/organizations/{organizationId}/projects/{projectId}",
+        "patch",
+    );
+    assert_eq!(patch_project["dataSystemIds"]["items"]["minLength"], 1);
+    assert!(patch_project["sendFromEmailId"]["description"].is_string());
+    let key = props("/organizations/{organizationId}/api-keys", "post");
+    let entry = &key["permissions"]["items"]["properties"];
+    assert_eq!(entry["organizationId"]["minLength"], 1);
+    assert!(entry["projectId"].get("minLength").is_none());
+    let email = props("/organizations/{organizationId}/emails", "post");
+    assert_eq!(email["email"]["minLength"], 1);
 }
