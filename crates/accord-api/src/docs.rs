@@ -86,10 +86,3 @@ pub(crate) fn error_schema() -> Value {
     json!({"type": "object", "additionalProperties": false, "required": ["statusCode", "error", "message"],
         "properties": {"statusCode": {"type": "integer"}, "error": {"type": "string"}, "message": {"type": "string"}}})
 }
-
-/// The list envelope (§1.7) around items of `item` schema.
-pub(crate) fn envelope(item: Value) -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": item}}})
-}

@@ -3,9 +3,9 @@
 use crate::docs::*;
 use crate::respond::Page;
 use crate::routes::compliance_requests::{include_params, list_params, Created};
-use accord_core::compliance;
 use accord_core::compliance::wire::{Event as RequestEvent, PrivacyComplianceRequest};
 use accord_core::schema::published;
+use accord_core::{admin, compliance};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
@@ -60,7 +60,7 @@ fn build() -> Value {
     paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
     paths.insert(
         "/organizations/{organizationId}/features".into(),
-        json!({"get": op("Organizations", "Licensed features and allowances", path_params(org), None, 200, json!({"type": "object", "required": ["dataSystems", "domains", "policies", "users", "privacyRequests", "sessions", "features"]}), std_errs, true)}),
+        json!({"get": op("Organizations", "Licensed features and allowances", path_params(org), None, 200, published::<admin::Features>(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests".into(),
@@ -125,23 +125,18 @@ fn build() -> Value {
     crate::routes::identities::document(&mut paths);
     // Organization administration (§7.1).
     {
-        use crate::routes::{api_keys, organizations, permissions, projects};
-        use accord_core::admin;
-        let envelope = |item: Value| {
-            json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-                "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-                "items": {"type": "array", "items": item}}})
-        };
+        use crate::routes::{api_keys, organizations, projects};
+        use admin::{ApiKeyView, CallerPermissions, IdentifySecret, OrganizationView, ProjectView};
         let key = &["organizationId", "apiKeyId"][..];
         let ok_errs = &[400, 401, 403, 429, 500][..];
         let delete_errs = &[400, 401, 403, 404, 422, 429, 500][..];
-        let organization = organizations::schema();
-        let project = projects::schema();
-        let api_key = api_keys::schema();
+        let organization = published::<OrganizationView>();
+        let project = published::<ProjectView>();
+        let api_key = published::<ApiKeyView>();
         paths.insert(
             "/organizations".into(),
             json!({
-                "get": op("Organizations", "Organizations the caller has any access to", query_params(organizations::list_params()), None, 200, envelope(organization.clone()), &[400, 401, 429, 500], true),
+                "get": op("Organizations", "Organizations the caller has any access to", query_params(organizations::list_params()), None, 200, published::<Page<OrganizationView>>(), &[400, 401, 429, 500], true),
                 "post": op("Organizations", "Create an organization; the caller's key becomes its owner", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
             }),
         );
@@ -156,7 +151,7 @@ fn build() -> Value {
         paths.insert(
             "/organizations/{organizationId}/projects".into(),
             json!({
-                "get": op("Projects", "Projects readable by the caller", with(path_params(org), query_params(projects::list_params())), None, 200, envelope(project.clone()), std_errs, true),
+                "get": op("Projects", "Projects readable by the caller", with(path_params(org), query_params(projects::list_params())), None, 200, published::<Page<ProjectView>>(), std_errs, true),
                 "post": op("Projects", "Create a project", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
             }),
         );
@@ -174,11 +169,11 @@ fn build() -> Value {
             path_params(proj),
             None,
             201,
-            json!({"type": "object", "additionalProperties": false, "required": ["identifySecret"], "properties": {"identifySecret": {"type": "string", "pattern": "^is_[A-Za-z0-9_-]{43}$"}}}),
+            published::<IdentifySecret>(),
             write_errs,
             true,
         );
-        rotate["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {}, "additionalProperties": false}}}});
+        rotate["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": projects::identify_secret_body().json_schema()}}});
         paths.insert(
             "/organizations/{organizationId}/projects/{projectId}/identify-secret".into(),
             json!({"post": rotate}),
@@ -186,7 +181,7 @@ fn build() -> Value {
         paths.insert(
             "/organizations/{organizationId}/api-keys".into(),
             json!({
-                "get": op("API Keys", "API keys of the organization", with(path_params(org), query_params(api_keys::list_params())), None, 200, envelope(api_key.clone()), std_errs, true),
+                "get": op("API Keys", "API keys of the organization", with(path_params(org), query_params(api_keys::list_params())), None, 200, published::<Page<ApiKeyView>>(), std_errs, true),
                 "post": op("API Keys", "Create a key; the secret is shown once", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
             }),
         );
@@ -200,11 +195,11 @@ fn build() -> Value {
         );
         paths.insert(
             "/organizations/{organizationId}/permissions".into(),
-            json!({"get": op("Permissions", "The caller's effective permissions", path_params(org), None, 200, permissions::schema(), ok_errs, true)}),
+            json!({"get": op("Permissions", "The caller's effective permissions", path_params(org), None, 200, published::<CallerPermissions>(), ok_errs, true)}),
         );
         paths.insert(
             "/organizations/{organizationId}/subscription".into(),
-            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", path_params(org), None, 200, organizations::subscription_schema(), ok_errs, true)}),
+            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", path_params(org), None, 200, published::<admin::Subscription>(), ok_errs, true)}),
         );
     }
     crate::routes::domains::document(&mut paths);

@@ -1,13 +1,15 @@
-//! Organization administration (§7.1–§7.4): the request bodies of organizations, projects
-//! and API keys, the rules on who may grant which role, and the sorting and paging of the
-//! administrative lists, which are small enough to be ordered in memory.
+//! Organization administration (§7.1–§7.4, §7.11–§7.13): the request bodies of
+//! organizations, projects and API keys, the objects answered for them, the rules on who may
+//! grant which role, and the sorting and paging of the administrative lists, which are small
+//! enough to be ordered in memory.
 use crate::auth::{Principal, Role};
-use crate::ids::parse_uuid;
 use crate::query::Page;
-use crate::schema::{string, Format, Object, Schema};
+use crate::schema::{nullable, string, Format, Object, Schema};
 use crate::{Error, Result};
-use serde::Deserialize;
-use serde_json::Value;
+use schemars::JsonSchema;
+use serde::de::IgnoredAny;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -50,10 +52,6 @@ fn http_url() -> Schema {
 
 fn hostname() -> Schema {
     string().max(253).format(Format::Hostname).s()
-}
-
-fn uuid() -> Schema {
-    string().format(Format::Uuid).s()
 }
 
 /// Region `settings` and `language.translations` are accepted as they come: regions are
@@ -114,46 +112,140 @@ pub fn project_settings_schema() -> Schema {
     ])
 }
 
+fn name(min: usize, max: usize) -> Schema {
+    string().min(min).max(max).non_empty().s()
+}
+
+/// `subscription` of an organization create: accepted and ignored (§7.2).
+fn subscription_input_schema() -> Schema {
+    let count = || Schema::Int {
+        min: Some(0),
+        max: None,
+    };
+    object(vec![
+        ("interval", string().max(64).s()),
+        ("plan", string().max(64).s()),
+        (
+            "addons",
+            object(vec![
+                ("dataSystems", count()),
+                ("domains", count()),
+                ("policies", count()),
+                ("users", count()),
+            ]),
+        ),
+        ("collectPayment", Schema::Bool),
+        ("test", Schema::Bool),
+    ])
+}
+
+crate::body! {
+    /// Body of `POST /privacy-v1/organizations` (§7.2). `regionTemplate`, `coupons` and
+    /// `subscription` are validated and not kept.
+    pub struct CreateOrganization {
+        name: String => "name": name(1, 256),
+        primary_domain: Option<String> => "primaryDomain": hostname(),
+        privacy_policy_url: Option<String> => "privacyPolicyUrl": http_url(),
+        terms_of_service_url: Option<String> => "termsOfServiceUrl": http_url(),
+        contact_emails: Vec<String> => "contactEmails": emails(),
+        organization_slug: Option<String> => "organizationSlug":
+            string().pattern("^[a-z0-9-]{2,64}$").s(),
+        region_template: Option<IgnoredAny> => "regionTemplate": region_template_schema(),
+        coupons: Option<IgnoredAny> => "coupons": array(string().max(256).s(), None),
+        subscription: Option<IgnoredAny> => "subscription": subscription_input_schema(),
+    }
+}
+
+crate::body! {
+    /// Body of `PATCH /privacy-v1/organizations/{organizationId}` (§7.2).
+    pub struct PatchOrganization {
+        name: Option<String> => "name": name(1, 256),
+        primary_domain: Option<String> => "primaryDomain": hostname(),
+        default_project_id: Option<Uuid> => "defaultProjectId": string()
+            .format(Format::Uuid)
+            .non_empty()
+            .describe("a project of the organization (422 otherwise)")
+            .s(),
+    }
+}
+
+crate::body! {
+    /// Body of a project create (§7.3). `type` and the regions are validated and not kept.
+    pub struct CreateProject {
+        name: String => "name": name(2, 1024),
+        project_type: Option<IgnoredAny> => "type": string().one_of(PROJECT_TYPES).s(),
+        contact_emails: Vec<String> => "contactEmails": emails(),
+        region_template: Option<IgnoredAny> => "regionTemplate": region_template_schema(),
+        additional_regions: Option<IgnoredAny> => "additionalRegions":
+            array(region_template_schema(), Some(50)),
+        domains: Vec<String> => "domains": array(hostname(), Some(100)),
+        privacy_policy_url: Option<String> => "privacyPolicyUrl": http_url(),
+        terms_of_service_url: Option<String> => "termsOfServiceUrl": http_url(),
+        settings: Option<Value> => "settings": project_settings_schema(),
+    }
+}
+
+crate::body! {
+    /// Body of a project PATCH (§7.3).
+    pub struct PatchProject {
+        name: Option<String> => "name": name(2, 1024),
+        contact_emails: Option<Vec<String>> => "contactEmails": emails(),
+        data_system_ids: Option<Vec<Uuid>> => "dataSystemIds": Schema::Array {
+            items: Box::new(string().format(Format::Uuid).non_empty().s()),
+            min: None,
+            max: None,
+            unique: false,
+        },
+        send_from_email_id: Option<String> => "sendFromEmailId": string()
+            .describe("\"default\" (or \"\") for the server sender, or the id of a send-from email of the organization (422 otherwise)")
+            .s(),
+        status: Option<String> => "status": string().one_of(PROJECT_STATUSES).s(),
+        settings: Option<Value> => "settings": project_settings_schema(),
+    }
+}
+
+crate::body! {
+    /// One entry of an API key's `permissions` (§7.4). `name` is validated and not kept;
+    /// an empty `projectId` means an organization-level entry.
+    pub struct PermissionBody {
+        organization_id: Uuid => "organizationId": string()
+            .format(Format::Uuid)
+            .non_empty()
+            .describe("the caller must be admin or owner there, owner to grant owner (403); one entry per organizationId and projectId, and none without a project for the key's own organization (422)")
+            .s(),
+        project_id: Option<String> => "projectId": string()
+            .format(Format::Uuid)
+            .describe("a project of organizationId (422 otherwise); absent or \"\" for an organization-level entry")
+            .s(),
+        name: Option<IgnoredAny> => "name": string().max(256).s(),
+        role: String => "role": string().one_of(Role::NAMES).s(),
+    }
+}
+
+fn permissions_schema() -> Schema {
+    let entry = Schema::Object(Object {
+        props: PermissionBody::props(),
+        required: vec!["organizationId", "role"],
+        ..Default::default()
+    });
+    array(entry, None)
+}
+
+crate::body! {
+    /// Body of an API-key create or PATCH (§7.4).
+    pub struct ApiKeyBody {
+        name: Option<String> => "name": string().max(256).s(),
+        role: Option<String> => "role": string().one_of(Role::NAMES).s(),
+        permissions: Option<Vec<PermissionBody>> => "permissions": permissions_schema(),
+    }
+}
+
 /// `POST /privacy-v1/organizations` (§7.2).
 pub fn organization_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
-        let count = || Schema::Int {
-            min: Some(0),
-            max: None,
-        };
         Schema::Object(Object {
-            props: vec![
-                ("name", string().min(1).max(256).s()),
-                ("primaryDomain", hostname()),
-                ("privacyPolicyUrl", http_url()),
-                ("termsOfServiceUrl", http_url()),
-                ("contactEmails", emails()),
-                (
-                    "organizationSlug",
-                    string().pattern("^[a-z0-9-]{2,64}$").s(),
-                ),
-                ("regionTemplate", region_template_schema()),
-                ("coupons", array(string().max(256).s(), None)),
-                (
-                    "subscription",
-                    object(vec![
-                        ("interval", string().max(64).s()),
-                        ("plan", string().max(64).s()),
-                        (
-                            "addons",
-                            object(vec![
-                                ("dataSystems", count()),
-                                ("domains", count()),
-                                ("policies", count()),
-                                ("users", count()),
-                            ]),
-                        ),
-                        ("collectPayment", Schema::Bool),
-                        ("test", Schema::Bool),
-                    ]),
-                ),
-            ],
+            props: CreateOrganization::props(),
             required: vec!["name"],
             ..Default::default()
         })
@@ -165,11 +257,7 @@ pub fn organization_patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("name", string().min(1).max(256).s()),
-                ("primaryDomain", hostname()),
-                ("defaultProjectId", uuid()),
-            ],
+            props: PatchOrganization::props(),
             min_props: 1,
             ..Default::default()
         })
@@ -181,20 +269,7 @@ pub fn project_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("name", string().min(2).max(1024).s()),
-                ("type", string().one_of(PROJECT_TYPES).s()),
-                ("contactEmails", emails()),
-                ("regionTemplate", region_template_schema()),
-                (
-                    "additionalRegions",
-                    array(region_template_schema(), Some(50)),
-                ),
-                ("domains", array(hostname(), Some(100))),
-                ("privacyPolicyUrl", http_url()),
-                ("termsOfServiceUrl", http_url()),
-                ("settings", project_settings_schema()),
-            ],
+            props: CreateProject::props(),
             required: vec!["name"],
             ..Default::default()
         })
@@ -206,34 +281,11 @@ pub fn project_patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("name", string().min(2).max(1024).s()),
-                ("contactEmails", emails()),
-                ("dataSystemIds", array(uuid(), None)),
-                ("sendFromEmailId", string().s()),
-                ("status", string().one_of(PROJECT_STATUSES).s()),
-                ("settings", project_settings_schema()),
-            ],
+            props: PatchProject::props(),
             min_props: 1,
             ..Default::default()
         })
     })
-}
-
-fn permissions_schema() -> Schema {
-    array(
-        Schema::Object(Object {
-            props: vec![
-                ("organizationId", uuid()),
-                ("projectId", uuid()),
-                ("name", string().max(256).s()),
-                ("role", string().one_of(Role::NAMES).s()),
-            ],
-            required: vec!["organizationId", "role"],
-            ..Default::default()
-        }),
-        None,
-    )
 }
 
 /// `POST …/api-keys` (§7.4).
@@ -241,11 +293,7 @@ pub fn api_key_create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("name", string().max(256).s()),
-                ("role", string().one_of(Role::NAMES).s()),
-                ("permissions", permissions_schema()),
-            ],
+            props: ApiKeyBody::props(),
             ..Default::default()
         })
     })
@@ -256,79 +304,11 @@ pub fn api_key_patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("name", string().max(256).s()),
-                ("role", string().one_of(Role::NAMES).s()),
-                ("permissions", permissions_schema()),
-            ],
+            props: ApiKeyBody::props(),
             min_props: 1,
             ..Default::default()
         })
     })
-}
-
-/// Body of `POST /privacy-v1/organizations`. `regionTemplate`, `coupons` and
-/// `subscription` are validated and not kept.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateOrganization {
-    pub name: String,
-    pub primary_domain: Option<String>,
-    pub privacy_policy_url: Option<String>,
-    pub terms_of_service_url: Option<String>,
-    #[serde(default)]
-    pub contact_emails: Vec<String>,
-    pub organization_slug: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchOrganization {
-    pub name: Option<String>,
-    pub primary_domain: Option<String>,
-    pub default_project_id: Option<String>,
-}
-
-/// Body of a project create. Regions are validated and not kept.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateProject {
-    pub name: String,
-    #[serde(default)]
-    pub contact_emails: Vec<String>,
-    #[serde(default)]
-    pub domains: Vec<String>,
-    pub privacy_policy_url: Option<String>,
-    pub terms_of_service_url: Option<String>,
-    pub settings: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchProject {
-    pub name: Option<String>,
-    pub contact_emails: Option<Vec<String>>,
-    pub data_system_ids: Option<Vec<String>>,
-    pub send_from_email_id: Option<String>,
-    pub status: Option<String>,
-    pub settings: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PermissionInput {
-    pub organization_id: String,
-    pub project_id: Option<String>,
-    pub role: String,
-}
-
-/// Body of an API-key create or PATCH.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyInput {
-    pub name: Option<String>,
-    pub role: Option<String>,
-    pub permissions: Option<Vec<PermissionInput>>,
 }
 
 /// A data system linked to a project, as the project shows it (§7.3).
@@ -340,19 +320,322 @@ pub struct ProjectDataSystem {
     pub data_system_type_id: Option<String>,
 }
 
+// ---------------------------------------------------------------------------------------
+// Answers.
+
+/// `statusFlags` of an Organization.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct OrganizationFlags {
+    pub is_active: bool,
+}
+
+/// `addons` of the subscription: none on a self-hosted server.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Addons {}
+
+/// The subscription (§7.13), fixed for a self-hosted server; also `Organization.subscription`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Subscription {
+    #[schemars(extend("enum" = ["self_hosted"]))]
+    pub plan: &'static str,
+    /// Nullable (§7.13).
+    #[schemars(schema_with = "nullable::<String>")]
+    pub interval: Option<String>,
+    pub addons: Addons,
+}
+
+impl Subscription {
+    pub fn self_hosted() -> Subscription {
+        Subscription {
+            plan: "self_hosted",
+            interval: None,
+            addons: Addons {},
+        }
+    }
+}
+
+/// The Organization object (§7.2), with the projects the caller can read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct OrganizationView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    #[schemars(extend("enum" = ORGANIZATION_STATUSES))]
+    pub status: &'static str,
+    /// Epoch milliseconds.
+    pub status_date: i64,
+    pub status_flags: OrganizationFlags,
+    /// Without their `dataSystems`.
+    pub projects: Vec<ProjectView>,
+    pub subscription: Subscription,
+    pub date_created: i64,
+    pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "hostname"))]
+    pub primary_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_project_id: Option<Uuid>,
+}
+
+/// `organization` of a Project.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct OrganizationRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    #[schemars(extend("enum" = ORGANIZATION_STATUSES))]
+    pub status: &'static str,
+}
+
+/// `statusFlags` of a Project.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ProjectFlags {
+    pub is_active: bool,
+    pub is_test: bool,
+}
+
+/// `sendFromEmail` of a Project: the server sender for `"default"` (§7.3, §7.6).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SendFromView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// A data system as a project or an attribute lists it: `{id, name, status,
+/// dataSystemTypeId}` (§6.3, §7.3).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct DataSystemSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub data_system_type_id: String,
+}
+
+impl From<&ProjectDataSystem> for DataSystemSummary {
+    fn from(d: &ProjectDataSystem) -> DataSystemSummary {
+        DataSystemSummary {
+            id: d.id,
+            name: d.name.clone(),
+            status: d.status.clone(),
+            data_system_type_id: d
+                .data_system_type_id
+                .clone()
+                .unwrap_or_else(|| "custom".into()),
+        }
+    }
+}
+
+/// The Project object (§7.3).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ProjectView {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub organization_id: Uuid,
+    pub organization: OrganizationRef,
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = PROJECT_TYPES))]
+    pub project_type: &'static str,
+    #[schemars(extend("enum" = PROJECT_STATUSES))]
+    pub status: String,
+    pub status_flags: ProjectFlags,
+    #[schemars(extend("items" = {"type": "string", "format": "email"}))]
+    pub contact_emails: Vec<String>,
+    pub send_from_email_id: String,
+    pub send_from_email: SendFromView,
+    #[schemars(with = "Map<String, Value>")]
+    pub settings: Value,
+    pub date_created: i64,
+    pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
+    /// The first of `contactEmails`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "email"))]
+    pub contact_email: Option<String>,
+    /// Absent where the project is embedded in an Organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_systems: Option<Vec<DataSystemSummary>>,
+}
+
+/// `POST …/identify-secret`: the new secret, shown once (§7.3).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct IdentifySecret {
+    #[schemars(extend("pattern" = "^is_[A-Za-z0-9_-]{43}$"))]
+    pub identify_secret: String,
+}
+
+/// One permission entry of an ApiKey, with the names of what it points at (§7.4).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct PermissionView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    #[schemars(extend("enum" = Role::NAMES))]
+    pub role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+}
+
+/// The ApiKey object (§7.4).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    /// The full secret in the create answer only; elsewhere its display prefix and `****`.
+    pub api_key: String,
+    pub organization_id: Uuid,
+    pub name: String,
+    #[schemars(extend("enum" = Role::NAMES))]
+    pub role: &'static str,
+    pub permissions: Vec<PermissionView>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+/// The caller's effective role on one project (§7.12).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ProjectRole {
+    pub project_id: Uuid,
+    pub project_name: String,
+    #[schemars(extend("enum" = Role::NAMES))]
+    pub role: &'static str,
+}
+
+/// The caller's effective permissions in an organization (§7.12).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct CallerPermissions {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub api_key_id: Uuid,
+    /// The organization-level role.
+    #[schemars(extend("enum" = Role::NAMES))]
+    pub role: &'static str,
+    /// Every project of the organization.
+    pub projects: Vec<ProjectRole>,
+}
+
+/// A licensed allowance (§7.11): nothing is licensed, so `licensed` and `available` are
+/// `null`, meaning unlimited.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Allowance {
+    #[schemars(schema_with = "nullable::<i64>")]
+    pub licensed: Option<i64>,
+    pub used: i64,
+    #[schemars(schema_with = "nullable::<i64>")]
+    pub available: Option<i64>,
+}
+
+impl Allowance {
+    pub fn unlimited(used: i64) -> Allowance {
+        Allowance {
+            licensed: None,
+            used,
+            available: None,
+        }
+    }
+}
+
+/// The sessions allowance (§7.11), which has no `available`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SessionAllowance {
+    #[schemars(schema_with = "nullable::<i64>")]
+    pub licensed: Option<i64>,
+    pub used: i64,
+}
+
+/// The features of §7.11: all of them on a self-hosted server.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct FeatureFlags {
+    pub advanced_policies: bool,
+    pub api_access: bool,
+    #[schemars(extend("enum" = ["daily"]))]
+    pub backend_scan_frequency: &'static str,
+    pub consent_log: bool,
+    pub consent_reengagement: bool,
+    pub consent_types: bool,
+    pub data_mapping: bool,
+    pub deep_scan: bool,
+    pub gpc: bool,
+    pub integrations_zapier: bool,
+    pub language: bool,
+    pub privacy_requests: bool,
+    pub real_time_scan: bool,
+    pub regions: bool,
+    pub widget_hide_powered_by: bool,
+}
+
+impl FeatureFlags {
+    /// Every feature on: nothing is licensed on a self-hosted server.
+    pub const SELF_HOSTED: FeatureFlags = FeatureFlags {
+        advanced_policies: true,
+        api_access: true,
+        backend_scan_frequency: "daily",
+        consent_log: true,
+        consent_reengagement: true,
+        consent_types: true,
+        data_mapping: true,
+        deep_scan: true,
+        gpc: true,
+        integrations_zapier: true,
+        language: true,
+        privacy_requests: true,
+        real_time_scan: true,
+        regions: true,
+        widget_hide_powered_by: true,
+    };
+}
+
+/// `GET …/features` (§7.11): everything enabled, nothing licensed, and what the
+/// organization uses.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Features {
+    pub data_systems: Allowance,
+    pub domains: Allowance,
+    pub policies: Allowance,
+    pub users: Allowance,
+    /// Compliance requests created this UTC month.
+    pub privacy_requests: Allowance,
+    /// Sessions minted this UTC month.
+    pub sessions: SessionAllowance,
+    pub features: FeatureFlags,
+}
+
 /// `None` for an absent or empty (cleared) text field (§1.1).
 pub fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-/// Rejects `""` for a name, which cannot be cleared.
-pub fn check_name(name: Option<&str>, min: usize) -> Result<()> {
-    match name {
-        Some("") => Err(Error::bad(format!(
-            "body/name must NOT have fewer than {min} characters"
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// Contact emails as stored: trimmed, empty entries dropped.
@@ -422,16 +705,15 @@ pub fn paginate<T, K: Into<Option<SortKey>>>(
 /// entry) and role.
 pub type Grant = (Uuid, Option<Uuid>, Role);
 
-/// Reads body permission entries. An empty `projectId` means "no project".
-pub fn parse_grants(input: &[PermissionInput]) -> Result<Vec<Grant>> {
+/// Reads validated permission entries; an empty `projectId` means "no project".
+pub fn parse_grants(input: &[PermissionBody]) -> Result<Vec<Grant>> {
     input
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let loc = format!("body/permissions/{i}");
-            let org = parse_uuid(&p.organization_id, &format!("{loc}/organizationId"))?;
             let project = match non_empty(p.project_id.clone()) {
-                Some(s) => Some(parse_uuid(&s, &format!("{loc}/projectId"))?),
+                Some(s) => Some(crate::ids::parse_uuid(&s, &format!("{loc}/projectId"))?),
                 None => None,
             };
             let role = Role::parse(&p.role).ok_or_else(|| {
@@ -440,7 +722,7 @@ pub fn parse_grants(input: &[PermissionInput]) -> Result<Vec<Grant>> {
                     Role::NAMES.join(", ")
                 ))
             })?;
-            Ok((org, project, role))
+            Ok((p.organization_id, project, role))
         })
         .collect()
 }

@@ -5,13 +5,15 @@
 //! The store loads one organization's whole map ([`DataMap`]); everything here works on
 //! that snapshot, so a list, a record of processing or a reference check costs the same
 //! few queries whatever its filters.
-use crate::admin::{contains_ci, paginate, SortKey};
+use crate::admin::{contains_ci, paginate, DataSystemSummary, SortKey};
 use crate::consent::DURATION_PATTERN;
 use crate::ids::parse_uuid;
 use crate::query::{p, paging, uuid_param, Kind as Q, Page, Param, Query};
-use crate::schema::{string, Format, Object, Schema};
+use crate::schema::{nullable, string, Format, Object, Schema};
 use crate::{Error, Result};
-use serde_json::{json, Map, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -385,186 +387,294 @@ impl<'a> Index<'a> {
 // ---------------------------------------------------------------------------------------
 // Wire form.
 
-fn put_opt(m: &mut Map<String, Value>, k: &str, v: Option<impl Into<Value>>) {
-    if let Some(v) = v {
-        m.insert(k.into(), v.into());
-    }
-}
-
 /// `dataSystemType` (§6.2): the id, and the id with its first letter capitalised as name.
-pub fn type_object(id: &str) -> Value {
-    let mut chars = id.chars();
-    let name: String = match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    };
-    json!({"id": id, "name": name})
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct DataSystemType {
+    pub id: String,
+    pub name: String,
 }
 
-/// The Attribute object (§6.3); `with_systems` adds `dataSystems` (omitted where the
-/// attribute is embedded in a DataSystem).
-pub fn attribute_wire(a: &Attribute, idx: &Index, with_systems: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(a.id));
-    m.insert("organizationId".into(), json!(a.organization_id));
-    m.insert("name".into(), json!(a.name));
-    m.insert("status".into(), json!(a.status));
-    put_opt(&mut m, "description", a.description.clone());
-    m.insert("readOnly".into(), json!(a.read_only));
-    put_opt(
-        &mut m,
-        "globalDataSystemAttributeId",
-        a.global_attribute_id.map(|g| g.to_string()),
-    );
-    if a.kind == K::Contacts {
-        put_opt(&mut m, "email", a.email.clone());
-        put_opt(&mut m, "phoneNumber", a.phone_number.clone());
-        if let Some(t) = a.contact_type_id {
-            let name = idx.attributes.get(&t).map(|t| t.name.clone());
-            let mut o = Map::new();
-            o.insert("id".into(), json!(t));
-            put_opt(&mut o, "name", name);
-            m.insert("contactType".into(), Value::Object(o));
+impl DataSystemType {
+    pub fn of(id: &str) -> DataSystemType {
+        let mut chars = id.chars();
+        let name: String = match chars.next() {
+            Some(c) => c.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        };
+        DataSystemType {
+            id: id.into(),
+            name,
         }
     }
-    if a.kind == K::DataCategories {
-        m.insert(
-            "pIIType".into(),
-            json!(a.pii_type.as_deref().unwrap_or(DEFAULT_PII_TYPE)),
-        );
+}
+
+/// The fields an attribute has beyond the common ones (§6.3), by kind: [`Plain`],
+/// [`ContactFields`], [`CategoryFields`], or [`AnyFields`] where kinds are mixed.
+pub trait KindFields: Serialize + JsonSchema {
+    fn of(a: &Attribute, idx: &Index) -> Self;
+}
+
+/// No fields beyond the common ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+pub struct Plain {}
+
+impl KindFields for Plain {
+    fn of(_: &Attribute, _: &Index) -> Plain {
+        Plain {}
     }
-    if with_systems {
-        let systems: Vec<Value> = idx
+}
+
+/// `contactType` of a contact: `{id, name}`, without `name` if the type is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ContactTypeRef {
+    pub id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The fields of a contact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "email"))]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_type: Option<ContactTypeRef>,
+}
+
+impl KindFields for ContactFields {
+    fn of(a: &Attribute, idx: &Index) -> ContactFields {
+        ContactFields {
+            email: a.email.clone(),
+            phone_number: a.phone_number.clone(),
+            contact_type: a.contact_type_id.map(|t| ContactTypeRef {
+                id: t,
+                name: idx.attributes.get(&t).map(|t| t.name.clone()),
+            }),
+        }
+    }
+}
+
+/// The field of a data category.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CategoryFields {
+    #[serde(rename = "pIIType")]
+    #[schemars(extend("enum" = PII_TYPES))]
+    pub pii_type: String,
+}
+
+impl KindFields for CategoryFields {
+    fn of(a: &Attribute, _: &Index) -> CategoryFields {
+        CategoryFields {
+            pii_type: a
+                .pii_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PII_TYPE.into()),
+        }
+    }
+}
+
+/// The fields of whichever kind the attribute is, in a list over every kind.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct AnyFields {
+    #[serde(flatten)]
+    pub contact: ContactFields,
+    #[serde(rename = "pIIType", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = PII_TYPES))]
+    pub pii_type: Option<String>,
+}
+
+impl KindFields for AnyFields {
+    fn of(a: &Attribute, idx: &Index) -> AnyFields {
+        AnyFields {
+            contact: match a.kind {
+                K::Contacts => ContactFields::of(a, idx),
+                _ => ContactFields::default(),
+            },
+            pii_type: (a.kind == K::DataCategories).then(|| CategoryFields::of(a, idx).pii_type),
+        }
+    }
+}
+
+/// `dataSystems` of an attribute: the systems linked to it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Linked {
+    pub data_systems: Vec<DataSystemSummary>,
+}
+
+/// An attribute embedded in a DataSystem, which omits `dataSystems`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Embedded {}
+
+/// The Attribute object (§6.3): the common fields, the fields of its kind, and the systems
+/// linked to it unless it is embedded in a DataSystem.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct AttributeView<X, S> {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    #[schemars(extend("enum" = STATUSES))]
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `true` only for predefined values.
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_data_system_attribute_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub fields: X,
+    #[serde(flatten)]
+    pub systems: S,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl<X: KindFields, S> AttributeView<X, S> {
+    fn with(a: &Attribute, idx: &Index, systems: S) -> AttributeView<X, S> {
+        AttributeView {
+            id: a.id,
+            organization_id: a.organization_id,
+            name: a.name.clone(),
+            status: a.status.clone(),
+            description: a.description.clone(),
+            read_only: a.read_only,
+            global_data_system_attribute_id: a.global_attribute_id,
+            fields: X::of(a, idx),
+            systems,
+            date_created: a.date_created,
+            date_updated: a.date_updated,
+        }
+    }
+}
+
+impl<X: KindFields> AttributeView<X, Linked> {
+    /// The attribute as its own endpoints answer it, with the systems linked to it.
+    pub fn linked(a: &Attribute, idx: &Index) -> AttributeView<X, Linked> {
+        let data_systems = idx
             .systems_of(a.id)
             .iter()
-            .map(|s| json!({"id": s.id, "name": s.name, "status": s.status, "dataSystemTypeId": s.data_system_type_id}))
+            .map(|s| DataSystemSummary {
+                id: s.id,
+                name: s.name.clone(),
+                status: s.status.clone(),
+                data_system_type_id: s.data_system_type_id.clone(),
+            })
             .collect();
-        m.insert("dataSystems".into(), Value::Array(systems));
+        Self::with(a, idx, Linked { data_systems })
     }
-    m.insert("dateCreated".into(), json!(a.date_created));
-    m.insert("dateUpdated".into(), json!(a.date_updated));
-    Value::Object(m)
 }
 
-/// The DataSystem object (§6.2).
-pub fn system_wire(s: &DataSystem, idx: &Index, organization_name: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(s.id));
-    m.insert("organizationId".into(), json!(s.organization_id));
-    m.insert("organizationName".into(), json!(organization_name));
-    m.insert("name".into(), json!(s.name));
-    m.insert("status".into(), json!(s.status));
-    m.insert("crossBorder".into(), json!(s.cross_border));
-    m.insert("retention".into(), json!(s.retention));
-    put_opt(&mut m, "additionalNotes", s.additional_notes.clone());
-    m.insert("dataSystemTypeId".into(), json!(s.data_system_type_id));
-    m.insert("dataSystemType".into(), type_object(&s.data_system_type_id));
-    put_opt(&mut m, "icon", s.icon.clone());
-    put_opt(
-        &mut m,
-        "globalDataSystemId",
-        s.global_data_system_id.map(|g| g.to_string()),
-    );
-    m.insert("projectIds".into(), json!(idx.projects_of(s.id)));
-    for kind in AttributeKind::editable() {
-        if *kind == K::Relationships {
-            if let Some(r) = idx.relationship(s.id) {
-                m.insert(kind.system_field().into(), attribute_wire(r, idx, false));
-            }
-            continue;
-        }
-        let items: Vec<Value> = idx
-            .linked(s.id, *kind)
-            .map(|a| attribute_wire(a, idx, false))
-            .collect();
-        m.insert(kind.system_field().into(), Value::Array(items));
+impl<X: KindFields> AttributeView<X, Embedded> {
+    pub fn embedded(a: &Attribute, idx: &Index) -> AttributeView<X, Embedded> {
+        Self::with(a, idx, Embedded {})
     }
-    m.insert("dateCreated".into(), json!(s.date_created));
-    m.insert("dateUpdated".into(), json!(s.date_updated));
-    Value::Object(m)
 }
 
-/// Response schema of an Attribute of `kind` (embedded: without `dataSystems`).
-pub fn attribute_schema(kind: Option<AttributeKind>, embedded: bool, with_name: bool) -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let int = json!({"type": "integer"});
-    let mut props = json!({
-        "id": uuid, "organizationId": uuid, "name": s, "status": {"type": "string", "enum": STATUSES},
-        "description": s, "readOnly": {"type": "boolean"}, "globalDataSystemAttributeId": uuid,
-        "dateCreated": int, "dateUpdated": int,
-    });
-    let mut required = vec![
-        "id",
-        "organizationId",
-        "name",
-        "status",
-        "readOnly",
-        "dateCreated",
-        "dateUpdated",
-    ];
-    if matches!(kind, None | Some(K::Contacts)) {
-        props["email"] = s.clone();
-        props["phoneNumber"] = s.clone();
-        props["contactType"] = json!({"type": "object", "additionalProperties": false, "required": ["id"],
-            "properties": {"id": uuid, "name": s}});
-    }
-    if matches!(kind, None | Some(K::DataCategories)) {
-        props["pIIType"] = json!({"type": "string", "enum": PII_TYPES});
-    }
-    if !embedded {
-        props["dataSystems"] = json!({"type": "array", "items": {"type": "object", "additionalProperties": false,
-            "required": ["id", "name", "status", "dataSystemTypeId"],
-            "properties": {"id": uuid, "name": s, "status": s, "dataSystemTypeId": s}}});
-        required.push("dataSystems");
-    }
-    if with_name {
-        props["attributeName"] =
-            json!({"type": "string", "enum": AttributeKind::ALL.map(|k| k.attribute_name())});
-        required.push("attributeName");
-    }
-    json!({"type": "object", "additionalProperties": false, "required": required, "properties": props})
+/// An item of `GET …/data-system-attributes` (§6.4): the attribute and its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ListedAttribute {
+    #[serde(flatten)]
+    pub attribute: AttributeView<AnyFields, Linked>,
+    #[schemars(extend("enum" = AttributeKind::ALL.map(AttributeKind::attribute_name)))]
+    pub attribute_name: &'static str,
 }
 
-/// Response schema of a DataSystem.
-pub fn system_schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let int = json!({"type": "integer"});
-    let mut props = json!({
-        "id": uuid, "organizationId": uuid, "organizationName": s, "name": s,
-        "status": {"type": "string", "enum": STATUSES}, "crossBorder": {"type": "boolean"},
-        "retention": s, "additionalNotes": s, "dataSystemTypeId": s,
-        "dataSystemType": {"type": "object", "additionalProperties": false, "required": ["id", "name"],
-            "properties": {"id": s, "name": s, "icon": s}},
-        "icon": s, "globalDataSystemId": uuid,
-        "projectIds": {"type": "array", "items": uuid},
-        "dateCreated": int, "dateUpdated": int,
-    });
-    let mut required = vec![
-        "id",
-        "organizationId",
-        "organizationName",
-        "name",
-        "status",
-        "crossBorder",
-        "retention",
-        "dataSystemTypeId",
-        "dataSystemType",
-        "projectIds",
-        "dateCreated",
-        "dateUpdated",
-    ];
-    for kind in AttributeKind::editable() {
-        let embedded = attribute_schema(Some(*kind), true, false);
-        if *kind == K::Relationships {
-            props[kind.system_field()] = embedded;
-        } else {
-            props[kind.system_field()] = json!({"type": "array", "items": embedded});
-            required.push(kind.system_field());
+impl ListedAttribute {
+    pub fn new(a: &Attribute, idx: &Index) -> ListedAttribute {
+        ListedAttribute {
+            attribute: AttributeView::linked(a, idx),
+            attribute_name: a.kind.attribute_name(),
         }
     }
-    json!({"type": "object", "additionalProperties": false, "required": required, "properties": props})
+}
+
+type EmbeddedList<X> = Vec<AttributeView<X, Embedded>>;
+
+/// The DataSystem object (§6.2), with its linked attributes embedded. Each attribute field
+/// is named by [`AttributeKind::system_field`].
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct DataSystemView {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub name: String,
+    #[schemars(extend("enum" = STATUSES))]
+    pub status: String,
+    pub cross_border: bool,
+    /// ISO 8601 duration.
+    pub retention: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_notes: Option<String>,
+    pub data_system_type_id: String,
+    pub data_system_type: DataSystemType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(url)]
+    pub icon: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_data_system_id: Option<Uuid>,
+    pub project_ids: Vec<Uuid>,
+    pub data_system_contacts: EmbeddedList<ContactFields>,
+    pub data_system_destinations: EmbeddedList<Plain>,
+    pub data_system_origins: EmbeddedList<Plain>,
+    pub processing_activities: EmbeddedList<Plain>,
+    pub data_system_processing_purposes: EmbeddedList<Plain>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_system_relationship: Option<AttributeView<Plain, Embedded>>,
+    pub data_system_security_measures: EmbeddedList<Plain>,
+    pub data_system_data_categories: EmbeddedList<CategoryFields>,
+    pub data_system_data_subjects: EmbeddedList<Plain>,
+    pub date_created: i64,
+    pub date_updated: i64,
+}
+
+impl DataSystemView {
+    pub fn new(s: &DataSystem, idx: &Index, organization_name: &str) -> DataSystemView {
+        fn linked<X: KindFields>(idx: &Index, s: Uuid, kind: AttributeKind) -> EmbeddedList<X> {
+            idx.linked(s, kind)
+                .map(|a| AttributeView::embedded(a, idx))
+                .collect()
+        }
+        DataSystemView {
+            id: s.id,
+            organization_id: s.organization_id,
+            organization_name: organization_name.into(),
+            name: s.name.clone(),
+            status: s.status.clone(),
+            cross_border: s.cross_border,
+            retention: s.retention.clone(),
+            additional_notes: s.additional_notes.clone(),
+            data_system_type_id: s.data_system_type_id.clone(),
+            data_system_type: DataSystemType::of(&s.data_system_type_id),
+            icon: s.icon.clone(),
+            global_data_system_id: s.global_data_system_id,
+            project_ids: idx.projects_of(s.id).to_vec(),
+            data_system_contacts: linked(idx, s.id, K::Contacts),
+            data_system_destinations: linked(idx, s.id, K::Destinations),
+            data_system_origins: linked(idx, s.id, K::Origins),
+            processing_activities: linked(idx, s.id, K::ProcessingActivities),
+            data_system_processing_purposes: linked(idx, s.id, K::ProcessingPurposes),
+            data_system_relationship: idx
+                .relationship(s.id)
+                .map(|r| AttributeView::embedded(r, idx)),
+            data_system_security_measures: linked(idx, s.id, K::SecurityMeasures),
+            data_system_data_categories: linked(idx, s.id, K::DataCategories),
+            data_system_data_subjects: linked(idx, s.id, K::DataSubjects),
+            date_created: s.date_created,
+            date_updated: s.date_updated,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -572,37 +682,110 @@ pub fn system_schema() -> Value {
 
 fn uuid_array() -> Schema {
     Schema::Array {
-        items: Box::new(string().format(Format::Uuid).s()),
+        items: Box::new(string().format(Format::Uuid).non_empty().s()),
         min: None,
         max: None,
         unique: false,
     }
 }
 
-fn system_object(create: bool) -> Object {
-    let mut props = vec![
-        ("name", string().min(1).max(256).s()),
-        ("status", string().one_of(STATUSES).s()),
-        ("crossBorder", Schema::Bool),
-        ("retention", string().max(64).pattern(DURATION_PATTERN).s()),
-        ("additionalNotes", string().max(1024).s()),
-        ("dataSystemTypeId", string().max(64).s()),
-        ("icon", string().max(2048).format(Format::HttpUrl).s()),
-        ("globalDataSystemId", string().format(Format::Uuid).s()),
-        ("projectIds", uuid_array()),
-    ];
-    for kind in AttributeKind::editable() {
-        if *kind == K::Relationships {
-            props.push((kind.system_field(), string().format(Format::Uuid).s()));
-        } else {
-            props.push((kind.system_field(), uuid_array()));
-        }
-        if *kind == K::ProcessingActivities {
-            props.push((kind.attribute_name(), uuid_array()));
-        }
+/// Published on the text fields that are trimmed and cannot be blank.
+const NOT_BLANK: &str =
+    "leading and trailing white space is removed; a value that is then empty is rejected (400)";
+
+/// The two names of a data system's processing activities (§6.2); a body may use one.
+pub const PROCESSING_ACTIVITY_FIELDS: [&str; 2] =
+    ["processingActivities", "dataSystemProcessingActivities"];
+
+crate::body! {
+    /// A data-system create or PATCH body (§6.2). Text is trimmed; `""` clears an optional
+    /// field. Each attribute-id array replaces the links of its kind.
+    pub struct SystemBody {
+        name: Option<String> => "name":
+            string().min(1).max(256).non_empty().describe(NOT_BLANK).s(),
+        status: Option<String> => "status": string().one_of(STATUSES).s(),
+        cross_border: Option<bool> => "crossBorder": Schema::Bool,
+        retention: Option<String> => "retention":
+            string().max(64).pattern(DURATION_PATTERN).s(),
+        additional_notes: Option<String> => "additionalNotes": string().max(1024).s(),
+        data_system_type_id: Option<String> => "dataSystemTypeId": string().max(64).s(),
+        icon: Option<String> => "icon": string().max(2048).format(Format::HttpUrl).s(),
+        global_data_system_id: Option<String> => "globalDataSystemId":
+            string().format(Format::Uuid).s(),
+        project_ids: Option<Vec<Uuid>> => "projectIds": uuid_array(),
+        contacts: Option<Vec<Uuid>> => "dataSystemContacts": uuid_array(),
+        destinations: Option<Vec<Uuid>> => "dataSystemDestinations": uuid_array(),
+        origins: Option<Vec<Uuid>> => "dataSystemOrigins": uuid_array(),
+        processing_activities: Option<Vec<Uuid>> => "processingActivities": uuid_array(),
+        processing_activities_alias: Option<Vec<Uuid>> => "dataSystemProcessingActivities":
+            uuid_array(),
+        processing_purposes: Option<Vec<Uuid>> => "dataSystemProcessingPurposes": uuid_array(),
+        relationship: Option<String> => "dataSystemRelationship":
+            string().format(Format::Uuid).s(),
+        security_measures: Option<Vec<Uuid>> => "dataSystemSecurityMeasures": uuid_array(),
+        data_categories: Option<Vec<Uuid>> => "dataSystemDataCategories": uuid_array(),
+        data_subjects: Option<Vec<Uuid>> => "dataSystemDataSubjects": uuid_array(),
     }
+}
+
+impl SystemBody {
+    /// The attribute-id lists sent, as (kind, body field, ids); a relationship sent as `""`
+    /// is an empty list.
+    fn links(&self) -> Result<Vec<(AttributeKind, &'static str, Vec<Uuid>)>> {
+        let field = |k: AttributeKind| k.system_field();
+        let relationship = match self.relationship.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(vec![]),
+            Some(id) => Some(vec![parse_uuid(
+                id,
+                &format!("body/{}", field(K::Relationships)),
+            )?]),
+        };
+        let [activities, alias] = PROCESSING_ACTIVITY_FIELDS;
+        let lists = [
+            (K::Contacts, field(K::Contacts), &self.contacts),
+            (K::Destinations, field(K::Destinations), &self.destinations),
+            (K::Origins, field(K::Origins), &self.origins),
+            (
+                K::ProcessingActivities,
+                activities,
+                &self.processing_activities,
+            ),
+            (
+                K::ProcessingActivities,
+                alias,
+                &self.processing_activities_alias,
+            ),
+            (
+                K::ProcessingPurposes,
+                field(K::ProcessingPurposes),
+                &self.processing_purposes,
+            ),
+            (K::Relationships, field(K::Relationships), &relationship),
+            (
+                K::SecurityMeasures,
+                field(K::SecurityMeasures),
+                &self.security_measures,
+            ),
+            (
+                K::DataCategories,
+                field(K::DataCategories),
+                &self.data_categories,
+            ),
+            (K::DataSubjects, field(K::DataSubjects), &self.data_subjects),
+        ];
+        Ok(lists
+            .into_iter()
+            .filter_map(|(kind, field, ids)| ids.clone().map(|ids| (kind, field, ids)))
+            .collect())
+    }
+}
+
+/// The body schema of a data-system create (`create`) or PATCH. Sending both names of the
+/// processing activities is rejected, which the schema states with `not`.
+fn system_object(create: bool) -> Object {
     Object {
-        props,
+        props: SystemBody::props(),
         required: if create {
             vec!["name", "status"]
         } else {
@@ -623,6 +806,19 @@ pub fn system_patch_schema() -> &'static Schema {
     S.get_or_init(|| Schema::Object(system_object(false)))
 }
 
+/// The published body schema of a data-system create or PATCH: the declared properties and
+/// the rule that the two names of the processing activities exclude each other.
+pub fn system_body_json_schema(create: bool) -> Value {
+    let schema = if create {
+        system_create_schema()
+    } else {
+        system_patch_schema()
+    };
+    let mut v = schema.json_schema();
+    v["not"] = json!({"required": PROCESSING_ACTIVITY_FIELDS});
+    v
+}
+
 /// A validated DataSystem body; `None` = not sent. An empty string clears a text field.
 #[derive(Debug, Clone, Default)]
 pub struct SystemInput {
@@ -639,29 +835,15 @@ pub struct SystemInput {
     pub links: Vec<(AttributeKind, &'static str, Vec<Uuid>)>,
 }
 
-fn text(map: &Map<String, Value>, k: &str) -> Option<String> {
-    map.get(k)
-        .and_then(Value::as_str)
-        .map(|s| s.trim().to_string())
+fn trimmed(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(|s| s.trim().to_string())
 }
 
-fn uuids(map: &Map<String, Value>, k: &str) -> Result<Option<Vec<Uuid>>> {
-    let Some(Value::Array(arr)) = map.get(k) else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(arr.len());
-    for (i, v) in arr.iter().enumerate() {
-        let id = parse_uuid(v.as_str().unwrap_or(""), &format!("body/{k}/{i}"))?;
-        out.push(id);
-    }
-    Ok(Some(out))
-}
-
-/// A required text field sent as `""` (it cannot be cleared).
-fn not_blank(map: &Map<String, Value>, k: &str) -> Result<()> {
-    if map.get(k).and_then(Value::as_str).map(str::trim) == Some("") {
+/// A text field that cannot be blank (sent as `""` or white space only).
+fn not_blank(v: &Option<String>, field: &str) -> Result<()> {
+    if v.as_deref().map(str::trim) == Some("") {
         return Err(Error::bad(format!(
-            "body/{k} must NOT have fewer than 1 characters"
+            "body/{field} must NOT have fewer than 1 characters"
         )));
     }
     Ok(())
@@ -674,48 +856,25 @@ pub fn parse_system(raw: &Value, create: bool) -> Result<SystemInput> {
     } else {
         system_patch_schema()
     };
-    schema.validate(raw, "body").map_err(Error::BadRequest)?;
-    let map = raw.as_object().expect("validated object");
-    if map.contains_key("processingActivities")
-        && map.contains_key("dataSystemProcessingActivities")
-    {
-        return Err(Error::bad(
-            "body must NOT have both properties: processingActivities, dataSystemProcessingActivities",
-        ));
+    let b: SystemBody = crate::schema::parse(raw, schema)?;
+    if b.processing_activities.is_some() && b.processing_activities_alias.is_some() {
+        return Err(Error::bad(format!(
+            "body must NOT have both properties: {}",
+            PROCESSING_ACTIVITY_FIELDS.join(", ")
+        )));
     }
-    not_blank(map, "name")?;
-    let mut links = Vec::new();
-    for kind in AttributeKind::editable() {
-        let mut fields = vec![kind.system_field()];
-        if *kind == K::ProcessingActivities {
-            fields.push(kind.attribute_name());
-        }
-        for field in fields {
-            if *kind == K::Relationships {
-                if let Some(v) = text(map, field) {
-                    let ids = if v.is_empty() {
-                        vec![]
-                    } else {
-                        vec![parse_uuid(&v, &format!("body/{field}"))?]
-                    };
-                    links.push((*kind, field, ids));
-                }
-            } else if let Some(ids) = uuids(map, field)? {
-                links.push((*kind, field, ids));
-            }
-        }
-    }
+    not_blank(&b.name, "name")?;
     Ok(SystemInput {
-        name: text(map, "name"),
-        status: text(map, "status"),
-        cross_border: map.get("crossBorder").and_then(Value::as_bool),
-        retention: text(map, "retention"),
-        additional_notes: text(map, "additionalNotes"),
-        data_system_type_id: text(map, "dataSystemTypeId"),
-        icon: text(map, "icon"),
-        global_data_system_id: text(map, "globalDataSystemId"),
-        project_ids: uuids(map, "projectIds")?,
-        links,
+        name: trimmed(&b.name),
+        status: trimmed(&b.status),
+        cross_border: b.cross_border,
+        retention: trimmed(&b.retention),
+        additional_notes: trimmed(&b.additional_notes),
+        data_system_type_id: trimmed(&b.data_system_type_id),
+        icon: trimmed(&b.icon),
+        global_data_system_id: trimmed(&b.global_data_system_id),
+        links: b.links()?,
+        project_ids: b.project_ids,
     })
 }
 
@@ -815,22 +974,50 @@ pub fn system_write(
     })
 }
 
+crate::body! {
+    /// The fields every attribute body may carry (§6.3).
+    pub struct AttributeBody {
+        name: Option<String> => "name":
+            string().min(1).max(256).non_empty().describe(NOT_BLANK).s(),
+        status: Option<String> => "status": string().one_of(STATUSES).s(),
+        description: Option<String> => "description": string().max(1042).s(),
+        data_systems: Option<Vec<Uuid>> => "dataSystems": uuid_array(),
+    }
+}
+
+crate::body! {
+    /// The further fields of a contact's body.
+    pub struct ContactBody {
+        email: Option<String> => "email":
+            string().min(1).max(256).format(Format::Email).non_empty().s(),
+        phone_number: Option<String> => "phoneNumber":
+            string().min(1).max(128).non_empty().describe(NOT_BLANK).s(),
+        contact_type: Option<Uuid> => "contactType": string()
+            .min(1)
+            .format(Format::Uuid)
+            .non_empty()
+            .describe("a contact type of the organization (422 otherwise)")
+            .s(),
+    }
+}
+
+crate::body! {
+    /// The further field of a data category's body.
+    pub struct CategoryBody {
+        pii_type: Option<String> => "pIIType": string().one_of(PII_TYPES).s(),
+    }
+}
+
 fn attribute_object(kind: AttributeKind, create: bool) -> Object {
-    let mut props = vec![
-        ("name", string().min(1).max(256).s()),
-        ("status", string().one_of(STATUSES).s()),
-        ("description", string().max(1042).s()),
-        ("dataSystems", uuid_array()),
-    ];
+    let mut props = AttributeBody::props();
     let mut required = vec!["name", "status"];
     match kind {
         K::Contacts => {
-            props.push(("email", string().max(256).format(Format::Email).s()));
-            props.push(("phoneNumber", string().max(128).s()));
-            props.push(("contactType", string().format(Format::Uuid).s()));
-            required.extend(["email", "phoneNumber", "contactType"]);
+            let contact = ContactBody::props();
+            required.extend(contact.iter().map(|(k, _)| *k));
+            props.extend(contact);
         }
-        K::DataCategories => props.push(("pIIType", string().one_of(PII_TYPES).s())),
+        K::DataCategories => props.extend(CategoryBody::props()),
         _ => {}
     }
     Object {
@@ -869,27 +1056,24 @@ pub struct AttributeInput {
     pub pii_type: Option<String>,
 }
 
-/// Validates a create or PATCH body of an attribute (§6.3).
+/// Validates a create or PATCH body of an attribute (§6.3). A kind's schema admits only
+/// its own fields, so the other kinds' come out absent.
 pub fn parse_attribute(raw: &Value, kind: AttributeKind, create: bool) -> Result<AttributeInput> {
-    attribute_body_schema(kind, create)
-        .validate(raw, "body")
-        .map_err(Error::BadRequest)?;
-    let map = raw.as_object().expect("validated object");
-    for k in ["name", "email", "phoneNumber", "contactType"] {
-        not_blank(map, k)?;
-    }
-    let contact_type = text(map, "contactType")
-        .map(|c| parse_uuid(&c, "body/contactType"))
-        .transpose()?;
+    let common: AttributeBody = crate::schema::parse(raw, attribute_body_schema(kind, create))?;
+    let read = |e: serde_json::Error| Error::bad(format!("body is invalid: {e}"));
+    let contact = ContactBody::deserialize(raw).map_err(read)?;
+    let category = CategoryBody::deserialize(raw).map_err(read)?;
+    not_blank(&common.name, "name")?;
+    not_blank(&contact.phone_number, "phoneNumber")?;
     Ok(AttributeInput {
-        name: text(map, "name"),
-        status: text(map, "status"),
-        description: text(map, "description"),
-        data_systems: uuids(map, "dataSystems")?,
-        email: text(map, "email"),
-        phone_number: text(map, "phoneNumber"),
-        contact_type,
-        pii_type: text(map, "pIIType"),
+        name: trimmed(&common.name),
+        status: trimmed(&common.status),
+        description: trimmed(&common.description),
+        data_systems: common.data_systems,
+        email: trimmed(&contact.email),
+        phone_number: trimmed(&contact.phone_number),
+        contact_type: contact.contact_type,
+        pii_type: trimmed(&category.pii_type),
     })
 }
 
@@ -1152,34 +1336,110 @@ pub fn rop_params() -> &'static [Param] {
     })
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The organization a record is about.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RopOrganization {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "hostname"))]
+    pub primary_domain: Option<String>,
+}
+
+/// The JSON record of processing (§6.6).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RecordOfProcessing {
+    pub organization: RopOrganization,
+    #[schemars(extend("format" = "date-time"))]
+    pub generated_at: String,
+    pub items: Vec<RopItem>,
+}
+
+/// The processing activity of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RopActivity {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A data category with its kind of personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RopDataCategory {
+    pub name: String,
+    #[serde(rename = "pIIType")]
+    #[schemars(extend("enum" = PII_TYPES))]
+    pub pii_type: String,
+}
+
+/// A data system of a row that transfers data across borders.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RopTransfer {
+    pub data_system_id: Uuid,
+    pub data_system_name: String,
+}
+
+/// A data system of a row with its retention.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RopRetention {
+    pub data_system_id: Uuid,
+    pub data_system_name: String,
+    pub retention: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct RopContact {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    /// The name of the contact type.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_type: Option<String>,
 }
 
+/// A data system or project of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RopNamed {
+    pub id: Uuid,
+    pub name: String,
+}
+
 /// One row of the record: a processing activity (or none) and what its systems hold.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct RopItem {
-    /// `(id, name, description)`; `None` for the row of systems with no activity.
-    pub processing_activity: Option<(Uuid, String, Option<String>)>,
+    /// Nullable: `null` on the row of systems with no activity.
+    #[schemars(schema_with = "nullable::<RopActivity>")]
+    pub processing_activity: Option<RopActivity>,
     pub purposes: Vec<String>,
     pub data_subject_categories: Vec<String>,
-    /// `(name, pIIType)`.
-    pub data_categories: Vec<(String, String)>,
+    pub data_categories: Vec<RopDataCategory>,
     pub recipients: Vec<String>,
     pub origins: Vec<String>,
     pub relationships: Vec<String>,
-    /// `(data system id, name)`.
-    pub cross_border_transfers: Vec<(Uuid, String)>,
-    /// `(data system id, name, retention)`.
-    pub retention: Vec<(Uuid, String, String)>,
+    pub cross_border_transfers: Vec<RopTransfer>,
+    pub retention: Vec<RopRetention>,
     pub security_measures: Vec<String>,
     pub contacts: Vec<RopContact>,
-    pub data_systems: Vec<(Uuid, String)>,
-    pub projects: Vec<(Uuid, String)>,
+    pub data_systems: Vec<RopNamed>,
+    pub projects: Vec<RopNamed>,
 }
 
 fn active(status: &str) -> bool {
@@ -1225,7 +1485,7 @@ pub fn record_of_processing(
             (None, None) => std::cmp::Ordering::Equal,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (Some(_), None) => std::cmp::Ordering::Less,
-            (Some(x), Some(y)) => (&x.1, x.0).cmp(&(&y.1, y.0)),
+            (Some(x), Some(y)) => (&x.name, x.id).cmp(&(&y.name, y.id)),
         },
     );
     items
@@ -1250,32 +1510,38 @@ fn rop_item(
         v
     };
     let names = |kind| union(kind).into_iter().map(|a| a.name.clone()).collect();
-    let mut project_list: Vec<(Uuid, String)> = members
+    let mut project_list: Vec<RopNamed> = members
         .iter()
         .flat_map(|s| idx.projects_of(s.id).iter().copied())
         .filter(|p| only.is_none_or(|o| o.contains(p)))
         .collect::<HashSet<Uuid>>()
         .into_iter()
-        .filter_map(|p| projects.get(&p).map(|n| (p, n.clone())))
+        .filter_map(|p| {
+            projects.get(&p).map(|n| RopNamed {
+                id: p,
+                name: n.clone(),
+            })
+        })
         .collect();
-    project_list.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+    project_list.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
     RopItem {
         processing_activity: activity.and_then(|id| {
-            idx.attributes
-                .get(&id)
-                .map(|a| (a.id, a.name.clone(), a.description.clone()))
+            idx.attributes.get(&id).map(|a| RopActivity {
+                id: a.id,
+                name: a.name.clone(),
+                description: a.description.clone(),
+            })
         }),
         purposes: names(K::ProcessingPurposes),
         data_subject_categories: names(K::DataSubjects),
         data_categories: union(K::DataCategories)
             .into_iter()
-            .map(|a| {
-                (
-                    a.name.clone(),
-                    a.pii_type
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_PII_TYPE.into()),
-                )
+            .map(|a| RopDataCategory {
+                name: a.name.clone(),
+                pii_type: a
+                    .pii_type
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PII_TYPE.into()),
             })
             .collect(),
         recipients: names(K::Destinations),
@@ -1284,11 +1550,18 @@ fn rop_item(
         cross_border_transfers: members
             .iter()
             .filter(|s| s.cross_border)
-            .map(|s| (s.id, s.name.clone()))
+            .map(|s| RopTransfer {
+                data_system_id: s.id,
+                data_system_name: s.name.clone(),
+            })
             .collect(),
         retention: members
             .iter()
-            .map(|s| (s.id, s.name.clone(), s.retention.clone()))
+            .map(|s| RopRetention {
+                data_system_id: s.id,
+                data_system_name: s.name.clone(),
+                retention: s.retention.clone(),
+            })
             .collect(),
         security_measures: names(K::SecurityMeasures),
         contacts: union(K::Contacts)
@@ -1303,52 +1576,22 @@ fn rop_item(
                     .map(|t| t.name.clone()),
             })
             .collect(),
-        data_systems: members.iter().map(|s| (s.id, s.name.clone())).collect(),
+        data_systems: members
+            .iter()
+            .map(|s| RopNamed {
+                id: s.id,
+                name: s.name.clone(),
+            })
+            .collect(),
         projects: project_list,
     }
 }
 
 impl RopItem {
-    pub fn to_json(&self) -> Value {
-        let pairs = |v: &[(Uuid, String)]| -> Value {
-            v.iter()
-                .map(|(id, name)| json!({"id": id, "name": name}))
-                .collect()
-        };
-        json!({
-            "processingActivity": self.processing_activity.as_ref().map(|(id, name, d)| {
-                let mut o = json!({"id": id, "name": name});
-                if let Some(d) = d {
-                    o["description"] = json!(d);
-                }
-                o
-            }),
-            "purposes": self.purposes,
-            "dataSubjectCategories": self.data_subject_categories,
-            "dataCategories": self.data_categories.iter().map(|(n, t)| json!({"name": n, "pIIType": t})).collect::<Vec<_>>(),
-            "recipients": self.recipients,
-            "origins": self.origins,
-            "relationships": self.relationships,
-            "crossBorderTransfers": self.cross_border_transfers.iter().map(|(id, n)| json!({"dataSystemId": id, "dataSystemName": n})).collect::<Vec<_>>(),
-            "retention": self.retention.iter().map(|(id, n, r)| json!({"dataSystemId": id, "dataSystemName": n, "retention": r})).collect::<Vec<_>>(),
-            "securityMeasures": self.security_measures,
-            "contacts": self.contacts.iter().map(|c| {
-                let mut m = Map::new();
-                m.insert("name".into(), json!(c.name));
-                put_opt(&mut m, "email", c.email.clone());
-                put_opt(&mut m, "phoneNumber", c.phone_number.clone());
-                put_opt(&mut m, "contactType", c.contact_type.clone());
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-            "dataSystems": pairs(&self.data_systems),
-            "projects": pairs(&self.projects),
-        })
-    }
-
     fn csv_record(&self) -> [String; 14] {
         let join = |v: Vec<String>| v.join("; ");
         let (activity, description) = match &self.processing_activity {
-            Some((_, n, d)) => (n.clone(), d.clone().unwrap_or_default()),
+            Some(a) => (a.name.clone(), a.description.clone().unwrap_or_default()),
             None => (String::new(), String::new()),
         };
         [
@@ -1359,7 +1602,7 @@ impl RopItem {
             join(
                 self.data_categories
                     .iter()
-                    .map(|(n, t)| format!("{n} ({t})"))
+                    .map(|c| format!("{} ({})", c.name, c.pii_type))
                     .collect(),
             ),
             join(self.recipients.clone()),
@@ -1368,13 +1611,13 @@ impl RopItem {
             join(
                 self.cross_border_transfers
                     .iter()
-                    .map(|(_, n)| n.clone())
+                    .map(|t| t.data_system_name.clone())
                     .collect(),
             ),
             join(
                 self.retention
                     .iter()
-                    .map(|(_, n, r)| format!("{n}: {r}"))
+                    .map(|r| format!("{}: {}", r.data_system_name, r.retention))
                     .collect(),
             ),
             join(self.security_measures.clone()),
@@ -1387,8 +1630,8 @@ impl RopItem {
                     })
                     .collect(),
             ),
-            join(self.data_systems.iter().map(|(_, n)| n.clone()).collect()),
-            join(self.projects.iter().map(|(_, n)| n.clone()).collect()),
+            join(self.data_systems.iter().map(|s| s.name.clone()).collect()),
+            join(self.projects.iter().map(|p| p.name.clone()).collect()),
         ]
     }
 }
@@ -1422,40 +1665,6 @@ pub fn rop_csv(items: &[RopItem]) -> Result<Vec<u8>> {
     w.into_inner().map_err(Error::internal)
 }
 
-/// Response schema of the JSON record.
-pub fn rop_schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let strings = json!({"type": "array", "items": s});
-    let named = json!({"type": "array", "items": {"type": "object", "additionalProperties": false,
-        "required": ["id", "name"], "properties": {"id": uuid, "name": s}}});
-    json!({"type": "object", "additionalProperties": false, "required": ["organization", "generatedAt", "items"], "properties": {
-        "organization": {"type": "object", "additionalProperties": false, "required": ["id", "name"],
-            "properties": {"id": uuid, "name": s, "primaryDomain": s}},
-        "generatedAt": {"type": "string", "format": "date-time"},
-        "items": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-            "required": ["processingActivity", "purposes", "dataSubjectCategories", "dataCategories", "recipients", "origins",
-                "relationships", "crossBorderTransfers", "retention", "securityMeasures", "contacts", "dataSystems", "projects"],
-            "properties": {
-                "processingActivity": {"anyOf": [{"type": "null"}, {"type": "object", "additionalProperties": false,
-                    "required": ["id", "name"], "properties": {"id": uuid, "name": s, "description": s}}]},
-                "purposes": strings, "dataSubjectCategories": strings,
-                "dataCategories": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-                    "required": ["name", "pIIType"], "properties": {"name": s, "pIIType": {"type": "string", "enum": PII_TYPES}}}},
-                "recipients": strings, "origins": strings, "relationships": strings,
-                "crossBorderTransfers": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-                    "required": ["dataSystemId", "dataSystemName"], "properties": {"dataSystemId": uuid, "dataSystemName": s}}},
-                "retention": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-                    "required": ["dataSystemId", "dataSystemName", "retention"],
-                    "properties": {"dataSystemId": uuid, "dataSystemName": s, "retention": s}}},
-                "securityMeasures": strings,
-                "contacts": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-                    "required": ["name"], "properties": {"name": s, "email": s, "phoneNumber": s, "contactType": s}}},
-                "dataSystems": named, "projects": named,
-            }}}
-    }})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1471,8 +1680,8 @@ mod tests {
 
     #[test]
     fn type_names_capitalise_the_id() {
-        assert_eq!(type_object("custom")["name"], "Custom");
-        assert_eq!(type_object("salesforce")["name"], "Salesforce");
+        assert_eq!(DataSystemType::of("custom").name, "Custom");
+        assert_eq!(DataSystemType::of("salesforce").name, "Salesforce");
     }
 
     #[test]
@@ -1485,10 +1694,64 @@ mod tests {
         assert_eq!(e.status(), 400);
     }
 
+    /// The body, the answer and the kinds name the same fields of a data system.
+    #[test]
+    fn system_fields_follow_the_kinds() {
+        let body: Vec<&str> = SystemBody::props().iter().map(|(k, _)| *k).collect();
+        let answer = crate::schema::published::<DataSystemView>();
+        for kind in AttributeKind::editable() {
+            assert!(body.contains(&kind.system_field()), "{kind:?}");
+            assert!(
+                answer["properties"].get(kind.system_field()).is_some(),
+                "{kind:?}"
+            );
+        }
+        for field in PROCESSING_ACTIVITY_FIELDS {
+            assert!(body.contains(&field));
+        }
+        assert_eq!(
+            system_body_json_schema(true)["not"]["required"],
+            json!(PROCESSING_ACTIVITY_FIELDS)
+        );
+    }
+
+    /// Each kind's answer publishes the common fields and its own, and nothing else.
+    #[test]
+    fn attribute_answers_publish_their_kind() {
+        use crate::schema::published;
+        let props = |v: Value| {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let plain = props(published::<AttributeView<Plain, Linked>>());
+        let contact = props(published::<AttributeView<ContactFields, Linked>>());
+        let category = props(published::<AttributeView<CategoryFields, Embedded>>());
+        assert!(plain.contains(&"dataSystems".to_string()));
+        assert!(!category.contains(&"dataSystems".to_string()));
+        assert_eq!(contact.len(), plain.len() + 3);
+        assert!(category.contains(&"pIIType".to_string()));
+        let listed = published::<ListedAttribute>();
+        assert_eq!(listed["additionalProperties"], false);
+        assert!(listed["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("attributeName")));
+    }
+
     #[test]
     fn csv_quotes_and_joins() {
         let item = RopItem {
-            processing_activity: Some((Uuid::nil(), "Billing, \"core\"".into(), None)),
+            processing_activity: Some(RopActivity {
+                id: Uuid::nil(),
+                name: "Billing, \"core\"".into(),
+                description: None,
+            }),
             purposes: vec!["A".into(), "B".into()],
             ..Default::default()
         };

@@ -86,6 +86,11 @@ pub struct Str {
     pub format: Option<Format>,
     pub pattern: Option<&'static str>,
     pub one_of: Option<&'static [&'static str]>,
+    /// `""` is checked like any other value instead of clearing the field (§1.1): for
+    /// names, references and list entries that cannot be empty. Published as `minLength`.
+    pub non_empty: bool,
+    /// A rule the server applies that JSON Schema cannot state, published with the property.
+    pub description: Option<&'static str>,
 }
 
 /// The shape a JSON value must have.
@@ -155,6 +160,14 @@ impl Str {
         self.one_of = Some(v);
         self
     }
+    pub fn non_empty(mut self) -> Self {
+        self.non_empty = true;
+        self
+    }
+    pub fn describe(mut self, rule: &'static str) -> Self {
+        self.description = Some(rule);
+        self
+    }
     pub fn s(self) -> Schema {
         Schema::Str(self)
     }
@@ -205,7 +218,7 @@ pub fn check_str(rule: &Str, s: &str, loc: &str) -> Result<(), String> {
         }
     }
     // An empty string clears an optional field and passes format, pattern and minimum length.
-    if s.is_empty() {
+    if s.is_empty() && !rule.non_empty {
         return Ok(());
     }
     if let Some(min) = rule.min {
@@ -334,7 +347,12 @@ impl Schema {
                 } else {
                     m.insert("maxLength".into(), json!(r.max.unwrap_or(UNBOUNDED)));
                 }
-                if let Some(v) = r.min {
+                let min = if r.non_empty {
+                    Some(r.min.unwrap_or(1).max(1))
+                } else {
+                    r.min
+                };
+                if let Some(v) = min {
                     m.insert("minLength".into(), json!(v));
                 }
                 if let Some(f) = r.format {
@@ -342,6 +360,9 @@ impl Schema {
                 }
                 if let Some(p) = r.pattern {
                     m.insert("pattern".into(), json!(p));
+                }
+                if let Some(d) = r.description {
+                    m.insert("description".into(), json!(d));
                 }
                 Value::Object(m)
             }
@@ -536,6 +557,14 @@ pub fn published<T: schemars::JsonSchema>() -> Value {
         .to_value()
 }
 
+/// The schema of a field the contract marks *nullable* (§1.1): its type, or `null`. For
+/// `#[schemars(schema_with = "nullable::<T>")]` on an `Option<T>` that is always emitted.
+pub fn nullable<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    schemars::json_schema!({"anyOf": [generator.subschema_for::<T>(), {"type": "null"}]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,6 +576,29 @@ mod tests {
         assert!(!is_email("jane@localhost"));
         assert!(!is_email("jane@-example.com"));
         assert!(!is_email("@example.com"));
+    }
+
+    /// `""` clears an optional field unless the field is declared non-empty; then it meets
+    /// the field's rules like any other value, and the minimum length is published.
+    #[test]
+    fn non_empty_strings_do_not_clear() {
+        let id = string().format(Format::Uuid);
+        assert_eq!(check_str(&id, "", "body/id"), Ok(()));
+        let id = id.non_empty();
+        assert_eq!(
+            check_str(&id, "", "body/id"),
+            Err("body/id must match format \"uuid\"".into())
+        );
+        let name = string().min(2).non_empty();
+        assert_eq!(
+            check_str(&name, "", "body/name"),
+            Err("body/name must NOT have fewer than 2 characters".into())
+        );
+        assert_eq!(Schema::Str(id).json_schema()["minLength"], 1);
+        assert_eq!(Schema::Str(name).json_schema()["minLength"], 2);
+        let described = string().describe("a rule").s().json_schema();
+        assert_eq!(described["description"], "a rule");
+        assert!(described.get("minLength").is_none());
     }
 
     #[test]

@@ -277,9 +277,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await?;
             if json {
-                let mut v = accord_api::routes::api_keys::to_wire(&key, &store).await?;
-                v["apiKey"] = serde_json::json!(secret.secret);
-                println!("{v}");
+                let mut v = accord_api::routes::api_keys::view_one(&key, &store).await?;
+                v.api_key = secret.secret;
+                println!("{}", serde_json::to_string(&v)?);
             } else {
                 println!("apiKey={}", secret.secret);
             }

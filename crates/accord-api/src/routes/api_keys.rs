@@ -1,27 +1,23 @@
 //! `/privacy-v1/organizations/{organizationId}/api-keys[/{apiKeyId}]`: list, create, read,
 //! PATCH and revoke API keys, with the grant and owner rules of §2.3 and §7.4.
-use crate::error::{json_response, ApiResult};
-use crate::extract::{
-    org_scope, read_json, validated, Admin, Auth, OrgScope, PathParams, PRIVACY_BODY_LIMIT,
-};
-use crate::routes::compliance_requests::page_envelope;
+use crate::error::ApiResult;
+use crate::extract::{org_scope, read_json, Admin, Auth, OrgScope, PathParams, PRIVACY_BODY_LIMIT};
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::admin::{
-    self, check_grant_shape, check_key_change, contains_ci, paginate, parse_grants, ApiKeyInput,
-    Grant, KeyGrants, SortKey, API_KEY_SORTS, LAST_OWNER,
+    self, check_grant_shape, check_key_change, contains_ci, paginate, parse_grants, ApiKeyBody,
+    ApiKeyView, Grant, KeyGrants, PermissionView, SortKey, API_KEY_SORTS, LAST_OWNER,
 };
 use accord_core::auth::{digest, generate_api_key, masked, Permission, Role};
-use accord_core::query::{self, p, paging, Kind, Page, Param, Query};
-use accord_core::schema::string;
+use accord_core::query::{self, p, paging, Kind, Param, Query};
+use accord_core::schema::{parse, string};
 use accord_core::store::{ApiKey, NewApiKey, Store};
 use accord_core::{Error, Result};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -92,42 +88,42 @@ impl Names {
 }
 
 /// The ApiKey object (§7.4) with the masked secret and named permissions.
-pub fn wire(key: &ApiKey, names: &Names) -> Value {
-    let perms: Vec<Value> = key
+pub fn view(key: &ApiKey, names: &Names) -> ApiKeyView {
+    let permissions = key
         .permissions
         .iter()
-        .map(|p| {
-            let mut v = json!({
-                "id": p.id,
-                "organizationId": p.organization_id,
-                "organizationName": names.organizations.get(&p.organization_id).map(String::as_str).unwrap_or(""),
-                "role": p.role.as_str(),
-            });
-            if let Some(pid) = p.project_id {
-                v["projectId"] = json!(pid);
-                if let Some(name) = names.project(pid) {
-                    v["projectName"] = json!(name);
-                }
-            }
-            v
+        .map(|p| PermissionView {
+            id: p.id,
+            organization_id: p.organization_id,
+            organization_name: names
+                .organizations
+                .get(&p.organization_id)
+                .cloned()
+                .unwrap_or_default(),
+            role: p.role.as_str(),
+            project_id: p.project_id,
+            project_name: p
+                .project_id
+                .and_then(|pid| names.project(pid))
+                .map(str::to_string),
         })
         .collect();
-    json!({
-        "id": key.id,
-        "apiKey": masked(&key.prefix),
-        "organizationId": key.organization_id,
-        "name": key.name,
-        "role": key.role.as_str(),
-        "permissions": perms,
-        "dateCreated": key.date_created,
-        "dateUpdated": key.date_updated,
-    })
+    ApiKeyView {
+        id: key.id,
+        api_key: masked(&key.prefix),
+        organization_id: key.organization_id,
+        name: key.name.clone(),
+        role: key.role.as_str(),
+        permissions,
+        date_created: key.date_created,
+        date_updated: key.date_updated,
+    }
 }
 
 /// The ApiKey object of one key (also used by `accord api-key create --json`).
-pub async fn to_wire(key: &ApiKey, store: &dyn Store) -> Result<Value> {
+pub async fn view_one(key: &ApiKey, store: &dyn Store) -> Result<ApiKeyView> {
     let names = Names::load(store, std::slice::from_ref(key)).await?;
-    Ok(wire(key, &names))
+    Ok(view(key, &names))
 }
 
 fn grants_of(key: &ApiKey) -> KeyGrants {
@@ -179,9 +175,9 @@ async fn read_input(
     headers: &HeaderMap,
     body: Body,
     schema: &accord_core::schema::Schema,
-) -> Result<(ApiKeyInput, Option<Vec<Grant>>)> {
+) -> Result<(ApiKeyBody, Option<Vec<Grant>>)> {
     let raw = read_json(headers, body, PRIVACY_BODY_LIMIT).await?;
-    let input: ApiKeyInput = validated(&raw, schema)?;
+    let input: ApiKeyBody = parse(&raw, schema)?;
     let grants = input.permissions.as_deref().map(parse_grants).transpose()?;
     Ok((input, grants))
 }
@@ -225,7 +221,7 @@ async fn list(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ApiKeyView>>> {
     let org = scope.org.id;
     let q = query::parse(raw.as_deref(), list_params())?;
     let keys = state.store.list_api_keys(org).await?;
@@ -244,13 +240,10 @@ async fn list(
         .into_iter()
         .filter(|k| matches(k, &q, by_secret, &names))
         .collect();
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = paginate(keys, &page, sort_key, |k| k.id);
-    let items = items.iter().map(|k| wire(k, &names)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    let items = items.iter().map(|k| view(k, &names)).collect();
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
@@ -258,7 +251,7 @@ async fn create(
     scope: OrgScope<Admin>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ApiKeyView>> {
     let org = scope.org.id;
     let who = &scope.who;
     let (input, grants) = read_input(&headers, body, admin::api_key_create_schema()).await?;
@@ -290,9 +283,9 @@ async fn create(
             permissions: after.grants,
         })
         .await?;
-    let mut body = to_wire(&key, state.store.as_ref()).await?;
-    body["apiKey"] = json!(secret.secret);
-    Ok(json_response(StatusCode::CREATED, &body))
+    let mut body = view_one(&key, state.store.as_ref()).await?;
+    body.api_key = secret.secret;
+    Ok(created(body))
 }
 
 async fn load_key(state: &AppState, org: Uuid, id: Uuid) -> Result<ApiKey> {
@@ -303,14 +296,14 @@ async fn load_key(state: &AppState, org: Uuid, id: Uuid) -> Result<ApiKey> {
         .ok_or_else(Error::not_found)
 }
 
-async fn get_one(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+async fn get_one(
+    State(state): State<AppState>,
+    scope: OrgScope<Admin>,
+) -> ApiResult<Json<ApiKeyView>> {
     let org = scope.org.id;
     let id = scope.id("apiKeyId")?;
     let key = load_key(&state, org, id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &to_wire(&key, state.store.as_ref()).await?,
-    ))
+    Ok(ok(view_one(&key, state.store.as_ref()).await?))
 }
 
 async fn update(
@@ -318,7 +311,7 @@ async fn update(
     scope: OrgScope<Admin>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ApiKeyView>> {
     let org = scope.org.id;
     let who = &scope.who;
     let id = scope.id("apiKeyId")?;
@@ -354,10 +347,7 @@ async fn update(
         .collect();
     state.store.update_api_key(&key).await?;
     let key = load_key(&state, org, id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &to_wire(&key, state.store.as_ref()).await?,
-    ))
+    Ok(ok(view_one(&key, state.store.as_ref()).await?))
 }
 
 /// A key may always revoke itself, whatever its role (§7.4): the role is checked here, not
@@ -366,7 +356,7 @@ async fn delete(
     State(state): State<AppState>,
     Auth(who): Auth,
     path: PathParams,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ApiKeyView>> {
     path.validate_ids()?;
     let org = path.uuid("organizationId")?;
     let id = path.uuid("apiKeyId")?;
@@ -381,24 +371,7 @@ async fn delete(
         check_key_change(&who, org, Some(&before), &after)?;
     }
     keep_an_owner(&state, &key, &before, &after).await?;
-    let body = to_wire(&key, state.store.as_ref()).await?;
+    let body = view_one(&key, state.store.as_ref()).await?;
     state.store.delete_api_key(org, id).await?;
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-/// Response schema of an ApiKey (§7.4).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let int = json!({"type": "integer"});
-    let role = json!({"type": "string", "enum": Role::NAMES});
-    json!({"type": "object", "additionalProperties": false,
-    "required": ["id", "apiKey", "organizationId", "name", "role", "permissions", "dateCreated", "dateUpdated"],
-    "properties": {
-        "id": uuid, "apiKey": s, "organizationId": uuid, "name": s, "role": role,
-        "permissions": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-            "required": ["id", "organizationId", "organizationName", "role"],
-            "properties": {"id": uuid, "organizationId": uuid, "organizationName": s, "projectId": uuid, "projectName": s, "role": role}}},
-        "dateCreated": int, "dateUpdated": int
-    }})
+    Ok(ok(body))
 }

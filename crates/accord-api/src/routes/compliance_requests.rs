@@ -102,10 +102,6 @@ pub async fn render(
     Ok(items.iter().map(|c| c.to_wire(&opts)).collect())
 }
 
-pub fn page_envelope(page: &query::Page, total: i64, items: Vec<Value>) -> Value {
-    serde_json::json!({"offset": page.offset, "count": items.len(), "total": total, "items": items})
-}
-
 /// The answer of a create: the request for a single object, the batch for an array (§3.3).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]

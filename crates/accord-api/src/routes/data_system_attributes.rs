@@ -1,17 +1,22 @@
 //! `/privacy-v1/organizations/{organizationId}/data-system-{kind}[/{attributeId}]` for the
 //! nine attribute kinds, and `…/data-system-attributes`, the list over every kind (§6.3,
 //! §6.4). Predefined values are read-only; deleting an attribute unlinks it.
-use crate::error::{json_response, ApiResult};
+//!
+//! The handlers of a kind answer `AttributeView<X, Linked>`, where `X` is the type of the
+//! kind's own fields, so each kind publishes exactly its fields.
+use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
-use accord_core::datamap::{self, Attribute, AttributeKind, DataMap, Index};
-use accord_core::query::{self, Page};
+use accord_core::datamap::{
+    self, Attribute, AttributeKind, AttributeView, CategoryFields, ContactFields, DataMap, Index,
+    KindFields, Linked, ListedAttribute, Plain,
+};
+use accord_core::query;
+use accord_core::schema::published;
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{Map, Value};
@@ -30,43 +35,68 @@ fn one(kind: AttributeKind) -> String {
     format!("{}/{{attributeId}}", collection(kind))
 }
 
+/// Evaluates `$body` with `$X` naming the type of `$kind`'s own fields.
+macro_rules! with_fields {
+    ($kind:expr, $X:ident => $body:expr) => {
+        match $kind {
+            AttributeKind::Contacts => {
+                type $X = ContactFields;
+                $body
+            }
+            AttributeKind::DataCategories => {
+                type $X = CategoryFields;
+                $body
+            }
+            _ => {
+                type $X = Plain;
+                $body
+            }
+        }
+    };
+}
+
 pub fn router() -> Router<AppState> {
     let mut r = Router::new().route(ALL, get(list_all));
     for kind in AttributeKind::editable().iter().copied() {
-        r = r
-            .route(
-                &collection(kind),
-                get(
-                    move |s: State<AppState>, scope: OrgScope<Viewer>, q: RawQuery| {
-                        list(kind, s, scope, q)
-                    },
-                )
-                .post(
-                    move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
-                        create(kind, s, scope, b)
-                    },
-                ),
-            )
-            .route(
-                &one(kind),
-                get(move |s: State<AppState>, scope: OrgScope<Viewer>| get_one(kind, s, scope))
-                    .patch(
-                        move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
-                            update(kind, s, scope, b)
-                        },
-                    )
-                    .delete(move |s: State<AppState>, scope: OrgScope<Admin>| {
-                        delete(kind, s, scope)
-                    }),
-            );
+        r = with_fields!(kind, X => routes::<X>(r, kind));
     }
     r
 }
 
-fn render(map: &DataMap, id: Uuid) -> ApiResult<Value> {
+/// The five routes of one kind.
+fn routes<X: KindFields + Send + 'static>(
+    r: Router<AppState>,
+    kind: AttributeKind,
+) -> Router<AppState> {
+    r.route(
+        &collection(kind),
+        get(
+            move |s: State<AppState>, scope: OrgScope<Viewer>, q: RawQuery| {
+                list::<X>(kind, s, scope, q)
+            },
+        )
+        .post(
+            move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
+                create::<X>(kind, s, scope, b)
+            },
+        ),
+    )
+    .route(
+        &one(kind),
+        get(move |s: State<AppState>, scope: OrgScope<Viewer>| get_one::<X>(kind, s, scope))
+            .patch(
+                move |s: State<AppState>, scope: OrgScope<Admin>, b: JsonBody| {
+                    update::<X>(kind, s, scope, b)
+                },
+            )
+            .delete(move |s: State<AppState>, scope: OrgScope<Admin>| delete::<X>(kind, s, scope)),
+    )
+}
+
+fn render<X: KindFields>(map: &DataMap, id: Uuid) -> ApiResult<AttributeView<X, Linked>> {
     let idx = Index::new(map);
     let a = idx.attributes.get(&id).ok_or_else(Error::not_found)?;
-    Ok(datamap::attribute_wire(a, &idx, true))
+    Ok(AttributeView::linked(a, &idx))
 }
 
 fn find(map: &DataMap, kind: AttributeKind, id: Uuid) -> ApiResult<Attribute> {
@@ -78,26 +108,23 @@ fn find(map: &DataMap, kind: AttributeKind, id: Uuid) -> ApiResult<Attribute> {
         .ok_or_else(Error::not_found)?)
 }
 
-async fn list(
+async fn list<X: KindFields>(
     kind: AttributeKind,
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<AttributeView<X, Linked>>>> {
     let org_id = scope.org.id;
     let q = query::parse(raw.as_deref(), datamap::attribute_list_params(kind))?;
     let map = state.store.data_map(org_id).await?;
     let idx = Index::new(&map);
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = datamap::list_attributes(&idx, &[kind], &q, &page);
     let items = items
         .into_iter()
-        .map(|a| datamap::attribute_wire(a, &idx, true))
+        .map(|a| AttributeView::linked(a, &idx))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 /// `GET …/data-system-attributes`: every kind, or the one `attributeName` names; each item
@@ -106,7 +133,7 @@ async fn list_all(
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ListedAttribute>>> {
     let org_id = scope.org.id;
     let q = query::parse(raw.as_deref(), datamap::all_attributes_params())?;
     let kinds: Vec<AttributeKind> = match q.str("attributeName") {
@@ -115,29 +142,22 @@ async fn list_all(
     };
     let map = state.store.data_map(org_id).await?;
     let idx = Index::new(&map);
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = datamap::list_attributes(&idx, &kinds, &q, &page);
     let items = items
         .into_iter()
-        .map(|a| {
-            let mut v = datamap::attribute_wire(a, &idx, true);
-            v["attributeName"] = a.kind.attribute_name().into();
-            v
-        })
+        .map(|a| ListedAttribute::new(a, &idx))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 /// Creates (no `attributeId` in the path) or updates an attribute of `kind`.
-async fn write(
+async fn write<X: KindFields>(
     kind: AttributeKind,
     state: &AppState,
     scope: &OrgScope<Admin>,
     raw: &Value,
-) -> ApiResult<Value> {
+) -> ApiResult<AttributeView<X, Linked>> {
     let org_id = scope.org.id;
     let id = match scope.path.has("attributeId") {
         true => Some(scope.id("attributeId")?),
@@ -158,42 +178,40 @@ async fn write(
     render(&map, attribute.id)
 }
 
-async fn create(
+async fn create<X: KindFields>(
     kind: AttributeKind,
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
-    let v = write(kind, &state, &scope, &raw).await?;
-    Ok(json_response(StatusCode::CREATED, &v))
+) -> ApiResult<Json<AttributeView<X, Linked>>> {
+    Ok(created(write(kind, &state, &scope, &raw).await?))
 }
 
-async fn get_one(
+async fn get_one<X: KindFields>(
     kind: AttributeKind,
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<AttributeView<X, Linked>>> {
     let id = scope.id("attributeId")?;
     let map = state.store.data_map(scope.org.id).await?;
     find(&map, kind, id)?;
-    Ok(json_response(StatusCode::OK, &render(&map, id)?))
+    Ok(ok(render(&map, id)?))
 }
 
-async fn update(
+async fn update<X: KindFields>(
     kind: AttributeKind,
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
-    let v = write(kind, &state, &scope, &raw).await?;
-    Ok(json_response(StatusCode::OK, &v))
+) -> ApiResult<Json<AttributeView<X, Linked>>> {
+    Ok(ok(write(kind, &state, &scope, &raw).await?))
 }
 
-async fn delete(
+async fn delete<X: KindFields>(
     kind: AttributeKind,
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<AttributeView<X, Linked>>> {
     let org_id = scope.org.id;
     let id = scope.id("attributeId")?;
     let map = state.store.data_map(org_id).await?;
@@ -203,44 +221,52 @@ async fn delete(
     }
     let v = render(&map, id)?;
     state.store.delete_attribute(org_id, id).await?;
-    Ok(json_response(StatusCode::OK, &v))
+    Ok(ok(v))
 }
 
 /// The OpenAPI paths of the attribute endpoints, for the Privacy API document.
 pub fn document(paths: &mut Map<String, Value>) {
-    use crate::docs::{envelope, op, path_params, query_params};
+    use crate::docs::{op, path_params, query_params};
     let org = &["organizationId"][..];
-    let one_p = &["organizationId", "attributeId"][..];
-    let std_errs = &[400, 401, 403, 404, 429, 500][..];
-    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
     let mut all_p = path_params(org);
     all_p.extend(query_params(datamap::all_attributes_params()));
     paths.insert(
         ALL.into(),
         serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", all_p, None, 200,
-            envelope(datamap::attribute_schema(None, false, true)), std_errs, true)}),
+            published::<Page<ListedAttribute>>(), &[400, 401, 403, 404, 429, 500], true)}),
     );
     for kind in AttributeKind::editable().iter().copied() {
-        let schema = datamap::attribute_schema(Some(kind), false, false);
-        let noun = kind.noun();
-        let mut list_p = path_params(org);
-        list_p.extend(query_params(datamap::attribute_list_params(kind)));
-        paths.insert(
-            collection(kind),
-            serde_json::json!({
-                "get": op("Data Systems", &format!("Get data system {noun} list"), list_p, None, 200, envelope(schema.clone()), std_errs, true),
-                "post": op("Data Systems", &format!("Create data system {noun}"), path_params(org),
-                    Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
-            }),
-        );
-        paths.insert(
-            one(kind),
-            serde_json::json!({
-                "get": op("Data Systems", &format!("Get one data system {noun}"), path_params(one_p), None, 200, schema.clone(), std_errs, true),
-                "patch": op("Data Systems", &format!("Update data system {noun}"), path_params(one_p),
-                    Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
-                "delete": op("Data Systems", &format!("Delete data system {noun}"), path_params(one_p), None, 200, schema, write_errs, true),
-            }),
-        );
+        with_fields!(kind, X => document_kind::<X>(paths, kind));
     }
+}
+
+/// The paths of one kind.
+fn document_kind<X: KindFields>(paths: &mut Map<String, Value>, kind: AttributeKind) {
+    use crate::docs::{op, path_params, query_params};
+    let org = &["organizationId"][..];
+    let one_p = &["organizationId", "attributeId"][..];
+    let std_errs = &[400, 401, 403, 404, 429, 500][..];
+    let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
+    let schema = published::<AttributeView<X, Linked>>();
+    let envelope = published::<Page<AttributeView<X, Linked>>>();
+    let noun = kind.noun();
+    let mut list_p = path_params(org);
+    list_p.extend(query_params(datamap::attribute_list_params(kind)));
+    paths.insert(
+        collection(kind),
+        serde_json::json!({
+            "get": op("Data Systems", &format!("Get data system {noun} list"), list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", &format!("Create data system {noun}"), path_params(org),
+                Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
+        }),
+    );
+    paths.insert(
+        one(kind),
+        serde_json::json!({
+            "get": op("Data Systems", &format!("Get one data system {noun}"), path_params(one_p), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", &format!("Update data system {noun}"), path_params(one_p),
+                Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
+            "delete": op("Data Systems", &format!("Delete data system {noun}"), path_params(one_p), None, 200, schema, write_errs, true),
+        }),
+    );
 }

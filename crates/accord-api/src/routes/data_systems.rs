@@ -1,17 +1,16 @@
 //! `/privacy-v1/organizations/{organizationId}/data-systems[/{dataSystemId}]`: the systems
 //! of an organization's data map, their projects and attribute links (§6.2).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
-use accord_core::datamap::{self, DataMap, DataSystem, Index};
-use accord_core::query::{self, Page};
+use accord_core::datamap::{self, DataMap, DataSystem, DataSystemView, Index};
+use accord_core::query;
+use accord_core::schema::published;
 use accord_core::store::Organization;
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{Map, Value};
@@ -26,10 +25,10 @@ pub fn router() -> Router<AppState> {
         .route(ONE, get(get_one).patch(update).delete(delete))
 }
 
-fn render(org: &Organization, map: &DataMap, id: Uuid) -> ApiResult<Value> {
+fn render(org: &Organization, map: &DataMap, id: Uuid) -> ApiResult<DataSystemView> {
     let idx = Index::new(map);
     let s = idx.systems.get(&id).ok_or_else(Error::not_found)?;
-    Ok(datamap::system_wire(s, &idx, &org.name))
+    Ok(DataSystemView::new(s, &idx, &org.name))
 }
 
 fn find(map: &DataMap, id: Uuid) -> ApiResult<DataSystem> {
@@ -45,25 +44,26 @@ async fn list(
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<DataSystemView>>> {
     let org = &scope.org;
     let q = query::parse(raw.as_deref(), datamap::system_list_params())?;
     let map = state.store.data_map(org.id).await?;
     let idx = Index::new(&map);
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = datamap::list_systems(&idx, &q, &page);
     let items = items
         .into_iter()
-        .map(|s| datamap::system_wire(s, &idx, &org.name))
+        .map(|s| DataSystemView::new(s, &idx, &org.name))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 /// Creates (no `dataSystemId` in the path) or updates a data system.
-async fn write(state: &AppState, scope: &OrgScope<Admin>, raw: &Value) -> ApiResult<Value> {
+async fn write(
+    state: &AppState,
+    scope: &OrgScope<Admin>,
+    raw: &Value,
+) -> ApiResult<DataSystemView> {
     let org_id = scope.org.id;
     let id = match scope.path.has("dataSystemId") {
         true => Some(scope.id("dataSystemId")?),
@@ -94,33 +94,36 @@ async fn create(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
-    let v = write(&state, &scope, &raw).await?;
-    Ok(json_response(StatusCode::CREATED, &v))
+) -> ApiResult<Json<DataSystemView>> {
+    Ok(created(write(&state, &scope, &raw).await?))
 }
 
-async fn get_one(State(state): State<AppState>, scope: OrgScope<Viewer>) -> ApiResult<Response> {
+async fn get_one(
+    State(state): State<AppState>,
+    scope: OrgScope<Viewer>,
+) -> ApiResult<Json<DataSystemView>> {
     let map = state.store.data_map(scope.org.id).await?;
-    let v = render(&scope.org, &map, scope.id("dataSystemId")?)?;
-    Ok(json_response(StatusCode::OK, &v))
+    Ok(ok(render(&scope.org, &map, scope.id("dataSystemId")?)?))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
-    let v = write(&state, &scope, &raw).await?;
-    Ok(json_response(StatusCode::OK, &v))
+) -> ApiResult<Json<DataSystemView>> {
+    Ok(ok(write(&state, &scope, &raw).await?))
 }
 
 /// Deletes the system and its links; compliance-request tasks keep its id (§6.2).
-async fn delete(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: OrgScope<Admin>,
+) -> ApiResult<Json<DataSystemView>> {
     let id = scope.id("dataSystemId")?;
     let map = state.store.data_map(scope.org.id).await?;
     let v = render(&scope.org, &map, id)?;
     state.store.delete_data_system(scope.org.id, id).await?;
-    Ok(json_response(StatusCode::OK, &v))
+    Ok(ok(v))
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
@@ -130,22 +133,22 @@ pub fn document(paths: &mut Map<String, Value>) {
     let one = &["organizationId", "dataSystemId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];
     let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
-    let schema = datamap::system_schema();
-    let envelope = crate::docs::envelope(schema.clone());
+    let schema = published::<DataSystemView>();
+    let envelope = published::<Page<DataSystemView>>();
     let mut list_p = path_params(org);
     list_p.extend(query_params(datamap::system_list_params()));
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
             "get": op("Data Systems", "Get data systems", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", "Create data system", path_params(org), Some(datamap::system_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+            "post": op("Data Systems", "Create data system", path_params(org), Some(datamap::system_body_json_schema(true)), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
             "get": op("Data Systems", "Get one data system", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", "Update data system", path_params(one), Some(datamap::system_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "patch": op("Data Systems", "Update data system", path_params(one), Some(datamap::system_body_json_schema(false)), 200, schema.clone(), write_errs, true),
             "delete": op("Data Systems", "Delete data system", path_params(one), None, 200, schema, std_errs, true),
         }),
     );

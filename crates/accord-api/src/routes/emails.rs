@@ -1,21 +1,19 @@
 //! `/privacy-v1/organizations/{organizationId}/emails`: the organization's send-from
 //! addresses (§7.6). Every address is `verified` on creation: the operator controls the
 //! SMTP relay.
-use crate::error::{json_response, ApiResult};
-use crate::extract::{validated, Admin, JsonBody, OrgScope, PathParams, Viewer};
-use crate::routes::compliance_requests::page_envelope;
+use crate::error::ApiResult;
+use crate::extract::{Admin, JsonBody, OrgScope, PathParams, Viewer};
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
-use accord_core::query::{self, p, paging, Kind, Page, Param};
-use accord_core::schema::{string, Format, Object, Schema};
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::{parse, published, string, Format, Object, Schema};
 use accord_core::store::{Project, SendFromEmail};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -40,17 +38,22 @@ pub fn list_params() -> &'static [Param] {
     })
 }
 
+accord_core::body! {
+    /// The create and PATCH body of a send-from email (§7.6); a PATCH may only rename.
+    pub struct EmailBody {
+        email: Option<String> => "email":
+            string().max(256).format(Format::Email).non_empty().s(),
+        name: Option<String> => "name": string().max(256).s(),
+    }
+}
+
 pub fn create_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![
-                ("email", string().max(256).format(Format::Email).s()),
-                ("name", string().max(256).s()),
-            ],
+            props: EmailBody::props(),
             required: vec!["email"],
-            any_of: vec![],
-            min_props: 0,
+            ..Default::default()
         })
     })
 }
@@ -59,40 +62,65 @@ pub fn patch_schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
         Schema::Object(Object {
-            props: vec![("name", string().max(256).s())],
-            required: vec![],
-            any_of: vec![],
+            props: EmailBody::props()
+                .into_iter()
+                .filter(|(k, _)| *k == "name")
+                .collect(),
             min_props: 1,
+            ..Default::default()
         })
     })
 }
 
-#[derive(Deserialize)]
-struct EmailBody {
-    email: Option<String>,
-    name: Option<String>,
+/// A project that sends from an address.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct EmailProject {
+    pub id: Uuid,
+    pub name: String,
 }
 
-/// The email object of §7.6, with the projects that send from it.
-pub fn to_wire(e: &SendFromEmail, projects: &[Project]) -> Value {
-    let using: Vec<Value> = projects
-        .iter()
-        .filter(|p| p.send_from_email_id == e.id.to_string())
-        .map(|p| json!({"id": p.id, "name": p.name}))
-        .collect();
-    let mut v = json!({
-        "id": e.id,
-        "email": e.email,
-        "organizationId": e.organization_id,
-        "projects": using,
-        "status": "verified",
-        "dateCreated": e.date_created,
-        "dateUpdated": e.date_updated,
-    });
-    if let Some(n) = &e.name {
-        v["name"] = json!(n);
+/// The email object of §7.6, with the projects that send from it. Every address is
+/// `verified`: the operator controls the SMTP relay.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct EmailView {
+    pub id: Uuid,
+    #[schemars(extend("format" = "email"))]
+    pub email: String,
+    pub organization_id: Uuid,
+    pub projects: Vec<EmailProject>,
+    #[schemars(extend("enum" = ["verified"]))]
+    pub status: &'static str,
+    pub date_created: i64,
+    pub date_updated: i64,
+    // The optional fields follow the dates: the order clients have always received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl EmailView {
+    /// `projects` are the organization's; those sending from `e` are listed.
+    pub fn new(e: &SendFromEmail, projects: &[Project]) -> EmailView {
+        EmailView {
+            id: e.id,
+            email: e.email.clone(),
+            organization_id: e.organization_id,
+            projects: projects
+                .iter()
+                .filter(|p| p.send_from_email_id == e.id.to_string())
+                .map(|p| EmailProject {
+                    id: p.id,
+                    name: p.name.clone(),
+                })
+                .collect(),
+            status: "verified",
+            date_created: e.date_created,
+            date_updated: e.date_updated,
+            name: e.name.clone(),
+        }
     }
-    v
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -103,20 +131,17 @@ async fn list(
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<EmailView>>> {
     let org = scope.org.id;
     let q = query::parse(raw.as_deref(), list_params())?;
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = state
         .store
         .list_send_from_emails(org, q.str("email"), &page)
         .await?;
     let projects = state.store.list_projects(org).await?;
-    let items = items.iter().map(|e| to_wire(e, &projects)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    let items = items.iter().map(|e| EmailView::new(e, &projects)).collect();
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn load(state: &AppState, org: Uuid, path: &PathParams) -> ApiResult<SendFromEmail> {
@@ -128,69 +153,61 @@ async fn load(state: &AppState, org: Uuid, path: &PathParams) -> ApiResult<SendF
         .ok_or_else(Error::not_found)?)
 }
 
-async fn get_one(State(state): State<AppState>, scope: OrgScope<Viewer>) -> ApiResult<Response> {
+async fn get_one(
+    State(state): State<AppState>,
+    scope: OrgScope<Viewer>,
+) -> ApiResult<Json<EmailView>> {
     let org = scope.org.id;
     let e = load(&state, org, &scope.path).await?;
     let projects = state.store.list_projects(org).await?;
-    Ok(json_response(StatusCode::OK, &to_wire(&e, &projects)))
+    Ok(ok(EmailView::new(&e, &projects)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<EmailView>> {
     let org = scope.org.id;
-    let b: EmailBody = validated(&raw, create_schema())?;
-    let email =
-        non_empty(b.email).ok_or_else(|| Error::bad("body/email must match format \"email\""))?;
+    let b: EmailBody = parse(&raw, create_schema())?;
     let now = now_ms();
     let e = SendFromEmail {
         id: accord_core::ids::new_id(),
         organization_id: org,
-        email,
+        email: b.email.unwrap_or_default(),
         name: non_empty(b.name),
         date_created: now,
         date_updated: now,
     };
     state.store.create_send_from_email(&e).await?;
-    Ok(json_response(StatusCode::CREATED, &to_wire(&e, &[])))
+    Ok(created(EmailView::new(&e, &[])))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<EmailView>> {
     let org = scope.org.id;
-    let b: EmailBody = validated(&raw, patch_schema())?;
+    let b: EmailBody = parse(&raw, patch_schema())?;
     let mut e = load(&state, org, &scope.path).await?;
     e.name = non_empty(b.name);
     e.date_updated = now_ms().max(e.date_updated);
     state.store.update_send_from_email(&e).await?;
     let projects = state.store.list_projects(org).await?;
-    Ok(json_response(StatusCode::OK, &to_wire(&e, &projects)))
+    Ok(ok(EmailView::new(&e, &projects)))
 }
 
-async fn delete(State(state): State<AppState>, scope: OrgScope<Admin>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: OrgScope<Admin>,
+) -> ApiResult<Json<EmailView>> {
     let org = scope.org.id;
     let e = load(&state, org, &scope.path).await?;
     let projects = state.store.list_projects(org).await?;
-    let body = to_wire(&e, &projects);
+    let body = EmailView::new(&e, &projects);
     state.store.delete_send_from_email(org, e.id).await?;
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-/// The JSON Schema of the email object.
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    json!({"type": "object", "additionalProperties": false,
-        "required": ["id", "email", "organizationId", "projects", "status", "dateCreated", "dateUpdated"],
-        "properties": {"id": {"type": "string", "format": "uuid"}, "email": {"type": "string", "format": "email"}, "name": s,
-            "organizationId": {"type": "string", "format": "uuid"},
-            "projects": {"type": "array", "items": {"type": "object", "required": ["id", "name"], "properties": {"id": {"type": "string", "format": "uuid"}, "name": s}}},
-            "status": {"type": "string", "enum": ["verified"]},
-            "dateCreated": {"type": "integer"}, "dateUpdated": {"type": "integer"}}})
+    Ok(ok(body))
 }
 
 /// The paths of this module in the Privacy API document.
@@ -200,10 +217,8 @@ pub fn document(paths: &mut serde_json::Map<String, Value>) {
     let one = &["organizationId", "emailId"][..];
     let std_errs = &[400, 401, 403, 404, 429, 500][..];
     let write_errs = &[400, 401, 403, 404, 413, 415, 422, 429, 500][..];
-    let item = schema();
-    let envelope = json!({"type": "object", "additionalProperties": false, "required": ["offset", "count", "total", "items"], "properties": {
-        "offset": {"type": "integer"}, "count": {"type": "integer"}, "total": {"type": "integer"},
-        "items": {"type": "array", "items": item}}});
+    let item = published::<EmailView>();
+    let envelope = published::<Page<EmailView>>();
     let mut list_p = path_params(org);
     list_p.extend(query_params(list_params()));
     paths.insert(

@@ -1,15 +1,14 @@
 //! `GET /privacy-v1/organizations/{organizationId}/features` (§7.11): everything enabled,
 //! nothing licensed, and what the organization currently uses.
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{OrgScope, Viewer};
+use crate::respond::{ok, Json};
 use crate::AppState;
+use accord_core::admin::{Allowance, FeatureFlags, Features, SessionAllowance};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, TimeZone, Utc};
-use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -27,29 +26,22 @@ fn month_start() -> i64 {
         .unwrap_or(0)
 }
 
-fn allowance(used: i64) -> Value {
-    json!({"licensed": null, "used": used, "available": null})
-}
-
 async fn get_features(
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Features>> {
     let org = scope.org.id;
     let usage = state.store.organization_usage(org, month_start()).await?;
-    let body = json!({
-        "dataSystems": allowance(usage.data_systems),
-        "domains": allowance(usage.domains),
-        "policies": allowance(0),
-        "users": allowance(0),
-        "privacyRequests": allowance(usage.compliance_requests_this_month),
-        "sessions": {"licensed": null, "used": usage.sessions_this_month},
-        "features": {
-            "advancedPolicies": true, "apiAccess": true, "backendScanFrequency": "daily", "consentLog": true,
-            "consentReengagement": true, "consentTypes": true, "dataMapping": true, "deepScan": true, "gpc": true,
-            "integrationsZapier": true, "language": true, "privacyRequests": true, "realTimeScan": true,
-            "regions": true, "widgetHidePoweredBy": true
-        }
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(ok(Features {
+        data_systems: Allowance::unlimited(usage.data_systems),
+        domains: Allowance::unlimited(usage.domains),
+        policies: Allowance::unlimited(0),
+        users: Allowance::unlimited(0),
+        privacy_requests: Allowance::unlimited(usage.compliance_requests_this_month),
+        sessions: SessionAllowance {
+            licensed: None,
+            used: usage.sessions_this_month,
+        },
+        features: FeatureFlags::SELF_HOSTED,
+    }))
 }

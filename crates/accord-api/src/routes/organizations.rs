@@ -1,32 +1,29 @@
 //! `/privacy-v1/organizations[/{organizationId}]`: list, create, read, PATCH and delete
 //! organizations (§7.2), and their fixed subscription (§7.13).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{
-    read_json, validated, Admin, Auth, BasicAccess, JsonBody, OrgScope, Owner, Viewer,
-    PRIVACY_BODY_LIMIT,
+    read_json, Admin, Auth, BasicAccess, JsonBody, OrgScope, Owner, Viewer, PRIVACY_BODY_LIMIT,
 };
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::routes::projects;
 use crate::AppState;
 use accord_core::admin::{
-    self, check_name, clean_emails, contains_ci, non_empty, paginate, CreateOrganization,
-    PatchOrganization, SortKey, ORGANIZATION_SORTS, ORGANIZATION_STATUSES,
+    self, clean_emails, contains_ci, non_empty, paginate, CreateOrganization, OrganizationFlags,
+    OrganizationView, PatchOrganization, SortKey, Subscription, ORGANIZATION_SORTS,
+    ORGANIZATION_STATUSES,
 };
 use accord_core::auth::{Principal, Role};
-use accord_core::ids::parse_uuid;
-use accord_core::query::{self, p, paging, Kind, Page, Param};
-use accord_core::schema::string;
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::{parse, string};
 use accord_core::store::{NewOrganization, NewProject, Organization, Project};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 use object_store::path::Path as ObjectPath;
-use serde_json::{json, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -57,42 +54,32 @@ pub fn list_params() -> &'static [Param] {
     })
 }
 
-/// The self-hosted subscription (§7.13).
-pub fn subscription_wire() -> Value {
-    json!({"plan": "self_hosted", "interval": null, "addons": {}})
-}
-
 /// The Organization object (§7.2) with the projects `who` can read.
-pub fn to_wire(
+pub fn view(
     state: &AppState,
     who: &Principal,
     org: &Organization,
     projects: &[Project],
-) -> Value {
-    let readable: Vec<Value> = projects
+) -> OrganizationView {
+    let readable = projects
         .iter()
         .filter(|p| who.project_role(org.id, p.id) >= Role::Viewer)
-        .map(|p| projects::to_wire(state, org, p, None))
+        .map(|p| projects::view(state, org, p, None))
         .collect();
-    let mut v = json!({
-        "id": org.id,
-        "name": org.name,
-        "slug": org.slug,
-        "status": "active",
-        "statusDate": org.date_created,
-        "statusFlags": {"isActive": true},
-        "projects": readable,
-        "subscription": subscription_wire(),
-        "dateCreated": org.date_created,
-        "dateUpdated": org.date_updated,
-    });
-    if let Some(d) = &org.primary_domain {
-        v["primaryDomain"] = json!(d);
+    OrganizationView {
+        id: org.id,
+        name: org.name.clone(),
+        slug: org.slug.clone(),
+        status: "active",
+        status_date: org.date_created,
+        status_flags: OrganizationFlags { is_active: true },
+        projects: readable,
+        subscription: Subscription::self_hosted(),
+        date_created: org.date_created,
+        date_updated: org.date_updated,
+        primary_domain: org.primary_domain.clone(),
+        default_project_id: org.default_project_id,
     }
-    if let Some(p) = org.default_project_id {
-        v["defaultProjectId"] = json!(p);
-    }
-    v
 }
 
 fn sort_key(org: &Organization, sort: &str) -> SortKey {
@@ -107,7 +94,7 @@ async fn list(
     State(state): State<AppState>,
     Auth(who): Auth,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<OrganizationView>>> {
     let q = query::parse(raw.as_deref(), list_params())?;
     let mut ids: Vec<Uuid> = who.permissions.iter().map(|p| p.organization_id).collect();
     ids.push(who.home_organization_id);
@@ -132,16 +119,13 @@ async fn list(
             found.push((org, projects));
         }
     }
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = paginate(found, &page, |(o, _), s| sort_key(o, s), |(o, _)| o.id);
     let items = items
         .iter()
-        .map(|(o, projects)| to_wire(&state, &who, o, projects))
+        .map(|(o, projects)| view(&state, &who, o, projects))
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
@@ -149,13 +133,12 @@ async fn create(
     Auth(mut who): Auth,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<OrganizationView>> {
     if who.org_role(who.home_organization_id) < Role::Owner {
         return Err(Error::forbidden().into());
     }
     let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
-    let input: CreateOrganization = validated(&raw, admin::organization_create_schema())?;
-    check_name(Some(&input.name), 1)?;
+    let input: CreateOrganization = parse(&raw, admin::organization_create_schema())?;
     let domain = non_empty(input.primary_domain).map(|d| d.to_lowercase());
     let (org, project) = state
         .store
@@ -186,33 +169,26 @@ async fn create(
         }
     };
     who.permissions.push(permission);
-    let body = to_wire(&state, &who, &org, &[project]);
-    Ok(json_response(StatusCode::CREATED, &body))
+    Ok(created(view(&state, &who, &org, &[project])))
 }
 
-async fn get_one(State(state): State<AppState>, access: BasicAccess) -> ApiResult<Response> {
-    Ok(json_response(
-        StatusCode::OK,
-        &to_wire(&state, &access.who, &access.org, &access.projects),
-    ))
+async fn get_one(
+    State(state): State<AppState>,
+    access: BasicAccess,
+) -> ApiResult<Json<OrganizationView>> {
+    Ok(ok(view(&state, &access.who, &access.org, &access.projects)))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<OrganizationView>> {
     let id = scope.org.id;
     let who = &scope.who;
     let mut org = scope.org.clone();
-    let patch: PatchOrganization = validated(&raw, admin::organization_patch_schema())?;
-    check_name(patch.name.as_deref(), 1)?;
-    let default_project = patch
-        .default_project_id
-        .as_deref()
-        .map(|p| parse_uuid(p, "body/defaultProjectId"))
-        .transpose()?;
-    if let Some(pid) = default_project {
+    let patch: PatchOrganization = parse(&raw, admin::organization_patch_schema())?;
+    if let Some(pid) = patch.default_project_id {
         if state.store.get_project(id, pid).await?.is_none() {
             return Err(
                 Error::unprocessable("defaultProjectId not found in this organization").into(),
@@ -229,55 +205,30 @@ async fn update(
     org.date_updated = now_ms();
     state.store.update_organization(&org).await?;
     let projects = state.store.list_projects(id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &to_wire(&state, who, &org, &projects),
-    ))
+    Ok(ok(view(&state, who, &org, &projects)))
 }
 
-async fn delete(State(state): State<AppState>, scope: OrgScope<Owner>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: OrgScope<Owner>,
+) -> ApiResult<Json<OrganizationView>> {
     let id = scope.org.id;
     let who = &scope.who;
     let org = scope.org.clone();
     let projects = state.store.list_projects(id).await?;
-    let body = to_wire(&state, who, &org, &projects);
+    let body = view(&state, who, &org, &projects);
     let files = state.store.delete_organization(id).await?;
     for key in files {
         if let Err(e) = state.files.delete(&ObjectPath::from(key.as_str())).await {
             tracing::warn!(error = %e, key, "could not delete a file of a deleted organization");
         }
     }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(ok(body))
 }
 
 async fn subscription(
     State(_state): State<AppState>,
     _scope: OrgScope<Viewer>,
-) -> ApiResult<Response> {
-    Ok(json_response(StatusCode::OK, &subscription_wire()))
-}
-
-/// Response schema of the subscription (§7.13).
-pub fn subscription_schema() -> Value {
-    json!({"type": "object", "additionalProperties": false, "required": ["plan", "interval", "addons"],
-        "properties": {"plan": {"type": "string"}, "interval": {"type": ["string", "null"]}, "addons": {"type": "object"}}})
-}
-
-/// Response schema of an Organization (§7.2).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let int = json!({"type": "integer"});
-    json!({"type": "object", "additionalProperties": false,
-    "required": ["id", "name", "slug", "status", "statusDate", "statusFlags", "projects", "subscription", "dateCreated", "dateUpdated"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"}, "name": s, "slug": s,
-        "primaryDomain": {"type": "string", "format": "hostname"},
-        "status": {"type": "string", "enum": ORGANIZATION_STATUSES}, "statusDate": int,
-        "statusFlags": {"type": "object", "additionalProperties": false, "required": ["isActive"],
-            "properties": {"isActive": {"type": "boolean"}}},
-        "defaultProjectId": {"type": "string", "format": "uuid"},
-        "projects": {"type": "array", "items": projects::schema()},
-        "subscription": subscription_schema(),
-        "dateCreated": int, "dateUpdated": int
-    }})
+) -> ApiResult<Json<Subscription>> {
+    Ok(ok(Subscription::self_hosted()))
 }

@@ -1,46 +1,36 @@
 //! `GET /privacy-v1/organizations/{organizationId}/permissions`: the caller's effective
 //! roles in an organization and each of its projects (§7.12).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::BasicAccess;
+use crate::respond::{ok, Json};
 use crate::AppState;
+use accord_core::admin::{CallerPermissions, ProjectRole};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/organizations/{organizationId}/permissions", get(get_one))
 }
 
-async fn get_one(State(_state): State<AppState>, access: BasicAccess) -> ApiResult<Response> {
+async fn get_one(
+    State(_state): State<AppState>,
+    access: BasicAccess,
+) -> ApiResult<Json<CallerPermissions>> {
     let BasicAccess { who, org, projects } = access;
-    let projects: Vec<Value> = projects
+    let projects = projects
         .iter()
-        .map(|p| json!({"projectId": p.id, "projectName": p.name, "role": who.project_role(org.id, p.id).as_str()}))
+        .map(|p| ProjectRole {
+            project_id: p.id,
+            project_name: p.name.clone(),
+            role: who.project_role(org.id, p.id).as_str(),
+        })
         .collect();
-    let body = json!({
-        "organizationId": org.id,
-        "organizationName": org.name,
-        "apiKeyId": who.key_id,
-        "role": who.org_role(org.id).as_str(),
-        "projects": projects,
-    });
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-/// Response schema of the caller's permissions (§7.12).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let role = json!({"type": "string", "enum": accord_core::auth::Role::NAMES});
-    json!({"type": "object", "additionalProperties": false,
-    "required": ["organizationId", "organizationName", "apiKeyId", "role", "projects"],
-    "properties": {
-        "organizationId": uuid, "organizationName": s, "apiKeyId": uuid, "role": role,
-        "projects": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-            "required": ["projectId", "projectName", "role"],
-            "properties": {"projectId": uuid, "projectName": s, "role": role}}}
-    }})
+    Ok(ok(CallerPermissions {
+        organization_id: org.id,
+        organization_name: org.name,
+        api_key_id: who.key_id,
+        role: who.org_role(org.id).as_str(),
+        projects,
+    }))
 }

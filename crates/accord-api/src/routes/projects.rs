@@ -1,30 +1,28 @@
 //! `/privacy-v1/organizations/{organizationId}/projects[/{projectId}]`: list, create, read,
 //! PATCH and archive projects, and rotate their identify secret (§7.3).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{
-    read_json, read_limited, validated, Admin, JsonBody, OrgScope, ProjectScope, Readable, Viewer,
+    read_json, read_limited, Admin, JsonBody, OrgScope, ProjectScope, Readable, Viewer,
     PRIVACY_BODY_LIMIT,
 };
-use crate::routes::compliance_requests::page_envelope;
+use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::admin::{
-    self, check_name, clean_emails, contains_ci, deep_merge, non_empty, paginate, CreateProject,
-    PatchProject, ProjectDataSystem, SortKey, PROJECT_SORTS, PROJECT_STATUSES,
+    self, clean_emails, contains_ci, deep_merge, non_empty, paginate, CreateProject,
+    DataSystemSummary, IdentifySecret, OrganizationRef, PatchProject, ProjectDataSystem,
+    ProjectFlags, ProjectView, SendFromView, SortKey, PROJECT_SORTS, PROJECT_STATUSES,
 };
 use accord_core::auth::generate_secret;
-use accord_core::ids::parse_uuid;
-use accord_core::query::{self, p, paging, Kind, Page, Param};
-use accord_core::schema::{string, Object};
+use accord_core::query::{self, p, paging, Kind, Param};
+use accord_core::schema::{parse, string, Object};
 use accord_core::store::{NewProject, Organization, Project};
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Value};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -59,16 +57,6 @@ pub fn list_params() -> &'static [Param] {
     })
 }
 
-/// The send-from address of a project: the server sender for `"default"` (§7.3, §7.6).
-fn send_from_email(state: &AppState, p: &Project) -> Value {
-    match &p.send_from {
-        Some(s) => {
-            json!({"id": p.send_from_email_id, "email": s.email, "name": s.name.as_deref().unwrap_or("")})
-        }
-        None => json!({"id": "default", "email": state.config.smtp_from, "name": "Accord"}),
-    }
-}
-
 /// The address a project sends from, for the `sendFromEmail` list filter.
 fn sender_address<'a>(state: &'a AppState, p: &'a Project) -> &'a str {
     p.send_from
@@ -79,48 +67,58 @@ fn sender_address<'a>(state: &'a AppState, p: &'a Project) -> &'a str {
 
 /// The Project object (§7.3); `data_systems` is `None` where the object is embedded in an
 /// Organization, which omits `dataSystems`.
-pub fn to_wire(
+pub fn view(
     state: &AppState,
     org: &Organization,
     p: &Project,
     data_systems: Option<&[ProjectDataSystem]>,
-) -> Value {
-    let mut v = json!({
-        "id": p.id,
-        "name": p.name,
-        "slug": p.slug,
-        "organizationId": p.organization_id,
-        "organization": {"id": org.id, "name": org.name, "slug": org.slug, "status": "active"},
-        "type": "website",
-        "status": p.status,
-        "statusFlags": {"isActive": p.is_active(), "isTest": false},
-        "contactEmails": p.contact_emails,
-        "sendFromEmailId": p.send_from_email_id,
-        "sendFromEmail": send_from_email(state, p),
-        "settings": p.settings,
-        "dateCreated": p.date_created,
-        "dateUpdated": p.date_updated,
-    });
-    if let Some(first) = p.contact_emails.first() {
-        v["contactEmail"] = json!(first);
+) -> ProjectView {
+    // The server sender for "default" (§7.3, §7.6).
+    let send_from_email = match &p.send_from {
+        Some(s) => SendFromView {
+            id: p.send_from_email_id.clone(),
+            email: s.email.clone(),
+            name: s.name.clone().unwrap_or_default(),
+        },
+        None => SendFromView {
+            id: "default".into(),
+            email: state.config.smtp_from.clone(),
+            name: "Accord".into(),
+        },
+    };
+    ProjectView {
+        id: p.id,
+        name: p.name.clone(),
+        slug: p.slug.clone(),
+        organization_id: p.organization_id,
+        organization: OrganizationRef {
+            id: org.id,
+            name: org.name.clone(),
+            slug: org.slug.clone(),
+            status: "active",
+        },
+        project_type: "website",
+        status: p.status.clone(),
+        status_flags: ProjectFlags {
+            is_active: p.is_active(),
+            is_test: false,
+        },
+        contact_emails: p.contact_emails.clone(),
+        send_from_email_id: p.send_from_email_id.clone(),
+        send_from_email,
+        settings: p.settings.clone(),
+        date_created: p.date_created,
+        date_updated: p.date_updated,
+        contact_email: p.contact_emails.first().cloned(),
+        data_systems: data_systems.map(|d| d.iter().map(DataSystemSummary::from).collect()),
     }
-    if let Some(systems) = data_systems {
-        v["dataSystems"] = systems
-            .iter()
-            .map(|d| {
-                json!({"id": d.id, "name": d.name, "status": d.status,
-                    "dataSystemTypeId": d.data_system_type_id.as_deref().unwrap_or("custom")})
-            })
-            .collect();
-    }
-    v
 }
 
 /// One project with its linked data systems.
-async fn render(state: &AppState, org: &Organization, p: &Project) -> ApiResult<Value> {
+async fn render(state: &AppState, org: &Organization, p: &Project) -> ApiResult<ProjectView> {
     let mut systems = state.store.project_data_systems(org.id, &[p.id]).await?;
     let systems = systems.remove(&p.id).unwrap_or_default();
-    Ok(to_wire(state, org, p, Some(&systems)))
+    Ok(view(state, org, p, Some(&systems)))
 }
 
 async fn organization(state: &AppState, org: Uuid) -> ApiResult<Organization> {
@@ -144,7 +142,7 @@ async fn list(
     State(state): State<AppState>,
     scope: Readable,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Page<ProjectView>>> {
     let (org_id, readable, _who) = (scope.org, scope.projects, scope.who);
     let q = query::parse(raw.as_deref(), list_params())?;
     let org = organization(&state, org_id).await?;
@@ -163,7 +161,7 @@ async fn list(
                 && q.list("status").is_none_or(|s| s.contains(&p.status))
         })
         .collect();
-    let page = Page::from_query(&q, "dateCreated");
+    let page = query::Page::from_query(&q, "dateCreated");
     let (total, items) = paginate(projects, &page, sort_key, |p| p.id);
     let ids: Vec<Uuid> = items.iter().map(|p| p.id).collect();
     let mut systems = state.store.project_data_systems(org_id, &ids).await?;
@@ -171,24 +169,20 @@ async fn list(
         .iter()
         .map(|p| {
             let linked = systems.remove(&p.id).unwrap_or_default();
-            to_wire(&state, &org, p, Some(&linked))
+            view(&state, &org, p, Some(&linked))
         })
         .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &page_envelope(&page, total, items),
-    ))
+    Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ProjectView>> {
     let org_id = scope.org.id;
     let org = scope.org.clone();
-    let input: CreateProject = validated(&raw, admin::project_create_schema())?;
-    check_name(Some(&input.name), 2)?;
+    let input: CreateProject = parse(&raw, admin::project_create_schema())?;
     let mut domains: Vec<String> = input
         .domains
         .into_iter()
@@ -210,43 +204,27 @@ async fn create(
             },
         )
         .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &to_wire(&state, &org, &project, Some(&[])),
-    ))
+    Ok(created(view(&state, &org, &project, Some(&[]))))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ProjectView>> {
     let project = scope.project()?;
     let org = organization(&state, scope.org).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &render(&state, &org, project).await?,
-    ))
+    Ok(ok(render(&state, &org, project).await?))
 }
 
 async fn update(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<ProjectView>> {
     let org_id = scope.org;
     let pid = scope.project_id;
-    let patch: PatchProject = validated(&raw, admin::project_patch_schema())?;
-    check_name(patch.name.as_deref(), 2)?;
-    let data_systems = patch
-        .data_system_ids
-        .as_ref()
-        .map(|ids| {
-            ids.iter()
-                .enumerate()
-                .map(|(i, s)| parse_uuid(s, &format!("body/dataSystemIds/{i}")))
-                .collect::<Result<Vec<Uuid>, Error>>()
-        })
-        .transpose()?;
+    let patch: PatchProject = parse(&raw, admin::project_patch_schema())?;
+    let data_systems = patch.data_system_ids;
     let mut project = scope.project()?.clone();
     if let Some(ids) = &data_systems {
         let known = state.store.data_system_summaries(org_id, ids).await?;
@@ -305,14 +283,14 @@ async fn update(
         state.store.set_project_data_systems(pid, &ids).await?;
     }
     let org = organization(&state, org_id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &render(&state, &org, &project).await?,
-    ))
+    Ok(ok(render(&state, &org, &project).await?))
 }
 
 /// Archives the project; its data is kept (§7.1).
-async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    scope: ProjectScope<Admin>,
+) -> ApiResult<Json<ProjectView>> {
     let org_id = scope.org;
     let mut project = scope.project()?.clone();
     if project.is_active() {
@@ -321,10 +299,7 @@ async fn delete(State(state): State<AppState>, scope: ProjectScope<Admin>) -> Ap
         state.store.update_project(&project).await?;
     }
     let org = organization(&state, org_id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &render(&state, &org, &project).await?,
-    ))
+    Ok(ok(render(&state, &org, &project).await?))
 }
 
 /// Reads the optional body of a POST that declares no field: nothing at all, or `{}`.
@@ -339,9 +314,14 @@ async fn optional_empty_body(headers: &HeaderMap, body: Body) -> Result<(), Erro
         ));
     }
     let raw = read_json(headers, body, PRIVACY_BODY_LIMIT).await?;
-    Object::default()
+    identify_secret_body()
         .validate(&raw, "body")
         .map_err(Error::BadRequest)
+}
+
+/// The optional body of the identify-secret rotation: no field at all.
+pub fn identify_secret_body() -> Object {
+    Object::default()
 }
 
 async fn identify_secret(
@@ -349,44 +329,13 @@ async fn identify_secret(
     scope: ProjectScope<Admin>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<IdentifySecret>> {
     let pid = scope.project_id;
     optional_empty_body(&headers, body).await?;
     scope.project()?;
     let secret = generate_secret("is_");
     state.store.set_identify_secret(pid, &secret.secret).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"identifySecret": secret.secret}),
-    ))
-}
-
-/// Response schema of a Project (§7.3).
-pub fn schema() -> Value {
-    let s = json!({"type": "string"});
-    let uuid = json!({"type": "string", "format": "uuid"});
-    let int = json!({"type": "integer"});
-    let boolean = json!({"type": "boolean"});
-    json!({"type": "object", "additionalProperties": false,
-    "required": ["id", "name", "slug", "organizationId", "organization", "type", "status", "statusFlags",
-        "contactEmails", "sendFromEmailId", "sendFromEmail", "settings", "dateCreated", "dateUpdated"],
-    "properties": {
-        "id": uuid, "name": s, "slug": s, "organizationId": uuid,
-        "organization": {"type": "object", "additionalProperties": false, "required": ["id", "name", "slug", "status"],
-            "properties": {"id": uuid, "name": s, "slug": s, "status": {"type": "string", "enum": ["active"]}}},
-        "type": {"type": "string", "enum": admin::PROJECT_TYPES},
-        "status": {"type": "string", "enum": PROJECT_STATUSES},
-        "statusFlags": {"type": "object", "additionalProperties": false, "required": ["isActive", "isTest"],
-            "properties": {"isActive": boolean, "isTest": boolean}},
-        "contactEmails": {"type": "array", "items": {"type": "string", "format": "email"}},
-        "contactEmail": {"type": "string", "format": "email"},
-        "sendFromEmailId": s,
-        "sendFromEmail": {"type": "object", "additionalProperties": false, "required": ["id", "email", "name"],
-            "properties": {"id": s, "email": s, "name": s}},
-        "settings": {"type": "object"},
-        "dataSystems": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-            "required": ["id", "name", "status", "dataSystemTypeId"],
-            "properties": {"id": uuid, "name": s, "status": s, "dataSystemTypeId": s}}},
-        "dateCreated": int, "dateUpdated": int
-    }})
+    Ok(created(IdentifySecret {
+        identify_secret: secret.secret,
+    }))
 }

@@ -1,10 +1,12 @@
 //! `GET /privacy-v1/organizations/{organizationId}/records-of-processing`: the GDPR
 //! Art. 30 record built from the active part of the data map, as JSON or CSV (§6.6).
-use crate::error::{json_response, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{OrgScope, Viewer};
+use crate::respond::ok;
 use crate::AppState;
-use accord_core::datamap::{self, Index};
+use accord_core::datamap::{self, Index, RecordOfProcessing, RopOrganization};
 use accord_core::query;
+use accord_core::schema::published;
 use accord_core::time::{now_ms, to_rfc3339};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
@@ -72,16 +74,16 @@ async fn get_record(
         );
         return Ok(res);
     }
-    let mut organization = json!({"id": org.id, "name": org.name});
-    if let Some(d) = &org.primary_domain {
-        organization["primaryDomain"] = json!(d);
-    }
-    let body = json!({
-        "organization": organization,
-        "generatedAt": to_rfc3339(now_ms()),
-        "items": items.iter().map(datamap::RopItem::to_json).collect::<Vec<_>>(),
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(ok(RecordOfProcessing {
+        organization: RopOrganization {
+            id: org.id,
+            name: org.name,
+            primary_domain: org.primary_domain,
+        },
+        generated_at: to_rfc3339(now_ms()),
+        items,
+    })
+    .into_response())
 }
 
 /// The OpenAPI path of the record, for the Privacy API document.
@@ -95,7 +97,7 @@ pub fn document(paths: &mut Map<String, Value>) {
         params,
         None,
         200,
-        datamap::rop_schema(),
+        published::<RecordOfProcessing>(),
         &[400, 401, 403, 422, 429, 500],
         true,
     );

@@ -2,9 +2,12 @@
 //! subscription, with the role, owner and last-owner rules of §2.3.
 use crate::both;
 use crate::common::*;
-use accord_api::routes::{api_keys, organizations, permissions, projects};
 use accord_core::admin::LAST_OWNER;
+use accord_core::admin::{
+    ApiKeyView, CallerPermissions, OrganizationView, ProjectView, Subscription,
+};
 use accord_core::auth::Role;
+use accord_core::schema::published;
 use accord_core::store::{bootstrap, Bootstrapped};
 use reqwest::Method;
 use serde_json::Value;
@@ -33,6 +36,7 @@ both!(
     api_key_list_filters_and_sort,
     permissions_and_subscription,
     openapi_lists_the_endpoints,
+    body_rules_checked_in_code_are_published,
 );
 
 fn org_path(org: impl std::fmt::Display, rest: &str) -> String {
@@ -132,7 +136,7 @@ async fn organization_create_and_read(b: accord_store::Backend) {
         }),
     )
     .await;
-    check_schema(&organizations::schema(), &org, "organization").unwrap();
+    check_schema(&published::<OrganizationView>(), &org, "organization").unwrap();
     // The bootstrap organization is also called Acme: the derived slug gets a suffix.
     assert_eq!(org["slug"], "acme-2");
     assert_eq!(org["name"], "Acme");
@@ -232,7 +236,7 @@ async fn organization_patch(b: accord_store::Backend) {
         )
         .await;
     assert_eq!(status, 200, "{org}");
-    check_schema(&organizations::schema(), &org, "organization").unwrap();
+    check_schema(&published::<OrganizationView>(), &org, "organization").unwrap();
     assert_eq!(org["name"], "Acme Corp");
     assert_eq!(org["primaryDomain"], "acme.example");
     assert_eq!(org["defaultProjectId"], other["id"]);
@@ -412,7 +416,7 @@ async fn organization_list_filters_and_sort(b: accord_store::Backend) {
     let (status, all) = list("").await;
     assert_eq!(status, 200);
     for item in all["items"].as_array().unwrap() {
-        check_schema(&organizations::schema(), item, "item").unwrap();
+        check_schema(&published::<OrganizationView>(), item, "item").unwrap();
     }
     // Newest first by default.
     assert_eq!(names(&all), ["Gamma", "Alpha", "beta", "Acme"]);
@@ -625,7 +629,7 @@ async fn project_create_read_and_defaults(b: accord_store::Backend) {
         }),
     )
     .await;
-    check_schema(&projects::schema(), &p, "project").unwrap();
+    check_schema(&published::<ProjectView>(), &p, "project").unwrap();
     assert_eq!(p["name"], "Web Shop");
     assert_eq!(p["slug"], "web-shop");
     assert_eq!(p["organizationId"], json!(s.org));
@@ -754,7 +758,7 @@ async fn project_patch_settings_status_and_email(b: accord_store::Backend) {
         )
         .await;
     assert_eq!(status, 200, "{p}");
-    check_schema(&projects::schema(), &p, "project").unwrap();
+    check_schema(&published::<ProjectView>(), &p, "project").unwrap();
     assert_eq!(p["name"], "Main site");
     assert_eq!(p["slug"], "website", "the slug stays");
     assert_eq!(p["contactEmail"], "a@example.com");
@@ -824,7 +828,7 @@ async fn project_data_systems(b: accord_store::Backend) {
         .patch(&path, json!({"dataSystemIds": [mail, crm, crm]}))
         .await;
     assert_eq!(status, 200, "{p}");
-    check_schema(&projects::schema(), &p, "project").unwrap();
+    check_schema(&published::<ProjectView>(), &p, "project").unwrap();
     assert_eq!(
         p["dataSystems"],
         json!([
@@ -864,7 +868,7 @@ async fn project_archive(b: accord_store::Backend) {
     let cr = s.submitted_request().await;
     let (status, p) = s.delete(&s.project_path("")).await;
     assert_eq!(status, 200, "{p}");
-    check_schema(&projects::schema(), &p, "project").unwrap();
+    check_schema(&published::<ProjectView>(), &p, "project").unwrap();
     assert_eq!(p["status"], "archived");
     assert_eq!(
         p["statusFlags"],
@@ -916,7 +920,7 @@ async fn project_list_filters_sort_and_visibility(b: accord_store::Backend) {
     let (status, all) = list(String::new()).await;
     assert_eq!(status, 200);
     for item in all["items"].as_array().unwrap() {
-        check_schema(&projects::schema(), item, "item").unwrap();
+        check_schema(&published::<ProjectView>(), item, "item").unwrap();
     }
     assert_eq!(names(&all), ["blog", "Shop", "Website"]);
     assert_eq!(all["total"], 3);
@@ -1167,7 +1171,7 @@ async fn api_key_lifecycle(b: accord_store::Backend) {
     let s = start(b).await;
     let shop = create_project(&s, json!({"name": "Shop"})).await;
     let created = create_key(&s, json!({"name": "ci", "role": "admin"})).await;
-    check_schema(&api_keys::schema(), &created, "key").unwrap();
+    check_schema(&published::<ApiKeyView>(), &created, "key").unwrap();
     let secret = created["apiKey"].as_str().unwrap().to_string();
     assert!(secret.starts_with("ak_") && secret.len() == 46, "{secret}");
     assert_eq!(created["name"], "ci");
@@ -1181,7 +1185,7 @@ async fn api_key_lifecycle(b: accord_store::Backend) {
     // The secret authenticates; it is masked everywhere else.
     let (status, got) = call(&s, &secret, Method::GET, &one, None).await;
     assert_eq!(status, 200);
-    check_schema(&api_keys::schema(), &got, "key").unwrap();
+    check_schema(&published::<ApiKeyView>(), &got, "key").unwrap();
     assert_eq!(got["apiKey"], format!("{}****", &secret[..7]));
     let mut expected = created.clone();
     expected["apiKey"] = got["apiKey"].clone();
@@ -1710,7 +1714,7 @@ async fn api_key_list_filters_and_sort(b: accord_store::Backend) {
     let (status, all) = list(String::new()).await;
     assert_eq!(status, 200);
     for item in all["items"].as_array().unwrap() {
-        check_schema(&api_keys::schema(), item, "item").unwrap();
+        check_schema(&published::<ApiKeyView>(), item, "item").unwrap();
         assert!(item["apiKey"].as_str().unwrap().ends_with("****"));
     }
     assert_eq!(
@@ -1786,7 +1790,7 @@ async fn permissions_and_subscription(b: accord_store::Backend) {
     let path = org_path(s.org, "/permissions");
     let (status, mine) = s.get(&path).await;
     assert_eq!(status, 200);
-    check_schema(&permissions::schema(), &mine, "permissions").unwrap();
+    check_schema(&published::<CallerPermissions>(), &mine, "permissions").unwrap();
     assert_eq!(mine["organizationId"], json!(s.org));
     assert_eq!(mine["organizationName"], "Acme");
     assert_eq!(mine["apiKeyId"], own_key(&s).await["id"]);
@@ -1842,7 +1846,7 @@ async fn permissions_and_subscription(b: accord_store::Backend) {
         sub,
         json!({"plan": "self_hosted", "interval": null, "addons": {}})
     );
-    check_schema(&organizations::subscription_schema(), &sub, "subscription").unwrap();
+    check_schema(&published::<Subscription>(), &sub, "subscription").unwrap();
 }
 
 async fn openapi_lists_the_endpoints(b: accord_store::Backend) {
@@ -1890,4 +1894,70 @@ async fn openapi_lists_the_endpoints(b: accord_store::Backend) {
         body["properties"]["permissions"]["items"]["required"],
         json!(["organizationId", "role"])
     );
+}
+
+/// Values that cannot be empty are declared so, which publishes them as `minLength` and
+/// rejects `""` with the message of the rule; references checked against stored data are
+/// described on their property.
+async fn body_rules_checked_in_code_are_published(b: accord_store::Backend) {
+    let s = start(b).await;
+    let org = org_path(s.org, "");
+    for (path, method, body, message) in [
+        (
+            org.clone(),
+            Method::PATCH,
+            json!({"defaultProjectId": ""}),
+            "body/defaultProjectId must match format \"uuid\"",
+        ),
+        (
+            org.clone(),
+            Method::PATCH,
+            json!({"name": ""}),
+            "body/name must NOT have fewer than 1 characters",
+        ),
+        (
+            format!("{org}/projects/{}", s.project),
+            Method::PATCH,
+            json!({"dataSystemIds": [""]}),
+            "body/dataSystemIds/0 must match format \"uuid\"",
+        ),
+        (
+            format!("{org}/api-keys"),
+            Method::POST,
+            json!({"permissions": [{"organizationId": "", "role": "viewer"}]}),
+            "body/permissions/0/organizationId must match format \"uuid\"",
+        ),
+        (
+            format!("{org}/emails"),
+            Method::POST,
+            json!({"email": ""}),
+            "body/email must match format \"email\"",
+        ),
+    ] {
+        let got = call(&s, &s.key, method, &path, Some(body)).await;
+        assert_error(&got, 400, message);
+    }
+
+    let (status, doc) = send(s.client.get(s.url("/privacy-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    let props = |path: &str, method: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+            ["properties"]
+            .clone()
+    };
+    let patch_org = props("/organizations/{organizationId}", "patch");
+    assert_eq!(patch_org["defaultProjectId"]["minLength"], 1);
+    assert!(patch_org["defaultProjectId"]["description"].is_string());
+    let patch_project = props(
+        "/organizations/{organizationId}/projects/{projectId}",
+        "patch",
+    );
+    assert_eq!(patch_project["dataSystemIds"]["items"]["minLength"], 1);
+    assert!(patch_project["sendFromEmailId"]["description"].is_string());
+    let key = props("/organizations/{organizationId}/api-keys", "post");
+    let entry = &key["permissions"]["items"]["properties"];
+    assert_eq!(entry["organizationId"]["minLength"], 1);
+    assert!(entry["projectId"].get("minLength").is_none());
+    let email = props("/organizations/{organizationId}/emails", "post");
+    assert_eq!(email["email"]["minLength"], 1);
 }

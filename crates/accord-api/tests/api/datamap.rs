@@ -25,6 +25,7 @@ both!(
     record_of_processing_csv,
     datamap_openapi,
     links_to_attributes_deleted_meanwhile_are_422,
+    body_rules_checked_in_code_are_published,
 );
 
 fn org_path(s: &Server, rest: &str) -> String {
@@ -1616,4 +1617,100 @@ async fn links_to_attributes_deleted_meanwhile_are_422(b: accord_store::Backend)
             assert!(status == 200 || status == 422, "{status} {body}");
         }
     }
+}
+
+/// The body rules checked beyond the declared properties are published with them: blank
+/// names and phone numbers, empty ids in lists, and the two names of the processing
+/// activities, which exclude each other.
+async fn body_rules_checked_in_code_are_published(b: accord_store::Backend) {
+    let s = start(b).await;
+    let systems = org_path(&s, "/data-systems");
+    for (body, message) in [
+        (
+            json!({"name": "   ", "status": "active"}),
+            "body/name must NOT have fewer than 1 characters",
+        ),
+        (
+            json!({"name": "x", "status": "active", "projectIds": [""]}),
+            "body/projectIds/0 must match format \"uuid\"",
+        ),
+        (
+            json!({"name": "x", "status": "active", "dataSystemOrigins": [""]}),
+            "body/dataSystemOrigins/0 must match format \"uuid\"",
+        ),
+    ] {
+        assert_error(&s.post(&systems, body).await, 400, message);
+    }
+    let contacts = org_path(&s, "/data-system-contacts");
+    let dpo = contact_type(&s, "Data Protection Officer").await;
+    assert_error(
+        &s.post(
+            &contacts,
+            json!({"name": "Jane", "status": "active", "email": "jane@example.com", "phoneNumber": "  ", "contactType": dpo}),
+        )
+        .await,
+        400,
+        "body/phoneNumber must NOT have fewer than 1 characters",
+    );
+    assert_error(
+        &s.post(
+            &contacts,
+            json!({"name": "Jane", "status": "active", "email": "jane@example.com", "phoneNumber": "1", "contactType": ""}),
+        )
+        .await,
+        400,
+        "body/contactType must NOT have fewer than 1 characters",
+    );
+
+    let (status, doc) = send(s.client.get(s.url("/privacy-v1/docs/json"))).await;
+    assert_eq!(status, 200);
+    let body = |path: &str, method: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    for method in ["post", "patch"] {
+        let path = match method {
+            "post" => "/organizations/{organizationId}/data-systems",
+            _ => "/organizations/{organizationId}/data-systems/{dataSystemId}",
+        };
+        let system = body(path, method);
+        assert_eq!(
+            system["not"],
+            json!({"required": ["processingActivities", "dataSystemProcessingActivities"]})
+        );
+        assert!(system["properties"]["name"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("white space"));
+        assert_eq!(system["properties"]["projectIds"]["items"]["minLength"], 1);
+        assert!(system["properties"]["dataSystemRelationship"]
+            .get("minLength")
+            .is_none());
+    }
+    let contact = body(
+        "/organizations/{organizationId}/data-system-contacts",
+        "post",
+    );
+    for field in ["email", "phoneNumber", "contactType"] {
+        assert_eq!(contact["properties"][field]["minLength"], 1, "{field}");
+    }
+    assert!(contact["properties"]["phoneNumber"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("white space"));
+    assert_eq!(
+        contact["properties"]["dataSystems"]["items"]["minLength"],
+        1
+    );
+    // Each kind publishes its own fields only.
+    let answer = |path: &str| {
+        doc["paths"][path]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+            ["properties"]
+            .clone()
+    };
+    let contact = answer("/organizations/{organizationId}/data-system-contacts");
+    let category = answer("/organizations/{organizationId}/data-system-data-categories");
+    let origin = answer("/organizations/{organizationId}/data-system-origins");
+    assert!(contact.get("contactType").is_some() && contact.get("pIIType").is_none());
+    assert!(category.get("pIIType").is_some() && category.get("email").is_none());
+    assert!(origin.get("pIIType").is_none() && origin.get("email").is_none());
 }
