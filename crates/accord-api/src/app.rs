@@ -10,7 +10,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::json;
 use std::time::Duration;
 use tower_http::compression::predicate::SizeAbove;
 use tower_http::compression::CompressionLayer;
@@ -102,9 +101,17 @@ fn compressible() -> impl tower_http::compression::Predicate {
         .and(NotForContentType::const_new("application/gzip"))
 }
 
+/// The health answer (§1.8): the server is up and its database answers.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Health {
+    #[schemars(extend("const" = "ok"))]
+    pub status: &'static str,
+}
+
 async fn health(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        Ok(()) => crate::respond::ok(Health { status: "ok" }).into_response(),
         Err(_) => error_body(503, "database unavailable"),
     }
 }

@@ -20,7 +20,7 @@ pub fn site_document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut paths = Map::new();
-        paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+        paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, published::<crate::app::Health>(), &[503], false)}));
         paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
@@ -56,7 +56,7 @@ fn build() -> Value {
         a
     };
     let mut paths = Map::new();
-    paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, json!({"type": "object"}), &[503], false)}));
+    paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, published::<crate::app::Health>(), &[503], false)}));
     paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
     paths.insert(
         "/organizations/{organizationId}/features".into(),
