@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::time::Duration;
+use tower::util::MapRequestLayer;
 use tower_http::compression::predicate::SizeAbove;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,10 +24,30 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const COMPRESS_ABOVE: u16 = 1024;
 
 /// The route a request matched, carried on its response for the access log and metrics.
+/// It is known only inside the router, so the route layers that every route already has
+/// (the CORS layers of both APIs) put it on the response; no extra layer per request.
 #[derive(Clone)]
-struct RouteTag {
+pub(crate) struct RouteTag {
     route: MatchedPath,
     method: Method,
+}
+
+impl RouteTag {
+    /// The tag of a routed request.
+    pub(crate) fn of(req: &Request) -> Option<RouteTag> {
+        Some(RouteTag {
+            route: req.extensions().get::<MatchedPath>()?.clone(),
+            method: req.method().clone(),
+        })
+    }
+
+    /// Puts the tag on the response.
+    pub(crate) fn mark(tag: Option<RouteTag>, mut res: Response) -> Response {
+        if let Some(tag) = tag {
+            res.extensions_mut().insert(tag);
+        }
+        res
+    }
 }
 
 /// The whole HTTP application.
@@ -67,12 +88,17 @@ pub fn router(state: AppState) -> Router {
     let body_timeout = state.config.body_timeout;
     Router::new()
         .nest("/privacy-v1", privacy)
-        .route("/site-v1/health", get(health))
-        .route("/site-v1/docs/json", get(site_docs))
+        .route(
+            "/site-v1/health",
+            get(health).route_layer(middleware::from_fn(tag_route)),
+        )
+        .route(
+            "/site-v1/docs/json",
+            get(site_docs).route_layer(middleware::from_fn(tag_route)),
+        )
         .merge(site)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .route_layer(middleware::from_fn(tag_route))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -84,7 +110,7 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(middleware::map_request(drop_unusable_request_id))
+        .layer(MapRequestLayer::new(drop_unusable_request_id))
         .with_state(state)
 }
 
@@ -131,7 +157,7 @@ async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
 
 /// An incoming `x-request-id` is echoed only when it is 1–128 visible ASCII characters
 /// (§1.1); anything else is dropped so that a fresh id is made for the request.
-async fn drop_unusable_request_id(mut req: Request) -> Request {
+fn drop_unusable_request_id(mut req: Request) -> Request {
     let usable = req.headers().get(&REQUEST_ID).is_none_or(|v| {
         (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
     });
@@ -197,12 +223,11 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Carries the matched route onto the response (it is known only inside the router).
-async fn tag_route(route: MatchedPath, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let mut res = next.run(req).await;
-    res.extensions_mut().insert(RouteTag { route, method });
-    res
+/// Carries the matched route onto the response, for the routes outside both APIs' CORS
+/// layers.
+async fn tag_route(req: Request, next: Next) -> Response {
+    let tag = RouteTag::of(&req);
+    RouteTag::mark(tag, next.run(req).await)
 }
 
 /// CORS for `/privacy-v1` routes: headers only for origins listed in `ACCORD_CORS_ORIGINS`
@@ -212,6 +237,7 @@ async fn tag_route(route: MatchedPath, req: Request, next: Next) -> Response {
 /// with 200 and also for origins that are not allowed, where the contract wants 204 for an
 /// allowed preflight and the ordinary answer (404) otherwise.
 async fn privacy_cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let tag = RouteTag::of(&req);
     let origin = req
         .headers()
         .get("origin")
@@ -248,5 +274,5 @@ async fn privacy_cors(State(state): State<AppState>, req: Request, next: Next) -
             HeaderValue::from_static("x-request-id, retry-after"),
         );
     }
-    res
+    RouteTag::mark(tag, res)
 }

@@ -73,8 +73,20 @@ impl Default for ApiConfig {
 }
 
 /// Everything a handler needs.
+/// Cloned for every request by each layer and handler that takes it, so it is one shared
+/// pointer to [`Shared`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler and background task of one server shares.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub files: Arc<dyn ObjectStore>,
     pub config: Arc<ApiConfig>,
@@ -117,7 +129,7 @@ impl AppState {
     ) -> AppState {
         let limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_privacy));
         let site_limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_site));
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             files,
             config: Arc::new(config),
@@ -126,7 +138,7 @@ impl AppState {
             site_secret: Arc::new(tokio::sync::OnceCell::new()),
             ingest,
             mail_wake: Arc::default(),
-        }
+        }))
     }
 
     /// Starts the background work of a server on the current runtime: the message sender

@@ -412,7 +412,12 @@ async fn origin_allowed_for(state: &AppState, pid: &str, origin: &str) -> Result
 /// CORS for `/site-v1` (§5.2): preflights on project routes are answered 204 for allowed
 /// origins before any other check; responses to allowed origins carry the CORS headers;
 /// a session refreshed by [`SiteSession`] goes out in the `x-session` header.
-pub async fn site_cors(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn site_cors(state: State<AppState>, req: Request, next: Next) -> Response {
+    let tag = crate::app::RouteTag::of(&req);
+    crate::app::RouteTag::mark(tag, site_cors_of(state, req, next).await)
+}
+
+async fn site_cors_of(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = classify(&req);
     let origin = req
         .headers()
