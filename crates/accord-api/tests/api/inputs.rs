@@ -104,7 +104,7 @@ async fn nul_characters_are_refused_everywhere(b: accord_store::Backend) {
         assert_error(&got, 400, message);
     }
 
-    // Query parameters: free-text filters included, on every list.
+    // Known query parameters, free-text filters included.
     for (path, message) in [
         (
             format!("{requests}?text=%00"),
