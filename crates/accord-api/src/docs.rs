@@ -6,16 +6,7 @@ use serde_json::{json, Map, Value};
 
 pub(crate) fn param_schema(kind: &Kind) -> Value {
     match kind {
-        Kind::Int { min, max } => {
-            let mut m = json!({"type": "integer"});
-            if let Some(v) = min {
-                m["minimum"] = json!(v);
-            }
-            if let Some(v) = max {
-                m["maximum"] = json!(v);
-            }
-            m
-        }
+        Kind::Int { min, max } => accord_core::schema::int_json_schema(*min, *max),
         Kind::Bool => json!({"type": "boolean"}),
         Kind::Str(s) => Schema::Str(s.clone()).json_schema(),
         Kind::EnumList(v) => {

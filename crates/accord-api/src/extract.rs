@@ -240,6 +240,20 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
+/// [`JsonBody`] with the text it was parsed from, for the fields kept as written
+/// (`requestDetails`, §3.2).
+pub struct JsonBodyText(pub Value, pub bytes::Bytes);
+
+impl FromRequest<AppState> for JsonBodyText {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &AppState) -> ApiResult<Self> {
+        let (parts, body) = req.into_parts();
+        let (value, text) = read_json_text(&parts.headers, body, PRIVACY_BODY_LIMIT).await?;
+        Ok(JsonBodyText(value, text))
+    }
+}
+
 /// Loads the project addressed by the path and checks the caller's role on it (§1.5 step 5).
 /// Returns `None` for a project that does not exist, which the caller answers with 404
 /// after validating the rest of the request.
@@ -333,6 +347,15 @@ pub async fn drain(mut body: Body) {
 
 /// Checks size and media type, then parses JSON (§1.5 steps 6–7, without the schema).
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value> {
+    Ok(read_json_text(headers, body, limit).await?.0)
+}
+
+/// [`read_json`], also answering the bytes the value was parsed from.
+pub async fn read_json_text(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(Value, bytes::Bytes)> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -349,13 +372,12 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         ));
     }
     let bytes = read_limited(body, limit).await?;
-    serde_json::from_slice(&bytes).map_err(|_| Error::bad("body must be valid JSON"))
+    Ok((accord_core::json::parse_body(&bytes)?, bytes))
 }
 
 /// Validates a parsed body against its schema and deserialises it.
 pub fn validated<T: DeserializeOwned>(value: &Value, schema: &Schema) -> Result<T> {
-    schema.validate(value, "body").map_err(Error::BadRequest)?;
-    serde_json::from_value(value.clone()).map_err(|e| Error::bad(format!("body is invalid: {e}")))
+    accord_core::schema::parse(value, schema)
 }
 
 /// True when the request declares `multipart/form-data`.

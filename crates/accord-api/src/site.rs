@@ -269,6 +269,9 @@ impl FromRequestParts<AppState> for SiteSession {
         };
         let invalid = || Error::Unauthorized("Invalid or expired session".into());
         let token = raw.to_str().map_err(|_| invalid())?.trim();
+        if token.is_empty() {
+            return Err(Error::Unauthorized("Missing x-session header".into()).into());
+        }
         let secret = session_secret(state).await?;
         let now = accord_core::time::now_ms() / 1000;
         let claims = SessionClaims::verify(token, secret, now).ok_or_else(invalid)?;

@@ -58,7 +58,7 @@ fn hostname() -> Schema {
 /// not stored yet, and their full schema (§7.8) belongs with the region endpoints.
 fn free_form() -> Schema {
     Schema::AnyValue {
-        max_serialized: 1_000_000,
+        max_serialized: Some(1_000_000),
     }
 }
 

@@ -252,8 +252,11 @@ crate::body! {
         domain: Option<String> => "domain": string().max(256).s(),
         notes: Option<String> => "notes": string().max(2048).s(),
         preverified: Option<bool> => "preverified": Schema::Bool,
-        request_details: Option<Value> => "requestDetails": Schema::AnyValue {
-            max_serialized: 65536,
+        /// Filled from the body's text by [`request_details_as_written`], which also
+        /// checks its length on that text.
+        #[serde(skip)]
+        request_details: Option<String> => "requestDetails": Schema::AnyValue {
+            max_serialized: None,
         },
     }
 }
@@ -293,12 +296,51 @@ fn non_empty(s: &Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// `requestDetails` on output: strings as given, other JSON compactly serialised.
-pub fn serialize_details(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The longest stored `requestDetails`, in characters (§1.6).
+pub const MAX_DETAILS: usize = 65536;
+
+/// The `requestDetails` of each object of a create body as it is kept (§3.2): a string as
+/// sent, any other value in compact form with its numbers as written. It is read from the
+/// body's text because a parsed number has lost its spelling (`-0`, `1E2`) and, past 2^53
+/// or below 1e-308, its value. One entry per object, in body order; the body has passed
+/// its schema.
+pub fn request_details_as_written(body: &[u8]) -> Result<Vec<Option<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Details<'a> {
+        #[serde(rename = "requestDetails", borrow, default)]
+        details: Option<&'a serde_json::value::RawValue>,
     }
+    let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let objects: Vec<Details> = if array {
+        serde_json::from_slice(body).map_err(Error::internal)?
+    } else {
+        vec![serde_json::from_slice(body).map_err(Error::internal)?]
+    };
+    objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let Some(raw) = object.details else {
+                return Ok(None);
+            };
+            let text = if raw.get().starts_with('"') {
+                serde_json::from_str::<String>(raw.get()).map_err(Error::internal)?
+            } else {
+                crate::json::compact_as_written(raw.get())?
+            };
+            if text.chars().count() > MAX_DETAILS {
+                let at = if array {
+                    format!("/{i}")
+                } else {
+                    String::new()
+                };
+                return Err(Error::bad(format!(
+                    "body{at}/requestDetails must NOT have more than {MAX_DETAILS} characters"
+                )));
+            }
+            Ok(Some(text))
+        })
+        .collect()
 }
 
 /// Days added to `requestDate` for the due date, and for one extension (§9.2).
@@ -343,7 +385,7 @@ pub fn new_request(
         project_id: ctx.project_id,
         request: input.request.clone(),
         request_date: ctx.now,
-        request_details: input.request_details.as_ref().map(serialize_details),
+        request_details: input.request_details.clone(),
         status: if preverified { SUBMITTED } else { PENDING }.into(),
         resolution_status: None,
         resolution: None,

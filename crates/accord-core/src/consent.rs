@@ -436,6 +436,15 @@ fn deserialize<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| Error::bad(format!("body is invalid: {e}")))
 }
 
+/// The value in its canonical form (integers as integers, emails trimmed).
+fn canonical(schema: &Schema, v: Value) -> Value {
+    let changed = match schema.canonical(&v) {
+        std::borrow::Cow::Owned(c) => Some(c),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    changed.unwrap_or(v)
+}
+
 /// Validates and reads a create body (400 messages of §1.5). An empty `label` or `name`, or
 /// an empty subcategory item, fails as the published pattern and minimum length say.
 pub fn parse_type_create(raw: &Value) -> Result<CreateConsentType> {
@@ -457,7 +466,7 @@ pub fn parse_type_create(raw: &Value) -> Result<CreateConsentType> {
         &format!("must match pattern \"{LABEL_PATTERN}\""),
     )?;
     required_text(map, "name", "body", "must NOT have fewer than 1 characters")?;
-    deserialize(v)
+    deserialize(canonical(type_create_schema(), v))
 }
 
 /// Validates and reads a PATCH body.
@@ -467,7 +476,7 @@ pub fn parse_type_patch(raw: &Value) -> Result<PatchConsentType> {
         .map_err(Error::BadRequest)?;
     let map = raw.as_object().expect("validated object");
     required_text(map, "name", "body", "must NOT have fewer than 1 characters")?;
-    deserialize(raw.clone())
+    crate::schema::read(raw, type_patch_schema())
 }
 
 fn duration_or_default(s: &Option<String>) -> String {
@@ -1049,7 +1058,7 @@ pub fn parse_events_body(raw: &Value, api: Api) -> Result<Vec<ConsentEventInput>
             SUBCATEGORY_PATTERN,
         )?;
     }
-    match v {
+    match canonical(events_body_schema(api), v) {
         Value::Object(mut m) => deserialize(m.remove("items").unwrap_or_default()),
         _ => unreachable!("validated object"),
     }

@@ -9,6 +9,7 @@ pub mod consent;
 pub mod datamap;
 pub mod error;
 pub mod ids;
+pub mod json;
 pub mod lifecycle;
 pub mod query;
 pub mod schema;

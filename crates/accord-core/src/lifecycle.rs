@@ -33,8 +33,11 @@ crate::body! {
         user_first_name: Option<String> => "userFirstName": string().max(128).s(),
         user_last_name: Option<String> => "userLastName": string().max(128).s(),
         user_phone_number: Option<String> => "userPhoneNumber": string().max(128).s(),
-        request_details: Option<Value> => "requestDetails": Schema::AnyValue {
-            max_serialized: 65536,
+        /// Filled from the body's text by [`crate::compliance::request_details_as_written`],
+        /// which also checks its length on that text.
+        #[serde(skip)]
+        request_details: Option<String> => "requestDetails": Schema::AnyValue {
+            max_serialized: None,
         },
     }
 }

@@ -1,8 +1,10 @@
 //! Query-string parameters (§1.7): declared per endpoint, validated in declaration order with
 //! the contract's `querystring/...` messages. Unknown parameters are ignored.
+use crate::json::NUL_RULE;
 use crate::schema::{check_str, Format, Str};
 use crate::{Error, Result};
 use std::collections::HashMap;
+use std::num::IntErrorKind;
 
 /// What one parameter accepts.
 #[derive(Debug, Clone)]
@@ -107,6 +109,9 @@ pub fn parse(raw: Option<&str>, spec: &[Param]) -> Result<Query> {
             continue;
         };
         let loc = format!("querystring/{}", param.name);
+        if values.iter().any(|v| v.contains('\0')) {
+            return Err(Error::bad(format!("{loc} {NUL_RULE}")));
+        }
         let single = |ty: &str| -> Result<String> {
             if values.len() != 1 {
                 return Err(Error::bad(format!("{loc} must be {ty}")));
@@ -116,15 +121,22 @@ pub fn parse(raw: Option<&str>, spec: &[Param]) -> Result<Query> {
         let val = match &param.kind {
             Kind::Int { min, max } => {
                 let s = single("integer")?;
-                let n: i64 = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::bad(format!("{loc} must be integer")))?;
+                let above = |m: i64| Error::bad(format!("{loc} must be <= {m}"));
+                let below = |m: i64| Error::bad(format!("{loc} must be >= {m}"));
+                let n: i64 = match s.trim().parse::<i64>() {
+                    Ok(n) => n,
+                    // Whole numbers past the 64-bit range are out of range, not non-integers.
+                    Err(e) => match e.kind() {
+                        IntErrorKind::PosOverflow => return Err(above(max.unwrap_or(i64::MAX))),
+                        IntErrorKind::NegOverflow => return Err(below(min.unwrap_or(i64::MIN))),
+                        _ => return Err(Error::bad(format!("{loc} must be integer"))),
+                    },
+                };
                 if let Some(m) = min.filter(|m| n < *m) {
-                    return Err(Error::bad(format!("{loc} must be >= {m}")));
+                    return Err(below(m));
                 }
                 if let Some(m) = max.filter(|m| n > *m) {
-                    return Err(Error::bad(format!("{loc} must be <= {m}")));
+                    return Err(above(m));
                 }
                 Val::Int(n)
             }
@@ -232,8 +244,10 @@ impl Page {
     }
 }
 
+/// A uuid filter. An empty value is a malformed uuid, not an absent filter: in a query
+/// string `""` does not clear anything.
 pub fn uuid_param() -> Kind {
-    Kind::Str(Str::default().format(Format::Uuid))
+    Kind::Str(Str::default().format(Format::Uuid).non_empty())
 }
 
 #[cfg(test)]
@@ -259,5 +273,45 @@ mod tests {
     fn limit_is_bounded() {
         let e = parse(Some("limit=1001"), &paging(&["dateCreated"])).unwrap_err();
         assert_eq!(e, Error::bad("querystring/limit must be <= 1000"));
+        let e = parse(
+            Some("limit=99999999999999999999"),
+            &paging(&["dateCreated"]),
+        )
+        .unwrap_err();
+        assert_eq!(e, Error::bad("querystring/limit must be <= 1000"));
+        let e = parse(
+            Some("offset=99999999999999999999"),
+            &paging(&["dateCreated"]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            Error::bad("querystring/offset must be <= 9223372036854775807")
+        );
+        let e = parse(
+            Some("offset=-99999999999999999999"),
+            &paging(&["dateCreated"]),
+        )
+        .unwrap_err();
+        assert_eq!(e, Error::bad("querystring/offset must be >= 0"));
+        let e = parse(Some("limit=1e2"), &paging(&["dateCreated"])).unwrap_err();
+        assert_eq!(e, Error::bad("querystring/limit must be integer"));
+    }
+
+    #[test]
+    fn known_parameters_are_validated_when_empty_or_holding_nul() {
+        let spec = vec![
+            p("id", uuid_param()),
+            p("text", Kind::Str(Str::default().max(8))),
+        ];
+        let e = parse(Some("id="), &spec).unwrap_err();
+        assert_eq!(e, Error::bad("querystring/id must match format \"uuid\""));
+        assert_eq!(parse(Some("text="), &spec).unwrap().str("text"), Some(""));
+        let e = parse(Some("text=a%00b"), &spec).unwrap_err();
+        assert_eq!(
+            e,
+            Error::bad("querystring/text must NOT contain the NUL character")
+        );
+        assert!(parse(Some("other=%00"), &spec).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! documents, so what is published is exactly what is enforced.
 use regex::Regex;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// String formats of §1.4.
@@ -30,7 +31,7 @@ impl Format {
     pub fn check(self, s: &str) -> bool {
         match self {
             Format::Uuid => crate::ids::is_uuid(s),
-            Format::Email => is_email(s),
+            Format::Email => is_email(s.trim()),
             Format::Hostname => is_hostname(s),
             Format::Uri => url::Url::parse(s).is_ok(),
             Format::HttpUrl => is_http_url(s),
@@ -39,7 +40,7 @@ impl Format {
     }
 }
 
-/// §1.4 email: dot-atom local part, a domain of two or more labels, at most 254 characters.
+/// §1.4 email (checked on the trimmed value, which is the one kept): dot-atom local part, a domain of two or more labels, at most 254 characters.
 pub fn is_email(s: &str) -> bool {
     if s.chars().count() > 254 {
         return false;
@@ -105,9 +106,10 @@ pub enum Schema {
     /// `true` only (`extendDueDate`).
     ConstTrue,
     /// Any of array, boolean, number, object or string, whose compact serialisation holds at
-    /// most `max_serialized` characters (`requestDetails`).
+    /// most `max_serialized` characters. `None` where the length is checked on the text
+    /// kept rather than on the parsed value (`requestDetails`).
     AnyValue {
-        max_serialized: usize,
+        max_serialized: Option<usize>,
     },
     Array {
         items: Box<Schema>,
@@ -176,15 +178,57 @@ impl Str {
 /// The longest string accepted where the contract names no maximum (§1.4).
 pub const UNBOUNDED: usize = 4096;
 
-fn is_integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
-        }),
-        _ => None,
+/// What a JSON value is as an integer field. JSON Schema counts `1e2` and `30.0` as
+/// integers; beyond the 64-bit range a whole number is out of range, not a non-integer.
+enum Integer {
+    Fits(i64),
+    Above,
+    Below,
+    Not,
+}
+
+fn integer(v: &Value) -> Integer {
+    let Value::Number(n) = v else {
+        return Integer::Not;
+    };
+    if let Some(i) = n.as_i64() {
+        return Integer::Fits(i);
     }
+    if n.is_u64() {
+        return Integer::Above;
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f.fract() == 0.0 => {
+            // 2^63 is the first whole float past i64::MAX; -2^63 is i64::MIN itself.
+            if f >= 9_223_372_036_854_775_808.0 {
+                Integer::Above
+            } else if f < -9_223_372_036_854_775_808.0 {
+                Integer::Below
+            } else {
+                Integer::Fits(f as i64)
+            }
+        }
+        _ => Integer::Not,
+    }
+}
+
+/// Checks an integer field; `loc` names it in the message.
+fn check_int(v: &Value, min: Option<i64>, max: Option<i64>, loc: &str) -> Result<(), String> {
+    let above = |m: i64| format!("{loc} must be <= {m}");
+    let below = |m: i64| format!("{loc} must be >= {m}");
+    let n = match integer(v) {
+        Integer::Fits(n) => n,
+        Integer::Above => return Err(above(max.unwrap_or(i64::MAX))),
+        Integer::Below => return Err(below(min.unwrap_or(i64::MIN))),
+        Integer::Not => return Err(format!("{loc} must be integer")),
+    };
+    if let Some(m) = min.filter(|m| n < *m) {
+        return Err(below(m));
+    }
+    if let Some(m) = max.filter(|m| n > *m) {
+        return Err(above(m));
+    }
+    Ok(())
 }
 
 fn regex_for(p: &'static str) -> Regex {
@@ -251,18 +295,7 @@ impl Schema {
                 Value::String(s) => check_str(rule, s, loc),
                 _ => Err(format!("{loc} must be string")),
             },
-            Schema::Int { min, max } => {
-                let Some(n) = is_integer(v) else {
-                    return Err(format!("{loc} must be integer"));
-                };
-                if let Some(m) = min.filter(|m| n < *m) {
-                    return Err(format!("{loc} must be >= {m}"));
-                }
-                if let Some(m) = max.filter(|m| n > *m) {
-                    return Err(format!("{loc} must be <= {m}"));
-                }
-                Ok(())
-            }
+            Schema::Int { min, max } => check_int(v, *min, *max, loc),
             Schema::Bool => match v {
                 Value::Bool(_) => Ok(()),
                 _ => Err(format!("{loc} must be boolean")),
@@ -278,6 +311,9 @@ impl Schema {
                         "{loc} must be array, boolean, number, object or string"
                     ));
                 }
+                let Some(max_serialized) = max_serialized else {
+                    return Ok(());
+                };
                 let len = match v {
                     Value::String(s) => s.chars().count(),
                     other => other.to_string().chars().count(),
@@ -336,6 +372,45 @@ impl Schema {
         }
     }
 
+    /// A validated value in the form it is kept in: integers written `1e2` or `30.0` as
+    /// `100` and `30`, and emails trimmed (§1.4). Borrowed when nothing changes, which is
+    /// the usual case, so a body is copied only when it has something to rewrite.
+    pub fn canonical<'v>(&self, v: &'v Value) -> Cow<'v, Value> {
+        match (self, v) {
+            (Schema::Int { .. }, Value::Number(n)) if !n.is_i64() => match integer(v) {
+                Integer::Fits(i) => Cow::Owned(Value::from(i)),
+                _ => Cow::Borrowed(v),
+            },
+            (Schema::Str(rule), Value::String(s))
+                if rule.format == Some(Format::Email) && s.trim().len() != s.len() =>
+            {
+                Cow::Owned(Value::String(s.trim().to_string()))
+            }
+            (Schema::Array { items, .. }, Value::Array(a))
+            | (Schema::ObjectOrArray { object: items, .. }, Value::Array(a)) => {
+                let mut out: Option<Vec<Value>> = None;
+                for (i, item) in a.iter().enumerate() {
+                    if let Cow::Owned(c) = items.canonical(item) {
+                        out.get_or_insert_with(|| a.clone())[i] = c;
+                    }
+                }
+                out.map_or(Cow::Borrowed(v), |a| Cow::Owned(Value::Array(a)))
+            }
+            (Schema::ObjectOrArray { object, .. }, Value::Object(_)) => object.canonical(v),
+            (Schema::Object(o), Value::Object(map)) => {
+                let mut out: Option<Map<String, Value>> = None;
+                for (k, schema) in &o.props {
+                    if let Some(Cow::Owned(c)) = map.get(*k).map(|child| schema.canonical(child)) {
+                        out.get_or_insert_with(|| map.clone())
+                            .insert((*k).to_string(), c);
+                    }
+                }
+                out.map_or(Cow::Borrowed(v), |m| Cow::Owned(Value::Object(m)))
+            }
+            _ => Cow::Borrowed(v),
+        }
+    }
+
     /// The JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of this declaration.
     pub fn json_schema(&self) -> Value {
         match self {
@@ -366,17 +441,7 @@ impl Schema {
                 }
                 Value::Object(m)
             }
-            Schema::Int { min, max } => {
-                let mut m = Map::new();
-                m.insert("type".into(), json!("integer"));
-                if let Some(v) = min {
-                    m.insert("minimum".into(), json!(v));
-                }
-                if let Some(v) = max {
-                    m.insert("maximum".into(), json!(v));
-                }
-                Value::Object(m)
-            }
+            Schema::Int { min, max } => int_json_schema(*min, *max),
             Schema::Bool => json!({"type": "boolean"}),
             Schema::ConstTrue => json!({"type": "boolean", "const": true}),
             Schema::AnyValue { .. } => json!({"oneOf": [
@@ -409,6 +474,12 @@ impl Schema {
             ]}),
         }
     }
+}
+
+/// The JSON Schema of an integer: always bounded, by the 64-bit range where the field
+/// declares no bound, because that is what is stored and enforced.
+pub fn int_json_schema(min: Option<i64>, max: Option<i64>) -> Value {
+    json!({"type": "integer", "minimum": min.unwrap_or(i64::MIN), "maximum": max.unwrap_or(i64::MAX)})
 }
 
 impl Object {
@@ -521,7 +592,13 @@ pub fn parse<T: serde::de::DeserializeOwned>(raw: &Value, schema: &Schema) -> cr
     schema
         .validate(raw, "body")
         .map_err(crate::Error::BadRequest)?;
-    T::deserialize(raw).map_err(|e| crate::Error::bad(format!("body is invalid: {e}")))
+    read(raw, schema)
+}
+
+/// Deserializes a validated value in its [canonical](Schema::canonical) form.
+pub fn read<T: serde::de::DeserializeOwned>(valid: &Value, schema: &Schema) -> crate::Result<T> {
+    T::deserialize(schema.canonical(valid).as_ref())
+        .map_err(|e| crate::Error::bad(format!("body is invalid: {e}")))
 }
 
 /// The published JSON Schema of a response type, derived from its `Serialize` shape: every
@@ -599,6 +676,79 @@ mod tests {
         let described = string().describe("a rule").s().json_schema();
         assert_eq!(described["description"], "a rule");
         assert!(described.get("minLength").is_none());
+    }
+
+    #[test]
+    fn integers_are_whole_numbers_in_range() {
+        let days = Schema::Int {
+            min: Some(1),
+            max: Some(3650),
+        };
+        let version = Schema::Int {
+            min: Some(1),
+            max: None,
+        };
+        let at =
+            |s: &Schema, text: &str| s.validate(&serde_json::from_str(text).unwrap(), "body/n");
+        assert_eq!(at(&days, "1e2"), Ok(()));
+        assert_eq!(at(&days, "30.0"), Ok(()));
+        assert_eq!(at(&days, "1.5"), Err("body/n must be integer".into()));
+        assert_eq!(at(&days, "\"3\""), Err("body/n must be integer".into()));
+        assert_eq!(at(&days, "1e30"), Err("body/n must be <= 3650".into()));
+        assert_eq!(at(&days, "-1e30"), Err("body/n must be >= 1".into()));
+        assert_eq!(
+            at(&version, "9223372036854775808"),
+            Err("body/n must be <= 9223372036854775807".into())
+        );
+        assert_eq!(at(&version, "9223372036854775807"), Ok(()));
+        assert_eq!(
+            version.json_schema(),
+            json!({"type": "integer", "minimum": 1, "maximum": i64::MAX})
+        );
+    }
+
+    /// Integers and emails are kept in one form, and an untouched value is not copied.
+    #[test]
+    fn canonical_values() {
+        let o = Schema::Object(Object {
+            props: vec![
+                (
+                    "n",
+                    Schema::Int {
+                        min: None,
+                        max: None,
+                    },
+                ),
+                ("e", string().format(Format::Email).s()),
+                (
+                    "list",
+                    Schema::Array {
+                        items: Box::new(string().format(Format::Email).s()),
+                        min: None,
+                        max: None,
+                        unique: false,
+                    },
+                ),
+                (
+                    "free",
+                    Schema::AnyValue {
+                        max_serialized: None,
+                    },
+                ),
+            ],
+            ..Default::default()
+        });
+        let raw: Value = serde_json::from_str(
+            r#"{"n": 1e2, "e": " a@example.com ", "list": ["b@example.com", "\tc@example.com"], "free": 2.0}"#,
+        )
+        .unwrap();
+        assert_eq!(o.validate(&raw, "body"), Ok(()));
+        let kept = o.canonical(&raw).into_owned();
+        assert_eq!(
+            kept.to_string(),
+            r#"{"n":100,"e":"a@example.com","list":["b@example.com","c@example.com"],"free":2.0}"#
+        );
+        assert!(matches!(o.canonical(&kept), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub const SESSION_SORTS: &[&str] = &["dateCreated", "dateUpdated"];
 /// Session lifetime, and the age after which a presented token is refreshed.
 pub const SESSION_TTL_SECS: i64 = 24 * 3600;
 pub const REFRESH_AFTER_SECS: i64 = 3600;
+/// How far ahead of this server's clock a token's `iat` may be: the clocks of replicas that
+/// share the session secret drift a little; a token from further ahead is refused.
+pub const CLOCK_SKEW_SECS: i64 = 60;
 pub const MAX_USER_AGENT: usize = 512;
 
 /// A site session record (§5.9), as stored and as answered.
@@ -353,11 +356,18 @@ impl SessionClaims {
         jwt_encode(&serde_json::to_value(self).unwrap_or(Value::Null), secret)
     }
 
-    /// Verifies the signature, issuer and expiry of a presented token.
+    /// Verifies the signature, issuer and lifetime of a presented token: issued no later
+    /// than now (give or take [`CLOCK_SKEW_SECS`] between replicas), not expired, and
+    /// living no longer than [`SESSION_TTL_SECS`] from its issue, whatever `exp` it names.
     pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Option<SessionClaims> {
         let claims: SessionClaims =
             serde_json::from_value(Value::Object(jwt_decode(token, secret)?)).ok()?;
-        (claims.iss == ISSUER && claims.exp > now_secs).then_some(claims)
+        let lifetime = claims.exp.checked_sub(claims.iat)?;
+        (claims.iss == ISSUER
+            && claims.iat <= now_secs.saturating_add(CLOCK_SKEW_SECS)
+            && (1..=SESSION_TTL_SECS).contains(&lifetime)
+            && claims.exp > now_secs)
+            .then_some(claims)
     }
 
     /// The same session with a new issue time and expiry.
@@ -701,6 +711,30 @@ mod tests {
             SessionClaims::verify(&String::from_utf8(bad).unwrap(), &secret, 1001),
             None
         );
+    }
+
+    /// A token signed with the right secret still lives at most 24 h from an `iat` that is
+    /// not in the future.
+    #[test]
+    fn token_lifetime_is_bounded_by_iat() {
+        let secret = [7u8; 32];
+        let now = 1_000_000;
+        let with = |iat: i64, exp: i64| {
+            let c = SessionClaims {
+                iat,
+                exp,
+                ..SessionClaims::new(Uuid::nil(), Uuid::nil(), Uuid::nil(), false, None, 0)
+            };
+            SessionClaims::verify(&c.sign(&secret), &secret, now).is_some()
+        };
+        assert!(with(now - 10, now - 10 + SESSION_TTL_SECS));
+        assert!(with(now + CLOCK_SKEW_SECS, now + CLOCK_SKEW_SECS + 3600));
+        assert!(!with(now + CLOCK_SKEW_SECS + 1, now + SESSION_TTL_SECS));
+        assert!(!with(now + 3600, now + 10 * 365 * 86_400));
+        assert!(!with(now - 10, now - 9 + SESSION_TTL_SECS));
+        assert!(!with(now - 10, now + 10 * 365 * 86_400));
+        assert!(!with(now, now));
+        assert!(!with(i64::MIN, i64::MAX));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `/privacy-v1/organizations/{organizationId}[/projects/{projectId}]/compliance-requests`:
 //! create, list, get and PATCH (§3.1–§3.9).
 use crate::error::ApiResult;
-use crate::extract::{validated, JsonBody, Limited, ProjectScope, Readable, Viewer};
+use crate::extract::{validated, JsonBody, JsonBodyText, Limited, ProjectScope, Readable, Viewer};
 use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::compliance::wire::PrivacyComplianceRequest;
@@ -153,7 +153,7 @@ async fn create(
     State(state): State<AppState>,
     scope: ProjectScope<Limited>,
     RawQuery(query): RawQuery,
-    JsonBody(raw): JsonBody,
+    JsonBodyText(raw, text): JsonBodyText,
 ) -> ApiResult<Json<Created>> {
     let org = scope.org;
     let who = &scope.who;
@@ -163,13 +163,17 @@ async fn create(
         .map_err(Error::BadRequest)?;
     let project = scope.project()?;
     let single = raw.is_object();
-    let inputs: Vec<CreateComplianceRequest> = match raw {
+    let mut inputs: Vec<CreateComplianceRequest> = match raw {
         Value::Array(items) => items
             .iter()
             .map(|v| validated(v, compliance::create_schema()))
             .collect::<Result<_, _>>()?,
         v => vec![validated(&v, compliance::create_schema())?],
     };
+    let details = compliance::request_details_as_written(&text)?;
+    for (input, written) in inputs.iter_mut().zip(details) {
+        input.request_details = written;
+    }
     let stored = usecase::create(
         state.store.as_ref(),
         state.mail_wake.as_ref(),

@@ -69,7 +69,7 @@ async fn optional_json(headers: &HeaderMap, body: Body) -> Result<Value, Error> 
             "Content-Type must be application/json".into(),
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|_| Error::bad("body must be valid JSON"))
+    accord_core::json::parse_body(&bytes)
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {

@@ -3,7 +3,7 @@
 //! identity, reading their own requests, verifying by code or by link, and downloading the
 //! response files.
 use crate::error::ApiResult;
-use crate::extract::{read_json, validated, PathParams};
+use crate::extract::{read_json, read_json_text, validated, PathParams};
 use crate::respond::{created, ok, Json, Page};
 use crate::routes::files::{file_response, stored_bytes};
 use crate::site::{Client, SiteSession, SITE_BODY_LIMIT};
@@ -71,8 +71,11 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<SiteComplianceRequest>> {
-    let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
-    let input: SiteCreateRequest = validated(&raw, lifecycle::site_create_schema())?;
+    let (raw, text) = read_json_text(&headers, body, SITE_BODY_LIMIT).await?;
+    let mut input: SiteCreateRequest = validated(&raw, lifecycle::site_create_schema())?;
+    input.request_details = accord_core::compliance::request_details_as_written(&text)?
+        .pop()
+        .flatten();
     lifecycle::check_site_create(&input)?;
     let now = now_ms();
     let ip = client.ip.map(|i| i.to_string());

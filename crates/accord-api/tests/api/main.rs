@@ -10,6 +10,7 @@ mod datamap;
 mod files;
 mod geoip;
 mod ingest;
+mod inputs;
 mod lifecycle;
 mod operations;
 mod plumbing;
