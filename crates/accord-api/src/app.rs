@@ -1,6 +1,7 @@
 //! The whole HTTP application: the `/privacy-v1` and `/site-v1` routers, health and the
 //! OpenAPI documents, the 404 fallback, and the layers every request passes through
-//! (request id, tracing span and access log, metrics, body timeout, compression, CORS).
+//! (request id, tracing span and access log, metrics, URI length, body timeout,
+//! compression, CORS).
 use crate::error::{error_body, json_response};
 use crate::routes::*;
 use crate::AppState;
@@ -22,6 +23,8 @@ use tracing::Span;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Responses smaller than this are sent uncompressed: gzip would not pay for itself.
 const COMPRESS_ABOVE: u16 = 1024;
+/// Longest request target (path and query) served; a longer one is answered 414.
+pub const MAX_URI_BYTES: usize = 8192;
 
 /// The route a request matched, carried on its response for the access log and metrics.
 /// It is known only inside the router, so the route layers that every route already has
@@ -101,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(not_found)
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(CompressionLayer::new().compress_when(compressible()))
+        .layer(middleware::from_fn(refuse_long_uri))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -153,6 +157,20 @@ async fn site_docs() -> Response {
 /// Nested routers see their path without the prefix: the message names the path as sent.
 async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
     error_body(404, &format!("Route {}:{} not found", method, uri.path()))
+}
+
+/// A request target over [`MAX_URI_BYTES`] is answered 414 before anything else.
+async fn refuse_long_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let len = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if len > MAX_URI_BYTES {
+        return error_body(
+            414,
+            &format!("URI exceeds the maximum length of {MAX_URI_BYTES} bytes"),
+        );
+    }
+    next.run(req).await
 }
 
 /// An incoming `x-request-id` is echoed only when it is 1–128 visible ASCII characters

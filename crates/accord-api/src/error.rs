@@ -25,11 +25,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// `{statusCode, error, message}` with the given status.
 pub fn error_body(status: u16, message: &str) -> Response {
-    let body = json!({"statusCode": status, "error": reason_phrase(status), "message": message});
     json_response(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        &body,
+        &error_value(status, message),
     )
+}
+
+/// The body of [`error_body`].
+pub fn error_value(status: u16, message: &str) -> serde_json::Value {
+    json!({"statusCode": status, "error": reason_phrase(status), "message": message})
 }
 
 /// A JSON response with the contract's content type.

@@ -1,9 +1,11 @@
 //! Group commit of consent events (DESIGN principle 4): a bounded channel feeds ONE writer
 //! task that takes the first job, drains whatever else is queued, appends every event of
 //! the batch in one transaction with multi-row INSERTs, and only then answers each job.
+//! The identities a request creates are written in that transaction too, before its
+//! events, so that none is ever committed without them.
 //! Nothing is acknowledged before its commit; a full queue is refused at once
 //! ([`Error::Unavailable`], answered 503 with `Retry-After`), never waited on.
-use accord_core::consent::ConsentEvent;
+use accord_core::consent::{ConsentEvent, NewEvents};
 use accord_core::store::Store;
 use accord_core::usecases::consent_events::EventSink;
 use accord_core::{Error, Result};
@@ -24,7 +26,7 @@ pub const BUSY: &str = "Too many consent events in flight, retry later";
 
 /// The events of one request and where to answer it.
 struct Job {
-    events: Vec<ConsentEvent>,
+    events: NewEvents,
     reply: oneshot::Sender<Result<Vec<ConsentEvent>>>,
 }
 
@@ -60,9 +62,9 @@ impl Ingest {
 
     /// Appends `events`, returning them once they are committed. A full queue gives
     /// [`Error::Unavailable`] at once and nothing is stored.
-    pub async fn submit(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>> {
-        if events.is_empty() {
-            return Ok(events);
+    pub async fn submit(&self, events: NewEvents) -> Result<Vec<ConsentEvent>> {
+        if events.events.is_empty() {
+            return Ok(events.events);
         }
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -86,7 +88,7 @@ impl Paused {
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usize) {
     while let Some(first) = rx.recv().await {
-        let mut total = first.events.len();
+        let mut total = first.events.events.len();
         let mut jobs = vec![first];
         // Every commit rewrites the index pages it touched, whatever its size: before
         // committing, let the requests already being handled reach the queue (other ready
@@ -95,7 +97,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usi
         while total < max_events {
             match rx.try_recv() {
                 Ok(job) => {
-                    total += job.events.len();
+                    total += job.events.events.len();
                     jobs.push(job);
                 }
                 Err(_) if rounds < YIELD_ROUNDS => {
@@ -109,41 +111,33 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_events: usi
             }
         }
         crate::metrics::record_batch(total);
-        write_batch(store.as_ref(), jobs, total).await;
+        write_batch(store.as_ref(), jobs).await;
     }
 }
 
 /// One transaction for the whole batch. When it fails and holds several jobs, each job is
 /// retried alone so that one request's failure (a type deleted meanwhile) is not another's.
-async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
-    if jobs.len() == 1 {
-        let job = jobs.pop().expect("one job");
-        let result = store.insert_consent_events(&job.events).await;
-        let _ = job
-            .reply
-            .send(result.map(|()| job.events).map_err(Error::from));
-        return;
-    }
-    let mut all = Vec::with_capacity(total);
-    let mut replies = Vec::with_capacity(jobs.len());
-    for mut job in jobs {
-        replies.push((job.reply, job.events.len()));
-        all.append(&mut job.events);
-    }
-    match store.insert_consent_events(&all).await {
-        Ok(()) => {
-            let mut rest = all.into_iter();
-            for (reply, len) in replies {
-                let _ = reply.send(Ok(rest.by_ref().take(len).collect()));
+async fn write_batch(store: &dyn Store, jobs: Vec<Job>) {
+    let (mut requests, replies): (Vec<NewEvents>, Vec<_>) =
+        jobs.into_iter().map(|job| (job.events, job.reply)).unzip();
+    match store.append_consent_events(&mut requests).await {
+        Err(e) if requests.len() > 1 => {
+            tracing::warn!(error = %e, jobs = replies.len(), "consent batch failed, retrying each request");
+            for (mut request, reply) in requests.into_iter().zip(replies) {
+                let result = store
+                    .append_consent_events(std::slice::from_mut(&mut request))
+                    .await;
+                let _ = reply.send(result.map(|()| request.events).map_err(Error::from));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, jobs = replies.len(), "consent batch failed, retrying each request");
-            let mut rest = all.into_iter();
-            for (reply, len) in replies {
-                let events: Vec<ConsentEvent> = rest.by_ref().take(len).collect();
-                let result = store.insert_consent_events(&events).await;
-                let _ = reply.send(result.map(|()| events).map_err(Error::from));
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+        Ok(()) => {
+            for (request, reply) in requests.into_iter().zip(replies) {
+                let _ = reply.send(Ok(request.events));
             }
         }
     }
@@ -151,7 +145,7 @@ async fn write_batch(store: &dyn Store, mut jobs: Vec<Job>, total: usize) {
 
 #[async_trait::async_trait]
 impl EventSink for Ingest {
-    async fn append(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>> {
+    async fn append(&self, events: NewEvents) -> Result<Vec<ConsentEvent>> {
         self.submit(events).await
     }
 }

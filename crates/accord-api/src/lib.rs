@@ -1,7 +1,8 @@
 //! Accord's HTTP surface: the `/privacy-v1` and `/site-v1` routers and their layers, the
 //! extractors (credentials, scopes, validated bodies and queries), the one mapping from
 //! [`accord_core::Error`] to responses, the OpenAPI documents, the consent-event group
-//! commit, the background jobs (outgoing messages, file purge) and the metrics.
+//! commit, the background jobs (outgoing messages, file purge), the metrics, and the
+//! listener serving them ([`server`]).
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod respond;
 pub mod routes;
+pub mod server;
 pub mod site;
 
 use accord_core::store::Store;

@@ -695,6 +695,35 @@ pub struct ConsentEvent {
     pub date_created: i64,
 }
 
+/// The events of one create request on their way to the store, appended all or none
+/// (§4.3).
+#[derive(Debug, Clone)]
+pub struct NewEvents {
+    pub events: Vec<ConsentEvent>,
+    /// Present when an item names a person the project does not know yet, or gives an
+    /// identity identifiers it lacks (§3.5). Those identities are then resolved in the
+    /// transaction that appends the events, so that a failure or a crash leaves neither.
+    pub identities: Option<PendingIdentities>,
+}
+
+/// What the identities of a [`NewEvents`] are resolved from, in the order of its events.
+#[derive(Debug, Clone)]
+pub struct PendingIdentities {
+    pub project: crate::store::Project,
+    /// The identifiers of each event's item, one per event.
+    pub items: Vec<Identifiers>,
+}
+
+impl NewEvents {
+    /// Events whose identities are all known.
+    pub fn resolved(events: Vec<ConsentEvent>) -> NewEvents {
+        NewEvents {
+            events,
+            identities: None,
+        }
+    }
+}
+
 /// The embedded `session.ipAddress` is IPv4 only (§5.2): IPv4-mapped IPv6 addresses are
 /// shown in dotted form, other IPv6 addresses are omitted.
 pub fn wire_ipv4(ip: &str) -> Option<String> {

@@ -85,9 +85,11 @@ pub fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         410 => "Gone",
         413 => "Payload Too Large",
+        414 => "URI Too Long",
         415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }

@@ -424,17 +424,23 @@ pub trait ConsentStore: Send + Sync + 'static {
         org: Uuid,
         project: Uuid,
     ) -> Result<std::sync::Arc<Vec<crate::consent::ConsentType>>>;
-    /// The identity of each item of a Privacy API consent-event create (§3.5), in order.
-    /// Existing identities are found on a reader; when an item creates an identity or adds
-    /// identifiers to one, all items are resolved in order in one write transaction, which
-    /// commits the identities. The events themselves are appended by the caller.
-    async fn resolve_event_identities(
+    /// The identity of each item of a Privacy API consent-event create (§3.5), in order,
+    /// found on a reader without writing anything. `None` when an item would create an
+    /// identity or add identifiers to one: [`ConsentStore::append_consent_events`] then
+    /// resolves them in the transaction that appends the events. An unknown `concordId`
+    /// is an error here already.
+    async fn find_event_identities(
         &self,
         project: &Project,
         inputs: &[crate::consent::ConsentEventInput],
-    ) -> Result<Vec<Uuid>>;
-    /// Appends fully resolved events (from any number of requests) in one transaction with
-    /// multi-row INSERTs. A type deleted meanwhile gives 422.
+    ) -> Result<Option<Vec<Uuid>>>;
+    /// Appends the events of any number of requests in one transaction with multi-row
+    /// INSERTs. The pending identities of a request are resolved first, in that
+    /// transaction and in the order of its events, and written into its events'
+    /// `concord_id`. A type deleted meanwhile gives 422; on any error nothing is stored.
+    async fn append_consent_events(&self, requests: &mut [crate::consent::NewEvents])
+        -> Result<()>;
+    /// Appends fully resolved events in one transaction.
     async fn insert_consent_events(&self, events: &[crate::consent::ConsentEvent]) -> Result<()>;
     async fn get_consent_event(
         &self,

@@ -548,10 +548,10 @@ fn bulk_insert_sql(backend: crate::Backend) -> &'static str {
 pub(crate) async fn insert_event_rows(
     s: &SqlStore,
     ex: &mut AnyConnection,
-    events: &[ConsentEvent],
+    events: &[&ConsentEvent],
 ) -> Result<()> {
     for chunk in events.chunks(EVENT_INSERT_CHUNK) {
-        let rows: Vec<EventJson> = chunk.iter().map(EventJson).collect();
+        let rows: Vec<EventJson> = chunk.iter().copied().map(EventJson).collect();
         let json = serde_json::to_string(&rows).map_err(StoreError::backend)?;
         let insert = sqlx::query(bulk_insert_sql(s.db.backend)).bind(json);
         if let Err(e) = insert.execute(&mut *ex).await {
@@ -859,55 +859,77 @@ impl ConsentStore for SqlStore {
         Ok(types)
     }
 
-    /// See [`ConsentStore::resolve_event_identities`].
-    async fn resolve_event_identities(
+    /// See [`ConsentStore::find_event_identities`].
+    async fn find_event_identities(
         &self,
         project: &Project,
         inputs: &[accord_core::consent::ConsentEventInput],
-    ) -> Result<Vec<Uuid>> {
+    ) -> Result<Option<Vec<Uuid>>> {
         let now = now_ms();
         let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
         let mut complete = true;
-        {
-            let mut conn = self.db.read.acquire().await.map_err(db_err)?;
-            for input in inputs {
-                let ids = Identifiers::of_event(input);
-                if resolved.contains_key(&ids) {
-                    continue;
+        let mut conn = self.db.read.acquire().await.map_err(db_err)?;
+        for input in inputs {
+            let ids = Identifiers::of_event(input);
+            if resolved.contains_key(&ids) {
+                continue;
+            }
+            // After an item that writes, only a `concordId` is still looked up, so that an
+            // unknown one is refused here rather than failing the writer's whole batch.
+            let names_concord_id = ids
+                .concord_id
+                .as_deref()
+                .is_some_and(|c| !c.trim().is_empty());
+            if !complete && !names_concord_id {
+                continue;
+            }
+            match self
+                .resolve_identity_in(&mut conn, project, &ids, now, false)
+                .await?
+            {
+                Some(id) => {
+                    resolved.insert(ids, id);
                 }
-                match self
-                    .resolve_identity_in(&mut conn, project, &ids, now, false)
-                    .await?
-                {
-                    Some(id) => {
-                        resolved.insert(ids, id);
-                    }
-                    None => {
-                        complete = false;
-                        break;
-                    }
-                }
+                None => complete = false,
             }
         }
-        if !complete {
+        Ok(complete.then(|| {
+            inputs
+                .iter()
+                .map(|input| resolved[&Identifiers::of_event(input)])
+                .collect()
+        }))
+    }
+
+    async fn append_consent_events(
+        &self,
+        requests: &mut [accord_core::consent::NewEvents],
+    ) -> Result<()> {
+        if requests.iter().all(|r| r.events.is_empty()) {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        for request in requests.iter_mut() {
+            let Some(pending) = &request.identities else {
+                continue;
+            };
             // An item creates an identity or adds identifiers to one, which later items of
-            // the same request may then resolve to: all of them in order, on the writer.
-            resolved.clear();
-            let mut tx = self.db.begin_write().await?;
-            for input in inputs {
-                if let Entry::Vacant(slot) = resolved.entry(Identifiers::of_event(input)) {
-                    let id = self
-                        .resolve_identity(&mut tx, project, slot.key(), now)
-                        .await?;
-                    slot.insert(id);
-                }
+            // the same request may then resolve to: all of them in order.
+            let mut resolved: HashMap<&Identifiers, Uuid> = HashMap::new();
+            for (event, ids) in request.events.iter_mut().zip(&pending.items) {
+                event.concord_id = match resolved.entry(ids) {
+                    Entry::Occupied(found) => *found.get(),
+                    Entry::Vacant(slot) => *slot.insert(
+                        self.resolve_identity(&mut tx, &pending.project, ids, now)
+                            .await?,
+                    ),
+                };
             }
-            tx.commit().await.map_err(db_err)?;
         }
-        Ok(inputs
-            .iter()
-            .map(|input| resolved[&Identifiers::of_event(input)])
-            .collect())
+        let events: Vec<&ConsentEvent> = requests.iter().flat_map(|r| &r.events).collect();
+        insert_event_rows(self, &mut tx, &events).await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn insert_consent_events(
@@ -917,8 +939,9 @@ impl ConsentStore for SqlStore {
         if events.is_empty() {
             return Ok(());
         }
+        let events: Vec<&ConsentEvent> = events.iter().collect();
         let mut tx = self.db.begin_write().await?;
-        insert_event_rows(self, &mut tx, events).await?;
+        insert_event_rows(self, &mut tx, &events).await?;
         tx.commit().await.map_err(db_err)
     }
 

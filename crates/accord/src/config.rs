@@ -47,6 +47,15 @@ pub struct ServeArgs {
     #[arg(long = "body-timeout", env = "ACCORD_BODY_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,
+    /// Seconds a client may take to send a request's line and headers; a keep-alive
+    /// connection without a request is closed after as long.
+    #[arg(long = "header-timeout", env = "ACCORD_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Open client connections at most; further ones wait to be accepted until one closes.
+    #[arg(long = "max-connections", env = "ACCORD_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// Comma-separated CIDRs (or addresses) whose `X-Forwarded-For` and geo header are believed.
     #[arg(long = "trusted-proxies", env = "ACCORD_TRUSTED_PROXIES", default_value = "", value_parser = proxies)]
     pub trusted_proxies: List<IpNet>,
@@ -83,6 +92,14 @@ pub struct LogArgs {
 }
 
 impl ServeArgs {
+    /// The listener's connection settings.
+    pub fn limits(&self) -> accord_api::server::Limits {
+        accord_api::server::Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+
     /// The HTTP layer's settings (the GeoIP database is opened here).
     pub fn api_config(&self) -> anyhow::Result<ApiConfig> {
         let geoip = match &self.geoip_db {

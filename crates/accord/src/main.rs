@@ -123,6 +123,7 @@ fn object_store(
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.api_config()?;
+    let limits = args.limits();
     // The listeners first: a busy address fails before anything else is touched.
     let listener = bind(&args.listen, "ACCORD_LISTEN").await?;
     let metrics = match &args.metrics_listen {
@@ -175,12 +176,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(listen = %listener.local_addr()?, "accord serving");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    accord_api::server::serve(listener, router(state), limits, shutdown()).await;
     tracing::info!("accord stopped");
     Ok(())
 }

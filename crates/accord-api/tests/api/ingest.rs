@@ -1,6 +1,7 @@
 //! Group commit of consent events (DESIGN principle 4): concurrent creates are all
 //! acknowledged after commit and all stored; a full queue answers 503 with `Retry-After`
-//! and stores nothing of that call.
+//! and stores nothing of that call; an identity a request creates is committed with its
+//! events, never without them.
 use crate::both;
 use crate::common::*;
 use accord_api::ingest::{Ingest, BUSY};
@@ -9,7 +10,11 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-both!(concurrent_creates_are_all_stored, full_queue_answers_503);
+both!(
+    concurrent_creates_are_all_stored,
+    full_queue_answers_503,
+    identities_commit_with_their_events
+);
 
 fn event(email: &str) -> Value {
     json!({"email": email, "consentState": "implied", "consentAction": "implied",
@@ -105,4 +110,89 @@ async fn full_queue_answers_503(b: accord_store::Backend) {
     let (status, body) = first.await.unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(total(&s).await, 1);
+}
+
+async fn identities_named(s: &Server, email: &str) -> Vec<Value> {
+    let (status, body) = s
+        .get(&s.project_path(&format!("/identities?email={email}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().expect("items").clone()
+}
+
+async fn wait_queued(ingest: &Ingest, n: usize) {
+    for _ in 0..500 {
+        if ingest.queued() == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ingest.queued(), n);
+}
+
+/// Two requests naming new persons wait in one batch; the consent type of one is deleted
+/// meanwhile. Neither identity exists before the batch commits, the failed request leaves
+/// no identity behind, and the other one's identity comes with its events.
+async fn identities_commit_with_their_events(b: accord_store::Backend) {
+    let (ingest, paused) = Ingest::paused(8);
+    let config = ApiConfig {
+        rate_limit_privacy: 0,
+        ..Default::default()
+    };
+    let s = Arc::new(start_with_ingest(b, config, Some(ingest.clone())).await);
+    let (status, fleeting) = s
+        .post(
+            &s.project_path("/consent-types"),
+            json!({"category": "communication", "subcategory": ["email"], "label": "fleeting", "name": "Fleeting"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{fleeting}");
+    let type_id = fleeting["id"].as_str().unwrap().to_string();
+    let post = |items: Value| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.post(
+                &s.project_path("/consent-events"),
+                json!({ "items": items }),
+            )
+            .await
+        })
+    };
+    let doomed = post(
+        json!([{"email": "doomed@example.com", "consentType": type_id,
+        "consentState": "accepted", "consentAction": "user_click"}]),
+    );
+    wait_queued(&ingest, 1).await;
+    let kept = post(json!([
+        event("kept@example.com"),
+        event("kept@example.com")
+    ]));
+    wait_queued(&ingest, 2).await;
+    assert!(identities_named(&s, "doomed@example.com").await.is_empty());
+    assert!(identities_named(&s, "kept@example.com").await.is_empty());
+
+    let (status, body) = s
+        .delete(&s.project_path(&format!("/consent-types/{type_id}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    paused.resume(s.store.clone());
+
+    let (status, body) = doomed.await.unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            422,
+            json!({"statusCode": 422, "error": "Unprocessable Entity",
+                "message": accord_core::consent::TYPE_NOT_FOUND})
+        )
+    );
+    assert!(identities_named(&s, "doomed@example.com").await.is_empty());
+    let (status, body) = kept.await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let identities = identities_named(&s, "kept@example.com").await;
+    assert_eq!(identities.len(), 1, "{identities:?}");
+    for item in body["items"].as_array().unwrap() {
+        assert_eq!(item["concordId"], identities[0]["id"], "{body}");
+    }
+    assert_eq!(total(&s).await, 2);
 }

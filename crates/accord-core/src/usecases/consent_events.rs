@@ -1,9 +1,13 @@
 //! Creating consent events (§4.3, §5.4), the one path of both APIs: the project must be
 //! active, every item is checked against the project's consent types (rules 1–5 of §4.3),
 //! the identities are resolved (Privacy API, §3.5) or are the session's (Site API), and
-//! the events are appended through an [`EventSink`], answered only once committed.
+//! the events are appended through an [`EventSink`], answered only once committed. An
+//! identity the request creates is committed with its events, never apart from them.
 use crate::compliance::SessionInfo;
-use crate::consent::{self, Api, ConsentEvent, ConsentEventInput, EventContext};
+use crate::consent::{
+    self, Api, ConsentEvent, ConsentEventInput, EventContext, Identifiers, NewEvents,
+    PendingIdentities,
+};
 use crate::store::{Project, Store};
 use crate::time::now_ms;
 use crate::{Error, Result};
@@ -12,10 +16,10 @@ use uuid::Uuid;
 /// Where created events are appended: the serving process's group-commit writer.
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync {
-    /// Appends `events` and returns them once their batch has committed; nothing of them
-    /// is stored when it fails. Once accepted they are written even if the caller stops
-    /// waiting.
-    async fn append(&self, events: Vec<ConsentEvent>) -> Result<Vec<ConsentEvent>>;
+    /// Appends the events of one request, with the identities they create, and returns
+    /// the events once their batch has committed; nothing of them is stored when it fails.
+    /// Once accepted they are written even if the caller stops waiting.
+    async fn append(&self, events: NewEvents) -> Result<Vec<ConsentEvent>>;
 }
 
 /// Who records the events.
@@ -71,11 +75,21 @@ pub async fn create(
             consent::build_event(input, ty, api, &ctx)
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut identities = None;
     if api == Api::Privacy {
-        let identities = store.resolve_event_identities(project, &inputs).await?;
-        for (event, id) in events.iter_mut().zip(identities) {
-            event.concord_id = id;
+        match store.find_event_identities(project, &inputs).await? {
+            Some(found) => {
+                for (event, id) in events.iter_mut().zip(found) {
+                    event.concord_id = id;
+                }
+            }
+            None => {
+                identities = Some(PendingIdentities {
+                    project: project.clone(),
+                    items: inputs.iter().map(Identifiers::of_event).collect(),
+                })
+            }
         }
     }
-    sink.append(events).await
+    sink.append(NewEvents { events, identities }).await
 }

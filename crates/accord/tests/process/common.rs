@@ -108,9 +108,26 @@ pub async fn serve(
             );
         }
         if client.get(&health).send().await.is_ok() {
+            // The lines were printed before the server listened, but the thread reading
+            // them may not have passed them on yet on a busy machine: collect until none
+            // has come for a moment.
+            let mut lines = Vec::new();
+            let mut quiet = 0;
+            while quiet < 10 {
+                match rx.try_recv() {
+                    Ok(line) => {
+                        lines.push(line);
+                        quiet = 0;
+                    }
+                    Err(_) => {
+                        quiet += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                    }
+                }
+            }
             return Served {
                 child,
-                lines: rx.try_iter().collect(),
+                lines,
                 stderr,
             };
         }

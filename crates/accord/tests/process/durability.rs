@@ -1,9 +1,10 @@
 //! Nothing acknowledged is ever lost (DESIGN principle 4): the real `accord serve` takes
 //! concurrent consent-event creates, is killed with SIGKILL mid-load, restarts on the same
-//! database, and still holds every event it answered 201 for. SQLite and PostgreSQL.
+//! database, and still holds every event it answered 201 for; and no identity a request
+//! created is there without the events of that request (§4.3). SQLite and PostgreSQL.
 use crate::common::{bootstrap_of, database, free_port, serve, stop, Served};
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,22 +109,48 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
         mut child, lines, ..
     } = start().await;
     assert!(lines.is_empty(), "no second bootstrap: {lines:?}");
-    let mut stored = HashSet::new();
-    for offset in (0..).step_by(1000) {
-        let res = client
-            .get(format!("{events}?offset={offset}&limit=1000"))
-            .header("x-api-key", key.as_str())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        let items = body["items"].as_array().unwrap();
-        stored.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_string()));
-        if items.len() < 1000 {
-            break;
+    let list_all = |url: String| {
+        let (client, key) = (client.clone(), key.clone());
+        async move {
+            let mut all = Vec::new();
+            for offset in (0..).step_by(1000) {
+                let res = client
+                    .get(format!("{url}?offset={offset}&limit=1000"))
+                    .header("x-api-key", key.as_str())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200);
+                let body: Value = res.json().await.unwrap();
+                let items = body["items"].as_array().unwrap().clone();
+                let last = items.len() < 1000;
+                all.extend(items);
+                if last {
+                    break;
+                }
+            }
+            all
         }
+    };
+    let stored_events = list_all(events.to_string()).await;
+    let stored: HashSet<String> = stored_events
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut events_of: HashMap<&str, usize> = HashMap::new();
+    for e in &stored_events {
+        *events_of
+            .entry(e["concordId"].as_str().unwrap())
+            .or_default() += 1;
     }
+    // Each request names a new person: its identity exists with all its events, or neither.
+    let identities = list_all(events.replace("/consent-events", "/identities")).await;
+    let incomplete: Vec<(&str, usize)> = identities
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .map(|id| (id, events_of.get(id).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n != EVENTS_PER_REQUEST)
+        .collect();
     let mut missing = Vec::new();
     for id in acked.iter().filter(|id| !stored.contains(*id)) {
         // Confirm with the single read before calling it lost.
@@ -138,6 +165,13 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
         }
     }
     stop(&mut child, "-KILL");
+    assert!(
+        incomplete.is_empty(),
+        "{} of {} identities lack events of their request after restart: {:?}",
+        incomplete.len(),
+        identities.len(),
+        &incomplete[..incomplete.len().min(10)]
+    );
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged events are missing after restart: {:?}",
