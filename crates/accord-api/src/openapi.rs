@@ -208,6 +208,7 @@ fn build() -> Value {
     crate::routes::data_systems::document(&mut paths);
     crate::routes::data_system_attributes::document(&mut paths);
     crate::routes::records_of_processing::document(&mut paths);
+    with_body_answers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},
@@ -226,6 +227,21 @@ fn build() -> Value {
             }
         }
     })
+}
+
+/// What any operation reading a request body may also answer: 408 for a client that pauses
+/// too long while sending it (`ACCORD_BODY_TIMEOUT`), and 503 for a large body that finds
+/// the body memory budget spent (`ACCORD_BODY_MEMORY`).
+fn with_body_answers(paths: &mut Map<String, Value>) {
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations.filter(|o| o.get("requestBody").is_some()) {
+        if let Some(responses) = operation["responses"].as_object_mut() {
+            responses.extend(errors(&[408, 503]));
+        }
+    }
 }
 
 /// The published schema of a ComplianceRequest (§3.2), derived from the answered type; the

@@ -108,9 +108,14 @@ pub async fn serve(
             );
         }
         if client.get(&health).send().await.is_ok() {
+            // The bootstrap lines come before the server listens, but their reader thread
+            // may not have passed them on yet.
+            let lines =
+                std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_millis(200)).ok())
+                    .collect();
             return Served {
                 child,
-                lines: rx.try_iter().collect(),
+                lines,
                 stderr,
             };
         }

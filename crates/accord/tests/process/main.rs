@@ -1,9 +1,10 @@
 //! Specifications of the `accord` binary run as a real process: the command line (§9.3)
-//! and its settings, durability of acknowledged consent events across SIGKILL, and what an
-//! operator observes (access log, metrics).
+//! and its settings, durability of acknowledged consent events across SIGKILL, memory bounded
+//! under large bodies, and what an operator observes (access log, metrics).
 mod common;
 
 mod cli;
 mod durability;
+mod memory;
 mod observability;
 mod settings;
