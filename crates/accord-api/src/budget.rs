@@ -68,6 +68,11 @@ impl BodyBudget {
         self.permits.available_permits() as u64 * UNIT
     }
 
+    /// Bytes reserved right now.
+    pub fn reserved(&self) -> u64 {
+        u64::from(self.total_units) * UNIT - self.available()
+    }
+
     /// Reserves `units` if they are free now.
     fn try_reserve(&self, units: u32) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_many_owned(units).ok()
@@ -310,6 +315,7 @@ mod tests {
         let third = waiting.await.expect("served once the budget is given back");
         release.await.unwrap();
         assert_eq!(b.available(), 16 * 1024 * 1024);
+        assert_eq!(b.reserved(), 48 * 1024 * 1024);
         drop((second, third));
         assert_eq!(b.available(), 64 * 1024 * 1024);
     }

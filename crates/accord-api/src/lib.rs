@@ -1,5 +1,6 @@
 //! Accord's HTTP surface: the `/privacy-v1` and `/site-v1` routers and their layers, the
-//! extractors (credentials, scopes, validated bodies and queries), the one mapping from
+//! extractors (credentials, scopes, validated bodies and queries), the memory budget of
+//! large bodies, the file names of uploaded parts, the one mapping from
 //! [`accord_core::Error`] to responses, the OpenAPI documents, the consent-event group
 //! commit, the background jobs (outgoing messages, file purge) and the metrics.
 #![forbid(unsafe_code)]
