@@ -1,7 +1,10 @@
 //! The memory budget shared by large request bodies (`ACCORD_BODY_MEMORY`).
 //!
-//! A JSON body is read whole and then parsed, so while its request runs it holds about twice
-//! its length; an upload streams to the object store and holds only its part buffers. Each
+//! A JSON body is read whole and then parsed, so while its request runs it holds its length
+//! twice (the bytes, and the strings parsed from them) plus one parsed value for each value
+//! it holds, which the bytes are scanned for as they arrive: a dense array of small numbers
+//! takes some forty times its length once parsed. An upload streams to the object store and
+//! holds only its part buffers. Each
 //! Privacy API request whose body is larger than [`SMALL_BODY`] (a Site API body never is,
 //! §1.6) reserves that much from one budget when its handler first reads the body (so
 //! credentials, scope and path are checked first, §1.5), and gives it back when its response
@@ -115,13 +118,48 @@ pub fn over_budget(e: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<OverBudget>())
 }
 
+/// The memory of one parsed JSON value.
+const VALUE_BYTES: u64 = std::mem::size_of::<serde_json::Value>() as u64;
+
+/// Counts, as bytes stream by, the JSON values a body will parse into: each `[`, `{`, `,`
+/// and `:` outside strings starts at most one (an object member counts twice, for its key
+/// and its value). Malformed JSON is counted all the same; the parser refuses it later.
+#[derive(Debug, Default, Clone, Copy)]
+struct JsonValues {
+    count: u64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonValues {
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b'[' | b'{' | b',' | b':' => self.count += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// How a body is counted.
 #[derive(Debug, Clone, Copy)]
 enum Charge {
     /// Read whole and parsed: twice its length, reserved at once when the length is
-    /// declared.
+    /// declared, and its parsed values as they arrive.
     Whole(u64),
-    /// Read whole, length not declared: twice what has arrived, reserved as it arrives.
+    /// Read whole, length not declared: twice what has arrived and its parsed values,
+    /// reserved as they arrive.
     Growing,
     /// A multipart upload, which streams: a fixed amount.
     Streaming,
@@ -169,6 +207,7 @@ pub async fn count_bodies(State(state): State<AppState>, req: Request, next: Nex
             budget,
             charge,
             seen: 0,
+            values: JsonValues::default(),
             reserved: 0,
             waiting: None,
             hold: counted,
@@ -193,6 +232,8 @@ struct Counted {
     charge: Charge,
     /// Bytes read so far.
     seen: u64,
+    /// JSON values read so far (not counted for an upload).
+    values: JsonValues,
     /// Units reserved so far.
     reserved: u32,
     /// The units being waited for, and the wait.
@@ -204,18 +245,25 @@ impl Counted {
     /// The units this body needs once `seen` bytes have arrived; never more than the whole
     /// budget, so that a body that alone needs more is served when it is alone.
     fn needed(&self) -> u32 {
-        let units = match self.charge {
-            Charge::Whole(n) => units(2 * n),
+        let parsed = self.values.count * VALUE_BYTES;
+        let bytes = match self.charge {
+            Charge::Whole(n) => 2 * n + parsed,
             Charge::Growing if self.seen <= SMALL_BODY => 0,
-            // Whole MiB at a time, so that a large body does not reserve per frame.
-            Charge::Growing => units((2 * self.seen).next_multiple_of(1024 * 1024)),
-            Charge::Streaming => self.budget.upload_units,
+            Charge::Growing => 2 * self.seen + parsed,
+            Charge::Streaming => return self.budget.upload_units.min(self.budget.total_units),
         };
-        units.min(self.budget.total_units)
+        // 64 KiB at a time past the declared length, so that a body does not reserve per
+        // frame.
+        let base = match self.charge {
+            Charge::Whole(n) => 2 * n,
+            _ => 0,
+        };
+        let rounded = base + (bytes - base).next_multiple_of(SMALL_BODY);
+        units(rounded).min(self.budget.total_units)
     }
 
-    /// Tops the reservation up to what the body needs, waiting for it if need be; false
-    /// when the wait ran out.
+    /// Tops the reservation up to what the body needs, waiting for it if it is not free;
+    /// false when the wait ran out.
     fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         if self.waiting.is_none() {
             let needed = self.needed();
@@ -227,7 +275,10 @@ impl Counted {
                 self.add(more, permit);
                 return Poll::Ready(true);
             }
-            self.waiting = Some((more, self.budget.reserve(more)));
+            // Waiting for more while holding a share could leave two bodies each waiting
+            // for the other's: give the share back and wait for the whole.
+            self.release();
+            self.waiting = Some((needed, self.budget.reserve(needed)));
         }
         let Some((more, wait)) = self.waiting.as_mut() else {
             return Poll::Ready(true);
@@ -242,6 +293,11 @@ impl Counted {
             }
             None => Poll::Ready(false),
         }
+    }
+
+    fn release(&mut self) {
+        self.reserved = 0;
+        lock(&self.hold).permit = None;
     }
 
     fn add(&mut self, units: u32, permit: OwnedSemaphorePermit) {
@@ -279,8 +335,11 @@ impl http_body::Body for Counted {
             return Poll::Ready(None);
         };
         let frame = ready!(Pin::new(inner).poll_frame(cx));
-        if let Some(Ok(f)) = &frame {
-            this.seen += f.data_ref().map_or(0, |d| d.len() as u64);
+        if let Some(data) = frame.as_ref().and_then(|f| f.as_ref().ok()?.data_ref()) {
+            this.seen += data.len() as u64;
+            if !matches!(this.charge, Charge::Streaming) {
+                this.values.scan(data);
+            }
         }
         Poll::Ready(frame)
     }
@@ -318,6 +377,22 @@ mod tests {
         assert_eq!(b.reserved(), 48 * 1024 * 1024);
         drop((second, third));
         assert_eq!(b.available(), 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn parsed_values_are_counted_outside_strings() {
+        let mut v = JsonValues::default();
+        v.scan(br#"{"a": [1, 2, 3], "b": "x,[{:\"y,"#);
+        assert_eq!(
+            v.count, 7,
+            "{{ : [ , , , : and nothing inside the open string"
+        );
+        assert!(v.in_string);
+        v.scan(br#"z", "c": {}}"#);
+        assert_eq!(v.count, 10);
+        let mut dense = JsonValues::default();
+        dense.scan(&b"[0,".repeat(1000));
+        assert_eq!(dense.count, 2000);
     }
 
     #[test]

@@ -16,6 +16,7 @@ both!(
     extended_and_refused_names,
     empty_files_are_files,
     large_bodies_share_a_memory_budget,
+    dense_json_counts_its_parsed_values,
     an_abandoned_upload_leaves_no_bytes
 );
 
@@ -619,6 +620,62 @@ async fn large_bodies_share_a_memory_budget(b: accord_store::Backend) {
         .collect();
     assert_eq!(names, ["held.bin"]);
     assert_eq!(stored_files(&s), 1, "the refused upload stored nothing");
+}
+
+async fn dense_json_counts_its_parsed_values(b: accord_store::Backend) {
+    let s = start_with(
+        b,
+        accord_api::ApiConfig {
+            rate_limit_privacy: 0,
+            rate_limit_site: 0,
+            body_memory: 3 * 1024 * 1024,
+            body_memory_wait: std::time::Duration::from_millis(300),
+            upload_part_bytes: 1024 * 1024,
+            ..Default::default()
+        },
+    )
+    .await;
+    let cr = s.submitted_request().await;
+    let id = cr["id"].as_str().unwrap();
+    let creates = s.project_path("/compliance-requests");
+    // 200 KiB either way: spaces parse into nothing, a dense array into 100,000 values.
+    let dense = || {
+        let mut body =
+            br#"{"request": "view", "userEmail": "d@example.com", "requestDetails": ["#.to_vec();
+        while body.len() < 200 * 1024 - 3 {
+            body.extend_from_slice(b"0,");
+        }
+        body.extend_from_slice(b"0]}");
+        s.req(Method::POST, &creates)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let sparse = || {
+        s.req(Method::POST, &creates)
+            .header("content-type", "application/json")
+            .body(padded_create(200 * 1024))
+    };
+    let (held, rest) = start_upload(&s, id, 3 * 1024 * 1024, 1024).await;
+    for _ in 0..250 {
+        if stored_files(&s) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored_files(&s), 1, "the upload is under way");
+    assert_eq!(
+        send(sparse()).await.0,
+        201,
+        "1 MiB left is enough for 200 KiB of spaces"
+    );
+    assert_error(
+        &send(dense()).await,
+        503,
+        "Too many large request bodies in flight, retry later",
+    );
+    assert_eq!(finish_upload(held, rest).await, 201);
+    let (status, _) = send(dense()).await;
+    assert_eq!(status, 400, "alone, it is read and judged by its schema");
 }
 
 async fn an_abandoned_upload_leaves_no_bytes(b: accord_store::Backend) {
