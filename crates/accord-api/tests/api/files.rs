@@ -17,7 +17,8 @@ both!(
     empty_files_are_files,
     large_bodies_share_a_memory_budget,
     dense_json_counts_its_parsed_values,
-    an_abandoned_upload_leaves_no_bytes
+    an_abandoned_upload_leaves_no_bytes,
+    files_under_earlier_keys_stay_readable
 );
 
 fn part(name: &str, bytes: Vec<u8>, mime: &str) -> Part {
@@ -728,4 +729,75 @@ async fn an_abandoned_upload_leaves_no_bytes(b: accord_store::Backend) {
         .get(&s.project_path(&format!("/compliance-requests/{id}")))
         .await;
     assert!(now["files"].as_array().unwrap().is_empty());
+}
+
+/// The files under the files folder, as paths relative to it.
+fn stored_paths(s: &Server) -> Vec<String> {
+    fn walk(root: &std::path::Path, p: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(root, &e.path(), out);
+            } else {
+                let rel = e.path().strip_prefix(root).unwrap().to_owned();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let root = s.dir.path().join("files");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out
+}
+
+async fn files_under_earlier_keys_stay_readable(b: accord_store::Backend) {
+    use object_store::ObjectStore;
+    let s = start(b).await;
+    let cr = s.submitted_request().await;
+    let id = cr["id"].as_str().unwrap();
+    let form = Form::new().part(
+        "file",
+        part("old report.pdf", b"v1".to_vec(), "application/pdf"),
+    );
+    let (status, up) = upload(&s, &s.key, id, form).await;
+    assert_eq!(status, 201, "{up}");
+    let new_key = stored_paths(&s).pop().unwrap();
+    // Earlier uploads were kept under `<upload id>-<percent-encoded name>`.
+    let old_key = format!("{new_key}-old%20report.pdf");
+    let files =
+        object_store::local::LocalFileSystem::new_with_prefix(s.dir.path().join("files")).unwrap();
+    files
+        .put(
+            &object_store::path::Path::from(old_key.as_str()),
+            bytes::Bytes::from_static(b"earlier bytes").into(),
+        )
+        .await
+        .unwrap();
+    files
+        .delete(&object_store::path::Path::from(new_key.as_str()))
+        .await
+        .unwrap();
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&s.url)
+        .await
+        .unwrap();
+    let moved = sqlx::query(&format!(
+        "UPDATE compliance_requests SET files = REPLACE(files, '\"{new_key}\"', '\"{old_key}\"')"
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+
+    let res = s
+        .req(Method::GET, up["files"][0]["filePath"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"earlier bytes");
+    let (status, _) = s
+        .delete(&s.project_path(&format!("/compliance-requests/{id}/files/old%20report.pdf")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(stored_files(&s), 0, "deleted under its earlier key");
 }
