@@ -92,7 +92,8 @@ fn build() -> Value {
         true,
     );
     files_post["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "required": ["file"],
-        "properties": {"file": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "binary"}}}}}}});
+        "properties": {"file": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "binary"},
+            "description": "One part per file. Its name is the part's `filename*` (RFC 8187) or `filename`: 1 to 255 characters, without `/`, `\\`, `..` or control characters. Each file holds at most 10485760 bytes; an empty file is allowed."}}}}}});
     paths.insert("/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files".into(), json!({"post": files_post}));
     let mut file_params = path_params(one);
     file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
