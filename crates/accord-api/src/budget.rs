@@ -2,17 +2,18 @@
 //!
 //! A JSON body is read whole and then parsed, so while its request runs it holds its length
 //! twice (the bytes, and the strings parsed from them) plus one parsed value for each value
-//! it holds, which the bytes are scanned for as they arrive: a dense array of small numbers
-//! takes some forty times its length once parsed. An upload streams to the object store and
-//! holds only its part buffers. Each
-//! Privacy API request whose body is larger than [`SMALL_BODY`] (a Site API body never is,
-//! §1.6) reserves that much from one budget when its handler first reads the body (so
+//! it holds; the values are counted as the bytes arrive, since a dense array of small
+//! numbers takes some forty times its length once parsed. An upload streams to the object
+//! store and holds only its part buffers.
+//!
+//! Each Privacy API request whose body is larger than [`SMALL_BODY`] (a Site API body never
+//! is, §1.6) reserves that much from one budget when its handler reads the body (so
 //! credentials, scope and path are checked first, §1.5), and gives it back when its response
 //! is ready. A reservation that does not fit waits, in arrival order and without reading the
 //! body, for at most `ApiConfig::body_memory_wait`; past that the request is answered 503
 //! with `Retry-After`, after the rest of its body has been read and discarded so that the
 //! client receives the answer. Small bodies are never counted: they are the ordinary
-//! traffic, and the connection limit bounds them.
+//! traffic, and each holds little.
 use crate::extract::drain_within;
 use crate::AppState;
 use axum::body::Body;
@@ -48,7 +49,7 @@ pub struct BodyBudget {
     permits: Arc<Semaphore>,
     total_units: u32,
     /// What one streaming upload holds: its part buffer and the part being written.
-    upload_units: u32,
+    upload_bytes: u64,
     /// Longest wait for a reservation before the 503.
     wait: Duration,
 }
@@ -61,7 +62,7 @@ impl BodyBudget {
         BodyBudget {
             permits: Arc::new(Semaphore::new(total_units as usize)),
             total_units,
-            upload_units: units(2 * upload_part_bytes as u64),
+            upload_bytes: 2 * upload_part_bytes as u64,
             wait,
         }
     }
@@ -245,21 +246,16 @@ impl Counted {
     /// The units this body needs once `seen` bytes have arrived; never more than the whole
     /// budget, so that a body that alone needs more is served when it is alone.
     fn needed(&self) -> u32 {
-        let parsed = self.values.count * VALUE_BYTES;
+        // What grows as the body arrives grows 64 KiB at a time, so that a body does not
+        // reserve per frame.
+        let parsed = (self.values.count * VALUE_BYTES).next_multiple_of(SMALL_BODY);
         let bytes = match self.charge {
             Charge::Whole(n) => 2 * n + parsed,
             Charge::Growing if self.seen <= SMALL_BODY => 0,
-            Charge::Growing => 2 * self.seen + parsed,
-            Charge::Streaming => return self.budget.upload_units.min(self.budget.total_units),
+            Charge::Growing => (2 * self.seen).next_multiple_of(SMALL_BODY) + parsed,
+            Charge::Streaming => self.budget.upload_bytes,
         };
-        // 64 KiB at a time past the declared length, so that a body does not reserve per
-        // frame.
-        let base = match self.charge {
-            Charge::Whole(n) => 2 * n,
-            _ => 0,
-        };
-        let rounded = base + (bytes - base).next_multiple_of(SMALL_BODY);
-        units(rounded).min(self.budget.total_units)
+        units(bytes).min(self.budget.total_units)
     }
 
     /// Tops the reservation up to what the body needs, waiting for it if it is not free;
