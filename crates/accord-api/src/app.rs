@@ -1,7 +1,7 @@
 //! The whole HTTP application: the `/privacy-v1` and `/site-v1` routers, health and the
 //! OpenAPI documents, the 404 fallback, and the layers every request passes through
-//! (request id, tracing span and access log, metrics, URI length, body timeout,
-//! compression, CORS).
+//! (request id, tracing span and access log, metrics, URI length, body timeout, the
+//! memory budget of large bodies, compression, CORS).
 use crate::error::{error_body, json_response};
 use crate::routes::*;
 use crate::AppState;
@@ -78,7 +78,12 @@ pub fn router(state: AppState) -> Router {
         // Before the route layer, so that the layer also wraps the fallback of a known path
         // with an unrouted method (a CORS preflight is one).
         .method_not_allowed_fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(state.clone(), privacy_cors));
+        .route_layer(middleware::from_fn_with_state(state.clone(), privacy_cors))
+        // Only here: a Site API body is at most 64 KiB (§1.6), too small to count.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::budget::count_bodies,
+        ));
     let site = Router::new()
         .merge(site::router())
         .merge(site_consent::router())

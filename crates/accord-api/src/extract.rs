@@ -314,6 +314,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) if crate::budget::over_budget(e.as_ref()) => {
+            Err(Error::Unavailable(crate::budget::BUSY.into()))
+        }
         Err(e) if timed_out(e.as_ref()) => Err(Error::RequestTimeout(
             "body was not received in time".into(),
         )),
@@ -323,16 +326,22 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
 
 /// True when reading a body failed because the client paused longer than the body
 /// timeout.
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+pub fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(e), |e| e.source())
         .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// Reads and discards (a bounded amount of) a refused body, so that a client still sending
 /// it receives the error response rather than a reset connection.
-pub async fn drain(mut body: Body) {
+pub async fn drain(body: Body) {
+    drain_within(body, std::time::Duration::from_secs(5)).await;
+}
+
+/// [`drain`] for at most `within`. The byte bound covers the largest body any route
+/// accepts (an upload of ten full files).
+pub async fn drain_within(mut body: Body, within: std::time::Duration) {
     use http_body_util::BodyExt;
-    const CAP: usize = 32 * 1024 * 1024;
+    const CAP: usize = 128 * 1024 * 1024;
     let read = async {
         let mut seen = 0usize;
         while seen <= CAP {
@@ -342,7 +351,7 @@ pub async fn drain(mut body: Body) {
             }
         }
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+    let _ = tokio::time::timeout(within, read).await;
 }
 
 /// Checks size and media type, then parses JSON (§1.5 steps 6–7, without the schema).

@@ -1,5 +1,6 @@
 //! Accord's HTTP surface: the `/privacy-v1` and `/site-v1` routers and their layers, the
-//! extractors (credentials, scopes, validated bodies and queries), the one mapping from
+//! extractors (credentials, scopes, validated bodies and queries), the memory budget of
+//! large bodies, the file names of uploaded parts, the one mapping from
 //! [`accord_core::Error`] to responses, the OpenAPI documents, the consent-event group
 //! commit, the background jobs (outgoing messages, file purge), the metrics, and the
 //! listener serving them ([`server`]).
@@ -7,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod app;
+pub mod budget;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -15,6 +17,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod multipart;
 pub mod openapi;
 pub mod rate_limit;
 pub mod respond;
@@ -54,6 +57,14 @@ pub struct ApiConfig {
     /// (`ACCORD_BODY_TIMEOUT`). Handlers themselves are never cancelled: a write that has
     /// started finishes and is answered.
     pub body_timeout: std::time::Duration,
+    /// `ACCORD_BODY_MEMORY`: bytes that large request bodies may hold at once; past it they
+    /// are answered 503 with `Retry-After` ([`budget`]).
+    pub body_memory: u64,
+    /// Longest wait of a large body for its share of `body_memory` before the 503.
+    pub body_memory_wait: std::time::Duration,
+    /// Size of the parts an upload is written to the object store in, and so what one upload
+    /// buffers: S3 needs at least 5 MiB; a local folder takes any size.
+    pub upload_part_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +81,9 @@ impl Default for ApiConfig {
             purge_interval_ms: 3_600_000,
             geoip: None,
             body_timeout: std::time::Duration::from_secs(30),
+            body_memory: 64 * 1024 * 1024,
+            body_memory_wait: std::time::Duration::from_secs(10),
+            upload_part_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -101,6 +115,8 @@ pub struct Shared {
     pub ingest: Ingest,
     /// Wakes the message sender when a change has queued a message.
     pub mail_wake: Arc<MailWake>,
+    /// Memory shared by large request bodies ([`budget`]).
+    pub body_budget: Arc<budget::BodyBudget>,
 }
 
 /// The [`Outbox`](accord_core::usecases::compliance_requests::Outbox) of this process: it
@@ -131,6 +147,11 @@ impl AppState {
     ) -> AppState {
         let limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_privacy));
         let site_limiter = Arc::new(rate_limit::Limiter::new(config.rate_limit_site));
+        let body_budget = Arc::new(budget::BodyBudget::new(
+            config.body_memory,
+            config.upload_part_bytes,
+            config.body_memory_wait,
+        ));
         AppState(Arc::new(Shared {
             store,
             files,
@@ -140,6 +161,7 @@ impl AppState {
             site_secret: Arc::new(tokio::sync::OnceCell::new()),
             ingest,
             mail_wake: Arc::default(),
+            body_budget,
         }))
     }
 

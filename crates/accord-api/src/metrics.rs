@@ -1,7 +1,7 @@
 //! Prometheus metrics, served on their own listen address (`--metrics-listen`) and off by
 //! default. Request count and latency by method, matched route and status; the consent
-//! ingest queue depth and batch sizes; the outgoing-message backlog; database pool use;
-//! and background job runs. Gauges that describe state are read when scraped.
+//! ingest queue depth and batch sizes; the memory reserved by large request bodies; the
+//! outgoing-message backlog; database pool use; and background job runs. Gauges that describe state are read when scraped.
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -16,6 +16,7 @@ pub const HTTP_REQUESTS: &str = "accord_http_requests_total";
 pub const HTTP_DURATION: &str = "accord_http_request_duration_seconds";
 pub const INGEST_QUEUE_DEPTH: &str = "accord_ingest_queue_depth";
 pub const INGEST_BATCH_EVENTS: &str = "accord_ingest_batch_events";
+pub const BODY_MEMORY_RESERVED: &str = "accord_body_memory_reserved_bytes";
 pub const MESSAGE_BACKLOG: &str = "accord_outgoing_messages_backlog";
 pub const DB_POOL_CONNECTIONS: &str = "accord_db_pool_connections";
 pub const JOB_RUNS: &str = "accord_job_runs_total";
@@ -85,6 +86,7 @@ pub fn router(state: AppState, handle: PrometheusHandle) -> Router {
 
 async fn scrape(State((state, handle)): State<(AppState, PrometheusHandle)>) -> Response {
     metrics::gauge!(INGEST_QUEUE_DEPTH).set(state.ingest.queued() as f64);
+    metrics::gauge!(BODY_MEMORY_RESERVED).set(state.body_budget.reserved() as f64);
     for p in state.store.pool_stats() {
         let idle = p.idle.min(p.size);
         metrics::gauge!(DB_POOL_CONNECTIONS, "pool" => p.pool, "state" => "idle").set(idle);

@@ -92,7 +92,8 @@ fn build() -> Value {
         true,
     );
     files_post["requestBody"] = json!({"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "required": ["file"],
-        "properties": {"file": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "binary"}}}}}}});
+        "properties": {"file": {"type": "array", "maxItems": 10, "items": {"type": "string", "format": "binary"},
+            "description": "One part per file. Its name is the part's `filename*` (RFC 8187) or `filename`: 1 to 255 characters, without `/`, `\\`, `..` or control characters. Each file holds at most 10485760 bytes; an empty file is allowed."}}}}}});
     paths.insert("/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files".into(), json!({"post": files_post}));
     let mut file_params = path_params(one);
     file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
@@ -208,6 +209,7 @@ fn build() -> Value {
     crate::routes::data_systems::document(&mut paths);
     crate::routes::data_system_attributes::document(&mut paths);
     crate::routes::records_of_processing::document(&mut paths);
+    with_body_answers(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},
@@ -226,6 +228,21 @@ fn build() -> Value {
             }
         }
     })
+}
+
+/// What any operation reading a request body may also answer: 408 for a client that pauses
+/// too long while sending it (`ACCORD_BODY_TIMEOUT`), and 503 for a large body that finds
+/// the body memory budget spent (`ACCORD_BODY_MEMORY`).
+fn with_body_answers(paths: &mut Map<String, Value>) {
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations.filter(|o| o.get("requestBody").is_some()) {
+        if let Some(responses) = operation["responses"].as_object_mut() {
+            responses.extend(errors(&[408, 503]));
+        }
+    }
 }
 
 /// The published schema of a ComplianceRequest (§3.2), derived from the answered type; the

@@ -141,13 +141,12 @@ pub struct WireOptions {
     pub data_systems: HashMap<Uuid, DataSystemSummary>,
 }
 
-/// Where the bytes of one upload of a file live in the object store.
-pub fn file_key(request: Uuid, name: &str) -> String {
-    format!(
-        "compliance-requests/{request}/{}-{}",
-        crate::ids::new_id(),
-        percent_encode(name)
-    )
+/// Where the bytes of one upload of a file live in the object store: a fresh id under the
+/// request, so that any name §3.8 allows fits a file-system name (the name itself is kept
+/// in [`StoredFile::name`]). Keys of earlier uploads, which also carried the encoded name,
+/// are stored per file and stay readable.
+pub fn file_key(request: Uuid) -> String {
+    format!("compliance-requests/{request}/{}", crate::ids::new_id())
 }
 
 /// Percent-encodes everything outside RFC 3986 unreserved characters.

@@ -56,6 +56,11 @@ pub struct ServeArgs {
     #[arg(long = "max-connections", env = "ACCORD_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// MiB that large request bodies (over 64 KiB) may hold in memory at once, across all
+    /// requests; past it they are answered 503 with `Retry-After`.
+    #[arg(long = "body-memory", env = "ACCORD_BODY_MEMORY", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub body_memory: u64,
     /// Comma-separated CIDRs (or addresses) whose `X-Forwarded-For` and geo header are believed.
     #[arg(long = "trusted-proxies", env = "ACCORD_TRUSTED_PROXIES", default_value = "", value_parser = proxies)]
     pub trusted_proxies: List<IpNet>,
@@ -119,6 +124,14 @@ impl ServeArgs {
             geoip,
             public_url: self.public_url.clone(),
             body_timeout: Duration::from_secs(self.body_timeout),
+            body_memory: self.body_memory * 1024 * 1024,
+            // S3 takes no part under 5 MiB (but the last); a local folder takes any size,
+            // and smaller parts keep each upload's buffers small.
+            upload_part_bytes: if self.s3_bucket.is_some() {
+                5 * 1024 * 1024
+            } else {
+                1024 * 1024
+            },
             mail: accord_api::mail::MailConfig {
                 smtp_url: self.smtp_url.clone(),
                 sms_webhook_url: self.sms_webhook_url.clone(),

@@ -1,14 +1,19 @@
-//! Files of a compliance request (§3.8): multipart upload, download and delete. Bytes go to
-//! the object store under a key unique to each upload; the request row is updated in one
-//! transaction afterwards, and bytes of an upload that fails are removed again.
+//! Files of a compliance request (§3.8): multipart upload, download and delete. Each part
+//! streams to the object store as it arrives, under a key of its own, so that an upload
+//! holds only its part buffers (two parts of `upload_part_bytes`, counted in the body
+//! memory budget); downloads stream back the same way. The request row is updated in one
+//! transaction once every part is stored, and the bytes of an upload that fails, or whose
+//! client goes away, are removed again.
+use crate::budget::{over_budget, BUSY};
 use crate::error::ApiResult;
-use crate::extract::{is_multipart, Limited, ProjectScope, Viewer};
+use crate::extract::{is_multipart, timed_out, Limited, ProjectScope, Viewer};
+use crate::multipart::{self, Recent, MALFORMED};
 use crate::respond::{created, ok, Json};
 use crate::routes::compliance_requests::{include_params, render};
 use crate::AppState;
 use accord_core::compliance::wire::PrivacyComplianceRequest;
 use accord_core::compliance::{
-    self, file_key, Actor, IncomingFile, MAX_FILES_PER_UPLOAD, MAX_FILE_BYTES,
+    self, file_key, Actor, ComplianceRequest, IncomingFile, MAX_FILES_PER_UPLOAD, MAX_FILE_BYTES,
 };
 use accord_core::query::{self, Query};
 use accord_core::time::now_ms;
@@ -20,9 +25,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use object_store::path::Path as ObjectPath;
-use object_store::PutPayload;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     let base = "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files";
@@ -35,35 +44,154 @@ pub fn router() -> Router<AppState> {
 /// Whole-request ceiling for an upload: ten full files plus multipart overhead.
 const UPLOAD_BODY_LIMIT: u64 = MAX_FILE_BYTES * MAX_FILES_PER_UPLOAD as u64 + 1024 * 1024;
 
-struct Part {
-    name: String,
-    media_type: String,
-    bytes: bytes::Bytes,
+async fn upload(
+    State(state): State<AppState>,
+    scope: ProjectScope<Limited>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<PrivacyComplianceRequest>> {
+    let id = scope.id("complianceRequestId")?;
+    if !is_multipart(&headers) {
+        return Err(
+            Error::UnsupportedMediaType("Content-Type must be multipart/form-data".into()).into(),
+        );
+    }
+    let q = query::parse(raw.as_deref(), &include_params())?;
+    let mut stored = Stored::new(state.files.clone());
+    let updated = match store_and_record(&state, &scope, id, &headers, body, &mut stored).await {
+        Ok(cr) => {
+            stored.keep();
+            cr
+        }
+        Err(e) => {
+            stored.discard().await;
+            return Err(e.into());
+        }
+    };
+    let item = render(&state, scope.org, std::slice::from_ref(&updated), &q)
+        .await?
+        .remove(0);
+    Ok(created(item))
 }
 
-/// Reads and checks every part before anything is stored.
-async fn read_parts(headers: &HeaderMap, body: Body) -> Result<Vec<Part>, Error> {
+/// Stores every part, then records the files on the request (§1.5: the body is checked
+/// before the request's existence and state).
+async fn store_and_record(
+    state: &AppState,
+    scope: &ProjectScope<Limited>,
+    id: Uuid,
+    headers: &HeaderMap,
+    body: Body,
+    stored: &mut Stored,
+) -> Result<ComplianceRequest, Error> {
+    let incoming = store_parts(state, id, headers, body, stored).await?;
+    let project = scope.project()?;
+    let current = state
+        .store
+        .get_compliance_request(scope.org, scope.project_id, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let names: Vec<&str> = incoming.iter().map(|p| p.name.as_str()).collect();
+    compliance::check_upload(&current, &names)?;
+    let days = project.purge_days_after_upload();
+    let actor = Actor {
+        account_id: Some(scope.who.key_id),
+    };
+    usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (scope.org, scope.project_id, id),
+        actor,
+        move |cr| compliance::add_files(cr, &incoming, &actor, days, now_ms()),
+    )
+    .await?
+    .ok_or_else(Error::not_found)
+}
+
+/// The bytes this upload has stored so far. They are removed unless the upload is
+/// recorded: by [`Stored::discard`] on an error, or in the background when the request
+/// is dropped half-way (its client went away).
+struct Stored {
+    files: Arc<dyn ObjectStore>,
+    keys: Vec<String>,
+}
+
+impl Stored {
+    fn new(files: Arc<dyn ObjectStore>) -> Stored {
+        Stored {
+            files,
+            keys: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self) {
+        self.keys.clear();
+    }
+
+    async fn discard(&mut self) {
+        delete_all(&self.files, std::mem::take(&mut self.keys)).await;
+    }
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let (files, keys) = (self.files.clone(), std::mem::take(&mut self.keys));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { delete_all(&files, keys).await });
+        }
+    }
+}
+
+/// Deletes stored bytes; a key that was never written is no error.
+async fn delete_all(files: &Arc<dyn ObjectStore>, keys: Vec<String>) {
+    for key in keys {
+        match files.delete(&ObjectPath::from(key.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, key = %key, "could not delete file bytes"),
+        }
+    }
+}
+
+/// Reads the parts in order, checking each (§3.8) and streaming its bytes to the object
+/// store before the next one is read.
+async fn store_parts(
+    state: &AppState,
+    request: Uuid,
+    headers: &HeaderMap,
+    body: Body,
+    stored: &mut Stored,
+) -> Result<Vec<IncomingFile>, Error> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let boundary = multer::parse_boundary(ct)
-        .map_err(|_| Error::bad("body must be valid multipart/form-data"))?;
+    let boundary = multer::parse_boundary(ct).map_err(|_| Error::bad(MALFORMED))?;
+    let recent = Recent::default();
+    let seen = recent.clone();
+    let body = Body::new(body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            seen.saw(data);
+        }
+        frame
+    }));
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(UPLOAD_BODY_LIMIT));
     let mut mp =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
-    let mut parts = Vec::new();
+        multer::Multipart::with_constraints(body.into_data_stream(), &boundary, constraints);
+    let reading = Reading {
+        recent: &recent,
+        boundary: &boundary,
+    };
+    let mut files = Vec::new();
     loop {
-        let field = match mp.next_field().await {
+        let mut field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(multer::Error::StreamSizeExceeded { .. }) => {
-                return Err(Error::PayloadTooLarge(format!(
-                    "body exceeds the maximum size of {UPLOAD_BODY_LIMIT} bytes"
-                )))
-            }
-            Err(_) => return Err(Error::bad("body must be valid multipart/form-data")),
+            Err(e) => return Err(reading.error(e)),
         };
         let part_name = field.name().unwrap_or("").to_string();
         if part_name != "file" {
@@ -71,12 +199,16 @@ async fn read_parts(headers: &HeaderMap, body: Body) -> Result<Vec<Part>, Error>
                 "body must NOT have additional properties: '{part_name}'"
             )));
         }
-        if parts.len() == MAX_FILES_PER_UPLOAD {
+        if files.len() == MAX_FILES_PER_UPLOAD {
             return Err(Error::bad(format!(
                 "body/file must NOT have more than {MAX_FILES_PER_UPLOAD} items"
             )));
         }
-        let Some(name) = field.file_name().map(str::to_string) else {
+        let disposition = field
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .map_or(&b""[..], |v| v.as_bytes());
+        let Some(name) = multipart::file_name(disposition)? else {
             return Err(Error::bad(
                 "body/file must have required property 'fileName'",
             ));
@@ -86,125 +218,123 @@ async fn read_parts(headers: &HeaderMap, body: Body) -> Result<Vec<Part>, Error>
             .content_type()
             .map(|m| m.essence_str().to_string())
             .unwrap_or_else(|| "application/octet-stream".into());
-        let mut field = field;
-        let mut buf = bytes::BytesMut::new();
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if (buf.len() + chunk.len()) as u64 > MAX_FILE_BYTES {
-                        return Err(Error::PayloadTooLarge(format!(
-                            "file '{name}' exceeds the maximum size of {MAX_FILE_BYTES} bytes"
-                        )));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(multer::Error::StreamSizeExceeded { .. }) => {
-                    return Err(Error::PayloadTooLarge(format!(
-                        "body exceeds the maximum size of {UPLOAD_BODY_LIMIT} bytes"
-                    )))
-                }
-                Err(_) => return Err(Error::bad("body must be valid multipart/form-data")),
-            }
-        }
-        if buf.is_empty() {
-            return Err(Error::bad(format!("body/file '{name}' must NOT be empty")));
-        }
-        parts.push(Part {
+        let key = file_key(request);
+        stored.keys.push(key.clone());
+        let part = Part {
+            field: &mut field,
+            name: &name,
+            size: 0,
+            reading: &reading,
+        };
+        let size = part
+            .store(&state.files, &key, state.config.upload_part_bytes)
+            .await?;
+        files.push(IncomingFile {
+            key,
             name,
+            size,
             media_type,
-            bytes: buf.freeze(),
         });
     }
-    if parts.is_empty() {
+    if files.is_empty() {
         return Err(Error::bad("body must have required property 'file'"));
     }
-    Ok(parts)
+    Ok(files)
 }
 
-async fn upload(
-    State(state): State<AppState>,
-    scope: ProjectScope<Limited>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<PrivacyComplianceRequest>> {
-    let org = scope.org;
-    let pid = scope.project_id;
-    let who = &scope.who;
-    let id = scope.id("complianceRequestId")?;
-    if !is_multipart(&headers) {
-        return Err(
-            Error::UnsupportedMediaType("Content-Type must be multipart/form-data".into()).into(),
-        );
-    }
-    let q = query::parse(raw.as_deref(), &include_params())?;
-    let parts = read_parts(&headers, body).await?;
-    let project = scope.project()?;
-    let current = state
-        .store
-        .get_compliance_request(org, pid, id)
-        .await?
-        .ok_or_else(Error::not_found)?;
-    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
-    compliance::check_upload(&current, &names)?;
+/// What a failed read of the multipart body means.
+struct Reading<'a> {
+    recent: &'a Recent,
+    boundary: &'a str,
+}
 
-    let mut incoming = Vec::with_capacity(parts.len());
-    for part in parts {
-        let key = file_key(id, &part.name);
-        let stored = state
-            .files
-            .put(
-                &ObjectPath::from(key.as_str()),
-                PutPayload::from_bytes(part.bytes.clone()),
-            )
-            .await;
-        if let Err(e) = stored {
-            discard(&state, &incoming).await;
-            return Err(Error::internal(e).into());
+impl Reading<'_> {
+    fn error(&self, e: multer::Error) -> Error {
+        match e {
+            multer::Error::StreamSizeExceeded { .. } => Error::PayloadTooLarge(format!(
+                "body exceeds the maximum size of {UPLOAD_BODY_LIMIT} bytes"
+            )),
+            multer::Error::ReadHeaderFailed(_)
+            | multer::Error::DecodeHeaderName { .. }
+            | multer::Error::DecodeHeaderValue { .. } => self.recent.refused_headers(self.boundary),
+            e if over_budget(&e) => Error::Unavailable(BUSY.into()),
+            e if timed_out(&e) => Error::RequestTimeout("body was not received in time".into()),
+            _ => Error::bad(MALFORMED),
         }
-        incoming.push(IncomingFile {
-            key,
-            name: part.name,
-            size: part.bytes.len() as i64,
-            media_type: part.media_type,
-        });
     }
-    let keys: Vec<String> = incoming.iter().map(|f| f.key.clone()).collect();
-    let days = project.purge_days_after_upload();
-    let actor = Actor {
-        account_id: Some(who.key_id),
-    };
-    let result = usecase::update(
-        state.store.as_ref(),
-        state.mail_wake.as_ref(),
-        (org, pid, id),
-        actor,
-        move |cr| compliance::add_files(cr, &incoming, &actor, days, now_ms()),
-    )
-    .await;
-    let updated = match result {
-        Ok(Some(cr)) => cr,
-        other => {
-            for k in keys {
-                let _ = state.files.delete(&ObjectPath::from(k.as_str())).await;
+}
+
+/// One file part being stored.
+struct Part<'a, 'r> {
+    field: &'a mut multer::Field<'r>,
+    name: &'a str,
+    size: u64,
+    reading: &'a Reading<'a>,
+}
+
+impl Part<'_, '_> {
+    /// The next chunk of the file; 413 once it passes the file size limit (§1.6).
+    async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        match self.field.chunk().await {
+            Ok(Some(chunk)) => {
+                self.size += chunk.len() as u64;
+                if self.size > MAX_FILE_BYTES {
+                    return Err(Error::PayloadTooLarge(format!(
+                        "file '{}' exceeds the maximum size of {MAX_FILE_BYTES} bytes",
+                        self.name
+                    )));
+                }
+                Ok(Some(chunk))
             }
-            return Err(other
-                .and_then(|o| o.ok_or_else(Error::not_found))
-                .err()
-                .unwrap_or_else(Error::not_found)
-                .into());
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.reading.error(e)),
         }
-    };
-    let item = render(&state, org, std::slice::from_ref(&updated), &q)
-        .await?
-        .remove(0);
-    Ok(created(item))
-}
+    }
 
-async fn discard(state: &AppState, files: &[IncomingFile]) {
-    for f in files {
-        let _ = state.files.delete(&ObjectPath::from(f.key.as_str())).await;
+    /// Writes the file to `key` and returns its size: in one put when it fits one part,
+    /// else as a multipart upload with at most one part in flight besides the one filling.
+    async fn store(
+        mut self,
+        files: &Arc<dyn ObjectStore>,
+        key: &str,
+        part_bytes: usize,
+    ) -> Result<i64, Error> {
+        let path = ObjectPath::from(key);
+        let mut first = BytesMut::new();
+        while first.len() < part_bytes {
+            match self.chunk().await? {
+                Some(chunk) => first.extend_from_slice(&chunk),
+                None => {
+                    files
+                        .put(&path, PutPayload::from_bytes(first.freeze()))
+                        .await
+                        .map_err(Error::internal)?;
+                    return Ok(self.size as i64);
+                }
+            }
+        }
+        let upload = files.put_multipart(&path).await.map_err(Error::internal)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_bytes);
+        writer.write(&first);
+        drop(first);
+        let pumped = async {
+            while let Some(chunk) = self.chunk().await? {
+                writer.wait_for_capacity(1).await.map_err(Error::internal)?;
+                writer.write(&chunk);
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match pumped {
+            Ok(()) => {
+                writer.finish().await.map_err(Error::internal)?;
+                Ok(self.size as i64)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -228,7 +358,7 @@ async fn download(
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(Error::not_found)?;
-    let bytes = stored_bytes(&state, &file.key).await?;
+    let (bytes, size) = stored_file(&state, &file.key).await?;
     let details = json!({"requestDownloadId": accord_core::ids::new_id(), "downloadedFilesCount": 1, "fileName": file.name});
     state
         .store
@@ -243,23 +373,23 @@ async fn download(
             },
         )
         .await?;
-    Ok(file_response(&file.name, &file.media_type, bytes))
+    Ok(file_response(&file.name, &file.media_type, bytes, size))
 }
 
-/// The stored bytes of a file.
-pub async fn stored_bytes(state: &AppState, key: &str) -> Result<bytes::Bytes, Error> {
-    state
+/// The stored bytes of a file as a stream, and their length: a download holds no more than
+/// a read buffer of it.
+pub async fn stored_file(state: &AppState, key: &str) -> Result<(Body, u64), Error> {
+    let got = state
         .files
         .get(&ObjectPath::from(key))
         .await
-        .map_err(Error::internal)?
-        .bytes()
-        .await
-        .map_err(Error::internal)
+        .map_err(Error::internal)?;
+    let size = got.meta.size as u64;
+    Ok((Body::from_stream(got.into_stream()), size))
 }
 
 /// The download response of §3.8.
-pub fn file_response(name: &str, media_type: &str, bytes: bytes::Bytes) -> Response {
+pub fn file_response(name: &str, media_type: &str, bytes: Body, size: u64) -> Response {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -274,14 +404,14 @@ pub fn file_response(name: &str, media_type: &str, bytes: bytes::Bytes) -> Respo
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
         compliance::percent_encode(name)
     );
-    let mut res = (StatusCode::OK, bytes.clone()).into_response();
+    let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(media_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

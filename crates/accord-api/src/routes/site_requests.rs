@@ -5,7 +5,7 @@
 use crate::error::ApiResult;
 use crate::extract::{read_json, read_json_text, validated, PathParams};
 use crate::respond::{created, ok, Json, Page};
-use crate::routes::files::{file_response, stored_bytes};
+use crate::routes::files::{file_response, stored_file};
 use crate::site::{Client, SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
 use accord_core::compliance::wire::SiteComplianceRequest;
@@ -181,7 +181,7 @@ async fn download(State(state): State<AppState>, session: SiteSession) -> ApiRes
         .find(|f| f.name == name)
         .cloned()
         .ok_or_else(Error::not_found)?;
-    let bytes = stored_bytes(&state, &file.key).await?;
+    let (bytes, size) = stored_file(&state, &file.key).await?;
     let days = session.project.purge_days_after_download();
     let file_name = file.name.clone();
     usecase::update(
@@ -192,7 +192,7 @@ async fn download(State(state): State<AppState>, session: SiteSession) -> ApiRes
         move |cr| Ok(lifecycle::subject_download(cr, &file_name, days, now_ms())),
     )
     .await?;
-    Ok(file_response(&file.name, &file.media_type, bytes))
+    Ok(file_response(&file.name, &file.media_type, bytes, size))
 }
 
 // ---------------------------------------------------------------------------------------

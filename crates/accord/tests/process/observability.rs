@@ -68,6 +68,7 @@ async fn metrics_and_access_log(postgres: bool) {
         r#"accord_http_requests_total{method="-",route="unmatched",status="404"} 2"#,
         r#"accord_http_request_duration_seconds_bucket{method="GET",route="/privacy-v1/health",status="200",le="0.005"}"#,
         "accord_ingest_queue_depth 0",
+        "accord_body_memory_reserved_bytes 0",
         "accord_ingest_batch_events_count 1",
         "accord_outgoing_messages_backlog 0",
         r#"accord_db_pool_connections{pool="write",state="idle"}"#,

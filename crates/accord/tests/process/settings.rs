@@ -29,6 +29,7 @@ fn a_bad_setting_stops_serve_naming_it() {
         ("ACCORD_BODY_TIMEOUT", "0"),
         ("ACCORD_HEADER_TIMEOUT", "0"),
         ("ACCORD_MAX_CONNECTIONS", "none"),
+        ("ACCORD_BODY_MEMORY", "0"),
         ("ACCORD_TRUSTED_PROXIES", "10.0.0.0/8,nowhere"),
         ("ACCORD_CORS_ORIGINS", "admin.example.com"),
         ("ACCORD_SMTP_URL", "http://mail.example.com"),
