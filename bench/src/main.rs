@@ -479,15 +479,25 @@ async fn measure_list(
         rfc(seeded.month.1)
     );
     // `user{k}` with k = rows/20 matches user{k} and user{10k}..user{10k+9}: 11 rows.
-    let email = format!("user{}", (args.rows / 20).max(1));
+    let k = (args.rows / 20).max(1);
+    let email = format!("user{k}");
+    // A whole address, as a privacy team pastes it: one row.
+    let address = format!("user{k}%40example{}.com", k % 50);
     let queries: Vec<(&str, String)> = vec![
         ("default", String::new()),
         ("status=submitted", "status=submitted".into()),
         ("request=delete", "request=delete".into()),
+        (
+            "status+request",
+            "status=submitted&status=acknowledged&request=view".into(),
+        ),
         ("userEmail", format!("userEmail={email}")),
+        ("userEmail=address", format!("userEmail={address}")),
         ("text", format!("text={}", seed::TEXT_NEEDLE)),
         ("startDate..endDate", month.clone()),
         ("sort=requestDate", "sort=requestDate".into()),
+        ("sort=dueDate", "sort=dueDate&order=asc".into()),
+        ("overdue", "overdue=true".into()),
         (
             "combined",
             format!(

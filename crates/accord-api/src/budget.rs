@@ -36,6 +36,11 @@ pub const SMALL_BODY: u64 = 64 * 1024;
 /// The 503 message of a request turned away because the budget is spent.
 pub const BUSY: &str = "Too many large request bodies in flight, retry later";
 
+/// The most JSON values one body may hold (**Accord decision**): a dense array of small
+/// numbers within the 16 MiB size limit would parse into some 600 MB; at this bound a body
+/// parses into at most about 80 MB.
+pub const MAX_JSON_VALUES: u64 = 1 << 20;
+
 /// How long the rest of a body turned away may take to arrive and be discarded: enough
 /// for the largest body a route accepts (an upload of ten full files) on a busy server.
 const DRAIN_REFUSED: Duration = Duration::from_secs(30);
@@ -113,6 +118,27 @@ impl std::fmt::Display for OverBudget {
 }
 
 impl std::error::Error for OverBudget {}
+
+/// The error a JSON body yields once it holds more than [`MAX_JSON_VALUES`] values; the
+/// readers of bodies answer it with 413.
+#[derive(Debug)]
+pub struct TooManyValues;
+
+impl std::fmt::Display for TooManyValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "body exceeds the maximum of {MAX_JSON_VALUES} JSON values"
+        )
+    }
+}
+
+impl std::error::Error for TooManyValues {}
+
+/// True when reading a body failed because it holds too many JSON values.
+pub fn too_many_values(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<TooManyValues>())
+}
 
 /// True when reading a body failed because the budget is spent.
 pub fn over_budget(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -305,10 +331,14 @@ impl Counted {
         }
     }
 
-    /// Hands the unread rest to the middleware (which drains it) and fails the read.
-    fn refuse(&mut self) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    /// Hands the unread rest to the middleware (which drains it) and fails the read with
+    /// `why`.
+    fn refuse(
+        &mut self,
+        why: impl std::error::Error + Send + Sync + 'static,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         lock(&self.hold).refused = self.inner.take();
-        Poll::Ready(Some(Err(axum::Error::new(OverBudget))))
+        Poll::Ready(Some(Err(axum::Error::new(why))))
     }
 }
 
@@ -325,7 +355,7 @@ impl http_body::Body for Counted {
             return Poll::Ready(None);
         }
         if !ready!(this.poll_reserve(cx)) {
-            return this.refuse();
+            return this.refuse(OverBudget);
         }
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
@@ -335,6 +365,9 @@ impl http_body::Body for Counted {
             this.seen += data.len() as u64;
             if !matches!(this.charge, Charge::Streaming) {
                 this.values.scan(data);
+                if this.values.count > MAX_JSON_VALUES {
+                    return this.refuse(TooManyValues);
+                }
             }
         }
         Poll::Ready(frame)

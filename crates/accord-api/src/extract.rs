@@ -317,6 +317,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes> {
         Err(e) if crate::budget::over_budget(e.as_ref()) => {
             Err(Error::Unavailable(crate::budget::BUSY.into()))
         }
+        Err(e) if crate::budget::too_many_values(e.as_ref()) => Err(Error::PayloadTooLarge(
+            crate::budget::TooManyValues.to_string(),
+        )),
         Err(e) if timed_out(e.as_ref()) => Err(Error::RequestTimeout(
             "body was not received in time".into(),
         )),

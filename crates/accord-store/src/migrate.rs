@@ -16,6 +16,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_consent_ingest.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_request_counts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -30,6 +34,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/postgres/0008_consent_ingest.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_request_counts.sql"),
     ),
 ];
 

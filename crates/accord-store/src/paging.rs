@@ -1,12 +1,48 @@
-//! Paging and substring filters written once: the exact `total` of a filtered table (a
-//! COUNT read just before the page) and one page of its rows, ordered by a sort column
-//! (items without a value last when it is nullable), then by id in the same direction
-//! (§1.7).
-use crate::{a, all, count, SqlStore};
+//! Paging and substring filters written once: one page of a filtered table's rows, ordered
+//! by a sort column (items without a value last when it is nullable), then by id in the
+//! same direction, and its exact `total` (§1.7), both read by one statement so that they
+//! come from one snapshot of the database.
+use crate::db::db_err;
+use crate::{a, count, SqlStore};
 use accord_core::query::Page;
 use accord_core::store::StoreResult as Result;
 use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
+
+/// The column that carries the total beside each row of a page.
+const TOTAL: &str = "accord_total";
+
+/// Runs `page` with `total` (a query of one integer) as an extra column, so that the rows
+/// and the total are read in one statement: a concurrent write is either in both or in
+/// neither. Only a page with no rows reads the total on its own.
+pub(crate) async fn page_and_total<T>(
+    s: &SqlStore,
+    mut page: SelectStatement,
+    total: SelectStatement,
+) -> Result<(i64, Vec<T>)>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    page.expr_as(
+        SimpleExpr::SubQuery(None, Box::new(total.clone().into_sub_query_statement())),
+        a(TOTAL),
+    );
+    let (sql, values) = s.db.sql(&page);
+    let rows = sqlx::query_with(&sql, values)
+        .fetch_all(&s.db.read)
+        .await
+        .map_err(db_err)?;
+    let Some(first) = rows.first() else {
+        return Ok((count(&s.db, &s.db.read, &total).await?, vec![]));
+    };
+    let n: i64 = first.try_get(TOTAL).map_err(db_err)?;
+    let items = rows
+        .iter()
+        .map(T::from_row)
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(db_err)?;
+    Ok((n, items))
+}
 
 /// Orders `q` by a sort column (items without a value last), then by id.
 pub(crate) fn order_page(
@@ -42,14 +78,12 @@ where
     cq.expr(Expr::col(a("id")).count())
         .from(a(table))
         .cond_where(cond.clone());
-    let total = count(&s.db, &s.db.read, &cq).await?;
     let mut q = Query::select();
     q.columns(columns.iter().map(|c| a(c)))
         .from(a(table))
         .cond_where(cond);
     order_page(s, &mut q, sort.0, sort.1, sort.2, page);
-    let rows: Vec<T> = all(&s.db, &s.db.read, &q).await?;
-    Ok((total, rows))
+    page_and_total(s, q, cq).await
 }
 
 /// Case-insensitive substring match of free text.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::identities::{insert_identity, IdentityKeys};
 use crate::paging::page_of;
+use sea_query::SelectStatement;
 
 impl SqlStore {
     /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
@@ -286,13 +287,8 @@ impl SqlStore {
 
     pub(crate) fn request_conditions(&self, f: &RequestFilter) -> Cond {
         // The caller passes only projects of `f.organization_id`, so the project alone scopes
-        // the query; a single project is an equality, which lets the planner read an index in
-        // sort order.
-        let mut c = Cond::all();
-        c = c.add(match f.project_ids.as_slice() {
-            [one] => Expr::col(a("project_id")).eq(one.to_string()),
-            many => Expr::col(a("project_id")).is_in(many.iter().map(|p| p.to_string())),
-        });
+        // the query.
+        let mut c = Cond::all().add(in_projects(&f.project_ids));
         if let Some(v) = f.start_date {
             c = c.add(Expr::col(a("request_date")).gte(v));
         }
@@ -352,12 +348,54 @@ impl SqlStore {
         c
     }
 
+    /// The query of the exact number of requests matching `f` (whose conditions are
+    /// `cond`). Filters by project, status and request type only, the common views of the
+    /// inbox, are answered from `compliance_request_counts`, which triggers keep in the same
+    /// transaction as every write; any other filter counts the matching rows.
+    pub(crate) fn request_total(&self, f: &RequestFilter, cond: Cond) -> SelectStatement {
+        let counted = RequestFilter {
+            organization_id: f.organization_id,
+            project_ids: f.project_ids.clone(),
+            request: f.request.clone(),
+            status: f.status.clone(),
+            now: f.now,
+            ..RequestFilter::default()
+        };
+        let mut q = Query::select();
+        if *f == counted {
+            let mut c = Cond::all().add(in_projects(&f.project_ids));
+            if !f.request.is_empty() {
+                c = c.add(Expr::col(a("request")).is_in(f.request.clone()));
+            }
+            if !f.status.is_empty() {
+                c = c.add(Expr::col(a("status")).is_in(f.status.clone()));
+            }
+            q.expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+                .from(a("compliance_request_counts"))
+                .cond_where(c);
+        } else {
+            q.expr(Expr::cust("COUNT(*)"))
+                .from(a("compliance_requests"))
+                .cond_where(cond);
+        }
+        q
+    }
+
     pub(crate) fn sort_expr(&self, col: &str, text: bool) -> SimpleExpr {
         if text && self.db.backend == Backend::Postgres {
             Expr::cust(format!("\"{col}\" COLLATE \"C\""))
         } else {
             Expr::col(a(col)).into()
         }
+    }
+}
+
+/// `project_id` is one of `ids`: a single project is an equality, which lets the planner
+/// read an index in sort order.
+fn in_projects(ids: &[Uuid]) -> SimpleExpr {
+    match ids {
+        [one] => Expr::col(a("project_id")).eq(one.to_string()),
+        many => Expr::col(a("project_id")).is_in(many.iter().map(|p| p.to_string())),
     }
 }
 
@@ -458,42 +496,30 @@ impl ComplianceStore for SqlStore {
             return Ok((0, vec![]));
         }
         let cond = self.request_conditions(f);
-        let mut cq = Query::select();
-        cq.expr(Expr::cust("COUNT(*)"))
-            .from(a("compliance_requests"))
-            .cond_where(cond.clone());
-        let total = count(&self.db, &self.db.read, &cq).await?;
-        if total <= page.offset {
-            return Ok((total, vec![]));
-        }
-        // Deferred join: the page's ids come from an index, then only those rows are read.
+        // Deferred join: the page's ids come from an index, then only those rows are read;
+        // the total comes with them, from the same snapshot.
         let (col, text, nullable) = request_sort_column(&page.sort);
         let order = if page.desc { Order::Desc } else { Order::Asc };
         let mut ids = Query::select();
         ids.column(a("id"))
             .from(a("compliance_requests"))
-            .cond_where(cond);
-        if nullable {
-            ids.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
-        }
-        ids.order_by_expr(self.sort_expr(col, text), order.clone())
-            .order_by(a("id"), order)
-            .limit(page.limit as u64)
-            .offset(page.offset as u64);
-        let page_ids: Vec<IdRow> = all(&self.db, &self.db.read, &ids).await?;
-        if page_ids.is_empty() {
-            return Ok((total, vec![]));
-        }
+            .cond_where(cond.clone());
         let mut q = Query::select();
         q.columns(CR_COLUMNS.map(a))
             .from(a("compliance_requests"))
-            .and_where(Expr::col(a("id")).is_in(page_ids.iter().map(|r| r.id.clone())));
-        let rows: Vec<CrRow> = all(&self.db, &self.db.read, &q).await?;
-        let mut by_id: HashMap<String, CrRow> =
-            rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let items = page_ids
-            .iter()
-            .filter_map(|r| by_id.remove(&r.id))
+            .and_where(Expr::col(a("id")).in_subquery({
+                crate::paging::order_page(self, &mut ids, col, text, nullable, page);
+                ids
+            }));
+        if nullable {
+            q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
+        }
+        q.order_by_expr(self.sort_expr(col, text), order.clone())
+            .order_by(a("id"), order);
+        let (total, rows): (i64, Vec<CrRow>) =
+            crate::paging::page_and_total(self, q, self.request_total(f, cond)).await?;
+        let items = rows
+            .into_iter()
             .map(CrRow::into_model)
             .collect::<Result<Vec<_>>>()?;
         Ok((total, items))

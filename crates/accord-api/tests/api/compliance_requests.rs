@@ -273,6 +273,20 @@ async fn create_media_type_and_size(b: accord_store::Backend) {
     chunk.extend(b"\r\n0\r\n\r\n");
     let got = raw_post(&s, &path, "transfer-encoding: chunked\r\n", &chunk).await;
     assert_error(&got, 413, "body exceeds the maximum size of 16777216 bytes");
+    // Within the size limit, but dense: more JSON values than a body may parse into.
+    let dense = format!(
+        r#"{{"request":"view","userId":"dense","requestDetails":[{}0]}}"#,
+        "0,".repeat(1 << 20)
+    );
+    let got = send(
+        s.req(Method::POST, &path)
+            .header("content-type", "application/json")
+            .body(dense),
+    )
+    .await;
+    assert_error(&got, 413, "body exceeds the maximum of 1048576 JSON values");
+    let (_, list) = s.get(&path).await;
+    assert_eq!(list["total"], 1, "only the first request is stored");
 }
 
 async fn transitions_follow_the_status_machine(b: accord_store::Backend) {

@@ -15,3 +15,4 @@ mod lifecycle;
 mod operations;
 mod plumbing;
 mod site;
+mod totals;

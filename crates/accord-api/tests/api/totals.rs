@@ -1,0 +1,226 @@
+//! §1.7: list totals stay exact. The inbox's common views (by project, status and request
+//! type) are counted from counters kept by the database; these tests write concurrently
+//! (creates, transitions, erasures, a project's requests) and then compare every
+//! counter-backed total with a plain count of the same rows, and check that a page and
+//! its total are read from one snapshot.
+use crate::both;
+use crate::common::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+both!(
+    counted_totals_equal_plain_counts_after_concurrent_writes,
+    page_and_total_come_from_one_snapshot,
+);
+
+const REQUESTS: [&str; 4] = ["view", "delete", "change", "do_not_sell"];
+const STATUSES: [&str; 4] = [
+    "pending_verification",
+    "submitted",
+    "acknowledged",
+    "resolved",
+];
+
+fn total(list: &Value) -> i64 {
+    list["total"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no total: {list}"))
+}
+
+/// Reads a list's total through the counters (`query` filters by status and request type
+/// only) and through a plain count of the same rows (the same query with a `startDate`
+/// that every request passes, which the counters cannot answer), and returns both with the
+/// number of items paged through.
+async fn three_ways(s: &Server, path: &str, query: &str) -> (i64, i64, i64) {
+    let sep = if query.is_empty() { "" } else { "&" };
+    let (status, counted) = s.get(&format!("{path}?{query}{sep}limit=1")).await;
+    assert_eq!(status, 200, "{counted}");
+    let (status, plain) = s
+        .get(&format!(
+            "{path}?{query}{sep}startDate=1970-01-01T00:00:00.000Z&limit=1"
+        ))
+        .await;
+    assert_eq!(status, 200, "{plain}");
+    let mut seen = 0;
+    let mut offset = 0;
+    loop {
+        let (status, page) = s
+            .get(&format!("{path}?{query}{sep}limit=100&offset={offset}"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let n = page["items"].as_array().unwrap().len() as i64;
+        seen += n;
+        offset += 100;
+        if n < 100 {
+            break;
+        }
+    }
+    (total(&counted), total(&plain), seen)
+}
+
+async fn counted_totals_equal_plain_counts_after_concurrent_writes(b: accord_store::Backend) {
+    let s = std::sync::Arc::new(start(b).await);
+    let (status, second) = s
+        .post(
+            &format!("/privacy-v1/organizations/{}/projects", s.org),
+            json!({"name": "Shop", "domains": ["shop.example"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let second: Uuid = second["id"].as_str().unwrap().parse().unwrap();
+
+    // Eight writers at once: batches of mixed types and states in both projects, each
+    // batch's submitted requests then moved on, and erasures of the pending ones'
+    // identities (which rewrite requests without changing their status).
+    let mut writers = Vec::new();
+    for w in 0..8usize {
+        let s = s.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..3usize {
+                let project = if (w + round) % 2 == 0 {
+                    s.project
+                } else {
+                    second
+                };
+                let base = format!("/privacy-v1/organizations/{}/projects/{project}", s.org);
+                let batch: Vec<Value> = (0..10usize)
+                    .map(|i| {
+                        json!({
+                            "request": REQUESTS[(w + i) % 4],
+                            "userEmail": format!("w{w}-r{round}-{i}@example.com"),
+                            "preverified": i % 3 != 0,
+                        })
+                    })
+                    .collect();
+                let (status, created) = s
+                    .post(&format!("{base}/compliance-requests"), json!(batch))
+                    .await;
+                assert_eq!(status, 201, "{created}");
+                for (i, cr) in created["items"].as_array().unwrap().iter().enumerate() {
+                    let path = format!("{base}/compliance-requests/{}", cr["id"].as_str().unwrap());
+                    if cr["status"] == "submitted" && i % 2 == 0 {
+                        let (st, body) = s.patch(&path, json!({"status": "acknowledged"})).await;
+                        assert_eq!(st, 200, "{body}");
+                        if i % 4 == 0 {
+                            let (st, body) = s
+                                .patch(
+                                    &path,
+                                    json!({"status": "resolved", "resolutionStatus": "completed"}),
+                                )
+                                .await;
+                            assert_eq!(st, 200, "{body}");
+                        }
+                    } else if cr["status"] == "pending_verification" {
+                        let concord = cr["concordId"].as_str().unwrap();
+                        let (st, body) = s
+                            .delete(&format!(
+                                "{base}/identities/{concord}?includeComplianceRequests=true"
+                            ))
+                            .await;
+                        assert_eq!(st, 200, "{body}");
+                    }
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    let project_path = s.project_path("/compliance-requests");
+    let org_path = format!("/privacy-v1/organizations/{}/compliance-requests", s.org);
+    let mut grand = 0;
+    for path in [&project_path, &org_path] {
+        let (counted, plain, seen) = three_ways(&s, path, "").await;
+        assert_eq!((counted, plain), (seen, seen), "{path}");
+        if path == &org_path {
+            assert_eq!(seen, 8 * 3 * 10, "every request created is listed once");
+        }
+        for status in STATUSES {
+            let q = format!("status={status}");
+            let (counted, plain, seen) = three_ways(&s, path, &q).await;
+            assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+            if path == &org_path {
+                grand += seen;
+            }
+            for request in REQUESTS {
+                let q = format!("status={status}&request={request}");
+                let (counted, plain, seen) = three_ways(&s, path, &q).await;
+                assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+            }
+        }
+        let q = "status=submitted&status=resolved&request=view&request=change";
+        let (counted, plain, seen) = three_ways(&s, path, q).await;
+        assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+    }
+    assert_eq!(grand, 240, "the statuses partition the requests");
+    let q = format!("projectIds={second}");
+    let (counted, plain, seen) = three_ways(&s, &org_path, &q).await;
+    assert_eq!(
+        (counted, plain),
+        (seen, seen),
+        "one project of the organization"
+    );
+    assert!(seen > 0 && seen < 240);
+
+    // On PostgreSQL the counters of ended database sessions are folded together from time
+    // to time; totals are unchanged by it.
+    if b == accord_store::Backend::Postgres {
+        sqlx::query("SELECT compliance_request_counts_fold()")
+            .execute(&s.store.db.write)
+            .await
+            .unwrap();
+        let (counted, _, seen) = three_ways(&s, &org_path, "status=submitted").await;
+        assert_eq!(counted, seen);
+    }
+
+    // Deleting the organization deletes its requests, and its counts with them.
+    let (status, body) = s
+        .delete(&format!("/privacy-v1/organizations/{}", s.org))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM compliance_request_counts",
+    )
+    .fetch_one(&s.store.db.read)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}
+
+async fn page_and_total_come_from_one_snapshot(b: accord_store::Backend) {
+    let s = std::sync::Arc::new(start(b).await);
+    let path = s.project_path("/compliance-requests");
+    let writer = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for i in 0..90 {
+                s.create_request(json!({
+                    "request": "view",
+                    "userEmail": format!("snap{i}@example.com"),
+                    "preverified": true,
+                }))
+                .await;
+            }
+        })
+    };
+    // While the writer adds requests, every page that can hold all of them holds exactly
+    // as many as its total says, on the counted view and on a counted-by-scan view.
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        for query in [
+            "limit=100",
+            "limit=100&status=submitted",
+            "limit=100&userEmail=snap",
+        ] {
+            let (status, list) = s.get(&format!("{path}?{query}")).await;
+            assert_eq!(status, 200, "{list}");
+            let items = list["items"].as_array().unwrap().len() as i64;
+            assert_eq!(items, total(&list), "{query}: {list}");
+        }
+        reads += 1;
+    }
+    writer.await.unwrap();
+    let (_, list) = s.get(&format!("{path}?limit=100")).await;
+    assert_eq!(total(&list), 90);
+}
