@@ -69,9 +69,10 @@ struct Args {
     /// Do not pin the server to core 0 and the load generator to core 1.
     #[arg(long = "no-pin")]
     no_pin: bool,
-    /// Run only one part: `consent` (consent-event ingestion, no seeding or lists) or
-    /// `datamap` (record of processing over 200 data systems and 2,000 attributes).
-    #[arg(long, value_parser = ["consent", "datamap"])]
+    /// Run only one part: `consent` (consent-event ingestion, no seeding or lists),
+    /// `datamap` (record of processing over 200 data systems and 2,000 attributes) or
+    /// `lists` (seeding and the list queries).
+    #[arg(long, value_parser = ["consent", "datamap", "lists"])]
     only: Option<String>,
 }
 
@@ -296,7 +297,7 @@ async fn bench_database(
         srv.pid, srv.addr, srv.boot.organization_id, srv.boot.project_id
     );
     let (max_rss, sampler) = sample_rss(srv.pid);
-    if let Some(only) = args.only.as_deref() {
+    if let Some(only) = args.only.as_deref().filter(|o| *o != "lists") {
         let duration = Duration::from_secs(args.duration);
         let result = match only {
             "datamap" => datamap::measure(database, &srv, args.list_requests).await,
@@ -309,12 +310,17 @@ async fn bench_database(
         srv.stop()?;
         return result;
     }
-    let mut result = measure_create(args, database, &srv).await;
-    if result.is_ok() {
+    let lists_only = args.only.as_deref() == Some("lists");
+    let mut result = if lists_only {
+        Ok(())
+    } else {
+        measure_create(args, database, &srv).await
+    };
+    if result.is_ok() && !lists_only {
         let duration = Duration::from_secs(args.duration);
         result = consent::measure(database, &srv, duration, &args.connections).await;
     }
-    if result.is_ok() {
+    if result.is_ok() && !lists_only {
         result = datamap::measure(database, &srv, args.list_requests).await;
     }
     let mut hwm = server::vm_kb(srv.pid, "VmHWM");
