@@ -1,0 +1,2 @@
+-- GET the URL given to wrk (headers come from -H).
+dofile(os.getenv("PEER_LUA_DIR") .. "/report.lua")
