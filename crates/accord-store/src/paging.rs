@@ -12,12 +12,15 @@ use sqlx::{FromRow, Row};
 /// The column that carries the total beside each row of a page.
 const TOTAL: &str = "accord_total";
 
-/// Runs `page` with `total` (a query of one integer) as an extra column, so that the rows
-/// and the total are read in one statement: a concurrent write is either in both or in
-/// neither. Only a page with no rows reads the total on its own.
+/// Runs `page` (starting `offset` rows in) with `total` (a query of one integer) as an
+/// extra column, so that the rows and the total are read in one statement: a concurrent
+/// write is either in both or in neither. A first page with no rows means nothing matched;
+/// only a page past the end reads the total on its own (there are no items for it to
+/// contradict).
 pub(crate) async fn page_and_total<T>(
     s: &SqlStore,
     mut page: SelectStatement,
+    offset: i64,
     total: SelectStatement,
 ) -> Result<(i64, Vec<T>)>
 where
@@ -33,6 +36,9 @@ where
         .await
         .map_err(db_err)?;
     let Some(first) = rows.first() else {
+        if offset == 0 {
+            return Ok((0, vec![]));
+        }
         return Ok((count(&s.db, &s.db.read, &total).await?, vec![]));
     };
     let n: i64 = first.try_get(TOTAL).map_err(db_err)?;
@@ -83,7 +89,7 @@ where
         .from(a(table))
         .cond_where(cond);
     order_page(s, &mut q, sort.0, sort.1, sort.2, page);
-    page_and_total(s, q, cq).await
+    page_and_total(s, q, page.offset, cq).await
 }
 
 /// Case-insensitive substring match of free text.
