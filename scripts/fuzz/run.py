@@ -160,15 +160,16 @@ def seed(server: Server) -> dict:
     sessions = expect("the session list", call(b, "GET", f"{pp}/sessions", headers=auth), 200)
     cr = post("a compliance request", f"{pp}/compliance-requests", {"request": "view", "userEmail": "fuzz@example.com", "preverified": True})
     cr_id = (cr.get("items") or [cr])[0]["id"] if isinstance(cr, dict) else cr[0]["id"]
-    boundary = "fuzzboundary" + secrets.token_hex(8)
-    multipart = (
-        f"--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"report.txt\"\r\n"
-        f"content-type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
-    ).encode()
-    expect(
-        "a response file",
-        call(b, "POST", f"{pp}/compliance-requests/{cr_id}/files", headers={**auth, "content-type": f"multipart/form-data; boundary={boundary}"}, raw=multipart),
-    )
+    def upload(request_id):
+        boundary = "fuzzboundary" + secrets.token_hex(8)
+        multipart = (
+            f"--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"report.txt\"\r\n"
+            f"content-type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+        ).encode()
+        headers = {**auth, "content-type": f"multipart/form-data; boundary={boundary}"}
+        expect("a response file", call(b, "POST", f"{pp}/compliance-requests/{request_id}/files", headers=headers, raw=multipart))
+
+    upload(cr_id)
     ctype = post("a consent type", f"{pp}/consent-types", {"category": "custom", "label": "fuzz", "name": "Fuzz"})
     event = post(
         "a consent event",
@@ -178,6 +179,7 @@ def seed(server: Server) -> dict:
     event_id = event["items"][0]["id"]
     site_headers = {"x-session": session_token}
     site_cr = expect("a site compliance request", call(b, "POST", f"/site-v1/{proj}/compliance-requests", {"request": "view", "userEmail": "fuzz@example.com", "captureUrl": "https://localhost/privacy"}, site_headers))
+    upload(site_cr["id"])
     site_event = expect(
         "a site consent event",
         call(b, "POST", f"/site-v1/{proj}/consent-events", {"items": [{"consentType": ctype["id"], "consentState": "accepted", "consentAction": "user_click"}]}, site_headers),

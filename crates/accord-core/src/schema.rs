@@ -436,10 +436,22 @@ impl Schema {
                 if let Some(p) = r.pattern {
                     m.insert("pattern".into(), json!(p));
                 }
+                // `""` clears the field and passes its other rules (§1.1): published as the
+                // alternative it is wherever those rules alone would refuse it.
+                let refuses_empty = min.is_some_and(|n| n > 0)
+                    || r.format.is_some()
+                    || r.pattern.is_some_and(|p| !regex_for(p).is_match(""));
+                let mut schema = if r.one_of.is_none() && !r.non_empty && refuses_empty {
+                    let mut outer = Map::new();
+                    outer.insert("anyOf".into(), json!([m, {"const": ""}]));
+                    outer
+                } else {
+                    m
+                };
                 if let Some(d) = r.description {
-                    m.insert("description".into(), json!(d));
+                    schema.insert("description".into(), json!(d));
                 }
-                Value::Object(m)
+                Value::Object(schema)
             }
             Schema::Int { min, max } => int_json_schema(*min, *max),
             Schema::Bool => json!({"type": "boolean"}),
@@ -540,10 +552,11 @@ impl Object {
             m.insert("minProperties".into(), json!(self.min_props));
         }
         if !self.any_of.is_empty() {
+            // Present and not the clearing `""`.
             let alts: Vec<Value> = self
                 .any_of
                 .iter()
-                .map(|k| json!({"required": [k]}))
+                .map(|k| json!({"required": [k], "properties": {*k: {"not": {"const": ""}}}}))
                 .collect();
             m.insert("anyOf".into(), Value::Array(alts));
         }
@@ -673,6 +686,12 @@ mod tests {
         );
         assert_eq!(Schema::Str(id).json_schema()["minLength"], 1);
         assert_eq!(Schema::Str(name).json_schema()["minLength"], 2);
+        // The clearing `""` is published where the field's own rules would refuse it.
+        let cleared = Schema::Str(string().format(Format::Uuid)).json_schema();
+        assert_eq!(cleared["anyOf"][0]["format"], "uuid");
+        assert_eq!(cleared["anyOf"][1], json!({"const": ""}));
+        let free = Schema::Str(string().max(10).pattern("^[a-z]*$")).json_schema();
+        assert!(free.get("anyOf").is_none());
         let described = string().describe("a rule").s().json_schema();
         assert_eq!(described["description"], "a rule");
         assert!(described.get("minLength").is_none());
