@@ -179,7 +179,12 @@ def seed(server: Server) -> dict:
     event_id = event["items"][0]["id"]
     site_headers = {"x-session": session_token}
     site_cr = expect("a site compliance request", call(b, "POST", f"/site-v1/{proj}/compliance-requests", {"request": "view", "userEmail": "fuzz@example.com", "captureUrl": "https://localhost/privacy"}, site_headers))
+    # Verified by staff (§3.6), so that it can hold a file for the subject to download.
+    expect("the site request verified", call(b, "PATCH", f"{pp}/compliance-requests/{site_cr['id']}", {"status": "submitted"}, auth), 200)
     upload(site_cr["id"])
+    # Resolved, so that the subject sees and may download its file (§5.3).
+    resolved = {"status": "resolved", "resolutionStatus": "completed"}
+    expect("the site request resolved", call(b, "PATCH", f"{pp}/compliance-requests/{site_cr['id']}", resolved, auth), 200)
     site_event = expect(
         "a site consent event",
         call(b, "POST", f"/site-v1/{proj}/consent-events", {"items": [{"consentType": ctype["id"], "consentState": "accepted", "consentAction": "user_click"}]}, site_headers),
@@ -233,7 +238,7 @@ def write_config(path: Path, params: dict[str, dict[str, str]], expected_rejecti
     """A Schemathesis configuration: path parameters fixed to the seeded ids (globally under
     the key "", per path fragment otherwise), and the statuses that count as rejecting a
     request the schema forbids."""
-    lines = ["[checks.negative_data_rejection]", f"expected-statuses = {json.dumps(expected_rejections)}", ""]
+    lines = ["[cache]", "enabled = false", "", "[checks.negative_data_rejection]", f"expected-statuses = {json.dumps(expected_rejections)}", ""]
     lines.append("[parameters]")
     for name, value in params.get("", {}).items():
         lines.append(f"{toml_string('path.' + name)} = {toml_string(value)}")

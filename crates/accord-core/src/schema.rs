@@ -33,7 +33,7 @@ impl Format {
             Format::Uuid => crate::ids::is_uuid(s),
             Format::Email => is_email(s.trim()),
             Format::Hostname => is_hostname(s),
-            Format::Uri => url::Url::parse(s).is_ok(),
+            Format::Uri => fluent_uri::Uri::parse(s).is_ok(),
             Format::HttpUrl => is_http_url(s),
             Format::DateTime => crate::time::parse_rfc3339(s).is_some(),
         }
@@ -65,19 +65,55 @@ fn is_label(l: &str) -> bool {
         && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// §1.4 hostname (RFC 1123).
+/// §1.4 hostname (RFC 1123), whose labels with `--` in the third and fourth places are
+/// IDNA A-labels (RFC 5891 §4.2.3.1), as JSON Schema's `hostname` format reads them.
 pub fn is_hostname(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
+    s.len() <= 253 && s.split('.').all(|l| is_label(l) && is_a_label_if_tagged(l))
 }
 
-/// An absolute http(s) URL with a host.
-pub fn is_http_url(s: &str) -> bool {
-    url::Url::parse(s)
-        .map(|u| {
-            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-        })
-        .unwrap_or(false)
+/// A label `??--…` must be an `xn--` A-label: its Punycode decodes to a label that IDNA
+/// encodes back to the same A-label, that starts with no combining mark (both checked by
+/// UTS 46), and that holds none of the characters whose use depends on their neighbours
+/// (RFC 5892 CONTEXTJ and CONTEXTO) or that IDNA 2008 disallows while UTS 46 maps them.
+fn is_a_label_if_tagged(l: &str) -> bool {
+    if l.get(2..4) != Some("--") {
+        return true;
+    }
+    let Some(payload) = l.strip_prefix("xn--") else {
+        return false;
+    };
+    let Some(decoded) = idna::punycode::decode_to_string(payload) else {
+        return false;
+    };
+    let contextual = |c: char| {
+        matches!(c, '\u{200C}' | '\u{200D}' | '\u{00B7}' | '\u{0375}' | '\u{05F3}' | '\u{05F4}'
+            | '\u{30FB}' | '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}' | '\u{0640}'
+            | '\u{07FA}' | '\u{302E}' | '\u{302F}' | '\u{3031}'..='\u{3035}' | '\u{303B}')
+    };
+    !decoded.is_empty()
+        && !decoded.chars().any(contextual)
+        && idna::domain_to_ascii_strict(&decoded).is_ok_and(|a| a == l)
 }
+
+/// An absolute RFC 3986 URI whose scheme is http or https and whose host is not empty.
+pub fn is_http_url(s: &str) -> bool {
+    fluent_uri::Uri::parse(s).is_ok_and(|u| {
+        let scheme = u.scheme().as_str();
+        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+            && u.authority().is_some_and(|a| !a.host().is_empty())
+    })
+}
+
+/// §1.4 email as a JSON Schema pattern, published instead of `format: email` (whose RFC
+/// 5321 reading differs: quoted local parts, one-label domains). The white space around the
+/// value is what `str::trim` removes (Unicode `White_Space`), since the trimmed value is the
+/// one checked and kept.
+pub const EMAIL_PATTERN: &str = concat!(
+    r"^[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*",
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+    r"[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+);
 
 /// A string field's rules.
 #[derive(Debug, Clone, Default)]
@@ -430,8 +466,14 @@ impl Schema {
                 if let Some(v) = min {
                     m.insert("minLength".into(), json!(v));
                 }
-                if let Some(f) = r.format {
-                    m.insert("format".into(), json!(f.name()));
+                match r.format {
+                    Some(Format::Email) => {
+                        m.insert("pattern".into(), json!(EMAIL_PATTERN));
+                    }
+                    Some(f) => {
+                        m.insert("format".into(), json!(f.name()));
+                    }
+                    None => {}
                 }
                 if let Some(p) = r.pattern {
                     m.insert("pattern".into(), json!(p));
@@ -666,6 +708,61 @@ mod tests {
         assert!(!is_email("jane@localhost"));
         assert!(!is_email("jane@-example.com"));
         assert!(!is_email("@example.com"));
+    }
+
+    /// The published email pattern accepts exactly what the server's rule does.
+    #[test]
+    fn the_email_pattern_is_the_email_rule() {
+        let pattern = regex_for(EMAIL_PATTERN);
+        let long_label = "a".repeat(64);
+        for s in [
+            "jane.doe+x@example.co.uk",
+            " jane@example.com\u{3000}\n",
+            "\u{85}j@a-b.io",
+            "jane..doe@example.com",
+            "jane@localhost",
+            "jane@-example.com",
+            "jane@example-.com",
+            "@example.com",
+            "jane.@example.com",
+            "\"jane\"@example.com",
+            "jane@exa_mple.com",
+            "ja ne@example.com",
+            "\u{1c}jane@example.com",
+            "jane@example.com\u{feff}",
+            "jané@example.com",
+            &format!("j@{long_label}.com"),
+        ] {
+            assert_eq!(pattern.is_match(s), is_email(s.trim()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_with_idna_tags_are_a_labels() {
+        assert!(is_hostname("localhost"));
+        assert!(is_hostname("xn--bcher-kva.example"));
+        assert!(is_hostname("a-b--c.example"));
+        assert!(!is_hostname("ab--cd.example"));
+        assert!(!is_hostname("XN--bcher-kva.example"));
+        assert!(!is_hostname("xn--.example"));
+        assert!(!is_hostname("xn--zz-.example"));
+        // U+00B7 MIDDLE DOT between two `l` is allowed by RFC 5892; it is refused all the same.
+        let middle_dot = idna::punycode::encode_str("l\u{b7}l").expect("encodes");
+        assert!(!is_hostname(&format!("xn--{middle_dot}.example")));
+    }
+
+    #[test]
+    fn uris_follow_rfc_3986() {
+        assert!(Format::Uri.check("urn:isbn:0451450523"));
+        assert!(Format::Uri.check("https://example.com/a%20b?q#f"));
+        assert!(!Format::Uri.check("https://example.com/a b"));
+        assert!(!Format::Uri.check("https://example.com/%zz"));
+        assert!(!Format::Uri.check("//example.com/path"));
+        assert!(!Format::Uri.check("https:\\\\example.com"));
+        assert!(is_http_url("HTTPS://example.com"));
+        assert!(!is_http_url("https:///path"));
+        assert!(!is_http_url("ftp://example.com"));
+        assert!(!is_http_url("https://exa mple.com"));
     }
 
     /// `""` clears an optional field unless the field is declared non-empty; then it meets
