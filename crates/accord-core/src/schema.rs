@@ -104,16 +104,30 @@ pub fn is_http_url(s: &str) -> bool {
     })
 }
 
+/// The §1.4 email rule as a regular expression, without anchors.
+macro_rules! email_rule {
+    () => {
+        concat!(
+            r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
+            r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+        )
+    };
+}
+
+/// White space as `str::trim` reads it (Unicode `White_Space`).
+macro_rules! white_space {
+    () => {
+        r"[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*"
+    };
+}
+
 /// §1.4 email as a JSON Schema pattern, published instead of `format: email` (whose RFC
 /// 5321 reading differs: quoted local parts, one-label domains). The white space around the
-/// value is what `str::trim` removes (Unicode `White_Space`), since the trimmed value is the
-/// one checked and kept.
-pub const EMAIL_PATTERN: &str = concat!(
-    r"^[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*",
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
-    r"[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
-);
+/// value is what `str::trim` removes, since the trimmed value is the one checked and kept.
+pub const EMAIL_PATTERN: &str = concat!("^", white_space!(), email_rule!(), white_space!(), "$");
+
+/// An email as answered: stored trimmed, so without the surrounding white space.
+pub const STORED_EMAIL_PATTERN: &str = concat!("^", email_rule!(), "$");
 
 /// A string field's rules.
 #[derive(Debug, Clone, Default)]
@@ -672,6 +686,11 @@ pub fn published<T: schemars::JsonSchema>() -> Value {
         .transforms
         .push(Box::new(RecursiveTransform(|s: &mut schemars::Schema| {
             s.remove("title");
+            // Answered emails are the stored ones, which passed the §1.4 rule.
+            if s.get("format").and_then(Value::as_str) == Some("email") {
+                s.remove("format");
+                s.insert("pattern".into(), json!(STORED_EMAIL_PATTERN));
+            }
             if s.remove("nullable") == Some(Value::Bool(true)) {
                 return;
             }
@@ -734,6 +753,8 @@ mod tests {
             &format!("j@{long_label}.com"),
         ] {
             assert_eq!(pattern.is_match(s), is_email(s.trim()), "{s:?}");
+            let stored = regex_for(STORED_EMAIL_PATTERN);
+            assert_eq!(stored.is_match(s), is_email(s) && s.trim() == s, "{s:?}");
         }
     }
 
