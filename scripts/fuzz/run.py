@@ -159,7 +159,8 @@ def seed(server: Server) -> dict:
     session_token, concord_id = minted["session"], minted["concordId"]
     sessions = expect("the session list", call(b, "GET", f"{pp}/sessions", headers=auth), 200)
     cr = post("a compliance request", f"{pp}/compliance-requests", {"request": "view", "userEmail": "fuzz@example.com", "preverified": True})
-    cr_id = (cr.get("items") or [cr])[0]["id"] if isinstance(cr, dict) else cr[0]["id"]
+    cr_id = cr["id"]
+
     def upload(request_id):
         boundary = "fuzzboundary" + secrets.token_hex(8)
         multipart = (
