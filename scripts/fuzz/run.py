@@ -335,7 +335,7 @@ def fuzz_database(args, venv: Path, kind: str, database_url: str, workdir: Path)
             results.append((kind, api, ok, count))
     finally:
         server.stop()
-    errors = [line for line in server.stderr_path.read_text(errors="replace").splitlines() if '"ERROR"' in line]
+    errors = [line for line in server.stderr_path.read_text(errors="replace").splitlines() if '"ERROR"' in line or "panicked" in line]
     if errors:
         log(f"{kind}: the server logged {len(errors)} errors, the first ones:")
         for line in errors[:5]:
