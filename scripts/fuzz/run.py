@@ -105,6 +105,9 @@ class Server:
                 "ACCORD_RATE_LIMIT_PRIVACY": "0",
                 "ACCORD_RATE_LIMIT_SITE": "0",
                 "ACCORD_LOG": "warn",
+                # Hypothesis may think for longer than the 10 s a keep-alive connection may
+                # stay idle; the server would close it just as the next request is sent on it.
+                "ACCORD_HEADER_TIMEOUT": "600",
             }
         )
         for name in ("ACCORD_S3_BUCKET", "ACCORD_SMTP_URL", "ACCORD_PUBLIC_URL", "ACCORD_METRICS_LISTEN"):
