@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, then every unit, HTTP and process test on SQLite and
-# PostgreSQL.
+# The test command: formatting, lints, every unit, HTTP and process test on SQLite and
+# PostgreSQL, then a fuzz run of both OpenAPI documents on each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +34,6 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+
+# Schemathesis against both published OpenAPI documents of a real server, on both databases.
+bash scripts/fuzz.sh

@@ -53,6 +53,8 @@ pub(crate) fn op(
     auth: bool,
 ) -> Value {
     let mut responses = errors(errs);
+    // Any request whose target (path and query) is over 8192 bytes, known parameters or not.
+    responses.extend(errors(&[414]));
     if body.is_some() {
         // A client that pauses too long while sending the body (`ACCORD_BODY_TIMEOUT`).
         responses.extend(errors(&[408]));

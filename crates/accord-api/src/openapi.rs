@@ -107,7 +107,7 @@ fn build() -> Value {
         std_errs,
         true,
     );
-    download["responses"]["200"] = json!({"description": "The file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    download["responses"]["200"] = json!({"description": "The file, with the media type its upload part declared (application/octet-stream when it declared none)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}});
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
         json!({"get": download, "delete": op("Compliance Requests", "Delete a file", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),

@@ -283,8 +283,8 @@ crate::body! {
     pub struct ConsentTypeBody {
         category: String => "category": string().one_of(CATEGORIES).s(),
         subcategory: Vec<String> => "subcategory": subcategory_schema(),
-        label: String => "label": string().max(128).pattern(LABEL_PATTERN).s(),
-        name: Option<String> => "name": string().min(1).max(100).s(),
+        label: String => "label": string().max(128).pattern(LABEL_PATTERN).non_empty().s(),
+        name: Option<String> => "name": string().min(1).max(100).non_empty().s(),
         description: Option<String> => "description": string().max(2000).s(),
         document: Option<String> => "document": string().max(5_000_000).s(),
         url: Option<String> => "url": string().format(Format::Uri).s(),

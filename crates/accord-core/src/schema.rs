@@ -33,7 +33,7 @@ impl Format {
             Format::Uuid => crate::ids::is_uuid(s),
             Format::Email => is_email(s.trim()),
             Format::Hostname => is_hostname(s),
-            Format::Uri => url::Url::parse(s).is_ok(),
+            Format::Uri => fluent_uri::Uri::parse(s).is_ok(),
             Format::HttpUrl => is_http_url(s),
             Format::DateTime => crate::time::parse_rfc3339(s).is_some(),
         }
@@ -65,19 +65,69 @@ fn is_label(l: &str) -> bool {
         && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-/// §1.4 hostname (RFC 1123).
+/// §1.4 hostname (RFC 1123), whose labels with `--` in the third and fourth places are
+/// IDNA A-labels (RFC 5891 §4.2.3.1), as JSON Schema's `hostname` format reads them.
 pub fn is_hostname(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
+    s.len() <= 253 && s.split('.').all(|l| is_label(l) && is_a_label_if_tagged(l))
 }
 
-/// An absolute http(s) URL with a host.
-pub fn is_http_url(s: &str) -> bool {
-    url::Url::parse(s)
-        .map(|u| {
-            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-        })
-        .unwrap_or(false)
+/// A label `??--…` must be an `xn--` A-label: its Punycode decodes to a label that IDNA
+/// encodes back to the same A-label, that starts with no combining mark (both checked by
+/// UTS 46), and that holds none of the characters whose use depends on their neighbours
+/// (RFC 5892 CONTEXTJ and CONTEXTO) or that IDNA 2008 disallows while UTS 46 maps them.
+fn is_a_label_if_tagged(l: &str) -> bool {
+    if l.get(2..4) != Some("--") {
+        return true;
+    }
+    let Some(payload) = l.strip_prefix("xn--") else {
+        return false;
+    };
+    let Some(decoded) = idna::punycode::decode_to_string(payload) else {
+        return false;
+    };
+    let contextual = |c: char| {
+        matches!(c, '\u{200C}' | '\u{200D}' | '\u{00B7}' | '\u{0375}' | '\u{05F3}' | '\u{05F4}'
+            | '\u{30FB}' | '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}' | '\u{0640}'
+            | '\u{07FA}' | '\u{302E}' | '\u{302F}' | '\u{3031}'..='\u{3035}' | '\u{303B}')
+    };
+    !decoded.is_empty()
+        && !decoded.chars().any(contextual)
+        && idna::domain_to_ascii_strict(&decoded).is_ok_and(|a| a == l)
 }
+
+/// An absolute RFC 3986 URI whose scheme is http or https and whose host is not empty.
+pub fn is_http_url(s: &str) -> bool {
+    fluent_uri::Uri::parse(s).is_ok_and(|u| {
+        let scheme = u.scheme().as_str();
+        (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+            && u.authority().is_some_and(|a| !a.host().is_empty())
+    })
+}
+
+/// The §1.4 email rule as a regular expression, without anchors.
+macro_rules! email_rule {
+    () => {
+        concat!(
+            r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*",
+            r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+        )
+    };
+}
+
+/// White space as `str::trim` reads it (Unicode `White_Space`).
+macro_rules! white_space {
+    () => {
+        r"[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*"
+    };
+}
+
+/// §1.4 email as a JSON Schema pattern, published instead of `format: email` (whose RFC
+/// 5321 reading differs: quoted local parts, one-label domains). The white space around the
+/// value is what `str::trim` removes, since the trimmed value is the one checked and kept.
+pub const EMAIL_PATTERN: &str = concat!("^", white_space!(), email_rule!(), white_space!(), "$");
+
+/// An email as answered: stored trimmed, so without the surrounding white space.
+pub const STORED_EMAIL_PATTERN: &str = concat!("^", email_rule!(), "$");
 
 /// A string field's rules.
 #[derive(Debug, Clone, Default)]
@@ -430,16 +480,34 @@ impl Schema {
                 if let Some(v) = min {
                     m.insert("minLength".into(), json!(v));
                 }
-                if let Some(f) = r.format {
-                    m.insert("format".into(), json!(f.name()));
+                match r.format {
+                    Some(Format::Email) => {
+                        m.insert("pattern".into(), json!(EMAIL_PATTERN));
+                    }
+                    Some(f) => {
+                        m.insert("format".into(), json!(f.name()));
+                    }
+                    None => {}
                 }
                 if let Some(p) = r.pattern {
                     m.insert("pattern".into(), json!(p));
                 }
+                // `""` clears the field and passes its other rules (§1.1): published as the
+                // alternative it is wherever those rules alone would refuse it.
+                let refuses_empty = min.is_some_and(|n| n > 0)
+                    || r.format.is_some()
+                    || r.pattern.is_some_and(|p| !regex_for(p).is_match(""));
+                let mut schema = if r.one_of.is_none() && !r.non_empty && refuses_empty {
+                    let mut outer = Map::new();
+                    outer.insert("anyOf".into(), json!([m, {"const": ""}]));
+                    outer
+                } else {
+                    m
+                };
                 if let Some(d) = r.description {
-                    m.insert("description".into(), json!(d));
+                    schema.insert("description".into(), json!(d));
                 }
-                Value::Object(m)
+                Value::Object(schema)
             }
             Schema::Int { min, max } => int_json_schema(*min, *max),
             Schema::Bool => json!({"type": "boolean"}),
@@ -540,10 +608,11 @@ impl Object {
             m.insert("minProperties".into(), json!(self.min_props));
         }
         if !self.any_of.is_empty() {
+            // Present and not the clearing `""`.
             let alts: Vec<Value> = self
                 .any_of
                 .iter()
-                .map(|k| json!({"required": [k]}))
+                .map(|k| json!({"required": [k], "properties": {*k: {"not": {"const": ""}}}}))
                 .collect();
             m.insert("anyOf".into(), Value::Array(alts));
         }
@@ -617,6 +686,11 @@ pub fn published<T: schemars::JsonSchema>() -> Value {
         .transforms
         .push(Box::new(RecursiveTransform(|s: &mut schemars::Schema| {
             s.remove("title");
+            // Answered emails are the stored ones, which passed the §1.4 rule.
+            if s.get("format").and_then(Value::as_str) == Some("email") {
+                s.remove("format");
+                s.insert("pattern".into(), json!(STORED_EMAIL_PATTERN));
+            }
             if s.remove("nullable") == Some(Value::Bool(true)) {
                 return;
             }
@@ -655,6 +729,63 @@ mod tests {
         assert!(!is_email("@example.com"));
     }
 
+    /// The published email pattern accepts exactly what the server's rule does.
+    #[test]
+    fn the_email_pattern_is_the_email_rule() {
+        let pattern = regex_for(EMAIL_PATTERN);
+        let long_label = "a".repeat(64);
+        for s in [
+            "jane.doe+x@example.co.uk",
+            " jane@example.com\u{3000}\n",
+            "\u{85}j@a-b.io",
+            "jane..doe@example.com",
+            "jane@localhost",
+            "jane@-example.com",
+            "jane@example-.com",
+            "@example.com",
+            "jane.@example.com",
+            "\"jane\"@example.com",
+            "jane@exa_mple.com",
+            "ja ne@example.com",
+            "\u{1c}jane@example.com",
+            "jane@example.com\u{feff}",
+            "jané@example.com",
+            &format!("j@{long_label}.com"),
+        ] {
+            assert_eq!(pattern.is_match(s), is_email(s.trim()), "{s:?}");
+            let stored = regex_for(STORED_EMAIL_PATTERN);
+            assert_eq!(stored.is_match(s), is_email(s) && s.trim() == s, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames_with_idna_tags_are_a_labels() {
+        assert!(is_hostname("localhost"));
+        assert!(is_hostname("xn--bcher-kva.example"));
+        assert!(is_hostname("a-b--c.example"));
+        assert!(!is_hostname("ab--cd.example"));
+        assert!(!is_hostname("XN--bcher-kva.example"));
+        assert!(!is_hostname("xn--.example"));
+        assert!(!is_hostname("xn--zz-.example"));
+        // U+00B7 MIDDLE DOT between two `l` is allowed by RFC 5892; it is refused all the same.
+        let middle_dot = idna::punycode::encode_str("l\u{b7}l").expect("encodes");
+        assert!(!is_hostname(&format!("xn--{middle_dot}.example")));
+    }
+
+    #[test]
+    fn uris_follow_rfc_3986() {
+        assert!(Format::Uri.check("urn:isbn:0451450523"));
+        assert!(Format::Uri.check("https://example.com/a%20b?q#f"));
+        assert!(!Format::Uri.check("https://example.com/a b"));
+        assert!(!Format::Uri.check("https://example.com/%zz"));
+        assert!(!Format::Uri.check("//example.com/path"));
+        assert!(!Format::Uri.check("https:\\\\example.com"));
+        assert!(is_http_url("HTTPS://example.com"));
+        assert!(!is_http_url("https:///path"));
+        assert!(!is_http_url("ftp://example.com"));
+        assert!(!is_http_url("https://exa mple.com"));
+    }
+
     /// `""` clears an optional field unless the field is declared non-empty; then it meets
     /// the field's rules like any other value, and the minimum length is published.
     #[test]
@@ -673,6 +804,12 @@ mod tests {
         );
         assert_eq!(Schema::Str(id).json_schema()["minLength"], 1);
         assert_eq!(Schema::Str(name).json_schema()["minLength"], 2);
+        // The clearing `""` is published where the field's own rules would refuse it.
+        let cleared = Schema::Str(string().format(Format::Uuid)).json_schema();
+        assert_eq!(cleared["anyOf"][0]["format"], "uuid");
+        assert_eq!(cleared["anyOf"][1], json!({"const": ""}));
+        let free = Schema::Str(string().max(10).pattern("^[a-z]*$")).json_schema();
+        assert!(free.get("anyOf").is_none());
         let described = string().describe("a rule").s().json_schema();
         assert_eq!(described["description"], "a rule");
         assert!(described.get("minLength").is_none());

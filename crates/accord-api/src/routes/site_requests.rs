@@ -311,7 +311,7 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
         errs,
         true,
     );
-    download["responses"]["200"] = json!({"description": "The file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    download["responses"]["200"] = json!({"description": "The file, with the media type its upload part declared (application/octet-stream when it declared none)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}});
     paths.insert(
         "/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
         json!({"get": download}),

@@ -1,7 +1,8 @@
 //! Hostile and careless inputs: the NUL character, known query parameters sent empty or
 //! out of range, numbers in `requestDetails`, integers written as floats, duplicate
 //! properties, padded emails, empty `x-session` headers and forged session lifetimes. Each
-//! is answered the same way on SQLite and PostgreSQL, and a refusal stores nothing.
+//! is answered the same way on SQLite and PostgreSQL, and a refusal stores nothing. URIs,
+//! hostnames and emails are read as the published schemas state them.
 use crate::both;
 use crate::common::*;
 use accord_core::site::{decode_session_secret, SessionClaims, SESSION_TTL_SECS};
@@ -14,6 +15,7 @@ both!(
     request_details_keep_numbers_as_written,
     integers_emails_and_duplicate_properties,
     session_headers_and_token_lifetimes,
+    formats_are_read_as_published,
 );
 
 fn org_path(s: &Server, rest: &str) -> String {
@@ -458,4 +460,62 @@ async fn session_headers_and_token_lifetimes(b: accord_store::Backend) {
     };
     let (status, body) = probe(fair.sign(&secret)).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// What the fuzz step found the server accepting while the published schemas refused it:
+/// URIs that RFC 3986 refuses, hostname labels tagged `??--` that are not IDNA A-labels, and
+/// the clearing `""` and the email rule, which the schemas now state.
+async fn formats_are_read_as_published(b: accord_store::Backend) {
+    let s = start(b).await;
+    for (url, ok) in [
+        ("https://example.com/a b", false),
+        ("https://example.com/%zz", false),
+        ("https://exa mple.com/", false),
+        ("https:\\\\example.com", false),
+        ("https://example.com/a%20b?q=1#top", true),
+    ] {
+        let body = json!({"name": "Acme", "privacyPolicyUrl": url});
+        let got = s.post("/privacy-v1/organizations", body).await;
+        if ok {
+            assert_eq!(got.0, 201, "{url}: {}", got.1);
+        } else {
+            assert_error(&got, 400, "body/privacyPolicyUrl must match format \"uri\"");
+        }
+    }
+    let domains = s.project_path("/domains");
+    for (domain, ok) in [
+        ("ab--cd.example", false),
+        ("xn--.example", false),
+        ("XN--bcher-kva.example", false),
+        ("xn--bcher-kva.example", true),
+        ("a-b--c.example", true),
+    ] {
+        let got = s.post(&domains, json!({"domain": domain})).await;
+        if ok {
+            assert_eq!(got.0, 201, "{domain}: {}", got.1);
+        } else {
+            assert_error(&got, 400, "body/domain must match format \"hostname\"");
+        }
+    }
+
+    // The published create body states the clearing `""` and the email rule.
+    let (_, doc) = s.get("/privacy-v1/docs/json").await;
+    let body = &doc["paths"]
+        ["/organizations/{organizationId}/projects/{projectId}/compliance-requests"]["post"]
+        ["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0];
+    let email = &body["properties"]["userEmail"];
+    assert_eq!(email["anyOf"][1], json!({"const": ""}), "{email}");
+    assert_eq!(
+        email["anyOf"][0]["pattern"],
+        accord_core::schema::EMAIL_PATTERN
+    );
+    assert!(email["anyOf"][0].get("format").is_none(), "{email}");
+    let (status, created) = s
+        .post(
+            &s.project_path("/compliance-requests"),
+            json!({"request": "view", "userEmail": " jane@example.com\u{3000}", "concordId": ""}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["user"]["email"], "jane@example.com", "{created}");
 }
