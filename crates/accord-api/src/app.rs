@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(permissions::router())
         .merge(features::router())
         .merge(domains::router())
+        .merge(regions::router())
         .merge(emails::router())
         .merge(sessions::router())
         .merge(data_systems::router())

@@ -4,6 +4,7 @@
 //! enough to be ordered in memory.
 use crate::auth::{Principal, Role};
 use crate::query::Page;
+use crate::regions::RegionTemplate;
 use crate::schema::{nullable, string, Format, Object, Schema};
 use crate::{Error, Result};
 use schemars::JsonSchema;
@@ -18,7 +19,7 @@ pub const ORGANIZATION_STATUSES: &[&str] = &["active"];
 pub const PROJECT_STATUSES: &[&str] = &["active", "archived"];
 pub const PROJECT_TYPES: &[&str] = &["website"];
 pub const REGULATIONS: &[&str] = &["gdpr", "ccpa"];
-pub const REGION_TEMPLATES: &[&str] = &["gdpr", "united_states", "california", "custom"];
+pub const REGION_TEMPLATES: &[&str] = crate::regions::TEMPLATES;
 pub const ORGANIZATION_SORTS: &[&str] = &["dateCreated", "dateUpdated", "name"];
 pub const PROJECT_SORTS: &[&str] = &["dateCreated", "dateUpdated", "name", "status"];
 pub const API_KEY_SORTS: &[&str] = &["dateCreated", "dateUpdated", "name", "role"];
@@ -54,32 +55,9 @@ fn hostname() -> Schema {
     string().max(253).format(Format::Hostname).s()
 }
 
-/// Region `settings` and `language.translations` are accepted as they come: regions are
-/// not stored yet, and their full schema (§7.8) belongs with the region endpoints.
-fn free_form() -> Schema {
-    Schema::AnyValue {
-        max_serialized: Some(1_000_000),
-    }
-}
-
-/// RegionTemplate (§7.8), the input shape of `regionTemplate` and `additionalRegions`.
+/// RegionTemplate (§7.8), the input shape of `regionTemplate`.
 pub fn region_template_schema() -> Schema {
-    object(vec![
-        ("template", string().one_of(REGION_TEMPLATES).s()),
-        ("name", string().max(256).s()),
-        ("regions", array(string().s(), None)),
-        ("customScript", string().max(100_000).s()),
-        ("settings", free_form()),
-        (
-            "language",
-            object(vec![
-                ("enabled", Schema::Bool),
-                ("defaultLanguage", string().max(35).s()),
-                ("languages", array(string().max(35).s(), Some(50))),
-                ("translations", free_form()),
-            ]),
-        ),
-    ])
+    crate::regions::default_template_schema()
 }
 
 /// Project `settings` as clients may write them (§7.3); `trackers.lastRealTimeScan` is
@@ -140,8 +118,8 @@ fn subscription_input_schema() -> Schema {
 }
 
 crate::body! {
-    /// Body of `POST /privacy-v1/organizations` (§7.2). `regionTemplate`, `coupons` and
-    /// `subscription` are validated and not kept.
+    /// Body of `POST /privacy-v1/organizations` (§7.2). `regionTemplate` plans the Default
+    /// region of the Default project; `coupons` and `subscription` are validated and not kept.
     pub struct CreateOrganization {
         name: String => "name": name(1, 256),
         primary_domain: Option<String> => "primaryDomain": hostname(),
@@ -150,7 +128,7 @@ crate::body! {
         contact_emails: Vec<String> => "contactEmails": emails(),
         organization_slug: Option<String> => "organizationSlug":
             string().pattern("^[a-z0-9-]{2,64}$").s(),
-        region_template: Option<IgnoredAny> => "regionTemplate": region_template_schema(),
+        region_template: Option<RegionTemplate> => "regionTemplate": region_template_schema(),
         coupons: Option<IgnoredAny> => "coupons": array(string().max(256).s(), None),
         subscription: Option<IgnoredAny> => "subscription": subscription_input_schema(),
     }
@@ -170,14 +148,15 @@ crate::body! {
 }
 
 crate::body! {
-    /// Body of a project create (§7.3). `type` and the regions are validated and not kept.
+    /// Body of a project create (§7.3). `type` is validated and not kept; `regionTemplate`
+    /// plans the Default region and `additionalRegions` the others.
     pub struct CreateProject {
         name: String => "name": name(2, 1024),
         project_type: Option<IgnoredAny> => "type": string().one_of(PROJECT_TYPES).s(),
         contact_emails: Vec<String> => "contactEmails": emails(),
-        region_template: Option<IgnoredAny> => "regionTemplate": region_template_schema(),
-        additional_regions: Option<IgnoredAny> => "additionalRegions":
-            array(region_template_schema(), Some(50)),
+        region_template: Option<RegionTemplate> => "regionTemplate": region_template_schema(),
+        additional_regions: Vec<RegionTemplate> => "additionalRegions":
+            array(crate::regions::region_create_schema().clone(), Some(50)),
         domains: Vec<String> => "domains": array(hostname(), Some(100)),
         privacy_policy_url: Option<String> => "privacyPolicyUrl": http_url(),
         terms_of_service_url: Option<String> => "termsOfServiceUrl": http_url(),

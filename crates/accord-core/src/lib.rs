@@ -12,6 +12,7 @@ pub mod ids;
 pub mod json;
 pub mod lifecycle;
 pub mod query;
+pub mod regions;
 pub mod schema;
 pub mod site;
 pub mod store;

@@ -15,6 +15,8 @@ pub enum Format {
     Uri,
     HttpUrl,
     DateTime,
+    /// A location code of a Region (§7.8), in any case.
+    LocationCode,
 }
 
 impl Format {
@@ -25,6 +27,7 @@ impl Format {
             Format::Hostname => "hostname",
             Format::Uri | Format::HttpUrl => "uri",
             Format::DateTime => "date-time",
+            Format::LocationCode => "location-code",
         }
     }
 
@@ -36,6 +39,7 @@ impl Format {
             Format::Uri => fluent_uri::Uri::parse(s).is_ok(),
             Format::HttpUrl => is_http_url(s),
             Format::DateTime => crate::time::parse_rfc3339(s).is_some(),
+            Format::LocationCode => crate::regions::normalize_code(s).is_some(),
         }
     }
 }
@@ -168,6 +172,12 @@ pub enum Schema {
         unique: bool,
     },
     Object(Object),
+    /// An object whose keys are free and whose values all follow one schema, with at most
+    /// `max` keys (translation tables).
+    Map {
+        values: Box<Schema>,
+        max: Option<usize>,
+    },
     /// One object, or an array of `min..=max` such objects (bulk create).
     ObjectOrArray {
         object: Box<Schema>,
@@ -403,6 +413,18 @@ impl Schema {
                 Ok(())
             }
             Schema::Object(o) => o.validate(v, loc),
+            Schema::Map { values, max } => {
+                let Value::Object(map) = v else {
+                    return Err(format!("{loc} must be object"));
+                };
+                if let Some(m) = max.filter(|m| map.len() > *m) {
+                    return Err(format!("{loc} must NOT have more than {m} properties"));
+                }
+                for (k, item) in map {
+                    values.validate(item, &child(loc, k))?;
+                }
+                Ok(())
+            }
             Schema::ObjectOrArray { object, min, max } => match v {
                 Value::Object(_) => object.validate(v, loc),
                 Value::Array(arr) => {
@@ -447,6 +469,15 @@ impl Schema {
                 out.map_or(Cow::Borrowed(v), |a| Cow::Owned(Value::Array(a)))
             }
             (Schema::ObjectOrArray { object, .. }, Value::Object(_)) => object.canonical(v),
+            (Schema::Map { values, .. }, Value::Object(map)) => {
+                let mut out: Option<Map<String, Value>> = None;
+                for (k, child) in map {
+                    if let Cow::Owned(c) = values.canonical(child) {
+                        out.get_or_insert_with(|| map.clone()).insert(k.clone(), c);
+                    }
+                }
+                out.map_or(Cow::Borrowed(v), |m| Cow::Owned(Value::Object(m)))
+            }
             (Schema::Object(o), Value::Object(map)) => {
                 let mut out: Option<Map<String, Value>> = None;
                 for (k, schema) in &o.props {
@@ -536,6 +567,15 @@ impl Schema {
                 Value::Object(m)
             }
             Schema::Object(o) => o.json_schema(),
+            Schema::Map { values, max } => {
+                let mut m = Map::new();
+                m.insert("type".into(), json!("object"));
+                m.insert("additionalProperties".into(), values.json_schema());
+                if let Some(n) = max {
+                    m.insert("maxProperties".into(), json!(n));
+                }
+                Value::Object(m)
+            }
             Schema::ObjectOrArray { object, min, max } => json!({"oneOf": [
                 object.json_schema(),
                 {"type": "array", "items": object.json_schema(), "minItems": min, "maxItems": max}

@@ -142,6 +142,9 @@ pub struct NewProject {
     pub privacy_policy_url: Option<String>,
     pub terms_of_service_url: Option<String>,
     pub settings: Option<Value>,
+    /// The Default region first, then any others; empty for a Default region with the
+    /// default settings. Each banner without a policy gets the new `privacy_policy` type.
+    pub regions: Vec<crate::regions::RegionDraft>,
 }
 
 /// A new API key; the digest and display prefix of its secret.
@@ -592,15 +595,40 @@ pub trait DataMapStore: Send + Sync + 'static {
     async fn delete_attribute(&self, org: Uuid, id: Uuid) -> Result<()>;
 }
 
+/// Regions of a project (§7.8). A location code is held by at most one Region of a
+/// project: a write that would give it to a second one is refused with nothing stored.
+#[async_trait::async_trait]
+pub trait RegionStore: Send + Sync + 'static {
+    /// Every Region of a project, Default region included.
+    async fn list_regions(&self, project: Uuid) -> Result<Vec<crate::regions::Region>>;
+    async fn get_region(&self, project: Uuid, id: Uuid) -> Result<Option<crate::regions::Region>>;
+    async fn create_region(&self, region: &crate::regions::Region) -> Result<()>;
+    /// Writes every field but the ids and `date_created`, and replaces the codes.
+    async fn update_region(&self, region: &crate::regions::Region) -> Result<()>;
+    async fn delete_region(&self, project: Uuid, id: Uuid) -> Result<()>;
+}
+
 /// Everything Accord stores, one trait per area; handlers and use cases hold an
 /// `Arc<dyn Store>`. Bring the area traits into scope with `use accord_core::store::prelude::*`.
 pub trait Store:
-    TenancyStore + ComplianceStore + MessageStore + ConsentStore + SiteStore + DataMapStore
+    TenancyStore
+    + ComplianceStore
+    + MessageStore
+    + ConsentStore
+    + SiteStore
+    + DataMapStore
+    + RegionStore
 {
 }
 
 impl<
-        T: TenancyStore + ComplianceStore + MessageStore + ConsentStore + SiteStore + DataMapStore,
+        T: TenancyStore
+            + ComplianceStore
+            + MessageStore
+            + ConsentStore
+            + SiteStore
+            + DataMapStore
+            + RegionStore,
     > Store for T
 {
 }
@@ -608,7 +636,8 @@ impl<
 /// The area traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use super::{
-        ComplianceStore, ConsentStore, DataMapStore, MessageStore, SiteStore, Store, TenancyStore,
+        ComplianceStore, ConsentStore, DataMapStore, MessageStore, RegionStore, SiteStore, Store,
+        TenancyStore,
     };
 }
 

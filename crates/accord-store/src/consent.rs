@@ -325,7 +325,7 @@ pub(crate) async fn insert_default_consent_types(
     s: &SqlStore,
     ex: &mut AnyConnection,
     project: &Project,
-) -> Result<()> {
+) -> Result<Vec<ConsentType>> {
     let types = consent::default_types(
         project.organization_id,
         project.id,
@@ -340,7 +340,7 @@ pub(crate) async fn insert_default_consent_types(
         q.values_panic(type_values(t));
     }
     exec(&s.db, &mut *ex, &q).await?;
-    Ok(())
+    Ok(types)
 }
 
 fn select_types(org: Uuid, project: Uuid) -> SelectStatement {

@@ -1,6 +1,7 @@
 //! Applying the migrations of `migrations/{sqlite,postgres}` in order, each in its own
 //! transaction with its version row; migration 6 also seeds the predefined data-map values
-//! of the organizations that exist by then.
+//! of the organizations that exist by then, and migration 10 gives every project that exists
+//! by then its Default region.
 use crate::db::{db_err, Backend, Db};
 use accord_core::store::StoreResult as Result;
 use sqlx::Executor;
@@ -20,6 +21,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/sqlite/0009_request_counts.sql"),
     ),
+    (10, include_str!("../migrations/sqlite/0010_regions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -39,12 +41,19 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/postgres/0009_request_counts.sql"),
     ),
+    (10, include_str!("../migrations/postgres/0010_regions.sql")),
 ];
 
 impl Db {
     /// Applies pending migrations; returns how many ran. Concurrent servers on one
     /// PostgreSQL database serialise on an advisory lock.
     pub async fn migrate(&self) -> Result<usize> {
+        self.migrate_up_to(i64::MAX).await
+    }
+
+    /// Applies the pending migrations up to `last` (inclusive): a database at an earlier
+    /// schema, for the tests of a later migration.
+    pub async fn migrate_up_to(&self, last: i64) -> Result<usize> {
         let mut conn = self.write.acquire().await.map_err(db_err)?;
         let migrations = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
@@ -64,7 +73,7 @@ impl Db {
                 .await
                 .map_err(db_err)?;
             let mut n = 0;
-            for (version, sql) in migrations {
+            for (version, sql) in migrations.iter().filter(|(v, _)| *v <= last) {
                 if applied.contains(version) {
                     continue;
                 }
@@ -72,6 +81,9 @@ impl Db {
                 sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
                 if *version == 6 {
                     crate::datamap::seed_existing(self, &mut tx).await?;
+                }
+                if *version == 10 {
+                    crate::regions::seed_existing(self, &mut tx).await?;
                 }
                 let insert = format!(
                     "INSERT INTO accord_migrations (version, applied_at) VALUES ({version}, {})",

@@ -104,7 +104,12 @@ impl SqlStore {
                 ]);
             exec(&self.db, &mut *ex, &q).await?;
         }
-        consent::insert_default_consent_types(self, ex, &project).await?;
+        let types = consent::insert_default_consent_types(self, ex, &project).await?;
+        let privacy_policy = types
+            .iter()
+            .find(|t| t.label == "privacy_policy")
+            .map(|t| t.id);
+        regions::insert_for_project(&self.db, ex, &project, &new.regions, privacy_policy).await?;
         Ok(project)
     }
 
@@ -527,7 +532,14 @@ impl TenancyStore for SqlStore {
                 .add(Expr::col(a("api_key_id")).in_subquery(ids_of("api_keys"))),
         );
         deletes.push(permissions);
-        for table in ["data_systems", "domains", "api_keys", "projects"] {
+        for table in [
+            "data_systems",
+            "domains",
+            "region_codes",
+            "regions",
+            "api_keys",
+            "projects",
+        ] {
             let mut q = Query::delete();
             q.from_table(a(table)).and_where(in_org());
             deletes.push(q);

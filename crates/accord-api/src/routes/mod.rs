@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod permissions;
 pub mod projects;
 pub mod records_of_processing;
+pub mod regions;
 pub mod sessions;
 pub mod site;
 pub mod site_consent;

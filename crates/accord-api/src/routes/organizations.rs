@@ -139,6 +139,8 @@ async fn create(
     }
     let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
     let input: CreateOrganization = parse(&raw, admin::organization_create_schema())?;
+    let regions =
+        crate::routes::regions::plan_project_regions(input.region_template.as_ref(), &[])?;
     let domain = non_empty(input.primary_domain).map(|d| d.to_lowercase());
     let (org, project) = state
         .store
@@ -153,6 +155,7 @@ async fn create(
                 privacy_policy_url: non_empty(input.privacy_policy_url),
                 terms_of_service_url: non_empty(input.terms_of_service_url),
                 settings: None,
+                regions,
             },
         })
         .await?;

@@ -183,6 +183,10 @@ async fn create(
     let org_id = scope.org.id;
     let org = scope.org.clone();
     let input: CreateProject = parse(&raw, admin::project_create_schema())?;
+    let regions = crate::routes::regions::plan_project_regions(
+        input.region_template.as_ref(),
+        &input.additional_regions,
+    )?;
     let mut domains: Vec<String> = input
         .domains
         .into_iter()
@@ -201,6 +205,7 @@ async fn create(
                 privacy_policy_url: non_empty(input.privacy_policy_url),
                 terms_of_service_url: non_empty(input.terms_of_service_url),
                 settings: input.settings,
+                regions,
             },
         )
         .await?;

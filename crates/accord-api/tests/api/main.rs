@@ -14,5 +14,6 @@ mod inputs;
 mod lifecycle;
 mod operations;
 mod plumbing;
+mod regions;
 mod site;
 mod totals;

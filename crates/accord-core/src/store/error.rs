@@ -39,6 +39,8 @@ pub enum Key {
     SendFromEmail,
     /// A data-system attribute's name (§6.3).
     Attribute,
+    /// A location code of a Region of a project (§7.8).
+    RegionCode,
 }
 
 /// The rows a call can find missing or still referenced.
@@ -83,6 +85,7 @@ impl From<StoreError> for Error {
                 Key::ConsentType => crate::consent::TYPE_EXISTS,
                 Key::SendFromEmail => "email already exists in this organization",
                 Key::Attribute => crate::datamap::DUPLICATE,
+                Key::RegionCode => crate::regions::CODE_TAKEN,
             }),
             StoreError::Missing(Entity::Row) => Error::not_found(),
             StoreError::Missing(Entity::Identity) => {
