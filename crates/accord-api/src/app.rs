@@ -79,6 +79,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(domains::router())
         .merge(regions::router())
         .merge(emails::router())
+        .merge(users::router())
         .merge(sessions::router())
         .merge(data_systems::router())
         .merge(data_system_attributes::router())

@@ -17,3 +17,4 @@ mod plumbing;
 mod regions;
 mod site;
 mod totals;
+mod users;
