@@ -137,8 +137,22 @@ pub fn every_request(routes: Router, body_timeout: Duration) -> Router {
         .layer(middleware::from_fn(refuse_long_uri))
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        // A handler that panics is a bug; its client still gets the contract's 500, and the
+        // access log and request id as for any answer, not a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .service(routes);
     Router::new().fallback_service(layered)
+}
+
+/// The answer to a request whose handler panicked; the panic goes to the log.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a handler panicked");
+    crate::error::ApiError::from(accord_core::Error::internal(format!("panic: {detail}")))
+        .into_response()
 }
 
 /// Worth compressing: over 1 KiB and not already compressed (images, PDFs, archives) nor a

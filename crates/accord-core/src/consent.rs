@@ -61,6 +61,10 @@ pub const FUTURE_CONSENT_DATE: &str = "consentDate must not be more than 5 minut
 pub const EXPIRATION_BEFORE_CONSENT: &str = "expirationDate must be after consentDate";
 pub const VERSION_NOT_GREATER: &str = "version must be greater than the current version";
 pub const REACCEPT_ABOVE_VERSION: &str = "requireReacceptVersion must not be greater than version";
+/// A change of `document` or `url` at the largest version: no greater one exists
+/// (**Accord decision**).
+pub const VERSION_AT_MAXIMUM: &str =
+    "version is at its maximum (9223372036854775807) and cannot be incremented";
 
 /// Epoch milliseconds on the wire as a date-time string (§1.3).
 fn date_time<S: Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -559,7 +563,12 @@ pub fn apply_type_patch(t: &mut ConsentType, p: &PatchConsentType, now: i64) -> 
             return Err(Error::unprocessable(VERSION_NOT_GREATER));
         }
         Some(v) => t.version = v,
-        None if new_version => t.version = before.version + 1,
+        None if new_version => {
+            t.version = before
+                .version
+                .checked_add(1)
+                .ok_or_else(|| Error::unprocessable(VERSION_AT_MAXIMUM))?;
+        }
         None => {}
     }
     if t.require_reaccept_version.is_some_and(|r| r > t.version) {

@@ -306,6 +306,22 @@ async fn consent_type_crud_and_versioning(b: accord_store::Backend) {
     assert!(t7.get("description").is_none());
     assert!(t7.get("url").is_none());
     assert_eq!(t7["version"], 10, "removing the url is a new version");
+    // At the largest version there is no next one: a new document is refused, not wrapped.
+    let (_, top) = s
+        .patch(&full_path(&s, &full), json!({"version": i64::MAX}))
+        .await;
+    assert_eq!(top["version"], i64::MAX);
+    assert_error(
+        &s.patch(&full_path(&s, &full), json!({"document": "next"}))
+            .await,
+        422,
+        "version is at its maximum (9223372036854775807) and cannot be incremented",
+    );
+    let (_, kept) = s.get(&full_path(&s, &full)).await;
+    assert_eq!(
+        (kept["document"].clone(), kept["version"].clone()),
+        (json!("text"), json!(i64::MAX))
+    );
 
     let (status, deleted) = s.delete(&one).await;
     assert_eq!(status, 200);
@@ -314,6 +330,10 @@ async fn consent_type_crud_and_versioning(b: accord_store::Backend) {
     assert_error(&s.get(&one).await, 404, "Not Found");
     assert_error(&s.delete(&one).await, 404, "Not Found");
     assert_error(&s.patch(&one, json!({"name": "x"})).await, 404, "Not Found");
+}
+
+fn full_path(s: &Server, t: &Value) -> String {
+    s.project_path(&format!("/consent-types/{}", t["id"].as_str().unwrap()))
 }
 
 async fn consent_type_validation(b: accord_store::Backend) {
