@@ -72,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .merge(domains::router())
         .merge(regions::router())
         .merge(emails::router())
+        .merge(policies::router())
+        .merge(metrics::router())
         .merge(sessions::router())
         .merge(data_systems::router())
         .merge(data_system_attributes::router())

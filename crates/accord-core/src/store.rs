@@ -608,6 +608,36 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn delete_region(&self, project: Uuid, id: Uuid) -> Result<()>;
 }
 
+/// Policies of an organization (§7.9).
+#[async_trait::async_trait]
+pub trait PolicyStore: Send + Sync + 'static {
+    /// Every policy of an organization.
+    async fn list_policies(&self, org: Uuid) -> Result<Vec<crate::policies::Policy>>;
+    async fn get_policy(&self, org: Uuid, id: Uuid) -> Result<Option<crate::policies::Policy>>;
+    async fn create_policy(&self, policy: &crate::policies::Policy) -> Result<()>;
+    /// Writes every field but the ids and `date_created`.
+    async fn update_policy(&self, policy: &crate::policies::Policy) -> Result<()>;
+    async fn delete_policy(&self, org: Uuid, id: Uuid) -> Result<()>;
+    /// How many policies the organization has (§7.11).
+    async fn policy_count(&self, org: Uuid) -> Result<i64>;
+}
+
+/// What the usage metrics count (§7.10).
+#[async_trait::async_trait]
+pub trait MetricsStore: Send + Sync + 'static {
+    /// The counts of each of `projects` (of `org`) in each month between consecutive
+    /// `bounds` (increasing month starts, epoch ms): `result[project][i]` is the month
+    /// `[bounds[i], bounds[i + 1])`.
+    async fn month_counts(
+        &self,
+        org: Uuid,
+        projects: &[Uuid],
+        bounds: &[i64],
+    ) -> Result<HashMap<Uuid, Vec<crate::metrics::MonthCounts>>>;
+    /// Adds reads counted in memory to the stored counts, in one statement.
+    async fn add_consent_reads(&self, counts: &[crate::metrics::ReadCount]) -> Result<()>;
+}
+
 /// Everything Accord stores, one trait per area; handlers and use cases hold an
 /// `Arc<dyn Store>`. Bring the area traits into scope with `use accord_core::store::prelude::*`.
 pub trait Store:
@@ -618,6 +648,8 @@ pub trait Store:
     + SiteStore
     + DataMapStore
     + RegionStore
+    + PolicyStore
+    + MetricsStore
 {
 }
 
@@ -628,7 +660,9 @@ impl<
             + ConsentStore
             + SiteStore
             + DataMapStore
-            + RegionStore,
+            + RegionStore
+            + PolicyStore
+            + MetricsStore,
     > Store for T
 {
 }
@@ -636,8 +670,8 @@ impl<
 /// The area traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use super::{
-        ComplianceStore, ConsentStore, DataMapStore, MessageStore, RegionStore, SiteStore, Store,
-        TenancyStore,
+        ComplianceStore, ConsentStore, DataMapStore, MessageStore, MetricsStore, PolicyStore,
+        RegionStore, SiteStore, Store, TenancyStore,
     };
 }
 

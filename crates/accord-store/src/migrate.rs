@@ -22,6 +22,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0009_request_counts.sql"),
     ),
     (10, include_str!("../migrations/sqlite/0010_regions.sql")),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -42,6 +46,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0009_request_counts.sql"),
     ),
     (10, include_str!("../migrations/postgres/0010_regions.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_policies_metrics.sql"),
+    ),
 ];
 
 impl Db {
