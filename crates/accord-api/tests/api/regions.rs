@@ -870,7 +870,7 @@ async fn regions_migration_gives_each_project_a_default_region(b: accord_store::
     .await
     .unwrap();
     drop(conn);
-    assert_eq!(store.migrate().await.unwrap(), 1);
+    assert_eq!(store.db.migrate_up_to(10).await.unwrap(), 1);
     for p in projects {
         let regions = store.list_regions(p).await.unwrap();
         assert_eq!(regions.len(), 1, "{p}");
@@ -884,7 +884,7 @@ async fn regions_migration_gives_each_project_a_default_region(b: accord_store::
         assert_eq!(r.draft.policy(), expected);
     }
     // Running the migrations again changes nothing.
-    assert_eq!(store.migrate().await.unwrap(), 0);
+    assert_eq!(store.db.migrate_up_to(10).await.unwrap(), 0);
     assert_eq!(store.list_regions(projects[1]).await.unwrap().len(), 1);
     if b == accord_store::Backend::Postgres {
         store.db.write.close().await;
