@@ -53,8 +53,15 @@ impl RouteTag {
     }
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application: [`routes`] inside the layers of [`every_request`].
 pub fn router(state: AppState) -> Router {
+    let body_timeout = state.config.body_timeout;
+    every_request(routes(state), body_timeout)
+}
+
+/// The routes of both APIs, health, the documents and the 404 fallback, without the layers
+/// every request passes through.
+pub fn routes(state: AppState) -> Router {
     let privacy = Router::new()
         .route("/health", get(health))
         .route("/docs/json", get(docs))
@@ -74,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(emails::router())
         .merge(policies::router())
         .merge(metrics::router())
+        .merge(users::router())
         .merge(sessions::router())
         .merge(data_systems::router())
         .merge(data_system_attributes::router())
@@ -96,7 +104,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::site::site_cors,
         ));
-    let body_timeout = state.config.body_timeout;
     Router::new()
         .nest("/privacy-v1", privacy)
         .route(
@@ -110,10 +117,17 @@ pub fn router(state: AppState) -> Router {
         .merge(site)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(CompressionLayer::new().compress_when(compressible()))
-        .layer(middleware::from_fn(refuse_long_uri))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .with_state(state)
+}
+
+/// Wraps `routes` in the layers every request passes through (request id, tracing span and
+/// access log, URI length, compression, body timeout), once, as one service (the outermost
+/// first). `Router::layer` would wrap each route on its own, and each request would then
+/// clone its route's whole boxed stack of layers.
+pub fn every_request(routes: Router, body_timeout: Duration) -> Router {
+    let layered = tower::ServiceBuilder::new()
+        .layer(MapRequestLayer::new(drop_unusable_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -121,9 +135,12 @@ pub fn router(state: AppState) -> Router {
                 .on_response(access_log)
                 .on_failure(()),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(MapRequestLayer::new(drop_unusable_request_id))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn(refuse_long_uri))
+        .layer(CompressionLayer::new().compress_when(compressible()))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 /// Worth compressing: over 1 KiB and not already compressed (images, PDFs, archives) nor a

@@ -188,5 +188,5 @@ impl AppState {
     }
 }
 
-pub use app::router;
+pub use app::{every_request, router, routes};
 pub use ipnet::IpNet;

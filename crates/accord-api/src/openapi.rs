@@ -208,6 +208,7 @@ fn build() -> Value {
     crate::routes::emails::document(&mut paths);
     crate::routes::policies::document(&mut paths);
     crate::routes::metrics::document(&mut paths);
+    crate::routes::users::document(&mut paths);
     crate::routes::sessions::document(&mut paths);
     crate::routes::data_systems::document(&mut paths);
     crate::routes::data_system_attributes::document(&mut paths);

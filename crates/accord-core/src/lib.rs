@@ -20,5 +20,6 @@ pub mod site;
 pub mod store;
 pub mod time;
 pub mod usecases;
+pub mod users;
 
 pub use error::{Error, Result};

@@ -638,6 +638,26 @@ pub trait MetricsStore: Send + Sync + 'static {
     async fn add_consent_reads(&self, counts: &[crate::metrics::ReadCount]) -> Result<()>;
 }
 
+/// Users (§7.5): memberships of an organization, each tied to the one account of its email
+/// address across the server. A refused write (an email already used in the organization)
+/// stores nothing, the account included.
+#[async_trait::async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Every user of an organization, with its permissions.
+    async fn list_users(&self, org: Uuid) -> Result<Vec<crate::users::User>>;
+    async fn get_user(&self, org: Uuid, id: Uuid) -> Result<Option<crate::users::User>>;
+    /// Stores a new user, finding or creating the account of its email; returns it with
+    /// its `account_id`.
+    async fn create_user(&self, user: &crate::users::User) -> Result<crate::users::User>;
+    /// Writes every field but the ids, the email and the creation dates, and replaces the
+    /// permissions.
+    async fn update_user(&self, user: &crate::users::User) -> Result<()>;
+    /// Removes a user, its permissions and its invitations; an account left with no
+    /// membership and no password goes too.
+    async fn delete_user(&self, org: Uuid, id: Uuid) -> Result<()>;
+    async fn user_count(&self, org: Uuid) -> Result<i64>;
+}
+
 /// Everything Accord stores, one trait per area; handlers and use cases hold an
 /// `Arc<dyn Store>`. Bring the area traits into scope with `use accord_core::store::prelude::*`.
 pub trait Store:
@@ -650,6 +670,7 @@ pub trait Store:
     + RegionStore
     + PolicyStore
     + MetricsStore
+    + UserStore
 {
 }
 
@@ -662,7 +683,8 @@ impl<
             + DataMapStore
             + RegionStore
             + PolicyStore
-            + MetricsStore,
+            + MetricsStore
+            + UserStore,
     > Store for T
 {
 }
@@ -671,7 +693,7 @@ impl<
 pub mod prelude {
     pub use super::{
         ComplianceStore, ConsentStore, DataMapStore, MessageStore, MetricsStore, PolicyStore,
-        RegionStore, SiteStore, Store, TenancyStore,
+        RegionStore, SiteStore, Store, TenancyStore, UserStore,
     };
 }
 

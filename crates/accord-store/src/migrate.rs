@@ -22,6 +22,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0009_request_counts.sql"),
     ),
     (10, include_str!("../migrations/sqlite/0010_regions.sql")),
+    (11, include_str!("../migrations/sqlite/0011_users.sql")),
     (
         12,
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
@@ -46,6 +47,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0009_request_counts.sql"),
     ),
     (10, include_str!("../migrations/postgres/0010_regions.sql")),
+    (11, include_str!("../migrations/postgres/0011_users.sql")),
     (
         12,
         include_str!("../migrations/postgres/0012_policies_metrics.sql"),

@@ -297,7 +297,13 @@ impl SqlStore {
             &f.text,
         ]
         .iter()
-        .any(|v| v.as_deref().is_some_and(|v| !v.contains(['%', '_', '\\'])));
+        .any(|v| v.as_deref().is_some_and(|v| !v.contains(['%', '_', '\\'])))
+            // A date range or an exact id narrows through its own index better.
+            && f.start_date.is_none()
+            && f.end_date.is_none()
+            && f.id.is_none()
+            && f.concord_id.is_none()
+            && f.session_id.is_none();
         let mut c = Cond::all().add(if searched && self.db.backend == Backend::Sqlite {
             // A substring filter is answered from the trigram table (unless it holds a
             // LIKE wildcard, see `request_substring`), whose matches the

@@ -546,6 +546,11 @@ impl TenancyStore for SqlStore {
             q.from_table(a(table)).and_where(in_org());
             deletes.push(q);
         }
+        for q in &deletes {
+            exec(&self.db, &mut *tx, q).await?;
+        }
+        deletes.clear();
+        users::delete_for_organization(&self.db, &mut tx, &org).await?;
         let mut organization = Query::delete();
         organization
             .from_table(a("organizations"))

@@ -37,7 +37,7 @@ async fn get_features(
         data_systems: Allowance::unlimited(usage.data_systems),
         domains: Allowance::unlimited(usage.domains),
         policies: Allowance::unlimited(policies),
-        users: Allowance::unlimited(0),
+        users: Allowance::unlimited(state.store.user_count(org).await?),
         privacy_requests: Allowance::unlimited(usage.compliance_requests_this_month),
         sessions: SessionAllowance {
             licensed: None,

@@ -24,3 +24,4 @@ pub mod sessions;
 pub mod site;
 pub mod site_consent;
 pub mod site_requests;
+pub mod users;

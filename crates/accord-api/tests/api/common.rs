@@ -2,7 +2,7 @@
 //! fresh PostgreSQL database, with a bootstrapped organization, project and owner key.
 #![allow(dead_code)]
 
-use accord_api::{router, ApiConfig, AppState};
+use accord_api::{ApiConfig, AppState};
 use accord_core::auth::Role;
 use accord_core::store::{bootstrap, NewApiKey};
 use accord_store::{Backend, SqlStore};
@@ -141,10 +141,11 @@ pub async fn start_with_ingest(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let app = router(state)
-            .route_layer(axum::middleware::from_fn(
-                crate::conformance::validate_responses,
-            ))
+        let body_timeout = state.config.body_timeout;
+        let routes = accord_api::routes(state).route_layer(axum::middleware::from_fn(
+            crate::conformance::validate_responses,
+        ));
+        let app = accord_api::every_request(routes, body_timeout)
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.unwrap();
     });

@@ -18,3 +18,4 @@ mod policies;
 mod regions;
 mod site;
 mod totals;
+mod users;

@@ -249,7 +249,7 @@ fn documented_operations() -> BTreeSet<(String, String)> {
 fn routed_paths(s: &Server) -> BTreeSet<String> {
     let files: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let state = accord_api::AppState::new(s.store.clone(), files, ApiConfig::default());
-    let debug = format!("{:?}", accord_api::router(state));
+    let debug = format!("{:?}", accord_api::routes(state));
     let paths: BTreeSet<String> = regex_paths(&debug);
     assert!(paths.len() > 30, "could not read the routes: {debug:.400}");
     paths

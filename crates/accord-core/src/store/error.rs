@@ -41,6 +41,8 @@ pub enum Key {
     Attribute,
     /// A location code of a Region of a project (§7.8).
     RegionCode,
+    /// A user's email in an organization (§7.5).
+    UserEmail,
 }
 
 /// The rows a call can find missing or still referenced.
@@ -86,6 +88,7 @@ impl From<StoreError> for Error {
                 Key::SendFromEmail => "email already exists in this organization",
                 Key::Attribute => crate::datamap::DUPLICATE,
                 Key::RegionCode => crate::regions::CODE_TAKEN,
+                Key::UserEmail => crate::users::EMAIL_TAKEN,
             }),
             StoreError::Missing(Entity::Row) => Error::not_found(),
             StoreError::Missing(Entity::Identity) => {
