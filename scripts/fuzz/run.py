@@ -213,6 +213,7 @@ def seed(server: Server) -> dict:
                 "domainId": post("a domain", f"{pp}/domains", {"domain": "fuzz.example.com"})["id"],
                 "emailId": post("a send-from email", f"{p}/emails", {"email": "fuzz@example.com"})["id"],
                 "dataSystemId": post("a data system", f"{p}/data-systems", {"name": "Fuzz", "status": "active"})["id"],
+                "policyId": post("a policy", f"{p}/policies", {"type": "privacyPolicy", "name": "Fuzz", "status": "draft", "organizationId": org, "answers": [{"questionId": "q", "answer": "<b>a</b>"}]})["id"],
             },
         },
         "site": {

@@ -79,6 +79,8 @@ pub fn routes(state: AppState) -> Router {
         .merge(domains::router())
         .merge(regions::router())
         .merge(emails::router())
+        .merge(policies::router())
+        .merge(metrics::router())
         .merge(users::router())
         .merge(sessions::router())
         .merge(data_systems::router())

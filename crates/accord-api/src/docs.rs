@@ -16,6 +16,18 @@ pub(crate) fn param_schema(kind: &Kind) -> Value {
             json!({"anyOf": [{"type": "string", "format": "uuid"}, {"type": "array", "items": {"type": "string", "format": "uuid"}}]})
         }
         Kind::DateTime => json!({"type": "string", "format": "date-time"}),
+        Kind::Instant { epoch } => {
+            let int = accord_core::schema::int_json_schema(
+                Some(accord_core::metrics::MIN_INSTANT),
+                Some(accord_core::metrics::MAX_INSTANT),
+            );
+            let text = json!({"type": "string", "format": "date-time"});
+            if *epoch {
+                json!({"anyOf": [int, text]})
+            } else {
+                json!({"anyOf": [text, int]})
+            }
+        }
         Kind::Include(v) => {
             json!({"type": "string", "description": format!("comma-separated: {}", v.join(", "))})
         }

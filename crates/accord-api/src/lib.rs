@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod multipart;
 pub mod openapi;
 pub mod rate_limit;
+pub mod reads;
 pub mod respond;
 pub mod routes;
 pub mod server;
@@ -65,6 +66,9 @@ pub struct ApiConfig {
     /// Size of the parts an upload is written to the object store in, and so what one upload
     /// buffers: S3 needs at least 5 MiB; a local folder takes any size.
     pub upload_part_bytes: usize,
+    /// `ACCORD_METRICS_FLUSH_INTERVAL`: how often the Site API's consent reads counted in
+    /// memory are added to the stored metrics ([`reads`]).
+    pub read_flush_interval_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -84,6 +88,7 @@ impl Default for ApiConfig {
             body_memory: 64 * 1024 * 1024,
             body_memory_wait: std::time::Duration::from_secs(10),
             upload_part_bytes: 5 * 1024 * 1024,
+            read_flush_interval_ms: 60_000,
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct Shared {
     pub mail_wake: Arc<MailWake>,
     /// Memory shared by large request bodies ([`budget`]).
     pub body_budget: Arc<budget::BodyBudget>,
+    /// Site API consent reads not yet stored (§7.10).
+    pub reads: reads::ReadCounter,
 }
 
 /// The [`Outbox`](accord_core::usecases::compliance_requests::Outbox) of this process: it
@@ -162,14 +169,16 @@ impl AppState {
             ingest,
             mail_wake: Arc::default(),
             body_budget,
+            reads: reads::ReadCounter::default(),
         }))
     }
 
-    /// Starts the background work of a server on the current runtime: the message sender
-    /// and the file purge (§9.5, §9.6).
+    /// Starts the background work of a server on the current runtime: the message sender,
+    /// the file purge and the flush of consent-read counts (§9.5, §9.6, §7.10).
     pub fn start_background(&self) {
         tokio::spawn(mail::run_sender(self.clone()));
         tokio::spawn(jobs::run_purge(self.clone()));
+        tokio::spawn(reads::run_flush(self.clone()));
     }
 
     /// Loads the site-session secret, creating it on the first start of the first server

@@ -206,6 +206,8 @@ fn build() -> Value {
     crate::routes::domains::document(&mut paths);
     crate::routes::regions::document(&mut paths);
     crate::routes::emails::document(&mut paths);
+    crate::routes::policies::document(&mut paths);
+    crate::routes::metrics::document(&mut paths);
     crate::routes::users::document(&mut paths);
     crate::routes::sessions::document(&mut paths);
     crate::routes::data_systems::document(&mut paths);

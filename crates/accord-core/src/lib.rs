@@ -11,6 +11,8 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod lifecycle;
+pub mod metrics;
+pub mod policies;
 pub mod query;
 pub mod regions;
 pub mod schema;

@@ -608,6 +608,36 @@ pub trait RegionStore: Send + Sync + 'static {
     async fn delete_region(&self, project: Uuid, id: Uuid) -> Result<()>;
 }
 
+/// Policies of an organization (§7.9).
+#[async_trait::async_trait]
+pub trait PolicyStore: Send + Sync + 'static {
+    /// Every policy of an organization.
+    async fn list_policies(&self, org: Uuid) -> Result<Vec<crate::policies::Policy>>;
+    async fn get_policy(&self, org: Uuid, id: Uuid) -> Result<Option<crate::policies::Policy>>;
+    async fn create_policy(&self, policy: &crate::policies::Policy) -> Result<()>;
+    /// Writes every field but the ids and `date_created`.
+    async fn update_policy(&self, policy: &crate::policies::Policy) -> Result<()>;
+    async fn delete_policy(&self, org: Uuid, id: Uuid) -> Result<()>;
+    /// How many policies the organization has (§7.11).
+    async fn policy_count(&self, org: Uuid) -> Result<i64>;
+}
+
+/// What the usage metrics count (§7.10).
+#[async_trait::async_trait]
+pub trait MetricsStore: Send + Sync + 'static {
+    /// The counts of each of `projects` (of `org`) in each month between consecutive
+    /// `bounds` (increasing month starts, epoch ms): `result[project][i]` is the month
+    /// `[bounds[i], bounds[i + 1])`.
+    async fn month_counts(
+        &self,
+        org: Uuid,
+        projects: &[Uuid],
+        bounds: &[i64],
+    ) -> Result<HashMap<Uuid, Vec<crate::metrics::MonthCounts>>>;
+    /// Adds reads counted in memory to the stored counts, in one statement.
+    async fn add_consent_reads(&self, counts: &[crate::metrics::ReadCount]) -> Result<()>;
+}
+
 /// Users (§7.5): memberships of an organization, each tied to the one account of its email
 /// address across the server. A refused write (an email already used in the organization)
 /// stores nothing, the account included.
@@ -638,6 +668,8 @@ pub trait Store:
     + SiteStore
     + DataMapStore
     + RegionStore
+    + PolicyStore
+    + MetricsStore
     + UserStore
 {
 }
@@ -650,6 +682,8 @@ impl<
             + SiteStore
             + DataMapStore
             + RegionStore
+            + PolicyStore
+            + MetricsStore
             + UserStore,
     > Store for T
 {
@@ -658,8 +692,8 @@ impl<
 /// The area traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use super::{
-        ComplianceStore, ConsentStore, DataMapStore, MessageStore, RegionStore, SiteStore, Store,
-        TenancyStore, UserStore,
+        ComplianceStore, ConsentStore, DataMapStore, MessageStore, MetricsStore, PolicyStore,
+        RegionStore, SiteStore, Store, TenancyStore, UserStore,
     };
 }
 

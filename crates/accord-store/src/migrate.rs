@@ -23,6 +23,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (10, include_str!("../migrations/sqlite/0010_regions.sql")),
     (11, include_str!("../migrations/sqlite/0011_users.sql")),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -44,6 +48,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (10, include_str!("../migrations/postgres/0010_regions.sql")),
     (11, include_str!("../migrations/postgres/0011_users.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_policies_metrics.sql"),
+    ),
 ];
 
 impl Db {

@@ -513,6 +513,8 @@ impl TenancyStore for SqlStore {
             "compliance_requests",
             "identities",
             "send_from_emails",
+            "policies",
+            "consent_reads",
         ] {
             let mut q = Query::delete();
             q.from_table(a(table)).and_where(in_org());

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     #[arg(long = "header-timeout", env = "ACCORD_HEADER_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,
+    /// Seconds between two additions of the Site API's consent reads, counted in memory,
+    /// to the stored metrics (§7.10); a crash loses at most one interval of reads.
+    #[arg(long = "metrics-flush-interval", env = "ACCORD_METRICS_FLUSH_INTERVAL", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub metrics_flush_interval: u64,
     /// Open client connections at most; further ones wait to be accepted until one closes.
     #[arg(long = "max-connections", env = "ACCORD_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -132,6 +137,7 @@ impl ServeArgs {
             } else {
                 1024 * 1024
             },
+            read_flush_interval_ms: self.metrics_flush_interval * 1000,
             mail: accord_api::mail::MailConfig {
                 smtp_url: self.smtp_url.clone(),
                 sms_webhook_url: self.sms_webhook_url.clone(),

@@ -176,7 +176,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(listen = %listener.local_addr()?, "accord serving");
+    let flushing = state.clone();
     accord_api::server::serve(listener, router(state), limits, shutdown()).await;
+    // The consent reads counted since the last flush (§7.10).
+    if let Err(e) = accord_api::reads::flush(&flushing).await {
+        tracing::warn!(error = %e, "could not store the consent-read counts");
+    }
     tracing::info!("accord stopped");
     Ok(())
 }

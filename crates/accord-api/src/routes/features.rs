@@ -32,10 +32,11 @@ async fn get_features(
 ) -> ApiResult<Json<Features>> {
     let org = scope.org.id;
     let usage = state.store.organization_usage(org, month_start()).await?;
+    let policies = state.store.policy_count(org).await?;
     Ok(ok(Features {
         data_systems: Allowance::unlimited(usage.data_systems),
         domains: Allowance::unlimited(usage.domains),
-        policies: Allowance::unlimited(0),
+        policies: Allowance::unlimited(policies),
         users: Allowance::unlimited(state.store.user_count(org).await?),
         privacy_requests: Allowance::unlimited(usage.compliance_requests_this_month),
         sessions: SessionAllowance {

@@ -100,6 +100,7 @@ async fn consent_events(
         ..Default::default()
     };
     let (total, items) = state.store.list_consent_events(&filter, &page).await?;
+    count_read(&state, &session);
     let items = items.iter().map(ConsentEventView::from).collect();
     Ok(ok(Page::new(&page, total, items)))
 }
@@ -116,6 +117,7 @@ async fn consent_event(
         .await?
         .filter(|e| e.concord_id == me)
         .ok_or_else(Error::not_found)?;
+    count_read(&state, &session);
     Ok(ok(ConsentEventView::from(&e)))
 }
 
@@ -158,7 +160,17 @@ async fn consent_state(
             true,
         )
         .await?;
+    count_read(&state, &session);
     Ok(ok(ConsentStateView::answer(&items, me)))
+}
+
+/// Counts an answered read of consent state or events for the metrics (§7.10), in memory.
+fn count_read(state: &AppState, session: &SiteSession) {
+    state.reads.record(
+        session.project.organization_id,
+        session.project.id,
+        accord_core::time::now_ms(),
+    );
 }
 
 /// The paths of this module, for the Site API document.

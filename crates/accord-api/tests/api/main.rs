@@ -14,6 +14,7 @@ mod inputs;
 mod lifecycle;
 mod operations;
 mod plumbing;
+mod policies;
 mod regions;
 mod site;
 mod totals;
