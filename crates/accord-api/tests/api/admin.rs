@@ -43,21 +43,6 @@ fn org_path(org: impl std::fmt::Display, rest: &str) -> String {
     format!("/privacy-v1/organizations/{org}{rest}")
 }
 
-async fn call(
-    s: &Server,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let rb = s.req_as(key, method, path);
-    send(match body {
-        Some(b) => rb.json(&b),
-        None => rb,
-    })
-    .await
-}
-
 /// A second organization with its own owner key.
 async fn other_org(s: &Server) -> Bootstrapped {
     bootstrap(s.store.as_ref(), "Other", "Other site", vec![], "other")

@@ -269,6 +269,22 @@ impl Server {
     }
 }
 
+/// Sends `method path` with `key` as the API key and an optional JSON body.
+pub async fn call(
+    s: &Server,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let rb = s.req_as(key, method, path);
+    send(match body {
+        Some(b) => rb.json(&b),
+        None => rb,
+    })
+    .await
+}
+
 /// Sends and returns status and JSON body (or `Null` when the body is not JSON).
 pub async fn send(rb: RequestBuilder) -> (u16, Value) {
     let res: Response = rb.send().await.expect("request");

@@ -110,64 +110,60 @@ async fn regions_default_region_of_new_projects(b: accord_store::Backend) {
     assert_eq!(page["items"][0]["regions"], json!(["default"]));
 }
 
+/// The consent settings a template presets: consentMode, blockingMode, the banner's deny
+/// button, doNotSell, limitPii and gcm.
+fn preset(region: &Value) -> [Value; 6] {
+    let c = &region["settings"]["consent"];
+    [
+        c["consentMode"].clone(),
+        c["blockingMode"].clone(),
+        c["consentBanner"]["denyButton"].clone(),
+        c["doNotSell"].clone(),
+        c["limitPii"].clone(),
+        c["gcm"].clone(),
+    ]
+}
+
 async fn regions_templates_and_presets(b: accord_store::Backend) {
     let s = start(b).await;
     let gdpr = create(&s, json!({"template": "gdpr", "name": "Europe"})).await;
     assert_eq!(gdpr["regions"], json!(["EEA", "GB"]));
-    let c = &gdpr["settings"]["consent"];
     assert_eq!(
-        (
-            c["consentMode"].clone(),
-            c["blockingMode"].clone(),
-            c["consentBanner"]["denyButton"].clone()
-        ),
-        (json!("express"), json!("strict"), json!(true))
-    );
-    assert_eq!(
-        (
-            c["doNotSell"].clone(),
-            c["limitPii"].clone(),
-            c["gcm"].clone()
-        ),
-        (json!(false), json!(false), json!("advanced"))
+        preset(&gdpr),
+        [
+            json!("express"),
+            json!("strict"),
+            json!(true),
+            json!(false),
+            json!(false),
+            json!("advanced")
+        ]
     );
     let us = create(&s, json!({"template": "united_states", "name": "US"})).await;
     assert_eq!(us["regions"], json!(["US"]));
-    let c = &us["settings"]["consent"];
     assert_eq!(
-        (
-            c["consentMode"].clone(),
-            c["blockingMode"].clone(),
-            c["consentBanner"]["denyButton"].clone()
-        ),
-        (json!("implied"), json!("disabled"), json!(false))
-    );
-    assert_eq!(
-        (
-            c["doNotSell"].clone(),
-            c["limitPii"].clone(),
-            c["gcm"].clone()
-        ),
-        (json!(false), json!(false), json!("basic"))
+        preset(&us),
+        [
+            json!("implied"),
+            json!("disabled"),
+            json!(false),
+            json!(false),
+            json!(false),
+            json!("basic")
+        ]
     );
     let ca = create(&s, json!({"template": "california", "name": "California"})).await;
     assert_eq!(ca["regions"], json!(["US-CA"]));
-    let c = &ca["settings"]["consent"];
     assert_eq!(
-        (
-            c["consentMode"].clone(),
-            c["blockingMode"].clone(),
-            c["consentBanner"]["denyButton"].clone()
-        ),
-        (json!("implied"), json!("disabled"), json!(false))
-    );
-    assert_eq!(
-        (
-            c["doNotSell"].clone(),
-            c["limitPii"].clone(),
-            c["gcm"].clone()
-        ),
-        (json!(true), json!(true), json!("basic"))
+        preset(&ca),
+        [
+            json!("implied"),
+            json!("disabled"),
+            json!(false),
+            json!(true),
+            json!(true),
+            json!("basic")
+        ]
     );
     // custom (the default template) takes the defaults and needs codes.
     let jp = create(&s, json!({"name": "Japan", "regions": ["jp"]})).await;

@@ -36,21 +36,6 @@ fn user_path(org: impl std::fmt::Display, id: &Value) -> String {
     )
 }
 
-async fn call(
-    s: &Server,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let rb = s.req_as(key, method, path);
-    send(match body {
-        Some(b) => rb.json(&b),
-        None => rb,
-    })
-    .await
-}
-
 async fn rows(s: &Server, sql: &str) -> i64 {
     sqlx::query_scalar::<_, i64>(sql)
         .fetch_one(&s.store.db.read)
