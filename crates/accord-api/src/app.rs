@@ -65,6 +65,8 @@ pub fn routes(state: AppState) -> Router {
     let privacy = Router::new()
         .route("/health", get(health))
         .route("/docs/json", get(docs))
+        .route("/docs", get(crate::reference::privacy_page))
+        .route("/docs/reference.js", get(crate::reference::script))
         .merge(compliance_requests::router())
         .merge(compliance_request_events::router())
         .merge(consent_types::router())
@@ -113,6 +115,14 @@ pub fn routes(state: AppState) -> Router {
         .route(
             "/site-v1/docs/json",
             get(site_docs).route_layer(middleware::from_fn(tag_route)),
+        )
+        .route(
+            "/site-v1/docs",
+            get(crate::reference::site_page).route_layer(middleware::from_fn(tag_route)),
+        )
+        .route(
+            "/site-v1/docs/reference.js",
+            get(crate::reference::script).route_layer(middleware::from_fn(tag_route)),
         )
         .merge(site)
         .fallback(not_found)

@@ -21,6 +21,7 @@ pub mod multipart;
 pub mod openapi;
 pub mod rate_limit;
 pub mod reads;
+pub mod reference;
 pub mod respond;
 pub mod routes;
 pub mod server;

@@ -20,11 +20,11 @@ pub fn site_document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut paths = Map::new();
-        paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, published::<crate::app::Health>(), &[503], false)}));
-        paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
+        common_paths(&mut paths, "Site API");
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
         crate::routes::site_requests::document(&mut paths);
+        describe_path_params(&mut paths);
         json!({
             "openapi": "3.1.0",
             "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION")},
@@ -56,34 +56,34 @@ fn build() -> Value {
         a
     };
     let mut paths = Map::new();
-    paths.insert("/health".into(), json!({"get": op("Health Check", "Health check", vec![], None, 200, published::<crate::app::Health>(), &[503], false)}));
-    paths.insert("/docs/json".into(), json!({"get": op("Health Check", "This OpenAPI document", vec![], None, 200, json!({"type": "object"}), &[], false)}));
+    common_paths(&mut paths, "Privacy API");
     paths.insert(
         "/organizations/{organizationId}/features".into(),
-        json!({"get": op("Organizations", "Licensed features and allowances", path_params(org), None, 200, published::<admin::Features>(), std_errs, true)}),
+        json!({"get": op("Organizations", "Licensed features and allowances", "", path_params(org), None, 200, published::<admin::Features>(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests".into(),
-        json!({"get": op("Compliance Requests", "Compliance requests of the organization", with(path_params(org), query_params(list_params(true))), None, 200, cr_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance requests of the organization", "", with(path_params(org), query_params(list_params(true))), None, 200, cr_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests".into(),
         json!({
-            "get": op("Compliance Requests", "Compliance requests of a project", with(path_params(proj), query_params(list_params(false))), None, 200, cr_list.clone(), std_errs, true),
-            "post": op("Compliance Requests", "Create compliance request(s)", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
+            "get": op("Compliance Requests", "Compliance requests of a project", "", with(path_params(proj), query_params(list_params(false))), None, 200, cr_list.clone(), std_errs, true),
+            "post": op("Compliance Requests", "Create compliance request(s)", "", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
                 published::<Created>(), write_errs, true),
         }),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}".into(),
         json!({
-            "get": op("Compliance Requests", "Get one compliance request", with(path_params(one), query_params(&include_params())), None, 200, cr.clone(), std_errs, true),
-            "patch": op("Compliance Requests", "Update a compliance request", with(path_params(one), query_params(&include_params())), Some(compliance::patch_schema().json_schema()), 200, cr.clone(), write_errs, true),
+            "get": op("Compliance Requests", "Get one compliance request", "", with(path_params(one), query_params(&include_params())), None, 200, cr.clone(), std_errs, true),
+            "patch": op("Compliance Requests", "Update a compliance request", "", with(path_params(one), query_params(&include_params())), Some(compliance::patch_schema().json_schema()), 200, cr.clone(), write_errs, true),
         }),
     );
     let mut files_post = op(
         "Compliance Requests",
         "Upload files",
+        "",
         path_params(one),
         None,
         201,
@@ -100,6 +100,7 @@ fn build() -> Value {
     let mut download = op(
         "Compliance Requests",
         "Download a file",
+        "",
         file_params.clone(),
         None,
         200,
@@ -110,15 +111,15 @@ fn build() -> Value {
     download["responses"]["200"] = json!({"description": "The file, with the media type its upload part declared (application/octet-stream when it declared none)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}});
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
-        json!({"get": download, "delete": op("Compliance Requests", "Delete a file", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),
+        json!({"get": download, "delete": op("Compliance Requests", "Delete a file", "", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of the organization", path_params(org), None, 200, event_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of the organization", "", path_params(org), None, 200, event_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of a project", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of a project", "", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
     );
     // Consent ledger (§4.1).
     crate::routes::consent_types::document(&mut paths);
@@ -137,36 +138,37 @@ fn build() -> Value {
         paths.insert(
             "/organizations".into(),
             json!({
-                "get": op("Organizations", "Organizations the caller has any access to", query_params(organizations::list_params()), None, 200, published::<Page<OrganizationView>>(), &[400, 401, 429, 500], true),
-                "post": op("Organizations", "Create an organization; the caller's key becomes its owner", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
+                "get": op("Organizations", "Organizations the caller has any access to", "", query_params(organizations::list_params()), None, 200, published::<Page<OrganizationView>>(), &[400, 401, 429, 500], true),
+                "post": op("Organizations", "Create an organization; the caller's key becomes its owner", "", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}".into(),
             json!({
-                "get": op("Organizations", "Organization details", path_params(org), None, 200, organization.clone(), std_errs, true),
-                "patch": op("Organizations", "Update an organization", path_params(org), Some(admin::organization_patch_schema().json_schema()), 200, organization.clone(), write_errs, true),
-                "delete": op("Organizations", "Delete the organization and all its data", path_params(org), None, 200, organization, delete_errs, true),
+                "get": op("Organizations", "Organization details", "", path_params(org), None, 200, organization.clone(), std_errs, true),
+                "patch": op("Organizations", "Update an organization", "", path_params(org), Some(admin::organization_patch_schema().json_schema()), 200, organization.clone(), write_errs, true),
+                "delete": op("Organizations", "Delete the organization and all its data", "", path_params(org), None, 200, organization, delete_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/projects".into(),
             json!({
-                "get": op("Projects", "Projects readable by the caller", with(path_params(org), query_params(projects::list_params())), None, 200, published::<Page<ProjectView>>(), std_errs, true),
-                "post": op("Projects", "Create a project", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
+                "get": op("Projects", "Projects readable by the caller", "", with(path_params(org), query_params(projects::list_params())), None, 200, published::<Page<ProjectView>>(), std_errs, true),
+                "post": op("Projects", "Create a project", "", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/projects/{projectId}".into(),
             json!({
-                "get": op("Projects", "Get one project", path_params(proj), None, 200, project.clone(), std_errs, true),
-                "patch": op("Projects", "Update a project", path_params(proj), Some(admin::project_patch_schema().json_schema()), 200, project.clone(), write_errs, true),
-                "delete": op("Projects", "Archive a project; its data is kept", path_params(proj), None, 200, project, delete_errs, true),
+                "get": op("Projects", "Get one project", "", path_params(proj), None, 200, project.clone(), std_errs, true),
+                "patch": op("Projects", "Update a project", "", path_params(proj), Some(admin::project_patch_schema().json_schema()), 200, project.clone(), write_errs, true),
+                "delete": op("Projects", "Archive a project; its data is kept", "", path_params(proj), None, 200, project, delete_errs, true),
             }),
         );
         let mut rotate = op(
             "Projects",
             "Rotate the identify secret; it is shown once",
+            "",
             path_params(proj),
             None,
             201,
@@ -182,25 +184,25 @@ fn build() -> Value {
         paths.insert(
             "/organizations/{organizationId}/api-keys".into(),
             json!({
-                "get": op("API Keys", "API keys of the organization", with(path_params(org), query_params(api_keys::list_params())), None, 200, published::<Page<ApiKeyView>>(), std_errs, true),
-                "post": op("API Keys", "Create a key; the secret is shown once", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
+                "get": op("API Keys", "API keys of the organization", "", with(path_params(org), query_params(api_keys::list_params())), None, 200, published::<Page<ApiKeyView>>(), std_errs, true),
+                "post": op("API Keys", "Create a key; the secret is shown once", "", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/api-keys/{apiKeyId}".into(),
             json!({
-                "get": op("API Keys", "Get one API key", path_params(key), None, 200, api_key.clone(), std_errs, true),
-                "patch": op("API Keys", "Update name, role and permissions", path_params(key), Some(admin::api_key_patch_schema().json_schema()), 200, api_key.clone(), write_errs, true),
-                "delete": op("API Keys", "Revoke a key", path_params(key), None, 200, api_key, delete_errs, true),
+                "get": op("API Keys", "Get one API key", "", path_params(key), None, 200, api_key.clone(), std_errs, true),
+                "patch": op("API Keys", "Update name, role and permissions", "", path_params(key), Some(admin::api_key_patch_schema().json_schema()), 200, api_key.clone(), write_errs, true),
+                "delete": op("API Keys", "Revoke a key", "", path_params(key), None, 200, api_key, delete_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/permissions".into(),
-            json!({"get": op("Permissions", "The caller's effective permissions", path_params(org), None, 200, published::<CallerPermissions>(), ok_errs, true)}),
+            json!({"get": op("Permissions", "The caller's effective permissions", "", path_params(org), None, 200, published::<CallerPermissions>(), ok_errs, true)}),
         );
         paths.insert(
             "/organizations/{organizationId}/subscription".into(),
-            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", path_params(org), None, 200, published::<admin::Subscription>(), ok_errs, true)}),
+            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", "", path_params(org), None, 200, published::<admin::Subscription>(), ok_errs, true)}),
         );
     }
     crate::routes::domains::document(&mut paths);
@@ -214,6 +216,7 @@ fn build() -> Value {
     crate::routes::data_system_attributes::document(&mut paths);
     crate::routes::records_of_processing::document(&mut paths);
     with_body_answers(&mut paths);
+    describe_path_params(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},

@@ -3,6 +3,7 @@
 use crate::json::NUL_RULE;
 use crate::schema::{check_str, Format, Str};
 use crate::{Error, Result};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::num::IntErrorKind;
 
@@ -33,10 +34,25 @@ pub enum Kind {
 pub struct Param {
     pub name: &'static str,
     pub kind: Kind,
+    /// What the parameter does and its rule, published as its `description`.
+    pub description: Cow<'static, str>,
 }
 
+/// A parameter, to be described with [`Param::doc`].
 pub fn p(name: &'static str, kind: Kind) -> Param {
-    Param { name, kind }
+    Param {
+        name,
+        kind,
+        description: Cow::Borrowed(""),
+    }
+}
+
+impl Param {
+    /// Describes the parameter for the published document.
+    pub fn doc(mut self, text: impl Into<Cow<'static, str>>) -> Param {
+        self.description = text.into();
+        self
+    }
 }
 
 /// A validated parameter value.
@@ -248,16 +264,22 @@ pub fn paging(sorts: &'static [&'static str]) -> Vec<Param> {
                 min: Some(0),
                 max: None,
             },
-        ),
+        )
+        .doc("How many matching items to skip before the first one answered; default 0."),
         p(
             "limit",
             Kind::Int {
                 min: Some(1),
                 max: Some(1000),
             },
-        ),
-        p("sort", Kind::Str(Str::default().one_of(sorts))),
-        p("order", Kind::Str(Str::default().one_of(&["asc", "desc"]))),
+        )
+        .doc("How many items to answer at most, 1 to 1000; default 100."),
+        p("sort", Kind::Str(Str::default().one_of(sorts))).doc(format!(
+            "The field the items are ordered by; default `{}`. Ties are broken by `id` in the same direction; items without a value come last.",
+            sorts.first().copied().unwrap_or("dateCreated")
+        )),
+        p("order", Kind::Str(Str::default().one_of(&["asc", "desc"])))
+            .doc("`asc` (smallest first) or `desc` (largest first); default `desc`."),
     ]
 }
 

@@ -184,6 +184,12 @@ pub enum Schema {
         min: usize,
         max: usize,
     },
+    /// A schema with what it means for its readers: validated as `schema`, published with
+    /// `text` as its `description` (before the rule of a string field, when it has one).
+    Doc {
+        text: &'static str,
+        schema: Box<Schema>,
+    },
 }
 
 /// An object with `additionalProperties: false`.
@@ -441,6 +447,20 @@ impl Schema {
                 }
                 _ => Err(format!("{loc} must be object or array")),
             },
+            Schema::Doc { schema, .. } => schema.validate(v, loc),
+        }
+    }
+
+    /// This schema described as `text` (what the value means and its rule), published as its
+    /// `description`. An empty text leaves the schema as it is.
+    pub fn doc(self, text: &'static str) -> Schema {
+        let text = text.trim();
+        if text.is_empty() {
+            return self;
+        }
+        Schema::Doc {
+            text,
+            schema: Box::new(self),
         }
     }
 
@@ -469,6 +489,7 @@ impl Schema {
                 out.map_or(Cow::Borrowed(v), |a| Cow::Owned(Value::Array(a)))
             }
             (Schema::ObjectOrArray { object, .. }, Value::Object(_)) => object.canonical(v),
+            (Schema::Doc { schema, .. }, _) => schema.canonical(v),
             (Schema::Map { values, .. }, Value::Object(map)) => {
                 let mut out: Option<Map<String, Value>> = None;
                 for (k, child) in map {
@@ -580,6 +601,17 @@ impl Schema {
                 object.json_schema(),
                 {"type": "array", "items": object.json_schema(), "minItems": min, "maxItems": max}
             ]}),
+            Schema::Doc { text, schema } => {
+                let mut published = schema.json_schema();
+                if let Value::Object(m) = &mut published {
+                    let described = match m.get("description").and_then(Value::as_str) {
+                        Some(rule) => format!("{text} Rule: {rule}."),
+                        None => (*text).to_string(),
+                    };
+                    m.insert("description".into(), Value::String(described));
+                }
+                published
+            }
         }
     }
 }
@@ -661,14 +693,17 @@ impl Object {
 }
 
 /// Declares a request body once. Each field is written a single time, with its Rust type,
-/// its wire name and its rule; the macro derives the struct the validated JSON deserializes
-/// into and [`props`](#method.props), the property list an [`Object`] schema validates with
-/// (§1.5 messages) and publishes. Object-level rules (required, at least one of, minimum
-/// properties) are given where the object is built from `props()`.
+/// its wire name, its rule and its `///` description (what it means, for the reader of the
+/// published document); the macro derives the struct the validated JSON deserializes into
+/// and [`props`](#method.props), the property list an [`Object`] schema validates with (§1.5
+/// messages) and publishes, each property described by its field's `///` text. A field's
+/// serde attributes follow its description. Object-level rules (required, at least one of,
+/// minimum properties) are given where the object is built from `props()`.
 ///
 /// ```ignore
 /// body! {
 ///     pub struct DomainBody {
+///         /// The host name visitors reach the site on.
 ///         domain: Option<String> => "domain": string().max(253).format(Format::Hostname).s(),
 ///     }
 /// }
@@ -678,18 +713,26 @@ macro_rules! body {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $(#[$fmeta:meta])* $field:ident : $ty:ty => $wire:literal : $rule:expr ),* $(,)?
+            $(
+                $(#[doc = $doc:literal])*
+                $(#[serde($($serde:tt)*)])*
+                $field:ident : $ty:ty => $wire:literal : $rule:expr
+            ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, serde::Deserialize)]
         $vis struct $name {
-            $( $(#[$fmeta])* #[serde(rename = $wire, default)] pub $field: $ty, )*
+            $(
+                $(#[doc = $doc])*
+                $(#[serde($($serde)*)])*
+                #[serde(rename = $wire, default)] pub $field: $ty,
+            )*
         }
         impl $name {
-            /// The declared properties with their rules, in declaration order.
+            /// The declared properties with their rules and descriptions, in declaration order.
             pub fn props() -> Vec<(&'static str, $crate::schema::Schema)> {
-                vec![ $( ($wire, $rule) ),* ]
+                vec![ $( ($wire, ($rule).doc(concat!($($doc),*))) ),* ]
             }
         }
     };

@@ -136,12 +136,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Consent Events", "Consent events of a project", list_p, None, 200, published::<Page<ConsentEventView>>(), std_errs, true),
-            "post": op("Consent Events", "Create consent event(s)", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, published::<Counted<ConsentEventView>>(), create_errs, true),
+            "get": op("Consent Events", "Consent events of a project", "", list_p, None, 200, published::<Page<ConsentEventView>>(), std_errs, true),
+            "post": op("Consent Events", "Create consent event(s)", "", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, published::<Counted<ConsentEventView>>(), create_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
-        json!({"get": op("Consent Events", "Get one consent event", path_params(one), None, 200, published::<ConsentEventView>(), std_errs, true)}),
+        json!({"get": op("Consent Events", "Get one consent event", "", path_params(one), None, 200, published::<ConsentEventView>(), std_errs, true)}),
     );
 }

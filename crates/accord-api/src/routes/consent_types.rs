@@ -186,6 +186,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut delete = op(
         "Consent Types",
         "Delete a consent type no event references",
+        "",
         path_params(one),
         None,
         200,
@@ -201,15 +202,15 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Consent Types", "Consent types of a project", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Consent Types", "Create a consent type", path_params(proj), Some(consent::type_create_json_schema()), 201, schema.clone(), write_errs, true),
+            "get": op("Consent Types", "Consent types of a project", "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Consent Types", "Create a consent type", "", path_params(proj), Some(consent::type_create_json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Consent Types", "Get one consent type", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Consent Types", "Update a consent type", path_params(one), Some(consent::type_patch_json_schema()), 200, schema.clone(), write_errs, true),
+            "get": op("Consent Types", "Get one consent type", "", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Consent Types", "Update a consent type", "", path_params(one), Some(consent::type_patch_json_schema()), 200, schema.clone(), write_errs, true),
             "delete": delete,
         }),
     );

@@ -232,7 +232,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     all_p.extend(query_params(datamap::all_attributes_params()));
     paths.insert(
         ALL.into(),
-        serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", all_p, None, 200,
+        serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", "", all_p, None, 200,
             published::<Page<ListedAttribute>>(), &[400, 401, 403, 404, 429, 500], true)}),
     );
     for kind in AttributeKind::editable().iter().copied() {
@@ -255,18 +255,18 @@ fn document_kind<X: KindFields>(paths: &mut Map<String, Value>, kind: AttributeK
     paths.insert(
         collection(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get data system {noun} list"), list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", &format!("Create data system {noun}"), path_params(org),
+            "get": op("Data Systems", &format!("Get data system {noun} list"), "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", &format!("Create data system {noun}"), "", path_params(org),
                 Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         one(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get one data system {noun}"), path_params(one_p), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", &format!("Update data system {noun}"), path_params(one_p),
+            "get": op("Data Systems", &format!("Get one data system {noun}"), "", path_params(one_p), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", &format!("Update data system {noun}"), "", path_params(one_p),
                 Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
-            "delete": op("Data Systems", &format!("Delete data system {noun}"), path_params(one_p), None, 200, schema, write_errs, true),
+            "delete": op("Data Systems", &format!("Delete data system {noun}"), "", path_params(one_p), None, 200, schema, write_errs, true),
         }),
     );
 }

@@ -140,16 +140,16 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
-            "get": op("Data Systems", "Get data systems", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", "Create data system", path_params(org), Some(datamap::system_body_json_schema(true)), 201, schema.clone(), write_errs, true),
+            "get": op("Data Systems", "Get data systems", "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", "Create data system", "", path_params(org), Some(datamap::system_body_json_schema(true)), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
-            "get": op("Data Systems", "Get one data system", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", "Update data system", path_params(one), Some(datamap::system_body_json_schema(false)), 200, schema.clone(), write_errs, true),
-            "delete": op("Data Systems", "Delete data system", path_params(one), None, 200, schema, std_errs, true),
+            "get": op("Data Systems", "Get one data system", "", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", "Update data system", "", path_params(one), Some(datamap::system_body_json_schema(false)), 200, schema.clone(), write_errs, true),
+            "delete": op("Data Systems", "Delete data system", "", path_params(one), None, 200, schema, std_errs, true),
         }),
     );
 }

@@ -224,16 +224,16 @@ pub fn document(paths: &mut serde_json::Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Emails", "Send-from emails of the organization", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Emails", "Create a send-from email", path_params(org), Some(create_schema().json_schema()), 201, item.clone(), write_errs, true),
+            "get": op("Emails", "Send-from emails of the organization", "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Emails", "Create a send-from email", "", path_params(org), Some(create_schema().json_schema()), 201, item.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Emails", "Get one send-from email", path_params(one), None, 200, item.clone(), std_errs, true),
-            "patch": op("Emails", "Rename a send-from email", path_params(one), Some(patch_schema().json_schema()), 200, item.clone(), write_errs, true),
-            "delete": op("Emails", "Delete a send-from email; its projects revert to the default sender", path_params(one), None, 200, item, std_errs, true),
+            "get": op("Emails", "Get one send-from email", "", path_params(one), None, 200, item.clone(), std_errs, true),
+            "patch": op("Emails", "Rename a send-from email", "", path_params(one), Some(patch_schema().json_schema()), 200, item.clone(), write_errs, true),
+            "delete": op("Emails", "Delete a send-from email; its projects revert to the default sender", "", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }

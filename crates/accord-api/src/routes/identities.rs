@@ -200,6 +200,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut state = op(
         "Consent Events",
         "Consent state of one identity",
+        "",
         with(path_params(proj), query_params(state_params())),
         None,
         200,
@@ -214,14 +215,14 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(STATE.into(), json!({ "get": state }));
     paths.insert(
         COLLECTION.into(),
-        json!({"get": op("Identities", "Look up identities", with(path_params(proj), query_params(list_params())), None, 200, published::<Page<Identity>>(), std_errs, true)}),
+        json!({"get": op("Identities", "Look up identities", "", with(path_params(proj), query_params(list_params())), None, 200, published::<Page<Identity>>(), std_errs, true)}),
     );
     let identity = published::<Identity>();
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Identities", "Get one identity", path_params(one), None, 200, identity, std_errs, true),
-            "delete": op("Identities", "Erase a data subject's identifiers", with(path_params(one), query_params(erase_params())), None, 200, published::<Erasure>(), std_errs, true),
+            "get": op("Identities", "Get one identity", "", path_params(one), None, 200, identity, std_errs, true),
+            "delete": op("Identities", "Erase a data subject's identifiers", "", with(path_params(one), query_params(erase_params())), None, 200, published::<Erasure>(), std_errs, true),
         }),
     );
 }

@@ -134,6 +134,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut get = op(
         "Metrics",
         "Usage metrics",
+        "",
         params,
         None,
         200,

@@ -149,6 +149,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut post = op(
         "Policies",
         "Create a policy",
+        "",
         path_params(org),
         Some(policies::create_schema().json_schema()),
         201,
@@ -161,6 +162,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut patch = op(
         "Policies",
         "Update a policy",
+        "",
         path_params(one),
         Some(policies::patch_schema().json_schema()),
         200,
@@ -172,16 +174,16 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Policies", "Policies of the organization", list_p, None, 200, envelope, std_errs, true),
+            "get": op("Policies", "Policies of the organization", "", list_p, None, 200, envelope, std_errs, true),
             "post": post,
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Policies", "Get one policy", path_params(one), None, 200, item.clone(), std_errs, true),
+            "get": op("Policies", "Get one policy", "", path_params(one), None, 200, item.clone(), std_errs, true),
             "patch": patch,
-            "delete": op("Policies", "Delete a policy", path_params(one), None, 200, item, std_errs, true),
+            "delete": op("Policies", "Delete a policy", "", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }

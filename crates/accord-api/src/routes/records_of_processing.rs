@@ -94,6 +94,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut get = op(
         "Data Systems",
         "Record of processing activities (GDPR Art. 30), JSON or CSV",
+        "",
         params,
         None,
         200,

@@ -255,6 +255,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut delete = op(
         "Regions",
         "Delete a region (not the Default region); returns the deleted Region",
+        "",
         path_params(one),
         None,
         200,
@@ -269,22 +270,22 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
-            "get": op("Regions", "Regions of a project", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Regions", "Create a region", path_params(proj), Some(regions::region_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+            "get": op("Regions", "Regions of a project", "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Regions", "Create a region", "", path_params(proj), Some(regions::region_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
-            "get": op("Regions", "Get one region", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Regions", "Update an existing region", path_params(one), Some(regions::region_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "get": op("Regions", "Get one region", "", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Regions", "Update an existing region", "", path_params(one), Some(regions::region_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
             "delete": delete,
         }),
     );
     paths.insert(
         LANGUAGES.into(),
         serde_json::json!({
-            "post": op("Languages", "Enable or disable multi-language support; returns the Region", path_params(one), Some(regions::languages_schema().json_schema()), 200, schema, write_errs, true),
+            "post": op("Languages", "Enable or disable multi-language support; returns the Region", "", path_params(one), Some(regions::languages_schema().json_schema()), 200, schema, write_errs, true),
         }),
     );
 }

@@ -222,6 +222,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut session = op(
         "Session",
         "Mint a session token",
+        "",
         pid(),
         None,
         201,
@@ -233,12 +234,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert("/{projectId}/session".into(), json!({"post": session}));
     paths.insert(
         "/{projectId}/profile".into(),
-        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", pid(), Some(core_site::profile_json_schema()), 200,
+        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", "", pid(), Some(core_site::profile_json_schema()), 200,
             published::<Uuid>(), write_errs, true)}),
     );
     paths.insert(
         "/{projectId}/identify".into(),
-        json!({"post": op("Identify", "Identify the visitor and merge identities", pid(), Some(core_site::identify_json_schema()), 200,
+        json!({"post": op("Identify", "Identify the visitor and merge identities", "", pid(), Some(core_site::identify_json_schema()), 200,
             published::<Identified>(), write_errs, true)}),
     );
 }

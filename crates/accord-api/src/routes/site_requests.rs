@@ -287,23 +287,24 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
     paths.insert(
         "/{projectId}/compliance-requests".into(),
         json!({
-            "get": op("Compliance Requests", "Compliance requests of the current identity", list_p, None, 200, envelope, errs, true),
-            "post": op("Compliance Requests", "Create a compliance request for the current identity", pid(), Some(lifecycle::site_create_schema().json_schema()), 201, cr.clone(), write_errs, true),
+            "get": op("Compliance Requests", "Compliance requests of the current identity", "", list_p, None, 200, envelope, errs, true),
+            "post": op("Compliance Requests", "Create a compliance request for the current identity", "", pid(), Some(lifecycle::site_create_schema().json_schema()), 201, cr.clone(), write_errs, true),
         }),
     );
     paths.insert(
         "/{projectId}/compliance-requests/{complianceRequestId}".into(),
-        json!({"get": op("Compliance Requests", "Get one of the current identity's compliance requests", one(), None, 200, cr.clone(), errs, true)}),
+        json!({"get": op("Compliance Requests", "Get one of the current identity's compliance requests", "", one(), None, 200, cr.clone(), errs, true)}),
     );
     paths.insert(
         "/{projectId}/compliance-requests/{complianceRequestId}/verify".into(),
-        json!({"post": op("Compliance Requests", "Submit the verification code", one(), Some(lifecycle::verify_code_schema().json_schema()), 200, cr, write_errs, true)}),
+        json!({"post": op("Compliance Requests", "Submit the verification code", "", one(), Some(lifecycle::verify_code_schema().json_schema()), 200, cr, write_errs, true)}),
     );
     let mut file_params = one();
     file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
     let mut download = op(
         "Compliance Requests",
         "Download a response file",
+        "",
         file_params,
         None,
         200,

@@ -231,16 +231,16 @@ pub fn document(paths: &mut serde_json::Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Users", "Users of the organization", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Users", "Add (invite) a user", path_params(org), Some(users::user_create_schema().json_schema()), 201, item.clone(), write_errs, true),
+            "get": op("Users", "Users of the organization", "", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Users", "Add (invite) a user", "", path_params(org), Some(users::user_create_schema().json_schema()), 201, item.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Users", "Get one user", path_params(one), None, 200, item.clone(), std_errs, true),
-            "patch": op("Users", "Update a user", path_params(one), Some(users::user_patch_schema().json_schema()), 200, item.clone(), write_errs, true),
-            "delete": op("Users", "Remove a user", path_params(one), None, 200, item, std_errs, true),
+            "get": op("Users", "Get one user", "", path_params(one), None, 200, item.clone(), std_errs, true),
+            "patch": op("Users", "Update a user", "", path_params(one), Some(users::user_patch_schema().json_schema()), 200, item.clone(), write_errs, true),
+            "delete": op("Users", "Remove a user", "", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }

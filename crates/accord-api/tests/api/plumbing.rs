@@ -324,3 +324,158 @@ async fn routes_and_documents_agree(b: accord_store::Backend) {
         }
     }
 }
+
+/// Every operation of both documents has a summary and a description, every parameter a
+/// description, and every property of every request and response schema (through `$ref`,
+/// `items`, `anyOf`, `oneOf`, `allOf` and `additionalProperties`) a description.
+#[test]
+fn documents_describe_every_operation_parameter_and_property() {
+    for (name, doc) in [
+        ("privacy", accord_api::openapi::privacy_document()),
+        ("site", accord_api::openapi::site_document()),
+    ] {
+        let missing = undescribed(doc);
+        assert!(
+            missing.is_empty(),
+            "{name} document: {} undescribed:\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
+    }
+}
+
+/// The walk above finds what is missing, however deep.
+#[test]
+fn the_description_walk_finds_what_is_missing() {
+    let doc = json!({
+        "paths": {"/things": {"post": {
+            "summary": "Create", "description": "",
+            "parameters": [{"name": "limit", "in": "query"}],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "a": {"description": "A.", "type": "array", "items": {"anyOf": [
+                    {"type": "object", "properties": {"deep": {"type": "string"}}}, {"type": "null"}]}},
+                "b": {"$ref": "#/components/schemas/B"}
+            }}}}},
+            "responses": {"200": {"description": "Success", "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": {"$ref": "#/components/schemas/B"}}}}}}
+        }}},
+        "components": {"schemas": {"B": {"description": "B.", "type": "object", "properties": {
+            "c": {"type": "integer"}}}}}
+    });
+    assert_eq!(
+        undescribed(&doc),
+        vec![
+            "POST /things: no description",
+            "POST /things: parameter limit has no description",
+            "POST /things request application/json: a/items/anyOf/0/deep has no description",
+            "POST /things request application/json: b/c has no description",
+            "POST /things 200 application/json: additionalProperties/c has no description",
+        ]
+    );
+}
+
+/// What [`documents_describe_every_operation_parameter_and_property`] finds missing.
+fn undescribed(doc: &Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    let described = |v: &Value| {
+        v.get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.trim().is_empty())
+    };
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            for key in ["summary", "description"] {
+                if op
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s.trim().is_empty())
+                {
+                    missing.push(format!("{at}: no {key}"));
+                }
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if !described(param) {
+                    missing.push(format!(
+                        "{at}: parameter {} has no description",
+                        param["name"].as_str().unwrap_or("?")
+                    ));
+                }
+            }
+            let mut bodies = vec![];
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for (media, c) in content {
+                    bodies.push((format!("{at} request {media}"), &c["schema"]));
+                }
+            }
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                for (media, c) in response["content"].as_object().into_iter().flatten() {
+                    bodies.push((format!("{at} {status} {media}"), &c["schema"]));
+                }
+            }
+            for (loc, schema) in bodies {
+                walk(doc, schema, schema, "", &mut |prop| {
+                    missing.push(format!("{loc}: {prop} has no description"))
+                });
+            }
+        }
+    }
+    missing
+}
+
+/// Calls `report` with the location of each property under `schema` that has no
+/// description, on the property or on the schema its `$ref` names.
+fn walk(doc: &Value, root: &Value, schema: &Value, loc: &str, report: &mut dyn FnMut(String)) {
+    fn resolve<'a>(doc: &'a Value, root: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with("#/components/") => {
+                resolve(doc, root, doc.pointer(&r[1..]).expect("$ref resolves"))
+            }
+            Some(r) if r.starts_with("#/$defs/") => {
+                resolve(doc, root, root.pointer(&r[1..]).expect("$ref resolves"))
+            }
+            _ => schema,
+        }
+    }
+    let here = |key: &str| {
+        if loc.is_empty() {
+            key.to_string()
+        } else {
+            format!("{loc}/{key}")
+        }
+    };
+    // Deep enough for every real document; a cycle of references stops here.
+    if loc.matches('/').count() > 24 {
+        return;
+    }
+    let schema = resolve(doc, root, schema);
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, prop) in props {
+            let text = |v: &Value| {
+                v.get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.trim().is_empty())
+            };
+            if !text(prop) && !text(resolve(doc, root, prop)) {
+                report(here(name));
+            }
+            walk(doc, root, prop, &here(name), report);
+        }
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(sub) = schema.get(key).filter(|s| s.is_object()) {
+            walk(doc, root, sub, &here(key), report);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf", "prefixItems"] {
+        for (i, sub) in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            walk(doc, root, sub, &here(&format!("{key}/{i}")), report);
+        }
+    }
+}
