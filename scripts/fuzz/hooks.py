@@ -60,6 +60,23 @@ def _fresh_identity(_params) -> str:
     return _call("POST", f"/site-v1/{PROJECT}/session", {})["concordId"]
 
 
+# Countries a throwaway region may hold: a location code belongs to one region of a project
+# at a time, and a fuzzed PATCH may have given any of them to the seeded region.
+REGION_CODES = ["BR", "AR", "CL", "CO", "PE", "MX", "CA", "AU", "NZ", "ZA", "IN", "KR", "SG", "TH", "VN",
+                "PH", "ID", "MY", "EG", "MA", "KE", "NG", "TR", "IL", "AE", "SA", "QA", "UA", "RS", "CH"]
+
+
+def _fresh_region(_params) -> str:
+    failure = None
+    for _ in range(len(REGION_CODES)):
+        code = REGION_CODES[next(COUNTER) % len(REGION_CODES)]
+        try:
+            return _post(f"{proj}/regions", {"name": f"Throwaway {code}", "regions": [code]})
+        except RuntimeError as e:
+            failure = e
+    raise failure
+
+
 org = f"/organizations/{ORG}"
 proj = f"{org}/projects/{PROJECT}"
 # The last path parameter of a DELETE operation, and how to make a throwaway resource for it.
@@ -72,6 +89,7 @@ FRESH = {
     "dataSystemId": lambda _p: _post(f"{org}/data-systems", {"name": f"Throwaway {next(COUNTER)}", "status": "active"}),
     "consentTypeId": lambda _p: _post(f"{proj}/consent-types", {"category": "custom", "label": f"throwaway{next(COUNTER)}", "name": "Throwaway"}),
     "concordId": _fresh_identity,
+    "regionId": _fresh_region,
     "fileName": _fresh_file,
 }
 

@@ -213,6 +213,9 @@ def seed(server: Server) -> dict:
                 "domainId": post("a domain", f"{pp}/domains", {"domain": "fuzz.example.com"})["id"],
                 "emailId": post("a send-from email", f"{p}/emails", {"email": "fuzz@example.com"})["id"],
                 "dataSystemId": post("a data system", f"{p}/data-systems", {"name": "Fuzz", "status": "active"})["id"],
+                # A region other than the Default one, which cannot be deleted: so that the
+                # region DELETE reaches a deletable region.
+                "regionId": post("a region", f"{pp}/regions", {"name": "Fuzz", "regions": ["JP"]})["id"],
                 "policyId": post("a policy", f"{p}/policies", {"type": "privacyPolicy", "name": "Fuzz", "status": "draft", "organizationId": org, "answers": [{"questionId": "q", "answer": "<b>a</b>"}]})["id"],
             },
         },

@@ -15,6 +15,7 @@ mod lifecycle;
 mod operations;
 mod plumbing;
 mod policies;
+mod reference;
 mod regions;
 mod site;
 mod totals;
