@@ -59,31 +59,31 @@ fn build() -> Value {
     common_paths(&mut paths, "Privacy API");
     paths.insert(
         "/organizations/{organizationId}/features".into(),
-        json!({"get": op("Organizations", "Licensed features and allowances", "", path_params(org), None, 200, published::<admin::Features>(), std_errs, true)}),
+        json!({"get": op("Organizations", "Licensed features and allowances", "What the organization may use and how much it uses. Self-hosted Accord enables every feature and licenses nothing: `licensed` and `available` are `null` (unlimited). Role: viewer or above.", path_params(org), None, 200, published::<admin::Features>(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests".into(),
-        json!({"get": op("Compliance Requests", "Compliance requests of the organization", "", with(path_params(org), query_params(list_params(true))), None, 200, cr_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance requests of the organization", "Lists the compliance requests of every project of the organization the key can read (viewer or above on the project, §2.3), newest first by default. Role: viewer or above; 403 when no project is readable and the organization role is `none`, or when `projectIds` names a project the key cannot read. Filters and sort as on the project list, plus `projectIds`.", with(path_params(org), query_params(list_params(true))), None, 200, cr_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests".into(),
         json!({
-            "get": op("Compliance Requests", "Compliance requests of a project", "", with(path_params(proj), query_params(list_params(false))), None, 200, cr_list.clone(), std_errs, true),
-            "post": op("Compliance Requests", "Create compliance request(s)", "", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
+            "get": op("Compliance Requests", "Compliance requests of a project", "Lists the project's compliance requests with the list envelope; filters match as described on each parameter. Role: viewer or above.", with(path_params(proj), query_params(list_params(false))), None, 200, cr_list.clone(), std_errs, true),
+            "post": op("Compliance Requests", "Create compliance request(s)", "Creates one request (object body, answered with the ComplianceRequest) or 1 to 100 (array body, answered `{count, items}` in input order). Every element and every referenced id is checked before anything is stored: one failure stores nothing. Each request gets its identity (§3.5), one task per active data system linked to the project, a due date, and either `submitted` (`preverified: true`) or `pending_verification` with a verification code sent by email or SMS after commit. Role: limited or above. An archived project gives 422 `project is archived`.", with(path_params(proj), query_params(&include_params())), Some(compliance::create_body_schema().json_schema()), 201,
                 published::<Created>(), write_errs, true),
         }),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}".into(),
         json!({
-            "get": op("Compliance Requests", "Get one compliance request", "", with(path_params(one), query_params(&include_params())), None, 200, cr.clone(), std_errs, true),
-            "patch": op("Compliance Requests", "Update a compliance request", "", with(path_params(one), query_params(&include_params())), Some(compliance::patch_schema().json_schema()), 200, cr.clone(), write_errs, true),
+            "get": op("Compliance Requests", "Get one compliance request", "Answers one compliance request of the project (Accord extension). Role: viewer or above.", with(path_params(one), query_params(&include_params())), None, 200, cr.clone(), std_errs, true),
+            "patch": op("Compliance Requests", "Update a compliance request", "Changes status, notes, resolution, resolution status, task completion or the due date (§3.7, §9.2). Field edits apply first, then the status change, in one transaction, each writing its event; a PATCH that changes nothing writes nothing. While `pending_verification` only `status: \"submitted\"` is accepted, while `resolved` only `notes` and the reopen (422 otherwise). Resolving emails the `resolution` text to the subject. Role: limited or above; verifying a pending request and reopening a resolved one need admin or owner (403).", with(path_params(one), query_params(&include_params())), Some(compliance::patch_schema().json_schema()), 200, cr.clone(), write_errs, true),
         }),
     );
     let mut files_post = op(
         "Compliance Requests",
         "Upload files",
-        "",
+        "Uploads 1 to 10 response files as `multipart/form-data` parts named `file`, each at most 10485760 bytes (413). Names must be new on the request (422) and follow the file-name rule (400). Allowed while `submitted`, `acknowledged` or `resolved`. Writes one `file_uploaded` event per file and sets `filePurgeDate` unless the subject already downloaded. Answers 201 with the updated request. Role: limited or above.",
         path_params(one),
         None,
         201,
@@ -100,7 +100,7 @@ fn build() -> Value {
     let mut download = op(
         "Compliance Requests",
         "Download a file",
-        "",
+        "Streams one response file with its stored media type, `Content-Disposition: attachment` and `X-Content-Type-Options: nosniff`, and writes `files_downloaded` (Accord extension). Staff downloads never set `downloadDate`. Role: viewer or above.",
         file_params.clone(),
         None,
         200,
@@ -111,15 +111,15 @@ fn build() -> Value {
     download["responses"]["200"] = json!({"description": "The file, with the media type its upload part declared (application/octet-stream when it declared none)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}});
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files/{fileName}".into(),
-        json!({"get": download, "delete": op("Compliance Requests", "Delete a file", "", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),
+        json!({"get": download, "delete": op("Compliance Requests", "Delete a file", "Removes one response file and its bytes, and writes `file_deleted`; when the last file goes, `filePurgeDate` is removed. Same status rules as an upload. Answers the updated request. Role: limited or above.", file_params, None, 200, cr.clone(), &[400, 401, 403, 404, 422, 429, 500], true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of the organization", "", path_params(org), None, 200, event_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of the organization", "Lists the events (§3.10) of the compliance requests of every readable project of the organization, newest first by default. Events are immutable and written with the change they record. Role: viewer or above (as for the organization's request list).", path_params(org), None, 200, event_list.clone(), std_errs, true)}),
     );
     paths.insert(
         "/organizations/{organizationId}/projects/{projectId}/compliance-requests-events".into(),
-        json!({"get": op("Compliance Requests", "Compliance request events of a project", "", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
+        json!({"get": op("Compliance Requests", "Compliance request events of a project", "Lists the events (§3.10) of the project's compliance requests. Role: viewer or above.", path_params(proj), None, 200, event_list.clone(), std_errs, true)}),
     );
     // Consent ledger (§4.1).
     crate::routes::consent_types::document(&mut paths);
@@ -138,37 +138,37 @@ fn build() -> Value {
         paths.insert(
             "/organizations".into(),
             json!({
-                "get": op("Organizations", "Organizations the caller has any access to", "", query_params(organizations::list_params()), None, 200, published::<Page<OrganizationView>>(), &[400, 401, 429, 500], true),
-                "post": op("Organizations", "Create an organization; the caller's key becomes its owner", "", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
+                "get": op("Organizations", "Organizations the caller has any access to", "Lists the organizations where the key has a role, on the organization or on one of its projects. Any valid key.", query_params(organizations::list_params()), None, 200, published::<Page<OrganizationView>>(), &[400, 401, 429, 500], true),
+                "post": op("Organizations", "Create an organization; the caller's key becomes its owner", "Creates an organization with a `Default` project (its Default region planned by `regionTemplate`, its domain `primaryDomain`, the two URLs and `contactEmails`) and the predefined data-map values; the calling key gets an organization-level `owner` permission on it. `coupons` and `subscription` are validated and ignored. Role: owner of the key's home organization.", vec![], Some(admin::organization_create_schema().json_schema()), 201, organization.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}".into(),
             json!({
-                "get": op("Organizations", "Organization details", "", path_params(org), None, 200, organization.clone(), std_errs, true),
-                "patch": op("Organizations", "Update an organization", "", path_params(org), Some(admin::organization_patch_schema().json_schema()), 200, organization.clone(), write_errs, true),
-                "delete": op("Organizations", "Delete the organization and all its data", "", path_params(org), None, 200, organization, delete_errs, true),
+                "get": op("Organizations", "Organization details", "Answers the organization, with the projects the key can read. Role: any role of viewer or above in the organization or in one of its projects.", path_params(org), None, 200, organization.clone(), std_errs, true),
+                "patch": op("Organizations", "Update an organization", "Changes the name, primary domain or default project (a project of the organization, 422 otherwise). Role: admin or owner.", path_params(org), Some(admin::organization_patch_schema().json_schema()), 200, organization.clone(), write_errs, true),
+                "delete": op("Organizations", "Delete the organization and all its data", "Deletes the organization with its projects, keys, users, data map, requests, consent records and stored files, and answers the deleted organization. Role: owner.", path_params(org), None, 200, organization, delete_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/projects".into(),
             json!({
-                "get": op("Projects", "Projects readable by the caller", "", with(path_params(org), query_params(projects::list_params())), None, 200, published::<Page<ProjectView>>(), std_errs, true),
-                "post": op("Projects", "Create a project", "", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
+                "get": op("Projects", "Projects readable by the caller", "Lists the organization's projects on which the key's effective role is viewer or above. Role: viewer or above on the organization or on a project; 403 when there is none.", with(path_params(org), query_params(projects::list_params())), None, 200, published::<Page<ProjectView>>(), std_errs, true),
+                "post": op("Projects", "Create a project", "Creates a project with its Default region (`regionTemplate`), any `additionalRegions`, its `domains` and the default consent types (§4.2). Role: admin or owner.", path_params(org), Some(admin::project_create_schema().json_schema()), 201, project.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/projects/{projectId}".into(),
             json!({
-                "get": op("Projects", "Get one project", "", path_params(proj), None, 200, project.clone(), std_errs, true),
-                "patch": op("Projects", "Update a project", "", path_params(proj), Some(admin::project_patch_schema().json_schema()), 200, project.clone(), write_errs, true),
-                "delete": op("Projects", "Archive a project; its data is kept", "", path_params(proj), None, 200, project, delete_errs, true),
+                "get": op("Projects", "Get one project", "Answers one project of the organization. Role: viewer or above.", path_params(proj), None, 200, project.clone(), std_errs, true),
+                "patch": op("Projects", "Update a project", "Changes name, contact emails, linked data systems (`dataSystemIds` replaces the set), sender (`sendFromEmailId`), status or settings (deep-merged: objects merge, scalars and arrays replace). An archived project answers 404 on the Site API and refuses new requests and consent events. Role: admin or owner.", path_params(proj), Some(admin::project_patch_schema().json_schema()), 200, project.clone(), write_errs, true),
+                "delete": op("Projects", "Archive a project; its data is kept", "Sets the project's status to `archived` and answers it; nothing is deleted, and PATCH `status: \"active\"` brings it back. Role: admin or owner.", path_params(proj), None, 200, project, delete_errs, true),
             }),
         );
         let mut rotate = op(
             "Projects",
             "Rotate the identify secret; it is shown once",
-            "",
+            "Makes a new secret for signing identify tokens (§5.6), answered once and replacing any previous one; tokens signed with the old secret stop working (Accord extension). The body is optional. Role: admin or owner.",
             path_params(proj),
             None,
             201,
@@ -184,25 +184,25 @@ fn build() -> Value {
         paths.insert(
             "/organizations/{organizationId}/api-keys".into(),
             json!({
-                "get": op("API Keys", "API keys of the organization", "", with(path_params(org), query_params(api_keys::list_params())), None, 200, published::<Page<ApiKeyView>>(), std_errs, true),
-                "post": op("API Keys", "Create a key; the secret is shown once", "", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
+                "get": op("API Keys", "API keys of the organization", "Lists the organization's API keys, secrets masked to their first 7 characters. Role: admin or owner.", with(path_params(org), query_params(api_keys::list_params())), None, 200, published::<Page<ApiKeyView>>(), std_errs, true),
+                "post": op("API Keys", "Create a key; the secret is shown once", "Creates an API key of the organization; the create answer carries the whole secret, the only time it is shown. `role` defaults to `none` with permissions and to `viewer` without. The key must be admin or owner on each permission's organization, and owner to grant `owner` (403). Role: admin or owner.", path_params(org), Some(admin::api_key_create_schema().json_schema()), 201, api_key.clone(), write_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/api-keys/{apiKeyId}".into(),
             json!({
-                "get": op("API Keys", "Get one API key", "", path_params(key), None, 200, api_key.clone(), std_errs, true),
-                "patch": op("API Keys", "Update name, role and permissions", "", path_params(key), Some(admin::api_key_patch_schema().json_schema()), 200, api_key.clone(), write_errs, true),
-                "delete": op("API Keys", "Revoke a key", "", path_params(key), None, 200, api_key, delete_errs, true),
+                "get": op("API Keys", "Get one API key", "Answers one API key, its secret masked. Role: admin or owner.", path_params(key), None, 200, api_key.clone(), std_errs, true),
+                "patch": op("API Keys", "Update name, role and permissions", "Changes a key's name, role or permissions (the whole set is replaced). Anything that grants, revokes or touches the `owner` role needs an owner key, and the organization must keep an owner key (422). Role: admin or owner.", path_params(key), Some(admin::api_key_patch_schema().json_schema()), 200, api_key.clone(), write_errs, true),
+                "delete": op("API Keys", "Revoke a key", "Deletes an API key, which answers 401 from then on, and answers the deleted key. Deleting an owner key needs an owner, and the last owner key cannot go (422). A key may delete itself. Role: admin or owner.", path_params(key), None, 200, api_key, delete_errs, true),
             }),
         );
         paths.insert(
             "/organizations/{organizationId}/permissions".into(),
-            json!({"get": op("Permissions", "The caller's effective permissions", "", path_params(org), None, 200, published::<CallerPermissions>(), ok_errs, true)}),
+            json!({"get": op("Permissions", "The caller's effective permissions", "The calling key's organization-level role and its effective role on every project of the organization (§2.3). Role: any role of viewer or above in the organization or in one of its projects.", path_params(org), None, 200, published::<CallerPermissions>(), ok_errs, true)}),
         );
         paths.insert(
             "/organizations/{organizationId}/subscription".into(),
-            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", "", path_params(org), None, 200, published::<admin::Subscription>(), ok_errs, true)}),
+            json!({"get": op("Subscriptions", "Subscription (fixed for self-hosted)", "Always `{\"plan\": \"self_hosted\", \"interval\": null, \"addons\": {}}`. Role: viewer or above.", path_params(org), None, 200, published::<admin::Subscription>(), ok_errs, true)}),
         );
     }
     crate::routes::domains::document(&mut paths);

@@ -38,12 +38,13 @@ pub fn created<T: Serialize>(body: T) -> Json<T> {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Page<T> {
-    /// Echoes the request.
+    /// The `offset` of the request: how many matching items come before the first of `items`.
     pub offset: i64,
-    /// `items.length`.
+    /// The number of `items` in this answer.
     pub count: usize,
-    /// Items matching the filters, ignoring offset and limit.
+    /// How many items match the filters in all, ignoring `offset` and `limit`.
     pub total: i64,
+    /// The items of this page, in the requested order.
     pub items: Vec<T>,
 }
 

@@ -63,29 +63,35 @@ pub fn region_template_schema() -> Schema {
 /// Project `settings` as clients may write them (§7.3); `trackers.lastRealTimeScan` is
 /// server-set.
 pub fn project_settings_schema() -> Schema {
-    let days = || Schema::Int {
-        min: Some(1),
-        max: Some(3650),
+    let days = |text: &'static str| {
+        Schema::Int {
+            min: Some(1),
+            max: Some(3650),
+        }
+        .doc(text)
     };
     object(vec![
         (
             "trackers",
             object(vec![
-                ("deepScan", Schema::Bool),
-                ("realTimeScan", Schema::Bool),
-            ]),
+                ("deepScan", Schema::Bool.doc("Whether a tracker scan also fetches up to 20 same-host pages linked from each domain's first page (§8.3); default `false`.")),
+                ("realTimeScan", Schema::Bool.doc("Whether the site client reports the trackers it sees in visitors' browsers (§5.7); default `false`.")),
+            ])
+            .doc("Tracker scanning."),
         ),
         (
             "complianceRequests",
             object(vec![
-                ("regulation", string().one_of(REGULATIONS).s()),
-                ("filePurgeDaysAfterDownload", days()),
-                ("filePurgeDaysAfterUpload", days()),
-            ]),
+                ("regulation", string().one_of(REGULATIONS).s().doc("The regulation that sets due dates: `gdpr` (default; 30 days, extension 60) or `ccpa` (45 days, extension 45). Applies to requests created afterwards.")),
+                ("filePurgeDaysAfterDownload", days("Days the response files are kept after the subject's first download, 1 to 3650; default 30.")),
+                ("filePurgeDaysAfterUpload", days("Days the response files are kept after an upload while the subject has not downloaded them, 1 to 3650; default 90.")),
+            ])
+            .doc("Compliance requests of the project (Accord extension)."),
         ),
         (
             "identity",
-            object(vec![("allowUnverifiedIdentify", Schema::Bool)]),
+            object(vec![("allowUnverifiedIdentify", Schema::Bool.doc("Whether the Site API identify call may link an email or user id without a signed token (§5.6); default `false`."))])
+                .doc("Identity resolution (Accord extension)."),
         ),
     ])
 }
@@ -96,24 +102,34 @@ fn name(min: usize, max: usize) -> Schema {
 
 /// `subscription` of an organization create: accepted and ignored (§7.2).
 fn subscription_input_schema() -> Schema {
-    let count = || Schema::Int {
-        min: Some(0),
-        max: None,
+    let count = |what: &'static str| {
+        Schema::Int {
+            min: Some(0),
+            max: None,
+        }
+        .doc(what)
     };
     object(vec![
-        ("interval", string().max(64).s()),
-        ("plan", string().max(64).s()),
+        (
+            "interval",
+            string().max(64).s().doc("Billing interval; ignored."),
+        ),
+        ("plan", string().max(64).s().doc("Plan name; ignored.")),
         (
             "addons",
             object(vec![
-                ("dataSystems", count()),
-                ("domains", count()),
-                ("policies", count()),
-                ("users", count()),
-            ]),
+                ("dataSystems", count("Data systems add-on; ignored.")),
+                ("domains", count("Domains add-on; ignored.")),
+                ("policies", count("Policies add-on; ignored.")),
+                ("users", count("Users add-on; ignored.")),
+            ])
+            .doc("Add-ons; ignored."),
         ),
-        ("collectPayment", Schema::Bool),
-        ("test", Schema::Bool),
+        (
+            "collectPayment",
+            Schema::Bool.doc("Whether to collect a payment; ignored."),
+        ),
+        ("test", Schema::Bool.doc("Test subscription; ignored.")),
     ])
 }
 
@@ -121,15 +137,29 @@ crate::body! {
     /// Body of `POST /privacy-v1/organizations` (§7.2). `regionTemplate` plans the Default
     /// region of the Default project; `coupons` and `subscription` are validated and not kept.
     pub struct CreateOrganization {
+        /// Name of the organization (1 to 256 characters, required).
         name: String => "name": name(1, 256),
+        /// The organization's main host name (RFC 1123, no scheme or path); also the first
+        /// domain of its Default project.
         primary_domain: Option<String> => "primaryDomain": hostname(),
+        /// http(s) URL of the privacy policy, given to the Default project (the `url` of its
+        /// `privacy_policy` consent type).
         privacy_policy_url: Option<String> => "privacyPolicyUrl": http_url(),
+        /// http(s) URL of the terms of service, given to the Default project (which then also
+        /// gets a `terms_of_service` consent type).
         terms_of_service_url: Option<String> => "termsOfServiceUrl": http_url(),
+        /// Contact addresses of the Default project (at most 20 emails).
         contact_emails: Vec<String> => "contactEmails": emails(),
+        /// Short name, `^[a-z0-9-]{2,64}$`, unique on the server (422 when taken); derived from
+        /// `name` when absent.
         organization_slug: Option<String> => "organizationSlug":
             string().pattern("^[a-z0-9-]{2,64}$").s(),
+        /// Plans the Default region of the Default project (§7.8); its codes are always
+        /// `["default"]`.
         region_template: Option<RegionTemplate> => "regionTemplate": region_template_schema(),
+        /// Accepted for compatibility and ignored.
         coupons: Option<IgnoredAny> => "coupons": array(string().max(256).s(), None),
+        /// Accepted for compatibility and ignored: a self-hosted server has no billing.
         subscription: Option<IgnoredAny> => "subscription": subscription_input_schema(),
     }
 }
@@ -137,8 +167,11 @@ crate::body! {
 crate::body! {
     /// Body of `PATCH /privacy-v1/organizations/{organizationId}` (§7.2).
     pub struct PatchOrganization {
+        /// New name (1 to 256 characters).
         name: Option<String> => "name": name(1, 256),
+        /// New main host name (RFC 1123); `""` clears it.
         primary_domain: Option<String> => "primaryDomain": hostname(),
+        /// The new default project.
         default_project_id: Option<Uuid> => "defaultProjectId": string()
             .format(Format::Uuid)
             .non_empty()
@@ -151,15 +184,28 @@ crate::body! {
     /// Body of a project create (§7.3). `type` is validated and not kept; `regionTemplate`
     /// plans the Default region and `additionalRegions` the others.
     pub struct CreateProject {
+        /// Name of the project (2 to 1024 characters, required).
         name: String => "name": name(2, 1024),
+        /// Type of the project: only `website`; validated and not kept.
         project_type: Option<IgnoredAny> => "type": string().one_of(PROJECT_TYPES).s(),
+        /// Contact addresses of the project (at most 20 emails).
         contact_emails: Vec<String> => "contactEmails": emails(),
+        /// Plans the project's Default region (§7.8); its codes are always `["default"]`.
         region_template: Option<RegionTemplate> => "regionTemplate": region_template_schema(),
+        /// Further regions to create with the project (at most 50), each a RegionTemplate with
+        /// a `name`.
         additional_regions: Vec<RegionTemplate> => "additionalRegions":
             array(crate::regions::region_create_schema().clone(), Some(50)),
+        /// Host names the project's sites run on (at most 100): only these and their subdomains
+        /// may use the Site API.
         domains: Vec<String> => "domains": array(hostname(), Some(100)),
+        /// http(s) URL of the privacy policy: the `url` of the project's `privacy_policy`
+        /// consent type.
         privacy_policy_url: Option<String> => "privacyPolicyUrl": http_url(),
+        /// http(s) URL of the terms of service; when given, a `terms_of_service` consent type
+        /// is created with it.
         terms_of_service_url: Option<String> => "termsOfServiceUrl": http_url(),
+        /// Project settings (Accord extension); unset keys take their defaults.
         settings: Option<Value> => "settings": project_settings_schema(),
     }
 }
@@ -167,18 +213,27 @@ crate::body! {
 crate::body! {
     /// Body of a project PATCH (§7.3).
     pub struct PatchProject {
+        /// New name (2 to 1024 characters).
         name: Option<String> => "name": name(2, 1024),
+        /// Replaces the contact addresses (at most 20 emails).
         contact_emails: Option<Vec<String>> => "contactEmails": emails(),
+        /// Replaces the set of data systems linked to the project; each must be a data system
+        /// of the organization (422 otherwise).
         data_system_ids: Option<Vec<Uuid>> => "dataSystemIds": Schema::Array {
             items: Box::new(string().format(Format::Uuid).non_empty().s()),
             min: None,
             max: None,
             unique: false,
         },
+        /// The sender of the project's messages.
         send_from_email_id: Option<String> => "sendFromEmailId": string()
             .describe("\"default\" (or \"\") for the server sender, or the id of a send-from email of the organization (422 otherwise)")
             .s(),
+        /// `active`, or `archived` to stop the project's Site API and new requests and consent
+        /// events.
         status: Option<String> => "status": string().one_of(PROJECT_STATUSES).s(),
+        /// Settings to change, deep-merged over the stored ones: objects merge, scalars and
+        /// arrays replace.
         settings: Option<Value> => "settings": project_settings_schema(),
     }
 }
@@ -187,16 +242,21 @@ crate::body! {
     /// One entry of an API key's `permissions` (§7.4). `name` is validated and not kept;
     /// an empty `projectId` means an organization-level entry.
     pub struct PermissionBody {
+        /// The organization the entry grants a role in.
         organization_id: Uuid => "organizationId": string()
             .format(Format::Uuid)
             .non_empty()
             .describe("the caller must be admin or owner there, owner to grant owner (403); one entry per organizationId and projectId, and none without a project for the key's own organization (422)")
             .s(),
+        /// The project the entry grants a role on.
         project_id: Option<String> => "projectId": string()
             .format(Format::Uuid)
             .describe("a project of organizationId (422 otherwise); absent or \"\" for an organization-level entry")
             .s(),
+        /// Accepted for compatibility and ignored.
         name: Option<IgnoredAny> => "name": string().max(256).s(),
+        /// The role granted: `owner`, `admin`, `limited`, `viewer` or `none`. Granting `owner`
+        /// needs an owner key.
         role: String => "role": string().one_of(Role::NAMES).s(),
     }
 }
@@ -213,8 +273,14 @@ fn permissions_schema() -> Schema {
 crate::body! {
     /// Body of an API-key create or PATCH (§7.4).
     pub struct ApiKeyBody {
+        /// Name of the key (at most 256 characters).
         name: Option<String> => "name": string().max(256).s(),
+        /// The key's role in its home organization: `owner`, `admin`, `limited`, `viewer` or
+        /// `none`. On create it defaults to `none` when `permissions` is non-empty and to
+        /// `viewer` otherwise; `owner` needs an owner key.
         role: Option<String> => "role": string().one_of(Role::NAMES).s(),
+        /// Further roles of the key, each on a project or on another organization; a PATCH
+        /// replaces the whole set.
         permissions: Option<Vec<PermissionBody>> => "permissions": permissions_schema(),
     }
 }
@@ -307,6 +373,7 @@ pub struct ProjectDataSystem {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct OrganizationFlags {
+    /// `true` while the organization is `active` (always, on a self-hosted server).
     pub is_active: bool,
 }
 
@@ -319,11 +386,13 @@ pub struct Addons {}
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Subscription {
+    /// Always `self_hosted`.
     #[schemars(extend("enum" = ["self_hosted"]))]
     pub plan: &'static str,
-    /// Nullable (§7.13).
+    /// Billing interval: always `null` on a self-hosted server.
     #[schemars(schema_with = "nullable::<String>")]
     pub interval: Option<String>,
+    /// Purchased add-ons: always `{}` on a self-hosted server.
     pub addons: Addons,
 }
 
@@ -342,23 +411,35 @@ impl Subscription {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct OrganizationView {
+    /// Organization id (UUID).
     pub id: Uuid,
+    /// Name of the organization (1 to 256 characters).
     pub name: String,
+    /// Unique short name on this server, `^[a-z0-9-]{2,64}$`: `organizationSlug` when given at
+    /// creation, otherwise derived from `name` (collisions get `-2`, `-3`, …).
     pub slug: String,
+    /// Always `active`.
     #[schemars(extend("enum" = ORGANIZATION_STATUSES))]
     pub status: &'static str,
-    /// Epoch milliseconds.
+    /// When the status was last set, in epoch milliseconds.
     pub status_date: i64,
+    /// The status as flags.
     pub status_flags: OrganizationFlags,
-    /// Without their `dataSystems`.
+    /// The organization's projects the key can read (§2.3), without their `dataSystems`.
     pub projects: Vec<ProjectView>,
+    /// The subscription, fixed on a self-hosted server (§7.13).
     pub subscription: Subscription,
+    /// When the organization was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the organization last changed, in epoch milliseconds.
     pub date_updated: i64,
+    /// The organization's main host name (RFC 1123, lowercase).
     // The optional fields follow the dates: the order clients have always received.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "hostname"))]
     pub primary_domain: Option<String>,
+    /// Id of the organization's default project (the `Default` project made with it, unless
+    /// changed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_project_id: Option<Uuid>,
 }
@@ -367,9 +448,13 @@ pub struct OrganizationView {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct OrganizationRef {
+    /// Organization id (UUID).
     pub id: Uuid,
+    /// Name of the organization.
     pub name: String,
+    /// Unique short name of the organization.
     pub slug: String,
+    /// Always `active`.
     #[schemars(extend("enum" = ORGANIZATION_STATUSES))]
     pub status: &'static str,
 }
@@ -379,7 +464,9 @@ pub struct OrganizationRef {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ProjectFlags {
+    /// `true` while the project's status is `active`.
     pub is_active: bool,
+    /// Always `false`: Accord has no test projects.
     pub is_test: bool,
 }
 
@@ -387,8 +474,11 @@ pub struct ProjectFlags {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SendFromView {
+    /// `default` for the server's own sender, otherwise the send-from email id.
     pub id: String,
+    /// The address messages of the project are sent from (`ACCORD_SMTP_FROM` for `default`).
     pub email: String,
+    /// Display name of the sender (`Accord` for `default`).
     pub name: String,
 }
 
@@ -398,9 +488,13 @@ pub struct SendFromView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct DataSystemSummary {
+    /// Data system id (UUID).
     pub id: Uuid,
+    /// Name of the data system.
     pub name: String,
+    /// Status of the data system: `active`, `archived` or `test`.
     pub status: String,
+    /// Type of the data system, e.g. `custom`.
     pub data_system_type_id: String,
 }
 
@@ -423,31 +517,53 @@ impl From<&ProjectDataSystem> for DataSystemSummary {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ProjectView {
+    /// Project id (UUID).
     pub id: Uuid,
+    /// Name of the project (2 to 1024 characters).
     pub name: String,
+    /// Short name of the project, unique in the organization, derived from its name.
     pub slug: String,
+    /// Id of the organization the project belongs to.
     pub organization_id: Uuid,
+    /// The organization the project belongs to.
     pub organization: OrganizationRef,
+    /// Always `website`.
     #[serde(rename = "type")]
     #[schemars(extend("enum" = PROJECT_TYPES))]
     pub project_type: &'static str,
+    /// `active`, or `archived`: the Site API then answers 404 and new compliance requests and
+    /// consent events are refused (422).
     #[schemars(extend("enum" = PROJECT_STATUSES))]
     pub status: String,
+    /// The status as flags.
     pub status_flags: ProjectFlags,
+    /// Contact addresses of the project (at most 20).
     #[schemars(extend("items" = {"type": "string", "format": "email"}))]
     pub contact_emails: Vec<String>,
+    /// `default` (the server's sender, `ACCORD_SMTP_FROM`) or the id of the organization's
+    /// send-from email the project's messages use.
     pub send_from_email_id: String,
+    /// The sender `sendFromEmailId` names.
     pub send_from_email: SendFromView,
+    /// Project settings: `trackers` (`deepScan`, `realTimeScan`: booleans, default `false`;
+    /// `lastRealTimeScan`: epoch ms, server-set), `complianceRequests` (`regulation`: `gdpr`
+    /// (default) or `ccpa`, which sets due dates; `filePurgeDaysAfterDownload`: 1..3650,
+    /// default 30; `filePurgeDaysAfterUpload`: 1..3650, default 90) and `identity`
+    /// (`allowUnverifiedIdentify`: boolean, default `false`, lets identify work without a
+    /// token).
     #[schemars(with = "Map<String, Value>")]
     pub settings: Value,
+    /// When the project was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the project last changed, in epoch milliseconds.
     pub date_updated: i64,
     // The optional fields follow the dates: the order clients have always received.
     /// The first of `contactEmails`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "email"))]
     pub contact_email: Option<String>,
-    /// Absent where the project is embedded in an Organization.
+    /// The data systems linked to the project, whose active ones become tasks of its new
+    /// compliance requests. Absent where the project is embedded in an Organization.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_systems: Option<Vec<DataSystemSummary>>,
 }
@@ -457,6 +573,8 @@ pub struct ProjectView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct IdentifySecret {
+    /// The new secret, `is_` and 43 base64url characters: sign identify tokens (HS256 JWT) with
+    /// it. Shown only in this answer.
     #[schemars(extend("pattern" = "^is_[A-Za-z0-9_-]{43}$"))]
     pub identify_secret: String,
 }
@@ -466,13 +584,19 @@ pub struct IdentifySecret {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct PermissionView {
+    /// Permission entry id (UUID).
     pub id: Uuid,
+    /// The organization the entry grants a role in.
     pub organization_id: Uuid,
+    /// Name of that organization.
     pub organization_name: String,
+    /// The role granted: `owner`, `admin`, `limited`, `viewer` or `none`.
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
+    /// The project the role is granted on; absent for an organization-level entry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_id: Option<Uuid>,
+    /// Name of that project.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_name: Option<String>,
 }
@@ -482,15 +606,25 @@ pub struct PermissionView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ApiKeyView {
+    /// API key id (UUID).
     pub id: Uuid,
-    /// The full secret in the create answer only; elsewhere its display prefix and `****`.
+    /// The secret (`ak_` and 43 base64url characters) in the create answer only, the one time
+    /// it is shown; elsewhere its first 7 characters followed by `****`.
     pub api_key: String,
+    /// The key's home organization.
     pub organization_id: Uuid,
+    /// Name of the key (at most 256 characters).
     pub name: String,
+    /// The key's role in its home organization: `owner`, `admin`, `limited`, `viewer` or `none`
+    /// (§2.3).
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
+    /// Further roles: on one project (`projectId` set, overriding the organization role there)
+    /// or on another organization.
     pub permissions: Vec<PermissionView>,
+    /// When the key was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the key last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 
@@ -499,8 +633,12 @@ pub struct ApiKeyView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ProjectRole {
+    /// Project id (UUID).
     pub project_id: Uuid,
+    /// Name of the project.
     pub project_name: String,
+    /// The key's effective role on the project: its permission entry for the project if any,
+    /// else its organization role.
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
 }
@@ -510,13 +648,17 @@ pub struct ProjectRole {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct CallerPermissions {
+    /// The organization asked about.
     pub organization_id: Uuid,
+    /// Name of that organization.
     pub organization_name: String,
+    /// Id of the calling key.
     pub api_key_id: Uuid,
-    /// The organization-level role.
+    /// The key's organization-level role there: `owner`, `admin`, `limited`, `viewer` or
+    /// `none`.
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
-    /// Every project of the organization.
+    /// Every project of the organization with the key's effective role on it.
     pub projects: Vec<ProjectRole>,
 }
 
@@ -525,9 +667,12 @@ pub struct CallerPermissions {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Allowance {
+    /// How many are licensed: always `null` (unlimited).
     #[schemars(schema_with = "nullable::<i64>")]
     pub licensed: Option<i64>,
+    /// How many are in use.
     pub used: i64,
+    /// How many more may be used: always `null` (unlimited).
     #[schemars(schema_with = "nullable::<i64>")]
     pub available: Option<i64>,
 }
@@ -546,8 +691,10 @@ impl Allowance {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SessionAllowance {
+    /// How many are licensed: always `null` (unlimited).
     #[schemars(schema_with = "nullable::<i64>")]
     pub licensed: Option<i64>,
+    /// Site sessions minted this UTC month.
     pub used: i64,
 }
 
@@ -556,21 +703,36 @@ pub struct SessionAllowance {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct FeatureFlags {
+    /// Whether policy generation is enabled: always `true`.
     pub advanced_policies: bool,
+    /// Whether the Privacy API is enabled: always `true`.
     pub api_access: bool,
+    /// How often tracker scans run on the server: `daily`.
     #[schemars(extend("enum" = ["daily"]))]
     pub backend_scan_frequency: &'static str,
+    /// Whether the consent ledger is enabled: always `true`.
     pub consent_log: bool,
+    /// Whether re-asking consent after a new consent type version is enabled: always `true`.
     pub consent_reengagement: bool,
+    /// Whether custom consent types is enabled: always `true`.
     pub consent_types: bool,
+    /// Whether the data map is enabled: always `true`.
     pub data_mapping: bool,
+    /// Whether deep tracker scans is enabled: always `true`.
     pub deep_scan: bool,
+    /// Whether Global Privacy Control support is enabled: always `true`.
     pub gpc: bool,
+    /// Whether the Zapier integration is enabled: always `true`.
     pub integrations_zapier: bool,
+    /// Whether multi-language widgets is enabled: always `true`.
     pub language: bool,
+    /// Whether compliance requests is enabled: always `true`.
     pub privacy_requests: bool,
+    /// Whether real-time tracker scans is enabled: always `true`.
     pub real_time_scan: bool,
+    /// Whether regions is enabled: always `true`.
     pub regions: bool,
+    /// Whether hiding the widget's "powered by" mark is enabled: always `true`.
     pub widget_hide_powered_by: bool,
 }
 
@@ -601,14 +763,19 @@ impl FeatureFlags {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct Features {
+    /// Data systems of the organization.
     pub data_systems: Allowance,
+    /// Domains of the organization's projects.
     pub domains: Allowance,
+    /// Policies of the organization.
     pub policies: Allowance,
+    /// Users of the organization.
     pub users: Allowance,
     /// Compliance requests created this UTC month.
     pub privacy_requests: Allowance,
-    /// Sessions minted this UTC month.
+    /// Site sessions minted this UTC month.
     pub sessions: SessionAllowance,
+    /// The features, all enabled.
     pub features: FeatureFlags,
 }
 

@@ -239,20 +239,51 @@ pub struct Actor {
 crate::body! {
     /// Privacy API create body (§3.3).
     pub struct CreateComplianceRequest {
+        /// What the subject asks for: `view` (access), `change` (rectification), `delete`
+        /// (erasure) or `do_not_sell` (opt-out of sale or sharing).
         request: String => "request": string().one_of(REQUEST_TYPES).s(),
+        /// The subject's identity (`concordId`). It must be an identity of this project (422
+        /// `concordId not found in this project`); a merged identity stands for its survivor.
+        /// At least one of `concordId`, `userEmail`, `userPhoneNumber`, `projectUserId` and
+        /// `userId` is required; the identity is looked up by them in that order (§3.5).
         concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        /// The subject's email address, stored trimmed; also identifies the subject
+        /// (case-insensitive). At least one of `concordId`, `userEmail`, `userPhoneNumber`,
+        /// `projectUserId` and `userId` is required; the identity is looked up by them in that
+        /// order (§3.5).
         user_email: Option<String> => "userEmail": string().format(Format::Email).s(),
+        /// The subject's phone number (at most 128 characters); matched on its digits and a
+        /// leading `+`. At least one of `concordId`, `userEmail`, `userPhoneNumber`,
+        /// `projectUserId` and `userId` is required; the identity is looked up by them in that
+        /// order (§3.5).
         user_phone_number: Option<String> => "userPhoneNumber": string().max(128).s(),
+        /// The subject's id in this project (at most 256 characters). At least one of
+        /// `concordId`, `userEmail`, `userPhoneNumber`, `projectUserId` and `userId` is
+        /// required; the identity is looked up by them in that order (§3.5).
         project_user_id: Option<String> => "projectUserId": string().max(256).s(),
+        /// The subject's user id in your systems (at most 256 characters). At least one of
+        /// `concordId`, `userEmail`, `userPhoneNumber`, `projectUserId` and `userId` is
+        /// required; the identity is looked up by them in that order (§3.5).
         user_id: Option<String> => "userId": string().max(256).s(),
+        /// The subject's first name (at most 128 characters).
         user_first_name: Option<String> => "userFirstName": string().max(128).s(),
+        /// The subject's last name (at most 128 characters).
         user_last_name: Option<String> => "userLastName": string().max(128).s(),
+        /// URL of the page the request was captured on (at most 2048 characters).
         capture_url: Option<String> => "captureUrl": string().max(2048).s(),
+        /// Domain the request came from (at most 256 characters); defaults to the host of
+        /// `captureUrl`.
         domain: Option<String> => "domain": string().max(256).s(),
+        /// Internal notes (at most 2048 characters), never shown or sent to the subject.
         notes: Option<String> => "notes": string().max(2048).s(),
+        /// `true` creates the request already verified (`submitted`, event `verified` with
+        /// method `preverified`) and sends no verification message; default `false`:
+        /// `pending_verification` and a code is sent (§3.6).
         preverified: Option<bool> => "preverified": Schema::Bool,
-        /// Filled from the body's text by [`request_details_as_written`], which also
-        /// checks its length on that text.
+        /// Free details: any JSON value but `null`, stored as its text (a string as given) of
+        /// at most 65536 characters.
+        // Filled from the body's text by `request_details_as_written`, which also
+        // checks its length on that text.
         #[serde(skip)]
         request_details: Option<String> => "requestDetails": Schema::AnyValue {
             max_serialized: None,
@@ -445,10 +476,23 @@ pub fn normalize_phone(s: &str) -> String {
 crate::body! {
     /// PATCH body (§3.7).
     pub struct PatchComplianceRequest {
+        /// The new status. Allowed: `submitted` → `acknowledged`, `submitted` or `acknowledged`
+        /// → `resolved`, and for admins and owners `pending_verification` → `submitted` (manual
+        /// verification) and `resolved` → `acknowledged` (reopen). Any other change gives 422;
+        /// the current status is a no-op.
         status: Option<String> => "status": string().one_of(STATUSES).s(),
+        /// Internal notes (at most 2048 characters); accepted in every state but
+        /// `pending_verification`.
         notes: Option<String> => "notes": string().max(2048).s(),
+        /// Resolution text (at most 2048 characters), emailed to the subject on resolution. Not
+        /// while pending or resolved (422).
         resolution: Option<String> => "resolution": string().max(2048).s(),
+        /// How the request is resolved: `completed`, `no_records_found`, `partially_completed`,
+        /// `denied` or `withdrawn`. Resolving needs one, from the body or stored; with only a
+        /// `resolution` text it defaults to `completed`.
         resolution_status: Option<String> => "resolutionStatus": string().one_of(RESOLUTION_STATUSES).s(),
+        /// Tasks whose `completed` flag changes (1 to 1000); each must be a task of the
+        /// request, listed once (422 otherwise). Not while pending or resolved.
         data_system_tasks: Option<Vec<TaskUpdate>> => "dataSystemTasks": Schema::Array {
             items: Box::new(Schema::Object(Object {
                 props: TaskUpdate::props(),
@@ -459,6 +503,8 @@ crate::body! {
             max: Some(1000),
             unique: false,
         },
+        /// `true` extends the due date once: 60 days under `gdpr`, 45 under `ccpa` (Accord
+        /// extension). Only while `submitted` or `acknowledged`; a second extension gives 422.
         extend_due_date: Option<bool> => "extendDueDate": Schema::ConstTrue,
     }
 }
@@ -466,7 +512,9 @@ crate::body! {
 crate::body! {
     /// One data-system task of a PATCH.
     pub struct TaskUpdate {
+        /// Id of the data system of one of the request's tasks.
         data_system: String => "dataSystem": string().format(Format::Uuid).s(),
+        /// Whether the work in that data system is done.
         completed: bool => "completed": Schema::Bool,
     }
 }

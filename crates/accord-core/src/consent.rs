@@ -197,47 +197,73 @@ pub fn add_duration_str(ms: i64, s: &str) -> i64 {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ConsentType {
+    /// Consent type id (UUID).
     pub id: Uuid,
+    /// The organization of the project.
     #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    /// The project the consent type belongs to.
     #[serde(rename = "project")]
     pub project_id: Uuid,
+    /// Kind of consent: `disclosure`, `communication`, `privacy_setting` or `custom`.
+    /// Immutable.
     #[schemars(extend("enum" = CATEGORIES))]
     pub category: String,
-    /// Lowercased, deduplicated and sorted.
+    /// Subcategories, e.g. `["analytics"]` (at most 10, each `^[a-z0-9_]{1,128}$`), lowercased,
+    /// deduplicated and sorted. Immutable.
     #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)), extend("uniqueItems" = true))]
     pub subcategory: Vec<String>,
+    /// Label of the type (`^[a-z0-9_*]{1,128}$`), e.g. `analytics`; (category, subcategory,
+    /// label) is unique in the project. Events without a `consentType` find their type by it.
+    /// Immutable.
     #[schemars(regex(pattern = LABEL_PATTERN))]
     pub label: String,
+    /// Display name (1 to 100 characters).
     #[schemars(length(min = 1, max = 100))]
     pub name: String,
+    /// Description shown to visitors (at most 2000 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2000))]
     pub description: Option<String>,
+    /// The text consented to, e.g. the policy itself (at most 5000000 characters). Changing it
+    /// increments `version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 5_000_000))]
     pub document: Option<String>,
+    /// URL of the document consented to. Changing it increments `version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
     pub url: Option<String>,
+    /// `true` when the type can no longer be changed or deleted (set on create only).
     pub read_only: bool,
-    /// Empty: any state.
+    /// The states events of this type may record (`implied`, `viewed`, `accepted`, `declined`);
+    /// empty allows any state.
     #[schemars(extend("items" = {"type": "string", "enum": STATES}, "uniqueItems" = true))]
     pub valid_states: Vec<String>,
+    /// `active`, `archived`, `obsolete` or `test`. Only active types are offered on the Site
+    /// API; the Privacy API records events for every status.
     #[schemars(extend("enum" = TYPE_STATUSES))]
     pub status: String,
-    /// An ISO 8601 date duration.
+    /// How long a consent lasts, as an ISO 8601 date duration (`P12M`, `P2Y`, `P30D`): an
+    /// event's default `expirationDate` is its `consentDate` plus this. Default `P12M`.
     #[schemars(length(max = 64), regex(pattern = DURATION_PATTERN))]
     pub consent_duration: String,
+    /// Whether the consent is required (e.g. strictly necessary cookies).
     pub required: bool,
+    /// Events recorded at an older `version` than this no longer count in the consent state:
+    /// visitors are asked again.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub require_reaccept_version: Option<i64>,
+    /// Version of the type, from 1; incremented when `document` or `url` changes. Events record
+    /// the version they were given at.
     #[schemars(range(min = 1))]
     pub version: i64,
+    /// When the type was created, as an RFC 3339 date-time in UTC.
     #[serde(serialize_with = "date_time")]
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub date_created: i64,
+    /// When the type last changed, as an RFC 3339 date-time in UTC.
     #[serde(serialize_with = "date_time")]
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub date_updated: i64,
@@ -285,21 +311,44 @@ crate::body! {
     /// create body takes all but `version`; the PATCH body all but the immutable `category`,
     /// `subcategory`, `label` and `readOnly`, which are unknown properties there.
     pub struct ConsentTypeBody {
+        /// Kind of consent: `disclosure`, `communication`, `privacy_setting` or `custom`
+        /// (required on create, immutable).
         category: String => "category": string().one_of(CATEGORIES).s(),
+        /// Subcategories, e.g. `analytics` (create only, immutable; default none).
         subcategory: Vec<String> => "subcategory": subcategory_schema(),
+        /// Label of the type (required on create, immutable), e.g. `analytics`: events without
+        /// a `consentType` find the type by (category, subcategory, label).
         label: String => "label": string().max(128).pattern(LABEL_PATTERN).non_empty().s(),
+        /// Display name (1 to 100 characters; required on create).
         name: Option<String> => "name": string().min(1).max(100).non_empty().s(),
+        /// Description shown to visitors (at most 2000 characters).
         description: Option<String> => "description": string().max(2000).s(),
+        /// The text consented to (at most 5000000 characters). Changing it increments
+        /// `version`.
         document: Option<String> => "document": string().max(5_000_000).s(),
+        /// URL of the document consented to (a URI). Changing it increments `version`.
         url: Option<String> => "url": string().format(Format::Uri).s(),
+        /// The states events of this type may record, without duplicates; empty allows any
+        /// state.
         valid_states: Option<Vec<String>> => "validStates": valid_states_schema(),
+        /// `active` (default), `archived`, `obsolete` or `test`. Archive a type that has events
+        /// instead of deleting it.
         status: Option<String> => "status": string().one_of(TYPE_STATUSES).s(),
+        /// How long a consent lasts: an ISO 8601 date duration `P[nY][nM][nW][nD]` with at
+        /// least one part; default `P12M`.
         consent_duration: Option<String> =>
             "consentDuration": string().max(64).pattern(DURATION_PATTERN).s(),
+        /// Whether the consent is required; default `false`.
         required: Option<bool> => "required": Schema::Bool,
+        /// The oldest version whose events still count in the consent state (from 1 to the
+        /// type's version, 422 above it).
         #[serde(deserialize_with = "de_opt_int")]
         require_reaccept_version: Option<i64> => "requireReacceptVersion": version_schema(),
+        /// `true` makes the type impossible to change or delete afterwards (create only;
+        /// default `false`).
         read_only: Option<bool> => "readOnly": Schema::Bool,
+        /// A new version, greater than the current one (422 otherwise); it replaces the
+        /// increment of a `document` or `url` change (PATCH only).
         #[serde(deserialize_with = "de_opt_int")]
         version: Option<i64> => "version": version_schema(),
     }
@@ -361,6 +410,11 @@ pub fn publish_subcategory(mut schema: Value) -> Value {
 /// rules checked after the schema (422s) are published.
 pub(crate) fn describe(schema: &mut Value, prop: &str, text: String) {
     if let Some(Value::Object(p)) = schema.pointer_mut(&format!("/properties/{prop}")) {
+        // After what the property means, from its declaration, when it has one.
+        let text = match p.get("description").and_then(Value::as_str) {
+            Some(meaning) => format!("{meaning} {text}"),
+            None => text,
+        };
         p.insert("description".into(), Value::String(text));
     }
 }
@@ -747,17 +801,22 @@ pub fn wire_ipv4(ip: &str) -> Option<String> {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct EmbeddedSession {
+    /// Id of the site session the event was recorded in.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "uuid"))]
     pub id: Option<String>,
-    /// IPv4 only: an IPv4-mapped IPv6 address in dotted form, any other IPv6 address omitted.
+    /// The visitor's IPv4 address (an IPv4-mapped IPv6 address in dotted form; other IPv6
+    /// addresses are omitted). Removed by an identity erasure.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(ipv4)]
     pub ip_address: Option<String>,
+    /// Host of the page the session was minted on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The visitor's location, `CC` or `CC-SUB`, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geography: Option<String>,
+    /// The browser's `User-Agent` (at most 512 characters). Removed by an identity erasure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
 }
@@ -780,37 +839,56 @@ impl From<&SessionInfo> for EmbeddedSession {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ConsentEventView {
+    /// Consent event id (UUID).
     pub id: Uuid,
+    /// The identity whose consent this is (its survivor after a merge).
     pub concord_id: Uuid,
+    /// The organization of the project.
     pub organization: Uuid,
+    /// The project the event belongs to.
     pub project: Uuid,
+    /// The consent type the event records, given or found by (category, subcategory, label);
+    /// absent when none matched (Privacy API only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent_type: Option<Uuid>,
+    /// Kind of consent: `disclosure`, `communication`, `privacy_setting` or `custom`; the
+    /// type's when there is one.
     #[schemars(extend("enum" = CATEGORIES))]
     pub category: String,
+    /// Subcategories, as on the consent type.
     #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)))]
     pub subcategory: Vec<String>,
+    /// Label of the consent type, when given or known from the type.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 128), regex(pattern = LABEL_PATTERN))]
     pub label: Option<String>,
+    /// The state recorded: `implied`, `viewed`, `accepted` or `declined`.
     #[schemars(extend("enum" = STATES))]
     pub consent_state: String,
+    /// How it was given: `implied`, `user_click` or `import`.
     #[schemars(extend("enum" = ACTIONS))]
     pub consent_action: String,
+    /// When consent was given, as an RFC 3339 date-time in UTC (default: when recorded).
     #[schemars(extend("format" = "date-time"))]
     pub consent_date: String,
+    /// When the consent lapses, as an RFC 3339 date-time in UTC: by default `consentDate` plus
+    /// the type's `consentDuration`, or 12 months without a type.
     #[schemars(extend("format" = "date-time"))]
     pub expiration_date: String,
+    /// The consent type's version when the event was recorded; absent without a type.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub version: Option<i64>,
+    /// The site session the event was recorded in (Site API events only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<EmbeddedSession>,
-    /// The API key that recorded it (Privacy API).
+    /// Id of the API key that recorded the event (Privacy API events only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submitter: Option<Uuid>,
+    /// When the event was recorded, as an RFC 3339 date-time in UTC.
     #[schemars(extend("format" = "date-time"))]
     pub date_created: String,
+    /// Same as `dateCreated`: events are never updated.
     #[schemars(extend("format" = "date-time"))]
     pub date_updated: String,
 }
@@ -845,8 +923,9 @@ impl From<&ConsentEvent> for ConsentEventView {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Counted<T> {
-    /// `items.length`.
+    /// The number of `items`.
     pub count: usize,
+    /// The items, in the order of the request (or of the state, newest `consentDate` first).
     pub items: Vec<T>,
 }
 
@@ -875,18 +954,38 @@ crate::body! {
     /// One item of an event create body (§4.3), declared once in validation order. Site
     /// items (§5.4) accept the fields not in [`PRIVACY_ONLY`].
     pub struct ConsentEventInput {
+        /// The subject's id in this project (at most 256 characters; Privacy API only).
         project_user_id: Option<String> => "projectUserId": string().max(256).s(),
+        /// The subject's user id in your systems (at most 256 characters; Privacy API only).
         user_id: Option<String> => "userId": string().max(256).s(),
+        /// The subject's email address (Privacy API only).
         email: Option<String> => "email": string().format(Format::Email).s(),
+        /// The subject's phone number (at most 128 characters; Privacy API only).
         phone_number: Option<String> => "phoneNumber": string().max(128).s(),
+        /// The subject's identity (Privacy API only). One of `concordId`, `email`,
+        /// `phoneNumber`, `userId` and `projectUserId` is required there: the identity is found
+        /// or made from them (§3.5); the Site API uses the session's.
         concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        /// Id of the consent type consented to. Either `consentType` or `category` is required.
         consent_type: Option<String> => "consentType": string().format(Format::Uuid).s(),
+        /// Kind of consent: `disclosure`, `communication`, `privacy_setting` or `custom`. With
+        /// `subcategory` and `label`, names the consent type when `consentType` is absent.
         category: Option<String> => "category": string().one_of(CATEGORIES).s(),
+        /// Subcategories of the consent type, default none.
         subcategory: Option<Vec<String>> => "subcategory": subcategory_schema(),
+        /// Label of the consent type, e.g. `analytics`. Without `consentType`, the type is
+        /// found by (category, subcategory, label): an event without a label matches no type,
+        /// not even the default ones (whose labels equal their subcategory), and is stored
+        /// without a type on the Privacy API.
         label: Option<String> => "label": string().max(128).pattern(LABEL_PATTERN).s(),
+        /// The state recorded: `implied`, `viewed`, `accepted` or `declined`.
         consent_state: String => "consentState": string().one_of(STATES).s(),
+        /// How it was given: `implied`, `user_click` or `import`.
         consent_action: String => "consentAction": string().one_of(ACTIONS).s(),
+        /// When consent was given (an RFC 3339 date-time; Privacy API only; the Site API uses
+        /// now).
         consent_date: Option<String> => "consentDate": string().format(Format::DateTime).s(),
+        /// When the consent lapses (an RFC 3339 date-time; Privacy API only).
         expiration_date: Option<String> =>
             "expirationDate": string().format(Format::DateTime).s(),
     }
@@ -982,7 +1081,8 @@ pub fn events_body_schema(api: Api) -> &'static Schema {
                         Api::Site => MAX_EVENTS_SITE,
                     }),
                     unique: false,
-                },
+                }
+                .doc("The events to record, all validated before any is stored: one failure stores none. Answered in the same order."),
             )],
             required: vec!["items"],
             ..Default::default()
@@ -1246,20 +1346,29 @@ pub struct ConsentStateItem {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ConsentStateView {
-    /// The winning event.
+    /// The winning event: the latest `consentDate` among the identity's unexpired events of the
+    /// type (ties: latest `dateCreated`, then `id`).
     pub id: Uuid,
+    /// The identity asked about (events of identities merged into it count as its own).
     pub concord_id: Uuid,
+    /// The consent type.
     pub consent_type: Uuid,
+    /// The current state: `implied`, `viewed`, `accepted` or `declined`.
     #[schemars(extend("enum" = STATES))]
     pub consent_state: String,
+    /// When that consent was given, as an RFC 3339 date-time in UTC.
     #[schemars(extend("format" = "date-time"))]
     pub consent_date: String,
+    /// Kind of consent of the type.
     #[schemars(extend("enum" = CATEGORIES))]
     pub category: String,
+    /// Subcategories of the type.
     #[schemars(length(max = MAX_SUBCATEGORIES), inner(regex(pattern = SUBCATEGORY_PATTERN)))]
     pub subcategory: Vec<String>,
+    /// Label of the type.
     #[schemars(length(max = 128), regex(pattern = LABEL_PATTERN))]
     pub label: String,
+    /// The type's version the winning event was recorded at.
     #[schemars(range(min = 1))]
     pub version: i64,
     /// The type's `url`, when set.
@@ -1347,35 +1456,49 @@ pub fn fold_state(
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct Identity {
+    /// The identity's id: its `concordId`.
     pub id: Uuid,
+    /// The organization of the project.
     #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    /// The project the identity belongs to.
     #[serde(rename = "project")]
     pub project_id: Uuid,
+    /// Email address, unique in the project (case-insensitive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Phone number, unique in the project (compared on its digits and a leading `+`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    /// User id in your systems, unique in the project.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Id in this project, unique in the project.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_user_id: Option<String>,
+    /// First name (set by the Site API profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    /// Middle name (set by the Site API profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
+    /// Last name (set by the Site API profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    /// Postal address (set by the Site API profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<crate::site::Address>")]
     pub address: Option<Value>,
-    /// Present when this identity was merged into another (§5.6).
+    /// The identity this one was merged into by an identify call (§5.6); its events and
+    /// requests now belong to that one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<Uuid>,
-    /// Present after erasure.
+    /// When the identity's identifiers were erased, in epoch milliseconds; absent until then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub erased_date: Option<i64>,
+    /// When the identity was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the identity last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 

@@ -27,14 +27,26 @@ crate::body! {
     /// Site API create body (§5.3). `userEmail` and `captureUrl` may not be empty: the
     /// published `minLength` is enforced by [`check_site_create`].
     pub struct SiteCreateRequest {
+        /// What the subject asks for: `view` (access), `change` (rectification), `delete`
+        /// (erasure) or `do_not_sell` (opt-out of sale or sharing).
         request: String => "request": string().one_of(REQUEST_TYPES).s(),
+        /// The subject's email address (required); the verification code is sent to it. It is
+        /// added to the session's identity only when that identity has none and no other
+        /// identity holds it.
         user_email: String => "userEmail": string().min(1).format(Format::Email).s(),
+        /// The http(s) URL of the page the request is filed on (required, at most 2048
+        /// characters); its host becomes the request's `domain`.
         capture_url: String => "captureUrl": string().min(1).max(2048).format(Format::HttpUrl).s(),
+        /// The subject's first name (at most 128 characters).
         user_first_name: Option<String> => "userFirstName": string().max(128).s(),
+        /// The subject's last name (at most 128 characters).
         user_last_name: Option<String> => "userLastName": string().max(128).s(),
+        /// The subject's phone number (at most 128 characters).
         user_phone_number: Option<String> => "userPhoneNumber": string().max(128).s(),
-        /// Filled from the body's text by [`crate::compliance::request_details_as_written`],
-        /// which also checks its length on that text.
+        /// Free details: any JSON value but `null`, stored as its text (a string as given) of
+        /// at most 65536 characters.
+        // Filled from the body's text by `crate::compliance::request_details_as_written`,
+        // which also checks its length on that text.
         #[serde(skip)]
         request_details: Option<String> => "requestDetails": Schema::AnyValue {
             max_serialized: None,
@@ -106,6 +118,8 @@ pub fn verify_code_schema() -> &'static Schema {
 crate::body! {
     /// The verify-by-code body (§3.6).
     pub struct VerifyCode {
+        /// The 6-digit code of the verification message. A wrong code gives 422 and counts as
+        /// one of the 5 attempts of the challenge.
         code: String => "code": string().pattern("^[0-9]{6}$").s(),
     }
 }

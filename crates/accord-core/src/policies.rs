@@ -20,8 +20,10 @@ pub const ORGANIZATION_MISMATCH: &str = "organizationId must be the organization
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct Answer {
+    /// Id of the question answered (1 to 128 characters).
     #[schemars(length(min = 1, max = 128))]
     pub question_id: String,
+    /// The answer text (at most 10000 characters), HTML-escaped into `html`.
     #[schemars(length(max = 10000))]
     pub answer: String,
 }
@@ -29,7 +31,10 @@ pub struct Answer {
 crate::body! {
     /// One entry of `answers`.
     pub struct AnswerBody {
+        /// Id of the question answered (1 to 128 characters).
         question_id: String => "questionId": string().min(1).max(128).non_empty().s(),
+        /// The answer text (at most 10000 characters); rendered HTML-escaped, line breaks as
+        /// paragraphs.
         answer: String => "answer": string().max(10_000).s(),
     }
 }
@@ -50,16 +55,25 @@ fn answers_schema() -> Schema {
 crate::body! {
     /// The create and PATCH body of a policy (§7.9).
     pub struct PolicyBody {
+        /// Kind of policy: `aiPolicy`, `cookiePolicy` or `privacyPolicy` (required on create).
         policy_type: Option<String> => "type": string().one_of(POLICY_TYPES).s(),
+        /// Name of the policy (1 to 256 characters, required on create): the heading of `html`.
         name: Option<String> => "name": string().min(1).max(256).non_empty().s(),
+        /// `active`, `draft` or `archived` (required on create).
         status: Option<String> => "status": string().one_of(POLICY_STATUSES).s(),
+        /// Description of the policy (at most 2048 characters).
         description: Option<String> => "description": string().max(2048).s(),
+        /// The organization of the policy (required on create).
         organization_id: Option<Uuid> => "organizationId": string()
             .format(Format::Uuid)
             .non_empty()
             .describe("the organization of the path (422 otherwise)")
             .s(),
+        /// The questionnaire answers the policy text is rendered from (required on create; a
+        /// PATCH replaces them all).
         answers: Option<Vec<AnswerBody>> => "answers": answers_schema(),
+        /// Projects the policy covers; with `includeCookies`, their trackers are listed in
+        /// `html`.
         associated_projects: Option<Vec<Uuid>> => "associatedProjects": Schema::Array {
             items: Box::new(string()
                 .format(Format::Uuid)
@@ -70,6 +84,8 @@ crate::body! {
             max: None,
             unique: false,
         },
+        /// Whether `html` ends with a table of the associated projects' trackers by category;
+        /// default `false`.
         include_cookies: Option<bool> => "includeCookies": Schema::Bool,
     }
 }
@@ -120,23 +136,37 @@ pub struct Policy {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct PolicyView {
+    /// Policy id (UUID).
     pub id: Uuid,
+    /// Kind of policy: `aiPolicy`, `cookiePolicy` or `privacyPolicy`.
     #[serde(rename = "type")]
     #[schemars(extend("enum" = ["aiPolicy", "cookiePolicy", "privacyPolicy"]))]
     pub policy_type: String,
+    /// Name of the policy.
     #[schemars(length(min = 1, max = 256))]
     pub name: String,
+    /// `active`, `draft` or `archived`.
     #[schemars(extend("enum" = ["active", "draft", "archived"]))]
     pub status: String,
+    /// Description of the policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub description: Option<String>,
+    /// The organization of the policy.
     pub organization_id: Uuid,
+    /// The questionnaire answers, in the order given.
     pub answers: Vec<Answer>,
+    /// The policy as HTML, regenerated on every write: an `<article>` with the name as `<h1>`,
+    /// one `<section data-question-id>` per answer (HTML-escaped) and, with `includeCookies`,
+    /// the trackers table.
     pub html: String,
+    /// Ids of the projects the policy covers.
     pub associated_projects: Vec<Uuid>,
+    /// Whether `html` lists the associated projects' trackers.
     pub include_cookies: bool,
+    /// When the policy was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the policy last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 

@@ -23,17 +23,24 @@ pub const DOMAIN_EXISTS: &str = "domain already exists in this project";
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct Domain {
+    /// Domain id (UUID).
     pub id: Uuid,
+    /// The organization of the project.
     pub organization_id: Uuid,
+    /// The project the domain belongs to.
     pub project_id: Uuid,
+    /// The host name (RFC 1123, lowercase, no scheme, port or path), unique within the project.
+    /// Sites on it or its subdomains may use the project's Site API.
     #[schemars(extend("format" = "hostname"))]
     pub domain: String,
+    /// http(s) URL of the site's page that tracker scans start from (`https://{domain}/` when
+    /// absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
     pub url: Option<String>,
-    /// Epoch milliseconds.
+    /// When the domain was created, in epoch milliseconds.
     pub date_created: i64,
-    /// Epoch milliseconds.
+    /// When the domain last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 
@@ -48,7 +55,11 @@ pub struct DomainFilter {
 crate::body! {
     /// The domain create and PATCH body (§7.7).
     pub struct DomainBody {
+        /// The host name (RFC 1123, no scheme, port, path or trailing dot; stored lowercase),
+        /// unique within the project (422). Required on create.
         domain: Option<String> => "domain": string().max(253).format(Format::Hostname).s(),
+        /// http(s) URL of the site's page that tracker scans start from (at most 2048
+        /// characters); `""` clears it.
         url: Option<String> => "url": string().max(2048).format(Format::HttpUrl).s(),
     }
 }
@@ -160,28 +171,42 @@ pub const MAX_USER_AGENT: usize = 512;
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct SessionRecord {
+    /// Session id (UUID): `session.id` on the events and requests made in it.
     pub id: Uuid,
+    /// The organization of the project.
     #[serde(rename = "organization")]
     pub organization_id: Uuid,
+    /// The project the session was minted for.
     #[serde(rename = "project")]
     pub project_id: Uuid,
+    /// The identity the session acts for.
     pub concord_id: Uuid,
+    /// The client address at mint time (IPv4 or IPv6; `X-Forwarded-For` only from a trusted
+    /// proxy). Removed by an identity erasure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    /// Host of the page the session was minted on (its Origin or Referer, else the host of
+    /// `url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The visitor's location, `CC` or `CC-SUB`, from the trusted geo header or the GeoIP
+    /// database; absent when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geography: Option<String>,
+    /// The browser's `User-Agent` (at most 512 characters). Removed by an identity erasure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Whether the mint request carried `Sec-GPC: 1` (Global Privacy Control).
     pub gpc: bool,
+    /// URL of the page the session was minted on, as the site client sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Referrer of that page, as the site client sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
-    /// Epoch milliseconds.
+    /// When the session was minted, in epoch milliseconds.
     pub date_created: i64,
-    /// Epoch milliseconds.
+    /// When the session's token was last refreshed, in epoch milliseconds.
     pub date_updated: i64,
 }
 
@@ -216,8 +241,13 @@ pub struct SessionFilter {
 crate::body! {
     /// The optional body of a session mint (§5.2).
     pub struct SessionBody {
+        /// The identity the browser stored from an earlier session. Reused when it is an
+        /// identity of this project that was not erased (its survivor when merged); otherwise a
+        /// new identity is made.
         concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        /// URL of the current page (at most 2048 characters).
         url: Option<String> => "url": string().max(2048).s(),
+        /// Referrer of the current page (at most 2048 characters).
         referrer: Option<String> => "referrer": string().max(2048).s(),
     }
 }
@@ -240,16 +270,19 @@ pub const GEOGRAPHY_PATTERN: &str = "^[A-Z]{2}(-[A-Z0-9]{1,3})?$";
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct MintedSession {
-    /// The token to send as `x-session`.
+    /// The token to send as `x-session` (a signed JWT; treat it as opaque). Valid 24 hours,
+    /// refreshed through the `x-session` response header once it is an hour old.
     pub session: String,
+    /// The identity the session acts for: store it and send it back on the next mint.
     pub concord_id: Uuid,
-    /// Epoch milliseconds, 24 hours after the mint.
+    /// When the token expires, in epoch milliseconds: 24 hours after the mint.
     pub expires_at: i64,
-    /// Omitted when unknown.
+    /// The visitor's location, `CC` or `CC-SUB` (ISO 3166-1 alpha-2, optionally with an ISO
+    /// 3166-2 subdivision); omitted when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = GEOGRAPHY_PATTERN))]
     pub geography: Option<String>,
-    /// Whether the request carried `Sec-GPC: 1`.
+    /// Whether the request carried `Sec-GPC: 1` (Global Privacy Control).
     pub gpc: bool,
 }
 
@@ -395,13 +428,21 @@ crate::body! {
     /// A postal address (§4.5, §5.5). It is validated and published from these properties;
     /// the profile body keeps the lines as sent, in their order.
     pub struct Address {
+        /// Address line 1 (at most 256 characters).
         address_line1: Option<String> => "addressLine1": s256(),
+        /// Address line 2 (at most 256 characters).
         address_line2: Option<String> => "addressLine2": s256(),
+        /// Address line 3 (at most 256 characters).
         address_line3: Option<String> => "addressLine3": s256(),
+        /// City (at most 256 characters).
         city: Option<String> => "city": s256(),
+        /// Region or state (at most 256 characters).
         region: Option<String> => "region": s256(),
+        /// Postal code (at most 256 characters).
         postal_code: Option<String> => "postalCode": s256(),
+        /// County (at most 256 characters).
         county: Option<String> => "county": s256(),
+        /// Country (at most 256 characters).
         country: Option<String> => "country": s256(),
     }
 }
@@ -428,14 +469,23 @@ impl schemars::JsonSchema for Address {
 crate::body! {
     /// The profile body (§5.5); every field optional.
     pub struct ProfileBody {
+        /// The session's identity, if sent.
         concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
+        /// The visitor's user id in your systems (at most 256 characters).
         user_id: Option<String> => "userId": s256(),
+        /// The visitor's id in this project (at most 256 characters).
         project_user_id: Option<String> => "projectUserId": s256(),
+        /// The visitor's email address (at most 256 characters).
         email: Option<String> => "email": string().max(256).format(Format::Email).s(),
+        /// The visitor's phone number (at most 128 characters).
         phone_number: Option<String> => "phoneNumber": string().max(128).s(),
+        /// The visitor's first name (at most 256 characters).
         first_name: Option<String> => "firstName": s256(),
+        /// The visitor's middle name (at most 256 characters).
         middle_name: Option<String> => "middleName": s256(),
+        /// The visitor's last name (at most 256 characters).
         last_name: Option<String> => "lastName": s256(),
+        /// The visitor's postal address; overwrites the stored one.
         address: Option<Map<String, Value>> => "address": address_schema(),
     }
 }
@@ -510,9 +560,15 @@ pub const CONTEXT_HASHED: &str = "format 'hashed' is not allowed with type 'cont
 crate::body! {
     /// The identify body (§5.6).
     pub struct IdentifyBody {
+        /// What `value` is: `email`, `userId`, or `contextId` (another `concordId` of the
+        /// project, e.g. from another browser).
         kind: String => "type": string().one_of(IDENTIFY_TYPES).s(),
+        /// The identifier (at most 256 characters).
         value: String => "value": string().max(256).s(),
+        /// `plain`, or `hashed`: the lowercase hex SHA-256 of the trimmed, lowercased email, or
+        /// of the userId as is.
         format: Option<String> => "format": string().one_of(IDENTIFY_FORMATS).s(),
+        /// Proof that the visitor holds the identifier.
         token: Option<String> => "token": string().s(),
     }
 }
@@ -562,9 +618,10 @@ pub fn identify_json_schema() -> Value {
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Identified {
-    /// Whether the identifier named an identity (this one, or another it was merged into).
+    /// Whether the identifier named an identity: this one, or another that this one was then
+    /// merged into.
     pub synced: bool,
-    /// The session token to use from now on.
+    /// The session token to use from now on (for the surviving identity after a merge).
     pub session: String,
 }
 

@@ -19,11 +19,14 @@ pub const EMAIL_TAKEN: &str = "a user with this email already exists in this org
 crate::body! {
     /// One entry of a user's `permissions`: a role on one project of the organization.
     pub struct UserPermissionBody {
+        /// The project the role is granted on.
         project_id: Uuid => "projectId": string()
             .format(Format::Uuid)
             .non_empty()
             .describe("a project of the organization (422 otherwise), at most one entry per project (422)")
             .s(),
+        /// The user's role on that project: `owner`, `admin`, `limited`, `viewer` or `none`;
+        /// `owner` needs an owner caller (403).
         role: String => "role": string().one_of(Role::NAMES).s(),
     }
 }
@@ -31,8 +34,11 @@ crate::body! {
 crate::body! {
     /// `account` of a user body: the person's details as this organization keeps them.
     pub struct AccountBody {
+        /// The person's first name (at most 256 characters).
         first_name: Option<String> => "firstName": string().max(256).s(),
+        /// The person's last name (at most 256 characters).
         last_name: Option<String> => "lastName": string().max(256).s(),
+        /// The person's phone number (at most 128 characters).
         phone_number: Option<String> => "phoneNumber": string().max(128).s(),
     }
 }
@@ -53,21 +59,30 @@ fn permissions_schema() -> Schema {
 crate::body! {
     /// Body of a user create or PATCH (§7.5): `email` only on create, `status` only on PATCH.
     pub struct UserBody {
+        /// The user's email address (required on create, not accepted on PATCH).
         email: Option<String> => "email":
             string().max(256).format(Format::Email).non_empty()
                 .describe("unique in the organization, compared case-insensitively (422)")
                 .s(),
+        /// The user's name (at most 256 characters).
         name: Option<String> => "name": string().max(256).s(),
+        /// Notes about the user (at most 2048 characters).
         notes: Option<String> => "notes": string().max(2048).s(),
+        /// The user's role in the organization: `owner`, `admin`, `limited`, `viewer` or
+        /// `none`; default `viewer`.
         role: Option<String> => "role": string()
             .one_of(Role::NAMES)
             .describe("the organization-level role; owner needs an owner caller (403)")
             .s(),
+        /// Roles on single projects of the organization, overriding `role` there; a PATCH
+        /// replaces the whole set.
         permissions: Option<Vec<UserPermissionBody>> => "permissions": permissions_schema(),
+        /// The person's details as this organization keeps them.
         account: Option<AccountBody> => "account": Schema::Object(Object {
             props: AccountBody::props(),
             ..Default::default()
         }),
+        /// `pending`, `active` or `disabled` (PATCH only; a new user is `pending`).
         status: Option<String> => "status": string().one_of(USER_STATUSES).s(),
     }
 }
@@ -246,8 +261,11 @@ pub fn apply_patch(user: &mut User, body: UserBody, permissions: Option<Vec<(Uui
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct UserPermissionView {
+    /// Project id (UUID).
     pub project_id: Uuid,
+    /// Name of the project.
     pub project_name: String,
+    /// The user's role on the project: `owner`, `admin`, `limited`, `viewer` or `none`.
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
 }
@@ -257,13 +275,18 @@ pub struct UserPermissionView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct AccountView {
+    /// Account id (UUID), shared by the users of the same email in every organization.
     pub id: Uuid,
+    /// The account's email address.
     #[schemars(extend("format" = "email"))]
     pub email: String,
+    /// The person's first name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    /// The person's last name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    /// The person's phone number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
 }
@@ -273,27 +296,39 @@ pub struct AccountView {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct UserView {
+    /// User id (UUID).
     pub id: Uuid,
+    /// The user's email address, unique in the organization (compared case-insensitively).
     #[schemars(extend("format" = "email"))]
     pub email: String,
-    /// Shared by the users of the same email in every organization.
+    /// Id of the account, shared by the users of the same email in every organization.
     pub account_id: Uuid,
+    /// The organization the user belongs to.
     pub organization_id: Uuid,
+    /// Name of that organization.
     pub organization_name: String,
+    /// `pending` (the default for a new user), `active` or `disabled`.
     #[schemars(extend("enum" = USER_STATUSES))]
     pub status: String,
-    /// The organization-level role (Accord extension).
+    /// The user's organization-level role: `owner`, `admin`, `limited`, `viewer` or `none`
+    /// (Accord extension).
     #[schemars(extend("enum" = Role::NAMES))]
     pub role: &'static str,
-    /// Epoch milliseconds: when the user was added.
+    /// When the user was added, in epoch milliseconds.
     pub invite_date: i64,
+    /// The user's roles on single projects.
     pub permissions: Vec<UserPermissionView>,
+    /// The person behind the user.
     pub account: AccountView,
+    /// When the user was added, in epoch milliseconds.
     pub date_created: i64,
+    /// When the user last changed, in epoch milliseconds.
     pub date_updated: i64,
+    /// The user's name (at most 256 characters).
     // The optional fields follow the dates, as on the other administrative objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Notes about the user (at most 2048 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }

@@ -113,7 +113,9 @@ pub enum Created {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Batch {
+    /// The number of requests created: the length of the array sent.
     pub count: usize,
+    /// The created requests, in the order of the array sent.
     pub items: Vec<PrivacyComplianceRequest>,
 }
 
