@@ -1574,11 +1574,17 @@ pub struct IdentityFilter {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct Erasure {
+    /// The erased identity.
     pub concord_id: Uuid,
+    /// Consent events of the identity whose `session.ipAddress` and `session.userAgent` were
+    /// removed.
     #[schemars(range(min = 0))]
     pub consent_events_redacted: i64,
+    /// Session records of the identity whose address and user agent were removed.
     #[schemars(range(min = 0))]
     pub sessions_redacted: i64,
+    /// Compliance requests of the identity cleared of personal data and files (only with
+    /// `includeComplianceRequests=true`, otherwise 0).
     #[schemars(range(min = 0))]
     pub compliance_requests_redacted: i64,
     /// The object-store keys of the deleted compliance-request files, for the caller to

@@ -391,7 +391,10 @@ impl<'a> Index<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct DataSystemType {
+    /// The type id: the system's `dataSystemTypeId`.
     pub id: String,
+    /// The type id with its first letter capitalised (`custom` → `Custom`); Accord has no type
+    /// catalogue.
     pub name: String,
 }
 
@@ -429,7 +432,9 @@ impl KindFields for Plain {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ContactTypeRef {
+    /// Id of the contact type (a `dataSystemContactTypes` value).
     pub id: Uuid,
+    /// Name of the contact type, e.g. `Data Protection Officer`; absent once the type is gone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -438,11 +443,14 @@ pub struct ContactTypeRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactFields {
+    /// The contact's email address (contacts only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "email"))]
     pub email: Option<String>,
+    /// The contact's phone number (contacts only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    /// The contact's role, e.g. Data Protection Officer (contacts only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_type: Option<ContactTypeRef>,
 }
@@ -463,6 +471,7 @@ impl KindFields for ContactFields {
 /// The field of a data category.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct CategoryFields {
+    /// Kind of personal data: `none`, `standard` (the default) or `sensitive`.
     #[serde(rename = "pIIType")]
     #[schemars(extend("enum" = PII_TYPES))]
     pub pii_type: String,
@@ -484,6 +493,8 @@ impl KindFields for CategoryFields {
 pub struct AnyFields {
     #[serde(flatten)]
     pub contact: ContactFields,
+    /// Kind of personal data of a data category: `none`, `standard` or `sensitive` (data
+    /// categories only).
     #[serde(rename = "pIIType", skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = PII_TYPES))]
     pub pii_type: Option<String>,
@@ -505,6 +516,7 @@ impl KindFields for AnyFields {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Linked {
+    /// The data systems linked to the attribute.
     pub data_systems: Vec<DataSystemSummary>,
 }
 
@@ -518,22 +530,32 @@ pub struct Embedded {}
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct AttributeView<X, S> {
+    /// Attribute id (UUID).
     pub id: Uuid,
+    /// The organization of the data map.
     pub organization_id: Uuid,
+    /// Name of the attribute (1 to 256 characters), unique per kind in the organization.
     pub name: String,
+    /// `active`, `archived` or `test`; only active attributes appear in the record of
+    /// processing.
     #[schemars(extend("enum" = STATUSES))]
     pub status: String,
+    /// Description of the attribute (at most 1042 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `true` only for predefined values.
+    /// `true` only for the predefined values every organization starts with; those cannot be
+    /// changed or deleted (422), only linked.
     pub read_only: bool,
+    /// Fixed id of a predefined value, the same in every organization.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_data_system_attribute_id: Option<Uuid>,
     #[serde(flatten)]
     pub fields: X,
     #[serde(flatten)]
     pub systems: S,
+    /// When the attribute was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the attribute last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 
@@ -585,6 +607,8 @@ impl<X: KindFields> AttributeView<X, Embedded> {
 pub struct ListedAttribute {
     #[serde(flatten)]
     pub attribute: AttributeView<AnyFields, Linked>,
+    /// The kind of the attribute, e.g. `dataSystemContacts`, `dataSystemDataCategories` or
+    /// `dataSystemContactTypes`.
     #[schemars(extend("enum" = AttributeKind::ALL.map(AttributeKind::attribute_name)))]
     pub attribute_name: &'static str,
 }
@@ -606,36 +630,60 @@ type EmbeddedList<X> = Vec<AttributeView<X, Embedded>>;
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct DataSystemView {
+    /// Data system id (UUID).
     pub id: Uuid,
+    /// The organization of the data map.
     pub organization_id: Uuid,
+    /// Name of that organization.
     pub organization_name: String,
+    /// Name of the data system (1 to 256 characters).
     pub name: String,
+    /// `active`, `archived` or `test`. Active systems linked to a project become tasks of its
+    /// new compliance requests.
     #[schemars(extend("enum" = STATUSES))]
     pub status: String,
+    /// Whether the system transfers personal data across borders; default `false`.
     pub cross_border: bool,
-    /// ISO 8601 duration.
+    /// How long the system keeps personal data, as an ISO 8601 date duration; default `P2Y`.
     pub retention: String,
+    /// Notes about the system (at most 1024 characters).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub additional_notes: Option<String>,
+    /// Type of the system (at most 64 characters); default `custom`.
     pub data_system_type_id: String,
+    /// The type of the system.
     pub data_system_type: DataSystemType,
+    /// http(s) URL of the system's icon.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
     pub icon: Option<String>,
+    /// Id of the system in a global catalogue, stored as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global_data_system_id: Option<Uuid>,
+    /// The projects the system serves.
     pub project_ids: Vec<Uuid>,
+    /// The contacts linked to the system, without their `dataSystems`.
     pub data_system_contacts: EmbeddedList<ContactFields>,
+    /// The destinations (recipients) linked to the system, without their `dataSystems`.
     pub data_system_destinations: EmbeddedList<Plain>,
+    /// The origins of the data linked to the system, without their `dataSystems`.
     pub data_system_origins: EmbeddedList<Plain>,
+    /// The processing activities linked to the system, without their `dataSystems`.
     pub processing_activities: EmbeddedList<Plain>,
+    /// The processing purposes linked to the system, without their `dataSystems`.
     pub data_system_processing_purposes: EmbeddedList<Plain>,
+    /// The system's relationship (e.g. Controller or Processor), without its `dataSystems`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_system_relationship: Option<AttributeView<Plain, Embedded>>,
+    /// The security measures linked to the system, without their `dataSystems`.
     pub data_system_security_measures: EmbeddedList<Plain>,
+    /// The data categories linked to the system, without their `dataSystems`.
     pub data_system_data_categories: EmbeddedList<CategoryFields>,
+    /// The kinds of data subjects linked to the system, without their `dataSystems`.
     pub data_system_data_subjects: EmbeddedList<Plain>,
+    /// When the system was created, in epoch milliseconds.
     pub date_created: i64,
+    /// When the system last changed, in epoch milliseconds.
     pub date_updated: i64,
 }
 
@@ -701,29 +749,58 @@ crate::body! {
     /// A data-system create or PATCH body (§6.2). Text is trimmed; `""` clears an optional
     /// field. Each attribute-id array replaces the links of its kind.
     pub struct SystemBody {
+        /// Name of the data system (1 to 256 characters; required on create).
         name: Option<String> => "name":
             string().min(1).max(256).non_empty().describe(NOT_BLANK).s(),
+        /// `active`, `archived` or `test` (required on create).
         status: Option<String> => "status": string().one_of(STATUSES).s(),
+        /// Whether the system transfers personal data across borders; default `false`.
         cross_border: Option<bool> => "crossBorder": Schema::Bool,
+        /// How long the system keeps personal data: an ISO 8601 date duration
+        /// `P[nY][nM][nW][nD]`; default `P2Y`.
         retention: Option<String> => "retention":
             string().max(64).pattern(DURATION_PATTERN).s(),
+        /// Notes about the system (at most 1024 characters).
         additional_notes: Option<String> => "additionalNotes": string().max(1024).s(),
+        /// Type of the system (at most 64 characters); default `custom`.
         data_system_type_id: Option<String> => "dataSystemTypeId": string().max(64).s(),
+        /// http(s) URL of the system's icon (at most 2048 characters).
         icon: Option<String> => "icon": string().max(2048).format(Format::HttpUrl).s(),
+        /// Id of the system in a global catalogue, stored as given.
         global_data_system_id: Option<String> => "globalDataSystemId":
             string().format(Format::Uuid).s(),
+        /// Projects of the organization the system serves (422 otherwise); replaces the set.
         project_ids: Option<Vec<Uuid>> => "projectIds": uuid_array(),
+        /// Ids of the organization's contacts to link (422 `{field}/{i} not found in this
+        /// organization` otherwise); replaces the links of this kind.
         contacts: Option<Vec<Uuid>> => "dataSystemContacts": uuid_array(),
+        /// Ids of the organization's destinations to link (422 `{field}/{i} not found in this
+        /// organization` otherwise); replaces the links of this kind.
         destinations: Option<Vec<Uuid>> => "dataSystemDestinations": uuid_array(),
+        /// Ids of the organization's origins to link (422 `{field}/{i} not found in this
+        /// organization` otherwise); replaces the links of this kind.
         origins: Option<Vec<Uuid>> => "dataSystemOrigins": uuid_array(),
+        /// Ids of the organization's processing activities to link (422 `{field}/{i} not found
+        /// in this organization` otherwise); replaces the links of this kind.
         processing_activities: Option<Vec<Uuid>> => "processingActivities": uuid_array(),
+        /// Another name of `processingActivities`; sending both gives 400.
         processing_activities_alias: Option<Vec<Uuid>> => "dataSystemProcessingActivities":
             uuid_array(),
+        /// Ids of the organization's processing purposes to link (422 `{field}/{i} not found in
+        /// this organization` otherwise); replaces the links of this kind.
         processing_purposes: Option<Vec<Uuid>> => "dataSystemProcessingPurposes": uuid_array(),
+        /// Id of the organization's relationship attribute to link (a system has one); `""`
+        /// unlinks it.
         relationship: Option<String> => "dataSystemRelationship":
             string().format(Format::Uuid).s(),
+        /// Ids of the organization's security measures to link (422 `{field}/{i} not found in
+        /// this organization` otherwise); replaces the links of this kind.
         security_measures: Option<Vec<Uuid>> => "dataSystemSecurityMeasures": uuid_array(),
+        /// Ids of the organization's data categories to link (422 `{field}/{i} not found in
+        /// this organization` otherwise); replaces the links of this kind.
         data_categories: Option<Vec<Uuid>> => "dataSystemDataCategories": uuid_array(),
+        /// Ids of the organization's data subjects to link (422 `{field}/{i} not found in this
+        /// organization` otherwise); replaces the links of this kind.
         data_subjects: Option<Vec<Uuid>> => "dataSystemDataSubjects": uuid_array(),
     }
 }
@@ -977,10 +1054,16 @@ pub fn system_write(
 crate::body! {
     /// The fields every attribute body may carry (§6.3).
     pub struct AttributeBody {
+        /// Name of the attribute (1 to 256 characters; required on create), unique per kind in
+        /// the organization (422).
         name: Option<String> => "name":
             string().min(1).max(256).non_empty().describe(NOT_BLANK).s(),
+        /// `active`, `archived` or `test` (required on create).
         status: Option<String> => "status": string().one_of(STATUSES).s(),
+        /// Description of the attribute (at most 1042 characters).
         description: Option<String> => "description": string().max(1042).s(),
+        /// Ids of the organization's data systems to link the attribute to; replaces its links
+        /// (for a relationship, it becomes each system's single relationship).
         data_systems: Option<Vec<Uuid>> => "dataSystems": uuid_array(),
     }
 }
@@ -988,10 +1071,15 @@ crate::body! {
 crate::body! {
     /// The further fields of a contact's body.
     pub struct ContactBody {
+        /// The contact's email address (required on create).
         email: Option<String> => "email":
             string().min(1).max(256).format(Format::Email).non_empty().s(),
+        /// The contact's phone number (1 to 128 characters; required on create).
         phone_number: Option<String> => "phoneNumber":
             string().min(1).max(128).non_empty().describe(NOT_BLANK).s(),
+        /// The contact's role: the id of a `dataSystemContactTypes` value, e.g. Data Protection
+        /// Officer (required on create). List them with `GET
+        /// …/data-system-attributes?attributeName=dataSystemContactTypes`.
         contact_type: Option<Uuid> => "contactType": string()
             .min(1)
             .format(Format::Uuid)
@@ -1004,6 +1092,7 @@ crate::body! {
 crate::body! {
     /// The further field of a data category's body.
     pub struct CategoryBody {
+        /// Kind of personal data: `none`, `standard` (the default) or `sensitive`.
         pii_type: Option<String> => "pIIType": string().one_of(PII_TYPES).s(),
     }
 }
@@ -1341,8 +1430,11 @@ pub fn rop_params() -> &'static [Param] {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RopOrganization {
+    /// Organization id (UUID).
     pub id: Uuid,
+    /// Name of the organization.
     pub name: String,
+    /// The organization's main host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "hostname"))]
     pub primary_domain: Option<String>,
@@ -1353,9 +1445,13 @@ pub struct RopOrganization {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RecordOfProcessing {
+    /// The organization the record is about.
     pub organization: RopOrganization,
+    /// When the record was made, as an RFC 3339 date-time in UTC.
     #[schemars(extend("format" = "date-time"))]
     pub generated_at: String,
+    /// One row per active processing activity linked to a data system, and one
+    /// (`processingActivity: null`) for the active systems without any.
     pub items: Vec<RopItem>,
 }
 
@@ -1363,8 +1459,11 @@ pub struct RecordOfProcessing {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RopActivity {
+    /// Processing activity id (UUID).
     pub id: Uuid,
+    /// Name of the processing activity.
     pub name: String,
+    /// Description of the processing activity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -1373,7 +1472,9 @@ pub struct RopActivity {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RopDataCategory {
+    /// Name of the data category.
     pub name: String,
+    /// Kind of personal data: `none`, `standard` or `sensitive`.
     #[serde(rename = "pIIType")]
     #[schemars(extend("enum" = PII_TYPES))]
     pub pii_type: String,
@@ -1384,7 +1485,9 @@ pub struct RopDataCategory {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RopTransfer {
+    /// Id of a data system with `crossBorder: true`.
     pub data_system_id: Uuid,
+    /// Name of that data system.
     pub data_system_name: String,
 }
 
@@ -1393,8 +1496,11 @@ pub struct RopTransfer {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RopRetention {
+    /// Id of the data system.
     pub data_system_id: Uuid,
+    /// Name of the data system.
     pub data_system_name: String,
+    /// The system's retention, an ISO 8601 date duration.
     pub retention: String,
 }
 
@@ -1402,12 +1508,15 @@ pub struct RopRetention {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RopContact {
+    /// Name of the contact.
     pub name: String,
+    /// The contact's email address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The contact's phone number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
-    /// The name of the contact type.
+    /// Name of the contact's type, e.g. `Data Protection Officer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_type: Option<String>,
 }
@@ -1416,7 +1525,9 @@ pub struct RopContact {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RopNamed {
+    /// Id (UUID).
     pub id: Uuid,
+    /// Name.
     pub name: String,
 }
 
@@ -1425,20 +1536,38 @@ pub struct RopNamed {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RopItem {
-    /// Nullable: `null` on the row of systems with no activity.
+    /// The processing activity of the row; `null` on the row of data systems without one.
     #[schemars(schema_with = "nullable::<RopActivity>")]
     pub processing_activity: Option<RopActivity>,
+    /// Names of the active processing purposes linked to the row's data systems, deduplicated
+    /// and sorted.
     pub purposes: Vec<String>,
+    /// Names of the active data subjects linked to the row's data systems, deduplicated and
+    /// sorted.
     pub data_subject_categories: Vec<String>,
+    /// The active data categories linked to the row's systems, with their kind of personal
+    /// data.
     pub data_categories: Vec<RopDataCategory>,
+    /// Names of the active destinations linked to the row's data systems, deduplicated and
+    /// sorted.
     pub recipients: Vec<String>,
+    /// Names of the active origins linked to the row's data systems, deduplicated and sorted.
     pub origins: Vec<String>,
+    /// Names of the active relationships linked to the row's data systems, deduplicated and
+    /// sorted.
     pub relationships: Vec<String>,
+    /// The row's data systems with `crossBorder: true`.
     pub cross_border_transfers: Vec<RopTransfer>,
+    /// Each data system of the row with its retention.
     pub retention: Vec<RopRetention>,
+    /// Names of the active security measures linked to the row's data systems, deduplicated and
+    /// sorted.
     pub security_measures: Vec<String>,
+    /// The active contacts linked to the row's data systems.
     pub contacts: Vec<RopContact>,
+    /// The active data systems of the row.
     pub data_systems: Vec<RopNamed>,
+    /// The projects those data systems serve.
     pub projects: Vec<RopNamed>,
 }
 

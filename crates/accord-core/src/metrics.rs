@@ -65,22 +65,30 @@ pub struct MonthCounts {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RequestMetrics {
+    /// Compliance requests whose `requestDate` falls in the period.
     pub created: i64,
+    /// Those requests by their current status: `{<status>: n}`, every status listed.
     pub state_count: BTreeMap<String, i64>,
+    /// Transitions into each status during the period: `{<status>: n}`.
     pub state_changed: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ConsentEventMetrics {
+    /// Consent events recorded in the period.
     pub created: i64,
+    /// Site API reads of consent state or consent events in the period (counted in memory,
+    /// added every `ACCORD_METRICS_FLUSH_INTERVAL` seconds).
     pub read: i64,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SessionMetrics {
+    /// Site sessions minted in the period.
     pub created: i64,
+    /// Distinct `concordId`s among them.
     pub unique: i64,
 }
 
@@ -89,12 +97,19 @@ pub struct SessionMetrics {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct MetricsItem {
+    /// Id of the item (UUID), the same for a project and period on every call.
     pub id: Uuid,
+    /// The project counted.
     pub project: Uuid,
+    /// Start of the UTC calendar month counted, in epoch milliseconds.
     pub period: i64,
+    /// `true` once the month has ended: the counts no longer change.
     pub finalized: bool,
+    /// Compliance requests of the project in the month.
     pub compliance_requests: RequestMetrics,
+    /// Consent events of the project in the month.
     pub consent_events: ConsentEventMetrics,
+    /// Site sessions of the project in the month.
     pub sessions: SessionMetrics,
 }
 

@@ -264,30 +264,76 @@ fn one_of(values: &'static [&'static str]) -> Schema {
 }
 
 fn tcf_vendor_schema() -> Schema {
-    let ints = || array(int(Some(0), None), None, Some(1000));
+    let ints = |what: &'static str| array(int(Some(0), None), None, Some(1000)).doc(what);
     Schema::Object(Object {
         props: vec![
-            ("vendorId", int(Some(0), None)),
-            ("name", string().max(256).s()),
-            ("framework", one_of(&["IAB"])),
-            ("addedAt", int(Some(0), None)),
-            ("purposes", ints()),
-            ("flexiblePurposes", ints()),
-            ("specialPurposes", ints()),
-            ("specialFeatures", ints()),
-            ("features", ints()),
-            ("legIntPurposes", ints()),
-            ("policyUrl", string().format(Format::Uri).s()),
-            ("cookieMaxAgeSeconds", int(None, None)),
-            ("cookieRefresh", Schema::Bool),
-            ("usesNonCookieAccess", Schema::Bool),
+            (
+                "vendorId",
+                int(Some(0), None).doc("IAB Global Vendor List id of the vendor (required)."),
+            ),
+            ("name", string().max(256).s().doc("Name of the vendor.")),
+            (
+                "framework",
+                one_of(&["IAB"]).doc("Framework of the vendor: `IAB`."),
+            ),
+            (
+                "addedAt",
+                int(Some(0), None).doc("When the vendor was added, in epoch milliseconds."),
+            ),
+            (
+                "purposes",
+                ints("IAB purposes the vendor asks consent for."),
+            ),
+            (
+                "flexiblePurposes",
+                ints("IAB purposes the vendor may base on consent or legitimate interest."),
+            ),
+            (
+                "specialPurposes",
+                ints("IAB special purposes of the vendor."),
+            ),
+            (
+                "specialFeatures",
+                ints("IAB special features of the vendor."),
+            ),
+            ("features", ints("IAB features of the vendor.")),
+            (
+                "legIntPurposes",
+                ints("IAB purposes the vendor bases on legitimate interest."),
+            ),
+            (
+                "policyUrl",
+                string()
+                    .format(Format::Uri)
+                    .s()
+                    .doc("URL of the vendor's privacy policy."),
+            ),
+            (
+                "cookieMaxAgeSeconds",
+                int(None, None).doc("Longest lifetime of the vendor's cookies, in seconds."),
+            ),
+            (
+                "cookieRefresh",
+                Schema::Bool.doc("Whether the vendor refreshes its cookies."),
+            ),
+            (
+                "usesNonCookieAccess",
+                Schema::Bool.doc("Whether the vendor also stores data other than in cookies."),
+            ),
             (
                 "deviceStorageDisclosureUrl",
-                string().format(Format::Uri).s(),
+                string()
+                    .format(Format::Uri)
+                    .s()
+                    .doc("URL of the vendor's device storage disclosure."),
             ),
             (
                 "dataRetention",
-                object(vec![("stdRetention", int(Some(0), None))]),
+                object(vec![(
+                    "stdRetention",
+                    int(Some(0), None).doc("Standard retention, in days."),
+                )])
+                .doc("How long the vendor keeps data."),
             ),
         ],
         required: vec!["vendorId"],
@@ -295,36 +341,39 @@ fn tcf_vendor_schema() -> Schema {
     })
 }
 
+const THEME: &str = "Colour theme: `brand` (the branding colours), `light` or `dark`.";
+
 /// Region `settings` as clients write them (§7.8): every key optional, deep-merged over
-/// the defaults and the template's preset.
+/// the defaults and the template's preset. The defaults are [`default_settings`].
 pub fn settings_schema() -> Schema {
     object(vec![
         (
             "branding",
             object(vec![
-                ("buttonRadius", css_length()),
-                ("cardRadius", css_length()),
-                ("font", string().max(256).s()),
-                ("logoUrl", string().format(Format::HttpUrl).s()),
-                ("primaryColor", string().pattern(COLOR).s()),
-                ("secondaryColor", string().pattern(COLOR).s()),
-                ("poweredByConcord", Schema::Bool),
-            ]),
+                ("buttonRadius", css_length().doc("Corner radius of the widget's buttons: a CSS length such as `6px`, `0.5em` or `50%`.")),
+                ("cardRadius", css_length().doc("Corner radius of the banner and privacy center: a CSS length.")),
+                ("font", string().max(256).s().doc("CSS font family of the widget (at most 256 characters).")),
+                ("logoUrl", string().format(Format::HttpUrl).s().doc("http(s) URL of the logo the widget shows; none by default, `\"\"` removes it.")),
+                ("primaryColor", string().pattern(COLOR).s().doc("Main colour of the widget, `#RRGGBB`.")),
+                ("secondaryColor", string().pattern(COLOR).s().doc("Second colour of the widget, `#RRGGBB`.")),
+                ("poweredByConcord", Schema::Bool.doc("Whether the widget shows a \"powered by\" mark.")),
+            ])
+            .doc("Look of the banner, privacy center and floating button."),
         ),
         (
             "consent",
             object(vec![
-                ("blockingMode", one_of(BLOCKING_MODES)),
-                ("consentMode", one_of(CONSENT_MODES)),
-                ("privacyMode", string().max(64).s()),
+                ("blockingMode", one_of(BLOCKING_MODES).doc("How the site client holds back the project's trackers until consent: `disabled` (no blocking), `discovery` (detect only), `permissive` (allows strictly necessary, ignored and unclassified trackers before consent) or `strict` (allows only strictly necessary and ignored ones).")),
+                ("consentMode", one_of(CONSENT_MODES).doc("`express`: nothing but strictly necessary is granted before the visitor chooses (Google Consent Mode defaults `denied`); `implied`: consent is assumed until the visitor declines (defaults `granted`).")),
+                ("privacyMode", string().max(64).s().doc("Stored and served; no server behaviour (at most 64 characters). None by default, `\"\"` removes it.")),
                 (
                     "consentBanner",
                     object(vec![
-                        ("enabled", Schema::Bool),
-                        ("layout", one_of(&["bar", "box"])),
+                        ("enabled", Schema::Bool.doc("Whether the consent banner is shown.")),
+                        ("layout", one_of(&["bar", "box"]).doc("`bar` across the page or `box` in a corner.")),
                         (
                             "position",
-                            one_of(&["center", "left-bottom", "left-top", "right-bottom", "right-top"]),
+                            one_of(&["center", "left-bottom", "left-top", "right-bottom", "right-top"]).doc("Where the banner appears."),
                         ),
                         (
                             "policy",
@@ -332,70 +381,116 @@ pub fn settings_schema() -> Schema {
                                 .format(Format::Uuid)
                                 .non_empty()
                                 .describe("a consent type of the project (422 otherwise); answered as that ConsentType object, omitted once the type is gone")
-                                .s(),
+                                .s()
+                                .doc("The consent type whose document the banner links to; by default the project's `privacy_policy` type."),
                         ),
-                        ("title", Schema::Bool),
-                        ("closeButton", Schema::Bool),
-                        ("denyButton", Schema::Bool),
-                        ("customizeButton", Schema::Bool),
-                        ("showGooglePrivacyPolicy", Schema::Bool),
-                        ("theme", one_of(THEMES)),
-                    ]),
+                        ("title", Schema::Bool.doc("Whether the banner shows a title.")),
+                        ("closeButton", Schema::Bool.doc("Whether the banner has a close button.")),
+                        ("denyButton", Schema::Bool.doc("Whether the banner has a button declining everything that is not required.")),
+                        ("customizeButton", Schema::Bool.doc("Whether the banner has a button opening the per-category choices.")),
+                        ("showGooglePrivacyPolicy", Schema::Bool.doc("Whether the banner links to Google's privacy policy (`gcmPolicy`).")),
+                        ("theme", one_of(THEMES).doc(THEME)),
+                    ])
+                    .doc("The consent banner."),
                 ),
-                ("hideUnusedCategories", Schema::Bool),
-                ("doNotSell", Schema::Bool),
-                ("consentDuration", int(Some(1), Some(60))),
-                ("gcm", one_of(GCM_MODES)),
-                ("gcmPolicy", string().format(Format::Uri).s()),
-                ("gpc", Schema::Bool),
-                ("impliedConsentDelay", int(Some(0), Some(86_400))),
-                ("limitPii", Schema::Bool),
-                ("microsoftUET", one_of(&["disabled", "enabled"])),
-                ("webflow", Schema::Bool),
-                ("wordpress", Schema::Bool),
+                ("hideUnusedCategories", Schema::Bool.doc("Whether categories without trackers are left out of the choices.")),
+                ("doNotSell", Schema::Bool.doc("Whether the privacy center offers \"Do Not Sell or Share\" (opt-out of sale or sharing).")),
+                ("consentDuration", int(Some(1), Some(60)).doc("Months (1 to 60) the banner choice is kept before the visitor is asked again; events use their consent type's `consentDuration`.")),
+                ("gcm", one_of(GCM_MODES).doc("Google Consent Mode v2: `disabled`, `basic` or `advanced`. When not disabled, the site client sets the consent defaults for this region's codes before any tag runs.")),
+                ("gcmPolicy", string().format(Format::Uri).s().doc("URL of Google's privacy policy, linked when `consentBanner.showGooglePrivacyPolicy` is on.")),
+                ("gpc", Schema::Bool.doc("Whether Global Privacy Control is honoured: a visitor sending `Sec-GPC: 1` is recorded as declining advertising.")),
+                ("impliedConsentDelay", int(Some(0), Some(86_400)).doc("Seconds (0 to 86400) the site client waits before recording implied consent on a first visit.")),
+                ("limitPii", Schema::Bool.doc("Whether the use of sensitive personal information is limited (California).")),
+                ("microsoftUET", one_of(&["disabled", "enabled"]).doc("Whether the site client also sets Microsoft UET consent defaults.")),
+                ("webflow", Schema::Bool.doc("Integration hint: the site runs on Webflow.")),
+                ("wordpress", Schema::Bool.doc("Integration hint: the site runs on WordPress.")),
                 (
                     "tcfConfig",
                     object(vec![
-                        ("enabled", Schema::Bool),
-                        ("mode", string().max(64).s()),
-                        ("selectedVendors", array(tcf_vendor_schema(), None, Some(2000))),
-                    ]),
+                        ("enabled", Schema::Bool.doc("Whether the IAB Transparency and Consent Framework is on.")),
+                        ("mode", string().max(64).s().doc("TCF mode (at most 64 characters).")),
+                        ("selectedVendors", array(tcf_vendor_schema(), None, Some(2000)).doc("The IAB vendors chosen (at most 2000).")),
+                    ])
+                    .doc("IAB TCF settings, stored and served; Accord emits no TC string."),
                 ),
-            ]),
+            ])
+            .doc("How consent is asked for and applied in this region."),
         ),
-        ("crossSiteTracking", Schema::Bool),
-        ("crossDeviceConsent", Schema::Bool),
+        ("crossSiteTracking", Schema::Bool.doc("Whether consent is shared across the project's sites.")),
+        ("crossDeviceConsent", Schema::Bool.doc("Whether consent follows an identified visitor across devices.")),
         (
             "floatingButton",
             object(vec![
-                ("enabled", Schema::Bool),
-                ("circleOffsetX", css_length()),
-                ("circleOffsetY", css_length()),
-                ("tabOffsetY", css_length()),
-                ("position", one_of(&["left", "right"])),
-                ("theme", one_of(THEMES)),
-                ("type", one_of(&["circle", "tab"])),
-                ("icon", string().max(64).s()),
-            ]),
+                ("enabled", Schema::Bool.doc("Whether the button is shown.")),
+                ("circleOffsetX", css_length().doc("Horizontal distance of the circle button from the page edge: a CSS length.")),
+                ("circleOffsetY", css_length().doc("Vertical distance of the circle button from the page bottom: a CSS length.")),
+                ("tabOffsetY", css_length().doc("Vertical distance of the tab button from the page bottom: a CSS length.")),
+                ("position", one_of(&["left", "right"]).doc("Side of the page the button sits on.")),
+                ("theme", one_of(THEMES).doc(THEME)),
+                ("type", one_of(&["circle", "tab"]).doc("Shape of the button: `circle` or `tab`.")),
+                ("icon", string().max(64).s().doc("Name of the button's icon (at most 64 characters).")),
+            ])
+            .doc("The floating button that reopens the privacy center."),
         ),
         (
             "placeholders",
-            object(vec![("enabled", Schema::Bool), ("theme", one_of(THEMES))]),
+            object(vec![
+                ("enabled", Schema::Bool.doc("Whether blocked embeds are replaced by a placeholder asking for consent.")),
+                ("theme", one_of(THEMES).doc(THEME)),
+            ])
+            .doc("Placeholders of blocked embedded content."),
         ),
         (
             "privacyCenter",
             object(vec![
-                ("consentHistory", Schema::Bool),
-                ("consentHistoryMode", one_of(&["legacy", "standard", "both"])),
-                ("disclosures", Schema::Bool),
-                ("dsrFormMode", string().max(64).s()),
-                ("privacyRequests", Schema::Bool),
-                ("doNotSellRequests", Schema::Bool),
-                ("position", one_of(&["left", "right"])),
-                ("theme", one_of(&["classic", "light", "dark", "brand"])),
-            ]),
+                ("consentHistory", Schema::Bool.doc("Whether the privacy center shows the visitor's consent history.")),
+                ("consentHistoryMode", one_of(&["legacy", "standard", "both"]).doc("How the history is shown: `legacy`, `standard` or `both`.")),
+                ("disclosures", Schema::Bool.doc("Whether the privacy center lists the disclosures (policies).")),
+                ("dsrFormMode", string().max(64).s().doc("Form of the data-subject request form (at most 64 characters).")),
+                ("privacyRequests", Schema::Bool.doc("Whether the privacy center offers the data-subject request form.")),
+                ("doNotSellRequests", Schema::Bool.doc("Whether the privacy center offers \"Do Not Sell or Share\" requests.")),
+                ("position", one_of(&["left", "right"]).doc("Side of the page the privacy center opens on.")),
+                ("theme", one_of(&["classic", "light", "dark", "brand"]).doc("Colour theme: `classic`, `light`, `dark` or `brand`.")),
+            ])
+            .doc("The privacy center."),
         ),
     ])
+}
+
+/// The published `settings` of a Region: the tree clients write, each key with its default,
+/// and in an answer (`answered`) the banner's `policy` as its ConsentType object.
+pub fn settings_json_schema(answered: bool) -> Value {
+    fn walk(schema: &mut Value, default: Option<&Value>) {
+        let Some(m) = schema.as_object_mut() else {
+            return;
+        };
+        if let Some(d) = default {
+            if !d.is_object() {
+                m.insert("default".into(), d.clone());
+            }
+        }
+        if let Some(Value::Object(props)) = m.get_mut("properties") {
+            for (k, p) in props.iter_mut() {
+                walk(p, default.and_then(|d| d.get(k)));
+            }
+        }
+    }
+    let mut s = settings_schema().json_schema();
+    walk(&mut s, Some(&default_settings()));
+    let policy = "/properties/consent/properties/consentBanner/properties/policy";
+    if answered {
+        if let Some(p) = s.pointer_mut(policy) {
+            let mut t = crate::schema::published::<ConsentType>();
+            t["description"] = json!("The consent type whose document the banner links to (by default the project's `privacy_policy` type), as its ConsentType object; omitted once that type is gone.");
+            *p = t;
+        }
+    } else if let Some(p) = s.pointer_mut(policy) {
+        p["description"] = json!(format!(
+            "{} Default: the project's `privacy_policy` consent type.",
+            p["description"].as_str().unwrap_or_default()
+        ));
+    }
+    s
 }
 
 fn language_tag() -> Schema {
@@ -414,16 +509,25 @@ fn translations_schema() -> Schema {
 
 fn language_props() -> Vec<(&'static str, Schema)> {
     vec![
-        ("enabled", Schema::Bool),
-        ("defaultLanguage", language_tag()),
-        ("languages", array(language_tag(), None, Some(50))),
-        ("translations", translations_schema()),
+        ("enabled", Schema::Bool.doc("Whether the widget offers more than one language; default `false`.")),
+        ("defaultLanguage", language_tag().doc("BCP 47 tag of the language the widget starts in (at most 35 characters); default `en`.")),
+        ("languages", array(language_tag(), None, Some(50)).doc("BCP 47 tags of the languages offered (at most 50; Accord extension).")),
+        ("translations", translations_doc()),
     ]
+}
+
+fn translations_doc() -> Schema {
+    translations_schema().doc("Widget strings by language, then by string key: `{\"fr\": {\"accept\": \"Accepter\"}}` (at most 200 languages of 1000 strings; Accord extension). The widget falls back to its built-in strings, then to English; Accord does not translate.")
 }
 
 /// A Region's `language` as clients write it: each given field replaces the stored one.
 pub fn language_schema() -> Schema {
     object(language_props())
+}
+
+/// The published `settings` of an answered Region, for `#[schemars(schema_with)]`.
+fn answered_settings(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(settings_json_schema(true)).expect("an object schema")
 }
 
 fn codes_schema() -> Schema {
@@ -446,11 +550,25 @@ crate::body! {
     /// RegionTemplate (§7.8): the body of a region create, and `regionTemplate` and
     /// `additionalRegions` of an organization or project create.
     pub struct RegionTemplate {
+        /// A preset of codes and consent settings: `gdpr` (EEA and GB, express consent, strict
+        /// blocking, deny button, advanced Google Consent Mode), `united_states` (US, implied,
+        /// basic GCM), `california` (US-CA, implied, do-not-sell and limited PII, basic GCM) or
+        /// `custom` (the default: nothing preset).
         template: Option<String> => "template": one_of(TEMPLATES),
+        /// Name of the region (1 to 256 characters); required for a region create and for each
+        /// additional region.
         name: Option<String> => "name": string().min(1).max(256).non_empty().s(),
+        /// Location codes the region covers (1 to 500), each in only one region of the project
+        /// (422); required unless the template presets them. The Default region always holds
+        /// exactly `["default"]`, and no other region may hold `default` (422).
         regions: Option<Vec<String>> => "regions": codes_schema(),
+        /// JavaScript the site client runs once the visitor's region is resolved (at most
+        /// 100000 characters).
         custom_script: Option<String> => "customScript": string().max(100_000).s(),
+        /// Settings of the region: any subset, deep-merged over the template's preset and the
+        /// defaults (the Region object lists every key with its default).
         settings: Option<Value> => "settings": settings_schema(),
+        /// Language settings of the region's widget.
         language: Option<Value> => "language": language_schema(),
     }
 }
@@ -458,10 +576,18 @@ crate::body! {
 crate::body! {
     /// Body of a region PATCH (§7.8).
     pub struct PatchRegion {
+        /// New name (1 to 256 characters).
         name: Option<String> => "name": string().min(1).max(256).non_empty().s(),
+        /// Replaces the location codes (1 to 500), each in only one region of the project
+        /// (422). The Default region's codes cannot change (422).
         regions: Option<Vec<String>> => "regions": codes_schema(),
+        /// JavaScript the site client runs once the visitor's region is resolved (at most
+        /// 100000 characters); `""` removes it.
         custom_script: Option<String> => "customScript": string().max(100_000).s(),
+        /// Settings to change, deep-merged over the stored ones: objects merge, scalars and
+        /// arrays replace.
         settings: Option<Value> => "settings": settings_schema(),
+        /// Language fields to change: each field given replaces the stored one.
         language: Option<Value> => "language": language_schema(),
     }
 }
@@ -469,9 +595,14 @@ crate::body! {
 crate::body! {
     /// Body of `POST …/regions/{regionId}/languages` (§7.8).
     pub struct LanguagesBody {
+        /// Whether the widget offers more than one language (required).
         enabled: bool => "enabled": Schema::Bool,
+        /// BCP 47 tag of the language the widget starts in (at most 35 characters).
         default_language: Option<String> => "defaultLanguage": language_tag(),
+        /// BCP 47 tags of the languages offered (at most 50).
         languages: Option<Vec<String>> => "languages": array(language_tag(), None, Some(50)),
+        /// Widget strings by language, then by string key (at most 200 languages of 1000
+        /// strings). The widget falls back to its built-in strings, then to English.
         translations: Option<Value> => "translations": translations_schema(),
     }
 }
@@ -767,11 +898,13 @@ pub fn apply_languages(region: &mut RegionDraft, body: &LanguagesBody) {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RegionLanguage {
+    /// Whether the widget offers more than one language.
     pub enabled: bool,
-    /// A BCP 47 tag.
+    /// BCP 47 tag of the language the widget starts in; default `en`.
     pub default_language: String,
+    /// BCP 47 tags of the languages offered (Accord extension).
     pub languages: Vec<String>,
-    /// Widget strings by language, then by string key.
+    /// Widget strings by language, then by string key (Accord extension).
     pub translations: BTreeMap<String, BTreeMap<String, String>>,
 }
 
@@ -780,18 +913,29 @@ pub struct RegionLanguage {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct RegionView {
+    /// Region id (UUID).
     pub id: Uuid,
+    /// The project the region belongs to.
     pub project_id: Uuid,
+    /// Name of the region (at most 256 characters); the Default region is named `Default`
+    /// unless renamed.
     #[schemars(length(max = 256))]
     pub name: String,
-    /// Location codes: `default`, `EU`, `EEA`, ISO 3166-1 alpha-2 or ISO 3166-2.
+    /// Location codes the region covers: `default` (the Default region only, always), `EU`,
+    /// `EEA`, ISO 3166-1 alpha-2 (`FR`) or ISO 3166-2 (`US-CA`), stored uppercase. A visitor
+    /// falls to the region holding `CC-SUB`, else `CC`, else `EU`, else `EEA`, else `default`.
     pub regions: Vec<String>,
-    /// The whole settings tree; `consent.consentBanner.policy` is a ConsentType object.
-    #[schemars(with = "Map<String, Value>")]
+    /// The region's whole settings tree: the defaults, the template's preset and every
+    /// setting written, deep-merged.
+    #[schemars(schema_with = "answered_settings")]
     pub settings: Value,
+    /// Language settings of the region's widget.
     pub language: RegionLanguage,
+    /// When the region was created, in epoch milliseconds (Accord extension).
     pub date_created: i64,
+    /// When the region last changed, in epoch milliseconds (Accord extension).
     pub date_updated: i64,
+    /// JavaScript the site client runs once the visitor's region is resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100_000))]
     pub custom_script: Option<String>,

@@ -41,8 +41,11 @@ pub fn list_params() -> &'static [Param] {
 accord_core::body! {
     /// The create and PATCH body of a send-from email (§7.6); a PATCH may only rename.
     pub struct EmailBody {
+        /// The sender address (required on create, not accepted on PATCH), unique in the
+        /// organization (422).
         email: Option<String> => "email":
             string().max(256).format(Format::Email).non_empty().s(),
+        /// Display name of the sender (at most 256 characters).
         name: Option<String> => "name": string().max(256).s(),
     }
 }
@@ -76,7 +79,9 @@ pub fn patch_schema() -> &'static Schema {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct EmailProject {
+    /// Project id (UUID).
     pub id: Uuid,
+    /// Name of the project.
     pub name: String,
 }
 
@@ -86,15 +91,24 @@ pub struct EmailProject {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct EmailView {
+    /// Send-from email id (UUID).
     pub id: Uuid,
+    /// The address, unique in the organization (compared case-insensitively).
     #[schemars(extend("format" = "email"))]
     pub email: String,
+    /// The organization of the address.
     pub organization_id: Uuid,
+    /// The projects whose messages are sent from this address.
     pub projects: Vec<EmailProject>,
+    /// Always `verified`: the operator controls the mail relay, so Accord does not verify
+    /// ownership.
     #[schemars(extend("enum" = ["verified"]))]
     pub status: &'static str,
+    /// When the address was added, in epoch milliseconds.
     pub date_created: i64,
+    /// When the address last changed, in epoch milliseconds.
     pub date_updated: i64,
+    /// Display name of the sender (at most 256 characters).
     // The optional fields follow the dates: the order clients have always received.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
