@@ -184,6 +184,7 @@ fn compressible() -> impl tower_http::compression::Predicate {
 #[derive(Debug, serde::Serialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Health {
+    /// Always `ok`: the server answers and its database does.
     #[schemars(extend("const" = "ok"))]
     pub status: &'static str,
 }

@@ -204,3 +204,14 @@ pub(crate) fn common_paths(paths: &mut Map<String, Value>, api: &str) {
         json!({"get": script}),
     );
 }
+
+/// Adds `more` (a JSON string: the rules an operation checks after its schemas) after the
+/// operation's description.
+pub(crate) fn append_description(op: &mut Value, more: Value) {
+    let more = more.as_str().unwrap_or_default();
+    let text = match op["description"].as_str() {
+        Some(d) if !d.is_empty() => format!("{d} {more}"),
+        _ => more.to_string(),
+    };
+    op["description"] = json!(text);
+}

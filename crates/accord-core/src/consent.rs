@@ -1098,7 +1098,7 @@ pub fn events_body_schema(api: Api) -> &'static Schema {
 fn one_of_present(keys: &[&str]) -> Value {
     let alternatives: Vec<Value> = keys
         .iter()
-        .map(|k| json!({"required": [k], "properties": {*k: {"minLength": 1}}}))
+        .map(|k| json!({"required": [k], "properties": {*k: {"minLength": 1, "description": format!("`{k}` is present and not empty.")}}}))
         .collect();
     json!({ "anyOf": alternatives })
 }

@@ -684,7 +684,7 @@ impl Object {
             let alts: Vec<Value> = self
                 .any_of
                 .iter()
-                .map(|k| json!({"required": [k], "properties": {*k: {"not": {"const": ""}}}}))
+                .map(|k| json!({"required": [k], "properties": {*k: {"not": {"const": ""}, "description": format!("`{k}` is present and not `\"\"`.")}}}))
                 .collect();
             m.insert("anyOf".into(), Value::Array(alts));
         }

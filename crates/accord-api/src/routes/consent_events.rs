@@ -136,12 +136,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Consent Events", "Consent events of a project", "", list_p, None, 200, published::<Page<ConsentEventView>>(), std_errs, true),
-            "post": op("Consent Events", "Create consent event(s)", "", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, published::<Counted<ConsentEventView>>(), create_errs, true),
+            "get": op("Consent Events", "Consent events of a project", "Lists the project's consent events, append-only records of each consent given or withdrawn. Role: viewer or above.", list_p, None, 200, published::<Page<ConsentEventView>>(), std_errs, true),
+            "post": op("Consent Events", "Create consent event(s)", "Records 1 to 1000 consent events (all validated first; one failure stores none), answered `{count, items}` in input order. Each event's identity is found or made from its identifiers (§3.5) and its consent type is `consentType` or found by (category, subcategory, label): an event without a `label` matches no type, the default ones included, and is stored without a type. The type's `validStates` bound `consentState`; archived and obsolete types still accept events here (imports). Role: limited or above. An archived project gives 422 `project is archived`.", path_params(proj), Some(consent::events_body_json_schema(Api::Privacy)), 201, published::<Counted<ConsentEventView>>(), create_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
-        json!({"get": op("Consent Events", "Get one consent event", "", path_params(one), None, 200, published::<ConsentEventView>(), std_errs, true)}),
+        json!({"get": op("Consent Events", "Get one consent event", "Answers one consent event of the project (Accord extension). Role: viewer or above.", path_params(one), None, 200, published::<ConsentEventView>(), std_errs, true)}),
     );
 }

@@ -186,7 +186,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut delete = op(
         "Consent Types",
         "Delete a consent type no event references",
-        "",
+        "Deletes a consent type and answers it. Role: admin or owner.",
         path_params(one),
         None,
         200,
@@ -194,23 +194,26 @@ pub fn document(paths: &mut Map<String, Value>) {
         delete_errs,
         true,
     );
-    delete["description"] = json!(format!(
+    crate::docs::append_description(
+        &mut delete,
+        json!(format!(
         "A read-only type gives 422 `{}`; a type that any consent event references gives 422 `{}`.",
         consent::READ_ONLY,
         consent::HAS_EVENTS
-    ));
+    )),
+    );
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Consent Types", "Consent types of a project", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Consent Types", "Create a consent type", "", path_params(proj), Some(consent::type_create_json_schema()), 201, schema.clone(), write_errs, true),
+            "get": op("Consent Types", "Consent types of a project", "Lists the project's consent types, of every status. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Consent Types", "Create a consent type", "Creates a consent type at version 1; (category, subcategory, label) must be new in the project (422 `consent type already exists`). Role: admin or owner.", path_params(proj), Some(consent::type_create_json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Consent Types", "Get one consent type", "", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Consent Types", "Update a consent type", "", path_params(one), Some(consent::type_patch_json_schema()), 200, schema.clone(), write_errs, true),
+            "get": op("Consent Types", "Get one consent type", "Answers one consent type of the project (Accord decision). Role: viewer or above.", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Consent Types", "Update a consent type", "Changes a consent type; `category`, `subcategory`, `label` and `readOnly` cannot change (400 as unknown properties). A change of `document` or `url` increments `version`, or sets the explicit `version` sent (greater than the current one, 422 otherwise); `requireReacceptVersion` may not exceed it (422). A read-only type gives 422. Role: admin or owner.", path_params(one), Some(consent::type_patch_json_schema()), 200, schema.clone(), write_errs, true),
             "delete": delete,
         }),
     );

@@ -232,7 +232,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     all_p.extend(query_params(datamap::all_attributes_params()));
     paths.insert(
         ALL.into(),
-        serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", "", all_p, None, 200,
+        serde_json::json!({"get": op("Data Systems", "Get data system attributes of every kind or of one", "Lists the organization's data-map attributes of every kind, or of one with `attributeName` (including the read-only `dataSystemContactTypes` catalogue), each with its kind in `attributeName`. Role: viewer or above.", all_p, None, 200,
             published::<Page<ListedAttribute>>(), &[400, 401, 403, 404, 429, 500], true)}),
     );
     for kind in AttributeKind::editable().iter().copied() {
@@ -255,18 +255,18 @@ fn document_kind<X: KindFields>(paths: &mut Map<String, Value>, kind: AttributeK
     paths.insert(
         collection(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get data system {noun} list"), "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", &format!("Create data system {noun}"), "", path_params(org),
+            "get": op("Data Systems", &format!("Get data system {noun} list"), &format!("Lists the organization's {noun} (data-map attributes of this kind), each with the data systems linked to it. Role: viewer or above."), list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", &format!("Create data system {noun}"), &format!("Creates one of the organization's {noun}, its name unique for this kind (422 `attribute already exists`), and links it to `dataSystems`. Role: admin or owner."), path_params(org),
                 Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         one(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get one data system {noun}"), "", path_params(one_p), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", &format!("Update data system {noun}"), "", path_params(one_p),
+            "get": op("Data Systems", &format!("Get one data system {noun}"), &format!("Answers one of the organization's {noun}. Role: viewer or above."), path_params(one_p), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", &format!("Update data system {noun}"), &format!("Changes one of the organization's {noun}; `dataSystems` replaces its links. A predefined (read-only) value gives 422 `read-only attribute cannot be modified`. Role: admin or owner."), path_params(one_p),
                 Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
-            "delete": op("Data Systems", &format!("Delete data system {noun}"), "", path_params(one_p), None, 200, schema, write_errs, true),
+            "delete": op("Data Systems", &format!("Delete data system {noun}"), &format!("Deletes one of the organization's {noun}, unlinking it from every data system, and answers it. A predefined (read-only) value gives 422. Role: admin or owner."), path_params(one_p), None, 200, schema, write_errs, true),
         }),
     );
 }

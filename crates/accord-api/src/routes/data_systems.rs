@@ -140,16 +140,16 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
-            "get": op("Data Systems", "Get data systems", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", "Create data system", "", path_params(org), Some(datamap::system_body_json_schema(true)), 201, schema.clone(), write_errs, true),
+            "get": op("Data Systems", "Get data systems", "Lists the organization's data systems, each with its linked attributes embedded. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", "Create data system", "Creates a data system of the organization and links it to projects and attributes; every referenced project and attribute must be the organization's and of the right kind (422 otherwise). Active systems linked to a project become tasks of that project's new compliance requests. Role: admin or owner.", path_params(org), Some(datamap::system_body_json_schema(true)), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
-            "get": op("Data Systems", "Get one data system", "", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", "Update data system", "", path_params(one), Some(datamap::system_body_json_schema(false)), 200, schema.clone(), write_errs, true),
-            "delete": op("Data Systems", "Delete data system", "", path_params(one), None, 200, schema, std_errs, true),
+            "get": op("Data Systems", "Get one data system", "Answers one data system of the organization. Role: viewer or above.", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", "Update data system", "Changes a data system; each array sent replaces the links of its kind. Role: admin or owner.", path_params(one), Some(datamap::system_body_json_schema(false)), 200, schema.clone(), write_errs, true),
+            "delete": op("Data Systems", "Delete data system", "Deletes a data system and its links, and answers it; compliance-request tasks keep its id, answered as a uuid string. Role: admin or owner.", path_params(one), None, 200, schema, std_errs, true),
         }),
     );
 }

@@ -130,16 +130,16 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
-            "get": op("Domains", "Domains of a project", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Domains", "Create a domain in a project", "", path_params(proj), Some(site::domain_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+            "get": op("Domains", "Domains of a project", "Lists the project's domains: the hosts whose pages may use the project's Site API (with their subdomains), and the targets of tracker scans. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Domains", "Create a domain in a project", "Adds a host name to the project, unique within it (422). Role: admin or owner.", path_params(proj), Some(site::domain_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
-            "get": op("Domains", "Get one domain", "", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Domains", "Update a domain", "", path_params(one), Some(site::domain_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
-            "delete": op("Domains", "Delete a domain", "", path_params(one), None, 200, schema, std_errs, true),
+            "get": op("Domains", "Get one domain", "Answers one domain of the project. Role: viewer or above.", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Domains", "Update a domain", "Changes a domain's host name or page URL; the host stays unique within the project (422). Role: admin or owner.", path_params(one), Some(site::domain_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "delete": op("Domains", "Delete a domain", "Removes a domain from the project and answers it; its pages can no longer use the Site API unless another domain covers them. Role: admin or owner.", path_params(one), None, 200, schema, std_errs, true),
         }),
     );
 }

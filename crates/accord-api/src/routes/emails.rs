@@ -238,16 +238,16 @@ pub fn document(paths: &mut serde_json::Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Emails", "Send-from emails of the organization", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Emails", "Create a send-from email", "", path_params(org), Some(create_schema().json_schema()), 201, item.clone(), write_errs, true),
+            "get": op("Emails", "Send-from emails of the organization", "Lists the organization's send-from addresses; the server's own sender (id `default`) is not an item. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Emails", "Create a send-from email", "Adds an address projects may send their messages from, `verified` at once (the operator controls the relay); unique in the organization (422). Role: admin or owner.", path_params(org), Some(create_schema().json_schema()), 201, item.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Emails", "Get one send-from email", "", path_params(one), None, 200, item.clone(), std_errs, true),
-            "patch": op("Emails", "Rename a send-from email", "", path_params(one), Some(patch_schema().json_schema()), 200, item.clone(), write_errs, true),
-            "delete": op("Emails", "Delete a send-from email; its projects revert to the default sender", "", path_params(one), None, 200, item, std_errs, true),
+            "get": op("Emails", "Get one send-from email", "Answers one send-from address of the organization. Role: viewer or above.", path_params(one), None, 200, item.clone(), std_errs, true),
+            "patch": op("Emails", "Rename a send-from email", "Changes the display name of a send-from address; the address itself cannot change. Role: admin or owner.", path_params(one), Some(patch_schema().json_schema()), 200, item.clone(), write_errs, true),
+            "delete": op("Emails", "Delete a send-from email; its projects revert to the default sender", "Deletes a send-from address and answers it; the projects using it send from the server's sender (`default`) again. Role: admin or owner.", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }

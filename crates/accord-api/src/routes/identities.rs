@@ -200,7 +200,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut state = op(
         "Consent Events",
         "Consent state of one identity",
-        "",
+        "The current consent of one identity per consent type, of every status (Accord extension): for each type, its unexpired event with the latest `consentDate` whose version is at least the type's `requireReacceptVersion`; events without a type never count, and the events of identities merged into it count as its own. Answered `{count, items}`, newest first. Role: viewer or above.",
         with(path_params(proj), query_params(state_params())),
         None,
         200,
@@ -208,21 +208,24 @@ pub fn document(paths: &mut Map<String, Value>) {
         std_errs,
         true,
     );
-    state["description"] = json!(format!(
-        "Exactly one of {} names the identity (400 otherwise); an unknown identity gives 404.",
-        IDENTIFIERS.join(", ")
-    ));
+    crate::docs::append_description(
+        &mut state,
+        json!(format!(
+            "Exactly one of {} names the identity (400 otherwise); an unknown identity gives 404.",
+            IDENTIFIERS.join(", ")
+        )),
+    );
     paths.insert(STATE.into(), json!({ "get": state }));
     paths.insert(
         COLLECTION.into(),
-        json!({"get": op("Identities", "Look up identities", "", with(path_params(proj), query_params(list_params())), None, 200, published::<Page<Identity>>(), std_errs, true)}),
+        json!({"get": op("Identities", "Look up identities", "Lists the project's identities (Accord extension), found by identifier: `email` (case-insensitive), `phoneNumber` (normalised), `userId`, `projectUserId` or `concordId`. Role: viewer or above.", with(path_params(proj), query_params(list_params())), None, 200, published::<Page<Identity>>(), std_errs, true)}),
     );
     let identity = published::<Identity>();
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Identities", "Get one identity", "", path_params(one), None, 200, identity, std_errs, true),
-            "delete": op("Identities", "Erase a data subject's identifiers", "", with(path_params(one), query_params(erase_params())), None, 200, published::<Erasure>(), std_errs, true),
+            "get": op("Identities", "Get one identity", "Answers one identity of the project by its `concordId` (Accord extension). Role: viewer or above.", path_params(one), None, 200, identity, std_errs, true),
+            "delete": op("Identities", "Erase a data subject's identifiers", "Erases an identity's personal data in one transaction (Accord extension): its identifiers, names and address (it stays as a pseudonymous record with `erasedDate`), the address and user agent of its consent events and sessions, and with `includeComplianceRequests=true` the personal data and files of its compliance requests (event `identity_erased`). Consent types, states, actions, dates and versions are kept. A later session presenting the erased `concordId` gets a new identity. Role: admin or owner.", with(path_params(one), query_params(erase_params())), None, 200, published::<Erasure>(), std_errs, true),
         }),
     );
 }

@@ -134,7 +134,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut get = op(
         "Metrics",
         "Usage metrics",
-        "",
+        "Usage of the organization's projects per UTC calendar month. Role: viewer or above.",
         params,
         None,
         200,
@@ -142,6 +142,6 @@ pub fn document(paths: &mut Map<String, Value>) {
         &[400, 401, 403, 404, 429, 500],
         true,
     );
-    get["description"] = json!("One item per project and UTC calendar month overlapping [startDate, endDate), ordered by period then project. `consentEvents.read` counts Site API reads of consent state and consent events; each server adds its reads to the stored count periodically (ACCORD_METRICS_FLUSH_INTERVAL).");
+    crate::docs::append_description(&mut get, json!("One item per project and UTC calendar month overlapping [startDate, endDate), ordered by period then project. `consentEvents.read` counts Site API reads of consent state and consent events; each server adds its reads to the stored count periodically (ACCORD_METRICS_FLUSH_INTERVAL)."));
     paths.insert(PATH.into(), json!({ "get": get }));
 }

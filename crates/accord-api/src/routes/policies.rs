@@ -149,7 +149,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut post = op(
         "Policies",
         "Create a policy",
-        "",
+        "Creates a policy; `organizationId` must be the organization of the path and `associatedProjects` its projects (422 otherwise). Role: admin or owner.",
         path_params(org),
         Some(policies::create_schema().json_schema()),
         201,
@@ -158,11 +158,11 @@ pub fn document(paths: &mut Map<String, Value>) {
         true,
     );
     let html_rule = "`html` is rendered on every write: an `<article>` with the name as `<h1>`, one `<section data-question-id>` per answer with one `<p>` per non-blank line, every text HTML-escaped.";
-    post["description"] = json!(html_rule);
+    crate::docs::append_description(&mut post, json!(html_rule));
     let mut patch = op(
         "Policies",
         "Update a policy",
-        "",
+        "Changes a policy; the fields given replace the stored ones. Role: admin or owner.",
         path_params(one),
         Some(policies::patch_schema().json_schema()),
         200,
@@ -170,20 +170,20 @@ pub fn document(paths: &mut Map<String, Value>) {
         write_errs,
         true,
     );
-    patch["description"] = json!(html_rule);
+    crate::docs::append_description(&mut patch, json!(html_rule));
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Policies", "Policies of the organization", "", list_p, None, 200, envelope, std_errs, true),
+            "get": op("Policies", "Policies of the organization", "Lists the organization's policies. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
             "post": post,
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Policies", "Get one policy", "", path_params(one), None, 200, item.clone(), std_errs, true),
+            "get": op("Policies", "Get one policy", "Answers one policy of the organization. Role: viewer or above.", path_params(one), None, 200, item.clone(), std_errs, true),
             "patch": patch,
-            "delete": op("Policies", "Delete a policy", "", path_params(one), None, 200, item, std_errs, true),
+            "delete": op("Policies", "Delete a policy", "Deletes a policy and answers it. Role: admin or owner.", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }

@@ -94,7 +94,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut get = op(
         "Data Systems",
         "Record of processing activities (GDPR Art. 30), JSON or CSV",
-        "",
+        "The organization's record of processing activities under GDPR Art. 30 (Accord extension), built from its active data systems and attributes: JSON by default, or RFC 4180 CSV with `format=csv` (multiple values joined with `; `). Role: viewer or above.",
         params,
         None,
         200,

@@ -255,7 +255,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut delete = op(
         "Regions",
         "Delete a region (not the Default region); returns the deleted Region",
-        "",
+        "Deletes a region and answers it; its codes fall back to the Default region. Role: admin or owner.",
         path_params(one),
         None,
         200,
@@ -263,29 +263,32 @@ pub fn document(paths: &mut Map<String, Value>) {
         delete_errs,
         true,
     );
-    delete["description"] = serde_json::json!(format!(
-        "The Default region gives 422 `{}`.",
-        regions::DEFAULT_UNDELETABLE
-    ));
+    crate::docs::append_description(
+        &mut delete,
+        serde_json::json!(format!(
+            "The Default region gives 422 `{}`.",
+            regions::DEFAULT_UNDELETABLE
+        )),
+    );
     paths.insert(
         COLLECTION.into(),
         serde_json::json!({
-            "get": op("Regions", "Regions of a project", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Regions", "Create a region", "", path_params(proj), Some(regions::region_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
+            "get": op("Regions", "Regions of a project", "Lists the project's regions: each holds location codes and the banner, consent and widget settings for visitors from there. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Regions", "Create a region", "Creates a region from a RegionTemplate: the template's preset codes and settings, with the given settings deep-merged over them and the defaults. Each code may belong to one region of the project only (422), `default` only to the Default region (422). The banner's `policy`, if given, must be a consent type of the project (422). Role: admin or owner.", path_params(proj), Some(regions::region_create_schema().json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         serde_json::json!({
-            "get": op("Regions", "Get one region", "", path_params(one), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Regions", "Update an existing region", "", path_params(one), Some(regions::region_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
+            "get": op("Regions", "Get one region", "Answers one region of the project, its banner policy shown as its consent type. Role: viewer or above.", path_params(one), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Regions", "Update an existing region", "Changes a region: `settings` are deep-merged (objects merge, scalars and arrays replace), each `language` field replaces the stored one, `regions` replaces the codes (the Default region's cannot change, 422). Role: admin or owner.", path_params(one), Some(regions::region_patch_schema().json_schema()), 200, schema.clone(), write_errs, true),
             "delete": delete,
         }),
     );
     paths.insert(
         LANGUAGES.into(),
         serde_json::json!({
-            "post": op("Languages", "Enable or disable multi-language support; returns the Region", "", path_params(one), Some(regions::languages_schema().json_schema()), 200, schema, write_errs, true),
+            "post": op("Languages", "Enable or disable multi-language support; returns the Region", "Sets the region's `language`: `enabled`, and each other field given. Accord does not translate: the widget uses `translations`, then its built-in strings, then English. Answers 200 with the Region. Role: admin or owner.", path_params(one), Some(regions::languages_schema().json_schema()), 200, schema, write_errs, true),
         }),
     );
 }

@@ -97,10 +97,10 @@ pub fn document(paths: &mut Map<String, Value>) {
     list_p.extend(query_params(list_params()));
     paths.insert(
         COLLECTION.into(),
-        json!({"get": op("Sessions", "Session records", "", list_p, None, 200, envelope, std_errs, true)}),
+        json!({"get": op("Sessions", "Session records", "Lists the site sessions minted for the project: who (`concordId`), where from (address, domain, geography, user agent) and whether GPC was on. Role: viewer or above.", list_p, None, 200, envelope, std_errs, true)}),
     );
     paths.insert(
         ONE.into(),
-        json!({"get": op("Sessions", "One session record", "", path_params(one), None, 200, schema, std_errs, true)}),
+        json!({"get": op("Sessions", "One session record", "Answers one site session record of the project. Role: viewer or above.", path_params(one), None, 200, schema, std_errs, true)}),
     );
 }

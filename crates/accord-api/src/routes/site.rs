@@ -222,7 +222,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut session = op(
         "Session",
         "Mint a session token",
-        "",
+        "Starts a visitor session for the project (no credentials): reuses the stored `concordId` when it is a live identity of the project, otherwise makes a new identity, records the session (address, domain, geography, user agent, GPC) and answers a token for `x-session` valid 24 hours. A request with an `Origin` or `Referer` must come from one of the project's domains or their subdomains (403 `origin not allowed for this project`); one with neither is a server-side caller. An unknown or archived project gives 404.",
         pid(),
         None,
         201,
@@ -234,12 +234,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert("/{projectId}/session".into(), json!({"post": session}));
     paths.insert(
         "/{projectId}/profile".into(),
-        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", "", pid(), Some(core_site::profile_json_schema()), 200,
+        json!({"post": op("Profile", "Update the identity's profile; returns the concordId", "Writes profile fields of the session's identity and answers its `concordId` as a JSON string. Session holders only.", pid(), Some(core_site::profile_json_schema()), 200,
             published::<Uuid>(), write_errs, true)}),
     );
     paths.insert(
         "/{projectId}/identify".into(),
-        json!({"post": op("Identify", "Identify the visitor and merge identities", "", pid(), Some(core_site::identify_json_schema()), 200,
+        json!({"post": op("Identify", "Identify the visitor and merge identities", "Links the visitor to an identifier (§5.6). When another identity holds it, the session's identity is merged into that one (events and requests move, `identity_merged`) and a token for the survivor is answered; when none does, the identifier is attached to the session's identity. An email or user id needs a `token` signed with the project's identify secret unless the project allows unverified identify (403 `identify requires a valid token`). Session holders only.", pid(), Some(core_site::identify_json_schema()), 200,
             published::<Identified>(), write_errs, true)}),
     );
 }

@@ -189,13 +189,13 @@ pub fn document(paths: &mut Map<String, Value>) {
     let event = published::<ConsentEventView>();
     paths.insert(
         "/{projectId}/consent-types".into(),
-        json!({"get": op("Consent", "Active consent types of the project", "", with(pid(), query_params(type_params())), None, 200, published::<Page<ConsentType>>(), errs, true)}),
+        json!({"get": op("Consent", "Active consent types of the project", "Lists the project's `active` consent types. Session holders only.", with(pid(), query_params(type_params())), None, 200, published::<Page<ConsentType>>(), errs, true)}),
     );
     paths.insert(
         "/{projectId}/consent-events".into(),
         json!({
-            "get": op("Consent", "Consent events of the current identity", "", with(pid(), query_params(event_params())), None, 200, published::<Page<ConsentEventView>>(), errs, true),
-            "post": op("Consent", "Create consent event(s) for the current user", "", pid(), Some(consent::events_body_json_schema(Api::Site)), 201,
+            "get": op("Consent", "Consent events of the current identity", "Lists the consent events of the session's identity, newest `consentDate` first. Session holders only.", with(pid(), query_params(event_params())), None, 200, published::<Page<ConsentEventView>>(), errs, true),
+            "post": op("Consent", "Create consent event(s) for the current user", "Records 1 to 100 consent events for the session's identity, with the session copied into each (all validated first; one failure stores none). Each must name an active consent type of the project, by `consentType` or by (category, subcategory, label) (422 otherwise), accept its state, and not be an `import`. Answers `{count, items}`. Session holders only.", pid(), Some(consent::events_body_json_schema(Api::Site)), 201,
                 published::<Counted<ConsentEventView>>(), &[400, 401, 403, 404, 413, 415, 422, 429, 500, 503], true),
         }),
     );
@@ -203,10 +203,10 @@ pub fn document(paths: &mut Map<String, Value>) {
     one.push(json!({"name": "consentEventId", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}));
     paths.insert(
         "/{projectId}/consent-events/{consentEventId}".into(),
-        json!({"get": op("Consent", "Get one consent event of the current identity", "", one, None, 200, event, errs, true)}),
+        json!({"get": op("Consent", "Get one consent event of the current identity", "Answers one consent event of the session's identity; any other gives 404. Session holders only.", one, None, 200, event, errs, true)}),
     );
     paths.insert(
         "/{projectId}/consent-state".into(),
-        json!({"get": op("Consent", "Consent state of the current identity", "", pid(), None, 200, published::<Counted<ConsentStateView>>(), errs, true)}),
+        json!({"get": op("Consent", "Consent state of the current identity", "The current consent of the session's identity per active consent type: for each, its unexpired event with the latest `consentDate` (events of merged identities count). Answered `{count, items}`, newest first. Session holders only.", pid(), None, 200, published::<Counted<ConsentStateView>>(), errs, true)}),
     );
 }

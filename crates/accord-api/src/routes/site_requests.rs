@@ -287,24 +287,24 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
     paths.insert(
         "/{projectId}/compliance-requests".into(),
         json!({
-            "get": op("Compliance Requests", "Compliance requests of the current identity", "", list_p, None, 200, envelope, errs, true),
-            "post": op("Compliance Requests", "Create a compliance request for the current identity", "", pid(), Some(lifecycle::site_create_schema().json_schema()), 201, cr.clone(), write_errs, true),
+            "get": op("Compliance Requests", "Compliance requests of the current identity", "Lists the compliance requests of the session's identity. Session holders only.", list_p, None, 200, envelope, errs, true),
+            "post": op("Compliance Requests", "Create a compliance request for the current identity", "Files a compliance request for the session's identity, `pending_verification` with a code emailed to `userEmail` (§3.6); the session record is copied into `session`. At most 10 per hour per client address and 3 per hour per `userEmail` in the project (429). Session holders only.", pid(), Some(lifecycle::site_create_schema().json_schema()), 201, cr.clone(), write_errs, true),
         }),
     );
     paths.insert(
         "/{projectId}/compliance-requests/{complianceRequestId}".into(),
-        json!({"get": op("Compliance Requests", "Get one of the current identity's compliance requests", "", one(), None, 200, cr.clone(), errs, true)}),
+        json!({"get": op("Compliance Requests", "Get one of the current identity's compliance requests", "Answers one compliance request of the session's identity; any other gives 404. Session holders only.", one(), None, 200, cr.clone(), errs, true)}),
     );
     paths.insert(
         "/{projectId}/compliance-requests/{complianceRequestId}/verify".into(),
-        json!({"post": op("Compliance Requests", "Submit the verification code", "", one(), Some(lifecycle::verify_code_schema().json_schema()), 200, cr, write_errs, true)}),
+        json!({"post": op("Compliance Requests", "Submit the verification code", "Verifies a pending request with the code the subject received (Accord extension); any session of the project may send it, since the code is the proof. Wrong code: 422 `invalid verification code` (5 attempts); expired or exhausted: 422 `verification code expired`; not pending: 422. Answers the request, now `submitted`. Session holders only.", one(), Some(lifecycle::verify_code_schema().json_schema()), 200, cr, write_errs, true)}),
     );
     let mut file_params = one();
     file_params.push(json!({"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 255}}));
     let mut download = op(
         "Compliance Requests",
         "Download a response file",
-        "",
+        "Streams a response file of a `resolved` request of the session's identity (404 otherwise) and writes `files_downloaded` (Accord extension). The first download sets `downloadDate`, and the files are then purged `filePurgeDaysAfterDownload` days later. Session holders only.",
         file_params,
         None,
         200,
@@ -321,19 +321,19 @@ pub fn document(paths: &mut serde_json::Map<String, serde_json::Value>) {
     link_params.push(
         json!({"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}),
     );
-    let html = |summary: &str, codes: &[u16]| {
+    let html = |summary: &str, description: &str, codes: &[u16]| {
         // An unknown project, a bad id or the rate limit answer the JSON error body.
         let mut responses = crate::docs::errors(&[400, 404, 429, 500, 503]);
         for c in codes {
             responses.insert(c.to_string(), json!({"description": accord_core::error::reason_phrase(*c), "content": {"text/html": {"schema": {"type": "string"}}}}));
         }
-        json!({"tags": ["Compliance Requests"], "summary": summary, "parameters": link_params.clone(), "security": [], "responses": responses})
+        json!({"tags": ["Compliance Requests"], "summary": summary, "description": description, "parameters": link_params.clone(), "security": [], "responses": responses})
     };
     paths.insert(
         "/{projectId}/verify/{token}".into(),
         json!({
-            "get": html("Verification link landing page (never verifies)", &[200]),
-            "post": html("Confirm verification", &[200, 410]),
+            "get": html("Verification link landing page (never verifies)", "The page the verification link of an email opens (Accord extension): a minimal HTML page with one Confirm button that POSTs to the same URL. A GET never verifies, so link scanners cannot. Sent with `Cache-Control: no-store` and `Referrer-Policy: no-referrer`. No credentials.", &[200]),
+            "post": html("Confirm verification", "Verifies the request the link was sent for (Accord extension): answers an HTML page saying it is verified, or 410 with a page saying the link is invalid or expired. Any body, or none, is accepted and ignored. No credentials.", &[200, 410]),
         }),
     );
 }

@@ -231,16 +231,16 @@ pub fn document(paths: &mut serde_json::Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("Users", "Users of the organization", "", list_p, None, 200, envelope, std_errs, true),
-            "post": op("Users", "Add (invite) a user", "", path_params(org), Some(users::user_create_schema().json_schema()), 201, item.clone(), write_errs, true),
+            "get": op("Users", "Users of the organization", "Lists the organization's users: membership records with roles, which do not authenticate to the Privacy API. Role: admin or owner.", list_p, None, 200, envelope, std_errs, true),
+            "post": op("Users", "Add (invite) a user", "Adds a user to the organization, `pending` until activated; users with the same email in any organization share one account (`accountId`). The email is unique in the organization (422). Granting `owner` needs an owner key. Role: admin or owner.", path_params(org), Some(users::user_create_schema().json_schema()), 201, item.clone(), write_errs, true),
         }),
     );
     paths.insert(
         ONE.into(),
         json!({
-            "get": op("Users", "Get one user", "", path_params(one), None, 200, item.clone(), std_errs, true),
-            "patch": op("Users", "Update a user", "", path_params(one), Some(users::user_patch_schema().json_schema()), 200, item.clone(), write_errs, true),
-            "delete": op("Users", "Remove a user", "", path_params(one), None, 200, item, std_errs, true),
+            "get": op("Users", "Get one user", "Answers one user of the organization. Role: admin or owner.", path_params(one), None, 200, item.clone(), std_errs, true),
+            "patch": op("Users", "Update a user", "Changes a user's name, notes, status, role, permissions (replaced as a whole) or account details; the email cannot change. Anything involving the `owner` role needs an owner key. Role: admin or owner.", path_params(one), Some(users::user_patch_schema().json_schema()), 200, item.clone(), write_errs, true),
+            "delete": op("Users", "Remove a user", "Removes a user from the organization and answers it. Removing an owner needs an owner key. Role: admin or owner.", path_params(one), None, 200, item, std_errs, true),
         }),
     );
 }
