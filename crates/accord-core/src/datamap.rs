@@ -1249,17 +1249,22 @@ pub fn system_list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(SYSTEM_SORTS);
         v.extend([
-            p("id", uuid_param()),
-            p("name", Q::Str(string().max(256))),
-            p("crossBorder", Q::Bool),
-            p("retention", Q::Str(string().max(64))),
-            p("additionalNotes", Q::Str(string().max(1024))),
-            p("status", Q::EnumList(STATUSES)),
-            p("dataSystemTypeId", Q::Str(string().max(64))),
-            p("globalDataSystemId", uuid_param()),
+            p("id", uuid_param()).doc("Only the system with this id."),
+            p("name", Q::Str(string().max(256))).doc("Case-insensitive substring of the system's name (at most 256 characters)."),
+            p("crossBorder", Q::Bool).doc("Only systems whose `crossBorder` is this."),
+            p("retention", Q::Str(string().max(64))).doc("Only systems with this retention (exact ISO 8601 duration)."),
+            p("additionalNotes", Q::Str(string().max(1024))).doc("Case-insensitive substring of the system's notes (at most 1024 characters)."),
+            p("status", Q::EnumList(STATUSES)).doc("Only systems in these statuses; repeat the key for several."),
+            p("dataSystemTypeId", Q::Str(string().max(64))).doc("Only systems of this type (exact)."),
+            p("globalDataSystemId", uuid_param()).doc("Only systems with this global id."),
         ]);
         for kind in AttributeKind::editable() {
-            v.push(p(kind.filter_param(), Q::Str(string().max(64))));
+            v.push(
+                p(kind.filter_param(), Q::Str(string().max(64))).doc(format!(
+                    "Only systems linked to a {} attribute whose id is this value or whose name contains it, case-insensitively (at most 64 characters).",
+                    kind.noun()
+                )),
+            );
         }
         v
     })
@@ -1274,13 +1279,13 @@ pub fn attribute_list_params(kind: AttributeKind) -> &'static [Param] {
             .map(|k| {
                 let mut v = paging(ATTRIBUTE_SORTS);
                 v.extend([
-                    p("id", uuid_param()),
-                    p("name", Q::Str(string().max(256))),
-                    p("status", Q::EnumList(STATUSES)),
+                    p("id", uuid_param()).doc("Only the attribute with this id."),
+                    p("name", Q::Str(string().max(256))).doc("Case-insensitive substring of the attribute's name (at most 256 characters)."),
+                    p("status", Q::EnumList(STATUSES)).doc("Only attributes in these statuses; repeat the key for several."),
                 ]);
                 match k {
-                    K::Contacts => v.push(p("email", Q::Str(string().max(256)))),
-                    K::DataCategories => v.push(p("pIIType", Q::EnumList(PII_TYPES))),
+                    K::Contacts => v.push(p("email", Q::Str(string().max(256))).doc("Case-insensitive substring of the contact's email (at most 256 characters).")),
+                    K::DataCategories => v.push(p("pIIType", Q::EnumList(PII_TYPES)).doc("Only data categories of these kinds (`none`, `standard`, `sensitive`); repeat the key for several.")),
                     _ => {}
                 }
                 (*k, v)
@@ -1302,10 +1307,10 @@ pub fn all_attributes_params() -> &'static [Param] {
         });
         let mut v = paging(ATTRIBUTE_SORTS);
         v.extend([
-            p("attributeName", Q::Str(string().one_of(names.as_slice()))),
-            p("pIIType", Q::EnumList(PII_TYPES)),
-            p("name", Q::Str(string().max(256))),
-            p("status", Q::EnumList(STATUSES)),
+            p("attributeName", Q::Str(string().one_of(names.as_slice()))).doc("Only attributes of this kind, e.g. `dataSystemContacts`, or the read-only `dataSystemContactTypes` catalogue. Default: every kind."),
+            p("pIIType", Q::EnumList(PII_TYPES)).doc("Only data categories of these kinds (`none`, `standard`, `sensitive`); repeat the key for several."),
+            p("name", Q::Str(string().max(256))).doc("Case-insensitive substring of the attribute's name (at most 256 characters)."),
+            p("status", Q::EnumList(STATUSES)).doc("Only attributes in these statuses; repeat the key for several."),
         ]);
         v
     })
@@ -1419,8 +1424,11 @@ pub fn rop_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         vec![
-            p("format", Q::Str(string().one_of(ROP_FORMATS))),
-            p("projectIds", Q::UuidList),
+            p("format", Q::Str(string().one_of(ROP_FORMATS))).doc(
+                "`json` (the default) or `csv` (RFC 4180 with a header row, as an attachment).",
+            ),
+            p("projectIds", Q::UuidList)
+                .doc("Only data systems serving these projects; repeat the key for several."),
         ]
     })
 }

@@ -40,11 +40,11 @@ pub fn list_params() -> &'static [Param] {
     S.get_or_init(|| {
         let mut v = paging(API_KEY_SORTS);
         v.extend([
-            p("apiKey", Kind::Str(string().max(64))),
-            p("name", Kind::Str(string().max(64))),
-            p("projectName", Kind::Str(string().max(256))),
-            p("role", Kind::EnumList(Role::NAMES)),
-            p("projectIds", Kind::UuidList),
+            p("apiKey", Kind::Str(string().max(64))).doc("A whole secret finds its key; anything shorter lists the keys whose displayed prefix starts with it (at most 64 characters)."),
+            p("name", Kind::Str(string().max(64))).doc("Case-insensitive substring of the key's name (at most 64 characters)."),
+            p("projectName", Kind::Str(string().max(256))).doc("Only keys with a permission on a project whose name contains this, case-insensitively (at most 256 characters)."),
+            p("role", Kind::EnumList(Role::NAMES)).doc("Only keys whose organization-level role is one of these; repeat the key for several."),
+            p("projectIds", Kind::UuidList).doc("Only keys with a permission on one of these projects; repeat the key for several."),
         ]);
         v
     })

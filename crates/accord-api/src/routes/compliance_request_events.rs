@@ -31,15 +31,15 @@ fn params(organization: bool) -> &'static [Param] {
     let build = |org: bool| {
         let mut v = paging(EVENT_SORTS);
         v.extend([
-            p("startDate", Kind::DateTime),
-            p("endDate", Kind::DateTime),
-            p("accountId", uuid_param()),
-            p("complianceRequestId", uuid_param()),
-            p("complianceRequestEventId", uuid_param()),
-            p("event", Kind::EnumList(EVENT_NAMES)),
+            p("startDate", Kind::DateTime).doc("Only events whose `dateCreated` is at or after this date-time (inclusive)."),
+            p("endDate", Kind::DateTime).doc("Only events whose `dateCreated` is before this date-time (exclusive)."),
+            p("accountId", uuid_param()).doc("Only events written by this API key or user account."),
+            p("complianceRequestId", uuid_param()).doc("Only events of this compliance request."),
+            p("complianceRequestEventId", uuid_param()).doc("Only the event with this id."),
+            p("event", Kind::EnumList(EVENT_NAMES)).doc("Only events of these kinds (the vocabulary of §3.10); repeat the key for several (Accord extension)."),
         ]);
         if org {
-            v.push(p("projectIds", Kind::UuidList));
+            v.push(p("projectIds", Kind::UuidList).doc("Only events of these projects (each one the key can read, 403 otherwise); repeat the key for several."));
         }
         v
     };

@@ -36,7 +36,7 @@ pub const INCLUDES: &[&str] = &["deadline"];
 
 /// Query of endpoints that return one request.
 pub fn include_params() -> Vec<Param> {
-    vec![p("include", Kind::Include(INCLUDES))]
+    vec![p("include", Kind::Include(INCLUDES)).doc("Comma-separated extras to add to each request: `deadline` adds `dueDate` and `dueDateExtended` (Accord extension). An unknown name gives 400.")]
 }
 
 /// Query of the lists (§3.9); `organization` adds `projectIds`.
@@ -47,31 +47,32 @@ pub fn list_params(organization: bool) -> &'static [Param] {
         let s128 = || Kind::Str(string().max(128));
         let mut v = paging(SORTS);
         v.extend([
-            p("startDate", Kind::DateTime),
-            p("endDate", Kind::DateTime),
-            p("complianceRequestId", uuid_param()),
-            p("concordId", s128()),
-            p("sessionId", s128()),
-            p("request", Kind::EnumList(REQUEST_TYPES)),
-            p("status", Kind::EnumList(STATUSES)),
+            p("startDate", Kind::DateTime).doc("Only requests whose `requestDate` is at or after this date-time (inclusive)."),
+            p("endDate", Kind::DateTime).doc("Only requests whose `requestDate` is before this date-time (exclusive); must be after `startDate` (400)."),
+            p("complianceRequestId", uuid_param()).doc("Only the request with this id."),
+            p("concordId", s128()).doc("Only requests of this identity (`concordId`, exact)."),
+            p("sessionId", s128()).doc("Only requests filed in this site session (`session.id`, exact)."),
+            p("request", Kind::EnumList(REQUEST_TYPES)).doc("Only requests of these types (`change`, `delete`, `view`, `do_not_sell`); repeat the key for several."),
+            p("status", Kind::EnumList(STATUSES)).doc("Only requests in these statuses (`pending_verification`, `submitted`, `acknowledged`, `resolved`); repeat the key for several."),
             p(
                 "resolutionStatus",
                 Kind::Str(string().one_of(RESOLUTION_STATUSES)),
-            ),
-            p("domain", s128()),
-            p("geography", s128()),
-            p("ipAddress", s128()),
-            p("userEmail", s128()),
-            p("userAgent", s128()),
-            p("notes", s128()),
-            p("requestDetails", s128()),
-            p("resolution", s128()),
-            p("text", s128()),
-            p("overdue", Kind::Bool),
-            p("include", Kind::Include(INCLUDES)),
+            )
+            .doc("Only requests resolved with this status (exact)."),
+            p("domain", s128()).doc("Only requests from this `domain` (exact, case-insensitive)."),
+            p("geography", s128()).doc("Only requests whose `session.geography` is this (exact, case-insensitive)."),
+            p("ipAddress", s128()).doc("Only requests whose `session.ipAddress` is this (exact)."),
+            p("userEmail", s128()).doc("Case-insensitive substring of `user.email` (at most 128 characters)."),
+            p("userAgent", s128()).doc("Case-insensitive substring of `session.userAgent` (at most 128 characters)."),
+            p("notes", s128()).doc("Case-insensitive substring of `notes` (at most 128 characters)."),
+            p("requestDetails", s128()).doc("Case-insensitive substring of `requestDetails` (at most 128 characters)."),
+            p("resolution", s128()).doc("Case-insensitive substring of `resolution` (at most 128 characters)."),
+            p("text", s128()).doc("Case-insensitive substring of any of `user.email`, `user.firstName`, `user.lastName`, `user.phoneNumber`, `notes`, `requestDetails` and `resolution` (at most 128 characters)."),
+            p("overdue", Kind::Bool).doc("`true`: only requests not resolved whose `dueDate` has passed; `false`: only the others (Accord extension)."),
+            p("include", Kind::Include(INCLUDES)).doc("Comma-separated extras to add to each request: `deadline` adds `dueDate` and `dueDateExtended` (Accord extension). An unknown name gives 400."),
         ]);
         if org {
-            v.push(p("projectIds", Kind::UuidList));
+            v.push(p("projectIds", Kind::UuidList).doc("Only requests of these projects (each one the key can read, 403 otherwise); repeat the key for several."));
         }
         v
     };

@@ -37,18 +37,27 @@ pub fn list_params() -> &'static [Param] {
         let s64 = || Kind::Str(string().max(64));
         let mut v = paging(EVENT_SORTS);
         v.extend([
-            p("startDate", Kind::DateTime),
-            p("endDate", Kind::DateTime),
-            p("category", Kind::EnumList(CATEGORIES)),
-            p("label", Kind::Str(string().max(128))),
-            p("consentState", Kind::EnumList(STATES)),
-            p("consentAction", Kind::EnumList(ACTIONS)),
-            p("consentType", uuid_param()),
-            p("concordId", s64()),
-            p("submitter", s64()),
-            p("sessionId", s64()),
-            p("domain", Kind::Str(string().max(253))),
-            p("geography", s64()),
+            p("startDate", Kind::DateTime)
+                .doc("Only events whose `consentDate` is at or after this date-time (inclusive)."),
+            p("endDate", Kind::DateTime)
+                .doc("Only events whose `consentDate` is before this date-time (exclusive)."),
+            p("category", Kind::EnumList(CATEGORIES))
+                .doc("Only events of these categories; repeat the key for several."),
+            p("label", Kind::Str(string().max(128))).doc("Only events with this label (exact)."),
+            p("consentState", Kind::EnumList(STATES))
+                .doc("Only events recording these states; repeat the key for several."),
+            p("consentAction", Kind::EnumList(ACTIONS))
+                .doc("Only events given by these actions; repeat the key for several."),
+            p("consentType", uuid_param())
+                .doc("Only events of this consent type (Accord extension)."),
+            p("concordId", s64()).doc("Only events of this identity (exact)."),
+            p("submitter", s64()).doc("Only events recorded by this API key (exact)."),
+            p("sessionId", s64())
+                .doc("Only events recorded in this site session (`session.id`, exact)."),
+            p("domain", Kind::Str(string().max(253)))
+                .doc("Only events whose `session.domain` is this (exact, case-insensitive)."),
+            p("geography", s64())
+                .doc("Only events whose `session.geography` is this (exact, case-insensitive)."),
         ]);
         v
     })

@@ -34,18 +34,23 @@ pub fn list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(TYPE_SORTS);
         v.extend([
-            p("category", Kind::Str(string().one_of(CATEGORIES))),
-            p("label", Kind::Str(string().max(128))),
-            p("name", Kind::Str(string().max(100))),
-            p("url", Kind::Str(string())),
+            p("category", Kind::Str(string().one_of(CATEGORIES)))
+                .doc("Only types of this category."),
+            p("label", Kind::Str(string().max(128)))
+                .doc("Only types with this label (exact, at most 128 characters)."),
+            p("name", Kind::Str(string().max(100)))
+                .doc("Case-insensitive substring of the type's name (at most 100 characters)."),
+            p("url", Kind::Str(string())).doc("Case-insensitive substring of the type's `url`."),
             p(
                 "version",
                 Kind::Int {
                     min: Some(1),
                     max: None,
                 },
-            ),
-            p("status", Kind::Str(string().one_of(TYPE_STATUSES))),
+            )
+            .doc("Only types at this version."),
+            p("status", Kind::Str(string().one_of(TYPE_STATUSES)))
+                .doc("Only types in this status."),
         ]);
         v
     })
@@ -74,6 +79,7 @@ pub fn subcategory_filter(raw: Option<&str>) -> Result<Vec<String>, Error> {
 /// The published query parameter of [`subcategory_filter`].
 pub fn subcategory_param_schema() -> Value {
     json!({"name": "subcategory", "in": "query", "required": false,
+        "description": "Only types with exactly these subcategories (compared lowercased, deduplicated and sorted); a string or an array (repeat the key).",
         "schema": consent::subcategory_input_json_schema()})
 }
 

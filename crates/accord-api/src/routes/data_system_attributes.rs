@@ -255,18 +255,18 @@ fn document_kind<X: KindFields>(paths: &mut Map<String, Value>, kind: AttributeK
     paths.insert(
         collection(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get data system {noun} list"), &format!("Lists the organization's {noun} (data-map attributes of this kind), each with the data systems linked to it. Role: viewer or above."), list_p, None, 200, envelope, std_errs, true),
-            "post": op("Data Systems", &format!("Create data system {noun}"), &format!("Creates one of the organization's {noun}, its name unique for this kind (422 `attribute already exists`), and links it to `dataSystems`. Role: admin or owner."), path_params(org),
+            "get": op("Data Systems", &format!("Get data system {noun} list"), &format!("Lists the organization's {noun} attributes (one kind of its data map), each with the data systems linked to it. Role: viewer or above."), list_p, None, 200, envelope, std_errs, true),
+            "post": op("Data Systems", &format!("Create data system {noun}"), &format!("Creates one {noun} attribute of the organization, its name unique for this kind (422 `attribute already exists`), and links it to `dataSystems`. Role: admin or owner."), path_params(org),
                 Some(datamap::attribute_body_schema(kind, true).json_schema()), 201, schema.clone(), write_errs, true),
         }),
     );
     paths.insert(
         one(kind),
         serde_json::json!({
-            "get": op("Data Systems", &format!("Get one data system {noun}"), &format!("Answers one of the organization's {noun}. Role: viewer or above."), path_params(one_p), None, 200, schema.clone(), std_errs, true),
-            "patch": op("Data Systems", &format!("Update data system {noun}"), &format!("Changes one of the organization's {noun}; `dataSystems` replaces its links. A predefined (read-only) value gives 422 `read-only attribute cannot be modified`. Role: admin or owner."), path_params(one_p),
+            "get": op("Data Systems", &format!("Get one data system {noun}"), &format!("Answers one {noun} attribute of the organization. Role: viewer or above."), path_params(one_p), None, 200, schema.clone(), std_errs, true),
+            "patch": op("Data Systems", &format!("Update data system {noun}"), &format!("Changes one {noun} attribute of the organization; `dataSystems` replaces its links. A predefined (read-only) value gives 422 `read-only attribute cannot be modified`. Role: admin or owner."), path_params(one_p),
                 Some(datamap::attribute_body_schema(kind, false).json_schema()), 200, schema.clone(), write_errs, true),
-            "delete": op("Data Systems", &format!("Delete data system {noun}"), &format!("Deletes one of the organization's {noun}, unlinking it from every data system, and answers it. A predefined (read-only) value gives 422. Role: admin or owner."), path_params(one_p), None, 200, schema, write_errs, true),
+            "delete": op("Data Systems", &format!("Delete data system {noun}"), &format!("Deletes one {noun} attribute of the organization, unlinking it from every data system, and answers it. A predefined (read-only) value gives 422. Role: admin or owner."), path_params(one_p), None, 200, schema, write_errs, true),
         }),
     );
 }

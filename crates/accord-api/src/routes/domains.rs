@@ -29,7 +29,10 @@ pub fn list_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         let mut v = paging(DOMAIN_SORTS);
-        v.push(p("domain", Kind::Str(string().max(253))));
+        v.push(
+            p("domain", Kind::Str(string().max(253)))
+                .doc("Case-insensitive substring of the host name (at most 253 characters)."),
+        );
         v
     })
 }

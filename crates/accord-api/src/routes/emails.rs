@@ -33,7 +33,10 @@ pub fn list_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         let mut v = paging(EMAIL_SORTS);
-        v.push(p("email", Kind::Str(string().max(256))));
+        v.push(
+            p("email", Kind::Str(string().max(256)))
+                .doc("Case-insensitive substring of the address (at most 256 characters)."),
+        );
         v
     })
 }

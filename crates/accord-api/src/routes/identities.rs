@@ -41,11 +41,14 @@ pub fn router() -> Router<AppState> {
 
 fn identifier_params() -> [Param; 5] {
     [
-        p("concordId", Kind::Str(string().max(64))),
-        p("email", Kind::Str(string().max(254))),
-        p("phoneNumber", Kind::Str(string().max(128))),
-        p("userId", Kind::Str(string().max(256))),
-        p("projectUserId", Kind::Str(string().max(256))),
+        p("concordId", Kind::Str(string().max(64))).doc("The identity with this id."),
+        p("email", Kind::Str(string().max(254)))
+            .doc("The identity with this email (exact, case-insensitive)."),
+        p("phoneNumber", Kind::Str(string().max(128)))
+            .doc("The identity with this phone number (compared on its digits and a leading `+`)."),
+        p("userId", Kind::Str(string().max(256))).doc("The identity with this user id (exact)."),
+        p("projectUserId", Kind::Str(string().max(256)))
+            .doc("The identity with this project user id (exact)."),
     ]
 }
 
@@ -68,7 +71,7 @@ pub fn list_params() -> &'static [Param] {
 /// Query of the erasure.
 pub fn erase_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
-    P.get_or_init(|| vec![p("includeComplianceRequests", Kind::Bool)])
+    P.get_or_init(|| vec![p("includeComplianceRequests", Kind::Bool).doc("`true` also clears the personal data and deletes the files of the identity's compliance requests; default `false`.")])
 }
 
 /// The one identifier of a consent-state query, or the 400 of §4.4.

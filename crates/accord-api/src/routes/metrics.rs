@@ -28,23 +28,25 @@ pub fn list_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         vec![
-            p("startDate", Kind::Instant { epoch: false }),
-            p("endDate", Kind::Instant { epoch: true }),
-            p("project", Kind::UuidList),
+            p("startDate", Kind::Instant { epoch: false }).doc("Start of the period, inclusive (required): a date-time, or epoch milliseconds."),
+            p("endDate", Kind::Instant { epoch: true }).doc("End of the period, exclusive (required): epoch milliseconds (the documented form), or a date-time. Must be after `startDate`."),
+            p("project", Kind::UuidList).doc("Only these projects; repeat the key for several. Default: every project of the organization."),
             p(
                 "offset",
                 Kind::Int {
                     min: Some(0),
                     max: None,
                 },
-            ),
+            )
+            .doc("How many items to skip before the first one answered; default 0."),
             p(
                 "limit",
                 Kind::Int {
                     min: Some(1),
                     max: Some(1000),
                 },
-            ),
+            )
+            .doc("How many items to answer at most, 1 to 1000; default 100."),
         ]
     })
 }

@@ -46,9 +46,9 @@ pub fn list_params() -> &'static [Param] {
     S.get_or_init(|| {
         let mut v = paging(ORGANIZATION_SORTS);
         v.extend([
-            p("name", Kind::Str(string().max(64))),
-            p("primaryDomain", Kind::Str(string().max(64))),
-            p("status", Kind::EnumList(ORGANIZATION_STATUSES)),
+            p("name", Kind::Str(string().max(64))).doc("Case-insensitive substring of the organization's name (at most 64 characters)."),
+            p("primaryDomain", Kind::Str(string().max(64))).doc("Case-insensitive substring of the organization's primary domain (at most 64 characters)."),
+            p("status", Kind::EnumList(ORGANIZATION_STATUSES)).doc("Only organizations in these statuses (`active`); repeat the key for several."),
         ]);
         v
     })

@@ -34,9 +34,12 @@ pub fn list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(POLICY_SORTS);
         v.extend([
-            p("type", Kind::EnumList(POLICY_TYPES)),
-            p("status", Kind::EnumList(POLICY_STATUSES)),
-            p("name", Kind::Str(string().max(256))),
+            p("type", Kind::EnumList(POLICY_TYPES))
+                .doc("Only policies of these kinds; repeat the key for several."),
+            p("status", Kind::EnumList(POLICY_STATUSES))
+                .doc("Only policies in these statuses; repeat the key for several."),
+            p("name", Kind::Str(string().max(256)))
+                .doc("Case-insensitive substring of the policy's name (at most 256 characters)."),
         ]);
         v
     })

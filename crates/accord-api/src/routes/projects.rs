@@ -48,10 +48,10 @@ pub fn list_params() -> &'static [Param] {
     S.get_or_init(|| {
         let mut v = paging(PROJECT_SORTS);
         v.extend([
-            p("name", Kind::Str(string().max(64))),
-            p("sendFromEmail", Kind::Str(string().max(64))),
-            p("contactEmails", Kind::Str(string().max(64))),
-            p("status", Kind::EnumList(PROJECT_STATUSES)),
+            p("name", Kind::Str(string().max(64))).doc("Case-insensitive substring of the project's name (at most 64 characters)."),
+            p("sendFromEmail", Kind::Str(string().max(64))).doc("Case-insensitive substring of the project's send-from address (at most 64 characters)."),
+            p("contactEmails", Kind::Str(string().max(64))).doc("Case-insensitive substring of any of the project's contact emails (at most 64 characters)."),
+            p("status", Kind::EnumList(PROJECT_STATUSES)).doc("Only projects in these statuses (`active`, `archived`); repeat the key for several."),
         ]);
         v
     })

@@ -38,13 +38,13 @@ pub fn list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(REGION_SORTS);
         v.extend([
-            p("name", Kind::Str(string().max(256))),
-            p("regionCountry", Kind::Str(string().max(2))),
-            p("regionSubDivision", Kind::Str(string().max(6))),
-            p("consentMode", Kind::Str(string().max(16))),
-            p("blockingMode", Kind::EnumList(BLOCKING_MODES)),
-            p("enableDoNotSell", Kind::Bool),
-            p("enableGpc", Kind::Bool),
+            p("name", Kind::Str(string().max(256))).doc("Case-insensitive substring of the region's name (at most 256 characters)."),
+            p("regionCountry", Kind::Str(string().max(2))).doc("Only regions holding this country (ISO 3166-1 alpha-2), one of its subdivisions, or an alias (`EU`, `EEA`) it belongs to."),
+            p("regionSubDivision", Kind::Str(string().max(6))).doc("Only regions holding this ISO 3166-2 code (exact)."),
+            p("consentMode", Kind::Str(string().max(16))).doc("Only regions whose `settings.consent.consentMode` is this (`express`, `implied`)."),
+            p("blockingMode", Kind::EnumList(BLOCKING_MODES)).doc("Only regions whose `settings.consent.blockingMode` is one of these; repeat the key for several."),
+            p("enableDoNotSell", Kind::Bool).doc("Only regions whose `settings.consent.doNotSell` is this."),
+            p("enableGpc", Kind::Bool).doc("Only regions whose `settings.consent.gpc` is this."),
         ]);
         v
     })

@@ -30,15 +30,20 @@ pub fn list_params() -> &'static [Param] {
         let s128 = || Kind::Str(string().max(128));
         let mut v = paging(SESSION_SORTS);
         v.extend([
-            p("concordId", s128()),
-            p("sessionId", s128()),
-            p("ipAddress", s128()),
-            p("domain", s128()),
-            p("geography", s128()),
-            p("userAgent", s128()),
-            p("gpc", Kind::Bool),
-            p("startDate", Kind::DateTime),
-            p("endDate", Kind::DateTime),
+            p("concordId", s128()).doc("Only sessions of this identity (exact)."),
+            p("sessionId", s128()).doc("Only the session with this id (exact)."),
+            p("ipAddress", s128()).doc("Only sessions from this address (exact)."),
+            p("domain", s128()).doc("Only sessions minted on this host (exact)."),
+            p("geography", s128())
+                .doc("Only sessions from this location, `CC` or `CC-SUB` (exact)."),
+            p("userAgent", s128()).doc(
+                "Case-insensitive substring of the session's user agent (at most 128 characters).",
+            ),
+            p("gpc", Kind::Bool).doc("Only sessions whose GPC flag is this."),
+            p("startDate", Kind::DateTime)
+                .doc("Only sessions minted at or after this date-time (inclusive)."),
+            p("endDate", Kind::DateTime)
+                .doc("Only sessions minted before this date-time (exclusive)."),
         ]);
         v
     })

@@ -42,10 +42,10 @@ fn type_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         let mut v = query::paging(SITE_TYPE_SORTS);
-        v.push(p(
-            "category",
-            Kind::Str(string().one_of(consent::CATEGORIES)),
-        ));
+        v.push(
+            p("category", Kind::Str(string().one_of(consent::CATEGORIES)))
+                .doc("Only types of this category."),
+        );
         v
     })
 }
@@ -57,8 +57,14 @@ fn event_params() -> &'static [Param] {
             .into_iter()
             .filter(|p| p.name == "offset" || p.name == "limit")
             .collect();
-        v.push(p("startDate", Kind::DateTime));
-        v.push(p("endDate", Kind::DateTime));
+        v.push(
+            p("startDate", Kind::DateTime)
+                .doc("Only events whose `consentDate` is at or after this date-time (inclusive)."),
+        );
+        v.push(
+            p("endDate", Kind::DateTime)
+                .doc("Only events whose `consentDate` is before this date-time (exclusive)."),
+        );
         v
     })
 }

@@ -53,7 +53,10 @@ fn list_params() -> &'static [Param] {
     static P: OnceLock<Vec<Param>> = OnceLock::new();
     P.get_or_init(|| {
         let mut v = paging(SITE_SORTS);
-        v.push(p("status", Kind::EnumList(STATUSES)));
+        v.push(
+            p("status", Kind::EnumList(STATUSES))
+                .doc("Only requests in these statuses; repeat the key for several."),
+        );
         v
     })
 }

@@ -39,8 +39,8 @@ pub fn list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(USER_SORTS);
         v.extend([
-            p("email", Kind::Str(string().max(256))),
-            p("status", Kind::EnumList(USER_STATUSES)),
+            p("email", Kind::Str(string().max(256))).doc("Case-insensitive substring of the user's email (at most 256 characters)."),
+            p("status", Kind::EnumList(USER_STATUSES)).doc("Only users in these statuses (`pending`, `active`, `disabled`); repeat the key for several."),
         ]);
         v
     })
