@@ -9,6 +9,15 @@ use accord_core::{admin, compliance};
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
+/// What every reader of the Privacy API document needs first.
+const PRIVACY_INTRO: &str = "The back-office API of Accord, a self-hosted privacy platform, wire-compatible with Concord's Privacy API: compliance requests (data-subject requests), the consent ledger, identities, the data map and organization administration.\n\n\
+Every request but health and these documents sends an API key in `x-api-key`. A key belongs to one organization with a role there (`owner` > `admin` > `limited` > `viewer` > `none`) and may hold roles on single projects or other organizations; each operation names the role it needs. Outside the key's scope the answer is 403.\n\n\
+Bodies are JSON (`Content-Type: application/json`) and strict: unknown properties and `null` are refused, and `\"\"` clears an optional text field. Every error answers `{statusCode, error, message}`; a 400 names the place and the rule of the first violation, e.g. `body/userEmail must match format \"email\"`. Lists answer `{offset, count, total, items}` and take `offset`, `limit` (1 to 1000), `sort` and `order`. Ids are UUIDs. Dates are epoch milliseconds, except on consent types, consent events, compliance request events and `resolvedDate`, which are RFC 3339 date-times in UTC.";
+
+/// What every reader of the Site API document needs first.
+const SITE_INTRO: &str = "The browser API of Accord, wire-compatible with Concord's Site API: what the site client and widget embedded in a customer's pages call for one visitor.\n\n\
+A page first mints a session (`POST /{projectId}/session`), from one of the project's domains (or server-side, with no `Origin`), and sends its token in `x-session` from then on; a refreshed token comes back in the `x-session` response header. Every call acts for the session's identity (`concordId`) only. Request bodies are JSON, strict, at most 64 KiB; errors answer `{statusCode, error, message}`.";
+
 /// The document served at `/privacy-v1/docs/json`.
 pub fn privacy_document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -27,7 +36,7 @@ pub fn site_document() -> &'static Value {
         describe_path_params(&mut paths);
         json!({
             "openapi": "3.1.0",
-            "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION")},
+            "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION"), "description": SITE_INTRO},
             "servers": [{"url": "/site-v1"}],
             "security": [{"SessionAuth": []}],
             "paths": paths,
@@ -219,7 +228,7 @@ fn build() -> Value {
     describe_path_params(&mut paths);
     json!({
         "openapi": "3.1.0",
-        "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION")},
+        "info": {"title": "Accord Privacy API", "version": env!("CARGO_PKG_VERSION"), "description": PRIVACY_INTRO},
         "servers": [{"url": "/privacy-v1"}],
         "security": [{"ApiKeyAuth": []}],
         "paths": paths,

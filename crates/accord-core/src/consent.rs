@@ -401,7 +401,17 @@ pub fn subcategory_input_json_schema() -> Value {
 /// Replaces `properties.subcategory` of a rendered object schema by the string-or-array form.
 pub fn publish_subcategory(mut schema: Value) -> Value {
     if let Some(p) = schema.pointer_mut("/properties/subcategory") {
-        *p = subcategory_input_json_schema();
+        // What the property means, from its declaration, before the rule of this form.
+        let meaning = p
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut published = subcategory_input_json_schema();
+        if let Some(meaning) = meaning {
+            let rule = published["description"].as_str().unwrap_or_default();
+            published["description"] = json!(format!("{meaning} {rule}"));
+        }
+        *p = published;
     }
     schema
 }
@@ -429,7 +439,7 @@ pub fn type_create_json_schema() -> Value {
     describe(
         &mut s,
         "subcategory",
-        format!("One string is a one-item array. Items are lowercased, and then match {SUBCATEGORY_PATTERN}; they are stored deduplicated and sorted."),
+        "They are stored deduplicated and sorted.".into(),
     );
     describe(
         &mut s,

@@ -624,8 +624,8 @@ impl ListedAttribute {
 
 type EmbeddedList<X> = Vec<AttributeView<X, Embedded>>;
 
-/// The DataSystem object (§6.2), with its linked attributes embedded. Each attribute field
-/// is named by [`AttributeKind::system_field`].
+/// The DataSystem object (§6.2), with its linked attributes embedded.
+// Each attribute field is named by `AttributeKind::system_field`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]

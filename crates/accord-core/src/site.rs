@@ -469,7 +469,7 @@ impl schemars::JsonSchema for Address {
 crate::body! {
     /// The profile body (§5.5); every field optional.
     pub struct ProfileBody {
-        /// The session's identity, if sent.
+        /// The visitor's identity (`concordId`), if sent.
         concord_id: Option<String> => "concordId": string().format(Format::Uuid).s(),
         /// The visitor's user id in your systems (at most 256 characters).
         user_id: Option<String> => "userId": s256(),
