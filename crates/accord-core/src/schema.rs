@@ -898,6 +898,49 @@ mod tests {
         assert!(described.get("minLength").is_none());
     }
 
+    crate::body! {
+        struct Described {
+            /// What the field means,
+            /// over two lines.
+            a: Option<String> => "a": string().max(3).describe("its rule").s(),
+            n: Option<i64> => "n": Schema::Int { min: Some(1), max: None },
+        }
+    }
+
+    /// A field's `///` text is published as its description, before the rule of a string;
+    /// a field without one has none, and the description changes nothing of the validation.
+    #[test]
+    fn body_fields_publish_their_descriptions() {
+        let o = Object {
+            props: Described::props(),
+            ..Default::default()
+        };
+        let published = o.json_schema();
+        assert_eq!(
+            published["properties"]["a"]["description"],
+            "What the field means, over two lines. Rule: its rule."
+        );
+        assert_eq!(published["properties"]["a"]["maxLength"], 3);
+        assert!(published["properties"]["n"].get("description").is_none());
+        assert_eq!(
+            o.validate(&json!({"a": "abcd"}), "body"),
+            Err("body/a must NOT have more than 3 characters".into())
+        );
+        let d: Described = parse(&json!({"a": "ab", "n": 2}), &Schema::Object(o)).unwrap();
+        assert_eq!((d.a.as_deref(), d.n), (Some("ab"), Some(2)));
+        let int = Schema::Int {
+            min: Some(1),
+            max: None,
+        }
+        .doc("A count.");
+        assert_eq!(int.json_schema()["description"], "A count.");
+        assert_eq!(
+            int.validate(&json!(0), "body/n"),
+            Err("body/n must be >= 1".into())
+        );
+        assert!(matches!(Schema::Bool.doc("  "), Schema::Bool));
+    }
+
     #[test]
     fn integers_are_whole_numbers_in_range() {
         let days = Schema::Int {
