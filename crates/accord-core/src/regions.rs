@@ -400,7 +400,7 @@ pub fn settings_schema() -> Schema {
                 ("gcmPolicy", string().format(Format::Uri).s().doc("URL of Google's privacy policy, linked when `consentBanner.showGooglePrivacyPolicy` is on.")),
                 ("gpc", Schema::Bool.doc("Whether Global Privacy Control is honoured: a visitor sending `Sec-GPC: 1` is recorded as declining advertising.")),
                 ("impliedConsentDelay", int(Some(0), Some(86_400)).doc("Seconds (0 to 86400) the site client waits before recording implied consent on a first visit.")),
-                ("limitPii", Schema::Bool.doc("Whether the use of sensitive personal information is limited (California).")),
+                ("limitPii", Schema::Bool.doc("Whether the visitor may limit the use of sensitive personal information (the `california` preset turns it on); served to the widget.")),
                 ("microsoftUET", one_of(&["disabled", "enabled"]).doc("Whether the site client also sets Microsoft UET consent defaults.")),
                 ("webflow", Schema::Bool.doc("Integration hint: the site runs on Webflow.")),
                 ("wordpress", Schema::Bool.doc("Integration hint: the site runs on WordPress.")),
@@ -416,8 +416,8 @@ pub fn settings_schema() -> Schema {
             ])
             .doc("How consent is asked for and applied in this region."),
         ),
-        ("crossSiteTracking", Schema::Bool.doc("Whether consent is shared across the project's sites.")),
-        ("crossDeviceConsent", Schema::Bool.doc("Whether consent follows an identified visitor across devices.")),
+        ("crossSiteTracking", Schema::Bool.doc("Cross-site tracking setting, stored and served to the site client and widget; the server gives it no meaning.")),
+        ("crossDeviceConsent", Schema::Bool.doc("Cross-device consent setting, stored and served to the site client and widget; the server gives it no meaning (identities are linked across devices by identify, §5.6).")),
         (
             "floatingButton",
             object(vec![
