@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use schemars::JsonSchema;
 use serde::de::IgnoredAny;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use uuid::Uuid;
@@ -94,6 +94,24 @@ pub fn project_settings_schema() -> Schema {
                 .doc("Identity resolution (Accord extension)."),
         ),
     ])
+}
+
+/// The published `settings` of an answered Project: the tree clients write, each key with
+/// its default, and the server-set `trackers.lastRealTimeScan`.
+pub fn project_settings_json_schema() -> Value {
+    let mut s = project_settings_schema().json_schema();
+    crate::schema::with_defaults(&mut s, &crate::store::default_settings());
+    if let Some(Value::Object(trackers)) = s.pointer_mut("/properties/trackers/properties") {
+        trackers.insert(
+            "lastRealTimeScan".into(),
+            serde_json::json!({"type": "integer", "description": "When the site client last reported trackers (§5.7), in epoch milliseconds; set by the server."}),
+        );
+    }
+    s
+}
+
+fn answered_project_settings(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::Schema::try_from(project_settings_json_schema()).expect("an object schema")
 }
 
 fn name(min: usize, max: usize) -> Schema {
@@ -545,13 +563,9 @@ pub struct ProjectView {
     pub send_from_email_id: String,
     /// The sender `sendFromEmailId` names.
     pub send_from_email: SendFromView,
-    /// Project settings: `trackers` (`deepScan`, `realTimeScan`: booleans, default `false`;
-    /// `lastRealTimeScan`: epoch ms, server-set), `complianceRequests` (`regulation`: `gdpr`
-    /// (default) or `ccpa`, which sets due dates; `filePurgeDaysAfterDownload`: 1..3650,
-    /// default 30; `filePurgeDaysAfterUpload`: 1..3650, default 90) and `identity`
-    /// (`allowUnverifiedIdentify`: boolean, default `false`, lets identify work without a
-    /// token).
-    #[schemars(with = "Map<String, Value>")]
+    /// The project's settings: the defaults with every setting written deep-merged over
+    /// them.
+    #[schemars(schema_with = "answered_project_settings")]
     pub settings: Value,
     /// When the project was created, in epoch milliseconds.
     pub date_created: i64,

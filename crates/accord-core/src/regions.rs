@@ -460,23 +460,8 @@ pub fn settings_schema() -> Schema {
 /// The published `settings` of a Region: the tree clients write, each key with its default,
 /// and in an answer (`answered`) the banner's `policy` as its ConsentType object.
 pub fn settings_json_schema(answered: bool) -> Value {
-    fn walk(schema: &mut Value, default: Option<&Value>) {
-        let Some(m) = schema.as_object_mut() else {
-            return;
-        };
-        if let Some(d) = default {
-            if !d.is_object() {
-                m.insert("default".into(), d.clone());
-            }
-        }
-        if let Some(Value::Object(props)) = m.get_mut("properties") {
-            for (k, p) in props.iter_mut() {
-                walk(p, default.and_then(|d| d.get(k)));
-            }
-        }
-    }
     let mut s = settings_schema().json_schema();
-    walk(&mut s, Some(&default_settings()));
+    crate::schema::with_defaults(&mut s, &default_settings());
     let policy = "/properties/consent/properties/consentBanner/properties/policy";
     if answered {
         if let Some(p) = s.pointer_mut(policy) {

@@ -616,6 +616,25 @@ impl Schema {
     }
 }
 
+/// Publishes `defaults` (a tree of values shaped like the objects `schema` declares) as the
+/// `default` of each property they give a value, however deep.
+pub fn with_defaults(schema: &mut Value, defaults: &Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (key, prop) in props.iter_mut() {
+        match defaults.get(key) {
+            Some(d) if d.is_object() => with_defaults(prop, d),
+            Some(d) => {
+                if let Some(m) = prop.as_object_mut() {
+                    m.insert("default".into(), d.clone());
+                }
+            }
+            None => {}
+        }
+    }
+}
+
 /// The JSON Schema of an integer: always bounded, by the 64-bit range where the field
 /// declares no bound, because that is what is stored and enforced.
 pub fn int_json_schema(min: Option<i64>, max: Option<i64>) -> Value {
