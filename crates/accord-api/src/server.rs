@@ -9,10 +9,10 @@
 //! - the answers hyper gives by itself, before any route is reached (400 for a malformed
 //!   head, 431 for an oversized one), carry the contract's JSON body and an
 //!   `x-request-id` like every other answer (§1.1, §1.5).
+use crate::app::App;
 use accord_core::error::reason_phrase;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -63,7 +63,7 @@ impl Default for Limits {
 /// for the open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -144,11 +144,11 @@ struct Exchanges {
     finished: AtomicU64,
 }
 
-/// The router as the service of one connection: it knows the peer address
+/// The application as the service of one connection: it knows the peer address
 /// ([`ConnectInfo`]) and counts the [`Exchanges`].
 #[derive(Clone)]
-struct PerConnection {
-    app: Router,
+struct PerConnection<A> {
+    app: A,
     peer: SocketAddr,
     exchanges: Arc<Exchanges>,
 }
@@ -156,7 +156,7 @@ struct PerConnection {
 /// The router's answer to one request of a connection.
 type Answering = Pin<Box<dyn Future<Output = Result<http::Response<Finished>, Infallible>> + Send>>;
 
-impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
+impl<A: App> hyper::service::Service<http::Request<Incoming>> for PerConnection<A> {
     type Response = http::Response<Finished>;
     type Error = Infallible;
     type Future = Answering;
