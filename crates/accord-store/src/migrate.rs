@@ -27,6 +27,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
     ),
+    (14, include_str!("../migrations/sqlite/0014_due_counts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -51,6 +52,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         12,
         include_str!("../migrations/postgres/0012_policies_metrics.sql"),
+    ),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_due_counts.sql"),
     ),
 ];
 
