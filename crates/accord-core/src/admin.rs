@@ -63,6 +63,10 @@ pub fn region_template_schema() -> Schema {
 /// Project `settings` as clients may write them (§7.3); `trackers.lastRealTimeScan` is
 /// server-set.
 pub fn project_settings_schema() -> Schema {
+    project_settings_tree().defaults(crate::store::default_settings())
+}
+
+fn project_settings_tree() -> Schema {
     let days = |text: &'static str| {
         Schema::Int {
             min: Some(1),
@@ -100,7 +104,6 @@ pub fn project_settings_schema() -> Schema {
 /// its default, and the server-set `trackers.lastRealTimeScan`.
 pub fn project_settings_json_schema() -> Value {
     let mut s = project_settings_schema().json_schema();
-    crate::schema::with_defaults(&mut s, &crate::store::default_settings());
     if let Some(Value::Object(trackers)) = s.pointer_mut("/properties/trackers/properties") {
         trackers.insert(
             "lastRealTimeScan".into(),

@@ -344,8 +344,12 @@ fn tcf_vendor_schema() -> Schema {
 const THEME: &str = "Colour theme: `brand` (the branding colours), `light` or `dark`.";
 
 /// Region `settings` as clients write them (§7.8): every key optional, deep-merged over
-/// the defaults and the template's preset. The defaults are [`default_settings`].
+/// the defaults and the template's preset; published with the [`default_settings`].
 pub fn settings_schema() -> Schema {
+    settings_tree().defaults(default_settings())
+}
+
+fn settings_tree() -> Schema {
     object(vec![
         (
             "branding",
@@ -461,7 +465,6 @@ pub fn settings_schema() -> Schema {
 /// and in an answer (`answered`) the banner's `policy` as its ConsentType object.
 pub fn settings_json_schema(answered: bool) -> Value {
     let mut s = settings_schema().json_schema();
-    crate::schema::with_defaults(&mut s, &default_settings());
     let policy = "/properties/consent/properties/consentBanner/properties/policy";
     if answered {
         if let Some(p) = s.pointer_mut(policy) {
@@ -551,7 +554,7 @@ crate::body! {
         /// 100000 characters).
         custom_script: Option<String> => "customScript": string().max(100_000).s(),
         /// Settings of the region: any subset, deep-merged over the template's preset and the
-        /// defaults (the Region object lists every key with its default).
+        /// defaults, which are published with each key.
         settings: Option<Value> => "settings": settings_schema(),
         /// Language settings of the region's widget.
         language: Option<Value> => "language": language_schema(),

@@ -190,6 +190,12 @@ pub enum Schema {
         text: &'static str,
         schema: Box<Schema>,
     },
+    /// A schema published with the defaults of its properties: `values` is shaped like the
+    /// objects `schema` declares, and each value becomes the `default` of its property.
+    Defaults {
+        values: Value,
+        schema: Box<Schema>,
+    },
 }
 
 /// An object with `additionalProperties: false`.
@@ -447,7 +453,16 @@ impl Schema {
                 }
                 _ => Err(format!("{loc} must be object or array")),
             },
-            Schema::Doc { schema, .. } => schema.validate(v, loc),
+            Schema::Doc { schema, .. } | Schema::Defaults { schema, .. } => schema.validate(v, loc),
+        }
+    }
+
+    /// This schema published with `values` as the defaults of its properties (see
+    /// [`with_defaults`]).
+    pub fn defaults(self, values: Value) -> Schema {
+        Schema::Defaults {
+            values,
+            schema: Box::new(self),
         }
     }
 
@@ -489,7 +504,9 @@ impl Schema {
                 out.map_or(Cow::Borrowed(v), |a| Cow::Owned(Value::Array(a)))
             }
             (Schema::ObjectOrArray { object, .. }, Value::Object(_)) => object.canonical(v),
-            (Schema::Doc { schema, .. }, _) => schema.canonical(v),
+            (Schema::Doc { schema, .. }, _) | (Schema::Defaults { schema, .. }, _) => {
+                schema.canonical(v)
+            }
             (Schema::Map { values, .. }, Value::Object(map)) => {
                 let mut out: Option<Map<String, Value>> = None;
                 for (k, child) in map {
@@ -610,6 +627,11 @@ impl Schema {
                     };
                     m.insert("description".into(), Value::String(described));
                 }
+                published
+            }
+            Schema::Defaults { values, schema } => {
+                let mut published = schema.json_schema();
+                with_defaults(&mut published, values);
                 published
             }
         }
@@ -958,6 +980,31 @@ mod tests {
             Err("body/n must be >= 1".into())
         );
         assert!(matches!(Schema::Bool.doc("  "), Schema::Bool));
+        // Defaults are published on their properties, however deep, and validate nothing.
+        let tree = Schema::Object(Object {
+            props: vec![(
+                "banner",
+                Schema::Object(Object {
+                    props: vec![("on", Schema::Bool), ("size", string().s())],
+                    ..Default::default()
+                }),
+            )],
+            ..Default::default()
+        })
+        .defaults(json!({"banner": {"on": true}}));
+        let published = tree.json_schema();
+        assert_eq!(
+            published["properties"]["banner"]["properties"]["on"]["default"],
+            true
+        );
+        assert!(published["properties"]["banner"]["properties"]["size"]
+            .get("default")
+            .is_none());
+        assert!(published["properties"]["banner"].get("default").is_none());
+        assert_eq!(
+            tree.validate(&json!({"banner": {"on": 1}}), "body"),
+            Err("body/banner/on must be boolean".into())
+        );
     }
 
     #[test]
