@@ -27,7 +27,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
     ),
-    (14, include_str!("../migrations/sqlite/0014_due_counts.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_more_counts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -55,7 +58,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (
         14,
-        include_str!("../migrations/postgres/0014_due_counts.sql"),
+        include_str!("../migrations/postgres/0014_more_counts.sql"),
     ),
 ];
 

@@ -667,15 +667,41 @@ impl ComplianceStore for SqlStore {
         } else {
             ("date_created", false, false)
         };
-        let (total, rows): (i64, Vec<EventRow>) = page_of(
-            self,
-            "compliance_request_events",
-            &EVENT_COLUMNS,
-            c,
-            sort,
-            page,
-        )
-        .await?;
+        let counted = EventFilter {
+            organization_id: f.organization_id,
+            project_ids: f.project_ids.clone(),
+            events: f.events.clone(),
+            ..EventFilter::default()
+        };
+        let (total, rows): (i64, Vec<EventRow>) = if *f == counted {
+            // By project and event type only, the common views: the total from the
+            // counters that triggers keep with every event written or deleted.
+            let mut total = Query::select();
+            let mut tc = Cond::all().add(in_projects(&f.project_ids));
+            if !f.events.is_empty() {
+                tc = tc.add(Expr::col(a("event")).is_in(f.events.clone()));
+            }
+            total
+                .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+                .from(a("compliance_request_event_counts"))
+                .cond_where(tc);
+            let mut q = Query::select();
+            q.columns(EVENT_COLUMNS.iter().map(|c| a(c)))
+                .from(a("compliance_request_events"))
+                .cond_where(c);
+            crate::paging::order_page(self, &mut q, sort.0, sort.1, sort.2, page);
+            crate::paging::page_and_total(self, q, page.offset, total).await?
+        } else {
+            page_of(
+                self,
+                "compliance_request_events",
+                &EVENT_COLUMNS,
+                c,
+                sort,
+                page,
+            )
+            .await?
+        };
         let items = rows
             .into_iter()
             .map(EventRow::into_model)
