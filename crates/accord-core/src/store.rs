@@ -633,6 +633,15 @@ pub trait TrackerStore: Send + Sync + 'static {
     ) -> Result<(i64, Vec<crate::trackers::Tracker>)>;
     /// Every tracker of each of `projects`, oldest first.
     async fn project_trackers(&self, projects: &[Uuid]) -> Result<Vec<crate::trackers::Tracker>>;
+    /// The trackers of `project` a create or a detection can meet, oldest first: those named
+    /// one of `names`, those of `ids`, and with `patterns` every tracker with a pattern.
+    async fn tracker_candidates(
+        &self,
+        project: Uuid,
+        names: &[String],
+        ids: &[Uuid],
+        patterns: bool,
+    ) -> Result<Vec<crate::trackers::Tracker>>;
     async fn get_tracker(
         &self,
         project: Uuid,

@@ -274,6 +274,37 @@ impl TrackerStore for SqlStore {
         rows.into_iter().map(TrackerRow::into_model).collect()
     }
 
+    async fn tracker_candidates(
+        &self,
+        project: Uuid,
+        names: &[String],
+        ids: &[Uuid],
+        patterns: bool,
+    ) -> Result<Vec<Tracker>> {
+        let mut any = Cond::any();
+        if !names.is_empty() {
+            any = any.add(Expr::col(a("name")).is_in(names.iter().cloned()));
+        }
+        if !ids.is_empty() {
+            any = any.add(Expr::col(a("id")).is_in(ids.iter().map(|i| i.to_string())));
+        }
+        if patterns {
+            any = any.add(Expr::col(a("pattern")).is_not_null());
+        }
+        if any.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut q = Query::select();
+        q.columns(TRACKER_COLUMNS.map(a))
+            .from(a("trackers"))
+            .and_where(in_project(project))
+            .cond_where(any)
+            .order_by(a("date_created"), Order::Asc)
+            .order_by(a("id"), Order::Asc);
+        let rows: Vec<TrackerRow> = all(&self.db, &self.db.read, &q).await?;
+        rows.into_iter().map(TrackerRow::into_model).collect()
+    }
+
     async fn get_tracker(&self, project: Uuid, id: Uuid) -> Result<Option<Tracker>> {
         let mut q = Query::select();
         q.columns(TRACKER_COLUMNS.map(a))

@@ -74,7 +74,18 @@ async fn create(
 ) -> ApiResult<Json<Vec<TrackerView>>> {
     let items = trackers::parse_create(&raw)?;
     let project = scope.project()?;
-    let existing = state.store.project_trackers(&[project.id]).await?;
+    // Only a tracker of one of the items' names can hold one of their keys.
+    let mut names: Vec<String> = items.iter().filter_map(|i| i.body.name.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let matched: Vec<uuid::Uuid> = items
+        .iter()
+        .filter_map(|i| i.body.matched_tracker_id)
+        .collect();
+    let existing = state
+        .store
+        .tracker_candidates(project.id, &names, &matched, false)
+        .await?;
     let writes = trackers::plan_create(
         &items,
         &existing,

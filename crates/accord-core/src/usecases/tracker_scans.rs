@@ -19,7 +19,13 @@ pub async fn record_detections(
     detections: &[Detection],
     now: i64,
 ) -> Result<ScanResults> {
-    let existing = store.project_trackers(&[project.id]).await?;
+    // Only a tracker of the same name, or one with a pattern, can be a detection's match.
+    let mut names: Vec<String> = detections.iter().map(|d| d.name.clone()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let existing = store
+        .tracker_candidates(project.id, &names, &[], true)
+        .await?;
     let plan = plan_detections(
         detections,
         &existing,
