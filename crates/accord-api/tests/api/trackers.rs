@@ -33,6 +33,7 @@ both!(
     scheduled_scans_run_once_with_two_servers,
     scans_whose_lease_ended_fail,
     scan_history_keeps_the_last_100,
+    deleting_the_organization_deletes_its_trackers_and_scans,
 );
 
 fn trackers_path(s: &Server) -> String {
@@ -1240,4 +1241,70 @@ async fn scan_history_keeps_the_last_100(b: accord_store::Backend) {
         .await
         .unwrap();
     assert_eq!(n, 100);
+}
+
+/// Deleting an organization deletes its trackers, schedules and scans, and nothing of
+/// another organization.
+async fn deleting_the_organization_deletes_its_trackers_and_scans(b: accord_store::Backend) {
+    let s = start(b).await;
+    create(&s, json!({"name": "ours", "type": "cookie"})).await;
+    let other = other_org(&s).await;
+    let theirs = format!(
+        "/privacy-v1/organizations/{}/projects/{}",
+        other.organization.id, other.project.id
+    );
+    let as_other = |m: Method, path: String, body: Option<Value>| {
+        let key = other.secret.clone();
+        let s = &s;
+        async move { call(s, &key, m, &path, body).await }
+    };
+    let (status, _) = as_other(
+        Method::POST,
+        format!("{theirs}/trackers"),
+        Some(json!({"items": [{"name": "a", "type": "cookie"}, {"name": "b", "type": "script"}]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = as_other(
+        Method::PATCH,
+        format!("{theirs}/tracker-scan-history"),
+        Some(json!({"scheduledScanEnabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let scan = accord_core::scans::Scan {
+        id: Uuid::now_v7(),
+        organization_id: other.organization.id,
+        project_id: other.project.id,
+        date: 1,
+        status: "completed".into(),
+        scan_type: "manual".into(),
+        domains_count: 0,
+        results: Default::default(),
+    };
+    s.store.start_scan(&scan, 0).await.unwrap();
+    let count = |table: &'static str| {
+        let s = &s;
+        async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&s.store.db.read)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert_eq!(count("trackers").await, 3);
+    assert_eq!(count("tracker_scan_schedules").await, 1);
+    assert_eq!(count("tracker_scans").await, 1);
+    let (status, _) = as_other(
+        Method::DELETE,
+        format!("/privacy-v1/organizations/{}", other.organization.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(count("trackers").await, 1);
+    assert_eq!(count("tracker_scan_schedules").await, 0);
+    assert_eq!(count("tracker_scans").await, 0);
+    assert_eq!(tracker_total(&s).await, 1);
 }
