@@ -979,7 +979,7 @@ fn engine_config(engine: Arc<TestEngine>) -> ApiConfig {
         rate_limit_privacy: 0,
         rate_limit_site: 0,
         scan_engine: engine,
-        scan_lease_ms: 600,
+        scan_lease_ms: 1_500,
         ..Default::default()
     }
 }
@@ -1008,7 +1008,7 @@ async fn settled(s: &Server) -> Value {
 /// one of a project without domains, is 422.
 async fn manual_scans_run_through_the_engine(b: accord_store::Backend) {
     let engine = Arc::new(TestEngine {
-        delay: Duration::from_millis(900),
+        delay: Duration::from_millis(3_000),
         detections: vec![
             detection("_ga", "cookie", Some("localhost")),
             detection("cdn.example.net/a.js", "script", Some("cdn.example.net")),
@@ -1039,7 +1039,16 @@ async fn manual_scans_run_through_the_engine(b: accord_store::Backend) {
     let h = history_of(&s).await;
     assert_eq!(h["scanHistory"].as_array().unwrap().len(), 1);
     assert_eq!(h["scanHistory"][0], entry);
-    // It outlives its 600 ms lease because the lease is renewed.
+    // Past its 1.5 s lease it is still running, because its server renews the lease: the
+    // job of another server does not fail it.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let other = AppState::new(
+        s.store.clone(),
+        Arc::new(object_store::memory::InMemory::new()),
+        engine_config(engine.clone()),
+    );
+    accord_api::jobs::start_due_scans(&other).await.unwrap();
+    assert_eq!(history_of(&s).await["scanHistory"][0]["status"], "running");
     let h = settled(&s).await;
     let done = &h["scanHistory"][0];
     assert_eq!(done["status"], "completed", "{h}");
@@ -1114,6 +1123,18 @@ async fn scheduled_scans_run_once_with_two_servers(b: accord_store::Backend) {
         let files = Arc::new(object_store::memory::InMemory::new());
         states.push(AppState::new(store, files, engine_config(engine.clone())));
     }
+    // One claim of a due run wins, whichever server makes it.
+    exec(&s, "UPDATE tracker_scan_schedules SET next_run = 1000").await;
+    let stores: Vec<_> = states.iter().map(|st| st.store.clone()).collect();
+    let (x, y) = tokio::join!(
+        stores[0].claim_schedule(s.project, 1000, 2000),
+        stores[1].claim_schedule(s.project, 1000, 2000)
+    );
+    assert!(x.unwrap() ^ y.unwrap());
+    assert!(!stores[0]
+        .claim_schedule(s.project, 1000, 3000)
+        .await
+        .unwrap());
     // Due now.
     exec(&s, "UPDATE tracker_scan_schedules SET next_run = 1000").await;
     for _ in 0..3 {
