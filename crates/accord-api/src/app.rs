@@ -54,9 +54,36 @@ impl RouteTag {
 }
 
 /// The whole HTTP application: [`routes`] inside the layers of [`every_request`].
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl App {
     let body_timeout = state.config.body_timeout;
     every_request(routes(state), body_timeout)
+}
+
+/// The whole HTTP application as one service, as [`crate::server::serve`] runs it.
+pub trait App:
+    tower::Service<
+        Request,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: tower::Service<
+            Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// The routes of both APIs, health, the documents and the 404 fallback, without the layers
@@ -126,9 +153,11 @@ pub fn routes(state: AppState) -> Router {
 /// Wraps `routes` in the layers every request passes through (request id, tracing span and
 /// access log, URI length, compression, body timeout), once, as one service (the outermost
 /// first). `Router::layer` would wrap each route on its own, and each request would then
-/// clone its route's whole boxed stack of layers.
-pub fn every_request(routes: Router, body_timeout: Duration) -> Router {
-    let layered = tower::ServiceBuilder::new()
+/// clone its route's whole boxed stack of layers; and the service is not put back into a
+/// `Router`, which would route every request twice.
+pub fn every_request(routes: Router, body_timeout: Duration) -> impl App {
+    tower::ServiceBuilder::new()
+        .map_response(|res: http::Response<_>| res.map(axum::body::Body::new))
         .layer(MapRequestLayer::new(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
@@ -140,13 +169,12 @@ pub fn every_request(routes: Router, body_timeout: Duration) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(middleware::from_fn(refuse_long_uri))
-        .layer(CompressionLayer::new().compress_when(compressible()))
+        .layer(CompressionLayer::new().compress_when(Compressible))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
         // A handler that panics is a bug; its client still gets the contract's 500, and the
         // access log and request id as for any answer, not a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .service(routes);
-    Router::new().fallback_service(layered)
+        .service(routes)
 }
 
 /// The answer to a request whose handler panicked; the panic goes to the log.
@@ -161,16 +189,26 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Worth compressing: over 1 KiB and not already compressed (images, PDFs, archives) nor a
-/// stream.
-fn compressible() -> impl tower_http::compression::Predicate {
-    use tower_http::compression::predicate::{NotForContentType, Predicate};
-    SizeAbove::new(COMPRESS_ABOVE)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE)
-        .and(NotForContentType::const_new("application/pdf"))
-        .and(NotForContentType::const_new("application/zip"))
-        .and(NotForContentType::const_new("application/gzip"))
+/// stream. A type of its own without fields: the compression layer clones its predicate
+/// for every request.
+#[derive(Clone, Copy)]
+struct Compressible;
+
+impl tower_http::compression::Predicate for Compressible {
+    fn should_compress<B>(&self, res: &http::Response<B>) -> bool
+    where
+        B: http_body::Body,
+    {
+        use tower_http::compression::predicate::NotForContentType;
+        SizeAbove::new(COMPRESS_ABOVE)
+            .and(NotForContentType::GRPC)
+            .and(NotForContentType::IMAGES)
+            .and(NotForContentType::SSE)
+            .and(NotForContentType::const_new("application/pdf"))
+            .and(NotForContentType::const_new("application/zip"))
+            .and(NotForContentType::const_new("application/gzip"))
+            .should_compress(res)
+    }
 }
 
 /// The health answer (§1.8): the server is up and its database answers.

@@ -200,5 +200,5 @@ impl AppState {
     }
 }
 
-pub use app::{every_request, router, routes};
+pub use app::{every_request, router, routes, App};
 pub use ipnet::IpNet;

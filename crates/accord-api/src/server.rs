@@ -9,12 +9,12 @@
 //! - the answers hyper gives by itself, before any route is reached (400 for a malformed
 //!   head, 431 for an oversized one), carry the contract's JSON body and an
 //!   `x-request-id` like every other answer (§1.1, §1.5).
+use crate::app::App;
 use accord_core::error::reason_phrase;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// Bytes of a request line and its header fields at most; more is answered 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -63,14 +63,14 @@ impl Default for Limits {
 /// for the open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
+    // No timer for hyper: the header time-out is kept per connection by [`Refusals`],
+    // which costs one clock reading per request instead of a timer per request.
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_header_size(MAX_HEAD_BYTES);
+    http.max_header_size(MAX_HEAD_BYTES);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -99,7 +99,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let exchanges = Arc::new(Exchanges::default());
-        let io = TokioIo::new(Refusals::new(stream, exchanges.clone()));
+        let io = TokioIo::new(Refusals::new(
+            stream,
+            exchanges.clone(),
+            limits.header_timeout,
+        ));
         let service = PerConnection {
             app: app.clone(),
             peer,
@@ -140,11 +144,11 @@ struct Exchanges {
     finished: AtomicU64,
 }
 
-/// The router as the service of one connection: it knows the peer address
+/// The application as the service of one connection: it knows the peer address
 /// ([`ConnectInfo`]) and counts the [`Exchanges`].
 #[derive(Clone)]
-struct PerConnection {
-    app: Router,
+struct PerConnection<A> {
+    app: A,
     peer: SocketAddr,
     exchanges: Arc<Exchanges>,
 }
@@ -152,7 +156,7 @@ struct PerConnection {
 /// The router's answer to one request of a connection.
 type Answering = Pin<Box<dyn Future<Output = Result<http::Response<Finished>, Infallible>> + Send>>;
 
-impl hyper::service::Service<http::Request<Incoming>> for PerConnection {
+impl<A: App> hyper::service::Service<http::Request<Incoming>> for PerConnection<A> {
     type Response = http::Response<Finished>;
     type Error = Infallible;
     type Future = Answering;
@@ -204,10 +208,12 @@ impl Drop for Finished {
 }
 
 /// The connection's socket, replacing hyper's own (empty) refusal of a request head by
-/// the contract's answer.
+/// the contract's answer, and keeping the header time-out: while no request is in flight,
+/// the next head must arrive within it, or reading fails and hyper closes the connection.
 struct Refusals {
     stream: TcpStream,
     exchanges: Arc<Exchanges>,
+    head: HeadClock,
     /// The `started` count when every finished response was last flushed; while it is
     /// current, whatever hyper writes is its refusal of a head. A new connection starts
     /// quiet.
@@ -224,10 +230,11 @@ struct Answer {
 }
 
 impl Refusals {
-    fn new(stream: TcpStream, exchanges: Arc<Exchanges>) -> Refusals {
+    fn new(stream: TcpStream, exchanges: Arc<Exchanges>, timeout: Duration) -> Refusals {
         Refusals {
             stream,
             exchanges,
+            head: HeadClock::new(timeout),
             quiet_at: Some(0),
             answer: None,
         }
@@ -255,6 +262,54 @@ impl Refusals {
             linger: None,
         });
         true
+    }
+}
+
+/// The header time-out of one connection. The deadline moves with every request (a clock
+/// reading); the one timer behind it is re-armed only when it fires before the deadline,
+/// so a busy keep-alive connection touches the timer wheel about once per time-out.
+struct HeadClock {
+    timeout: Duration,
+    deadline: Instant,
+    /// The `started` count the deadline was set for: a new head is awaited from the moment
+    /// the connection has no request in flight.
+    awaiting: u64,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl HeadClock {
+    fn new(timeout: Duration) -> HeadClock {
+        let deadline = Instant::now() + timeout;
+        HeadClock {
+            timeout,
+            deadline,
+            awaiting: 0,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+
+    /// Ready with an error once the head awaited since the last answer is late.
+    fn poll_expired(&mut self, exchanges: &Exchanges, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let started = exchanges.started.load(Ordering::SeqCst);
+        if exchanges.finished.load(Ordering::SeqCst) != started {
+            // A request is in flight: its body has a time-out of its own.
+            return Poll::Pending;
+        }
+        if self.awaiting != started {
+            self.awaiting = started;
+            self.deadline = Instant::now() + self.timeout;
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if self.timer.deadline() >= self.deadline {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head not received in time",
+                ));
+            }
+            let deadline = self.deadline;
+            self.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 
@@ -335,7 +390,11 @@ impl AsyncRead for Refusals {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        if let Poll::Ready(late) = this.head.poll_expired(&this.exchanges, cx) {
+            return Poll::Ready(Err(late));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
     }
 }
 

@@ -176,7 +176,17 @@ impl Db {
     /// Case-insensitive substring match of `needle` in a compliance-request text column.
     /// `column` names the stored column; `lowered` says whether it already holds lowercase
     /// text. SQLite answers from its FTS5 trigram table, PostgreSQL from trigram GIN indexes.
-    pub fn request_substring(&self, column: &str, lowered: bool, needle: &str) -> SimpleExpr {
+    /// `narrowed` says that another condition (a date range, an exact id) selects few rows
+    /// through an index of its own: SQLite then tests an ASCII needle on those rows alone
+    /// (its `LIKE` folds ASCII case, as the trigram table does) instead of reading every
+    /// trigram match of the needle.
+    pub fn request_substring(
+        &self,
+        column: &str,
+        lowered: bool,
+        needle: &str,
+        narrowed: bool,
+    ) -> SimpleExpr {
         let needle = needle.to_lowercase();
         let plain = !needle.contains(['%', '_', '\\']);
         if let Some(rare) = rare_part(column, &needle).filter(|_| plain) {
@@ -186,9 +196,11 @@ impl Db {
             // candidates only (an expression no index serves). Same rows, far less read.
             let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
                 .like(LikeExpr::new(format!("%{needle}%")));
-            return self.request_substring(column, lowered, rare).and(whole);
+            return self
+                .request_substring(column, lowered, rare, narrowed)
+                .and(whole);
         }
-        if self.backend == Backend::Sqlite && plain {
+        if self.backend == Backend::Sqlite && plain && !(narrowed && needle.is_ascii()) {
             let mut sub = Query::select();
             sub.column(Alias::new("rowid"))
                 .from(Alias::new("compliance_requests_search"))

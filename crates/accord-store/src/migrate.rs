@@ -28,6 +28,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
     ),
     (13, include_str!("../migrations/sqlite/0013_trackers.sql")),
+    (14, include_str!("../migrations/sqlite/0014_due_counts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -54,6 +55,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0012_policies_metrics.sql"),
     ),
     (13, include_str!("../migrations/postgres/0013_trackers.sql")),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_due_counts.sql"),
+    ),
 ];
 
 impl Db {

@@ -5,6 +5,9 @@ use crate::identities::{insert_identity, IdentityKeys};
 use crate::paging::page_of;
 use sea_query::SelectStatement;
 
+/// Milliseconds of a day: the bucket of `compliance_request_due_counts`.
+const DAY_MS: i64 = 86_400_000;
+
 impl SqlStore {
     /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
     /// requests and consent events alike.
@@ -297,13 +300,14 @@ impl SqlStore {
             &f.text,
         ]
         .iter()
-        .any(|v| v.as_deref().is_some_and(|v| !v.contains(['%', '_', '\\'])))
-            // A date range or an exact id narrows through its own index better.
-            && f.start_date.is_none()
-            && f.end_date.is_none()
-            && f.id.is_none()
-            && f.concord_id.is_none()
-            && f.session_id.is_none();
+        .any(|v| v.as_deref().is_some_and(|v| !v.contains(['%', '_', '\\'])));
+        // A date range or an exact id narrows through its own index better.
+        let narrowed = f.start_date.is_some()
+            || f.end_date.is_some()
+            || f.id.is_some()
+            || f.concord_id.is_some()
+            || f.session_id.is_some();
+        let searched = searched && !narrowed;
         let mut c = Cond::all().add(if searched && self.db.backend == Backend::Sqlite {
             // A substring filter is answered from the trigram table (unless it holds a
             // LIKE wildcard, see `request_substring`), whose matches the
@@ -356,7 +360,7 @@ impl SqlStore {
         ];
         for (col, lowered, val) in substrings {
             if let Some(v) = val {
-                c = c.add(self.db.request_substring(col, lowered, v));
+                c = c.add(self.db.request_substring(col, lowered, v, narrowed));
             }
         }
         if let Some(overdue) = f.overdue {
@@ -373,36 +377,106 @@ impl SqlStore {
     }
 
     /// The query of the exact number of requests matching `f` (whose conditions are
-    /// `cond`). Filters by project, status and request type only, the common views of the
-    /// inbox, are answered from `compliance_request_counts`, which triggers keep in the same
-    /// transaction as every write; any other filter counts the matching rows.
+    /// `cond`). Filters by project, status, request type and `overdue` only, the common
+    /// views of the inbox, are answered from the counters that triggers keep in the same
+    /// transaction as every write (`compliance_request_counts`, and for `overdue`
+    /// `compliance_request_due_counts` plus today's open requests due before now); any
+    /// other filter counts the matching rows.
     pub(crate) fn request_total(&self, f: &RequestFilter, cond: Cond) -> SelectStatement {
         let counted = RequestFilter {
             organization_id: f.organization_id,
             project_ids: f.project_ids.clone(),
             request: f.request.clone(),
             status: f.status.clone(),
+            overdue: f.overdue,
             now: f.now,
             ..RequestFilter::default()
         };
         let mut q = Query::select();
-        if *f == counted {
-            let mut c = Cond::all().add(in_projects(&f.project_ids));
-            if !f.request.is_empty() {
-                c = c.add(Expr::col(a("request")).is_in(f.request.clone()));
-            }
-            if !f.status.is_empty() {
-                c = c.add(Expr::col(a("status")).is_in(f.status.clone()));
-            }
-            q.expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
-                .from(a("compliance_request_counts"))
-                .cond_where(c);
-        } else {
+        if *f != counted {
             q.expr(Expr::cust("COUNT(*)"))
                 .from(a("compliance_requests"))
                 .cond_where(cond);
+            return q;
+        }
+        let sub =
+            |q: SelectStatement| SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()));
+        match f.overdue {
+            None => {
+                q.expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+                    .from(a("compliance_request_counts"))
+                    .cond_where(self.counted_where(f));
+            }
+            Some(true) => {
+                q.expr(self.overdue_total(f));
+            }
+            Some(false) => {
+                let mut all = Query::select();
+                all.expr(Expr::cust("COALESCE(SUM(n), 0)"))
+                    .from(a("compliance_request_counts"))
+                    .cond_where(self.counted_where(f));
+                q.expr(Expr::cust_with_exprs(
+                    self.marks("CAST({} - ({}) AS BIGINT)"),
+                    [sub(all), self.overdue_total(f)],
+                ));
+            }
         }
         q
+    }
+
+    /// The project, status and request-type conditions of a counter table.
+    fn counted_where(&self, f: &RequestFilter) -> Cond {
+        let mut c = Cond::all().add(in_projects(&f.project_ids));
+        if !f.request.is_empty() {
+            c = c.add(Expr::col(a("request")).is_in(f.request.clone()));
+        }
+        if !f.status.is_empty() {
+            c = c.add(Expr::col(a("status")).is_in(f.status.clone()));
+        }
+        c
+    }
+
+    /// The number of open requests matching `f`'s project, status and request-type filters
+    /// that are overdue at `f.now`: the counted days before today's (UTC) and a count of the
+    /// open requests due today before now.
+    fn overdue_total(&self, f: &RequestFilter) -> SimpleExpr {
+        let sub =
+            |q: SelectStatement| SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()));
+        let day = f.now.div_euclid(DAY_MS);
+        let mut past = Query::select();
+        past.expr(Expr::cust("COALESCE(SUM(n), 0)"))
+            .from(a("compliance_request_due_counts"))
+            .cond_where(self.counted_where(f).add(Expr::col(a("due_day")).lt(day)));
+        let mut today = Query::select();
+        today
+            .expr(Expr::cust("COUNT(*)"))
+            .from(a("compliance_requests"))
+            .cond_where(
+                self.counted_where(f)
+                    .add(Expr::col(a("due_date")).gte(day * DAY_MS))
+                    .add(Expr::col(a("due_date")).lt(f.now))
+                    .add(Expr::col(a("status")).ne(compliance::RESOLVED)),
+            );
+        Expr::cust_with_exprs(
+            self.marks("CAST({} + {} AS BIGINT)"),
+            [sub(past), sub(today)],
+        )
+    }
+
+    /// `template` with each `{}` replaced by the expression mark of the backend's query
+    /// builder (`?` on SQLite, `$1`, `$2`, … on PostgreSQL), for `Expr::cust_with_exprs`.
+    fn marks(&self, template: &str) -> String {
+        let mut out = String::new();
+        for (i, part) in template.split("{}").enumerate() {
+            if i > 0 {
+                match self.db.backend {
+                    Backend::Sqlite => out.push('?'),
+                    Backend::Postgres => out.push_str(&format!("${i}")),
+                }
+            }
+            out.push_str(part);
+        }
+        out
     }
 
     pub(crate) fn sort_expr(&self, col: &str, text: bool) -> SimpleExpr {

@@ -145,9 +145,9 @@ pub async fn start_with_ingest(
         let routes = accord_api::routes(state).route_layer(axum::middleware::from_fn(
             crate::conformance::validate_responses,
         ));
-        let app = accord_api::every_request(routes, body_timeout)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).await.unwrap();
+        let app = accord_api::every_request(routes, body_timeout);
+        let limits = accord_api::server::Limits::default();
+        accord_api::server::serve(listener, app, limits, std::future::pending()).await;
     });
     Server {
         base: format!("http://{addr}"),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 both!(
     counted_totals_equal_plain_counts_after_concurrent_writes,
     page_and_total_come_from_one_snapshot,
+    overdue_totals_equal_plain_counts,
 );
 
 const REQUESTS: [&str; 4] = ["view", "delete", "change", "do_not_sell"];
@@ -149,9 +150,15 @@ async fn counted_totals_equal_plain_counts_after_concurrent_writes(b: accord_sto
                 assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
             }
         }
-        let q = "status=submitted&status=resolved&request=view&request=change";
-        let (counted, plain, seen) = three_ways(&s, path, q).await;
-        assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+        for q in [
+            "status=submitted&status=resolved&request=view&request=change",
+            "overdue=false",
+            "overdue=false&status=submitted",
+            "overdue=true",
+        ] {
+            let (counted, plain, seen) = three_ways(&s, path, q).await;
+            assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+        }
     }
     assert_eq!(grand, 240, "the statuses partition the requests");
     let q = format!("projectIds={second}");
@@ -179,13 +186,15 @@ async fn counted_totals_equal_plain_counts_after_concurrent_writes(b: accord_sto
         .delete(&format!("/privacy-v1/organizations/{}", s.org))
         .await;
     assert_eq!(status, 200, "{body}");
-    let left: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM compliance_request_counts",
-    )
-    .fetch_one(&s.store.db.read)
-    .await
-    .unwrap();
-    assert_eq!(left, 0);
+    for table in ["compliance_request_counts", "compliance_request_due_counts"] {
+        let left: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {table}"
+        ))
+        .fetch_one(&s.store.db.read)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
 }
 
 async fn page_and_total_come_from_one_snapshot(b: accord_store::Backend) {
@@ -223,4 +232,120 @@ async fn page_and_total_come_from_one_snapshot(b: accord_store::Backend) {
     writer.await.unwrap();
     let (_, list) = s.get(&format!("{path}?limit=100")).await;
     assert_eq!(total(&list), 90);
+}
+
+/// `overdue` totals come from open requests counted per day of their due date plus today's
+/// requests due before now: with due dates moved to a year ago, yesterday, earlier today,
+/// later today and tomorrow, some requests resolved, one extended and one erased, every
+/// counted total equals a plain count and the items listed, as the clock moves on.
+async fn overdue_totals_equal_plain_counts(b: accord_store::Backend) {
+    const DAY: i64 = 86_400_000;
+    let s = start(b).await;
+    let path = s.project_path("/compliance-requests");
+    let batch: Vec<Value> = (0..24usize)
+        .map(|i| {
+            json!({
+                "request": REQUESTS[i % 4],
+                "userEmail": format!("due{i}@example.com"),
+                "preverified": i % 6 != 0,
+            })
+        })
+        .collect();
+    let (status, created) = s.post(&path, json!(batch)).await;
+    assert_eq!(status, 201, "{created}");
+    let items = created["items"].as_array().unwrap().clone();
+    let now = accord_core::time::now_ms();
+    let today = now.div_euclid(DAY) * DAY;
+    // Due a year ago, yesterday, at the start of today, a second ago, in a minute,
+    // tomorrow (the first or last two may fall on another day than named: the totals are
+    // compared with plain counts, whatever the day).
+    let dues = [
+        now - 365 * DAY,
+        today - 1,
+        today,
+        now - 1_000,
+        now + 60_000,
+        now + DAY,
+    ];
+    for (i, cr) in items.iter().enumerate() {
+        let id = cr["id"].as_str().unwrap();
+        let due = dues[i % dues.len()];
+        let sql = format!("UPDATE compliance_requests SET due_date = {due} WHERE id = '{id}'");
+        sqlx::query(&sql).execute(&s.store.db.write).await.unwrap();
+    }
+    for (i, cr) in items.iter().enumerate() {
+        let one = format!("{path}/{}", cr["id"].as_str().unwrap());
+        if cr["status"] == "submitted" && i % 4 == 1 {
+            let (st, body) = s.patch(&one, json!({"status": "acknowledged"})).await;
+            assert_eq!(st, 200, "{body}");
+            let (st, body) = s
+                .patch(
+                    &one,
+                    json!({"status": "resolved", "resolutionStatus": "completed"}),
+                )
+                .await;
+            assert_eq!(st, 200, "{body}");
+        } else if cr["status"] == "submitted" && i % 4 == 2 {
+            let (st, body) = s.patch(&one, json!({"extendDueDate": true})).await;
+            assert_eq!(st, 200, "{body}");
+        }
+    }
+    let erased = items
+        .iter()
+        .find(|cr| cr["status"] == "pending_verification")
+        .unwrap();
+    let (st, body) = s
+        .delete(&s.project_path(&format!(
+            "/identities/{}?includeComplianceRequests=true",
+            erased["concordId"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(st, 200, "{body}");
+
+    let org_path = format!("/privacy-v1/organizations/{}/compliance-requests", s.org);
+    let mut overdue_seen = 0;
+    for list in [&path, &org_path] {
+        for query in [
+            "overdue=true",
+            "overdue=false",
+            "overdue=true&status=submitted",
+            "overdue=true&status=resolved",
+            "overdue=false&status=resolved",
+            "overdue=true&request=view&request=delete",
+            "overdue=false&status=submitted&status=acknowledged&request=change",
+        ] {
+            let (counted, plain, seen) = three_ways(&s, list, query).await;
+            assert_eq!((counted, plain), (seen, seen), "{list}?{query}");
+            if list == &path && query == "overdue=true" {
+                overdue_seen = seen;
+            }
+        }
+        let (all, _, _) = three_ways(&s, list, "").await;
+        let (yes, _, _) = three_ways(&s, list, "overdue=true").await;
+        let (no, _, _) = three_ways(&s, list, "overdue=false").await;
+        assert_eq!(yes + no, all, "{list}: overdue partitions the requests");
+    }
+    assert!(overdue_seen > 0, "some requests are overdue");
+
+    // A minute later the requests due in a minute are overdue too: the total follows the
+    // clock, not the moment of the write.
+    let sql = format!(
+        "UPDATE compliance_requests SET due_date = due_date - 120000 WHERE due_date = {}",
+        dues[4]
+    );
+    sqlx::query(&sql).execute(&s.store.db.write).await.unwrap();
+    let (counted, plain, seen) = three_ways(&s, &path, "overdue=true").await;
+    assert_eq!((counted, plain), (seen, seen));
+    assert!(
+        seen > overdue_seen,
+        "{seen} after moving due dates, {overdue_seen} before"
+    );
+    if b == accord_store::Backend::Postgres {
+        sqlx::query("SELECT compliance_request_counts_fold()")
+            .execute(&s.store.db.write)
+            .await
+            .unwrap();
+        let (counted, _, after) = three_ways(&s, &path, "overdue=true").await;
+        assert_eq!((counted, after), (seen, seen), "after the fold");
+    }
 }
