@@ -25,6 +25,7 @@ pub fn site_document() -> &'static Value {
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
         crate::routes::site_requests::document(&mut paths);
+        crate::routes::site_trackers::document(&mut paths);
         json!({
             "openapi": "3.1.0",
             "info": {"title": "Accord Site API", "version": env!("CARGO_PKG_VERSION")},
@@ -207,6 +208,8 @@ fn build() -> Value {
     crate::routes::regions::document(&mut paths);
     crate::routes::emails::document(&mut paths);
     crate::routes::policies::document(&mut paths);
+    crate::routes::trackers::document(&mut paths);
+    crate::routes::tracker_scans::document(&mut paths);
     crate::routes::metrics::document(&mut paths);
     crate::routes::users::document(&mut paths);
     crate::routes::sessions::document(&mut paths);

@@ -27,6 +27,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
     ),
+    (13, include_str!("../migrations/sqlite/0013_trackers.sql")),
     (
         14,
         include_str!("../migrations/sqlite/0014_more_counts.sql"),
@@ -56,6 +57,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_policies_metrics.sql"),
     ),
+    (13, include_str!("../migrations/postgres/0013_trackers.sql")),
     (
         14,
         include_str!("../migrations/postgres/0014_more_counts.sql"),

@@ -18,4 +18,5 @@ mod policies;
 mod regions;
 mod site;
 mod totals;
+mod trackers;
 mod users;
