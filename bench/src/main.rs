@@ -489,6 +489,18 @@ async fn measure_list(
     let email = format!("user{k}");
     // A whole address, as a privacy team pastes it: one row.
     let address = format!("user{k}%40example{}.com", k % 50);
+    let org_path = format!(
+        "/privacy-v1/organizations/{}/compliance-requests",
+        boot.organization_id
+    );
+    let events_path = format!(
+        "/privacy-v1/organizations/{}/projects/{}/compliance-requests-events",
+        boot.organization_id, boot.project_id
+    );
+    let org_events_path = format!(
+        "/privacy-v1/organizations/{}/compliance-requests-events",
+        boot.organization_id
+    );
     let queries: Vec<(&str, String)> = vec![
         ("default", String::new()),
         ("status=submitted", "status=submitted".into()),
@@ -512,9 +524,37 @@ async fn measure_list(
             ),
         ),
     ];
-    for (name, qs) in queries {
+    // The same views on the organization's list and on the event lists.
+    let elsewhere: Vec<(&str, &str, String)> = vec![
+        ("org default", &org_path, String::new()),
+        ("org status=submitted", &org_path, "status=submitted".into()),
+        ("org overdue", &org_path, "overdue=true".into()),
+        ("events default", &events_path, String::new()),
+        (
+            "events event=status_changed",
+            &events_path,
+            "event=status_changed".into(),
+        ),
+        (
+            "events complianceRequestId",
+            &events_path,
+            format!("complianceRequestId={}", seeded.sample_request),
+        ),
+        ("events startDate..endDate", &events_path, month.clone()),
+        ("org events default", &org_events_path, String::new()),
+        (
+            "org events event=created",
+            &org_events_path,
+            "event=created".into(),
+        ),
+    ];
+    let all = queries
+        .into_iter()
+        .map(|(name, qs)| (name, create_path.as_str(), qs))
+        .chain(elsewhere);
+    for (name, base, qs) in all {
         let path = format!(
-            "{create_path}?{qs}{}limit=100",
+            "{base}?{qs}{}limit=100",
             if qs.is_empty() { "" } else { "&" }
         );
         eprintln!("  list {name}: GET {path}");
@@ -537,6 +577,7 @@ async fn measure_list(
             "query": name,
             "querystring": format!("{qs}{}limit=100", if qs.is_empty() { "" } else { "&" }),
             "rows": seeded.rows,
+            "events": seeded.events,
             "total": page.get("total"),
             "count": page.get("count"),
             "clients": args.list_clients,

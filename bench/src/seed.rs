@@ -229,6 +229,10 @@ const COLUMNS: &[&str] = &[
 /// What was seeded.
 pub struct Seeded {
     pub rows: u64,
+    /// Compliance-request events seeded with the requests.
+    pub events: u64,
+    /// A request in the middle of the seeded ones, for the event filter by request.
+    pub sample_request: String,
     pub seconds: f64,
     /// Start of the one-month window the date filter uses (epoch ms), and its end.
     pub month: (i64, i64),
@@ -483,16 +487,48 @@ pub async fn seed(t: &Target<'_>, rows: u64) -> Result<Seeded> {
         }
     }
     let seconds = began.elapsed().as_secs_f64();
+    // The event lists' rows: each request's `created` event and, for each that left
+    // pending verification, a `status_changed` event (ids derived from the request's).
+    // Values are generated here (uuids, constants), never user input.
+    let mut events = 0;
+    for (prefix, event, offset, cond) in [
+        ("e", "created", 0, "TRUE"),
+        ("f", "status_changed", 1, "status <> 'pending_verification'"),
+    ] {
+        let sql = format!(
+            "INSERT INTO compliance_request_events (id, compliance_request_id, organization_id, project_id, event, account_id, details, date_created) \
+             SELECT '{prefix}' || substr(id, 2), id, organization_id, project_id, '{event}', NULL, '{{}}', date_created + {offset} \
+             FROM compliance_requests WHERE project_id = '{proj}' AND {cond}",
+            proj = t.project_id
+        );
+        events += pool
+            .execute(sql.as_str())
+            .await
+            .context("seed events")?
+            .rows_affected();
+    }
+    eprintln!("  seeded {events} compliance-request events");
+    let sample_request: String = sqlx::query_scalar(&format!(
+        "SELECT id FROM compliance_requests WHERE project_id = '{}' ORDER BY date_created LIMIT 1 OFFSET {}",
+        t.project_id,
+        rows / 2
+    ))
+    .fetch_one(&pool)
+    .await
+    .context("a seeded request")?;
     if t.postgres {
         // What autovacuum would do shortly after a bulk load; without it the first plans
         // depend on when autovacuum happens to run.
         pool.execute("ANALYZE compliance_requests").await?;
+        pool.execute("ANALYZE compliance_request_events").await?;
     }
     pool.close().await;
     // One month a year ago: inside the seeded span, away from its edges.
     let month_start = now - 365 * DAY_MS;
     Ok(Seeded {
         rows,
+        events,
+        sample_request,
         seconds,
         month: (month_start, month_start + 30 * DAY_MS),
     })

@@ -85,6 +85,7 @@ FRESH = {
     "projectId": lambda _p: _post(f"{org}/projects", {"name": f"Throwaway {next(COUNTER)}"}),
     "apiKeyId": lambda _p: _post(f"{org}/api-keys", {"name": f"throwaway {next(COUNTER)}", "role": "viewer"}),
     "domainId": lambda _p: _post(f"{proj}/domains", {"domain": f"throwaway{next(COUNTER)}.example.com"}),
+    "trackerId": lambda _p: _call("POST", f"/privacy-v1{proj}/trackers", {"name": f"throwaway{next(COUNTER)}", "type": "cookie"}, AUTH)[0]["id"],
     "emailId": lambda _p: _post(f"{org}/emails", {"email": f"throwaway{next(COUNTER)}@example.com"}),
     "dataSystemId": lambda _p: _post(f"{org}/data-systems", {"name": f"Throwaway {next(COUNTER)}", "status": "active"}),
     "consentTypeId": lambda _p: _post(f"{proj}/consent-types", {"category": "custom", "label": f"throwaway{next(COUNTER)}", "name": "Throwaway"}),

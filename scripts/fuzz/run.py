@@ -211,6 +211,7 @@ def seed(server: Server) -> dict:
                 "sessionId": sessions["items"][0]["id"],
                 "apiKeyId": post("an API key", f"{p}/api-keys", {"name": "fuzz", "role": "admin"})["id"],
                 "domainId": post("a domain", f"{pp}/domains", {"domain": "fuzz.example.com"})["id"],
+                "trackerId": post("a tracker", f"{pp}/trackers", {"name": "_fuzz", "type": "cookie"})[0]["id"],
                 "emailId": post("a send-from email", f"{p}/emails", {"email": "fuzz@example.com"})["id"],
                 "dataSystemId": post("a data system", f"{p}/data-systems", {"name": "Fuzz", "status": "active"})["id"],
                 # A region other than the Default one, which cannot be deleted: so that the

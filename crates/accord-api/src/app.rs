@@ -109,6 +109,8 @@ pub fn routes(state: AppState) -> Router {
         .merge(regions::router())
         .merge(emails::router())
         .merge(policies::router())
+        .merge(trackers::router())
+        .merge(tracker_scans::router())
         .merge(metrics::router())
         .merge(users::router())
         .merge(sessions::router())
@@ -128,6 +130,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(site::router())
         .merge(site_consent::router())
         .merge(site_requests::router())
+        .merge(site_trackers::router())
         .method_not_allowed_fallback(not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -59,6 +59,8 @@ fn path_param_description(name: &str) -> Option<&'static str> {
         "attributeId" => "Attribute id (UUID), an attribute of the organization's data map.",
         "sessionId" => "Session id (UUID), a site session recorded for the project.",
         "token" => "The one-time verification token of the link sent to the subject.",
+        "trackerId" => "Tracker id (UUID), a tracker of the project.",
+        "gcmScanId" => "GCM scan id (UUID), a scan of the project.",
         _ => return None,
     })
 }

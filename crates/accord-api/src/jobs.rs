@@ -80,3 +80,109 @@ pub async fn purge_due_files(state: &AppState) -> accord_core::Result<usize> {
         }
     }
 }
+
+/// Scheduled tracker scans (§8.3, §9.5): every `scan_check_interval_ms` each server fails
+/// the running scans whose lease ended and starts the scans that are due.
+pub async fn run_scheduled_scans(state: AppState) {
+    let period = state.config.scan_check_interval_ms.max(10);
+    loop {
+        let result = start_due_scans(&state).await;
+        crate::metrics::record_job("tracker_scans", result.is_ok());
+        match result {
+            Ok(n) if n > 0 => tracing::info!(scans = n, "started scheduled tracker scans"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "scheduled tracker scans failed"),
+        }
+        tokio::time::sleep(Duration::from_millis(period)).await;
+    }
+}
+
+/// One pass of the scan job: marks `failed` every running scan whose lease ended, then
+/// claims each due schedule (one statement moves it to its next time, so with several
+/// servers on one database exactly one claims each run) and starts its scan in the
+/// background. Returns how many scans it started.
+pub async fn start_due_scans(state: &AppState) -> accord_core::Result<usize> {
+    let now = now_ms();
+    let failed = state.store.fail_expired_scans(now).await?;
+    if failed > 0 {
+        tracing::warn!(scans = failed, "tracker scans lost their lease and failed");
+    }
+    let mut started = 0;
+    for s in state.store.due_schedules(now, 100).await? {
+        let Some(due) = s.next_run else { continue };
+        let next = accord_core::scans::next_run(&s, now.max(due));
+        if !state.store.claim_schedule(s.project_id, due, next).await? {
+            continue;
+        }
+        let Some(project) = state
+            .store
+            .get_project(s.organization_id, s.project_id)
+            .await?
+            .filter(|p| p.is_active())
+        else {
+            continue;
+        };
+        let lease = state.config.scan_lease_ms;
+        match accord_core::usecases::tracker_scans::start(
+            state.store.as_ref(),
+            &project,
+            "scheduled",
+            lease,
+        )
+        .await
+        {
+            Ok((scan, target)) => {
+                started += 1;
+                tokio::spawn(run_scan(state.clone(), project, scan, target));
+            }
+            // No domains, or a scan still running: this run is skipped.
+            Err(e) if e.status() == 422 => {
+                tracing::info!(project = %s.project_id, reason = %e.public_message(), "scheduled tracker scan skipped");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(started)
+}
+
+/// Runs a started scan through the server's engine, renewing its lease every third of
+/// `scan_lease_ms` while the engine works, and writes how it ended.
+pub async fn run_scan(
+    state: AppState,
+    project: accord_core::store::Project,
+    scan: accord_core::scans::Scan,
+    target: accord_core::scans::ScanTarget,
+) {
+    let lease = state.config.scan_lease_ms;
+    let renew_every = Duration::from_millis((lease / 3).max(1) as u64);
+    let engine = state.config.scan_engine.clone();
+    let work = engine.scan(&target);
+    tokio::pin!(work);
+    let detected = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tokio::time::sleep(renew_every) => {
+                match state.store.renew_scan_lease(project.id, scan.id, now_ms() + lease).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(scan = %scan.id, "tracker scan lost its lease"),
+                    Err(e) => tracing::warn!(scan = %scan.id, error = %e, "could not renew a tracker scan lease"),
+                }
+            }
+        }
+    };
+    if let Err(e) = &detected {
+        tracing::warn!(scan = %scan.id, error = %e, "tracker scan failed");
+    }
+    let id = scan.id;
+    let result = accord_core::usecases::tracker_scans::finish(
+        state.store.as_ref(),
+        &project,
+        scan,
+        detected,
+    )
+    .await;
+    crate::metrics::record_job("tracker_scan", result.is_ok());
+    if let Err(e) = result {
+        tracing::error!(scan = %id, error = %e, "could not record a tracker scan");
+    }
+}

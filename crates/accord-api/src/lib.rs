@@ -70,6 +70,13 @@ pub struct ApiConfig {
     /// `ACCORD_METRICS_FLUSH_INTERVAL`: how often the Site API's consent reads counted in
     /// memory are added to the stored metrics ([`reads`]).
     pub read_flush_interval_ms: u64,
+    /// What fetches pages and detects trackers in tracker scans (§8.3).
+    pub scan_engine: Arc<dyn accord_core::scans::ScanEngine>,
+    /// How often each server looks for due scheduled scans (every minute, §9.5).
+    pub scan_check_interval_ms: u64,
+    /// How long a running scan holds its lease without renewing it; a scan whose lease
+    /// ends is marked `failed`.
+    pub scan_lease_ms: i64,
 }
 
 impl Default for ApiConfig {
@@ -90,6 +97,9 @@ impl Default for ApiConfig {
             body_memory_wait: std::time::Duration::from_secs(10),
             upload_part_bytes: 5 * 1024 * 1024,
             read_flush_interval_ms: 60_000,
+            scan_engine: Arc::new(accord_core::scans::NoEngine),
+            scan_check_interval_ms: 60_000,
+            scan_lease_ms: 120_000,
         }
     }
 }
@@ -175,11 +185,13 @@ impl AppState {
     }
 
     /// Starts the background work of a server on the current runtime: the message sender,
-    /// the file purge and the flush of consent-read counts (§9.5, §9.6, §7.10).
+    /// the file purge, the flush of consent-read counts and the scheduled tracker scans
+    /// (§9.5, §9.6, §7.10, §8.3).
     pub fn start_background(&self) {
         tokio::spawn(mail::run_sender(self.clone()));
         tokio::spawn(jobs::run_purge(self.clone()));
         tokio::spawn(reads::run_flush(self.clone()));
+        tokio::spawn(jobs::run_scheduled_scans(self.clone()));
     }
 
     /// Loads the site-session secret, creating it on the first start of the first server

@@ -33,6 +33,7 @@ pub fn site_document() -> &'static Value {
         crate::routes::site::document(&mut paths);
         crate::routes::site_consent::document(&mut paths);
         crate::routes::site_requests::document(&mut paths);
+        crate::routes::site_trackers::document(&mut paths);
         describe_path_params(&mut paths);
         json!({
             "openapi": "3.1.0",
@@ -218,6 +219,8 @@ fn build() -> Value {
     crate::routes::regions::document(&mut paths);
     crate::routes::emails::document(&mut paths);
     crate::routes::policies::document(&mut paths);
+    crate::routes::trackers::document(&mut paths);
+    crate::routes::tracker_scans::document(&mut paths);
     crate::routes::metrics::document(&mut paths);
     crate::routes::users::document(&mut paths);
     crate::routes::sessions::document(&mut paths);

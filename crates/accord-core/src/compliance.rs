@@ -868,7 +868,7 @@ pub const SORTS: &[&str] = &[
 ];
 
 /// Filters of the event lists (§3.10).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
     pub organization_id: Uuid,
     pub project_ids: Vec<Uuid>,

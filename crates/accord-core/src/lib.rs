@@ -15,10 +15,12 @@ pub mod metrics;
 pub mod policies;
 pub mod query;
 pub mod regions;
+pub mod scans;
 pub mod schema;
 pub mod site;
 pub mod store;
 pub mod time;
+pub mod trackers;
 pub mod usecases;
 pub mod users;
 

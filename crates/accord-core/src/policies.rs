@@ -189,8 +189,8 @@ impl From<&Policy> for PolicyView {
     }
 }
 
-/// One tracker of an associated project, as the cookie table of a policy lists it. Trackers
-/// do not exist yet: the table is rendered from whatever the caller passes (nothing today).
+/// One tracker of an associated project, as the cookie table of a policy lists it
+/// ([`crate::trackers::cookie_entries`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CookieEntry {
     pub category: String,

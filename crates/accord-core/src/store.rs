@@ -622,6 +622,71 @@ pub trait PolicyStore: Send + Sync + 'static {
     async fn policy_count(&self, org: Uuid) -> Result<i64>;
 }
 
+/// Trackers of a project (§8.2), what sites and scans detect (§5.7, §8.3), and the scan
+/// schedule and history (§8.3). Every call is scoped by project.
+#[async_trait::async_trait]
+pub trait TrackerStore: Send + Sync + 'static {
+    async fn list_trackers(
+        &self,
+        filter: &crate::trackers::TrackerFilter,
+        page: &Page,
+    ) -> Result<(i64, Vec<crate::trackers::Tracker>)>;
+    /// Every tracker of each of `projects`, oldest first.
+    async fn project_trackers(&self, projects: &[Uuid]) -> Result<Vec<crate::trackers::Tracker>>;
+    /// The trackers of `project` a create or a detection can meet, oldest first: those named
+    /// one of `names`, those of `ids`, and with `patterns` every tracker with a pattern.
+    async fn tracker_candidates(
+        &self,
+        project: Uuid,
+        names: &[String],
+        ids: &[Uuid],
+        patterns: bool,
+    ) -> Result<Vec<crate::trackers::Tracker>>;
+    async fn get_tracker(
+        &self,
+        project: Uuid,
+        id: Uuid,
+    ) -> Result<Option<crate::trackers::Tracker>>;
+    /// Writes a create call's inserts and updates in one transaction, or nothing: a key
+    /// another tracker holds is [`Key::Tracker`], an update of a tracker that is gone is
+    /// [`Entity::Row`] missing.
+    async fn write_trackers(&self, writes: &[crate::trackers::Write]) -> Result<()>;
+    /// Writes every field but the ids, `date_created` and `detected_name`.
+    async fn update_tracker(&self, tracker: &crate::trackers::Tracker) -> Result<()>;
+    async fn delete_tracker(&self, project: Uuid, id: Uuid) -> Result<()>;
+    /// Records detections in one transaction: `dateDetected` of the trackers seen, and the
+    /// new trackers (one whose key was taken meanwhile is counted as seen instead).
+    async fn record_detections(
+        &self,
+        project: Uuid,
+        plan: &crate::trackers::DetectionPlan,
+        now: i64,
+    ) -> Result<()>;
+    /// Sets the project's server-set `settings.trackers.lastRealTimeScan` (§5.7).
+    async fn set_last_real_time_scan(&self, project: Uuid, now: i64) -> Result<()>;
+    /// The project's scan schedule, if it ever set one.
+    async fn scan_schedule(&self, project: Uuid) -> Result<Option<crate::scans::ScanSchedule>>;
+    async fn save_scan_schedule(&self, schedule: &crate::scans::ScanSchedule) -> Result<()>;
+    /// The newest scans of a project, newest first.
+    async fn scan_history(&self, project: Uuid, limit: u64) -> Result<Vec<crate::scans::Scan>>;
+    /// Stores a `running` scan holding its lease until `lease_until`, and keeps only the
+    /// newest [`crate::scans::HISTORY_KEPT`] scans of the project. A scan of the project
+    /// still running is [`Key::RunningScan`].
+    async fn start_scan(&self, scan: &crate::scans::Scan, lease_until: i64) -> Result<()>;
+    /// Extends the lease of a running scan; false when it is no longer running.
+    async fn renew_scan_lease(&self, project: Uuid, id: Uuid, lease_until: i64) -> Result<bool>;
+    /// Writes the final status and results of a scan that is still running; false when it
+    /// no longer was (its lease expired and it was marked failed).
+    async fn finish_scan(&self, scan: &crate::scans::Scan) -> Result<bool>;
+    /// Marks `failed` every running scan whose lease ended before `now`; returns how many.
+    async fn fail_expired_scans(&self, now: i64) -> Result<u64>;
+    /// Enabled schedules due at `now` (`next_run <= now`), oldest due first.
+    async fn due_schedules(&self, now: i64, limit: u64) -> Result<Vec<crate::scans::ScanSchedule>>;
+    /// Claims one due run of a schedule: moves `next_run` from `due` to `next` in one
+    /// statement. True for exactly one caller, whatever the number of servers.
+    async fn claim_schedule(&self, project: Uuid, due: i64, next: i64) -> Result<bool>;
+}
+
 /// What the usage metrics count (§7.10).
 #[async_trait::async_trait]
 pub trait MetricsStore: Send + Sync + 'static {
@@ -671,6 +736,7 @@ pub trait Store:
     + PolicyStore
     + MetricsStore
     + UserStore
+    + TrackerStore
 {
 }
 
@@ -684,7 +750,8 @@ impl<
             + RegionStore
             + PolicyStore
             + MetricsStore
-            + UserStore,
+            + UserStore
+            + TrackerStore,
     > Store for T
 {
 }
@@ -693,7 +760,7 @@ impl<
 pub mod prelude {
     pub use super::{
         ComplianceStore, ConsentStore, DataMapStore, MessageStore, MetricsStore, PolicyStore,
-        RegionStore, SiteStore, Store, TenancyStore, UserStore,
+        RegionStore, SiteStore, Store, TenancyStore, TrackerStore, UserStore,
     };
 }
 

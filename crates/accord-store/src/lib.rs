@@ -1,6 +1,6 @@
 //! Accord's storage on SQLite and PostgreSQL: [`SqlStore`] implements each area trait of
 //! `accord_core::store` in a file of its own (`tenancy.rs`, `requests.rs`, `lifecycle.rs`
-//! for messages and jobs, `consent.rs`, `site.rs`, `datamap.rs`, `regions.rs`, `users.rs`, `policies.rs`, `metrics.rs`). Statements are sea-query
+//! for messages and jobs, `consent.rs`, `site.rs`, `datamap.rs`, `regions.rs`, `users.rs`, `policies.rs`, `metrics.rs`, `trackers.rs`). Statements are sea-query
 //! statements rendered per dialect by [`db::Db::sql`], except the bulk consent-event insert
 //! over a JSON array; the differences between the two databases stay in `db.rs`, the shared
 //! paging and substring filters in `paging.rs`.
@@ -21,6 +21,7 @@ mod requests;
 mod rows;
 mod site;
 mod tenancy;
+mod trackers;
 mod users;
 
 use accord_core::auth::{Permission, Principal, Role};

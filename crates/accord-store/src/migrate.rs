@@ -27,7 +27,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/sqlite/0012_policies_metrics.sql"),
     ),
-    (14, include_str!("../migrations/sqlite/0014_due_counts.sql")),
+    (13, include_str!("../migrations/sqlite/0013_trackers.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_more_counts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -53,9 +57,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_policies_metrics.sql"),
     ),
+    (13, include_str!("../migrations/postgres/0013_trackers.sql")),
     (
         14,
-        include_str!("../migrations/postgres/0014_due_counts.sql"),
+        include_str!("../migrations/postgres/0014_more_counts.sql"),
     ),
 ];
 

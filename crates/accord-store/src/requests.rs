@@ -364,9 +364,16 @@ impl SqlStore {
             }
         }
         if let Some(overdue) = f.overdue {
+            // On SQLite `+` keeps the planner from reading the page through the due-date
+            // index and sorting every overdue request; the page walks its sort's index and
+            // the total comes from counters. The due-date index still serves `sort=dueDate`.
+            let due = match self.db.backend {
+                Backend::Sqlite => Expr::cust_with_values("+\"due_date\" < ?", [f.now]),
+                Backend::Postgres => Expr::col(a("due_date")).lt(f.now),
+            };
             let is_overdue = Cond::all()
                 .add(Expr::col(a("status")).ne(compliance::RESOLVED))
-                .add(Expr::col(a("due_date")).lt(f.now));
+                .add(due);
             c = c.add(if overdue {
                 is_overdue
             } else {
@@ -641,9 +648,9 @@ impl ComplianceStore for SqlStore {
         if f.project_ids.is_empty() {
             return Ok((0, vec![]));
         }
-        let mut c = Cond::all()
-            .add(Expr::col(a("organization_id")).eq(f.organization_id.to_string()))
-            .add(Expr::col(a("project_id")).is_in(f.project_ids.iter().map(|p| p.to_string())));
+        // The caller passes only projects of `f.organization_id`, so the project alone scopes
+        // the query, and a date range is read from the project's index alone.
+        let mut c = Cond::all().add(in_projects(&f.project_ids));
         if let Some(v) = f.start_date {
             c = c.add(Expr::col(a("date_created")).gte(v));
         }
@@ -667,15 +674,41 @@ impl ComplianceStore for SqlStore {
         } else {
             ("date_created", false, false)
         };
-        let (total, rows): (i64, Vec<EventRow>) = page_of(
-            self,
-            "compliance_request_events",
-            &EVENT_COLUMNS,
-            c,
-            sort,
-            page,
-        )
-        .await?;
+        let counted = EventFilter {
+            organization_id: f.organization_id,
+            project_ids: f.project_ids.clone(),
+            events: f.events.clone(),
+            ..EventFilter::default()
+        };
+        let (total, rows): (i64, Vec<EventRow>) = if *f == counted {
+            // By project and event type only, the common views: the total from the
+            // counters that triggers keep with every event written or deleted.
+            let mut total = Query::select();
+            let mut tc = Cond::all().add(in_projects(&f.project_ids));
+            if !f.events.is_empty() {
+                tc = tc.add(Expr::col(a("event")).is_in(f.events.clone()));
+            }
+            total
+                .expr(Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"))
+                .from(a("compliance_request_event_counts"))
+                .cond_where(tc);
+            let mut q = Query::select();
+            q.columns(EVENT_COLUMNS.iter().map(|c| a(c)))
+                .from(a("compliance_request_events"))
+                .cond_where(c);
+            crate::paging::order_page(self, &mut q, sort.0, sort.1, sort.2, page);
+            crate::paging::page_and_total(self, q, page.offset, total).await?
+        } else {
+            page_of(
+                self,
+                "compliance_request_events",
+                &EVENT_COLUMNS,
+                c,
+                sort,
+                page,
+            )
+            .await?
+        };
         let items = rows
             .into_iter()
             .map(EventRow::into_model)

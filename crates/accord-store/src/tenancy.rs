@@ -515,6 +515,9 @@ impl TenancyStore for SqlStore {
             "send_from_emails",
             "policies",
             "consent_reads",
+            "tracker_scans",
+            "tracker_scan_schedules",
+            "trackers",
         ] {
             let mut q = Query::delete();
             q.from_table(a(table)).and_where(in_org());

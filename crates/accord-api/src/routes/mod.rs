@@ -24,4 +24,7 @@ pub mod sessions;
 pub mod site;
 pub mod site_consent;
 pub mod site_requests;
+pub mod site_trackers;
+pub mod tracker_scans;
+pub mod trackers;
 pub mod users;

@@ -45,8 +45,9 @@ pub fn list_params() -> &'static [Param] {
     })
 }
 
-/// Checks the references of a body (422) and renders the policy's `html`. The cookie
-/// table lists the associated projects' trackers, which Accord does not store yet.
+/// Checks the references of a body (422) and renders the policy's `html`; with
+/// `includeCookies`, its cookie table lists the associated projects' trackers as they are
+/// at this write (the table is a snapshot: a later tracker change shows at the next write).
 async fn prepare(state: &AppState, org: Uuid, b: &PolicyBody, p: &mut Policy) -> ApiResult<()> {
     let projects: Vec<Uuid> = match &b.associated_projects {
         Some(_) => state
@@ -59,7 +60,13 @@ async fn prepare(state: &AppState, org: Uuid, b: &PolicyBody, p: &mut Policy) ->
         None => vec![],
     };
     policies::check_refs(b, org, &projects)?;
-    p.html = policies::render_html(p, &[]);
+    let cookies = if p.include_cookies {
+        let trackers = state.store.project_trackers(&p.associated_projects).await?;
+        accord_core::trackers::cookie_entries(&trackers)
+    } else {
+        vec![]
+    };
+    p.html = policies::render_html(p, &cookies);
     Ok(())
 }
 
@@ -160,7 +167,7 @@ pub fn document(paths: &mut Map<String, Value>) {
         write_errs,
         true,
     );
-    let html_rule = "`html` is rendered on every write: an `<article>` with the name as `<h1>`, one `<section data-question-id>` per answer with one `<p>` per non-blank line, every text HTML-escaped.";
+    let html_rule = "`html` is rendered on every write: an `<article>` with the name as `<h1>`, one `<section data-question-id>` per answer with one `<p>` per non-blank line, and with `includeCookies` a table per category of the associated projects' trackers (name, company, domain, type, expiration; `ignored` trackers left out) as they are at the write; every text HTML-escaped.";
     crate::docs::append_description(&mut post, json!(html_rule));
     let mut patch = op(
         "Policies",

@@ -308,7 +308,7 @@ async fn delete(
 }
 
 /// Reads the optional body of a POST that declares no field: nothing at all, or `{}`.
-async fn optional_empty_body(headers: &HeaderMap, body: Body) -> Result<(), Error> {
+pub(crate) async fn optional_empty_body(headers: &HeaderMap, body: Body) -> Result<(), Error> {
     if !headers.contains_key(header::CONTENT_TYPE) {
         let bytes = read_limited(body, PRIVACY_BODY_LIMIT).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -19,4 +19,5 @@ mod reference;
 mod regions;
 mod site;
 mod totals;
+mod trackers;
 mod users;

@@ -120,7 +120,7 @@ async fn preflights_on_unknown_paths_are_404(b: accord_store::Backend) {
     assert_eq!(res.status(), 204);
     // Paths no router serves are 404, with no CORS headers.
     for rest in [
-        "trackers",
+        "tracker-scans",
         "widget",
         "site-client",
         "nothing",

@@ -161,6 +161,24 @@ async fn counted_totals_equal_plain_counts_after_concurrent_writes(b: accord_sto
         }
     }
     assert_eq!(grand, 240, "the statuses partition the requests");
+    // The event lists, by project and event type, count from their own counters.
+    let project_events = s.project_path("/compliance-requests-events");
+    let org_events = format!(
+        "/privacy-v1/organizations/{}/compliance-requests-events",
+        s.org
+    );
+    for path in [&project_events, &org_events] {
+        for q in [
+            "",
+            "event=created",
+            "event=status_changed",
+            "event=created&event=status_changed&event=verification_sent",
+        ] {
+            let (counted, plain, seen) = three_ways(&s, path, q).await;
+            assert_eq!((counted, plain), (seen, seen), "{path}?{q}");
+            assert!(q != "event=created" || path != &org_events || seen == 240);
+        }
+    }
     let q = format!("projectIds={second}");
     let (counted, plain, seen) = three_ways(&s, &org_path, &q).await;
     assert_eq!(
@@ -186,7 +204,11 @@ async fn counted_totals_equal_plain_counts_after_concurrent_writes(b: accord_sto
         .delete(&format!("/privacy-v1/organizations/{}", s.org))
         .await;
     assert_eq!(status, 200, "{body}");
-    for table in ["compliance_request_counts", "compliance_request_due_counts"] {
+    for table in [
+        "compliance_request_counts",
+        "compliance_request_due_counts",
+        "compliance_request_event_counts",
+    ] {
         let left: i64 = sqlx::query_scalar(&format!(
             "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {table}"
         ))

@@ -43,6 +43,10 @@ pub enum Key {
     RegionCode,
     /// A user's email in an organization (§7.5).
     UserEmail,
+    /// `(type, name, domain)` of a tracker of a project (§8.2).
+    Tracker,
+    /// The one running scan of a project (§8.3).
+    RunningScan,
 }
 
 /// The rows a call can find missing or still referenced.
@@ -89,6 +93,8 @@ impl From<StoreError> for Error {
                 Key::Attribute => crate::datamap::DUPLICATE,
                 Key::RegionCode => crate::regions::CODE_TAKEN,
                 Key::UserEmail => crate::users::EMAIL_TAKEN,
+                Key::Tracker => crate::trackers::TRACKER_EXISTS,
+                Key::RunningScan => crate::scans::SCAN_RUNNING,
             }),
             StoreError::Missing(Entity::Row) => Error::not_found(),
             StoreError::Missing(Entity::Identity) => {

@@ -3,3 +3,4 @@
 //! whatever reaches it. They see storage only through the store traits.
 pub mod compliance_requests;
 pub mod consent_events;
+pub mod tracker_scans;

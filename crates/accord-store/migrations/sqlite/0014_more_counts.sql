@@ -48,3 +48,42 @@ BEGIN
     WHERE NEW.status <> 'resolved'
     ON CONFLICT (project_id, due_day, status, request, slot) DO UPDATE SET n = n + 1;
 END;
+
+-- Exact totals of the compliance-request event lists: events counted per project and
+-- event type, kept by triggers in the same transaction as every insert and delete (events
+-- are never changed).
+CREATE TABLE compliance_request_event_counts (
+    project_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    slot BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (project_id, event, slot)
+);
+
+INSERT INTO compliance_request_event_counts (project_id, event, slot, n)
+SELECT project_id, event, 0, COUNT(*) FROM compliance_request_events
+GROUP BY project_id, event;
+
+CREATE TRIGGER compliance_request_event_counts_insert AFTER INSERT ON compliance_request_events
+BEGIN
+    INSERT INTO compliance_request_event_counts (project_id, event, slot, n)
+    VALUES (NEW.project_id, NEW.event, 0, 1)
+    ON CONFLICT (project_id, event, slot) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER compliance_request_event_counts_delete AFTER DELETE ON compliance_request_events
+BEGIN
+    UPDATE compliance_request_event_counts SET n = n - 1
+    WHERE project_id = OLD.project_id AND event = OLD.event AND slot = 0;
+END;
+
+CREATE TRIGGER compliance_request_event_counts_update
+AFTER UPDATE OF project_id, event ON compliance_request_events
+WHEN OLD.project_id IS NOT NEW.project_id OR OLD.event IS NOT NEW.event
+BEGIN
+    UPDATE compliance_request_event_counts SET n = n - 1
+    WHERE project_id = OLD.project_id AND event = OLD.event AND slot = 0;
+    INSERT INTO compliance_request_event_counts (project_id, event, slot, n)
+    VALUES (NEW.project_id, NEW.event, 0, 1)
+    ON CONFLICT (project_id, event, slot) DO UPDATE SET n = n + 1;
+END;
