@@ -180,15 +180,32 @@ impl Db {
     /// through an index of its own: SQLite then tests an ASCII needle on those rows alone
     /// (its `LIKE` folds ASCII case, as the trigram table does) instead of reading every
     /// trigram match of the needle.
+    ///
+    /// `rarest` (SQLite, see [`Db::rarest_trigram`]) is the needle's trigram found in the
+    /// fewest rows: the trigram table then reads that one posting list instead of every
+    /// trigram's, and the whole needle is matched on those candidates only.
     pub fn request_substring(
         &self,
         column: &str,
         lowered: bool,
         needle: &str,
         narrowed: bool,
+        rarest: Option<&str>,
     ) -> SimpleExpr {
         let needle = needle.to_lowercase();
         let plain = !needle.contains(['%', '_', '\\']);
+        if let Some(tri) = rarest.filter(|_| plain && !narrowed) {
+            let mut sub = Query::select();
+            sub.column(Alias::new("rowid"))
+                .from(Alias::new("compliance_requests_search"))
+                .and_where(Expr::cust_with_values(
+                    "\"compliance_requests_search\" MATCH ?",
+                    [fts_phrase(column, tri)],
+                ));
+            let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
+                .like(LikeExpr::new(format!("%{needle}%")));
+            return Expr::col(Alias::new("seq")).in_subquery(sub).and(whole);
+        }
         if let Some(rare) = rare_part(column, &needle).filter(|_| plain) {
             // A trigram index reads the posting list of every trigram of the pattern, and
             // the trigrams of a mailbox's domain (`exa`, `.co`, …) are in nearly every row:
@@ -197,7 +214,7 @@ impl Db {
             let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
                 .like(LikeExpr::new(format!("%{needle}%")));
             return self
-                .request_substring(column, lowered, rare, narrowed)
+                .request_substring(column, lowered, rare, narrowed, None)
                 .and(whole);
         }
         if self.backend == Backend::Sqlite && plain && !(narrowed && needle.is_ascii()) {
@@ -217,6 +234,60 @@ impl Db {
         } else {
             Expr::expr(Func::lower(Expr::col(Alias::new(column)))).like(pattern)
         }
+    }
+}
+
+/// An FTS5 query of one phrase in one column of the trigram table.
+fn fts_phrase(column: &str, phrase: &str) -> String {
+    format!("{column} : \"{}\"", phrase.replace('"', "\"\""))
+}
+
+/// Trigrams of a needle examined for [`Db::rarest_trigram`] at most, and matches counted per
+/// trigram at most: enough to tell a rare trigram from a common one, bounded work.
+const TRIGRAMS_EXAMINED: usize = 12;
+const TRIGRAM_COUNT_CAP: i64 = 5000;
+
+impl Db {
+    /// On SQLite, for a plain ASCII needle of more than three characters searched in
+    /// `column`: the needle's (lowercase) trigram found in the fewest rows of the trigram
+    /// table, each count capped at [`TRIGRAM_COUNT_CAP`], all read in one statement.
+    /// `None` elsewhere: the trigram table's own `LIKE` is then as good.
+    pub async fn rarest_trigram(&self, column: &str, needle: &str) -> Result<Option<String>> {
+        let needle = needle.to_lowercase();
+        if self.backend != Backend::Sqlite
+            || !needle.is_ascii()
+            || needle.len() <= 3
+            || needle.contains(['%', '_', '\\'])
+        {
+            return Ok(None);
+        }
+        let mut trigrams: Vec<&str> = (0..=needle.len() - 3).map(|i| &needle[i..i + 3]).collect();
+        trigrams.sort_unstable();
+        trigrams.dedup();
+        if trigrams.len() > TRIGRAMS_EXAMINED {
+            let step = trigrams.len() as f64 / TRIGRAMS_EXAMINED as f64;
+            trigrams = (0..TRIGRAMS_EXAMINED)
+                .map(|i| trigrams[(i as f64 * step) as usize])
+                .collect();
+        }
+        let counts = vec![
+            format!("(SELECT COUNT(*) FROM (SELECT 1 FROM compliance_requests_search WHERE compliance_requests_search MATCH ? LIMIT {TRIGRAM_COUNT_CAP}))");
+            trigrams.len()
+        ];
+        let sql = format!("SELECT {}", counts.join(", "));
+        let mut q = sqlx::query(&sql);
+        for t in &trigrams {
+            q = q.bind(fts_phrase(column, t));
+        }
+        let row = q.fetch_one(&self.read).await.map_err(db_err)?;
+        let mut best: Option<(i64, &str)> = None;
+        for (i, t) in trigrams.iter().enumerate() {
+            let n: i64 = sqlx::Row::try_get(&row, i).map_err(db_err)?;
+            if best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, t));
+            }
+        }
+        Ok(best.map(|(_, t)| t.to_string()))
     }
 }
 

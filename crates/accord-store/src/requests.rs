@@ -288,7 +288,9 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) fn request_conditions(&self, f: &RequestFilter) -> Cond {
+    /// The conditions of `f`; `rarest` holds the rarest trigram of substring filters by
+    /// column ([`SqlStore::rarest_trigrams`]).
+    pub(crate) fn request_conditions(&self, f: &RequestFilter, rarest: &[(&str, String)]) -> Cond {
         // The caller passes only projects of `f.organization_id`, so the project alone scopes
         // the query.
         let searched = [
@@ -301,12 +303,7 @@ impl SqlStore {
         ]
         .iter()
         .any(|v| v.as_deref().is_some_and(|v| !v.contains(['%', '_', '\\'])));
-        // A date range or an exact id narrows through its own index better.
-        let narrowed = f.start_date.is_some()
-            || f.end_date.is_some()
-            || f.id.is_some()
-            || f.concord_id.is_some()
-            || f.session_id.is_some();
+        let narrowed = narrowed(f);
         let searched = searched && !narrowed;
         let mut c = Cond::all().add(if searched && self.db.backend == Backend::Sqlite {
             // A substring filter is answered from the trigram table (unless it holds a
@@ -350,17 +347,13 @@ impl SqlStore {
         if let Some(v) = &f.ip_address {
             c = c.add(lower("session_ip_address").eq(v.to_lowercase()));
         }
-        let substrings = [
-            ("user_email_lower", true, &f.user_email),
-            ("session_user_agent", false, &f.user_agent),
-            ("notes", false, &f.notes),
-            ("request_details", false, &f.request_details),
-            ("resolution", false, &f.resolution),
-            ("search_text", true, &f.text),
-        ];
-        for (col, lowered, val) in substrings {
+        for (col, lowered, val) in substring_filters(f) {
             if let Some(v) = val {
-                c = c.add(self.db.request_substring(col, lowered, v, narrowed));
+                let rarest = rarest
+                    .iter()
+                    .find(|(c, _)| *c == col)
+                    .map(|(_, t)| t.as_str());
+                c = c.add(self.db.request_substring(col, lowered, v, narrowed, rarest));
             }
         }
         if let Some(overdue) = f.overdue {
@@ -381,6 +374,23 @@ impl SqlStore {
             });
         }
         c
+    }
+
+    /// On SQLite, the rarest trigram of each substring filter of `f` (by column), when the
+    /// list is not already narrowed by a date range or an exact id.
+    async fn rarest_trigrams(&self, f: &RequestFilter) -> Result<Vec<(&'static str, String)>> {
+        let mut out = Vec::new();
+        if self.db.backend != Backend::Sqlite || narrowed(f) {
+            return Ok(out);
+        }
+        for (col, _, val) in substring_filters(f) {
+            if let Some(v) = val {
+                if let Some(t) = self.db.rarest_trigram(col, v).await? {
+                    out.push((col, t));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The query of the exact number of requests matching `f` (whose conditions are
@@ -493,6 +503,28 @@ impl SqlStore {
             Expr::col(a(col)).into()
         }
     }
+}
+
+/// The substring filters of `f`: (column, whether it holds lowercase text, needle).
+fn substring_filters(f: &RequestFilter) -> [(&'static str, bool, &Option<String>); 6] {
+    [
+        ("user_email_lower", true, &f.user_email),
+        ("session_user_agent", false, &f.user_agent),
+        ("notes", false, &f.notes),
+        ("request_details", false, &f.request_details),
+        ("resolution", false, &f.resolution),
+        ("search_text", true, &f.text),
+    ]
+}
+
+/// A date range or an exact id narrows a list through its own index better than a
+/// substring filter does.
+fn narrowed(f: &RequestFilter) -> bool {
+    f.start_date.is_some()
+        || f.end_date.is_some()
+        || f.id.is_some()
+        || f.concord_id.is_some()
+        || f.session_id.is_some()
 }
 
 /// `project_id` is one of `ids`: a single project is an equality, which lets the planner
@@ -609,7 +641,8 @@ impl ComplianceStore for SqlStore {
         if f.project_ids.is_empty() {
             return Ok((0, vec![]));
         }
-        let cond = self.request_conditions(f);
+        let rarest = self.rarest_trigrams(f).await?;
+        let cond = self.request_conditions(f, &rarest);
         // Deferred join: the page's ids come from an index, then only those rows are read;
         // the total comes with them, from the same snapshot.
         let (col, text, nullable) = request_sort_column(&page.sort);
