@@ -29,6 +29,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (13, include_str!("../migrations/sqlite/0013_trackers.sql")),
     (14, include_str!("../migrations/sqlite/0014_due_counts.sql")),
+    (15, include_str!("../migrations/sqlite/0015_gcm_scans.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -58,6 +59,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_due_counts.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_gcm_scans.sql"),
     ),
 ];
 

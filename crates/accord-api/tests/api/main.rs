@@ -16,6 +16,7 @@ mod operations;
 mod plumbing;
 mod policies;
 mod regions;
+mod scan_engine;
 mod site;
 mod totals;
 mod trackers;
