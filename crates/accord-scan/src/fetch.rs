@@ -14,6 +14,9 @@ pub struct Limits {
     pub max_redirects: usize,
     pub max_bytes: usize,
     pub allow_private: bool,
+    /// Addresses reachable although not public, without allowing every private one (for
+    /// an embedding server's own fixtures and tests; no setting exposes it).
+    pub exempt: Vec<IpAddr>,
 }
 
 impl Default for Limits {
@@ -23,6 +26,7 @@ impl Default for Limits {
             max_redirects: 5,
             max_bytes: 5 * 1024 * 1024,
             allow_private: false,
+            exempt: vec![],
         }
     }
 }
@@ -46,6 +50,7 @@ pub fn client(limits: &Limits) -> reqwest::Client {
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(GuardedResolver {
             allow_private: limits.allow_private,
+            exempt: limits.exempt.clone(),
         }))
         .connect_timeout(limits.timeout)
         .user_agent(concat!("AccordScanner/", env!("CARGO_PKG_VERSION")))
@@ -120,7 +125,7 @@ async fn fetch_within(
             None => return Err(format!("{url}: no host")),
         };
         if let Some(ip) = literal {
-            guard::check(&ip.to_string(), ip, limits.allow_private)
+            guard::check_with(&ip.to_string(), ip, limits.allow_private, &limits.exempt)
                 .map_err(|r| format!("{url}: {r}"))?;
         }
         let resp = client

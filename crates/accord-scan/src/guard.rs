@@ -93,12 +93,24 @@ impl std::error::Error for Refused {}
 
 /// Checks one address of `host`.
 pub fn check(host: &str, ip: IpAddr, allow_private: bool) -> Result<(), Refused> {
+    check_with(host, ip, allow_private, &[])
+}
+
+/// [`check`], with addresses let through whatever they are.
+pub fn check_with(
+    host: &str,
+    ip: IpAddr,
+    allow_private: bool,
+    exempt: &[IpAddr],
+) -> Result<(), Refused> {
     match non_global(ip) {
-        Some(why) if !allow_private => Err(Refused(if host == ip.to_string() {
-            format!("{ip} is a {why} address, which scans may not reach")
-        } else {
-            format!("{host} resolves to {ip}, a {why} address, which scans may not reach")
-        })),
+        Some(why) if !allow_private && !exempt.contains(&ip) => {
+            Err(Refused(if host == ip.to_string() {
+                format!("{ip} is a {why} address, which scans may not reach")
+            } else {
+                format!("{host} resolves to {ip}, a {why} address, which scans may not reach")
+            }))
+        }
         _ => Ok(()),
     }
 }
@@ -108,11 +120,13 @@ pub fn check(host: &str, ip: IpAddr, allow_private: bool) -> Result<(), Refused>
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     pub allow_private: bool,
+    pub exempt: Vec<IpAddr>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
+        let exempt = self.exempt.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> =
@@ -121,7 +135,7 @@ impl Resolve for GuardedResolver {
                 return Err(Box::new(Refused(format!("{host} has no address"))) as _);
             }
             for a in &addrs {
-                check(&host, a.ip(), allow_private)?;
+                check_with(&host, a.ip(), allow_private, &exempt)?;
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)

@@ -398,6 +398,49 @@ async fn the_network_guard_refuses_private_targets(b: accord_store::Backend) {
         why("ftp://example.com/".into()).await,
         "ftp://example.com/: only http and https are fetched"
     );
+
+    // A redirect hop is checked like the first: from a site whose own address is let
+    // through (127.0.0.2), redirects to loopback by address, or by a name resolving to
+    // loopback, are refused.
+    let hop = Router::new()
+        .route("/ok", get(|| async { redirect("/landing") }))
+        .route("/landing", get(|| async { "landed" }))
+        .route(
+            "/to-address",
+            get(move || async move { redirect(&format!("http://127.0.0.1:{port}/landing")) }),
+        )
+        .route(
+            "/to-name",
+            get(move || async move { redirect(&format!("http://localhost:{port}/landing")) }),
+        );
+    let hop_port = serve("127.0.0.2", hop).await;
+    let limits = Limits {
+        timeout: SCAN_TIMEOUT,
+        exempt: vec!["127.0.0.2".parse().unwrap()],
+        ..Default::default()
+    };
+    let client = accord_scan::fetch::client(&limits);
+    let hop_url = |p: &str| format!("http://127.0.0.2:{hop_port}{p}");
+    let fetched = accord_scan::fetch::fetch(&client, &limits, &hop_url("/ok"))
+        .await
+        .unwrap();
+    assert_eq!(fetched.url.path(), "/landing");
+    let refused = accord_scan::fetch::fetch(&client, &limits, &hop_url("/to-address"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        format!("http://127.0.0.1:{port}/landing: 127.0.0.1 is a loopback address, which scans may not reach")
+    );
+    let refused = accord_scan::fetch::fetch(&client, &limits, &hop_url("/to-name"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.starts_with(&format!(
+            "http://localhost:{port}/landing: localhost resolves to "
+        )),
+        "{refused}"
+    );
 }
 
 /// Starts a GCM scan and waits for its end; the finished GcmScan.
