@@ -310,6 +310,19 @@ async fn static_scans_detect_cookies_and_third_parties(b: accord_store::Backend)
     expected.push(a("script", "127.0.0.2/deep.js", "127.0.0.2"));
     expected.sort();
     assert_eq!(trackers(&s).await, expected);
+
+    // A domain that cannot be fetched is skipped: the scan of the others completes.
+    let (status, d) = s
+        .post(
+            &s.project_path("/domains"),
+            json!({"domain": "loop.localhost", "url": format!("http://localhost:{port}/loop")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let partial = scan(&s).await;
+    assert_eq!(partial["status"], "completed", "{partial}");
+    assert_eq!(partial["domainsCount"], 2);
+    assert_eq!(partial["results"], counts(8, 0, 8, 1, 7));
 }
 
 async fn static_scans_bound_redirects_size_and_time(b: accord_store::Backend) {
@@ -626,6 +639,35 @@ async fn gcm_scan_rules(b: accord_store::Backend) {
         error.contains("localhost resolves to") && error.contains("loopback"),
         "{error}"
     );
+
+    // A running scan whose server stopped (its lease ended) is failed by the scan job.
+    let orphan = accord_core::gcm::GcmScan {
+        id: uuid::Uuid::now_v7(),
+        organization_id: s.org,
+        project_id: s.project,
+        scan_type: "domains".into(),
+        url: None,
+        status: "running".into(),
+        date_created: accord_core::time::now_ms() - 10_000,
+        date_completed: None,
+        results: vec![],
+        error: None,
+    };
+    s.store
+        .start_gcm_scan(&orphan, accord_core::time::now_ms() - 1)
+        .await
+        .unwrap();
+    let state = accord_api::AppState::new(
+        s.store.clone(),
+        Arc::new(object_store::memory::InMemory::new()),
+        config(false),
+    );
+    accord_api::jobs::start_due_scans(&state).await.unwrap();
+    let (status, ended) = s.get(&format!("{path}/{}", orphan.id)).await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["status"], "failed");
+    assert_eq!(ended["error"], "the server running the scan stopped");
+    assert!(ended["dateCompleted"].is_i64());
 
     // A project without domains.
     let (_, domains) = s.get(&s.project_path("/domains")).await;
