@@ -15,6 +15,9 @@ use url::Url;
 
 /// Pages a deep scan fetches besides the first (§8.3).
 pub const DEEP_PAGES: usize = 20;
+/// Detections one scan reports at most (a page can name any number of hosts; trackers are
+/// created 1000 at most per call elsewhere too).
+pub const MAX_DETECTIONS: usize = 1000;
 /// Pages of a deep scan fetched at once.
 const DEEP_CONCURRENCY: usize = 4;
 
@@ -100,12 +103,30 @@ pub fn detections(page: &Fetched, parsed: &html::Page, domains: &[String]) -> Ve
     out
 }
 
-fn parse(page: &Fetched) -> html::Page {
-    if page.html {
-        html::parse(&page.url, &page.body)
-    } else {
-        html::Page::default()
+/// Parses a fetched page on a blocking thread (up to 5 MiB of markup is CPU work that must
+/// not hold up the server's other tasks); a page the parser fails on reads as empty.
+async fn parse(page: Fetched) -> (Fetched, html::Page) {
+    if !page.html {
+        return (page, html::Page::default());
     }
+    let url = page.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let parsed = html::parse(&page.url, &page.body);
+        (page, parsed)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(url = %url, error = %e, "page could not be parsed");
+        (
+            Fetched {
+                url,
+                cookies: vec![],
+                html: false,
+                body: vec![],
+            },
+            html::Page::default(),
+        )
+    })
 }
 
 /// The same-host pages linked from `page` that a deep scan fetches.
@@ -126,11 +147,25 @@ fn deep_links(page: &Fetched, parsed: &html::Page) -> Vec<Url> {
     out
 }
 
+/// `found` without repeats, in order, at most [`MAX_DETECTIONS`].
+fn distinct(found: Vec<Detection>, target: &ScanTarget) -> Vec<Detection> {
+    let mut seen = std::collections::HashSet::new();
+    let total = found.len();
+    let unique: Vec<Detection> = found
+        .into_iter()
+        .filter(|d| seen.insert((d.tracker_type.clone(), d.name.clone(), d.domain.clone())))
+        .take(MAX_DETECTIONS)
+        .collect();
+    if unique.len() == MAX_DETECTIONS && total > MAX_DETECTIONS {
+        tracing::warn!(scan = %target.scan_id, kept = MAX_DETECTIONS, "scan detections capped");
+    }
+    unique
+}
+
 impl StaticEngine {
     /// The detections of one domain's page (and, deep, of its linked pages).
     async fn scan_url(&self, url: &str, target: &ScanTarget) -> Result<Vec<Detection>, String> {
-        let page = self.fetch(url).await?;
-        let parsed = parse(&page);
+        let (page, parsed) = parse(self.fetch(url).await?).await;
         let mut found = detections(&page, &parsed, &target.domains);
         if target.deep {
             let links = deep_links(&page, &parsed);
@@ -141,7 +176,10 @@ impl StaticEngine {
                 .await;
             for p in pages {
                 match p {
-                    Ok(p) => found.extend(detections(&p, &parse(&p), &target.domains)),
+                    Ok(p) => {
+                        let (p, parsed) = parse(p).await;
+                        found.extend(detections(&p, &parsed, &target.domains));
+                    }
                     Err(e) => {
                         tracing::info!(scan = %target.scan_id, reason = %e, "deep scan page skipped")
                     }
@@ -172,24 +210,42 @@ impl ScanEngine for StaticEngine {
         if !target.urls.is_empty() && failures.len() == target.urls.len() {
             return Err(accord_core::Error::internal(failures.join("; ")));
         }
-        let mut unique: Vec<Detection> = Vec::with_capacity(found.len());
-        for d in found {
-            if !unique.contains(&d) {
-                unique.push(d);
-            }
-        }
-        Ok(unique)
+        Ok(distinct(found, target))
     }
 
     async fn gcm(&self, url: &str, ctx: &GcmContext) -> Result<Vec<GcmIssue>, String> {
-        let page = self.fetch(url).await?;
-        Ok(gcm::check(&parse(&page), ctx))
+        let (_, parsed) = parse(self.fetch(url).await?).await;
+        Ok(gcm::check(&parsed, ctx))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detections_are_distinct_and_capped() {
+        let target = ScanTarget {
+            organization_id: uuid::Uuid::nil(),
+            project_id: uuid::Uuid::nil(),
+            scan_id: uuid::Uuid::nil(),
+            urls: vec![],
+            domains: vec![],
+            deep: false,
+        };
+        let d = |i: usize| Detection {
+            name: format!("h{i}.example/x"),
+            tracker_type: "image".into(),
+            domain: Some(format!("h{i}.example")),
+            pattern: None,
+        };
+        let found: Vec<Detection> = (0..3).map(d).chain((0..3).map(d)).collect();
+        assert_eq!(distinct(found, &target), (0..3).map(d).collect::<Vec<_>>());
+        let many: Vec<Detection> = (0..200_000).map(|i| d(i % 150_000)).collect();
+        let kept = distinct(many, &target);
+        assert_eq!(kept.len(), MAX_DETECTIONS);
+        assert_eq!(kept[999], d(999));
+    }
 
     #[test]
     fn hosts_within_the_project_domains_are_first_party() {
