@@ -111,6 +111,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(policies::router())
         .merge(trackers::router())
         .merge(tracker_scans::router())
+        .merge(gcm_scans::router())
         .merge(metrics::router())
         .merge(users::router())
         .merge(sessions::router())

@@ -221,6 +221,7 @@ fn build() -> Value {
     crate::routes::policies::document(&mut paths);
     crate::routes::trackers::document(&mut paths);
     crate::routes::tracker_scans::document(&mut paths);
+    crate::routes::gcm_scans::document(&mut paths);
     crate::routes::metrics::document(&mut paths);
     crate::routes::users::document(&mut paths);
     crate::routes::sessions::document(&mut paths);

@@ -8,6 +8,7 @@ pub mod compliance;
 pub mod consent;
 pub mod datamap;
 pub mod error;
+pub mod gcm;
 pub mod ids;
 pub mod json;
 pub mod lifecycle;

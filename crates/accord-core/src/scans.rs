@@ -353,6 +353,16 @@ pub struct ScanTarget {
 #[async_trait::async_trait]
 pub trait ScanEngine: Send + Sync + std::fmt::Debug + 'static {
     async fn scan(&self, target: &ScanTarget) -> crate::Result<Vec<Detection>>;
+
+    /// Fetches `url` and checks its Google Consent Mode set-up (§8.4): the issues found,
+    /// or why the page could not be checked (shown as the GCM scan's `error`).
+    async fn gcm(
+        &self,
+        _url: &str,
+        _ctx: &crate::gcm::GcmContext,
+    ) -> std::result::Result<Vec<crate::gcm::GcmIssue>, String> {
+        Err("no scan engine is available".into())
+    }
 }
 
 /// The engine of a server built without one: every scan fails, so a scheduled scan shows

@@ -685,6 +685,17 @@ pub trait TrackerStore: Send + Sync + 'static {
     /// Claims one due run of a schedule: moves `next_run` from `due` to `next` in one
     /// statement. True for exactly one caller, whatever the number of servers.
     async fn claim_schedule(&self, project: Uuid, due: i64, next: i64) -> Result<bool>;
+    /// Stores a new `running` GCM scan (§8.4) holding its lease until `lease_until`.
+    async fn start_gcm_scan(&self, scan: &crate::gcm::GcmScan, lease_until: i64) -> Result<()>;
+    /// Writes the end of a GCM scan that is still running; false when it no longer is.
+    async fn finish_gcm_scan(&self, scan: &crate::gcm::GcmScan) -> Result<bool>;
+    async fn get_gcm_scan(&self, project: Uuid, id: Uuid) -> Result<Option<crate::gcm::GcmScan>>;
+    /// One page of a project's GCM scans and the total matching the filter.
+    async fn list_gcm_scans(
+        &self,
+        filter: &crate::gcm::GcmScanFilter,
+        page: &crate::query::Page,
+    ) -> Result<(i64, Vec<crate::gcm::GcmScan>)>;
 }
 
 /// What the usage metrics count (§7.10).

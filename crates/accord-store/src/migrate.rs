@@ -32,6 +32,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_more_counts.sql"),
     ),
+    (15, include_str!("../migrations/sqlite/0015_gcm_scans.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -61,6 +62,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         14,
         include_str!("../migrations/postgres/0014_more_counts.sql"),
+    ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_gcm_scans.sql"),
     ),
 ];
 

@@ -3,6 +3,7 @@
 use crate::db::{db_err, is_unique_violation};
 use crate::paging::{contains_ci, page_of};
 use crate::{a, all, exec, one, uid, SqlStore};
+use accord_core::gcm::{GcmScan, GcmScanFilter};
 use accord_core::query::Page;
 use accord_core::scans::{Scan, ScanResults, ScanSchedule, HISTORY_KEPT};
 use accord_core::store::{Entity, Key, StoreError, StoreResult as Result, TrackerStore};
@@ -198,6 +199,54 @@ const SCAN_COLUMNS: [&str; 8] = [
     "domains_count",
     "results",
 ];
+
+#[derive(FromRow)]
+struct GcmScanRow {
+    id: String,
+    organization_id: String,
+    project_id: String,
+    scan_type: String,
+    url: Option<String>,
+    status: String,
+    date_created: i64,
+    date_completed: Option<i64>,
+    results: String,
+    error: Option<String>,
+}
+
+const GCM_COLUMNS: [&str; 10] = [
+    "id",
+    "organization_id",
+    "project_id",
+    "scan_type",
+    "url",
+    "status",
+    "date_created",
+    "date_completed",
+    "results",
+    "error",
+];
+
+impl GcmScanRow {
+    fn into_model(self) -> Result<GcmScan> {
+        Ok(GcmScan {
+            id: uid(&self.id)?,
+            organization_id: uid(&self.organization_id)?,
+            project_id: uid(&self.project_id)?,
+            scan_type: self.scan_type,
+            url: self.url,
+            status: self.status,
+            date_created: self.date_created,
+            date_completed: self.date_completed,
+            results: serde_json::from_str(&self.results).map_err(StoreError::backend)?,
+            error: self.error,
+        })
+    }
+}
+
+fn gcm_results_json(s: &GcmScan) -> Result<String> {
+    serde_json::to_string(&s.results).map_err(StoreError::backend)
+}
 
 impl ScanRow {
     fn into_model(self) -> Result<Scan> {
@@ -549,7 +598,83 @@ impl TrackerStore for SqlStore {
             .value(a("status"), "failed")
             .and_where(Expr::col(a("status")).eq("running"))
             .and_where(Expr::col(a("lease_until")).lt(now));
-        exec(&self.db, &self.db.write, &q).await
+        let tracker_scans = exec(&self.db, &self.db.write, &q).await?;
+        let mut g = Query::update();
+        g.table(a("gcm_scans"))
+            .value(a("status"), "failed")
+            .value(a("date_completed"), now)
+            .value(a("error"), "the server running the scan stopped")
+            .and_where(Expr::col(a("status")).eq("running"))
+            .and_where(Expr::col(a("lease_until")).lt(now));
+        Ok(tracker_scans + exec(&self.db, &self.db.write, &g).await?)
+    }
+
+    async fn start_gcm_scan(&self, s: &GcmScan, lease_until: i64) -> Result<()> {
+        let mut q = Query::insert();
+        q.into_table(a("gcm_scans"))
+            .columns(GCM_COLUMNS.map(a).into_iter().chain([a("lease_until")]))
+            .values_panic([
+                s.id.to_string().into(),
+                s.organization_id.to_string().into(),
+                s.project_id.to_string().into(),
+                s.scan_type.clone().into(),
+                s.url.clone().into(),
+                s.status.clone().into(),
+                s.date_created.into(),
+                s.date_completed.into(),
+                gcm_results_json(s)?.into(),
+                s.error.clone().into(),
+                lease_until.into(),
+            ]);
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
+    }
+
+    async fn finish_gcm_scan(&self, s: &GcmScan) -> Result<bool> {
+        let mut q = Query::update();
+        q.table(a("gcm_scans"))
+            .value(a("status"), s.status.clone())
+            .value(a("date_completed"), s.date_completed)
+            .value(a("results"), gcm_results_json(s)?)
+            .value(a("error"), s.error.clone())
+            .and_where(in_project(s.project_id))
+            .and_where(Expr::col(a("id")).eq(s.id.to_string()))
+            .and_where(Expr::col(a("status")).eq("running"));
+        Ok(exec(&self.db, &self.db.write, &q).await? == 1)
+    }
+
+    async fn get_gcm_scan(&self, project: Uuid, id: Uuid) -> Result<Option<GcmScan>> {
+        let mut q = Query::select();
+        q.columns(GCM_COLUMNS.map(a))
+            .from(a("gcm_scans"))
+            .and_where(in_project(project))
+            .and_where(Expr::col(a("id")).eq(id.to_string()));
+        let row: Option<GcmScanRow> = one(&self.db, &self.db.read, &q).await?;
+        row.map(GcmScanRow::into_model).transpose()
+    }
+
+    async fn list_gcm_scans(&self, f: &GcmScanFilter, page: &Page) -> Result<(i64, Vec<GcmScan>)> {
+        let mut c = Cond::all().add(in_project(f.project_id));
+        if let Some(v) = &f.status {
+            c = c.add(Expr::col(a("status")).is_in(v.iter().cloned()));
+        }
+        if let Some(v) = &f.scan_type {
+            c = c.add(Expr::col(a("scan_type")).is_in(v.iter().cloned()));
+        }
+        let (total, rows): (i64, Vec<GcmScanRow>) = page_of(
+            self,
+            "gcm_scans",
+            &GCM_COLUMNS,
+            c,
+            ("date_created", false, false),
+            page,
+        )
+        .await?;
+        Ok((
+            total,
+            rows.into_iter()
+                .map(GcmScanRow::into_model)
+                .collect::<Result<_>>()?,
+        ))
     }
 
     async fn due_schedules(&self, now: i64, limit: u64) -> Result<Vec<ScanSchedule>> {

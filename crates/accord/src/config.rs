@@ -88,6 +88,15 @@ pub struct ServeArgs {
     /// the outbox.
     #[arg(long = "sms-webhook-url", env = "ACCORD_SMS_WEBHOOK_URL", value_parser = http_url, hide_env_values = true)]
     pub sms_webhook_url: Option<String>,
+    /// Let tracker and GCM scans fetch loopback, private, link-local, unique-local and other
+    /// non-public addresses (`true` or `false`); off, such targets are refused.
+    #[arg(long = "scan-allow-private", env = "ACCORD_SCAN_ALLOW_PRIVATE", default_value_t = false,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub scan_allow_private: bool,
+    /// Seconds a scan may take to fetch one page, redirects included.
+    #[arg(long = "scan-timeout", env = "ACCORD_SCAN_TIMEOUT", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub scan_timeout: u64,
     /// External base URL; verification emails carry a one-time link only when it is set.
     #[arg(long = "public-url", env = "ACCORD_PUBLIC_URL", value_parser = http_url)]
     pub public_url: Option<String>,
@@ -138,6 +147,13 @@ impl ServeArgs {
                 1024 * 1024
             },
             read_flush_interval_ms: self.metrics_flush_interval * 1000,
+            scan_engine: std::sync::Arc::new(accord_scan::StaticEngine::new(
+                accord_scan::fetch::Limits {
+                    timeout: Duration::from_secs(self.scan_timeout),
+                    allow_private: self.scan_allow_private,
+                    ..Default::default()
+                },
+            )),
             mail: accord_api::mail::MailConfig {
                 smtp_url: self.smtp_url.clone(),
                 sms_webhook_url: self.sms_webhook_url.clone(),

@@ -12,6 +12,7 @@ pub mod domains;
 pub mod emails;
 pub mod features;
 pub mod files;
+pub mod gcm_scans;
 pub mod identities;
 pub mod metrics;
 pub mod organizations;

@@ -17,6 +17,7 @@ mod plumbing;
 mod policies;
 mod reference;
 mod regions;
+mod scan_engine;
 mod site;
 mod totals;
 mod trackers;

@@ -39,6 +39,9 @@ fn a_bad_setting_stops_serve_naming_it() {
         ("ACCORD_GEO_HEADER", "bad header"),
         ("ACCORD_DATABASE_URL", "mysql://localhost/accord"),
         ("ACCORD_LOG", "=["),
+        ("ACCORD_SCAN_ALLOW_PRIVATE", "perhaps"),
+        ("ACCORD_SCAN_TIMEOUT", "0"),
+        ("ACCORD_SCAN_TIMEOUT", "301"),
     ] {
         let (code, err) = serve_exit(&["--listen", &listen], &[(name, value)]);
         assert_eq!(code, 1, "{name}={value}: {err}");
