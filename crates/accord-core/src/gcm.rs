@@ -18,8 +18,16 @@ pub const ISSUE_CODES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct GcmIssue {
+    /// What was found (§8.4): `default_consent_not_set` (the page has neither this
+    /// project's site-client script nor an inline `gtag('consent','default'…)`),
+    /// `default_consent_too_late` (a Google tag appears before the site client or the
+    /// default call, or the site-client tag has `async`/`defer`), `consent_not_updated`
+    /// (neither the site client nor an inline `gtag('consent','update'…)` is present) or
+    /// `consent_tab_empty` (the page loads Google tags while the project's Default region has
+    /// `gcm: "disabled"`).
     #[schemars(extend("enum" = ["default_consent_not_set", "default_consent_too_late", "consent_not_updated", "consent_tab_empty"]))]
     pub code: String,
+    /// The finding in words, naming what was seen on the page.
     pub message: String,
 }
 
@@ -52,6 +60,8 @@ pub const GCM_SORTS: &[&str] = &["dateCreated"];
 crate::body! {
     /// The body of `POST …/gcm-scans` (§8.4); no body scans every project domain.
     pub struct GcmScanBody {
+        /// One http(s) URL (at most 2048 characters) to check instead of every domain of
+        /// the project; the scan is then of type `custom`.
         url: Option<String> => "url": crate::schema::string().max(2048).format(crate::schema::Format::HttpUrl).s(),
     }
 }
@@ -71,8 +81,11 @@ pub fn start_schema() -> &'static crate::schema::Schema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct GcmPageResult {
+    /// The page checked (after redirects).
     pub url: String,
+    /// `true` when the page has no issue.
     pub passed: bool,
+    /// The findings of the page, empty when it passed.
     pub issues: Vec<GcmIssue>,
 }
 
@@ -91,17 +104,25 @@ impl GcmPageResult {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct GcmScan {
+    /// Id of the scan (UUID).
     pub id: Uuid,
+    /// Organization of the project scanned.
     pub organization_id: Uuid,
+    /// Project whose pages were scanned.
     pub project_id: Uuid,
+    /// `domains` (every domain of the project) or `custom` (the one `url` of the request).
     #[schemars(extend("enum" = ["domains", "custom"]))]
     pub scan_type: String,
     /// The scanned URL, on custom scans only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `running` while pages are fetched and checked, then `completed`, or `failed` when a
+    /// page could not be fetched (see `error`).
     #[schemars(extend("enum" = ["running", "completed", "failed"]))]
     pub status: String,
+    /// When the scan started (epoch milliseconds).
     pub date_created: i64,
+    /// When the scan ended (epoch milliseconds); absent while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_completed: Option<i64>,
     /// One entry per page checked.

@@ -35,8 +35,10 @@ pub fn list_params() -> &'static [Param] {
     P.get_or_init(|| {
         let mut v = paging(GCM_SORTS);
         v.extend([
-            p("status", Kind::EnumList(GCM_STATUSES)),
-            p("scanType", Kind::EnumList(GCM_SCAN_TYPES)),
+            p("status", Kind::EnumList(GCM_STATUSES))
+                .doc("Only scans in these states (`running`, `completed`, `failed`); repeat for several."),
+            p("scanType", Kind::EnumList(GCM_SCAN_TYPES))
+                .doc("Only scans of these types (`domains`, `custom`); repeat for several."),
         ]);
         v
     })
@@ -135,6 +137,7 @@ pub fn document(paths: &mut Map<String, Value>) {
     let mut post = op(
         "GCM Scans",
         "Start a GCM scan of all project domains, or of one URL",
+        "Checks each page for Google Consent Mode: a consent default (the site client or an inline call) before any Google tag, a consent update, and Google tags while the Default region has GCM disabled. Role: admin or owner.",
         path_params(proj),
         None,
         202,
@@ -147,12 +150,12 @@ pub fn document(paths: &mut Map<String, Value>) {
     paths.insert(
         COLLECTION.into(),
         json!({
-            "get": op("GCM Scans", "GCM scans", list_p, None, 200, published::<Page<GcmScan>>(), std_errs, true),
+            "get": op("GCM Scans", "GCM scans", "The GCM scans of the project, newest first by default, filtered by `status` and `scanType`. Role: viewer or above.", list_p, None, 200, published::<Page<GcmScan>>(), std_errs, true),
             "post": post,
         }),
     );
     paths.insert(
         ONE.into(),
-        json!({"get": op("GCM Scans", "One GCM scan", path_params(one), None, 200, item, std_errs, true)}),
+        json!({"get": op("GCM Scans", "One GCM scan", "One GCM scan of the project with each page's result; 404 when the project has no such scan. Role: viewer or above.", path_params(one), None, 200, item, std_errs, true)}),
     );
 }
