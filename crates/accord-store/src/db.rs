@@ -245,7 +245,7 @@ fn fts_phrase(column: &str, phrase: &str) -> String {
 /// Trigrams of a needle examined for [`Db::rarest_trigram`] at most, and matches counted per
 /// trigram at most: enough to tell a rare trigram from a common one, bounded work.
 const TRIGRAMS_EXAMINED: usize = 12;
-const TRIGRAM_COUNT_CAP: i64 = 5000;
+const TRIGRAM_COUNT_CAP: i64 = 20_000;
 
 impl Db {
     /// On SQLite, for a plain ASCII needle of more than three characters searched in
