@@ -183,7 +183,8 @@ impl Db {
     ///
     /// `rarest` (SQLite, see [`Db::rarest_trigram`]) is the needle's trigram found in the
     /// fewest rows: the trigram table then reads that one posting list instead of every
-    /// trigram's, and the whole needle is matched on those candidates only.
+    /// trigram's, and the whole needle is matched on those candidates only. A whole email
+    /// address goes by its local part first: that phrase is rarer than any one trigram.
     pub fn request_substring(
         &self,
         column: &str,
@@ -194,6 +195,17 @@ impl Db {
     ) -> SimpleExpr {
         let needle = needle.to_lowercase();
         let plain = !needle.contains(['%', '_', '\\']);
+        if let Some(rare) = rare_part(column, &needle).filter(|_| plain) {
+            // A trigram index reads the posting list of every trigram of the pattern, and
+            // the trigrams of a mailbox's domain (`exa`, `.co`, …) are in nearly every row:
+            // select candidates by the local part alone, then match the whole value on the
+            // candidates only (an expression no index serves). Same rows, far less read.
+            let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
+                .like(LikeExpr::new(format!("%{needle}%")));
+            return self
+                .request_substring(column, lowered, rare, narrowed, None)
+                .and(whole);
+        }
         if let Some(tri) = rarest.filter(|_| plain && !narrowed) {
             let mut sub = Query::select();
             sub.column(Alias::new("rowid"))
@@ -205,17 +217,6 @@ impl Db {
             let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
                 .like(LikeExpr::new(format!("%{needle}%")));
             return Expr::col(Alias::new("seq")).in_subquery(sub).and(whole);
-        }
-        if let Some(rare) = rare_part(column, &needle).filter(|_| plain) {
-            // A trigram index reads the posting list of every trigram of the pattern, and
-            // the trigrams of a mailbox's domain (`exa`, `.co`, …) are in nearly every row:
-            // select candidates by the local part alone, then match the whole value on the
-            // candidates only (an expression no index serves). Same rows, far less read.
-            let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
-                .like(LikeExpr::new(format!("%{needle}%")));
-            return self
-                .request_substring(column, lowered, rare, narrowed, None)
-                .and(whole);
         }
         if self.backend == Backend::Sqlite && plain && !(narrowed && needle.is_ascii()) {
             let mut sub = Query::select();
