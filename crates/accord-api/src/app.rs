@@ -155,6 +155,7 @@ pub fn routes(state: AppState) -> Router {
             "/site-v1/docs/reference.js",
             get(crate::reference::script).route_layer(middleware::from_fn(tag_route)),
         )
+        .nest("/console", crate::console::router())
         .merge(site)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

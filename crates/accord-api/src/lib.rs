@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod budget;
+pub mod console;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -49,6 +50,9 @@ pub struct ApiConfig {
     pub geo_header: Option<String>,
     /// `ACCORD_PUBLIC_URL`: external base URL, used in verification links.
     pub public_url: Option<String>,
+    /// Base URL of console links (invitations, password resets) when `public_url` is not
+    /// set: the address the server listens on.
+    pub console_url: Option<String>,
     /// Transports of outgoing messages (§9.6).
     pub mail: mail::MailConfig,
     /// Period of the file purge job (hourly, §9.5).
@@ -89,6 +93,7 @@ impl Default for ApiConfig {
             trusted_proxies: vec![],
             geo_header: None,
             public_url: None,
+            console_url: None,
             mail: mail::MailConfig::default(),
             purge_interval_ms: 3_600_000,
             geoip: None,
@@ -145,6 +150,13 @@ pub struct MailWake(pub tokio::sync::Notify);
 impl accord_core::usecases::compliance_requests::Outbox for MailWake {
     fn wake(&self) {
         self.0.notify_one();
+    }
+}
+
+impl ApiConfig {
+    /// The base URL of console links: `ACCORD_PUBLIC_URL`, else the listen address.
+    pub fn console_base(&self) -> Option<&str> {
+        self.public_url.as_deref().or(self.console_url.as_deref())
     }
 }
 

@@ -123,7 +123,13 @@ async fn deliver(
         .as_ref()
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "Accord".into());
-    let rendered = lifecycle::render(msg, &project_name, state.config.public_url.as_deref());
+    let base = match msg.kind {
+        lifecycle::MessageKind::Invitation | lifecycle::MessageKind::PasswordReset => {
+            state.config.console_base()
+        }
+        _ => state.config.public_url.as_deref(),
+    };
+    let rendered = lifecycle::render(msg, &project_name, base);
     match msg.channel {
         Channel::Email => {
             let (from_email, from_name) = match project.as_ref().and_then(|p| p.send_from.clone()) {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod compliance;
 pub mod consent;
+pub mod console;
 pub mod datamap;
 pub mod error;
 pub mod gcm;

@@ -361,6 +361,10 @@ impl Channel {
 pub enum MessageKind {
     Verification,
     Resolution,
+    /// An invitation to the web console (a User was created).
+    Invitation,
+    /// A console password-reset link.
+    PasswordReset,
 }
 
 impl MessageKind {
@@ -368,13 +372,16 @@ impl MessageKind {
         match self {
             MessageKind::Verification => "verification",
             MessageKind::Resolution => "resolution",
+            MessageKind::Invitation => "invitation",
+            MessageKind::PasswordReset => "password_reset",
         }
     }
     pub fn parse(s: &str) -> MessageKind {
-        if s == "resolution" {
-            MessageKind::Resolution
-        } else {
-            MessageKind::Verification
+        match s {
+            "resolution" => MessageKind::Resolution,
+            "invitation" => MessageKind::Invitation,
+            "password_reset" => MessageKind::PasswordReset,
+            _ => MessageKind::Verification,
         }
     }
 }
@@ -418,6 +425,31 @@ impl OutgoingMessage {
             next_attempt_at: now,
             date_created: now,
         }
+    }
+}
+
+/// A console message to `to` about no compliance request (an invitation or a password
+/// reset): its request and project ids are nil. `payload.token` is the link's token,
+/// removed once delivered.
+pub fn console_message(
+    organization: Uuid,
+    kind: MessageKind,
+    to: String,
+    payload: Value,
+    now: i64,
+) -> OutgoingMessage {
+    OutgoingMessage {
+        id: crate::ids::new_id(),
+        organization_id: organization,
+        project_id: Uuid::nil(),
+        compliance_request_id: Uuid::nil(),
+        kind,
+        channel: Channel::Email,
+        recipient: to,
+        payload,
+        attempts: 0,
+        next_attempt_at: now,
+        date_created: now,
     }
 }
 
@@ -500,6 +532,38 @@ pub fn render(msg: &OutgoingMessage, project_name: &str, public_url: Option<&str
             Rendered {
                 subject: format!("Your verification code: {code}"),
                 body,
+            }
+        }
+        MessageKind::Invitation | MessageKind::PasswordReset => {
+            let link = crate::console::link_url(
+                public_url.unwrap_or(""),
+                if msg.kind == MessageKind::Invitation {
+                    crate::console::LinkKind::Invitation
+                } else {
+                    crate::console::LinkKind::PasswordReset
+                },
+                &s("token"),
+            );
+            if msg.kind == MessageKind::Invitation {
+                Rendered {
+                    subject: format!("You are invited to {} on Accord", s("organizationName")),
+                    body: format!(
+                        "You have been invited to join {} in the Accord privacy console.\r\n\r\n\
+                         Open this link to choose your password and sign in:\r\n{link}\r\n\r\n\
+                         The link can be used once and is valid for 7 days.\r\n",
+                        s("organizationName")
+                    ),
+                }
+            } else {
+                Rendered {
+                    subject: "Reset your Accord password".into(),
+                    body: format!(
+                        "Someone asked to reset the password of this address in the Accord \
+                         privacy console.\r\n\r\nOpen this link to choose a new password:\r\n\
+                         {link}\r\n\r\nThe link can be used once and is valid for one hour. \
+                         If you did not ask for it, ignore this message.\r\n"
+                    ),
+                }
             }
         }
         MessageKind::Resolution => {

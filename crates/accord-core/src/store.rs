@@ -722,9 +722,14 @@ pub trait UserStore: Send + Sync + 'static {
     /// Every user of an organization, with its permissions.
     async fn list_users(&self, org: Uuid) -> Result<Vec<crate::users::User>>;
     async fn get_user(&self, org: Uuid, id: Uuid) -> Result<Option<crate::users::User>>;
-    /// Stores a new user, finding or creating the account of its email; returns it with
-    /// its `account_id`.
-    async fn create_user(&self, user: &crate::users::User) -> Result<crate::users::User>;
+    /// Stores a new user, finding or creating the account of its email, with its
+    /// invitation link and the message that carries it (one transaction); returns the user
+    /// with its `account_id`.
+    async fn create_user(
+        &self,
+        user: &crate::users::User,
+        invitation: Option<(&crate::console::Link, &crate::lifecycle::OutgoingMessage)>,
+    ) -> Result<crate::users::User>;
     /// Writes every field but the ids, the email and the creation dates, and replaces the
     /// permissions.
     async fn update_user(&self, user: &crate::users::User) -> Result<()>;
@@ -732,6 +737,49 @@ pub trait UserStore: Send + Sync + 'static {
     /// membership and no password goes too.
     async fn delete_user(&self, org: Uuid, id: Uuid) -> Result<()>;
     async fn user_count(&self, org: Uuid) -> Result<i64>;
+}
+
+/// What redeeming a single-use console link writes, besides marking it used.
+#[derive(Debug, Clone)]
+pub enum Redeem {
+    /// Sets the password (argon2id PHC string) of the link's account: the invited User's,
+    /// which becomes `active`, or the account of a password reset, whose sessions end.
+    Password(String),
+    /// Creates the organization's first owner: the account of the User's email (found or
+    /// created) gets the password, and the User is stored `active`.
+    Setup(Box<crate::users::User>, String),
+}
+
+/// The web console's accounts, sessions, single-use links and sign-in throttling.
+#[async_trait::async_trait]
+pub trait ConsoleStore: Send + Sync + 'static {
+    /// The account of an email address (case-insensitive).
+    async fn account_by_email(&self, email: &str) -> Result<Option<crate::console::Account>>;
+    async fn account(&self, id: Uuid) -> Result<Option<crate::console::Account>>;
+    /// Every membership (User) of an account, across organizations, with permissions.
+    async fn account_users(&self, account: Uuid) -> Result<Vec<crate::users::User>>;
+    async fn create_console_session(&self, s: &crate::console::ConsoleSession) -> Result<()>;
+    async fn console_session(&self, digest: &str)
+        -> Result<Option<crate::console::ConsoleSession>>;
+    async fn touch_console_session(&self, digest: &str, now: i64, expires_at: i64) -> Result<()>;
+    async fn delete_console_session(&self, digest: &str) -> Result<()>;
+    /// `(failures, window_start)` counted under each key (`(0, 0)` for none).
+    async fn sign_in_failures(&self, keys: &[String]) -> Result<Vec<(i64, i64)>>;
+    /// Counts a failure under each key, starting a new window where the last one ended.
+    async fn record_sign_in_failure(&self, keys: &[String], now: i64, window_ms: i64)
+        -> Result<()>;
+    async fn clear_sign_in_failures(&self, key: &str) -> Result<()>;
+    /// Stores a link and, when given, the message that carries it, in one transaction.
+    async fn create_link(
+        &self,
+        link: &crate::console::Link,
+        message: Option<&crate::lifecycle::OutgoingMessage>,
+    ) -> Result<()>;
+    async fn link(&self, digest: &str) -> Result<Option<crate::console::Link>>;
+    /// Marks the link used if it is still usable at `now` and writes what `redeem` says,
+    /// all in one transaction. The account signed in by it, or `None` when the link was
+    /// unknown, used or expired (then nothing is written).
+    async fn redeem_link(&self, digest: &str, now: i64, redeem: Redeem) -> Result<Option<Uuid>>;
 }
 
 /// Everything Accord stores, one trait per area; handlers and use cases hold an
@@ -748,6 +796,7 @@ pub trait Store:
     + MetricsStore
     + UserStore
     + TrackerStore
+    + ConsoleStore
 {
 }
 
@@ -762,7 +811,8 @@ impl<
             + PolicyStore
             + MetricsStore
             + UserStore
-            + TrackerStore,
+            + TrackerStore
+            + ConsoleStore,
     > Store for T
 {
 }
@@ -770,8 +820,8 @@ impl<
 /// The area traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use super::{
-        ComplianceStore, ConsentStore, DataMapStore, MessageStore, MetricsStore, PolicyStore,
-        RegionStore, SiteStore, Store, TenancyStore, TrackerStore, UserStore,
+        ComplianceStore, ConsentStore, ConsoleStore, DataMapStore, MessageStore, MetricsStore,
+        PolicyStore, RegionStore, SiteStore, Store, TenancyStore, TrackerStore, UserStore,
     };
 }
 

@@ -8,6 +8,7 @@
 
 mod cache;
 mod consent;
+mod console;
 mod datamap;
 pub mod db;
 mod identities;

@@ -33,6 +33,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0014_more_counts.sql"),
     ),
     (15, include_str!("../migrations/sqlite/0015_gcm_scans.sql")),
+    (16, include_str!("../migrations/sqlite/0016_console.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -67,6 +68,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_gcm_scans.sql"),
     ),
+    (16, include_str!("../migrations/postgres/0016_console.sql")),
 ];
 
 impl Db {

@@ -2,6 +2,8 @@
 //! its per-project roles in `user_permissions`; the account of its email (one per address
 //! across the server) in `accounts`, found or created in the same transaction.
 use super::*;
+use accord_core::console::Link;
+use accord_core::lifecycle::OutgoingMessage;
 use accord_core::users::{Profile, User};
 use sea_query::OnConflict;
 use sqlx::AnyConnection;
@@ -89,8 +91,16 @@ fn user_values(u: &User) -> Vec<(&'static str, SimpleExpr)> {
         .collect()
 }
 
-/// The users of an organization (or one of them) with their permissions in order.
-async fn load(s: &SqlStore, org: Uuid, id: Option<Uuid>) -> Result<Vec<User>> {
+/// Which users [`load`] reads.
+pub(crate) enum Whose {
+    /// The users of an organization, or one of them.
+    Organization(Uuid, Option<Uuid>),
+    /// The memberships of an account across organizations.
+    Account(Uuid),
+}
+
+/// Users with their permissions in order.
+pub(crate) async fn load(s: &SqlStore, whose: Whose) -> Result<Vec<User>> {
     let mut q = Query::select();
     q.columns(
         USER_COLUMNS
@@ -98,17 +108,34 @@ async fn load(s: &SqlStore, org: Uuid, id: Option<Uuid>) -> Result<Vec<User>> {
             .filter(|c| **c != "email_lower")
             .map(|c| a(c)),
     )
-    .from(a("users"))
-    .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
+    .from(a("users"));
     let mut perms = Query::select();
     perms
         .columns(["user_id", "project_id", "role"].map(a))
         .from(a("user_permissions"))
-        .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
         .order_by(a("position"), Order::Asc);
-    if let Some(id) = id {
-        q.and_where(Expr::col(a("id")).eq(id.to_string()));
-        perms.and_where(Expr::col(a("user_id")).eq(id.to_string()));
+    match whose {
+        Whose::Organization(org, id) => {
+            q.and_where(Expr::col(a("organization_id")).eq(org.to_string()));
+            perms.and_where(Expr::col(a("organization_id")).eq(org.to_string()));
+            if let Some(id) = id {
+                q.and_where(Expr::col(a("id")).eq(id.to_string()));
+                perms.and_where(Expr::col(a("user_id")).eq(id.to_string()));
+            }
+        }
+        Whose::Account(account) => {
+            q.and_where(Expr::col(a("account_id")).eq(account.to_string()))
+                .order_by(a("date_created"), Order::Asc);
+            perms.and_where(
+                Expr::col(a("user_id")).in_subquery(
+                    Query::select()
+                        .column(a("id"))
+                        .from(a("users"))
+                        .and_where(Expr::col(a("account_id")).eq(account.to_string()))
+                        .to_owned(),
+                ),
+            );
+        }
     }
     let rows: Vec<UserRow> = all(&s.db, &s.db.read, &q).await?;
     let perm_rows: Vec<PermissionRow> = all(&s.db, &s.db.read, &perms).await?;
@@ -146,7 +173,31 @@ async fn load(s: &SqlStore, org: Uuid, id: Option<Uuid>) -> Result<Vec<User>> {
 
 /// The account of `email` (case-insensitive), created when there is none. A concurrent
 /// creation of the same account is absorbed by the unique key on `email_lower`.
-async fn account_of(db: &Db, ex: &mut AnyConnection, email: &str, now: i64) -> Result<Uuid> {
+/// Inserts a user, finding or creating its account; returns it with its `account_id`.
+pub(crate) async fn insert_user(s: &SqlStore, ex: &mut AnyConnection, user: &User) -> Result<User> {
+    let mut u = user.clone();
+    u.account_id = account_of(&s.db, &mut *ex, &u.email, u.date_created).await?;
+    let (columns, values): (Vec<_>, Vec<_>) = user_values(&u).into_iter().unzip();
+    let mut q = Query::insert();
+    q.into_table(a("users"))
+        .columns(columns.into_iter().map(a))
+        .values_panic(values);
+    let (sql, binds) = s.db.sql(&q);
+    match sqlx::query_with(&sql, binds).execute(&mut *ex).await {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate(Key::UserEmail)),
+        Err(e) => return Err(db_err(e)),
+    }
+    write_permissions(&s.db, ex, &u).await?;
+    Ok(u)
+}
+
+pub(crate) async fn account_of(
+    db: &Db,
+    ex: &mut AnyConnection,
+    email: &str,
+    now: i64,
+) -> Result<Uuid> {
     let lower = email.to_lowercase();
     let mut ins = Query::insert();
     ins.into_table(a("accounts"))
@@ -225,7 +276,7 @@ pub(crate) async fn delete_for_organization(
     ex: &mut AnyConnection,
     org: &str,
 ) -> Result<()> {
-    for table in ["invitations", "user_permissions", "users"] {
+    for table in ["console_links", "user_permissions", "users"] {
         let mut q = Query::delete();
         q.from_table(a(table))
             .and_where(Expr::col(a("organization_id")).eq(org));
@@ -237,29 +288,27 @@ pub(crate) async fn delete_for_organization(
 #[async_trait::async_trait]
 impl UserStore for SqlStore {
     async fn list_users(&self, org: Uuid) -> Result<Vec<User>> {
-        load(self, org, None).await
+        load(self, Whose::Organization(org, None)).await
     }
 
     async fn get_user(&self, org: Uuid, id: Uuid) -> Result<Option<User>> {
-        Ok(load(self, org, Some(id)).await?.pop())
+        Ok(load(self, Whose::Organization(org, Some(id))).await?.pop())
     }
 
-    async fn create_user(&self, user: &User) -> Result<User> {
+    async fn create_user(
+        &self,
+        user: &User,
+        invitation: Option<(&Link, &OutgoingMessage)>,
+    ) -> Result<User> {
         let mut tx = self.db.begin_write().await?;
-        let mut u = user.clone();
-        u.account_id = account_of(&self.db, &mut tx, &u.email, u.date_created).await?;
-        let (columns, values): (Vec<_>, Vec<_>) = user_values(&u).into_iter().unzip();
-        let mut q = Query::insert();
-        q.into_table(a("users"))
-            .columns(columns.into_iter().map(a))
-            .values_panic(values);
-        let (sql, binds) = self.db.sql(&q);
-        match sqlx::query_with(&sql, binds).execute(&mut *tx).await {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate(Key::UserEmail)),
-            Err(e) => return Err(db_err(e)),
+        let u = insert_user(self, &mut tx, user).await?;
+        if let Some((link, message)) = invitation {
+            let mut link = link.clone();
+            link.user_id = Some(u.id);
+            link.account_id = Some(u.account_id);
+            crate::console::insert_link(&self.db, &mut tx, &link).await?;
+            crate::lifecycle::insert_message(self, &mut tx, message).await?;
         }
-        write_permissions(&self.db, &mut tx, &u).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(u)
     }
@@ -286,7 +335,7 @@ impl UserStore for SqlStore {
     async fn delete_user(&self, org: Uuid, id: Uuid) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         for (table, column) in [
-            ("invitations", "user_id"),
+            ("console_links", "user_id"),
             ("user_permissions", "user_id"),
             ("users", "id"),
         ] {

@@ -7,6 +7,7 @@ use accord_api::{router, AppState};
 use accord_core::auth::Role;
 use accord_core::store::prelude::*;
 use accord_core::store::{bootstrap, NewApiKey};
+use accord_core::time::now_ms;
 use accord_store::SqlStore;
 use clap::{Parser, Subcommand};
 use config::{database_url, redact, LogArgs, ServeArgs, DEFAULT_DATABASE};
@@ -42,6 +43,18 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate {
+        #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Print a one-time link that creates an owner account of the organization in the web
+    /// console (valid for 24 hours).
+    #[command(name = "console-link")]
+    ConsoleLink {
+        #[arg(long)]
+        organization: String,
+        /// Base URL of the link (default: ACCORD_PUBLIC_URL, else http://127.0.0.1:8080).
+        #[arg(long = "public-url", env = "ACCORD_PUBLIC_URL")]
+        public_url: Option<String>,
         #[arg(long, env = "ACCORD_DATABASE_URL", default_value = DEFAULT_DATABASE)]
         database: String,
     },
@@ -122,10 +135,11 @@ fn object_store(
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.api_config()?;
+    let mut config = args.api_config()?;
     let limits = args.limits();
     // The listeners first: a busy address fails before anything else is touched.
     let listener = bind(&args.listen, "ACCORD_LISTEN").await?;
+    config.console_url = Some(listen_url(listener.local_addr()?));
     let metrics = match &args.metrics_listen {
         Some(addr) => {
             let listener = bind(addr, "ACCORD_METRICS_LISTEN").await?;
@@ -159,6 +173,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?;
         print_bootstrap(&b);
+        let token =
+            accord_core::usecases::console::setup_link(&store, b.organization.id, now_ms()).await?;
+        print_setup_link(config.console_base().unwrap_or_default(), &token);
     }
     let state = AppState::new(Arc::new(store), files, config);
     state.start_background();
@@ -184,6 +201,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("accord stopped");
     Ok(())
+}
+
+/// `http://` and the address a listener is on (the loopback address for an unspecified one).
+fn listen_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v) if v.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v) if v.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+}
+
+fn print_setup_link(base: &str, token: &str) {
+    println!(
+        "Accord console: create the owner's account at {} (valid for 24 hours, once)",
+        accord_core::console::link_url(base, accord_core::console::LinkKind::Setup, token)
+    );
 }
 
 async fn bind(addr: &str, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -249,6 +287,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print_bootstrap(&b);
             }
+            Ok(())
+        }
+        Command::ConsoleLink {
+            organization,
+            public_url,
+            database,
+        } => {
+            let store = open(&database).await?;
+            let org = uuid_arg(&organization)?;
+            if store.get_organization(org).await?.is_none() {
+                anyhow::bail!("organization {organization} not found");
+            }
+            let token = accord_core::usecases::console::setup_link(&store, org, now_ms()).await?;
+            print_setup_link(
+                public_url.as_deref().unwrap_or("http://127.0.0.1:8080"),
+                &token,
+            );
             Ok(())
         }
         Command::ApiKey {

@@ -157,8 +157,16 @@ async fn create(
     let permissions = parse_permissions(body.permissions.as_deref().unwrap_or_default())?;
     let projects = Projects::load(&state, org.id).await?;
     projects.check(&permissions, org.id)?;
-    let user = new_user(org.id, body, permissions, now_ms());
-    let user = state.store.create_user(&user).await?;
+    let now = now_ms();
+    let user = new_user(org.id, body, permissions, now);
+    let user = accord_core::usecases::console::invite(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        org,
+        &user,
+        now,
+    )
+    .await?;
     Ok(created(projects.view(&user, org)))
 }
 

@@ -147,7 +147,7 @@ async fn wait_for_message(list: impl Fn() -> Vec<PathBuf>, to: &str) -> String {
     panic!("no message to {to} arrived");
 }
 
-async fn outbox_message(s: &Server, to: &str, ext: &str) -> String {
+pub(crate) async fn outbox_message(s: &Server, to: &str, ext: &str) -> String {
     let dir = s.dir.path().join("outbox");
     let ext = ext.to_string();
     wait_for_message(move || outbox_files(&dir, &ext), to).await

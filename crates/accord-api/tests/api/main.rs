@@ -6,6 +6,7 @@ mod admin;
 mod basics;
 mod compliance_requests;
 mod consent;
+mod console;
 mod datamap;
 mod files;
 mod geoip;

@@ -7,7 +7,6 @@ use crate::both;
 use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 both!(
@@ -125,13 +124,13 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Runs Chromium headless on `url` with `args`, unable to resolve any host but 127.0.0.1,
-/// and answers its standard output.
+/// and answers its standard output. Headless Chromium now and then never exits after a
+/// `--screenshot` on a loaded machine: a run that takes over a minute is killed and tried
+/// again, three times at most.
 async fn chromium_run(chromium: &Path, url: &str, args: Vec<String>) -> String {
-    let chromium = chromium.to_path_buf();
-    let url = url.to_string();
-    let profile = tempfile::tempdir().unwrap();
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new(chromium)
+    for attempt in 1..=3 {
+        let profile = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new(chromium)
             .args([
                 "--headless=new",
                 "--no-sandbox",
@@ -146,21 +145,27 @@ async fn chromium_run(chromium: &Path, url: &str, args: Vec<String>) -> String {
                 "--window-size=1400,1000",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(args)
+            .args(&args)
             .arg(url)
-            .output()
-            .expect("chromium runs")
-    });
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("chromium finishes within 2 minutes")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromium runs");
+        match tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await {
+            Ok(out) => {
+                let out = out.expect("chromium's output");
+                assert!(
+                    out.status.success(),
+                    "chromium failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            Err(_) => eprintln!("chromium did not finish within a minute (attempt {attempt})"),
+        }
+    }
+    panic!("chromium did not finish within a minute, three times");
 }
 
 /// The URLs of the requests the page made (those whose initiator is the page's origin),

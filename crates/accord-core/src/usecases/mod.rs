@@ -3,5 +3,6 @@
 //! whatever reaches it. They see storage only through the store traits.
 pub mod compliance_requests;
 pub mod consent_events;
+pub mod console;
 pub mod gcm_scans;
 pub mod tracker_scans;

@@ -160,8 +160,25 @@ async fn serve_bootstraps_once_on_the_default_sqlite() {
     let Served {
         mut child, lines, ..
     } = serve(dir.path(), port, &[], &[]).await;
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
     let (key, org, project) = bootstrap_of(&lines);
+    // The console link opens the owner's account form on this server.
+    let link = lines[2]
+        .split(" at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/console/setup/")),
+        "{link}"
+    );
+    let page = reqwest::get(link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Create the owner account"));
     assert!(dir.path().join("accord-data/accord.db").exists());
     assert!(dir.path().join("accord-data/files").is_dir());
     assert!(dir.path().join("accord-data/outbox").is_dir());

@@ -156,10 +156,14 @@ pub fn stop(child: &mut std::process::Child, signal: &str) -> i32 {
     panic!("server did not stop on {signal}");
 }
 
-/// The owner key, organization id and project id of the two bootstrap lines `serve`
-/// prints on an empty database.
+/// The owner key, organization id and project id of the bootstrap lines `serve` prints on
+/// an empty database (the third is the console link of the owner's account).
 pub fn bootstrap_of(lines: &[String]) -> (String, String, String) {
-    assert_eq!(lines.len(), 2, "bootstrap lines: {lines:?}");
+    assert_eq!(lines.len(), 3, "bootstrap lines: {lines:?}");
+    assert!(
+        lines[2].starts_with("Accord console: create the owner's account at http://127.0.0.1:"),
+        "{lines:?}"
+    );
     let key = lines[1]
         .strip_prefix("Accord bootstrap: apiKey=")
         .and_then(|rest| rest.split(' ').next())

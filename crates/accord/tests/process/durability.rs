@@ -36,7 +36,7 @@ async fn acknowledged_events_survive_sigkill(postgres: bool) {
     let Served {
         mut child, lines, ..
     } = start().await;
-    assert_eq!(lines.len(), 2, "bootstrap lines: {lines:?}");
+    assert_eq!(lines.len(), 3, "bootstrap lines: {lines:?}");
     let (key, org, project) = bootstrap_of(&lines);
     let events = Arc::new(format!(
         "http://127.0.0.1:{port}/privacy-v1/organizations/{org}/projects/{project}/consent-events"

@@ -88,7 +88,7 @@ async fn empty_settings_mean_unset() {
     let mut envs: Vec<(&str, &str)> = empty.iter().map(|n| (*n, "")).collect();
     envs.push(("ACCORD_TRUSTED_PROXIES", "127.0.0.1,"));
     let mut served = serve(dir.path(), port, &[], &envs).await;
-    assert_eq!(served.lines.len(), 2, "{:?}", served.lines);
+    assert_eq!(served.lines.len(), 3, "{:?}", served.lines);
     assert_eq!(stop(&mut served.child, "-TERM"), 0);
 }
 
