@@ -145,6 +145,27 @@ pub struct User {
 }
 
 impl User {
+    /// This membership as a principal, for the console: its organization role and
+    /// per-project roles decide with the rules of API keys (§2.3). Actions are recorded
+    /// under the User's id.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            key_id: self.id,
+            home_organization_id: self.organization_id,
+            role: self.role,
+            permissions: self
+                .permissions
+                .iter()
+                .map(|(project, role)| crate::auth::Permission {
+                    id: self.id,
+                    organization_id: self.organization_id,
+                    project_id: Some(*project),
+                    role: *role,
+                })
+                .collect(),
+        }
+    }
+
     /// Whether this user holds the `owner` role anywhere: organization or project.
     pub fn involves_owner(role: Role, permissions: &[(Uuid, Role)]) -> bool {
         role == Role::Owner || permissions.iter().any(|(_, r)| *r == Role::Owner)

@@ -120,7 +120,7 @@ pub struct Batch {
     pub items: Vec<PrivacyComplianceRequest>,
 }
 
-fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> RequestFilter {
+pub fn filter_from(q: &Query, org: Uuid, projects: Vec<Uuid>) -> RequestFilter {
     let s = |k: &str| q.str(k).map(str::to_string);
     RequestFilter {
         organization_id: org,

@@ -685,3 +685,207 @@ async fn bad_passwords_keep_what_was_typed(b: accord_store::Backend) {
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
 }
+
+both!(
+    the_inbox_lists_counts_filters_and_marks_overdue_requests,
+    a_request_is_worked_to_resolved_from_its_page,
+    viewers_read_but_cannot_change_and_strangers_see_nothing
+);
+
+/// A signed-in User of the test organization with `role`, through an invitation.
+async fn member<'a>(s: &'a Server, email: &str, role: &str) -> Browser<'a> {
+    invite(s, email, role).await;
+    let token = link_token(s, email, LinkKind::Invitation).await;
+    let mut b = Browser::new(s);
+    let a = b
+        .submit(
+            &format!("/console/invitation/{token}"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    b
+}
+
+async fn the_inbox_lists_counts_filters_and_marks_overdue_requests(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    let a = s.submitted_request().await;
+    let late = s.submitted_request().await;
+    s.create_request(
+        json!({"request": "view", "userEmail": "erin@example.com", "preverified": true}),
+    )
+    .await;
+    let late_id = late["id"].as_str().unwrap();
+    sqlx::query(&format!(
+        "UPDATE compliance_requests SET due_date = 1000 WHERE id = '{late_id}'"
+    ))
+    .execute(&s.store.db.write)
+    .await
+    .unwrap();
+    let inbox = format!("/console/o/{}/requests", s.org);
+    let page = owner.get(&inbox).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"<span class="n">3</span> submitted"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("3 requests, nearest due date first."));
+    assert!(page.body.contains("erin@example.com"));
+    assert!(page.body.contains(a["user"]["email"].as_str().unwrap()));
+    // The overdue one comes first (nearest due date) and is marked.
+    let first_row = page.body.split("<tbody>").nth(1).unwrap();
+    let first_row = first_row.split("</tr>").next().unwrap();
+    assert!(first_row.contains(r#"class="overdue""#), "{first_row}");
+    assert!(
+        first_row.contains(late["user"]["email"].as_str().unwrap()),
+        "{first_row}"
+    );
+    // Filters: type, overdue, free text; empty fields of the form are no filter.
+    let page = owner
+        .get(&format!("{inbox}?text=&request=view&startDate=&endDate="))
+        .await;
+    assert!(
+        page.body.contains("1 request, nearest due date first."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("erin@example.com"));
+    let page = owner.get(&format!("{inbox}?overdue=true")).await;
+    assert!(page.body.contains("1 request,"), "{}", page.body);
+    let page = owner.get(&format!("{inbox}?text=erin")).await;
+    assert!(page.body.contains("1 request,"));
+    // A bad filter names the parameter and the rule.
+    let page = owner.get(&format!("{inbox}?startDate=yesterday")).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("startDate"), "{}", page.body);
+}
+
+async fn a_request_is_worked_to_resolved_from_its_page(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    let cr = s.submitted_request().await;
+    let id = cr["id"].as_str().unwrap();
+    let path = format!("/console/o/{}/p/{}/requests/{id}", s.org, s.project);
+    let page = owner.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(cr["user"]["email"].as_str().unwrap()));
+    assert!(page.body.contains(r#"value="acknowledge""#));
+    assert!(
+        !page.body.contains(r#"value="reopen""#),
+        "only the transitions §3.7 allows"
+    );
+    let csrf = csrf_of(&page.body);
+    let a = owner
+        .post(&path, &[("csrf", &csrf), ("action", "acknowledge")])
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("Saved."));
+    let api = format!("{}/{id}", s.project_path("/compliance-requests"));
+    assert_eq!(s.get(&api).await.1["status"], "acknowledged");
+    // Notes, then resolution with an outcome and a message.
+    let a = owner
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "notes"),
+                ("notes", "called the shop"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let a = owner
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "resolve"),
+                ("resolutionStatus", "no_records_found"),
+                ("resolution", "We hold nothing about you."),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let got = s.get(&api).await.1;
+    assert_eq!(got["status"], "resolved");
+    assert_eq!(got["resolutionStatus"], "no_records_found");
+    assert_eq!(got["notes"], "called the shop");
+    assert!(a.body.contains(r#"value="reopen""#));
+    // The timeline shows what happened; an illegal transition is refused with the
+    // contract's message, and nothing changes.
+    assert!(a.body.contains("acknowledged"), "{}", a.body);
+    let a = owner
+        .post(&path, &[("csrf", &csrf), ("action", "acknowledge")])
+        .await;
+    assert_eq!(
+        a.status, 200,
+        "acknowledging a resolved request reopens it: {}",
+        a.body
+    );
+    let a = owner
+        .post(&path, &[("csrf", &csrf), ("action", "verify")])
+        .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(s.get(&api).await.1["status"], "acknowledged");
+    // Without the session's token, nothing is done.
+    let a = owner
+        .post(&path, &[("csrf", "forged"), ("action", "extend")])
+        .await;
+    assert_eq!(a.status, 403);
+    assert_ne!(s.get(&api).await.1["dueDateExtended"], json!(true));
+}
+
+async fn viewers_read_but_cannot_change_and_strangers_see_nothing(b: accord_store::Backend) {
+    let s = start(b).await;
+    let _owner = owner(&s).await;
+    let cr = s.submitted_request().await;
+    let id = cr["id"].as_str().unwrap();
+    let mut viewer = member(&s, "vera@example.com", "viewer").await;
+    let path = format!("/console/o/{}/p/{}/requests/{id}", s.org, s.project);
+    let page = viewer.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains(r#"value="acknowledge""#),
+        "no buttons for a viewer"
+    );
+    // The session's form token, from a page that has a form (sign-out).
+    let inbox = viewer.get(&format!("/console/o/{}/requests", s.org)).await;
+    let csrf = csrf_of(&inbox.body);
+    // Posting the form by hand is refused.
+    let a = viewer
+        .post(&path, &[("csrf", &csrf), ("action", "acknowledge")])
+        .await;
+    assert_eq!(a.status, 403);
+    let api = format!("{}/{id}", s.project_path("/compliance-requests"));
+    assert_eq!(s.get(&api).await.1["status"], "submitted");
+    assert_eq!(
+        viewer
+            .get(&format!("/console/o/{}/requests", s.org))
+            .await
+            .status,
+        200
+    );
+    // Another organization's pages are closed to this User, whatever the URL.
+    let (status, other) = s
+        .post("/privacy-v1/organizations", json!({"name": "Other"}))
+        .await;
+    assert_eq!(status, 201, "{other}");
+    let other_org = other["id"].as_str().unwrap();
+    let a = viewer
+        .get(&format!("/console/o/{other_org}/requests"))
+        .await;
+    assert_eq!(a.status, 403);
+    let a = viewer
+        .get(&format!(
+            "/console/o/{other_org}/p/{}/requests/{id}",
+            s.project
+        ))
+        .await;
+    assert_eq!(a.status, 403);
+    // Signed out: back to the sign-in page.
+    let mut anon = Browser::new(&s);
+    let a = anon.get(&path).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}

@@ -19,6 +19,8 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+mod requests;
+
 /// The session cookie (HttpOnly, SameSite=Lax, Secure behind https, path `/console`).
 pub const SESSION_COOKIE: &str = "accord_session";
 /// The form token of a browser that is not signed in (double-submit, SameSite=Strict).
@@ -27,7 +29,7 @@ pub const FORM_COOKIE: &str = "accord_form";
 /// The console's Content-Security-Policy: this server only, no scripts.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-const CSS: &str = include_str!("../assets/console/console.css");
+const CSS: &str = include_str!("../../assets/console/console.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,6 +44,11 @@ pub fn router() -> Router<AppState> {
         .route("/invitation/{token}", get(invitation_page).post(invitation))
         .route("/setup/{token}", get(setup_page).post(setup))
         .route("/assets/console.css", get(css))
+        .route("/o/{org}/requests", get(requests::inbox))
+        .route(
+            "/o/{org}/p/{project}/requests/{id}",
+            get(requests::request_page).post(requests::change),
+        )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -49,7 +56,7 @@ pub fn router() -> Router<AppState> {
 
 /// A rendered page with the console's security headers: nothing cached, not framed, no
 /// referrer (link tokens are in paths), scripts refused.
-fn page(status: StatusCode, t: &impl Template) -> Response {
+pub(crate) fn page(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => {
             let mut res = (status, html).into_response();
@@ -64,7 +71,7 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console page failed");
     let mut res = (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,7 +82,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
     res
 }
 
-fn secure(h: &mut HeaderMap) {
+pub(crate) fn secure(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -92,7 +99,7 @@ fn secure(h: &mut HeaderMap) {
     );
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     let mut res = Redirect::to(to).into_response();
     secure(res.headers_mut());
     res
@@ -270,7 +277,7 @@ impl Browser {
     }
 
     /// A signed-in form is accepted only from this site, with the session's token.
-    fn refuse_session(&self, sent: &str) -> Option<Response> {
+    pub(crate) fn refuse_session(&self, sent: &str) -> Option<Response> {
         let ok = !self.cross_site
             && self.session.as_ref().is_some_and(|s| {
                 accord_core::auth::digests_equal(&token_digest(sent), &token_digest(&s.csrf))
@@ -681,6 +688,7 @@ async fn setup(
 // Home: the organizations and projects the signed-in User can open
 
 struct OrgView {
+    id: uuid::Uuid,
     name: String,
     role: &'static str,
     projects: Vec<ProjectView>,
@@ -732,6 +740,7 @@ async fn home(State(state): State<AppState>, browser: Browser) -> Response {
                 }
             }
             organizations.push(OrgView {
+                id: org.id,
                 name: org.name,
                 role: u.role.as_str(),
                 projects,

@@ -1,0 +1,609 @@
+//! The requests inbox and the request page of the console. The inbox reads with the
+//! Privacy API's list parameters and store query (§3.9), over the projects the User can
+//! read; the request page changes a request through the same PATCH schema, role check and
+//! use case as `PATCH …/compliance-requests/{id}` (§3.7).
+use super::{internal, page, see_other, Browser};
+use crate::routes::compliance_requests::{filter_from, list_params};
+use crate::AppState;
+use accord_core::auth::{Principal, Role};
+use accord_core::compliance::{
+    self, Actor, ComplianceRequest, EventFilter, PatchComplianceRequest,
+};
+use accord_core::query::{self, Page};
+use accord_core::store::{Organization, Project};
+use accord_core::time::now_ms;
+use accord_core::usecases::compliance_requests as usecase;
+use accord_core::Error;
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Rows of one inbox page.
+const PAGE_SIZE: i64 = 50;
+
+/// The signed-in User's membership of `org` as a principal: its role and per-project roles
+/// decide what it reads and changes, with the rules of API keys (§2.3). `None` when the
+/// User is not an active member.
+pub async fn member(
+    state: &AppState,
+    browser: &Browser,
+    org: Uuid,
+) -> Result<Option<(Principal, Organization)>, Error> {
+    let Some(session) = &browser.session else {
+        return Ok(None);
+    };
+    let users = state.store.account_users(session.account_id).await?;
+    let Some(u) = users
+        .into_iter()
+        .find(|u| u.organization_id == org && u.status != "disabled")
+    else {
+        return Ok(None);
+    };
+    let Some(o) = state.store.get_organization(org).await? else {
+        return Ok(None);
+    };
+    Ok(Some((u.principal(), o)))
+}
+
+fn forbidden() -> Response {
+    let mut res = axum::response::IntoResponse::into_response((
+        StatusCode::FORBIDDEN,
+        "You do not have access to this page.",
+    ));
+    super::secure(res.headers_mut());
+    res
+}
+
+fn fmt_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn label(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+struct Row {
+    href: String,
+    email: String,
+    request: String,
+    status: String,
+    project: String,
+    received: String,
+    due: String,
+    overdue: bool,
+}
+
+struct StatusCount {
+    label: String,
+    count: i64,
+    href: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/inbox.html")]
+struct InboxPage {
+    org: String,
+    org_id: Uuid,
+    email: String,
+    csrf: String,
+    counts: Vec<StatusCount>,
+    rows: Vec<Row>,
+    total: i64,
+    text: String,
+    request: String,
+    overdue: bool,
+    start: String,
+    end: String,
+    error: Option<String>,
+    next: Option<String>,
+    previous: Option<String>,
+}
+
+/// Drops the empty fields a GET form sends (`text=&…`): an empty filter is no filter here.
+fn without_empty(raw: Option<&str>) -> String {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.ends_with('='))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn with_param(raw: &str, key: &str, value: Option<&str>) -> String {
+    let mut parts: Vec<String> = raw
+        .split('&')
+        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(key))
+        .map(str::to_string)
+        .collect();
+    if let Some(v) = value {
+        parts.push(format!("{key}={v}"));
+    }
+    parts.join("&")
+}
+
+pub async fn inbox(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    let (who, org) = match member(&state, &browser, org).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return forbidden(),
+        Err(e) => return internal(e),
+    };
+    let projects = match crate::extract::readable_projects(&state, &who, org.id).await {
+        Ok(p) => p,
+        Err(_) => return forbidden(),
+    };
+    let raw = without_empty(raw.as_deref());
+    // The inbox's order: the nearest due date first.
+    let mut with_defaults = raw.clone();
+    if !raw.split('&').any(|kv| kv.starts_with("sort=")) {
+        with_defaults = with_param(&with_defaults, "sort", Some("dueDate"));
+        with_defaults = with_param(&with_defaults, "order", Some("asc"));
+    }
+    with_defaults = with_param(&with_defaults, "limit", Some(&PAGE_SIZE.to_string()));
+    let (q, error) = match query::parse(Some(&with_defaults), list_params(true)) {
+        Ok(q) => (q, None),
+        Err(e) => (
+            query::parse(Some("sort=dueDate&order=asc&limit=50"), list_params(true))
+                .expect("the inbox's default query is valid"),
+            Some(e.to_string()),
+        ),
+    };
+    let names: HashMap<Uuid, String> = match state.store.list_projects(org.id).await {
+        Ok(ps) => ps.into_iter().map(|p| (p.id, p.name)).collect(),
+        Err(e) => return internal(e),
+    };
+    let page_q = Page::from_query(&q, "dueDate");
+    let filter = filter_from(&q, org.id, projects.clone());
+    let (total, items) = if projects.is_empty() {
+        (0, vec![])
+    } else {
+        match state.store.list_compliance_requests(&filter, &page_q).await {
+            Ok(r) => r,
+            Err(e) => return internal(e),
+        }
+    };
+    // Counts per status under the same filters but the status one.
+    let mut counts = Vec::new();
+    let current: Vec<String> = q.list("status").map(<[String]>::to_vec).unwrap_or_default();
+    for status in compliance::STATUSES {
+        let mut f = filter.clone();
+        f.status = vec![status.to_string()];
+        let n = if projects.is_empty() {
+            0
+        } else {
+            match state
+                .store
+                .list_compliance_requests(
+                    &f,
+                    &Page {
+                        offset: 0,
+                        limit: 1,
+                        sort: "dateCreated".into(),
+                        desc: true,
+                    },
+                )
+                .await
+            {
+                Ok((n, _)) => n,
+                Err(e) => return internal(e),
+            }
+        };
+        counts.push(StatusCount {
+            label: label(status),
+            count: n,
+            href: format!(
+                "/console/o/{}/requests?{}",
+                org.id,
+                with_param(&with_param(&raw, "status", Some(status)), "offset", None)
+            ),
+            current: current.len() == 1 && current[0] == *status,
+        });
+    }
+    let now = now_ms();
+    let rows = items
+        .iter()
+        .map(|c| Row {
+            href: format!("/console/o/{}/p/{}/requests/{}", org.id, c.project_id, c.id),
+            email: c.user_email.clone().unwrap_or_else(|| "(no email)".into()),
+            request: label(&c.request),
+            status: label(&c.status),
+            project: names.get(&c.project_id).cloned().unwrap_or_default(),
+            received: fmt_date(c.request_date),
+            due: fmt_date(c.due_date),
+            overdue: c.due_date < now && c.status != "resolved",
+        })
+        .collect();
+    let offset = page_q.offset;
+    let base = format!("/console/o/{}/requests?", org.id);
+    let next = (offset + PAGE_SIZE < total).then(|| {
+        base.clone() + &with_param(&raw, "offset", Some(&(offset + PAGE_SIZE).to_string()))
+    });
+    let previous = (offset > 0).then(|| {
+        base.clone()
+            + &with_param(
+                &raw,
+                "offset",
+                Some(&(offset - PAGE_SIZE).max(0).to_string()),
+            )
+    });
+    let account = browser
+        .session
+        .as_ref()
+        .map(|s| s.account_id)
+        .unwrap_or_default();
+    let email = match state.store.account(account).await {
+        Ok(Some(a)) => a.email,
+        _ => String::new(),
+    };
+    let p = InboxPage {
+        org: org.name.clone(),
+        org_id: org.id,
+        email,
+        csrf: browser
+            .session
+            .as_ref()
+            .map(|s| s.csrf.clone())
+            .unwrap_or_default(),
+        counts,
+        rows,
+        total,
+        text: q.str("text").unwrap_or("").to_string(),
+        request: q
+            .list("request")
+            .and_then(|l| l.first().cloned())
+            .unwrap_or_default(),
+        overdue: q.bool("overdue") == Some(true),
+        start: q.str("startDate").unwrap_or("").to_string(),
+        end: q.str("endDate").unwrap_or("").to_string(),
+        error,
+        next,
+        previous,
+    };
+    page(
+        if p.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &p,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The request page
+
+struct EventRow {
+    when: String,
+    event: String,
+}
+
+struct TaskRow {
+    id: Uuid,
+    name: String,
+    completed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/request.html")]
+struct RequestPage {
+    org: String,
+    org_id: Uuid,
+    project: String,
+    action: String,
+    csrf: String,
+    cr: ComplianceRequest,
+    status: String,
+    due: String,
+    overdue: bool,
+    received: String,
+    events: Vec<EventRow>,
+    tasks: Vec<TaskRow>,
+    can_work: bool,
+    can_admin: bool,
+    error: Option<String>,
+    notice: Option<String>,
+    resolution_statuses: &'static [&'static str],
+}
+
+async fn load(
+    state: &AppState,
+    browser: &Browser,
+    org: Uuid,
+    project: Uuid,
+    id: Uuid,
+) -> Result<Result<(Principal, Organization, Project, ComplianceRequest), Response>, Error> {
+    let Some((who, org)) = member(state, browser, org).await? else {
+        return Ok(Err(forbidden()));
+    };
+    if who.project_role(org.id, project) < Role::Viewer {
+        return Ok(Err(forbidden()));
+    }
+    let Some(p) = state.store.get_project(org.id, project).await? else {
+        return Ok(Err(forbidden()));
+    };
+    let Some(cr) = state
+        .store
+        .get_compliance_request(org.id, project, id)
+        .await?
+    else {
+        return Ok(Err(forbidden()));
+    };
+    Ok(Ok((who, org, p, cr)))
+}
+
+async fn render_request(
+    state: &AppState,
+    browser: &Browser,
+    (who, org, project, cr): (Principal, Organization, Project, ComplianceRequest),
+    status: StatusCode,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let filter = EventFilter {
+        organization_id: org.id,
+        project_ids: vec![project.id],
+        start_date: None,
+        end_date: None,
+        account_id: None,
+        compliance_request_id: Some(cr.id),
+        event_id: None,
+        events: vec![],
+    };
+    let events = match state
+        .store
+        .list_request_events(
+            &filter,
+            &Page {
+                offset: 0,
+                limit: 1000,
+                sort: "dateCreated".into(),
+                desc: false,
+            },
+        )
+        .await
+    {
+        Ok((_, e)) => e,
+        Err(e) => return internal(e),
+    };
+    let ids: Vec<Uuid> = cr.tasks.iter().map(|t| t.data_system).collect();
+    let names = match state.store.data_system_summaries(org.id, &ids).await {
+        Ok(n) => n,
+        Err(e) => return internal(e),
+    };
+    let role = who.project_role(org.id, project.id);
+    let now = now_ms();
+    let p = RequestPage {
+        org: org.name.clone(),
+        org_id: org.id,
+        project: project.name.clone(),
+        action: format!("/console/o/{}/p/{}/requests/{}", org.id, project.id, cr.id),
+        csrf: browser
+            .session
+            .as_ref()
+            .map(|s| s.csrf.clone())
+            .unwrap_or_default(),
+        status: label(&cr.status),
+        due: fmt_date(cr.due_date),
+        overdue: cr.due_date < now && cr.status != "resolved",
+        received: fmt_time(cr.request_date),
+        events: events
+            .iter()
+            .map(|e| EventRow {
+                when: fmt_time(e.date_created),
+                event: label(&e.event),
+            })
+            .collect(),
+        tasks: cr
+            .tasks
+            .iter()
+            .map(|t| TaskRow {
+                id: t.data_system,
+                name: names
+                    .get(&t.data_system)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_else(|| t.data_system.to_string()),
+                completed: t.completed,
+            })
+            .collect(),
+        can_work: role >= Role::Limited,
+        can_admin: role >= Role::Admin,
+        error,
+        notice,
+        resolution_statuses: compliance::RESOLUTION_STATUSES,
+        cr,
+    };
+    page(status, &p)
+}
+
+pub async fn request_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
+) -> Response {
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    match load(&state, &browser, org, project, id).await {
+        Ok(Ok(found)) => render_request(&state, &browser, found, StatusCode::OK, None, None).await,
+        Ok(Err(r)) => r,
+        Err(e) => internal(e),
+    }
+}
+
+/// A change from the request page: one action and its fields.
+pub struct ChangeForm {
+    csrf: String,
+    action: String,
+    notes: String,
+    resolution: String,
+    resolution_status: String,
+    /// The `dataSystem` of each task whose box is ticked.
+    done: Vec<String>,
+}
+
+/// The PATCH body (§3.7) an action of the page stands for.
+fn patch_of(f: &ChangeForm, cr: &ComplianceRequest) -> Result<Value, String> {
+    let mut body = Map::new();
+    match f.action.as_str() {
+        "verify" => {
+            body.insert("status".into(), json!("submitted"));
+        }
+        "acknowledge" => {
+            body.insert("status".into(), json!("acknowledged"));
+        }
+        "reopen" => {
+            body.insert("status".into(), json!("acknowledged"));
+        }
+        "resolve" => {
+            body.insert("status".into(), json!("resolved"));
+            if !f.resolution_status.is_empty() {
+                body.insert("resolutionStatus".into(), json!(f.resolution_status));
+            }
+            if !f.resolution.is_empty() {
+                body.insert("resolution".into(), json!(f.resolution));
+            }
+        }
+        "notes" => {
+            body.insert("notes".into(), json!(f.notes));
+        }
+        "extend" => {
+            body.insert("extendDueDate".into(), json!(true));
+        }
+        "tasks" => {
+            let tasks: Vec<Value> = cr
+                .tasks
+                .iter()
+                .map(|t| {
+                    let id = t.data_system.to_string();
+                    json!({"dataSystem": id, "completed": f.done.contains(&id)})
+                })
+                .collect();
+            if tasks.is_empty() {
+                return Err("This request has no data-system tasks.".into());
+            }
+            body.insert("dataSystemTasks".into(), Value::Array(tasks));
+        }
+        other => return Err(format!("action must be one of verify, acknowledge, resolve, reopen, notes, extend, tasks (got {other:?})")),
+    }
+    Ok(Value::Object(body))
+}
+
+pub async fn change(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
+    axum::extract::RawForm(raw): axum::extract::RawForm,
+) -> Response {
+    // Repeated `done` fields need the raw form: serde_urlencoded takes no sequences.
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let field = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let f = ChangeForm {
+        csrf: field("csrf"),
+        action: field("action"),
+        notes: field("notes"),
+        resolution: field("resolution"),
+        resolution_status: field("resolutionStatus"),
+        done: pairs
+            .iter()
+            .filter(|(n, _)| n == "done")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    if let Some(r) = browser.refuse_session(&f.csrf) {
+        return r;
+    }
+    let (who, o, p, cr) = match load(&state, &browser, org, project, id).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(r)) => return r,
+        Err(e) => return internal(e),
+    };
+    let role = who.project_role(o.id, p.id);
+    if role < Role::Limited {
+        return forbidden();
+    }
+    let refused = |found, status, message: String| {
+        let state = state.clone();
+        let browser = &browser;
+        async move { render_request(&state, browser, found, status, Some(message), None).await }
+    };
+    let body = match patch_of(&f, &cr) {
+        Ok(b) => b,
+        Err(m) => return refused((who, o, p, cr), StatusCode::UNPROCESSABLE_ENTITY, m).await,
+    };
+    let patch: PatchComplianceRequest =
+        match accord_core::schema::parse(&body, compliance::patch_schema()) {
+            Ok(patch) => patch,
+            Err(e) => {
+                return refused(
+                    (who, o, p, cr),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    e.to_string(),
+                )
+                .await
+            }
+        };
+    let regulation = p.regulation();
+    let done = usecase::update(
+        state.store.as_ref(),
+        state.mail_wake.as_ref(),
+        (o.id, p.id, cr.id),
+        Actor {
+            account_id: Some(who.key_id),
+        },
+        move |cr| {
+            compliance::check_patch_role(cr, &patch, role)?;
+            compliance::apply_patch(cr, &patch, &regulation, now_ms())
+        },
+    )
+    .await;
+    match done {
+        Ok(Some(updated)) => {
+            let notice = Some("Saved.".to_string());
+            render_request(
+                &state,
+                &browser,
+                (who, o, p, updated),
+                StatusCode::OK,
+                None,
+                notice,
+            )
+            .await
+        }
+        Ok(None) => forbidden(),
+        Err(Error::Forbidden(_)) => forbidden(),
+        Err(Error::Unprocessable(m)) | Err(Error::BadRequest(m)) => {
+            refused((who, o, p, cr), StatusCode::UNPROCESSABLE_ENTITY, m).await
+        }
+        Err(e) => internal(e),
+    }
+}
