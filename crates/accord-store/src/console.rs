@@ -111,6 +111,13 @@ async fn set_password(
     Ok(())
 }
 
+/// Runs one write statement in a transaction of its own.
+async fn write(s: &SqlStore, q: &impl sea_query_binder::SqlxBinder) -> Result<()> {
+    let mut tx = s.db.begin_write().await?;
+    exec(&s.db, &mut *tx, q).await?;
+    tx.commit().await.map_err(db_err)
+}
+
 async fn end_sessions(db: &Db, ex: &mut AnyConnection, account: Uuid) -> Result<()> {
     let mut q = Query::delete();
     q.from_table(a("console_sessions"))
@@ -210,18 +217,14 @@ impl ConsoleStore for SqlStore {
             .value(a("last_seen_at"), now)
             .value(a("expires_at"), expires_at)
             .and_where(Expr::col(a("digest")).eq(digest));
-        let mut tx = self.db.begin_write().await?;
-        exec(&self.db, &mut *tx, &q).await?;
-        tx.commit().await.map_err(db_err)
+        write(self, &q).await
     }
 
     async fn delete_console_session(&self, digest: &str) -> Result<()> {
         let mut q = Query::delete();
         q.from_table(a("console_sessions"))
             .and_where(Expr::col(a("digest")).eq(digest));
-        let mut tx = self.db.begin_write().await?;
-        exec(&self.db, &mut *tx, &q).await?;
-        tx.commit().await.map_err(db_err)
+        write(self, &q).await
     }
 
     async fn sign_in_failures(&self, keys: &[String]) -> Result<Vec<(i64, i64)>> {
@@ -276,9 +279,7 @@ impl ConsoleStore for SqlStore {
         let mut q = Query::delete();
         q.from_table(a("sign_in_failures"))
             .and_where(Expr::col(a("key")).eq(key));
-        let mut tx = self.db.begin_write().await?;
-        exec(&self.db, &mut *tx, &q).await?;
-        tx.commit().await.map_err(db_err)
+        write(self, &q).await
     }
 
     async fn create_link(&self, link: &Link, message: Option<&OutgoingMessage>) -> Result<()> {

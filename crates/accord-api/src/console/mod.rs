@@ -40,9 +40,12 @@ pub fn router() -> Router<AppState> {
             "/password-reset",
             get(reset_request_page).post(reset_request),
         )
-        .route("/password-reset/{token}", get(reset_page).post(reset))
-        .route("/invitation/{token}", get(invitation_page).post(invitation))
-        .route("/setup/{token}", get(setup_page).post(setup))
+        .route(
+            "/password-reset/{token}",
+            link_routes(LinkKind::PasswordReset),
+        )
+        .route("/invitation/{token}", link_routes(LinkKind::Invitation))
+        .route("/setup/{token}", link_routes(LinkKind::Setup))
         .route("/assets/console.css", get(css))
         .route("/o/{org}/requests", get(requests::inbox))
         .route(
@@ -625,63 +628,21 @@ async fn redeem(
     }
 }
 
-async fn invitation_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-) -> Response {
-    link_page(&state, &browser, LinkKind::Invitation, &token, None, None).await
-}
-
-async fn invitation(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-    Form(f): Form<PasswordForm>,
-) -> Response {
-    redeem(state, browser, LinkKind::Invitation, token, f).await
-}
-
-async fn reset_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-) -> Response {
-    link_page(
-        &state,
-        &browser,
-        LinkKind::PasswordReset,
-        &token,
-        None,
-        None,
+/// The page of a kind of single-use link (`GET …/{token}`) and its form (`POST`).
+fn link_routes(kind: LinkKind) -> axum::routing::MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, browser: Browser, Path(token): Path<String>| async move {
+            link_page(&state, &browser, kind, &token, None, None).await
+        },
     )
-    .await
-}
-
-async fn reset(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-    Form(f): Form<PasswordForm>,
-) -> Response {
-    redeem(state, browser, LinkKind::PasswordReset, token, f).await
-}
-
-async fn setup_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-) -> Response {
-    link_page(&state, &browser, LinkKind::Setup, &token, None, None).await
-}
-
-async fn setup(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(token): Path<String>,
-    Form(f): Form<PasswordForm>,
-) -> Response {
-    redeem(state, browser, LinkKind::Setup, token, f).await
+    .post(
+        move |State(state): State<AppState>,
+              browser: Browser,
+              Path(token): Path<String>,
+              Form(f): Form<PasswordForm>| async move {
+            redeem(state, browser, kind, token, f).await
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -127,6 +127,16 @@ impl<'a> Browser<'a> {
         self.post(path, &form).await
     }
 
+    /// Posts the owner's credentials with the form token `csrf`.
+    async fn owner_sign_in(&mut self, csrf: &str) -> Answer {
+        let form = [
+            ("csrf", csrf),
+            ("email", "owner@example.com"),
+            ("password", PASSWORD),
+        ];
+        self.post("/console/sign-in", &form).await
+    }
+
     async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
         self.submit(
             "/console/sign-in",
@@ -386,30 +396,12 @@ async fn forms_need_their_token_and_this_site(b: accord_store::Backend) {
     // The right token from another site.
     let csrf = csrf_of(&page.body);
     b.origin = Some("https://evil.example".into());
-    let a = b
-        .post(
-            "/console/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", "owner@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let a = b.owner_sign_in(&csrf).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(b.session().is_none());
     // From this site, it works.
     b.origin = Some(s.base.clone());
-    let a = b
-        .post(
-            "/console/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", "owner@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let a = b.owner_sign_in(&csrf).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     // Signed in, forms carry the session's token: the old one is refused.
     let a = b.post("/console/sign-out", &[("csrf", &csrf)]).await;
@@ -427,16 +419,7 @@ async fn sessions_are_renewed_at_sign_in_and_ended_at_sign_out(b: accord_store::
     let page = again.get("/console/sign-in").await;
     let csrf = csrf_of(&page.body);
     again.cookies.insert("accord_session".into(), first.clone());
-    let a = again
-        .post(
-            "/console/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", "owner@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let a = again.owner_sign_in(&csrf).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let second = again.session().unwrap();
     assert_ne!(first, second);
@@ -446,16 +429,7 @@ async fn sessions_are_renewed_at_sign_in_and_ended_at_sign_out(b: accord_store::
     chosen
         .cookies
         .insert("accord_session".into(), "cs_chosen-by-an-attacker".into());
-    chosen
-        .post(
-            "/console/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", "owner@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    chosen.owner_sign_in(&csrf).await;
     assert_ne!(
         chosen.session().as_deref(),
         Some("cs_chosen-by-an-attacker")
