@@ -779,7 +779,8 @@
     return a && a.getAttribute && a.getAttribute('data-concord') === 'widget' ? active() : a;
   }
   function restore(to) {
-    try { if (to && to.isConnected && to.focus) to.focus(); } catch (e) { /* the page moved on */ }
+    if (!(to && to.isConnected && to.focus)) to = fabEl;
+    try { if (to) to.focus(); } catch (e) { /* the page moved on */ }
   }
   function trap(e) {
     if (!modal) return;
@@ -1182,6 +1183,7 @@
       setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
       btn.disabled = false;
       btn.setAttribute('data-downloaded', 'true');
+      btn.setAttribute('data-bytes', String(blob.size));
     }, function () {
       btn.disabled = false;
       btn.parentNode.appendChild(h('span', { 'class': 'err', role: 'alert', text: ' ' + t('error.generic') }));
@@ -1220,10 +1222,11 @@
       var box = h('div', { 'class': 'w ph', role: 'region', 'aria-label': t('placeholder.text', { category: name }), lang: langTag() }, [
         h('p', { text: t('placeholder.text', { category: name }) }),
         h('button', { type: 'button', 'data-cc': 'allow', text: t('placeholder.allow', { category: name }), on: { click: function (e) {
-          e.currentTarget.disabled = true;
+          var b = e.currentTarget;
+          b.disabled = true;
           Promise.all(cts.map(function (ct) {
             return allows(ct, 'accepted') ? C.consent.addConsentEvent({ category: ct.category, subcategory: ct.subcategory, label: ct.label, consentState: 'accepted', consentAction: 'user_click' }) : null;
-          })).then(null, function () { e.target.disabled = false; });
+          })).then(null, function () { b.disabled = false; });
         } } })
       ]);
       paint(box, S('placeholders.theme', 'light') === 'dark' ? 'dark' : 'light');

@@ -147,14 +147,14 @@ async fn wait_for_message(list: impl Fn() -> Vec<PathBuf>, to: &str) -> String {
     panic!("no message to {to} arrived");
 }
 
-async fn outbox_message(s: &Server, to: &str, ext: &str) -> String {
+pub(crate) async fn outbox_message(s: &Server, to: &str, ext: &str) -> String {
     let dir = s.dir.path().join("outbox");
     let ext = ext.to_string();
     wait_for_message(move || outbox_files(&dir, &ext), to).await
 }
 
 /// The six-digit code of a message.
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     let re = regex_lite(text);
     re.unwrap_or_else(|| panic!("no code in message:\n{text}"))
 }
