@@ -760,9 +760,17 @@
     types().forEach(function (ct) {
       var st = ct.required || on(ct) ? 'accepted' : 'declined';
       if (!allows(ct, st)) return;
-      evs.push({ category: ct.category, subcategory: ct.subcategory, label: ct.label, consentState: st, consentAction: 'user_click' });
+      evs.push(event(ct, st));
     });
-    return Promise.all(evs.map(function (ev) { return C.consent.addConsentEvent(ev); }));
+    return send(evs);
+  }
+  /** One call for the whole choice (the site client takes a list: one request, one update of
+   * Consent Mode and one concord-change). */
+  function send(evs) {
+    return evs.length ? C.consent.addConsentEvent(evs) : Promise.resolve();
+  }
+  function event(ct, st) {
+    return { category: ct.category, subcategory: ct.subcategory, label: ct.label, consentState: st, consentAction: 'user_click' };
   }
 
   // ------------------------------------------------------------------------------------
@@ -1026,9 +1034,7 @@
       acts.appendChild(h('button', { type: 'button', 'data-cc': 'dns-optout', disabled: !!out, text: t('dns.button'), on: { click: function (e) {
         var b = e.currentTarget;
         b.disabled = true;
-        Promise.all(ads.map(function (ct) {
-          return allows(ct, 'declined') ? C.consent.addConsentEvent({ category: ct.category, subcategory: ct.subcategory, label: ct.label, consentState: 'declined', consentAction: 'user_click' }) : null;
-        })).then(function () { msg.className = 'ok'; msg.textContent = t('dns.done'); },
+        send(ads.filter(function (ct) { return allows(ct, 'declined'); }).map(function (ct) { return event(ct, 'declined'); })).then(function () { msg.className = 'ok'; msg.textContent = t('dns.done'); },
           function () { b.disabled = false; msg.className = 'err'; msg.textContent = t('error.generic'); });
       } } }));
     }
@@ -1224,9 +1230,7 @@
         h('button', { type: 'button', 'data-cc': 'allow', text: t('placeholder.allow', { category: name }), on: { click: function (e) {
           var b = e.currentTarget;
           b.disabled = true;
-          Promise.all(cts.map(function (ct) {
-            return allows(ct, 'accepted') ? C.consent.addConsentEvent({ category: ct.category, subcategory: ct.subcategory, label: ct.label, consentState: 'accepted', consentAction: 'user_click' }) : null;
-          })).then(null, function () { b.disabled = false; });
+          send(cts.filter(function (ct) { return allows(ct, 'accepted'); }).map(function (ct) { return event(ct, 'accepted'); })).then(null, function () { b.disabled = false; });
         } } })
       ]);
       paint(box, S('placeholders.theme', 'light') === 'dark' ? 'dark' : 'light');
