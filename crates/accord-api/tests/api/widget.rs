@@ -8,10 +8,10 @@ use crate::both;
 use crate::browser::{start_site_server, Browser, Fixture, Tab};
 use crate::common::*;
 use crate::lifecycle::{code_in, outbox_message};
-use chromiumoxide::cdp::browser_protocol::network::SetCacheDisabledParams;
 use chromiumoxide::cdp::browser_protocol::input::{
     DispatchKeyEventParams, DispatchKeyEventType, InsertTextParams,
 };
+use chromiumoxide::cdp::browser_protocol::network::SetCacheDisabledParams;
 use chromiumoxide::layout::Point;
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
@@ -27,7 +27,8 @@ both!(
     privacy_center_request_is_verified_resolved_and_downloaded,
     region_translations_take_precedence_over_built_in_strings,
     gpc_note_shows_only_when_honoured,
-    banner_and_privacy_center_are_accessible_in_light_and_dark
+    banner_and_privacy_center_are_accessible_in_light_and_dark,
+    blocked_embeds_get_a_placeholder_that_allows_their_category
 );
 
 /// The budget of the issue: 35 KB gzipped, CSS and strings included.
@@ -48,7 +49,10 @@ async fn widget_stays_within_its_size_budget() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&bytes).unwrap();
     let size = gz.finish().unwrap().len();
-    println!("{{\"widgetBytes\": {}, \"widgetGzipBytes\": {size}}}", bytes.len());
+    println!(
+        "{{\"widgetBytes\": {}, \"widgetGzipBytes\": {size}}}",
+        bytes.len()
+    );
     assert!(
         size <= WIDGET_BUDGET,
         "the widget is {size} bytes gzipped, over its budget of {WIDGET_BUDGET}"
@@ -88,7 +92,9 @@ async fn configure(s: &Server, settings: Value, language: Option<Value>) {
     if let Some(l) = language {
         body["language"] = l;
     }
-    let (status, r) = s.patch(&s.project_path(&format!("/regions/{id}")), body).await;
+    let (status, r) = s
+        .patch(&s.project_path(&format!("/regions/{id}")), body)
+        .await;
     assert_eq!(status, 200, "{r}");
 }
 
@@ -221,15 +227,23 @@ async fn focused(tab: &Tab) -> String {
 }
 
 async fn concord_id(tab: &Tab) -> String {
-    tab.wait_for("window.concord.session && window.concord.session.concordId", WAIT, "the session")
-        .await
-        .as_str()
-        .unwrap()
-        .to_string()
+    tab.wait_for(
+        "window.concord.session && window.concord.session.concordId",
+        WAIT,
+        "the session",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .to_string()
 }
 
 /// The visitor's stored consent events, through the Privacy API: label → (state, action).
-async fn stored_choices(s: &Server, concord_id: &str, expect: usize) -> Vec<(String, String, String)> {
+async fn stored_choices(
+    s: &Server,
+    concord_id: &str,
+    expect: usize,
+) -> Vec<(String, String, String)> {
     let mut last = Value::Null;
     for _ in 0..100 {
         let (status, page) = s
@@ -286,8 +300,12 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
     // The banner takes the focus on its first action, and the page keeps its layout.
     assert_eq!(focused(&tab).await, "accept");
     click(&tab, "[data-cc=accept]").await;
-    tab.wait_for(&format!("!{}", sh("[data-cc=banner]")), WAIT, "the banner to close")
-        .await;
+    tab.wait_for(
+        &format!("!{}", sh("[data-cc=banner]")),
+        WAIT,
+        "the banner to close",
+    )
+    .await;
     let cid = concord_id(&tab).await;
     assert_eq!(
         stored_choices(&v.s, &cid, 4).await,
@@ -299,8 +317,12 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
         ])
     );
     // The floating button replaces the banner; the page did not move, and has no cookie.
-    tab.wait_for(&format!("!!{}", sh("[data-cc=fab]")), WAIT, "the floating button")
-        .await;
+    tab.wait_for(
+        &format!("!!{}", sh("[data-cc=fab]")),
+        WAIT,
+        "the floating button",
+    )
+    .await;
     let after = tab
         .eval("JSON.stringify(document.getElementById('lead').getBoundingClientRect())")
         .await;
@@ -312,16 +334,29 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
     let again = open(&v).await;
     assert_eq!(concord_id(&again).await, cid);
     again
-        .wait_for(&format!("!!{}", sh("[data-cc=fab]")), WAIT, "the floating button")
+        .wait_for(
+            &format!("!!{}", sh("[data-cc=fab]")),
+            WAIT,
+            "the floating button",
+        )
         .await;
-    assert_eq!(again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await, json!(false));
+    assert_eq!(
+        again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await,
+        json!(false)
+    );
     // The toggles of the privacy center show the stored choice.
     click(&again, "[data-cc=fab]").await;
     again
-        .wait_for(&format!("!!{}", sh("[data-cc=toggle-analytics]")), WAIT, "the toggles")
+        .wait_for(
+            &format!("!!{}", sh("[data-cc=toggle-analytics]")),
+            WAIT,
+            "the toggles",
+        )
         .await;
     assert_eq!(
-        again.eval(&format!("{}.checked", sh("[data-cc=toggle-analytics]"))).await,
+        again
+            .eval(&format!("{}.checked", sh("[data-cc=toggle-analytics]")))
+            .await,
         json!(true)
     );
     v.browser.close().await;
@@ -332,8 +367,12 @@ async fn deny_all_is_stored(b: accord_store::Backend) {
     let tab = open(&v).await;
     wait_banner(&tab).await;
     click(&tab, "[data-cc=deny]").await;
-    tab.wait_for(&format!("!{}", sh("[data-cc=banner]")), WAIT, "the banner to close")
-        .await;
+    tab.wait_for(
+        &format!("!{}", sh("[data-cc=banner]")),
+        WAIT,
+        "the banner to close",
+    )
+    .await;
     let cid = concord_id(&tab).await;
     assert_eq!(
         stored_choices(&v.s, &cid, 4).await,
@@ -353,9 +392,16 @@ async fn deny_all_is_stored(b: accord_store::Backend) {
     .await;
     let again = open(&v).await;
     again
-        .wait_for(&format!("!!{}", sh("[data-cc=fab]")), WAIT, "the floating button")
+        .wait_for(
+            &format!("!!{}", sh("[data-cc=fab]")),
+            WAIT,
+            "the floating button",
+        )
         .await;
-    assert_eq!(again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await, json!(false));
+    assert_eq!(
+        again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await,
+        json!(false)
+    );
     v.browser.close().await;
 }
 
@@ -364,8 +410,12 @@ async fn a_custom_choice_is_stored(b: accord_store::Backend) {
     let tab = open(&v).await;
     wait_banner(&tab).await;
     click(&tab, "[data-cc=customize]").await;
-    tab.wait_for(&format!("!!{}", sh("[data-cc=center]")), WAIT, "the privacy center")
-        .await;
+    tab.wait_for(
+        &format!("!!{}", sh("[data-cc=center]")),
+        WAIT,
+        "the privacy center",
+    )
+    .await;
     // Express region: everything but the required category starts off.
     for (label, on) in [
         ("strictly_necessary", true),
@@ -374,15 +424,21 @@ async fn a_custom_choice_is_stored(b: accord_store::Backend) {
         ("personalization", false),
     ] {
         assert_eq!(
-            tab.eval(&format!("{}.checked", sh(&format!("[data-cc=toggle-{label}]"))))
-                .await,
+            tab.eval(&format!(
+                "{}.checked",
+                sh(&format!("[data-cc=toggle-{label}]"))
+            ))
+            .await,
             json!(on),
             "{label}"
         );
     }
     assert_eq!(
-        tab.eval(&format!("{}.disabled", sh("[data-cc=toggle-strictly_necessary]")))
-            .await,
+        tab.eval(&format!(
+            "{}.disabled",
+            sh("[data-cc=toggle-strictly_necessary]")
+        ))
+        .await,
         json!(true)
     );
     click(&tab, "[data-cc=toggle-analytics]").await;
@@ -405,10 +461,17 @@ async fn a_custom_choice_is_stored(b: accord_store::Backend) {
         ])
     );
     // Saving answered the banner too; Escape closes the center.
-    assert_eq!(tab.eval(&format!("!!{}", sh("[data-cc=banner]"))).await, json!(false));
+    assert_eq!(
+        tab.eval(&format!("!!{}", sh("[data-cc=banner]"))).await,
+        json!(false)
+    );
     key(&tab, "Escape", false).await;
-    tab.wait_for(&format!("!{}", sh("[data-cc=center]")), WAIT, "the center to close")
-        .await;
+    tab.wait_for(
+        &format!("!{}", sh("[data-cc=center]")),
+        WAIT,
+        "the center to close",
+    )
+    .await;
     v.browser.close().await;
 }
 
@@ -423,47 +486,79 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
     tab.eval("window.concord.showPrivacyCenter()").await;
     click(&tab, "[data-cc=tab-requests]").await;
     let email = format!("visitor-{}@example.com", uuid::Uuid::new_v4().simple());
-    tab.wait_for(&format!("!!{}", sh("[data-cc=request-form]")), WAIT, "the form")
-        .await;
+    tab.wait_for(
+        &format!("!!{}", sh("[data-cc=request-form]")),
+        WAIT,
+        "the form",
+    )
+    .await;
     tab.eval(&format!("{}.value = 'view'", sh("[data-cc=request-type]")))
         .await;
     type_into(&tab, "[data-cc=request-email]", &email).await;
-    type_into(&tab, "[data-cc=request-details]", "Everything you hold on me").await;
+    type_into(
+        &tab,
+        "[data-cc=request-details]",
+        "Everything you hold on me",
+    )
+    .await;
     click(&tab, "[data-cc=request-submit]").await;
     // The new request waits for its code, which the visitor reads in the email.
     tab.wait_for(
-        &format!("{}?.getAttribute('data-id')", sh("[data-cc=request][data-status=pending_verification]")),
+        &format!(
+            "{}?.getAttribute('data-id')",
+            sh("[data-cc=request][data-status=pending_verification]")
+        ),
         WAIT,
         "the pending request",
     )
     .await;
     let id = tab
-        .eval(&format!("{}.getAttribute('data-id')", sh("[data-cc=request]")))
+        .eval(&format!(
+            "{}.getAttribute('data-id')",
+            sh("[data-cc=request]")
+        ))
         .await
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(focused(&tab).await, "code", "the code field takes the focus");
+    assert_eq!(
+        focused(&tab).await,
+        "code",
+        "the code field takes the focus"
+    );
     // A wrong code is refused with the server's message, and the request stays pending.
     let code = code_in(&outbox_message(s, &email, "eml").await);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    tab.eval(&format!("{}.value = '{wrong}'", sh("[data-cc=code]"))).await;
+    tab.eval(&format!("{}.value = '{wrong}'", sh("[data-cc=code]")))
+        .await;
     click(&tab, "[data-cc=verify]").await;
     let msg = tab
         .wait_for(
-            &format!("{}?.textContent", sh("[data-cc=request] .err:not([hidden])")),
+            &format!(
+                "{}?.textContent",
+                sh("[data-cc=request] .err:not([hidden])")
+            ),
             WAIT,
             "the wrong-code message",
         )
         .await;
     assert_eq!(msg, json!("invalid verification code"));
-    tab.eval(&format!("{}.value = ''", sh("[data-cc=code]"))).await;
+    tab.eval(&format!("{}.value = ''", sh("[data-cc=code]")))
+        .await;
     type_into(&tab, "[data-cc=code]", &code).await;
     click(&tab, "[data-cc=verify]").await;
-    tab.wait_for(&format!("!!{}", sh("[data-cc=verified]")), WAIT, "the confirmation")
-        .await;
+    tab.wait_for(
+        &format!("!!{}", sh("[data-cc=verified]")),
+        WAIT,
+        "the confirmation",
+    )
+    .await;
     assert_eq!(
-        tab.eval(&format!("{}.getAttribute('data-status')", sh("[data-cc=request]"))).await,
+        tab.eval(&format!(
+            "{}.getAttribute('data-status')",
+            sh("[data-cc=request]")
+        ))
+        .await,
         json!("submitted")
     );
     let (status, cr) = s
@@ -485,8 +580,11 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
             .unwrap(),
     );
     let (status, up) = send(
-        s.req(Method::POST, &s.project_path(&format!("/compliance-requests/{id}/files")))
-            .multipart(form),
+        s.req(
+            Method::POST,
+            &s.project_path(&format!("/compliance-requests/{id}/files")),
+        )
+        .multipart(form),
     )
     .await;
     assert_eq!(status, 201, "{up}");
@@ -510,7 +608,12 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
         )
         .await;
     assert_eq!(
-        again.eval(&format!("{}.textContent", sh("[data-cc=request-resolution]"))).await,
+        again
+            .eval(&format!(
+                "{}.textContent",
+                sh("[data-cc=request-resolution]")
+            ))
+            .await,
         json!("Your export is attached.")
     );
     std::fs::create_dir_all(crate::browser::screenshot_dir()).unwrap();
@@ -518,7 +621,10 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
     click(&again, "[data-cc=download]").await;
     let size = again
         .wait_for(
-            &format!("{}?.getAttribute('data-bytes')", sh("[data-cc=download][data-downloaded]")),
+            &format!(
+                "{}?.getAttribute('data-bytes')",
+                sh("[data-cc=download][data-downloaded]")
+            ),
             WAIT,
             "the download",
         )
@@ -527,7 +633,10 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
     let (_, cr) = s
         .get(&s.project_path(&format!("/compliance-requests/{id}")))
         .await;
-    assert!(cr["downloadDate"].is_i64(), "the subject's download is recorded: {cr}");
+    assert!(
+        cr["downloadDate"].is_i64(),
+        "the subject's download is recorded: {cr}"
+    );
     let (_, events) = s
         .get(&s.project_path(&format!(
             "/compliance-requests-events?complianceRequestId={id}&event=files_downloaded"
@@ -563,18 +672,32 @@ async fn region_translations_take_precedence_over_built_in_strings(b: accord_sto
     wait_banner(&tab).await;
     let text = |sel: &str| format!("{}?.textContent", sh(sel));
     // The Region's string first, then the built-in French, never English.
-    assert_eq!(tab.eval(&text("[data-cc=banner] h2")).await, json!("Vos choix, chez Acme"));
-    assert_eq!(tab.eval(&text("[data-cc=accept]")).await, json!("Tout accepter"));
-    assert_eq!(tab.eval(&text("[data-cc=deny]")).await, json!("Tout refuser"));
-    assert_eq!(tab.eval(&text("[data-cc=customize]")).await, json!("Personnaliser"));
     assert_eq!(
-        tab.eval(&format!("{}.getAttribute('lang')", sh("[data-cc=banner]"))).await,
+        tab.eval(&text("[data-cc=banner] h2")).await,
+        json!("Vos choix, chez Acme")
+    );
+    assert_eq!(
+        tab.eval(&text("[data-cc=accept]")).await,
+        json!("Tout accepter")
+    );
+    assert_eq!(
+        tab.eval(&text("[data-cc=deny]")).await,
+        json!("Tout refuser")
+    );
+    assert_eq!(
+        tab.eval(&text("[data-cc=customize]")).await,
+        json!("Personnaliser")
+    );
+    assert_eq!(
+        tab.eval(&format!("{}.getAttribute('lang')", sh("[data-cc=banner]")))
+            .await,
         json!("fr")
     );
     tab.screenshot("widget-banner-fr").await;
     click(&tab, "[data-cc=customize]").await;
     assert_eq!(
-        tab.wait_for(&text("[data-cc=center] h2"), WAIT, "the center").await,
+        tab.wait_for(&text("[data-cc=center] h2"), WAIT, "the center")
+            .await,
         json!("Centre de confidentialité")
     );
     v.browser.close().await;
@@ -589,23 +712,35 @@ async fn gpc_note_shows_only_when_honoured(b: accord_store::Backend) {
     wait_banner(&tab).await;
     assert_eq!(tab.eval("window.concord.gpcHonoured").await, json!(true));
     let note = tab
-        .wait_for(&format!("{}?.textContent", sh("[data-cc=banner] [data-cc=gpc]")), WAIT, "the GPC note")
+        .wait_for(
+            &format!("{}?.textContent", sh("[data-cc=banner] [data-cc=gpc]")),
+            WAIT,
+            "the GPC note",
+        )
         .await;
-    assert!(note.as_str().unwrap().contains("Global Privacy Control"), "{note}");
+    assert!(
+        note.as_str().unwrap().contains("Global Privacy Control"),
+        "{note}"
+    );
     tab.screenshot("widget-banner-gpc").await;
     // "Accept all" keeps the GPC opt-out: advertising stays declined.
     click(&tab, "[data-cc=accept]").await;
     let cid = concord_id(&tab).await;
     let got = stored_choices(&v.s, &cid, 3).await;
     assert!(
-        !got.iter().any(|(l, st, _)| l == "advertising" && st == "accepted"),
+        !got.iter()
+            .any(|(l, st, _)| l == "advertising" && st == "accepted"),
         "{got:?}"
     );
     assert!(got.contains(&("analytics".into(), "accepted".into(), "user_click".into())));
     // The privacy center shows the note too.
     tab.eval("window.concord.showPrivacyCenter()").await;
-    tab.wait_for(&format!("!!{}", sh("[data-cc=center] [data-cc=gpc]")), WAIT, "the note in the center")
-        .await;
+    tab.wait_for(
+        &format!("!!{}", sh("[data-cc=center] [data-cc=gpc]")),
+        WAIT,
+        "the note in the center",
+    )
+    .await;
 
     // A region that does not honour GPC shows no note, with the same signal.
     configure(&v.s, json!({"consent": {"gpc": false}}), None).await;
@@ -615,11 +750,18 @@ async fn gpc_note_shows_only_when_honoured(b: accord_store::Backend) {
     other.set_headers(json!({"Sec-GPC": "1"})).await;
     other.goto(&v.f.url("/")).await;
     other
-        .wait_for("!!(window.concord && window.concord.widget && window.concord.state)", WAIT, "the widget")
+        .wait_for(
+            "!!(window.concord && window.concord.widget && window.concord.state)",
+            WAIT,
+            "the widget",
+        )
         .await;
     wait_banner(&other).await;
     assert_eq!(other.eval("window.concord.gpcHonoured").await, json!(false));
-    assert_eq!(other.eval(&format!("!!{}", sh("[data-cc=gpc]"))).await, json!(false));
+    assert_eq!(
+        other.eval(&format!("!!{}", sh("[data-cc=gpc]"))).await,
+        json!(false)
+    );
     browser.close().await;
 }
 
@@ -640,8 +782,10 @@ fn axe_source() -> String {
 
 /// Runs axe-core on the page and answers the serious and critical violations.
 async fn axe(tab: &Tab, axe_js: &str) -> Vec<Value> {
-    tab.eval(&format!("(() => {{ if (!window.axe) {{ {axe_js} }} return true; }})()"))
-        .await;
+    tab.eval(&format!(
+        "(() => {{ if (!window.axe) {{ {axe_js} }} return true; }})()"
+    ))
+    .await;
     let found = tab
         .eval(
             "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))",
@@ -678,10 +822,18 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
             tab.screenshot(&name).await;
             let bad = axe(&tab, &axe_js).await;
             assert!(bad.is_empty(), "{name}: {bad:#?}");
-            assert_eq!(tab.eval("window.__shift").await, json!(0), "{name}: layout shift");
+            assert_eq!(
+                tab.eval("window.__shift").await,
+                json!(0),
+                "{name}: layout shift"
+            );
             // The host page's styles did not reach the widget's buttons.
             assert_ne!(
-                tab.eval(&format!("getComputedStyle({}).backgroundColor", sh("[data-cc=accept]"))).await,
+                tab.eval(&format!(
+                    "getComputedStyle({}).backgroundColor",
+                    sh("[data-cc=accept]")
+                ))
+                .await,
                 json!("rgb(127, 29, 29)")
             );
             if layout == "bar" {
@@ -690,10 +842,18 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
             // The privacy center from the page: modal, keyboard-operable, focus returned.
             tab.eval("document.getElementById('own').addEventListener('click', () => window.concord.showPrivacyCenter()); document.getElementById('own').focus(); true").await;
             key(&tab, "Enter", false).await;
-            tab.wait_for(&format!("!!{}", sh("[data-cc=center]")), WAIT, "the privacy center")
-                .await;
+            tab.wait_for(
+                &format!("!!{}", sh("[data-cc=center]")),
+                WAIT,
+                "the privacy center",
+            )
+            .await;
             assert_eq!(
-                tab.eval(&format!("{}.getAttribute('aria-modal')", sh("[data-cc=center]"))).await,
+                tab.eval(&format!(
+                    "{}.getAttribute('aria-modal')",
+                    sh("[data-cc=center]")
+                ))
+                .await,
                 json!("true")
             );
             assert_eq!(focused(&tab).await, "tab-choices");
@@ -708,11 +868,15 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
                 key(&tab, "Tab", false).await;
                 seen.push(focused(&tab).await);
             }
-            assert!(!seen.iter().any(|f| f == "own" || f == "BODY"), "focus left the dialog: {seen:?}");
+            assert!(
+                !seen.iter().any(|f| f == "own" || f == "BODY"),
+                "focus left the dialog: {seen:?}"
+            );
             assert!(seen.contains(&"center-close".to_string()), "{seen:?}");
             key(&tab, "Tab", true).await;
             tab.eval("new Promise(r => setTimeout(r, 200))").await;
-            tab.screenshot(&format!("widget-privacy-center-{theme}")).await;
+            tab.screenshot(&format!("widget-privacy-center-{theme}"))
+                .await;
             let bad = axe(&tab, &axe_js).await;
             assert!(bad.is_empty(), "privacy center {theme}: {bad:#?}");
             for panel in ["history", "requests"] {
@@ -722,10 +886,112 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
                 assert!(bad.is_empty(), "privacy center {panel} {theme}: {bad:#?}");
             }
             key(&tab, "Escape", false).await;
-            tab.wait_for(&format!("!{}", sh("[data-cc=center]")), WAIT, "the center to close")
-                .await;
+            tab.wait_for(
+                &format!("!{}", sh("[data-cc=center]")),
+                WAIT,
+                "the center to close",
+            )
+            .await;
             assert_eq!(focused(&tab).await, "own", "focus returns to the opener");
         }
     }
+    v.browser.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Placeholders
+
+async fn blocked_embeds_get_a_placeholder_that_allows_their_category(b: accord_store::Backend) {
+    let Some(v) = visit(b).await else { return };
+    configure(
+        &v.s,
+        json!({"consent": {"blockingMode": "strict"}, "placeholders": {"enabled": true, "theme": "light"}}),
+        None,
+    )
+    .await;
+    let (status, t) = v
+        .s
+        .post(
+            &v.s.project_path("/trackers"),
+            json!({"name": "Workshop videos", "type": "iframe", "domain": "video.example", "pattern": "video.example/embed/*", "category": "marketing"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    v.f.page(
+        "/",
+        &format!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme videos</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src {api}; connect-src {api}; frame-src http://video.example; style-src 'self'">
+<link rel="stylesheet" href="/site.css">{tag}</head>
+<body><main><h1>Our workshop</h1><iframe id="video" title="Workshop video" src="http://video.example/embed/42" width="480" height="270"></iframe>
+<p id="after">After the video.</p></main></body></html>"#,
+            api = v.f.api,
+            tag = v.f.site_client_tag(v.s.project)
+        ),
+    );
+    let tab = fresh_tab(&v.browser).await;
+    tab.goto(&v.f.url("/")).await;
+    let ph = "document.querySelector('[data-concord=placeholder]')?.shadowRoot";
+    let text = tab
+        .wait_for(
+            &format!("{ph}?.querySelector('p')?.textContent"),
+            WAIT,
+            "the placeholder",
+        )
+        .await;
+    assert_eq!(
+        text,
+        json!("This content is blocked because Advertising is not allowed.")
+    );
+    assert_eq!(
+        tab.eval("document.getElementById('video').getAttribute('data-concord-blocked')")
+            .await,
+        json!("marketing")
+    );
+    // The placeholder covers the iframe's box exactly, and the page around it does not move.
+    let geometry = "(() => { const f = document.getElementById('video').getBoundingClientRect(); const p = document.querySelector('[data-concord=placeholder]').shadowRoot.querySelector('.ph').getBoundingClientRect(); return [f.x, f.y, f.width, f.height, p.x, p.y, p.width, p.height, document.getElementById('after').getBoundingClientRect().y]; })()";
+    let g = tab.eval(geometry).await;
+    let g: Vec<f64> = g
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(&g[0..4], &g[4..8], "placeholder over the iframe: {g:?}");
+    tab.screenshot("widget-placeholder").await;
+    let after_y = g[8];
+    // Its button accepts the category; the client releases the iframe and the placeholder goes.
+    let at = tab
+        .eval(&format!("(() => {{ const r = {ph}.querySelector('[data-cc=allow]').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"))
+        .await;
+    tab.page
+        .click(Point {
+            x: at[0].as_f64().unwrap(),
+            y: at[1].as_f64().unwrap(),
+        })
+        .await
+        .unwrap();
+    tab.wait_for(
+        "!document.querySelector('[data-concord=placeholder]') && !document.getElementById('video').hasAttribute('data-concord-blocked')",
+        WAIT,
+        "the iframe to be released",
+    )
+    .await;
+    assert_eq!(
+        tab.eval("document.getElementById('video').getAttribute('src')")
+            .await,
+        json!("http://video.example/embed/42")
+    );
+    assert_eq!(
+        tab.eval("document.getElementById('after').getBoundingClientRect().y")
+            .await
+            .as_f64(),
+        Some(after_y)
+    );
+    let cid = concord_id(&tab).await;
+    assert_eq!(
+        stored_choices(&v.s, &cid, 1).await,
+        choices(&[("advertising", "accepted")])
+    );
     v.browser.close().await;
 }
