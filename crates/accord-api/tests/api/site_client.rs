@@ -1017,18 +1017,10 @@ async fn site_client_blocks_trackers_until_consent(b: accord_store::Backend) {
         json!(["page"]),
         "nothing ran before consent"
     );
-    for host in [
-        "cdn.tracker.test",
-        "ads.tracker.test",
-        "misc.tracker.test",
-        "video.tracker.test",
-    ] {
-        assert!(
-            !fetched(&site, host),
-            "{host} was not even fetched: {:?}",
-            site.requests()
-        );
-    }
+    // A script inserted by another script is never even fetched. (Tags in the markup may be
+    // fetched ahead by the browser's preload scanner, and an iframe in the markup starts
+    // loading before any script can see it; neither runs nor stays.)
+    assert!(!fetched(&site, "ads.tracker.test"), "{:?}", site.requests());
     let held = tab
         .eval("Array.from(document.querySelectorAll('[data-concord-blocked]'), e => e.nodeName + ':' + e.getAttribute('data-concord-blocked') + ':' + (e.getAttribute('type') || ''))")
         .await;
@@ -1089,7 +1081,6 @@ async fn site_client_blocks_trackers_until_consent(b: accord_store::Backend) {
             .contains(&json!("misc")),
         "strict never releases unclassified"
     );
-    assert!(!fetched(&site, "misc.tracker.test"));
     tab.screenshot("site-client-released-strict").await;
     browser.close().await;
 
@@ -1337,17 +1328,24 @@ async fn site_client_is_a_good_guest_under_a_strict_policy(b: accord_store::Back
         .await;
     assert_eq!(tab.eval("window.__violations").await, json!([]));
     let added = tab
-        .eval("Object.keys(window).filter(k => !__before.includes(k) && k !== 'customRan')")
+        .eval("Object.keys(window).filter(k => !__before.includes(k) && k !== 'customRan' && !k.startsWith('__'))")
         .await;
     let mut added: Vec<String> = serde_json::from_value(added).unwrap();
     added.sort();
     assert_eq!(added, ["concord", "dataLayer", "gtag"]);
     assert_eq!(tab.eval("document.cookie").await, "");
     let hosts = tab
-        .eval("Array.from(new Set(performance.getEntriesByType('resource').map(e => new URL(e.name).host)))")
+        .eval("Array.from(new Set(performance.getEntriesByType('resource').map(e => new URL(e.name).host).filter(h => h !== location.host)))")
+        .await;
+    let names = tab
+        .eval("performance.getEntriesByType('resource').map(e => e.name)")
         .await;
     let api_host = site.api.trim_start_matches("http://").to_string();
-    assert_eq!(hosts, json!([api_host]), "only Accord is called");
+    assert_eq!(
+        hosts,
+        json!([api_host]),
+        "no host but the page's own and Accord's: {names}"
+    );
     tab.screenshot("site-client-strict-policy").await;
     browser.close().await;
 }
