@@ -24,3 +24,4 @@ mod site_client;
 mod totals;
 mod trackers;
 mod users;
+mod widget;
