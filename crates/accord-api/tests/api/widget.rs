@@ -61,6 +61,53 @@ async fn widget_stays_within_its_size_budget() {
     );
 }
 
+/// The built-in strings of one language block of the widget: key → `{placeholder}` names.
+fn strings(block: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    block
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix('\''))
+        .filter_map(|l| l.split_once("': "))
+        .map(|(key, value)| {
+            let mut names: Vec<String> = value
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_string()))
+                .collect();
+            names.sort();
+            (key.to_string(), names)
+        })
+        .collect()
+}
+
+/// Every built-in language (§7.8: at least en, fr, de, es, it, nl, pt) has every English
+/// string, with the same placeholders.
+#[test]
+fn built_in_strings_cover_every_key_in_seven_languages() {
+    let src = include_str!("../../assets/site/widget.js");
+    let en_start = src.find("var EN = {").expect("English strings");
+    let l_start = src.find("var L = {").expect("other languages");
+    let en = strings(&src[en_start..l_start]);
+    assert!(en.len() >= 60, "{} English strings", en.len());
+    for lang in ["fr", "de", "es", "it", "nl", "pt"] {
+        let open = format!("\n    {lang}: {{\n");
+        let at = src[l_start..]
+            .find(&open)
+            .unwrap_or_else(|| panic!("no {lang} strings"))
+            + l_start;
+        let end = src[at + open.len()..].find("\n    }").unwrap() + at + open.len();
+        let got = strings(&src[at..end]);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            en.keys().collect::<Vec<_>>(),
+            "{lang} has other keys than English"
+        );
+        for (key, names) in &en {
+            assert_eq!(&got[key], names, "{lang} {key}: placeholders");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 
