@@ -27,7 +27,8 @@ both!(
     region_translations_take_precedence_over_built_in_strings,
     gpc_note_shows_only_when_honoured,
     banner_and_privacy_center_are_accessible_in_light_and_dark,
-    blocked_embeds_get_a_placeholder_that_allows_their_category
+    blocked_embeds_get_a_placeholder_that_allows_their_category,
+    do_not_sell_declines_advertising_and_offers_a_formal_request
 );
 
 /// The budget of the issue: 35 KB gzipped, CSS and strings included.
@@ -1041,6 +1042,65 @@ async fn blocked_embeds_get_a_placeholder_that_allows_their_category(b: accord_s
     assert_eq!(
         stored_choices(&v.s, &cid, 1).await,
         choices(&[("advertising", "accepted")])
+    );
+    v.browser.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Do Not Sell or Share
+
+async fn do_not_sell_declines_advertising_and_offers_a_formal_request(b: accord_store::Backend) {
+    let Some(v) = visit(b).await else { return };
+    configure(
+        &v.s,
+        json!({"consent": {"doNotSell": true}, "privacyCenter": {"doNotSellRequests": true}}),
+        None,
+    )
+    .await;
+    let tab = fresh_tab(&v.browser).await;
+    tab.goto(&v.f.url("/")).await;
+    wait_banner(&tab).await;
+    tab.eval("window.concord.showPrivacyCenter()").await;
+    let title = tab
+        .wait_for(
+            &format!("{}?.textContent", sh("[data-cc=dns] h3")),
+            WAIT,
+            "the section",
+        )
+        .await;
+    assert_eq!(title, json!("Do Not Sell or Share My Personal Information"));
+    click(&tab, "[data-cc=dns-optout]").await;
+    tab.wait_for(
+        &format!("{}?.textContent", sh("[data-cc=dns-status]")),
+        WAIT,
+        "the opt-out",
+    )
+    .await;
+    let cid = concord_id(&tab).await;
+    assert_eq!(
+        stored_choices(&v.s, &cid, 1).await,
+        choices(&[("advertising", "declined")])
+    );
+    assert_eq!(
+        tab.eval(&format!("{}.disabled", sh("[data-cc=dns-optout]")))
+            .await,
+        json!(true)
+    );
+    // The formal request: the form opens on do_not_sell.
+    click(&tab, "[data-cc=dns-request]").await;
+    tab.wait_for(
+        &format!("{}?.value === 'do_not_sell'", sh("[data-cc=request-type]")),
+        WAIT,
+        "the request form on do_not_sell",
+    )
+    .await;
+    assert_eq!(
+        tab.eval(&format!(
+            "{}.getAttribute('aria-selected')",
+            sh("[data-cc=tab-requests]")
+        ))
+        .await,
+        json!("true")
     );
     v.browser.close().await;
 }
