@@ -20,6 +20,11 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
+# The widget's accessibility tests load axe-core from its npm package into the browser.
+if [ ! -f target/npm/node_modules/axe-core/axe.min.js ]; then
+    npm install --silent --no-audit --no-fund --prefix target/npm axe-core@4
+fi
+
 cargo fmt --all -- --check
 # One compilation serves the lints and the tests: clippy's driver compiles the workspace's
 # own crates for the test run (as `cargo clippy` does), with warnings denied.

@@ -11,6 +11,7 @@ mod http;
 mod load;
 mod seed;
 mod server;
+mod site_client;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -71,9 +72,13 @@ struct Args {
     no_pin: bool,
     /// Run only one part: `consent` (consent-event ingestion, no seeding or lists),
     /// `datamap` (record of processing over 200 data systems and 2,000 attributes) or
-    /// `lists` (seeding and the list queries).
-    #[arg(long, value_parser = ["consent", "datamap", "lists"])]
+    /// `lists` (seeding and the list queries) or `site-client` (the site client in
+    /// headless Chromium: time to the consent defaults and to `concord-ready`).
+    #[arg(long, value_parser = ["consent", "datamap", "lists", "site-client"])]
     only: Option<String>,
+    /// Measured page loads of the site-client benchmark.
+    #[arg(long = "site-loads", default_value_t = 20)]
+    site_loads: usize,
 }
 
 fn main() {
@@ -301,6 +306,10 @@ async fn bench_database(
         let duration = Duration::from_secs(args.duration);
         let result = match only {
             "datamap" => datamap::measure(database, &srv, args.list_requests).await,
+            "site-client" => {
+                let api = format!("http://{}", srv.addr);
+                site_client::measure(database, &api, &srv.boot.project_id, args.site_loads).await
+            }
             _ => consent::measure(database, &srv, duration, &args.connections).await,
         };
         sampler.abort();
@@ -322,6 +331,10 @@ async fn bench_database(
     }
     if result.is_ok() && !lists_only {
         result = datamap::measure(database, &srv, args.list_requests).await;
+    }
+    if result.is_ok() && !lists_only {
+        let api = format!("http://{}", srv.addr);
+        result = site_client::measure(database, &api, &srv.boot.project_id, args.site_loads).await;
     }
     let mut hwm = server::vm_kb(srv.pid, "VmHWM");
     sampler.abort();

@@ -132,6 +132,7 @@ pub fn routes(state: AppState) -> Router {
         .merge(site_consent::router())
         .merge(site_requests::router())
         .merge(site_trackers::router())
+        .merge(site_client::router())
         .method_not_allowed_fallback(not_found)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

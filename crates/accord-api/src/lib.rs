@@ -140,6 +140,8 @@ pub struct Shared {
     pub body_budget: Arc<budget::BodyBudget>,
     /// Site API consent reads not yet stored (§7.10).
     pub reads: reads::ReadCounter,
+    /// Rendered site clients (§5.8), kept until what they embed changes.
+    pub site_scripts: routes::site_client::ScriptCache,
 }
 
 /// The [`Outbox`](accord_core::usecases::compliance_requests::Outbox) of this process: it
@@ -193,6 +195,7 @@ impl AppState {
             mail_wake: Arc::default(),
             body_budget,
             reads: reads::ReadCounter::default(),
+            site_scripts: routes::site_client::ScriptCache::default(),
         }))
     }
 

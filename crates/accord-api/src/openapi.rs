@@ -34,6 +34,7 @@ pub fn site_document() -> &'static Value {
         crate::routes::site_consent::document(&mut paths);
         crate::routes::site_requests::document(&mut paths);
         crate::routes::site_trackers::document(&mut paths);
+        crate::routes::site_client::document(&mut paths);
         describe_path_params(&mut paths);
         json!({
             "openapi": "3.1.0",

@@ -53,7 +53,8 @@ pub struct Client {
     pub gpc: bool,
 }
 
-fn trusted(state: &AppState, ip: IpAddr) -> bool {
+/// Whether `ip` is one of `ACCORD_TRUSTED_PROXIES`.
+pub(crate) fn trusted(state: &AppState, ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     state.config.trusted_proxies.iter().any(|n| n.contains(&ip))
 }

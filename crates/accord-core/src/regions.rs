@@ -505,7 +505,7 @@ fn language_props() -> Vec<(&'static str, Schema)> {
 }
 
 fn translations_doc() -> Schema {
-    translations_schema().doc("Widget strings by language, then by string key: `{\"fr\": {\"accept\": \"Accepter\"}}` (at most 200 languages of 1000 strings; Accord extension). The widget falls back to its built-in strings, then to English; Accord does not translate.")
+    translations_schema().doc("Widget strings by language, then by string key: `{\"fr\": {\"banner.accept\": \"Tout accepter\"}}` (at most 200 languages of 1000 strings; Accord extension). The widget falls back to its built-in strings, then to English; Accord does not translate.")
 }
 
 /// A Region's `language` as clients write it: each given field replaces the stored one.

@@ -512,6 +512,13 @@ pub trait SiteStore: Send + Sync + 'static {
     async fn project_domain_names(&self, project: Uuid) -> Result<Vec<String>>;
     /// A project by id alone: the Site API path names no organization.
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>>;
+    /// A number that changes whenever this store writes anything the site client embeds
+    /// (projects, domains, consent types, regions, trackers), so that a script rendered
+    /// from them can be kept until it does. Writes by other replicas are not counted:
+    /// what they write is seen once the renderer's own short cache expires.
+    fn site_config_epoch(&self) -> u64 {
+        0
+    }
     /// The identity of a new session (§5.2): `requested` when it is a non-erased identity
     /// of the project (the survivor if it was merged), otherwise a new identity.
     async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid>;

@@ -71,6 +71,11 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
         inner.map.insert(key, (Instant::now(), value));
     }
 
+    /// How many times the map was cleared.
+    pub fn clears(&self) -> u64 {
+        self.lock().clears
+    }
+
     /// Forgets everything; reads in flight do not fill.
     pub fn clear(&self) {
         let mut inner = self.lock();
@@ -94,6 +99,8 @@ pub(crate) struct CacheMaps {
     pub sessions: TtlMap<(Uuid, Uuid), Option<SessionInfo>>,
     /// The identity a session's `cid` acts for, by (project, cid).
     pub acting: TtlMap<(Uuid, Uuid), Option<Uuid>>,
+    /// Writes to regions and trackers, which no map caches but the site client embeds.
+    pub config_writes: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Caches {
@@ -104,6 +111,7 @@ impl Default for Caches {
             types: TtlMap::new(CACHE_TTL),
             sessions: TtlMap::new(CACHE_TTL),
             acting: TtlMap::new(CACHE_TTL),
+            config_writes: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 }
@@ -116,6 +124,23 @@ impl std::ops::Deref for Caches {
 }
 
 impl CacheMaps {
+    /// Counts a write to what the site client embeds and no map caches.
+    pub fn config_written(&self) {
+        self.config_writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Changes with every write to what the site client embeds (§5.8): projects, domains,
+    /// consent types (their maps are cleared), regions and trackers.
+    pub fn site_config_epoch(&self) -> u64 {
+        self.projects.clears()
+            + self.domains.clears()
+            + self.types.clears()
+            + self
+                .config_writes
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// After a write that may touch any of them (an organization deleted).
     pub fn clear_all(&self) {
         self.projects.clear();

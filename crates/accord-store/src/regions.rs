@@ -256,7 +256,9 @@ impl RegionStore for SqlStore {
     async fn create_region(&self, region: &Region) -> Result<()> {
         let mut tx = self.db.begin_write().await?;
         insert(&self.db, &mut tx, region).await?;
-        tx.commit().await.map_err(db_err)
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.config_written();
+        done
     }
 
     async fn update_region(&self, r: &Region) -> Result<()> {
@@ -278,7 +280,9 @@ impl RegionStore for SqlStore {
             return Err(StoreError::Missing(Entity::Row));
         }
         write_codes(&self.db, &mut tx, r).await?;
-        tx.commit().await.map_err(db_err)
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.config_written();
+        done
     }
 
     async fn delete_region(&self, project: Uuid, id: Uuid) -> Result<()> {
@@ -294,6 +298,8 @@ impl RegionStore for SqlStore {
             .and_where(Expr::col(a("project_id")).eq(project.to_string()))
             .and_where(Expr::col(a("id")).eq(id.to_string()));
         exec(&self.db, &mut *tx, &q).await?;
-        tx.commit().await.map_err(db_err)
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.config_written();
+        done
     }
 }

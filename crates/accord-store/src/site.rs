@@ -701,6 +701,10 @@ impl SiteStore for SqlStore {
         Ok(names)
     }
 
+    fn site_config_epoch(&self) -> u64 {
+        self.caches.site_config_epoch()
+    }
+
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {
         let ticket = match self.caches.projects.get(&id) {
             Ok(p) => return Ok(p),

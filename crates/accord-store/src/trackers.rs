@@ -399,7 +399,9 @@ impl TrackerStore for SqlStore {
                 .await
                 .map_err(duplicate_is(Key::Tracker))?;
         }
-        tx.commit().await.map_err(db_err)
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.config_written();
+        done
     }
 
     async fn update_tracker(&self, t: &Tracker) -> Result<()> {
@@ -409,6 +411,7 @@ impl TrackerStore for SqlStore {
             .await
             .map_err(duplicate_is(Key::Tracker))?
             .rows_affected();
+        self.caches.config_written();
         if n == 0 {
             return Err(StoreError::Missing(Entity::Row));
         }
@@ -420,7 +423,9 @@ impl TrackerStore for SqlStore {
         q.from_table(a("trackers"))
             .and_where(in_project(project))
             .and_where(Expr::col(a("id")).eq(id.to_string()));
-        exec(&self.db, &self.db.write, &q).await.map(|_| ())
+        let done = exec(&self.db, &self.db.write, &q).await.map(|_| ());
+        self.caches.config_written();
+        done
     }
 
     async fn record_detections(&self, project: Uuid, plan: &DetectionPlan, now: i64) -> Result<()> {
@@ -450,7 +455,12 @@ impl TrackerStore for SqlStore {
             );
             exec(&self.db, &mut *tx, &q).await?;
         }
-        tx.commit().await.map_err(db_err)
+        let done = tx.commit().await.map_err(db_err);
+        // Only new trackers change what the site client embeds (`dateDetected` is not).
+        if !plan.new.is_empty() {
+            self.caches.config_written();
+        }
+        done
     }
 
     async fn set_last_real_time_scan(&self, project: Uuid, now: i64) -> Result<()> {

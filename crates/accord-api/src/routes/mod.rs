@@ -23,6 +23,7 @@ pub mod records_of_processing;
 pub mod regions;
 pub mod sessions;
 pub mod site;
+pub mod site_client;
 pub mod site_consent;
 pub mod site_requests;
 pub mod site_trackers;

@@ -154,7 +154,7 @@ pub(crate) async fn outbox_message(s: &Server, to: &str, ext: &str) -> String {
 }
 
 /// The six-digit code of a message.
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     let re = regex_lite(text);
     re.unwrap_or_else(|| panic!("no code in message:\n{text}"))
 }

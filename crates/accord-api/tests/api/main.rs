@@ -4,6 +4,7 @@ mod conformance;
 
 mod admin;
 mod basics;
+mod browser;
 mod compliance_requests;
 mod consent;
 mod console;
@@ -20,6 +21,8 @@ mod reference;
 mod regions;
 mod scan_engine;
 mod site;
+mod site_client;
 mod totals;
 mod trackers;
 mod users;
+mod widget;

@@ -121,8 +121,8 @@ async fn preflights_on_unknown_paths_are_404(b: accord_store::Backend) {
     // Paths no router serves are 404, with no CORS headers.
     for rest in [
         "tracker-scans",
-        "widget",
-        "site-client",
+        "widget/extra",
+        "site-client/extra",
         "nothing",
         "session/extra",
     ] {
