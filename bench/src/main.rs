@@ -306,10 +306,7 @@ async fn bench_database(
         let duration = Duration::from_secs(args.duration);
         let result = match only {
             "datamap" => datamap::measure(database, &srv, args.list_requests).await,
-            "site-client" => {
-                let api = format!("http://{}", srv.addr);
-                site_client::measure(database, &api, &srv.boot.project_id, args.site_loads).await
-            }
+            "site-client" => site_client::measure(database, &srv, args.site_loads).await,
             _ => consent::measure(database, &srv, duration, &args.connections).await,
         };
         sampler.abort();
@@ -333,8 +330,7 @@ async fn bench_database(
         result = datamap::measure(database, &srv, args.list_requests).await;
     }
     if result.is_ok() && !lists_only {
-        let api = format!("http://{}", srv.addr);
-        result = site_client::measure(database, &api, &srv.boot.project_id, args.site_loads).await;
+        result = site_client::measure(database, &srv, args.site_loads).await;
     }
     let mut hwm = server::vm_kb(srv.pid, "VmHWM");
     sampler.abort();

@@ -20,10 +20,14 @@ var aliases = C.aliases || {};
 var api = C.apiBase + '/site-v1/' + C.projectId;
 var me = d.currentScript;
 var nonce = me && (me.nonce || me.getAttribute('nonce'));
-var store = null;
-try { store = w.localStorage; store.getItem(KEY_ID); } catch (e) { store = null; }
-function load(k) { try { return store ? store.getItem(k) : null; } catch (e) { return null; } }
-function save(k, v) { try { if (store) { if (v) store.setItem(k, v); else store.removeItem(k); } } catch (e) {} }
+// localStorage is opened after step 1: its first use may wait for the browser.
+var store;
+function storage() {
+  if (store === undefined) { try { store = w.localStorage; store.getItem(KEY_ID); } catch (e) { store = null; } }
+  return store;
+}
+function load(k) { try { return storage() ? store.getItem(k) : null; } catch (e) { return null; } }
+function save(k, v) { try { if (storage()) { if (v) store.setItem(k, v); else store.removeItem(k); } } catch (e) {} }
 function has(list, x) { return !!list && list.indexOf(x) >= 0; }
 function consentOf(r) { return (r && r.settings && r.settings.consent) || {}; }
 function isDefault(r) { return has(r.regions, 'default'); }
@@ -142,14 +146,15 @@ function resolveRegion(geo) {
 function resolveLanguage(r) {
   var l = (r && r.language) || {}, dflt = l.defaultLanguage || 'en';
   if (!l.enabled) return dflt;
+  // The visitor's first language the region offers (any, when it lists none).
   var offered = l.languages || [], wanted = navigator.languages || [navigator.language || ''];
   for (var i = 0; i < wanted.length; i++) {
     var tag = String(wanted[i]).toLowerCase(), base = tag.split('-')[0];
+    if (!offered.length && base) return base;
     for (var j = 0; j < offered.length; j++) {
       var o = String(offered[j]).toLowerCase();
       if (o === tag || o === base) return offered[j];
     }
-    if (!offered.length || base === dflt.toLowerCase().split('-')[0]) return offered.length ? dflt : base;
   }
   return dflt;
 }
@@ -414,7 +419,7 @@ function discover() {
     Array.prototype.forEach.call(d.getElementsByTagName(tag), function (el) {
       var src = el.getAttribute('data-src') || el.getAttribute('data-concord-src') || el.getAttribute(tag === 'link' ? 'href' : 'src');
       var u = src && parse(src);
-      if (!u || u.host === location.hostname || !/^https?:/.test(u.href)) return;
+      if (!u || u.host === location.hostname || !/^https?:/.test(u.href) || u.href.indexOf(C.apiBase + '/') === 0) return;
       var t = kinds[tag];
       if (!trackers.some(function (x) { return x.type === t && (x.name === u.name || (x.re && x.re.test(u.name))); })) note(t, u.name, u.host);
     });
@@ -423,7 +428,7 @@ function discover() {
     var name = pair.split('=')[0].trim();
     if (name && !trackers.some(function (x) { return x.type === 'cookie' && (x.name === name || (x.re && x.re.test(name))); })) note('cookie', name);
   });
-  if (store) for (var i = 0; i < store.length; i++) {
+  if (storage()) for (var i = 0; i < store.length; i++) {
     var k = store.key(i);
     if (k && k.indexOf('concord.') !== 0 && !trackers.some(function (x) { return x.type === 'local_storage' && x.name === k; })) note('local_storage', k);
   }

@@ -23,6 +23,7 @@ both!(
     site_client_replaces_a_tampered_or_expired_token,
     site_client_leaves_the_page_working_when_accord_is_down,
     site_client_is_a_good_guest_under_a_strict_policy,
+    site_client_reports_unknown_trackers_in_real_time,
 );
 
 async fn harness_opens_a_fixture_page_with_the_site_client(b: accord_store::Backend) {
@@ -625,7 +626,13 @@ async fn site_client_sets_consent_defaults_before_the_next_tag(b: accord_store::
     let Some(browser) = Browser::launch().await else {
         return;
     };
-    three_regions(&s).await;
+    let (eu, _) = three_regions(&s).await;
+    patch_region(
+        &s,
+        &eu,
+        json!({"settings": {"consent": {"microsoftUET": "enabled"}}}),
+    )
+    .await;
     let site = Fixture::start(&s).await;
     site.file(
         "/gtag/js",
@@ -689,6 +696,12 @@ async fn site_client_sets_consent_defaults_before_the_next_tag(b: accord_store::
     }
     assert!(!codes.contains(&"EEA") && !codes.contains(&"CH"));
     assert_eq!(eu["analytics_storage"], "denied");
+    let uet = tab.eval("window.uetq").await;
+    assert_eq!(
+        uet,
+        json!(["consent", "default", {"ad_storage": "denied", "region": eu["region"]}]),
+        "Microsoft UET where the region enables it"
+    );
     let us = defaults[2][2].clone();
     assert_eq!(us["region"], json!(["US"]));
     for k in all {
@@ -776,6 +789,11 @@ async fn site_client_first_visit_in_implied_and_express_regions(b: accord_store:
     let tab = tab_on(&browser, &site.url("/")).await;
     let ready = wait_ready(&tab).await;
     assert_eq!(tab.eval("concord.region.name").await, "Europe");
+    assert_eq!(
+        tab.eval("concord.language").await,
+        "en",
+        "the region's default language"
+    );
     assert_eq!(
         ready["consentState"]["count"], 2,
         "recorded before ready: {ready}"
@@ -1347,5 +1365,60 @@ async fn site_client_is_a_good_guest_under_a_strict_policy(b: accord_store::Back
         "no host but the page's own and Accord's: {names}"
     );
     tab.screenshot("site-client-strict-policy").await;
+    browser.close().await;
+}
+
+/// With `realTimeScan` on, what the page loads from other hosts and the project does not
+/// know is reported (§5.7) and becomes an `autoscan` tracker; known trackers are not sent.
+async fn site_client_reports_unknown_trackers_in_real_time(b: accord_store::Backend) {
+    let s = start_site_server(b).await;
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let (status, p) = s
+        .patch(
+            &s.project_path(""),
+            json!({"settings": {"trackers": {"realTimeScan": true}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    create_trackers(
+        &s,
+        json!([{"name": "known.tracker.test/known.js", "type": "script", "domain": "known.tracker.test", "category": "analytics"}]),
+    )
+    .await;
+    let site = Fixture::start(&s).await;
+    site.file("/x.js", "application/javascript", b"window.x = 1;");
+    site.file("/known.js", "application/javascript", b"window.known = 1;");
+    let body = format!(
+        "<script src=\"{}\"></script><script src=\"{}\"></script>",
+        site.third_party("cdn.unknown.test", "/x.js"),
+        site.third_party("known.tracker.test", "/known.js"),
+    );
+    page_with_client(&site, &s, "/", "", &body);
+    let tab = tab_on(&browser, &site.url("/")).await;
+    wait_ready(&tab).await;
+    let start = std::time::Instant::now();
+    let found = loop {
+        let (status, list) = s.get(&s.project_path("/trackers?origin=autoscan")).await;
+        assert_eq!(status, 200, "{list}");
+        if list["total"].as_i64().unwrap_or(0) > 0 {
+            break list;
+        }
+        assert!(start.elapsed() < WAIT, "no tracker was reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the unknown script: {items:?}");
+    assert_eq!(items[0]["name"], "cdn.unknown.test/x.js");
+    assert_eq!(items[0]["type"], "script");
+    assert_eq!(items[0]["domain"], "cdn.unknown.test");
+    assert_eq!(items[0]["category"], "unclassified");
+    let reports = site
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST") && r.ends_with("/trackers"))
+        .count();
+    assert_eq!(reports, 1, "{:?}", site.requests());
     browser.close().await;
 }
