@@ -58,7 +58,7 @@ pub fn router() -> Router<AppState> {
 // Responses
 
 /// A rendered page with the console's security headers: nothing cached, not framed, no
-/// referrer (link tokens are in paths), scripts refused.
+/// referrer to other sites (link tokens are in paths), scripts refused.
 pub(crate) fn page(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => {
@@ -91,9 +91,11 @@ pub(crate) fn secure(h: &mut HeaderMap) {
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Same-origin: link tokens in paths never reach another site, and the browser still
+    // sends this site's Origin on form posts (`no-referrer` makes it `null`).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

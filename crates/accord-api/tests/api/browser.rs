@@ -449,3 +449,29 @@ impl Tab {
         path
     }
 }
+
+/// axe-core from its npm package (`scripts/test.sh` installs it under `target/npm`).
+pub fn axe_source() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/npm/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing at {} ({e}): npm install --prefix target/npm axe-core@4",
+            path.display()
+        )
+    })
+}
+
+/// Runs axe-core on the page and answers the serious and critical violations.
+pub async fn axe(tab: &Tab, axe_js: &str) -> Vec<Value> {
+    tab.eval(&format!(
+        "(() => {{ if (!window.axe) {{ {axe_js} }} return true; }})()"
+    ))
+    .await;
+    let found = tab
+        .eval(
+            "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))",
+        )
+        .await;
+    found.as_array().unwrap().clone()
+}

@@ -509,7 +509,7 @@ async fn cookies_are_secure_behind_https(b: accord_store::Backend) {
     );
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["x-frame-options"], "DENY");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h["set-cookie"]
         .to_str()
         .unwrap()
@@ -862,4 +862,157 @@ async fn viewers_read_but_cannot_change_and_strangers_see_nothing(b: accord_stor
     let mut anon = Browser::new(&s);
     let a = anon.get(&path).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+both!(the_console_works_in_a_browser);
+
+/// Runs `submit` (a script that sends a form) and waits until the tab has loaded a page
+/// at `path`.
+async fn submit_and_wait(tab: &crate::browser::Tab, submit: &str, path: &str) {
+    tab.eval(&format!("setTimeout(() => {{ {submit} }}, 0); true"))
+        .await;
+    let start = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Evaluations fail while the next document replaces this one: try again.
+        if let Ok(v) = tab
+            .page
+            .evaluate("location.pathname + '|' + document.readyState")
+            .await
+        {
+            if v.into_value::<String>().ok().as_deref() == Some(&format!("{path}|complete")) {
+                return;
+            }
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let now = tab
+                .page
+                .evaluate("location.href + '\\n' + document.body.innerText")
+                .await
+                .ok()
+                .and_then(|v| v.into_value::<String>().ok());
+            panic!("no page at {path} after the form was sent; the tab shows {now:?}");
+        }
+    }
+}
+
+/// Fills the fields (`id` → value) of the page's form and sends it.
+fn fill_and_send(fields: &[(&str, &str)], form: &str) -> String {
+    let mut js = String::new();
+    for (id, value) in fields {
+        js.push_str(&format!(
+            "document.getElementById({}).value = {};",
+            json!(id),
+            json!(value)
+        ));
+    }
+    js.push_str(&format!(
+        "document.querySelector({}).requestSubmit();",
+        json!(form)
+    ));
+    js
+}
+
+async fn no_serious_violations(tab: &crate::browser::Tab, axe_js: &str, page: &str) {
+    let found = crate::browser::axe(tab, axe_js).await;
+    assert!(found.is_empty(), "{page}: {found:#?}");
+}
+
+async fn the_console_works_in_a_browser(b: accord_store::Backend) {
+    let Some(browser) = crate::browser::Browser::launch().await else {
+        return;
+    };
+    let axe_js = crate::browser::axe_source();
+    let s = start(b).await;
+    let cr = s.submitted_request().await;
+    let late = s.submitted_request().await;
+    sqlx::query(&format!(
+        "UPDATE compliance_requests SET due_date = 1000 WHERE id = '{}'",
+        late["id"].as_str().unwrap()
+    ))
+    .execute(&s.store.db.write)
+    .await
+    .unwrap();
+    // The owner's first-start link, in the browser.
+    let token = owner_link(&s).await;
+    let tab = browser
+        .open(&s.url(&format!("/console/setup/{token}")))
+        .await;
+    no_serious_violations(&tab, &axe_js, "setup").await;
+    tab.screenshot("console-setup").await;
+    submit_and_wait(
+        &tab,
+        &fill_and_send(
+            &[
+                ("email", "owner@example.com"),
+                ("name", "Olive Owner"),
+                ("password", PASSWORD),
+            ],
+            "main form",
+        ),
+        "/console",
+    )
+    .await;
+    let text = tab.eval("document.body.innerText").await;
+    assert!(text.as_str().unwrap().contains("Acme"), "{text}");
+    no_serious_violations(&tab, &axe_js, "home").await;
+    tab.screenshot("console-home").await;
+    // The inbox: the overdue request first and marked.
+    tab.goto(&s.url(&format!("/console/o/{}/requests", s.org)))
+        .await;
+    let first = tab
+        .eval("document.querySelector('table.inbox tbody tr').innerText")
+        .await;
+    assert!(first.as_str().unwrap().contains("overdue"), "{first}");
+    no_serious_violations(&tab, &axe_js, "inbox").await;
+    tab.screenshot("console-inbox").await;
+    // The request page: acknowledge with its button.
+    let id = cr["id"].as_str().unwrap();
+    let path = format!("/console/o/{}/p/{}/requests/{id}", s.org, s.project);
+    tab.goto(&s.url(&path)).await;
+    no_serious_violations(&tab, &axe_js, "request").await;
+    tab.screenshot("console-request").await;
+    submit_and_wait(
+        &tab,
+        "document.querySelector('input[name=action][value=acknowledge]').form.requestSubmit();",
+        &path,
+    )
+    .await;
+    let notice = tab
+        .eval("document.querySelector('.notice').innerText")
+        .await;
+    assert_eq!(notice, "Saved.");
+    let api = format!("{}/{id}", s.project_path("/compliance-requests"));
+    assert_eq!(s.get(&api).await.1["status"], "acknowledged");
+    // Readable on a narrow screen: nothing wider than the viewport.
+    tab.page
+        .execute(
+            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                390, 844, 2.0, true,
+            ),
+        )
+        .await
+        .unwrap();
+    tab.goto(&s.url(&format!("/console/o/{}/requests", s.org)))
+        .await;
+    tab.screenshot("console-inbox-narrow").await;
+    // Sign out, then sign in through the form.
+    submit_and_wait(
+        &tab,
+        "document.querySelector('form[action=\"/console/sign-out\"]').requestSubmit();",
+        "/console/sign-in",
+    )
+    .await;
+    no_serious_violations(&tab, &axe_js, "sign-in").await;
+    tab.screenshot("console-sign-in").await;
+    submit_and_wait(
+        &tab,
+        &fill_and_send(
+            &[("email", "owner@example.com"), ("password", PASSWORD)],
+            "main form",
+        ),
+        "/console",
+    )
+    .await;
+    browser.close().await;
 }

@@ -5,7 +5,7 @@
 //! French translations, the GPC note, keyboard operation, no layout shift, axe-core with no
 //! serious or critical violation in light and dark themes, screenshots, and the size budget.
 use crate::both;
-use crate::browser::{start_site_server, Browser, Fixture, Tab};
+use crate::browser::{axe, axe_source, start_site_server, Browser, Fixture, Tab};
 use crate::common::*;
 use crate::lifecycle::{code_in, outbox_message};
 use chromiumoxide::cdp::browser_protocol::input::{
@@ -16,7 +16,6 @@ use chromiumoxide::layout::Point;
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 both!(
@@ -817,32 +816,6 @@ async fn gpc_note_shows_only_when_honoured(b: accord_store::Backend) {
 
 // ---------------------------------------------------------------------------------------
 // Accessibility, keyboard and screenshots
-
-/// axe-core from its npm package (`scripts/test.sh` installs it under `target/npm`).
-fn axe_source() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/npm/node_modules/axe-core/axe.min.js");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "axe-core is missing at {} ({e}): npm install --prefix target/npm axe-core@4",
-            path.display()
-        )
-    })
-}
-
-/// Runs axe-core on the page and answers the serious and critical violations.
-async fn axe(tab: &Tab, axe_js: &str) -> Vec<Value> {
-    tab.eval(&format!(
-        "(() => {{ if (!window.axe) {{ {axe_js} }} return true; }})()"
-    ))
-    .await;
-    let found = tab
-        .eval(
-            "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))",
-        )
-        .await;
-    found.as_array().unwrap().clone()
-}
 
 async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_store::Backend) {
     let Some(v) = visit(b).await else { return };
