@@ -4,6 +4,7 @@ mod conformance;
 
 mod admin;
 mod basics;
+mod browser_engine;
 mod compliance_requests;
 mod consent;
 mod datamap;
