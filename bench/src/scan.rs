@@ -39,12 +39,12 @@ fn page(third: &str, n: usize) -> String {
 const TAG: &str = "(() => { const t = document.currentScript.src.replace(/\\/[^/]*$/, ''); \
 navigator.sendBeacon(t + '/beacon', 'x'); new Image().src = t + '/i.gif'; })();";
 
+/// What a fixture server answers for a path: the content type and the body.
+type Answer = Arc<dyn Fn(&str) -> (String, String) + Send + Sync>;
+
 /// Serves `answer(path)` on `ip` with a minimal HTTP/1.1 server (one request per
 /// connection); its port.
-async fn serve(
-    ip: &str,
-    answer: Arc<dyn Fn(&str) -> (String, String) + Send + Sync>,
-) -> Result<u16> {
+async fn serve(ip: &str, answer: Answer) -> Result<u16> {
     let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {

@@ -573,6 +573,88 @@ mod tests {
         }
     }
 
+    fn seen(name: &str, evidence: Evidence) -> (Detection, Evidence) {
+        (
+            Detection {
+                name: name.into(),
+                tracker_type: "image".into(),
+                domain: None,
+                pattern: None,
+            },
+            evidence,
+        )
+    }
+
+    #[test]
+    fn the_replay_names_marketing_and_analytics_trackers_with_their_evidence() {
+        let (px, ga, cdn) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let obs = ReplayObservation {
+            mode: "site_client".into(),
+            seen: vec![
+                seen("px", Evidence::Request("https://ads.example/px?a=1".into())),
+                seen("px", Evidence::Request("https://ads.example/px?a=2".into())),
+                seen("px", Evidence::Request("https://ads.example/px?a=1".into())),
+                seen("_ga", Evidence::Cookie("_ga".into())),
+                seen(
+                    "cdn",
+                    Evidence::Request("https://cdn.example/lib.js".into()),
+                ),
+            ],
+            google: vec![
+                "https://region1.google-analytics.com/g/collect?v=2&gcs=G100".into(),
+                "https://region1.google-analytics.com/g/collect?v=2&gcs=G111&x=1".into(),
+                "https://region1.google-analytics.com/g/collect?v=2".into(),
+            ],
+        };
+        let m = |id, name: &str, category: &str| (id, name.to_string(), category.to_string());
+        let matched = vec![
+            m(px, "px", "marketing"),
+            m(px, "px", "marketing"),
+            m(px, "px", "marketing"),
+            m(ga, "_ga", "analytics"),
+            m(cdn, "cdn", "functional"),
+        ];
+        let r = replay_findings(&obs, &matched);
+        assert_eq!(r.mode, "site_client");
+        assert!(!r.passed);
+        assert_eq!(r.issues.len(), 3);
+        assert_eq!(r.issues[0].code, TRACKER_FIRED_AFTER_DECLINE);
+        assert_eq!(r.issues[0].tracker_id, Some(px));
+        assert_eq!(
+            r.issues[0].requests,
+            vec!["https://ads.example/px?a=1", "https://ads.example/px?a=2"]
+        );
+        assert_eq!(r.issues[1].tracker_id, Some(ga));
+        assert_eq!(r.issues[1].cookies, vec!["_ga"]);
+        assert!(r.issues[1].requests.is_empty());
+        assert_eq!(r.issues[2].code, GOOGLE_CONSENT_NOT_DENIED);
+        assert_eq!(r.issues[2].tracker_id, None);
+        assert_eq!(r.issues[2].requests.len(), 2);
+
+        let clean = replay_findings(
+            &ReplayObservation {
+                mode: "no_consent".into(),
+                seen: vec![seen(
+                    "cdn",
+                    Evidence::Request("https://cdn.example/x".into()),
+                )],
+                google: vec!["https://www.google-analytics.com/g/collect?gcs=G100".into()],
+            },
+            &[m(cdn, "cdn", "unclassified")],
+        );
+        assert!(clean.passed && clean.issues.is_empty());
+    }
+
+    #[test]
+    fn the_gcs_parameter_is_read_from_the_query() {
+        assert_eq!(
+            gcs_of("https://x/g/collect?v=2&gcs=G101#f").as_deref(),
+            Some("G101")
+        );
+        assert_eq!(gcs_of("https://x/g/collect?gcsx=1"), None);
+        assert_eq!(gcs_of("https://x/g/collect"), None);
+    }
+
     #[test]
     fn daily_runs_at_the_hour() {
         let s = schedule("daily", 3, 0, 1);

@@ -123,6 +123,17 @@ impl Drop for Live {
     }
 }
 
+/// Why a page is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A tracker scan's load.
+    Scan,
+    /// The consent replay's load, declining consent.
+    Replay,
+    /// A GCM scan's load, which also reads the page's markup.
+    Gcm,
+}
+
 /// One request of a page.
 #[derive(Debug, Clone)]
 struct Request {
@@ -183,6 +194,14 @@ impl BrowserEngine {
         let l = Arc::new(self.launch().await?);
         *live = Some(l.clone());
         Ok(l)
+    }
+
+    /// The profile folder of the running Chromium (its `--user-data-dir`), if one runs.
+    pub async fn profile_dir(&self) -> Option<PathBuf> {
+        let live = self.live.lock().await;
+        live.as_ref()
+            .filter(|l| !l.handler.is_finished())
+            .map(|l| l.dir.clone())
     }
 
     /// Forgets the running Chromium (it is killed once no scan uses it any more).
@@ -310,7 +329,7 @@ impl BrowserEngine {
         ctx: &BrowserContextId,
         proxy: &Proxy,
         url: &str,
-        decline: bool,
+        mode: Mode,
     ) -> Result<Visit, String> {
         let parsed = Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))?;
         if parsed.scheme() != "http" && parsed.scheme() != "https" {
@@ -327,7 +346,7 @@ impl BrowserEngine {
         let started = Instant::now();
         let result = tokio::time::timeout(
             self.limits.timeout,
-            self.load(&page, proxy, &parsed, decline, started),
+            self.load(&page, proxy, &parsed, mode, started),
         )
         .await;
         let closed = within(Duration::from_secs(5), page.close()).await;
@@ -348,11 +367,16 @@ impl BrowserEngine {
         page: &Page,
         proxy: &Proxy,
         url: &Url,
-        decline: bool,
+        mode: Mode,
         started: Instant,
     ) -> Result<Visit, String> {
         let cdp = |e: chromiumoxide::error::CdpError| format!("{url}: {e}");
-        let script = INSTRUMENT.replace("__DECLINE__", if decline { "true" } else { "false" });
+        let decline = if mode == Mode::Replay {
+            "true"
+        } else {
+            "false"
+        };
+        let script = INSTRUMENT.replace("__DECLINE__", decline);
         page.evaluate_on_new_document(script).await.map_err(cdp)?;
         let watch: Arc<Mutex<Watch>> = Arc::default();
         watch_lock(&watch).main_frame = page
@@ -458,13 +482,15 @@ impl BrowserEngine {
         if let Some(e) = failure(&watch_lock(&watch), None) {
             return Err(e);
         }
+        let read_html = if mode == Mode::Gcm { "true" } else { "false" };
         let facts: String = page
             .evaluate(
                 "JSON.stringify((() => { const s = window.__accordScan || {consent: []}; let l = [], ss = []; \
                  try { l = Object.keys(localStorage); } catch (e) {} try { ss = Object.keys(sessionStorage); } catch (e) {} \
                  return { l, s: ss, c: s.consent, concord: !!s.concord || !!(window.concord && window.concord.consent), \
                    links: Array.from(document.querySelectorAll('a[href]')).map((a) => a.href).slice(0, 1000), \
-                   html: document.documentElement ? document.documentElement.outerHTML.slice(0, 5242880) : '' }; })())",
+                   html: __HTML__ && document.documentElement ? document.documentElement.outerHTML.slice(0, 5242880) : '' }; })())"
+                    .replace("__HTML__", read_html),
             )
             .await
             .map_err(cdp)?
@@ -671,7 +697,8 @@ impl BrowserEngine {
         let mut concord = false;
         let mut failures = Vec::new();
         for url in &target.urls {
-            let visit = match self.visit(live, &ctx, proxy, url, replay).await {
+            let mode = if replay { Mode::Replay } else { Mode::Scan };
+            let visit = match self.visit(live, &ctx, proxy, url, mode).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(scan = %target.scan_id, reason = %e, replay, "scan target skipped");
@@ -683,7 +710,10 @@ impl BrowserEngine {
             let mut pages = vec![visit];
             if target.deep && !replay {
                 for link in deep_links(&pages[0]) {
-                    match self.visit(live, &ctx, proxy, link.as_str(), false).await {
+                    match self
+                        .visit(live, &ctx, proxy, link.as_str(), Mode::Scan)
+                        .await
+                    {
                         Ok(v) => pages.push(v),
                         Err(e) => {
                             tracing::info!(scan = %target.scan_id, reason = %e, "deep scan page skipped")
@@ -768,7 +798,7 @@ impl ScanEngine for BrowserEngine {
             .await
             .map_err(|e| format!("the scan proxy could not start: {e}"))?;
         let context = self.context(&live, &proxy).await?;
-        let visit = self.visit(&live, &context, &proxy, url, false).await;
+        let visit = self.visit(&live, &context, &proxy, url, Mode::Gcm).await;
         self.close_context(&live, context).await;
         Ok(gcm_issues(&visit?, ctx))
     }

@@ -399,6 +399,20 @@ async fn browser_scans_keep_every_request_behind_the_guard(b: accord_store::Back
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a request reached loopback");
 }
 
+/// The pid of the Chromium whose profile is `dir` (its main process, not a helper).
+fn chromium_main_process(dir: &std::path::Path) -> Option<u32> {
+    let needle = format!("--user-data-dir={}", dir.display());
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        (args.contains(&needle) && !args.iter().any(|a| a.starts_with("--type="))).then_some(pid)
+    })
+}
+
 fn engine_for_errors() -> BrowserEngine {
     BrowserEngine::new(
         Limits {
@@ -712,6 +726,29 @@ async fn gcm_scans_watch_the_page_run() {
         codes("/no-update", false).await,
         vec!["consent_not_updated"]
     );
+    // A browser that dies is launched again by the next scan.
+    let dir = engine.profile_dir().await.expect("a running browser");
+    let main = chromium_main_process(&dir).expect("the browser's process");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &main.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for _ in 0..100 {
+        if engine.profile_dir().await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        engine.profile_dir().await,
+        None,
+        "the dead browser is noticed"
+    );
+    assert_eq!(codes("/clean", false).await, Vec::<String>::new());
+    let again = engine.profile_dir().await.expect("a new browser");
+    assert_ne!(again, dir);
+
     // The static engine sees no Google tag in these pages at all.
     let static_engine = accord_scan::StaticEngine::new(limits(true));
     let seen = static_engine
