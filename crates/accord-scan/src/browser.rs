@@ -8,7 +8,7 @@
 //! observe the `dataLayer` while the page loads.
 use crate::fetch::Limits;
 use crate::proxy::{Proxy, Rules};
-use crate::{distinct, first_party, DEEP_PAGES, MAX_DETECTIONS};
+use crate::{distinct, first_party, DEEP_CONCURRENCY, DEEP_PAGES, MAX_DETECTIONS};
 use accord_core::gcm::{self, GcmContext, GcmIssue};
 use accord_core::scans::{Evidence, ReplayObservation, ScanEngine, ScanReport, ScanTarget};
 use accord_core::trackers::Detection;
@@ -707,17 +707,25 @@ impl BrowserEngine {
                 }
             };
             concord |= visit.concord;
+            let links = if target.deep && !replay {
+                deep_links(&visit)
+            } else {
+                vec![]
+            };
             let mut pages = vec![visit];
-            if target.deep && !replay {
-                for link in deep_links(&pages[0]) {
-                    match self
-                        .visit(live, &ctx, proxy, link.as_str(), Mode::Scan)
-                        .await
-                    {
-                        Ok(v) => pages.push(v),
-                        Err(e) => {
-                            tracing::info!(scan = %target.scan_id, reason = %e, "deep scan page skipped")
-                        }
+            let deep: Vec<_> = futures::stream::iter(links)
+                .map(|l| {
+                    let ctx = &ctx;
+                    async move { self.visit(live, ctx, proxy, l.as_str(), Mode::Scan).await }
+                })
+                .buffer_unordered(DEEP_CONCURRENCY)
+                .collect()
+                .await;
+            for v in deep {
+                match v {
+                    Ok(v) => pages.push(v),
+                    Err(e) => {
+                        tracing::info!(scan = %target.scan_id, reason = %e, "deep scan page skipped")
                     }
                 }
             }

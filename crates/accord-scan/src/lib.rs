@@ -22,7 +22,7 @@ pub const DEEP_PAGES: usize = 20;
 /// created 1000 at most per call elsewhere too).
 pub const MAX_DETECTIONS: usize = 1000;
 /// Pages of a deep scan fetched at once.
-const DEEP_CONCURRENCY: usize = 4;
+pub(crate) const DEEP_CONCURRENCY: usize = 4;
 
 /// The static engine.
 #[derive(Debug)]
