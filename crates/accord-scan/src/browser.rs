@@ -185,7 +185,12 @@ impl BrowserEngine {
     async fn browser(&self) -> Result<Arc<Live>, String> {
         let mut live = self.live.lock().await;
         if let Some(l) = live.as_ref() {
-            if !l.handler.is_finished() {
+            // A browser killed from outside may leave its connection open: ask it.
+            if !l.handler.is_finished()
+                && within(Duration::from_secs(3), l.browser.version())
+                    .await
+                    .is_ok()
+            {
                 return Ok(l.clone());
             }
             tracing::warn!("the scan browser stopped; launching it again");
