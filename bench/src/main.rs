@@ -9,6 +9,7 @@ mod consent;
 mod datamap;
 mod http;
 mod load;
+mod scan;
 mod seed;
 mod server;
 mod site_client;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 /// p99 target of every list query, milliseconds.
 const LIST_TARGET_MS: f64 = 50.0;
 /// Resident-memory target of the server, MB.
-const MEMORY_TARGET_MB: f64 = 200.0;
+pub(crate) const MEMORY_TARGET_MB: f64 = 200.0;
 /// Longest a single list query is measured before its sample is cut short.
 const LIST_QUERY_CAP: Duration = Duration::from_secs(60);
 
@@ -72,13 +73,17 @@ struct Args {
     no_pin: bool,
     /// Run only one part: `consent` (consent-event ingestion, no seeding or lists),
     /// `datamap` (record of processing over 200 data systems and 2,000 attributes) or
-    /// `lists` (seeding and the list queries) or `site-client` (the site client in
-    /// headless Chromium: time to the consent defaults and to `concord-ready`).
-    #[arg(long, value_parser = ["consent", "datamap", "lists", "site-client"])]
+    /// `lists` (seeding and the list queries), `site-client` (the site client in headless
+    /// Chromium: time to the consent defaults and to `concord-ready`) or `scan` (tracker
+    /// scans per minute by the static and the browser engine, and the memory of each).
+    #[arg(long, value_parser = ["consent", "datamap", "lists", "site-client", "scan"])]
     only: Option<String>,
     /// Measured page loads of the site-client benchmark.
     #[arg(long = "site-loads", default_value_t = 20)]
     site_loads: usize,
+    /// Deep scans each engine runs with `--only scan`.
+    #[arg(long, default_value_t = 5)]
+    scans: usize,
 }
 
 fn main() {
@@ -164,6 +169,10 @@ async fn run(args: Args, pinned: bool) -> Result<()> {
         "pinned": pinned,
         "cpus": num_cpus_total(),
     }));
+    if args.only.as_deref() == Some("scan") {
+        eprintln!("== scan engines (sqlite)");
+        return scan::run(&bin, pinned, args.scans.max(1)).await;
+    }
     let databases: &[&str] = match args.database.as_str() {
         "sqlite" => &["sqlite"],
         "postgres" => &["postgres"],

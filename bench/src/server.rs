@@ -95,9 +95,21 @@ impl Server {
         data_dir: &Path,
         core: Option<usize>,
     ) -> Result<Server> {
+        Self::start_env(bin, database, data_dir, core, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables (settings) for the server.
+    pub fn start_env(
+        bin: &Path,
+        database: &str,
+        data_dir: &Path,
+        core: Option<usize>,
+        envs: &[(&str, &str)],
+    ) -> Result<Server> {
         let addr = free_port()?;
         let log = data_dir.join("server.log");
         let mut cmd = serve_command(bin, addr, database, data_dir, core);
+        cmd.envs(envs.iter().copied());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log)?));

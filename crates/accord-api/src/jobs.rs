@@ -156,7 +156,7 @@ pub async fn run_scan(
     let lease = state.config.scan_lease_ms;
     let renew_every = Duration::from_millis((lease / 3).max(1) as u64);
     let engine = state.config.scan_engine.clone();
-    let work = engine.scan(&target);
+    let work = engine.report(&target);
     tokio::pin!(work);
     let detected = loop {
         tokio::select! {

@@ -177,6 +177,172 @@ pub struct ScanResults {
     pub global: i64,
     /// Detected trackers by category.
     pub categories: CategoryCounts,
+    /// What a second visit, as a visitor who declined every non-essential category, still
+    /// loaded (browser engine only; absent from static scans).
+    #[serde(
+        rename = "consentReplay",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consent_replay: Option<ConsentReplay>,
+}
+
+/// A tracker of category `marketing` or `analytics` that set a cookie or sent a request
+/// while the visitor had declined.
+pub const TRACKER_FIRED_AFTER_DECLINE: &str = "tracker_fired_after_decline";
+/// A request to a Google measurement endpoint, sent while the visitor had declined,
+/// that does not carry the denied consent state (`gcs=G100`).
+pub const GOOGLE_CONSENT_NOT_DENIED: &str = "google_consent_not_denied";
+/// Request URLs or cookie names kept as evidence of one issue.
+pub const EVIDENCE_KEPT: usize = 20;
+/// Issues one consent replay reports at most.
+pub const REPLAY_ISSUES_KEPT: usize = 100;
+
+/// The consent replay of a browser scan: each page loaded again, in a fresh browser
+/// profile, as a visitor who declined every non-essential category.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ConsentReplay {
+    /// How the visitor declined: `site_client` (through the page's Accord site client,
+    /// `declined` with `user_click` for every non-essential consent type) or `no_consent`
+    /// (the page has no site client: no consent was given at all).
+    #[schemars(extend("enum" = ["site_client", "no_consent"]))]
+    pub mode: String,
+    /// Whether the replay found no issue.
+    pub passed: bool,
+    /// What still happened after the decline, tracker by tracker.
+    pub issues: Vec<ReplayIssue>,
+}
+
+/// One finding of a consent replay, with its evidence.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ReplayIssue {
+    /// `tracker_fired_after_decline` (a `marketing` or `analytics` tracker set a cookie or
+    /// sent a request) or `google_consent_not_denied` (a Google measurement request did not
+    /// carry `gcs=G100`).
+    #[schemars(extend("enum" = ["tracker_fired_after_decline", "google_consent_not_denied"]))]
+    pub code: String,
+    /// What happened, in words.
+    pub message: String,
+    /// The project's tracker that fired (`tracker_fired_after_decline` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker_id: Option<Uuid>,
+    /// The tracker's name (`tracker_fired_after_decline` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker_name: Option<String>,
+    /// The tracker's category, `marketing` or `analytics` (`tracker_fired_after_decline` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// URLs of the requests sent after the decline (at most 20).
+    #[schemars(length(max = 20))]
+    pub requests: Vec<String>,
+    /// Names of the cookies, and `localStorage` or `sessionStorage` keys, set after the
+    /// decline (at most 20).
+    #[schemars(length(max = 20))]
+    pub cookies: Vec<String>,
+}
+
+/// What a scan engine observed: the detections, and the consent replay of an engine that
+/// runs pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanReport {
+    pub detections: Vec<Detection>,
+    pub replay: Option<ReplayObservation>,
+}
+
+/// What loaded during the declined visit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayObservation {
+    /// `site_client` or `no_consent` (see [`ConsentReplay::mode`]).
+    pub mode: String,
+    /// Each detection of the declined visit with its evidence.
+    pub seen: Vec<(Detection, Evidence)>,
+    /// Requests to Google measurement endpoints during the declined visit.
+    pub google: Vec<String>,
+}
+
+/// Why a detection was made: the request URL, or the cookie's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence {
+    Request(String),
+    Cookie(String),
+}
+
+/// The `gcs` parameter of a Google request URL (`G1` + ad_storage + analytics_storage).
+pub fn gcs_of(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1.split('#').next()?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "gcs")
+        .map(|(_, v)| v.to_string())
+}
+
+/// The consent replay's findings, once the declined visit's detections are matched
+/// (`matched[i]` is the tracker id, name and category of `obs.seen[i]`).
+pub fn replay_findings(
+    obs: &ReplayObservation,
+    matched: &[(Uuid, String, String)],
+) -> ConsentReplay {
+    let mut issues: Vec<ReplayIssue> = Vec::new();
+    for ((_, evidence), (id, name, category)) in obs.seen.iter().zip(matched) {
+        if category != "marketing" && category != "analytics" {
+            continue;
+        }
+        let at = match issues.iter().position(|i| i.tracker_id == Some(*id)) {
+            Some(n) => n,
+            None => {
+                if issues.len() == REPLAY_ISSUES_KEPT {
+                    continue;
+                }
+                issues.push(ReplayIssue {
+                    code: TRACKER_FIRED_AFTER_DECLINE.into(),
+                    message: format!(
+                        "the {category} tracker '{name}' set a cookie or sent a request after the visitor declined consent"
+                    ),
+                    tracker_id: Some(*id),
+                    tracker_name: Some(name.clone()),
+                    category: Some(category.clone()),
+                    ..Default::default()
+                });
+                issues.len() - 1
+            }
+        };
+        let (list, value) = match evidence {
+            Evidence::Request(u) => (&mut issues[at].requests, u),
+            Evidence::Cookie(c) => (&mut issues[at].cookies, c),
+        };
+        if list.len() < EVIDENCE_KEPT && !list.contains(value) {
+            list.push(value.chars().take(2048).collect());
+        }
+    }
+    let not_denied: Vec<String> = obs
+        .google
+        .iter()
+        .filter(|u| gcs_of(u).as_deref() != Some("G100"))
+        .take(EVIDENCE_KEPT)
+        .map(|u| u.chars().take(2048).collect())
+        .collect();
+    if !not_denied.is_empty() && issues.len() < REPLAY_ISSUES_KEPT {
+        issues.push(ReplayIssue {
+            code: GOOGLE_CONSENT_NOT_DENIED.into(),
+            message: "Google measurement requests sent after the visitor declined consent do not carry the denied consent state (gcs=G100)".into(),
+            requests: not_denied,
+            ..Default::default()
+        });
+    }
+    ConsentReplay {
+        mode: obs.mode.clone(),
+        passed: issues.is_empty(),
+        issues,
+    }
 }
 
 /// Detected trackers by category; `do_not_sell`, `global_privacy_control` and
@@ -354,6 +520,15 @@ pub struct ScanTarget {
 pub trait ScanEngine: Send + Sync + std::fmt::Debug + 'static {
     async fn scan(&self, target: &ScanTarget) -> crate::Result<Vec<Detection>>;
 
+    /// [`scan`](Self::scan), with what an engine that runs pages observes besides (the
+    /// consent replay). The scan job calls this one.
+    async fn report(&self, target: &ScanTarget) -> crate::Result<ScanReport> {
+        Ok(ScanReport {
+            detections: self.scan(target).await?,
+            replay: None,
+        })
+    }
+
     /// Fetches `url` and checks its Google Consent Mode set-up (§8.4): the issues found,
     /// or why the page could not be checked (shown as the GCM scan's `error`).
     async fn gcm(
@@ -396,6 +571,88 @@ mod tests {
             day_of_month: dom,
             next_run: None,
         }
+    }
+
+    fn seen(name: &str, evidence: Evidence) -> (Detection, Evidence) {
+        (
+            Detection {
+                name: name.into(),
+                tracker_type: "image".into(),
+                domain: None,
+                pattern: None,
+            },
+            evidence,
+        )
+    }
+
+    #[test]
+    fn the_replay_names_marketing_and_analytics_trackers_with_their_evidence() {
+        let (px, ga, cdn) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let obs = ReplayObservation {
+            mode: "site_client".into(),
+            seen: vec![
+                seen("px", Evidence::Request("https://ads.example/px?a=1".into())),
+                seen("px", Evidence::Request("https://ads.example/px?a=2".into())),
+                seen("px", Evidence::Request("https://ads.example/px?a=1".into())),
+                seen("_ga", Evidence::Cookie("_ga".into())),
+                seen(
+                    "cdn",
+                    Evidence::Request("https://cdn.example/lib.js".into()),
+                ),
+            ],
+            google: vec![
+                "https://region1.google-analytics.com/g/collect?v=2&gcs=G100".into(),
+                "https://region1.google-analytics.com/g/collect?v=2&gcs=G111&x=1".into(),
+                "https://region1.google-analytics.com/g/collect?v=2".into(),
+            ],
+        };
+        let m = |id, name: &str, category: &str| (id, name.to_string(), category.to_string());
+        let matched = vec![
+            m(px, "px", "marketing"),
+            m(px, "px", "marketing"),
+            m(px, "px", "marketing"),
+            m(ga, "_ga", "analytics"),
+            m(cdn, "cdn", "functional"),
+        ];
+        let r = replay_findings(&obs, &matched);
+        assert_eq!(r.mode, "site_client");
+        assert!(!r.passed);
+        assert_eq!(r.issues.len(), 3);
+        assert_eq!(r.issues[0].code, TRACKER_FIRED_AFTER_DECLINE);
+        assert_eq!(r.issues[0].tracker_id, Some(px));
+        assert_eq!(
+            r.issues[0].requests,
+            vec!["https://ads.example/px?a=1", "https://ads.example/px?a=2"]
+        );
+        assert_eq!(r.issues[1].tracker_id, Some(ga));
+        assert_eq!(r.issues[1].cookies, vec!["_ga"]);
+        assert!(r.issues[1].requests.is_empty());
+        assert_eq!(r.issues[2].code, GOOGLE_CONSENT_NOT_DENIED);
+        assert_eq!(r.issues[2].tracker_id, None);
+        assert_eq!(r.issues[2].requests.len(), 2);
+
+        let clean = replay_findings(
+            &ReplayObservation {
+                mode: "no_consent".into(),
+                seen: vec![seen(
+                    "cdn",
+                    Evidence::Request("https://cdn.example/x".into()),
+                )],
+                google: vec!["https://www.google-analytics.com/g/collect?gcs=G100".into()],
+            },
+            &[m(cdn, "cdn", "unclassified")],
+        );
+        assert!(clean.passed && clean.issues.is_empty());
+    }
+
+    #[test]
+    fn the_gcs_parameter_is_read_from_the_query() {
+        assert_eq!(
+            gcs_of("https://x/g/collect?v=2&gcs=G101#f").as_deref(),
+            Some("G101")
+        );
+        assert_eq!(gcs_of("https://x/g/collect?gcsx=1"), None);
+        assert_eq!(gcs_of("https://x/g/collect"), None);
     }
 
     #[test]

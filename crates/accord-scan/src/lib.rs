@@ -1,10 +1,13 @@
-//! Accord's static scan engine (§8.3, §8.4): it fetches a project's pages without running
-//! their JavaScript, behind the network guard of [`guard`], and reports the cookies and
-//! third-party elements it sees, or the Google Consent Mode issues of a page.
+//! Accord's scan engines (§8.3, §8.4): the static engine fetches a project's pages without
+//! running their JavaScript, behind the network guard of [`guard`], and reports the cookies
+//! and third-party elements it sees, or the Google Consent Mode issues of a page; the
+//! [`browser`] engine runs them in headless Chromium behind the guarded [`proxy`].
+pub mod browser;
 pub mod fetch;
 pub mod gcm;
 pub mod guard;
 pub mod html;
+pub mod proxy;
 
 use accord_core::gcm::{GcmContext, GcmIssue};
 use accord_core::scans::{ScanEngine, ScanTarget};
@@ -19,7 +22,7 @@ pub const DEEP_PAGES: usize = 20;
 /// created 1000 at most per call elsewhere too).
 pub const MAX_DETECTIONS: usize = 1000;
 /// Pages of a deep scan fetched at once.
-const DEEP_CONCURRENCY: usize = 4;
+pub(crate) const DEEP_CONCURRENCY: usize = 4;
 
 /// The static engine.
 #[derive(Debug)]
@@ -148,7 +151,7 @@ fn deep_links(page: &Fetched, parsed: &html::Page) -> Vec<Url> {
 }
 
 /// `found` without repeats, in order, at most [`MAX_DETECTIONS`].
-fn distinct(found: Vec<Detection>, target: &ScanTarget) -> Vec<Detection> {
+pub(crate) fn distinct(found: Vec<Detection>, target: &ScanTarget) -> Vec<Detection> {
     let mut seen = std::collections::HashSet::new();
     let total = found.len();
     let unique: Vec<Detection> = found

@@ -97,6 +97,19 @@ pub struct ServeArgs {
     #[arg(long = "scan-timeout", env = "ACCORD_SCAN_TIMEOUT", default_value_t = 15,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub scan_timeout: u64,
+    /// Scan engine: `static` fetches pages without running them; `browser` loads them in
+    /// headless Chromium (`--scan-browser`), records what their scripts set and request, and
+    /// replays each page as a visitor who declined consent.
+    #[arg(long = "scan-engine", env = "ACCORD_SCAN_ENGINE", default_value = "static",
+          value_parser = ["static", "browser"])]
+    pub scan_engine: String,
+    /// Chromium executable of the browser scan engine (the Debian `chromium` package).
+    #[arg(
+        long = "scan-browser",
+        env = "ACCORD_SCAN_BROWSER",
+        default_value = "/usr/bin/chromium"
+    )]
+    pub scan_browser: PathBuf,
     /// External base URL; verification emails carry a one-time link only when it is set.
     #[arg(long = "public-url", env = "ACCORD_PUBLIC_URL", value_parser = http_url)]
     pub public_url: Option<String>,
@@ -106,7 +119,7 @@ pub struct ServeArgs {
 #[derive(Args, Debug)]
 pub struct LogArgs {
     /// Log filter (e.g. `info`, `warn,accord_api=debug`); logs are JSON lines on stderr.
-    #[arg(long, env = "ACCORD_LOG", default_value = "info", global = true, value_parser = log_filter)]
+    #[arg(long, env = "ACCORD_LOG", default_value = "info,chromiumoxide=error", global = true, value_parser = log_filter)]
     pub log: String,
 }
 
@@ -119,6 +132,23 @@ impl ServeArgs {
         }
     }
 
+    /// The scan engine chosen by `--scan-engine`.
+    pub fn scan_engine(&self) -> std::sync::Arc<dyn accord_core::scans::ScanEngine> {
+        let limits = accord_scan::fetch::Limits {
+            timeout: Duration::from_secs(self.scan_timeout),
+            allow_private: self.scan_allow_private,
+            ..Default::default()
+        };
+        if self.scan_engine == "browser" {
+            std::sync::Arc::new(accord_scan::browser::BrowserEngine::new(
+                limits,
+                self.scan_browser.clone(),
+            ))
+        } else {
+            std::sync::Arc::new(accord_scan::StaticEngine::new(limits))
+        }
+    }
+
     /// The HTTP layer's settings (the GeoIP database is opened here).
     pub fn api_config(&self) -> anyhow::Result<ApiConfig> {
         let geoip = match &self.geoip_db {
@@ -128,6 +158,12 @@ impl ServeArgs {
             )),
             None => None,
         };
+        if self.scan_engine == "browser" && !self.scan_browser.is_file() {
+            anyhow::bail!(
+                "ACCORD_SCAN_BROWSER: {} is not a file (install the chromium package, or name its executable)",
+                self.scan_browser.display()
+            );
+        }
         Ok(ApiConfig {
             rate_limit_privacy: self.rate_limit_privacy,
             rate_limit_site: self.rate_limit_site,
@@ -147,13 +183,7 @@ impl ServeArgs {
                 1024 * 1024
             },
             read_flush_interval_ms: self.metrics_flush_interval * 1000,
-            scan_engine: std::sync::Arc::new(accord_scan::StaticEngine::new(
-                accord_scan::fetch::Limits {
-                    timeout: Duration::from_secs(self.scan_timeout),
-                    allow_private: self.scan_allow_private,
-                    ..Default::default()
-                },
-            )),
+            scan_engine: self.scan_engine(),
             mail: accord_api::mail::MailConfig {
                 smtp_url: self.smtp_url.clone(),
                 sms_webhook_url: self.sms_webhook_url.clone(),

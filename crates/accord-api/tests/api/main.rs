@@ -5,6 +5,7 @@ mod conformance;
 mod admin;
 mod basics;
 mod browser;
+mod browser_engine;
 mod compliance_requests;
 mod consent;
 mod console;

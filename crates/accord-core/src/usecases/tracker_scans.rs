@@ -3,7 +3,9 @@
 //! fetches and detects, and what it detected is matched and recorded here, the same for
 //! every engine and for site reports.
 use crate::query::Page;
-use crate::scans::{results_of, Scan, ScanResults, ScanTarget, NO_DOMAINS};
+use crate::scans::{
+    replay_findings, results_of, Scan, ScanReport, ScanResults, ScanTarget, NO_DOMAINS,
+};
 use crate::site::DomainFilter;
 use crate::store::{Project, Store};
 use crate::time::now_ms;
@@ -19,6 +21,16 @@ pub async fn record_detections(
     detections: &[Detection],
     now: i64,
 ) -> Result<ScanResults> {
+    Ok(record_matched(store, project, detections, now).await?.0)
+}
+
+/// [`record_detections`], with the tracker (id, name, category) of each detection, in order.
+async fn record_matched(
+    store: &dyn Store,
+    project: &Project,
+    detections: &[Detection],
+    now: i64,
+) -> Result<(ScanResults, Vec<(uuid::Uuid, String, String)>)> {
     // Only a tracker of the same name, or one with a pattern, can be a detection's match.
     let mut names: Vec<String> = detections.iter().map(|d| d.name.clone()).collect();
     names.sort_unstable();
@@ -35,7 +47,19 @@ pub async fn record_detections(
         crate::ids::new_id,
     );
     store.record_detections(project.id, &plan, now).await?;
-    Ok(results_of(&plan, &existing))
+    let matched = plan
+        .outcome
+        .iter()
+        .map(|(id, _)| {
+            let t = existing.iter().chain(&plan.new).find(|t| t.id == *id);
+            (
+                *id,
+                t.map_or_else(String::new, |t| t.name.clone()),
+                t.map_or_else(|| "unclassified".into(), |t| t.category.clone()),
+            )
+        })
+        .collect();
+    Ok((results_of(&plan, &existing), matched))
 }
 
 /// Stores a new `running` scan of `project` with a lease of `lease_ms`, and what the engine
@@ -102,11 +126,23 @@ pub async fn finish(
     store: &dyn Store,
     project: &Project,
     mut scan: Scan,
-    detected: Result<Vec<Detection>>,
+    detected: Result<ScanReport>,
 ) -> Result<Scan> {
     match detected {
-        Ok(detections) => {
-            scan.results = record_detections(store, project, &detections, now_ms()).await?;
+        Ok(report) => {
+            // The declined visit's detections are detections of the site too; they are
+            // matched with the others, then judged by their tracker's category.
+            let mut all = report.detections;
+            let first = all.len();
+            if let Some(obs) = &report.replay {
+                all.extend(obs.seen.iter().map(|(d, _)| d.clone()));
+            }
+            let (mut results, matched) = record_matched(store, project, &all, now_ms()).await?;
+            results.consent_replay = report
+                .replay
+                .as_ref()
+                .map(|obs| replay_findings(obs, matched.get(first..).unwrap_or_default()));
+            scan.results = results;
             scan.status = "completed".into();
         }
         Err(_) => scan.status = "failed".into(),

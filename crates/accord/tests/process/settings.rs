@@ -42,6 +42,7 @@ fn a_bad_setting_stops_serve_naming_it() {
         ("ACCORD_SCAN_ALLOW_PRIVATE", "perhaps"),
         ("ACCORD_SCAN_TIMEOUT", "0"),
         ("ACCORD_SCAN_TIMEOUT", "301"),
+        ("ACCORD_SCAN_ENGINE", "chrome"),
     ] {
         let (code, err) = serve_exit(&["--listen", &listen], &[(name, value)]);
         assert_eq!(code, 1, "{name}={value}: {err}");
@@ -56,6 +57,19 @@ fn a_bad_setting_stops_serve_naming_it() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("ACCORD_GEOIP_DB"), "{err}");
+    // The browser engine needs its Chromium.
+    let (code, err) = serve_exit(
+        &["--listen", &listen],
+        &[
+            ("ACCORD_SCAN_ENGINE", "browser"),
+            ("ACCORD_SCAN_BROWSER", "/nonexistent/chromium"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ACCORD_SCAN_BROWSER: /nonexistent/chromium is not a file"),
+        "{err}"
+    );
     // The flag form is a usage error (exit 2) with the same rule.
     let (code, err) = serve_exit(&["--listen", &listen, "--rate-limit-privacy", "x"], &[]);
     assert_eq!(code, 2, "{err}");
