@@ -4,9 +4,10 @@
 //! served documents (every operation summary shows), without a request leaving for another
 //! host.
 use crate::both;
+use crate::browser::{chromium, screenshot_dir};
 use crate::common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 both!(
@@ -94,33 +95,6 @@ async fn reference_pages_are_served_with_their_renderer_and_a_strict_policy(
         assert_eq!(plain, accord_api::reference::SCRIPT);
         assert!(plain.len() < 1_500_000, "{} bytes", plain.len());
     }
-}
-
-/// The headless Chromium of the Debian package. Missing, it fails the test under `CI=true`
-/// (`.ci/run` installs it) and skips it otherwise.
-fn chromium() -> Option<PathBuf> {
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Chromium is missing with CI=true (apt-get install -y chromium)"
-        );
-        eprintln!("skipping the browser test: Chromium is not installed");
-    }
-    found
-}
-
-/// Where the screenshots go: `target/screenshots` of the build.
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs Chromium headless on `url` with `args`, unable to resolve any host but 127.0.0.1,

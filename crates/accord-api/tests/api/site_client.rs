@@ -870,19 +870,27 @@ async fn site_client_honours_gpc_where_the_region_says_so(b: accord_store::Backe
     browser.close().await;
 }
 
-/// Accept all, deny all and a custom choice through `window.concord.consent.addConsentEvent`:
-/// each is stored (read back through the Privacy API), and the page receives the Consent
-/// Mode update and the full state in `dataLayer`.
-async fn site_client_choices_are_stored_and_published(b: accord_store::Backend) {
+/// A visitor in France (three regions configured) on a fixture page with the site client:
+/// the server, the browser, the site and the tab, the page still loading. `None` without
+/// Chromium outside CI.
+async fn french_visit(b: accord_store::Backend) -> Option<(Server, Browser, Fixture, Tab)> {
     let s = start_site_server(b).await;
-    let Some(browser) = Browser::launch().await else {
-        return;
-    };
+    let browser = Browser::launch().await?;
     three_regions(&s).await;
     let site = Fixture::start(&s).await;
     page_with_client(&site, &s, "/", "", "");
     site.set_geography(Some("FR"));
     let tab = tab_on(&browser, &site.url("/")).await;
+    Some((s, browser, site, tab))
+}
+
+/// Accept all, deny all and a custom choice through `window.concord.consent.addConsentEvent`:
+/// each is stored (read back through the Privacy API), and the page receives the Consent
+/// Mode update and the full state in `dataLayer`.
+async fn site_client_choices_are_stored_and_published(b: accord_store::Backend) {
+    let Some((s, browser, _site, tab)) = french_visit(b).await else {
+        return;
+    };
     let ready = wait_ready(&tab).await;
     let cid = ready["concordId"].as_str().unwrap().to_string();
     let subs = ["advertising", "analytics", "personalization"];
@@ -1137,15 +1145,9 @@ async fn site_client_blocks_trackers_until_consent(b: accord_store::Backend) {
 /// A returning visitor keeps their identity and choices: no new first-visit events, the
 /// stored state published at load.
 async fn site_client_recognises_a_returning_visitor(b: accord_store::Backend) {
-    let s = start_site_server(b).await;
-    let Some(browser) = Browser::launch().await else {
+    let Some((s, browser, site, tab)) = french_visit(b).await else {
         return;
     };
-    three_regions(&s).await;
-    let site = Fixture::start(&s).await;
-    page_with_client(&site, &s, "/", "", "");
-    site.set_geography(Some("FR"));
-    let tab = tab_on(&browser, &site.url("/")).await;
     let first = wait_ready(&tab).await;
     let cid = first["concordId"].as_str().unwrap().to_string();
     assert_eq!(
@@ -1179,15 +1181,9 @@ async fn site_client_recognises_a_returning_visitor(b: accord_store::Backend) {
 /// A stored token that was tampered with, or has expired, is replaced by a new session for
 /// the same identity, at load and during the visit.
 async fn site_client_replaces_a_tampered_or_expired_token(b: accord_store::Backend) {
-    let s = start_site_server(b).await;
-    let Some(browser) = Browser::launch().await else {
+    let Some((s, browser, site, tab)) = french_visit(b).await else {
         return;
     };
-    three_regions(&s).await;
-    let site = Fixture::start(&s).await;
-    page_with_client(&site, &s, "/", "", "");
-    site.set_geography(Some("FR"));
-    let tab = tab_on(&browser, &site.url("/")).await;
     let cid = wait_ready(&tab).await["concordId"]
         .as_str()
         .unwrap()

@@ -208,8 +208,17 @@ async fn fresh_tab(browser: &Browser) -> Tab {
 }
 
 async fn wait_banner(tab: &Tab) {
-    tab.wait_for(&format!("!!{}", sh("[data-cc=banner]")), WAIT, "the banner")
-        .await;
+    shown(tab, "[data-cc=banner]", "the banner").await;
+}
+
+/// Waits until the widget shows the element `sel`.
+async fn shown(tab: &Tab, sel: &str, what: &str) {
+    tab.wait_for(&format!("!!{}", sh(sel)), WAIT, what).await;
+}
+
+/// Waits until the widget no longer shows the element `sel`.
+async fn gone(tab: &Tab, sel: &str, what: &str) {
+    tab.wait_for(&format!("!{}", sh(sel)), WAIT, what).await;
 }
 
 /// A real mouse click at the centre of the element `sel` of the widget.
@@ -225,7 +234,7 @@ async fn click(tab: &Tab, sel: &str) {
 
 /// Focuses the widget field `sel` and types `text` as a keyboard would.
 async fn type_into(tab: &Tab, sel: &str, text: &str) {
-    tab.wait_for(&format!("!!{}", sh(sel)), WAIT, sel).await;
+    shown(tab, sel, sel).await;
     tab.eval(&format!("{}.focus()", sh(sel))).await;
     tab.page
         .execute(InsertTextParams::new(text))
@@ -349,12 +358,7 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
     // The banner takes the focus on its first action, and the page keeps its layout.
     assert_eq!(focused(&tab).await, "accept");
     click(&tab, "[data-cc=accept]").await;
-    tab.wait_for(
-        &format!("!{}", sh("[data-cc=banner]")),
-        WAIT,
-        "the banner to close",
-    )
-    .await;
+    gone(&tab, "[data-cc=banner]", "the banner to close").await;
     let cid = concord_id(&tab).await;
     assert_eq!(
         stored_choices(&v.s, &cid, 4).await,
@@ -366,12 +370,7 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
         ])
     );
     // The floating button replaces the banner; the page did not move, and has no cookie.
-    tab.wait_for(
-        &format!("!!{}", sh("[data-cc=fab]")),
-        WAIT,
-        "the floating button",
-    )
-    .await;
+    shown(&tab, "[data-cc=fab]", "the floating button").await;
     let after = tab
         .eval("JSON.stringify(document.getElementById('lead').getBoundingClientRect())")
         .await;
@@ -382,26 +381,14 @@ async fn accept_all_is_stored_and_a_returning_visitor_sees_no_banner(b: accord_s
     // Returning: same browser, new page; the stored session brings the stored state.
     let again = open(&v).await;
     assert_eq!(concord_id(&again).await, cid);
-    again
-        .wait_for(
-            &format!("!!{}", sh("[data-cc=fab]")),
-            WAIT,
-            "the floating button",
-        )
-        .await;
+    shown(&again, "[data-cc=fab]", "the floating button").await;
     assert_eq!(
         again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await,
         json!(false)
     );
     // The toggles of the privacy center show the stored choice.
     click(&again, "[data-cc=fab]").await;
-    again
-        .wait_for(
-            &format!("!!{}", sh("[data-cc=toggle-analytics]")),
-            WAIT,
-            "the toggles",
-        )
-        .await;
+    shown(&again, "[data-cc=toggle-analytics]", "the toggles").await;
     assert_eq!(
         again
             .eval(&format!("{}.checked", sh("[data-cc=toggle-analytics]")))
@@ -416,12 +403,7 @@ async fn deny_all_is_stored(b: accord_store::Backend) {
     let tab = open(&v).await;
     wait_banner(&tab).await;
     click(&tab, "[data-cc=deny]").await;
-    tab.wait_for(
-        &format!("!{}", sh("[data-cc=banner]")),
-        WAIT,
-        "the banner to close",
-    )
-    .await;
+    gone(&tab, "[data-cc=banner]", "the banner to close").await;
     let cid = concord_id(&tab).await;
     assert_eq!(
         stored_choices(&v.s, &cid, 4).await,
@@ -440,13 +422,7 @@ async fn deny_all_is_stored(b: accord_store::Backend) {
     )
     .await;
     let again = open(&v).await;
-    again
-        .wait_for(
-            &format!("!!{}", sh("[data-cc=fab]")),
-            WAIT,
-            "the floating button",
-        )
-        .await;
+    shown(&again, "[data-cc=fab]", "the floating button").await;
     assert_eq!(
         again.eval(&format!("!!{}", sh("[data-cc=banner]"))).await,
         json!(false)
@@ -459,12 +435,7 @@ async fn a_custom_choice_is_stored(b: accord_store::Backend) {
     let tab = open(&v).await;
     wait_banner(&tab).await;
     click(&tab, "[data-cc=customize]").await;
-    tab.wait_for(
-        &format!("!!{}", sh("[data-cc=center]")),
-        WAIT,
-        "the privacy center",
-    )
-    .await;
+    shown(&tab, "[data-cc=center]", "the privacy center").await;
     // Express region: everything but the required category starts off.
     for (label, on) in [
         ("strictly_necessary", true),
@@ -515,12 +486,7 @@ async fn a_custom_choice_is_stored(b: accord_store::Backend) {
         json!(false)
     );
     key(&tab, "Escape", false).await;
-    tab.wait_for(
-        &format!("!{}", sh("[data-cc=center]")),
-        WAIT,
-        "the center to close",
-    )
-    .await;
+    gone(&tab, "[data-cc=center]", "the center to close").await;
     v.browser.close().await;
 }
 
@@ -535,12 +501,7 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
     tab.eval("window.concord.showPrivacyCenter()").await;
     click(&tab, "[data-cc=tab-requests]").await;
     let email = format!("visitor-{}@example.com", uuid::Uuid::new_v4().simple());
-    tab.wait_for(
-        &format!("!!{}", sh("[data-cc=request-form]")),
-        WAIT,
-        "the form",
-    )
-    .await;
+    shown(&tab, "[data-cc=request-form]", "the form").await;
     tab.eval(&format!("{}.value = 'view'", sh("[data-cc=request-type]")))
         .await;
     type_into(&tab, "[data-cc=request-email]", &email).await;
@@ -596,12 +557,7 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
         .await;
     type_into(&tab, "[data-cc=code]", &code).await;
     click(&tab, "[data-cc=verify]").await;
-    tab.wait_for(
-        &format!("!!{}", sh("[data-cc=verified]")),
-        WAIT,
-        "the confirmation",
-    )
-    .await;
+    shown(&tab, "[data-cc=verified]", "the confirmation").await;
     assert_eq!(
         tab.eval(&format!(
             "{}.getAttribute('data-status')",
@@ -649,13 +605,12 @@ async fn privacy_center_request_is_verified_resolved_and_downloaded(b: accord_st
     let again = open(&v).await;
     again.eval("window.concord.showPrivacyCenter()").await;
     click(&again, "[data-cc=tab-requests]").await;
-    again
-        .wait_for(
-            &format!("!!{}", sh("[data-cc=request][data-status=resolved]")),
-            WAIT,
-            "the resolved request",
-        )
-        .await;
+    shown(
+        &again,
+        "[data-cc=request][data-status=resolved]",
+        "the resolved request",
+    )
+    .await;
     assert_eq!(
         again
             .eval(&format!(
@@ -784,9 +739,9 @@ async fn gpc_note_shows_only_when_honoured(b: accord_store::Backend) {
     assert!(got.contains(&("analytics".into(), "accepted".into(), "user_click".into())));
     // The privacy center shows the note too.
     tab.eval("window.concord.showPrivacyCenter()").await;
-    tab.wait_for(
-        &format!("!!{}", sh("[data-cc=center] [data-cc=gpc]")),
-        WAIT,
+    shown(
+        &tab,
+        "[data-cc=center] [data-cc=gpc]",
         "the note in the center",
     )
     .await;
@@ -865,12 +820,7 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
             // The privacy center from the page: modal, keyboard-operable, focus returned.
             tab.eval("document.getElementById('own').addEventListener('click', () => window.concord.showPrivacyCenter()); document.getElementById('own').focus(); true").await;
             key(&tab, "Enter", false).await;
-            tab.wait_for(
-                &format!("!!{}", sh("[data-cc=center]")),
-                WAIT,
-                "the privacy center",
-            )
-            .await;
+            shown(&tab, "[data-cc=center]", "the privacy center").await;
             assert_eq!(
                 tab.eval(&format!(
                     "{}.getAttribute('aria-modal')",
@@ -909,12 +859,7 @@ async fn banner_and_privacy_center_are_accessible_in_light_and_dark(b: accord_st
                 assert!(bad.is_empty(), "privacy center {panel} {theme}: {bad:#?}");
             }
             key(&tab, "Escape", false).await;
-            tab.wait_for(
-                &format!("!{}", sh("[data-cc=center]")),
-                WAIT,
-                "the center to close",
-            )
-            .await;
+            gone(&tab, "[data-cc=center]", "the center to close").await;
             assert_eq!(focused(&tab).await, "own", "focus returns to the opener");
         }
     }
