@@ -136,21 +136,6 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// Whether cookies get `Secure`: the server is reached over https (its public URL says so,
-/// or a trusted proxy forwarded an https request).
-fn https(state: &AppState, parts_headers: &HeaderMap, from_proxy: bool) -> bool {
-    state
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
-        || (from_proxy
-            && parts_headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|p| p.eq_ignore_ascii_case("https")))
-}
-
 fn set_cookie(
     res: &mut Response,
     name: &str,
@@ -187,12 +172,15 @@ impl FromRequestParts<AppState> for Browser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let now = now_ms();
         let who = client(state, parts);
-        let from_proxy = who.ip
-            != parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip());
-        let secure = https(state, &parts.headers, from_proxy);
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        // Cookies get `Secure` when the browser reaches the server over https: the base
+        // the site client is served with says so (the public URL, or a trusted proxy's
+        // forwarded scheme).
+        let secure = crate::routes::site_client::api_base(state, &parts.headers, peer)
+            .is_ok_and(|base| base.starts_with("https://"));
         let mut session = None;
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
             let digest = token_digest(secret);

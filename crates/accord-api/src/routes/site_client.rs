@@ -137,7 +137,11 @@ async fn project_of(state: &AppState, path: &PathParams) -> ApiResult<Project> {
 /// Scheme and host of the API as the browser reaches it: `ACCORD_PUBLIC_URL`, else the
 /// request's own, with `X-Forwarded-Proto` and `X-Forwarded-Host` believed only from a
 /// trusted proxy (`ACCORD_TRUSTED_PROXIES`).
-fn api_base(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> ApiResult<String> {
+pub(crate) fn api_base(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> ApiResult<String> {
     if let Some(u) = &state.config.public_url {
         return Ok(u.trim_end_matches('/').to_string());
     }
