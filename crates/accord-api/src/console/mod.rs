@@ -19,7 +19,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+pub mod org;
 mod requests;
+mod consent;
+mod datamap;
+mod settings;
+mod site;
 
 /// The session cookie (HttpOnly, SameSite=Lax, Secure behind https, path `/console`).
 pub const SESSION_COOKIE: &str = "accord_session";
@@ -52,6 +57,10 @@ pub fn router() -> Router<AppState> {
             "/o/{org}/p/{project}/requests/{id}",
             get(requests::request_page).post(requests::change),
         )
+        .merge(consent::router())
+        .merge(datamap::router())
+        .merge(site::router())
+        .merge(settings::router())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! Privacy API's list parameters and store query (§3.9), over the projects the User can
 //! read; the request page changes a request through the same PATCH schema, role check and
 //! use case as `PATCH …/compliance-requests/{id}` (§3.7).
+use super::org::{forbidden, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::compliance_requests::{filter_from, list_params};
 use crate::AppState;
@@ -25,52 +26,19 @@ use uuid::Uuid;
 /// Rows of one inbox page.
 const PAGE_SIZE: i64 = 50;
 
-/// The signed-in User's membership of `org` as a principal: its role and per-project roles
-/// decide what it reads and changes, with the rules of API keys (§2.3). `None` when the
-/// User is not an active member.
-pub async fn member(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-) -> Result<Option<(Principal, Organization)>, Error> {
-    let Some(session) = &browser.session else {
-        return Ok(None);
-    };
-    let users = state.store.account_users(session.account_id).await?;
-    let Some(u) = users
-        .into_iter()
-        .find(|u| u.organization_id == org && u.status != "disabled")
-    else {
-        return Ok(None);
-    };
-    let Some(o) = state.store.get_organization(org).await? else {
-        return Ok(None);
-    };
-    Ok(Some((u.principal(), o)))
-}
-
-fn forbidden() -> Response {
-    let mut res = axum::response::IntoResponse::into_response((
-        StatusCode::FORBIDDEN,
-        "You do not have access to this page.",
-    ));
-    super::secure(res.headers_mut());
-    res
-}
-
-fn fmt_date(ms: i64) -> String {
+pub(crate) fn fmt_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
 }
 
-fn fmt_time(ms: i64) -> String {
+pub(crate) fn fmt_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }
 
-fn label(s: &str) -> String {
+pub(crate) fn label(s: &str) -> String {
     s.replace('_', " ")
 }
 
@@ -95,10 +63,7 @@ struct StatusCount {
 #[derive(Template)]
 #[template(path = "console/inbox.html")]
 struct InboxPage {
-    org: String,
-    org_id: Uuid,
-    email: String,
-    csrf: String,
+    nav: OrgNav,
     counts: Vec<StatusCount>,
     rows: Vec<Row>,
     total: i64,
@@ -139,15 +104,12 @@ pub async fn inbox(
     Path(org): Path<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    let (who, org) = match member(&state, &browser, org).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return forbidden(),
-        Err(e) => return internal(e),
+    let m = match Member::of(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
     };
-    let projects = match crate::extract::readable_projects(&state, &who, org.id).await {
+    let (who, org) = (&m.who, &m.org);
+    let projects = match crate::extract::readable_projects(&state, who, org.id).await {
         Ok(p) => p,
         Err(_) => return forbidden(),
     };
@@ -245,24 +207,8 @@ pub async fn inbox(
                 Some(&(offset - PAGE_SIZE).max(0).to_string()),
             )
     });
-    let account = browser
-        .session
-        .as_ref()
-        .map(|s| s.account_id)
-        .unwrap_or_default();
-    let email = match state.store.account(account).await {
-        Ok(Some(a)) => a.email,
-        _ => String::new(),
-    };
     let p = InboxPage {
-        org: org.name.clone(),
-        org_id: org.id,
-        email,
-        csrf: browser
-            .session
-            .as_ref()
-            .map(|s| s.csrf.clone())
-            .unwrap_or_default(),
+        nav: m.nav("requests"),
         counts,
         rows,
         total,
@@ -305,11 +251,9 @@ struct TaskRow {
 #[derive(Template)]
 #[template(path = "console/request.html")]
 struct RequestPage {
-    org: String,
-    org_id: Uuid,
+    nav: OrgNav,
     project: String,
     action: String,
-    csrf: String,
     cr: ComplianceRequest,
     status: String,
     due: String,
@@ -330,34 +274,24 @@ async fn load(
     org: Uuid,
     project: Uuid,
     id: Uuid,
-) -> Result<Result<(Principal, Organization, Project, ComplianceRequest), Response>, Error> {
-    let Some((who, org)) = member(state, browser, org).await? else {
-        return Ok(Err(forbidden()));
-    };
-    if who.project_role(org.id, project) < Role::Viewer {
-        return Ok(Err(forbidden()));
+) -> Result<(Member, Project, ComplianceRequest), Response> {
+    let m = Member::of(state, browser, org).await?;
+    let p = m.project(state, project, Role::Viewer).await?;
+    match state.store.get_compliance_request(org, project, id).await {
+        Ok(Some(cr)) => Ok((m, p, cr)),
+        Ok(None) => Err(forbidden()),
+        Err(e) => Err(internal(e)),
     }
-    let Some(p) = state.store.get_project(org.id, project).await? else {
-        return Ok(Err(forbidden()));
-    };
-    let Some(cr) = state
-        .store
-        .get_compliance_request(org.id, project, id)
-        .await?
-    else {
-        return Ok(Err(forbidden()));
-    };
-    Ok(Ok((who, org, p, cr)))
 }
 
 async fn render_request(
     state: &AppState,
-    browser: &Browser,
-    (who, org, project, cr): (Principal, Organization, Project, ComplianceRequest),
+    (m, project, cr): (Member, Project, ComplianceRequest),
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
+    let org = &m.org;
     let filter = EventFilter {
         organization_id: org.id,
         project_ids: vec![project.id],
@@ -389,18 +323,12 @@ async fn render_request(
         Ok(n) => n,
         Err(e) => return internal(e),
     };
-    let role = who.project_role(org.id, project.id);
+    let role = m.project_role(project.id);
     let now = now_ms();
     let p = RequestPage {
-        org: org.name.clone(),
-        org_id: org.id,
         project: project.name.clone(),
         action: format!("/console/o/{}/p/{}/requests/{}", org.id, project.id, cr.id),
-        csrf: browser
-            .session
-            .as_ref()
-            .map(|s| s.csrf.clone())
-            .unwrap_or_default(),
+        nav: m.nav("requests"),
         status: label(&cr.status),
         due: fmt_date(cr.due_date),
         overdue: cr.due_date < now && cr.status != "resolved",
@@ -439,13 +367,9 @@ pub async fn request_page(
     browser: Browser,
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Response {
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
     match load(&state, &browser, org, project, id).await {
-        Ok(Ok(found)) => render_request(&state, &browser, found, StatusCode::OK, None, None).await,
-        Ok(Err(r)) => r,
-        Err(e) => internal(e),
+        Ok(found) => render_request(&state, found, StatusCode::OK, None, None).await,
+        Err(r) => r,
     }
 }
 
@@ -542,30 +466,28 @@ pub async fn change(
     if let Some(r) = browser.refuse_session(&f.csrf) {
         return r;
     }
-    let (who, o, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(r)) => return r,
-        Err(e) => return internal(e),
+    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    let role = who.project_role(o.id, p.id);
+    let role = m.project_role(p.id);
     if role < Role::Limited {
         return forbidden();
     }
     let refused = |found, status, message: String| {
         let state = state.clone();
-        let browser = &browser;
-        async move { render_request(&state, browser, found, status, Some(message), None).await }
+        async move { render_request(&state, found, status, Some(message), None).await }
     };
     let body = match patch_of(&f, &cr) {
         Ok(b) => b,
-        Err(m) => return refused((who, o, p, cr), StatusCode::UNPROCESSABLE_ENTITY, m).await,
+        Err(why) => return refused((m, p, cr), StatusCode::UNPROCESSABLE_ENTITY, why).await,
     };
     let patch: PatchComplianceRequest =
         match accord_core::schema::parse(&body, compliance::patch_schema()) {
             Ok(patch) => patch,
             Err(e) => {
                 return refused(
-                    (who, o, p, cr),
+                    (m, p, cr),
                     StatusCode::UNPROCESSABLE_ENTITY,
                     e.to_string(),
                 )
@@ -576,9 +498,9 @@ pub async fn change(
     let done = usecase::update(
         state.store.as_ref(),
         state.mail_wake.as_ref(),
-        (o.id, p.id, cr.id),
+        (m.org.id, p.id, cr.id),
         Actor {
-            account_id: Some(who.key_id),
+            account_id: Some(m.who.key_id),
         },
         move |cr| {
             compliance::check_patch_role(cr, &patch, role)?;
@@ -591,8 +513,7 @@ pub async fn change(
             let notice = Some("Saved.".to_string());
             render_request(
                 &state,
-                &browser,
-                (who, o, p, updated),
+                (m, p, updated),
                 StatusCode::OK,
                 None,
                 notice,
@@ -601,8 +522,8 @@ pub async fn change(
         }
         Ok(None) => forbidden(),
         Err(Error::Forbidden(_)) => forbidden(),
-        Err(Error::Unprocessable(m)) | Err(Error::BadRequest(m)) => {
-            refused((who, o, p, cr), StatusCode::UNPROCESSABLE_ENTITY, m).await
+        Err(Error::Unprocessable(why)) | Err(Error::BadRequest(why)) => {
+            refused((m, p, cr), StatusCode::UNPROCESSABLE_ENTITY, why).await
         }
         Err(e) => internal(e),
     }

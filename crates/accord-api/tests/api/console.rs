@@ -23,22 +23,22 @@ both!(
 );
 
 /// A browser: no redirects followed, cookies kept by hand.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     s: &'a Server,
     http: reqwest::Client,
     cookies: HashMap<String, String>,
     origin: Option<String>,
 }
 
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub body: String,
 }
 
 impl<'a> Browser<'a> {
-    fn new(s: &'a Server) -> Browser<'a> {
+    pub fn new(s: &'a Server) -> Browser<'a> {
         Browser {
             s,
             http: reqwest::Client::builder()
@@ -98,18 +98,18 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub async fn get(&mut self, path: &str) -> Answer {
         let rb = self.http.get(self.s.url(path));
         self.answer(rb).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let rb = self.http.post(self.s.url(path)).form(form);
         self.answer(rb).await
     }
 
     /// Opens a form page and sends the form with the page's token.
-    async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
         let page = self.get(path).await;
         let csrf = csrf_of(&page.body);
         let mut form = vec![("csrf", csrf.as_str())];
@@ -137,7 +137,7 @@ impl<'a> Browser<'a> {
         self.post("/console/sign-in", &form).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Answer {
         self.submit(
             "/console/sign-in",
             &[("email", email), ("password", password)],
@@ -150,7 +150,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = r#"name="csrf" value=""#;
     let start = html
         .find(marker)
@@ -160,7 +160,7 @@ fn csrf_of(html: &str) -> String {
 }
 
 /// The token of the link of `kind` in the last message to `to`.
-async fn link_token(s: &Server, to: &str, kind: LinkKind) -> String {
+pub(crate) async fn link_token(s: &Server, to: &str, kind: LinkKind) -> String {
     let text = crate::lifecycle::outbox_message(s, to, "eml").await;
     let start = text
         .find(kind.path())
@@ -172,16 +172,16 @@ async fn link_token(s: &Server, to: &str, kind: LinkKind) -> String {
         .collect()
 }
 
-async fn owner_link(s: &Server) -> String {
+pub(crate) async fn owner_link(s: &Server) -> String {
     accord_core::usecases::console::setup_link(s.store.as_ref(), s.org, accord_core::time::now_ms())
         .await
         .unwrap()
 }
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// The owner of the test organization, signed in.
-async fn owner(s: &Server) -> Browser<'_> {
+pub(crate) async fn owner(s: &Server) -> Browser<'_> {
     let token = owner_link(s).await;
     let mut b = Browser::new(s);
     let a = b
@@ -198,7 +198,7 @@ async fn owner(s: &Server) -> Browser<'_> {
     b
 }
 
-async fn invite(s: &Server, email: &str, role: &str) -> String {
+pub(crate) async fn invite(s: &Server, email: &str, role: &str) -> String {
     let (status, user) = s
         .post(
             &format!("/privacy-v1/organizations/{}/users", s.org),
@@ -667,7 +667,7 @@ both!(
 );
 
 /// A signed-in User of the test organization with `role`, through an invitation.
-async fn member<'a>(s: &'a Server, email: &str, role: &str) -> Browser<'a> {
+pub(crate) async fn member<'a>(s: &'a Server, email: &str, role: &str) -> Browser<'a> {
     invite(s, email, role).await;
     let token = link_token(s, email, LinkKind::Invitation).await;
     let mut b = Browser::new(s);
@@ -868,7 +868,7 @@ both!(the_console_works_in_a_browser);
 
 /// Runs `submit` (a script that sends a form) and waits until the tab has loaded a page
 /// at `path`.
-async fn submit_and_wait(tab: &crate::browser::Tab, submit: &str, path: &str) {
+pub(crate) async fn submit_and_wait(tab: &crate::browser::Tab, submit: &str, path: &str) {
     tab.eval(&format!("setTimeout(() => {{ {submit} }}, 0); true"))
         .await;
     let start = std::time::Instant::now();
@@ -897,7 +897,7 @@ async fn submit_and_wait(tab: &crate::browser::Tab, submit: &str, path: &str) {
 }
 
 /// Fills the fields (`id` → value) of the page's form and sends it.
-fn fill_and_send(fields: &[(&str, &str)], form: &str) -> String {
+pub(crate) fn fill_and_send(fields: &[(&str, &str)], form: &str) -> String {
     let mut js = String::new();
     for (id, value) in fields {
         js.push_str(&format!(
@@ -913,7 +913,7 @@ fn fill_and_send(fields: &[(&str, &str)], form: &str) -> String {
     js
 }
 
-async fn no_serious_violations(tab: &crate::browser::Tab, axe_js: &str, page: &str) {
+pub(crate) async fn no_serious_violations(tab: &crate::browser::Tab, axe_js: &str, page: &str) {
     let found = crate::browser::axe(tab, axe_js).await;
     assert!(found.is_empty(), "{page}: {found:#?}");
 }
