@@ -6,12 +6,12 @@ use super::org::{forbidden, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::compliance_requests::{filter_from, list_params};
 use crate::AppState;
-use accord_core::auth::{Principal, Role};
+use accord_core::auth::Role;
 use accord_core::compliance::{
     self, Actor, ComplianceRequest, EventFilter, PatchComplianceRequest,
 };
 use accord_core::query::{self, Page};
-use accord_core::store::{Organization, Project};
+use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::usecases::compliance_requests as usecase;
 use accord_core::Error;
