@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod consent;
+mod console;
 mod datamap;
 mod http;
 mod load;
@@ -75,8 +76,9 @@ struct Args {
     /// `datamap` (record of processing over 200 data systems and 2,000 attributes) or
     /// `lists` (seeding and the list queries), `site-client` (the site client in headless
     /// Chromium: time to the consent defaults and to `concord-ready`) or `scan` (tracker
-    /// scans per minute by the static and the browser engine, and the memory of each).
-    #[arg(long, value_parser = ["consent", "datamap", "lists", "site-client", "scan"])]
+    /// scans per minute by the static and the browser engine, and the memory of each) or
+    /// `console` (seeding, then the web console's main pages signed in as the owner).
+    #[arg(long, value_parser = ["consent", "datamap", "lists", "site-client", "scan", "console"])]
     only: Option<String>,
     /// Measured page loads of the site-client benchmark.
     #[arg(long = "site-loads", default_value_t = 20)]
@@ -311,7 +313,8 @@ async fn bench_database(
         srv.pid, srv.addr, srv.boot.organization_id, srv.boot.project_id
     );
     let (max_rss, sampler) = sample_rss(srv.pid);
-    if let Some(only) = args.only.as_deref().filter(|o| *o != "lists") {
+    let seeded_only = matches!(args.only.as_deref(), Some("lists" | "console"));
+    if let Some(only) = args.only.as_deref().filter(|_| !seeded_only) {
         let duration = Duration::from_secs(args.duration);
         let result = match only {
             "datamap" => datamap::measure(database, &srv, args.list_requests).await,
@@ -325,7 +328,7 @@ async fn bench_database(
         srv.stop()?;
         return result;
     }
-    let lists_only = args.only.as_deref() == Some("lists");
+    let lists_only = seeded_only;
     let mut result = if lists_only {
         Ok(())
     } else {
@@ -356,7 +359,11 @@ async fn bench_database(
         srv.pid
     );
     let (max_rss2, sampler) = sample_rss(srv.pid);
-    let result = measure_list(args, database, &srv, &seeded).await;
+    let result = if args.only.as_deref() == Some("console") {
+        console::measure(bin, database, url, &srv, &seeded, args.list_requests).await
+    } else {
+        measure_list(args, database, &srv, &seeded).await
+    };
     hwm = hwm.max(server::vm_kb(srv.pid, "VmHWM"));
     let rss = server::vm_kb(srv.pid, "VmRSS");
     sampler.abort();
