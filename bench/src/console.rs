@@ -124,7 +124,10 @@ pub async fn measure(
     let pages: Vec<(&str, String)> = vec![
         ("home", "/console".into()),
         ("inbox", inbox.clone()),
-        ("inbox status=submitted", format!("{inbox}?status=submitted")),
+        (
+            "inbox status=submitted",
+            format!("{inbox}?status=submitted"),
+        ),
         ("inbox overdue", format!("{inbox}?overdue=true")),
         ("inbox text", format!("{inbox}?text={TEXT_NEEDLE}")),
         ("inbox request=delete", format!("{inbox}?request=delete")),

@@ -3,6 +3,9 @@
 //! email and password, sessions kept in the database (any replica serves them), invitation,
 //! password-reset and first-owner links, sign-in throttling, CSRF tokens on every form.
 //! Every decision is made by `accord_core::usecases::console`.
+// A console step that cannot go on answers the page to show (a redirect, 403, 500): the
+// `Err` of its `Result` is that `Response`, as large as any other.
+#![allow(clippy::result_large_err)]
 use crate::site::client;
 use crate::AppState;
 use accord_core::auth::Role;
@@ -19,10 +22,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-pub mod org;
-mod requests;
 mod consent;
 mod datamap;
+pub mod org;
+mod requests;
 mod settings;
 mod site;
 

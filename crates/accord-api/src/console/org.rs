@@ -49,7 +49,11 @@ pub struct Member {
 /// The answer to a URL of an organization the User is not a member of, or of something
 /// outside its role and projects: the same for all, so nothing is told about what exists.
 pub fn forbidden() -> Response {
-    let mut res = (StatusCode::FORBIDDEN, "You do not have access to this page.").into_response();
+    let mut res = (
+        StatusCode::FORBIDDEN,
+        "You do not have access to this page.",
+    )
+        .into_response();
     super::secure(res.headers_mut());
     res
 }

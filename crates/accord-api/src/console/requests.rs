@@ -486,12 +486,7 @@ pub async fn change(
         match accord_core::schema::parse(&body, compliance::patch_schema()) {
             Ok(patch) => patch,
             Err(e) => {
-                return refused(
-                    (m, p, cr),
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    e.to_string(),
-                )
-                .await
+                return refused((m, p, cr), StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).await
             }
         };
     let regulation = p.regulation();
@@ -511,14 +506,7 @@ pub async fn change(
     match done {
         Ok(Some(updated)) => {
             let notice = Some("Saved.".to_string());
-            render_request(
-                &state,
-                (m, p, updated),
-                StatusCode::OK,
-                None,
-                notice,
-            )
-            .await
+            render_request(&state, (m, p, updated), StatusCode::OK, None, notice).await
         }
         Ok(None) => forbidden(),
         Err(Error::Forbidden(_)) => forbidden(),

@@ -29,10 +29,5 @@ async fn index(
         Ok(m) => m,
         Err(r) => return r,
     };
-    page(
-        StatusCode::OK,
-        &IndexPage {
-            nav: m.nav("site"),
-        },
-    )
+    page(StatusCode::OK, &IndexPage { nav: m.nav("site") })
 }
