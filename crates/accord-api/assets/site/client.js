@@ -20,6 +20,10 @@ var aliases = C.aliases || {};
 var api = C.apiBase + '/site-v1/' + C.projectId;
 var me = d.currentScript;
 var nonce = me && (me.nonce || me.getAttribute('nonce'));
+// Preview: a tag with data-concord-preview="{regionId}" draws that Region's banner with no
+// session, no events and no blocking (the console's Region preview). On a real site it only
+// chooses which of the project's Regions is drawn; nothing is read or recorded.
+var preview = me && me.getAttribute('data-concord-preview');
 // localStorage is opened after step 1: its first use may wait for the browser.
 var store;
 function storage() {
@@ -166,6 +170,7 @@ regions.forEach(function (r) {
   if ((STRICTNESS[c.blockingMode] || 0) > STRICTNESS[mode]) mode = c.blockingMode;
   if (c.consentMode !== 'implied') express = true;
 });
+if (preview) mode = 'disabled';
 function settings() { return consentOf(concord.region); }
 function latest(sub) {
   var items = (concord.state && concord.state.items) || [];
@@ -455,7 +460,14 @@ function start(session) {
   inject(api + '/widget');
   if (r && r.customScript) { try { inject(null, r.customScript); } catch (e) {} }
 }
-mint().then(function (s) {
+if (preview) {
+  concord.region = regions.filter(function (r) { return r.id === preview; })[0] || resolveRegion(null);
+  concord.language = resolveLanguage(concord.region);
+  concord.state = {count: 0, items: []};
+  bootDone(false);
+  inject(api + '/widget');
+  emit('concord-ready', {consentState: concord.state});
+} else mint().then(function (s) {
   start(s);
   bootDone(true);
   return refresh();

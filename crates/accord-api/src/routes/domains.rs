@@ -8,6 +8,7 @@ use accord_core::query::{self, p, paging, Kind, Param};
 use accord_core::schema::published;
 use accord_core::schema::string;
 use accord_core::site::{self, Domain, DomainFilter, DOMAIN_SORTS};
+use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
@@ -60,6 +61,12 @@ async fn create(
 ) -> ApiResult<Json<Domain>> {
     let b = site::parse_domain_body(&raw, site::domain_create_schema())?;
     let project = scope.project()?;
+    Ok(created(add(&state, project, b).await?))
+}
+
+/// Adds the domain of a parsed create body to `project` (unique within it, 422): the
+/// Privacy API's create and the console's domain form.
+pub async fn add(state: &AppState, project: &Project, b: site::DomainBody) -> ApiResult<Domain> {
     let now = now_ms();
     let d = Domain {
         id: accord_core::ids::new_id(),
@@ -71,7 +78,7 @@ async fn create(
         date_updated: now,
     };
     state.store.create_domain(&d).await?;
-    Ok(created(d))
+    Ok(d)
 }
 
 /// The addressed domain of the addressed project, or 404.

@@ -171,17 +171,35 @@ async fn update(
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<RegionView>> {
-    let patch: PatchRegion = parse(&raw, regions::region_patch_schema())?;
+    let patch = parse_patch(&raw)?;
+    let r = found(&state, &scope).await?;
+    let project = scope.project()?;
+    let r = save_patch(&state, project, r, &patch).await?;
+    Ok(ok(render_one(&state, project, &r).await?))
+}
+
+/// A Region PATCH body (§7.8), its codes checked (400) before the Region is looked up.
+pub fn parse_patch(raw: &Value) -> ApiResult<PatchRegion> {
+    let patch: PatchRegion = parse(raw, regions::region_patch_schema())?;
     if let Some(codes) = &patch.regions {
         regions::stored_codes(codes, "body")?;
     }
-    let mut r = found(&state, &scope).await?;
-    let project = scope.project()?;
-    regions::apply_patch(&mut r.draft, &patch)?;
-    check_policy(&state, project, patch.settings.as_ref()).await?;
+    Ok(patch)
+}
+
+/// Applies a parsed PATCH to Region `r` of `project` (settings deep-merged, the banner
+/// policy checked) and stores it: the Privacy API's PATCH and the console's Region form.
+pub async fn save_patch(
+    state: &AppState,
+    project: &Project,
+    mut r: Region,
+    patch: &PatchRegion,
+) -> ApiResult<Region> {
+    regions::apply_patch(&mut r.draft, patch)?;
+    check_policy(state, project, patch.settings.as_ref()).await?;
     r.date_updated = now_ms();
     state.store.update_region(&r).await?;
-    Ok(ok(render_one(&state, project, &r).await?))
+    Ok(r)
 }
 
 async fn delete(
@@ -205,11 +223,21 @@ async fn languages(
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<RegionView>> {
     let body: LanguagesBody = parse(&raw, regions::languages_schema())?;
-    let mut r = found(&state, &scope).await?;
-    regions::apply_languages(&mut r.draft, &body);
+    let r = found(&state, &scope).await?;
+    let r = save_languages(&state, r, &body).await?;
+    Ok(ok(render_one(&state, scope.project()?, &r).await?))
+}
+
+/// Sets Region `r`'s `language` from a parsed `POST …/languages` body and stores it.
+pub async fn save_languages(
+    state: &AppState,
+    mut r: Region,
+    body: &LanguagesBody,
+) -> ApiResult<Region> {
+    regions::apply_languages(&mut r.draft, body);
     r.date_updated = now_ms();
     state.store.update_region(&r).await?;
-    Ok(ok(render_one(&state, scope.project()?, &r).await?))
+    Ok(r)
 }
 
 /// The Regions an organization or project create plans: the Default region from

@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
         .route(SCANS, post(start_scan))
 }
 
-async fn schedule_of(state: &AppState, project: &Project) -> ApiResult<ScanSchedule> {
+/// The project's scan schedule, its defaults when it never set one.
+pub async fn schedule_of(state: &AppState, project: &Project) -> ApiResult<ScanSchedule> {
     Ok(state
         .store
         .scan_schedule(project.id)
@@ -59,10 +60,21 @@ async fn update_schedule(
 ) -> ApiResult<Json<TrackerScanHistory>> {
     let b: scans::SchedulePatch = parse(&raw, scans::patch_schema())?;
     let project = scope.project()?;
-    let mut schedule = schedule_of(&state, project).await?;
-    schedule.apply(&b, now_ms());
-    state.store.save_scan_schedule(&schedule).await?;
+    let schedule = save_schedule(&state, project, &b).await?;
     history(&state, &schedule).await
+}
+
+/// Applies a parsed schedule PATCH to `project`'s schedule and stores it: the Privacy
+/// API's PATCH and the console's schedule form.
+pub async fn save_schedule(
+    state: &AppState,
+    project: &Project,
+    b: &scans::SchedulePatch,
+) -> ApiResult<ScanSchedule> {
+    let mut schedule = schedule_of(state, project).await?;
+    schedule.apply(b, now_ms());
+    state.store.save_scan_schedule(&schedule).await?;
+    Ok(schedule)
 }
 
 async fn start_scan(
@@ -73,12 +85,18 @@ async fn start_scan(
 ) -> ApiResult<Json<ScanEntry>> {
     crate::routes::projects::optional_empty_body(&headers, body).await?;
     let project = scope.project()?.clone();
+    Ok(Json(StatusCode::ACCEPTED, run_now(&state, project).await?))
+}
+
+/// Starts a manual scan of `project` in the background (422 while one runs or without
+/// domains) and answers its `running` entry.
+pub async fn run_now(state: &AppState, project: Project) -> ApiResult<ScanEntry> {
     let lease = state.config.scan_lease_ms;
     let (scan, target) =
         tracker_scans::start(state.store.as_ref(), &project, "manual", lease).await?;
     let entry = ScanEntry::from(&scan);
     tokio::spawn(crate::jobs::run_scan(state.clone(), project, scan, target));
-    Ok(Json(StatusCode::ACCEPTED, entry))
+    Ok(entry)
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.
