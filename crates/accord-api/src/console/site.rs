@@ -36,6 +36,7 @@ use uuid::Uuid;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/o/{org}/site", get(index))
+        .route("/o/{org}/projects", post(create_project))
         .route("/o/{org}/p/{project}/domains", post(add_domain))
         .route(
             "/o/{org}/p/{project}/domains/{id}/delete",
@@ -318,6 +319,18 @@ struct ProjectCard {
 struct IndexPage {
     nav: OrgNav,
     projects: Vec<ProjectCard>,
+    can_create: bool,
+    create: NewProjectForm,
+}
+
+/// The form creating a project: what was typed and the messages next to the fields.
+#[derive(Default)]
+struct NewProjectForm {
+    name: String,
+    domains: String,
+    name_error: Option<String>,
+    domains_error: Option<String>,
+    error: Option<String>,
 }
 
 /// A refused domain form: the project, what was typed and the message.
@@ -346,7 +359,7 @@ async fn index(
         Err(r) => return r,
     };
     let base = api_base(&state, &headers, &ext);
-    render_index(&state, m, &base, StatusCode::OK, None).await
+    render_index(&state, m, &base, StatusCode::OK, None, None).await
 }
 
 async fn render_index(
@@ -355,6 +368,7 @@ async fn render_index(
     base: &str,
     status: StatusCode,
     refused: Option<DomainRefusal>,
+    create: Option<NewProjectForm>,
 ) -> Response {
     let projects = match m.readable_projects(state).await {
         Ok(p) => p,
@@ -428,8 +442,10 @@ async fn render_index(
     page(
         status,
         &IndexPage {
+            can_create: m.org_role() >= Role::Admin,
             nav: m.nav("site"),
             projects: cards,
+            create: create.unwrap_or_default(),
         },
     )
 }
@@ -471,7 +487,56 @@ async fn add_domain(
                     message,
                 };
                 let base = api_base(&state, &headers, &ext);
-                render_index(&state, m, &base, status, Some(refused)).await
+                render_index(&state, m, &base, status, Some(refused), None).await
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+/// Creates a project through the Privacy API's create (§7.3): a name and its domains, the
+/// Default region planned as for a body without `regionTemplate`. Role: organization admin.
+async fn create_project(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    RawForm(raw): RawForm,
+) -> Response {
+    let form = form_of(&raw);
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
+    if let Some(r) = browser.refuse_session(csrf) {
+        return r;
+    }
+    let m = match Member::of(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = m.require(Role::Admin) {
+        return r;
+    }
+    let name = form.get("name").map(|s| s.trim()).unwrap_or("").to_string();
+    let domains = form.get("domains").cloned().unwrap_or_default();
+    let body = json!({"name": name, "domains": list_of(&domains)});
+    match crate::routes::projects::create_from(&state, org, &body).await {
+        Ok(p) => see_other(&format!("/console/o/{org}/site#project-{}", p.id)),
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
+                let field = field_for(&message, ["name", "domains"]);
+                let at = |f: &str| (field == Some(f)).then(|| message.clone());
+                let create = NewProjectForm {
+                    name,
+                    domains,
+                    name_error: at("name"),
+                    domains_error: at("domains"),
+                    error: field.is_none().then(|| message.clone()),
+                };
+                let base = api_base(&state, &headers, &ext);
+                render_index(&state, m, &base, status, None, Some(create)).await
             }
             Err(r) => r,
         },

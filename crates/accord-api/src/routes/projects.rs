@@ -23,6 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::routing::{get, post};
 use axum::Router;
+use serde_json::Value;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -180,9 +181,15 @@ async fn create(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<ProjectView>> {
-    let org_id = scope.org.id;
     let org = scope.org.clone();
-    let input: CreateProject = parse(&raw, admin::project_create_schema())?;
+    let project = create_from(&state, org.id, &raw).await?;
+    Ok(created(view(&state, &org, &project, Some(&[]))))
+}
+
+/// Creates a project of `org_id` from a create body (§7.3) with its Regions: the Privacy
+/// API's create and the console's project form.
+pub async fn create_from(state: &AppState, org_id: Uuid, raw: &Value) -> ApiResult<Project> {
+    let input: CreateProject = parse(raw, admin::project_create_schema())?;
     let regions = crate::routes::regions::plan_project_regions(
         input.region_template.as_ref(),
         &input.additional_regions,
@@ -194,7 +201,7 @@ async fn create(
         .collect();
     domains.sort();
     domains.dedup();
-    let project = state
+    Ok(state
         .store
         .create_project(
             org_id,
@@ -208,8 +215,7 @@ async fn create(
                 regions,
             },
         )
-        .await?;
-    Ok(created(view(&state, &org, &project, Some(&[]))))
+        .await?)
 }
 
 async fn get_one(

@@ -149,6 +149,58 @@ async fn domains_are_added_and_removed(b: accord_store::Backend) {
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let (_, list) = s.get(&s.project_path("/domains")).await;
     assert_eq!(shop(&list), 0, "{list}");
+    // A new project, through the Privacy API's create.
+    let projects = format!("/console/o/{}/projects", s.org);
+    let a = owner
+        .post(&projects, &[("csrf", &csrf), ("name", ""), ("domains", "")])
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let at = a
+        .body
+        .find("id=\"project-name-error\"")
+        .expect("the message next to the name");
+    assert!(a.body[at..].contains("body/name must"), "{}", a.body);
+    let a = owner
+        .post(
+            &projects,
+            &[
+                ("csrf", &csrf),
+                ("name", "Shop"),
+                ("domains", "shop.example.org, Blog.Example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (_, list) = s
+        .get(&format!("/privacy-v1/organizations/{}/projects", s.org))
+        .await;
+    let shop = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Shop")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    let shop_id = shop["id"].as_str().unwrap();
+    let (_, d) = s
+        .get(&format!(
+            "/privacy-v1/organizations/{}/projects/{shop_id}/domains",
+            s.org
+        ))
+        .await;
+    let mut names: Vec<&str> = d["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["domain"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["blog.example.org", "shop.example.org"], "{d}");
+    assert!(owner
+        .get(&site(&s))
+        .await
+        .body
+        .contains(&format!("id=\"project-{shop_id}\"")));
     // A form without the session's token is refused.
     let a = owner
         .post(&add, &[("csrf", "forged"), ("domain", "x.example.com")])
@@ -490,6 +542,10 @@ async fn viewers_read_site_setup_but_cannot_change_it(b: accord_store::Backend) 
     )]));
     for (path, fields) in [
         (
+            format!("/console/o/{}/projects", s.org),
+            vec![("csrf", csrf.as_str()), ("name", "Mine")],
+        ),
+        (
             format!("{p}/domains"),
             vec![("csrf", csrf.as_str()), ("domain", "x.example.com")],
         ),
@@ -694,6 +750,8 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
         "{text}"
     );
     no_serious_violations(&tab, &axe_js, "scans").await;
+    tab.eval("document.querySelector('.site-replay').scrollIntoView(); true")
+        .await;
     tab.screenshot("console-scans").await;
     // Narrow screens: the Region page in one column, nothing wider than the viewport.
     tab.page
