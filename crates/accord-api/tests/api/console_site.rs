@@ -454,10 +454,42 @@ async fn seed_replay_scan(s: &Server) {
     assert!(s.store.finish_scan(&scan).await.unwrap());
 }
 
+/// Stores a completed GCM scan of two pages, one with an issue.
+async fn seed_gcm_scan(s: &Server) {
+    use accord_core::gcm::{GcmIssue, GcmPageResult, GcmScan};
+    let mut scan = GcmScan {
+        id: Uuid::now_v7(),
+        organization_id: s.org,
+        project_id: s.project,
+        scan_type: "domains".into(),
+        url: None,
+        status: "running".into(),
+        date_created: accord_core::time::now_ms() - 30_000,
+        date_completed: None,
+        results: vec![],
+        error: None,
+    };
+    s.store.start_gcm_scan(&scan, i64::MAX).await.unwrap();
+    scan.status = "completed".into();
+    scan.date_completed = Some(accord_core::time::now_ms());
+    scan.results = vec![
+        GcmPageResult::new("https://www.acme.example/", vec![]),
+        GcmPageResult::new(
+            "https://www.acme.example/pricing",
+            vec![GcmIssue::new(
+                "default_consent_not_set",
+                "no consent default was set before Google tags ran",
+            )],
+        ),
+    ];
+    assert!(s.store.finish_gcm_scan(&scan).await.unwrap());
+}
+
 async fn scans_show_the_schedule_and_replay_findings(b: accord_store::Backend) {
     let s = start(b).await;
     let mut owner = owner(&s).await;
     seed_replay_scan(&s).await;
+    seed_gcm_scan(&s).await;
     let path = format!("/console/o/{}/p/{}/scans", s.org, s.project);
     let a = owner.get(&path).await;
     assert_eq!(a.status, StatusCode::OK);
@@ -468,6 +500,15 @@ async fn scans_show_the_schedule_and_replay_findings(b: accord_store::Backend) {
     assert!(replay.contains("tracker fired after decline"), "{replay}");
     assert!(replay.contains("https://pixel.example.net/p.js?id=42"));
     assert!(replay.contains("_px"));
+    // GCM scans, page by page.
+    let at = a.body.find("Google Consent Mode scans").unwrap();
+    let gcm = &a.body[at..];
+    assert!(gcm.contains("https://www.acme.example/pricing"), "{gcm}");
+    assert!(gcm.contains("default consent not set"), "{gcm}");
+    assert!(
+        gcm.contains("https://www.acme.example/: <span class=\"good\">passed"),
+        "{gcm}"
+    );
     // The schedule: a bad hour is refused next to its field, nothing stored.
     let fields = |hour: &'static str| {
         vec![
