@@ -12,6 +12,7 @@ both!(
     a_region_is_edited_through_the_region_rules,
     trackers_are_classified_and_filtered,
     scans_show_the_schedule_and_replay_findings,
+    a_scan_is_run_from_the_console,
     viewers_read_site_setup_but_cannot_change_it,
     the_site_setup_works_in_a_browser
 );
@@ -810,4 +811,66 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
     assert_eq!(wide, true);
     tab.screenshot("console-region-narrow").await;
     browser.close().await;
+}
+
+/// A scan engine that takes a second and finds one script.
+#[derive(Debug)]
+struct OneScript;
+
+#[async_trait::async_trait]
+impl accord_core::scans::ScanEngine for OneScript {
+    async fn scan(
+        &self,
+        _target: &accord_core::scans::ScanTarget,
+    ) -> accord_core::Result<Vec<accord_core::trackers::Detection>> {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        Ok(vec![accord_core::trackers::Detection {
+            name: "cdn.example.net/a.js".into(),
+            tracker_type: "script".into(),
+            domain: Some("cdn.example.net".into()),
+            pattern: None,
+        }])
+    }
+}
+
+async fn a_scan_is_run_from_the_console(b: accord_store::Backend) {
+    let s = start_with(
+        b,
+        accord_api::ApiConfig {
+            rate_limit_privacy: 0,
+            rate_limit_site: 0,
+            scan_engine: std::sync::Arc::new(OneScript),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut owner = owner(&s).await;
+    let path = format!("/console/o/{}/p/{}/scans", s.org, s.project);
+    let csrf = crate::console::csrf_of(&owner.get(&path).await.body);
+    let a = owner.post(&format!("{path}/run"), &[("csrf", &csrf)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(
+        a.location.as_deref(),
+        Some(format!("{path}?started=1").as_str())
+    );
+    // One scan at a time: the API's refusal, on the page.
+    let a = owner.post(&format!("{path}/run"), &[("csrf", &csrf)]).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("a scan is already running"), "{}", a.body);
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = owner.get(&path).await.body;
+        if done.contains("Completed") || done.contains(">completed<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done.contains("1 tracker found: 1 new, 0 known."), "{done}");
+    let a = owner
+        .get(&format!(
+            "/console/o/{}/p/{}/trackers?category=unclassified",
+            s.org, s.project
+        ))
+        .await;
+    assert!(a.body.contains("cdn.example.net/a.js"), "{}", a.body);
 }
