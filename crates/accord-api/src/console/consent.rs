@@ -44,6 +44,10 @@ pub fn router() -> Router<AppState> {
             "/o/{org}/consent/p/{project}/types/{id}",
             get(type_page).post(change_type),
         )
+        .route(
+            "/o/{org}/consent/p/{project}/acceptance",
+            get(acceptance_page),
+        )
         .route("/o/{org}/consent/p/{project}/people", get(look_up))
         .route("/o/{org}/consent/p/{project}/people/{id}", get(person))
         .route(
@@ -269,7 +273,6 @@ struct IndexPage {
     from: String,
     to: String,
     charts: Vec<Chart>,
-    acceptance: Vec<Acceptance>,
     base: String,
 }
 
@@ -311,7 +314,6 @@ async fn index(
     let today = now.div_euclid(DAY_MS);
     let first = today - days + 1;
     let mut charts = Vec::new();
-    let mut acceptance = Vec::new();
     if let Some(p) = &chosen {
         let (types, index) = match type_map(&state, p).await {
             Ok(t) => t,
@@ -321,8 +323,7 @@ async fn index(
         let store = &state.store;
         let by_state = store.consent_event_days(org, p.id, start, end, DaySplit::State);
         let by_type = store.consent_event_days(org, p.id, start, end, DaySplit::ConsentType);
-        let current = store.current_state_counts(org, p.id, now);
-        let (by_state, by_type, current) = match tokio::try_join!(by_state, by_type, current) {
+        let (by_state, by_type) = match tokio::try_join!(by_state, by_type) {
             Ok(r) => r,
             Err(e) => return internal(e),
         };
@@ -374,32 +375,6 @@ async fn index(
             first,
             days,
         ));
-        for t in types.iter() {
-            let of_type = current.iter().filter(|c| c.consent_type == t.id);
-            let (mut accepted, mut declined, mut other) = (0, 0, 0);
-            for c in of_type {
-                match c.state.as_str() {
-                    "accepted" => accepted += c.people,
-                    "declined" => declined += c.people,
-                    _ => other += c.people,
-                }
-            }
-            let known = accepted + declined + other;
-            acceptance.push(Acceptance {
-                name: t.name.clone(),
-                href: format!("/console/o/{org}/consent/p/{}/types/{}", p.id, t.id),
-                status: t.status.clone(),
-                known,
-                accepted,
-                declined,
-                other,
-                rate: if known == 0 {
-                    "—".into()
-                } else {
-                    format!("{:.1} %", accepted as f64 * 100.0 / known as f64)
-                },
-            });
-        }
     }
     let pid = chosen.as_ref().map(|p| p.id);
     let page_ = IndexPage {
@@ -421,7 +396,74 @@ async fn index(
         from: fmt_date(first * DAY_MS),
         to: fmt_date(today * DAY_MS),
         charts,
+    };
+    page(StatusCode::OK, &page_)
+}
+
+#[derive(Template)]
+#[template(path = "console/consent_acceptance.html")]
+struct AcceptancePage {
+    nav: OrgNav,
+    project: String,
+    project_id: Uuid,
+    acceptance: Vec<Acceptance>,
+    at: String,
+}
+
+/// The current acceptance per consent type. A page of its own: it folds every unexpired
+/// event of the project (one grouped query), so its cost grows with the ledger, while
+/// the overview reads only the days it charts.
+async fn acceptance_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let (m, p) = match section(&state, &browser, org, project, Role::Viewer).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let (types, _) = match type_map(&state, &p).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let current = match state.store.current_state_counts(org, p.id, now).await {
+        Ok(c) => c,
+        Err(e) => return internal(e),
+    };
+    let mut acceptance = Vec::new();
+    for t in types.iter() {
+        let of_type = current.iter().filter(|c| c.consent_type == t.id);
+        let (mut accepted, mut declined, mut other) = (0, 0, 0);
+        for c in of_type {
+            match c.state.as_str() {
+                "accepted" => accepted += c.people,
+                "declined" => declined += c.people,
+                _ => other += c.people,
+            }
+        }
+        let known = accepted + declined + other;
+        acceptance.push(Acceptance {
+            name: t.name.clone(),
+            href: format!("/console/o/{org}/consent/p/{}/types/{}", p.id, t.id),
+            status: t.status.clone(),
+            known,
+            accepted,
+            declined,
+            other,
+            rate: if known == 0 {
+                "—".into()
+            } else {
+                format!("{:.1} %", accepted as f64 * 100.0 / known as f64)
+            },
+        });
+    }
+    let page_ = AcceptancePage {
+        nav: m.nav("consent"),
+        project: p.name.clone(),
+        project_id: p.id,
         acceptance,
+        at: fmt_time(now),
     };
     page(StatusCode::OK, &page_)
 }

@@ -191,7 +191,10 @@ async fn the_acceptance_rate_counts_people_by_their_current_state(b: accord_stor
         ],
     )
     .await;
-    let page = owner.get(&format!("/console/o/{}/consent", s.org)).await;
+    let overview = owner.get(&format!("/console/o/{}/consent", s.org)).await;
+    let path = format!("/console/o/{}/consent/p/{}/acceptance", s.org, s.project);
+    assert!(overview.body.contains(&format!(r#"href="{path}""#)));
+    let page = owner.get(&path).await;
     assert_eq!(page.status, 200);
     let row = acceptance_row(&page.body, &type_id(&s, "analytics").await);
     // alice, dave accepted; bob, carol declined; fay implied: 2 of 5.
@@ -495,6 +498,7 @@ async fn viewers_cannot_change_consent_and_strangers_see_nothing(b: accord_store
     let ty = viewer.get(&format!("{p}/types/{id}")).await;
     assert_eq!(ty.status, 200);
     assert!(!ty.body.contains(r#"<button type="submit">Save</button>"#));
+    assert_eq!(viewer.get(&format!("{p}/acceptance")).await.status, 200);
     let types = viewer.get(&format!("{p}/types")).await;
     assert!(!types.body.contains("New consent type"));
     let person = viewer.get(&format!("{p}/people/{concord}")).await;
@@ -553,6 +557,7 @@ async fn viewers_cannot_change_consent_and_strangers_see_nothing(b: accord_store
     for path in [
         format!("/console/o/{other_org}/consent"),
         format!("/console/o/{other_org}/consent/p/{}/types", s.project),
+        format!("/console/o/{other_org}/consent/p/{}/acceptance", s.project),
         format!(
             "/console/o/{other_org}/consent/p/{}/people/{concord}",
             s.project
@@ -626,6 +631,17 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
     assert!(name.as_str().unwrap().contains("accepted"), "{name}");
     no_serious_violations(&tab, &axe_js, "consent").await;
     tab.screenshot("console-consent").await;
+    tab.eval("document.getElementById('by-type-h').scrollIntoView(); true")
+        .await;
+    tab.screenshot("console-consent-by-type").await;
+    tab.goto(&s.url(&format!(
+        "/console/o/{}/consent/p/{}/acceptance",
+        s.org, s.project
+    )))
+    .await;
+    no_serious_violations(&tab, &axe_js, "consent acceptance").await;
+    tab.screenshot("console-consent-acceptance").await;
+    tab.goto(&s.url(&overview)).await;
     // The look-up form leads to the person.
     crate::console::submit_and_wait(
         &tab,
