@@ -188,17 +188,41 @@ async fn the_acceptance_rate_counts_people_by_their_current_state(b: accord_stor
             // An expired consent is no current state.
             expired,
             advertising("alice@example.com", "accepted", at(1)),
+            // Gina accepted as one identity and declined later as another, merged into
+            // the first: one person, declined.
+            analytics("gina@example.com", "accepted", at(4)),
+            analytics("gina.other@example.com", "declined", at(2)),
         ],
     )
     .await;
+    let id_of = |email: &'static str| {
+        let path = s.project_path(&format!("/identities?email={email}"));
+        let s = &s;
+        async move {
+            s.get(&path).await.1["items"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (gina, other) = (
+        id_of("gina@example.com").await,
+        id_of("gina.other@example.com").await,
+    );
+    sqlx::query(&format!(
+        "UPDATE identities SET merged_into = '{gina}' WHERE id = '{other}'"
+    ))
+    .execute(&s.store.db.write)
+    .await
+    .unwrap();
     let overview = owner.get(&format!("/console/o/{}/consent", s.org)).await;
     let path = format!("/console/o/{}/consent/p/{}/acceptance", s.org, s.project);
     assert!(overview.body.contains(&format!(r#"href="{path}""#)));
     let page = owner.get(&path).await;
     assert_eq!(page.status, 200);
     let row = acceptance_row(&page.body, &type_id(&s, "analytics").await);
-    // alice, dave accepted; bob, carol declined; fay implied: 2 of 5.
-    assert_eq!(row, ["5", "2", "2", "1", "40.0 %"], "{row:?}");
+    // alice, dave accepted; bob, carol, gina declined; fay implied: 2 of 6.
+    assert_eq!(row, ["6", "2", "3", "1", "33.3 %"], "{row:?}");
     let row = acceptance_row(&page.body, &type_id(&s, "advertising").await);
     assert_eq!(row, ["1", "1", "0", "0", "100.0 %"]);
     let row = acceptance_row(&page.body, &type_id(&s, "personalization").await);
