@@ -732,6 +732,21 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
         .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
         .await;
     assert_eq!(wide, json!(true), "the overview fits 390 px");
+    no_serious_violations(&tab, &axe_js, "consent, narrow").await;
     tab.screenshot("console-consent-narrow").await;
+    tab.eval("document.getElementById('by-state-h').scrollIntoView(); true")
+        .await;
+    tab.screenshot("console-consent-narrow-chart").await;
+    tab.goto(&s.url(&format!(
+        "/console/o/{}/consent/p/{}/people/{concord}",
+        s.org, s.project
+    )))
+    .await;
+    let wide = tab
+        .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(wide, json!(true), "the person page fits 390 px");
+    no_serious_violations(&tab, &axe_js, "consent person, narrow").await;
+    tab.screenshot("console-consent-person-narrow").await;
     browser.close().await;
 }
