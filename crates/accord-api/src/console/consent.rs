@@ -479,12 +479,22 @@ struct TypeForm {
     label: String,
     name: String,
     description: String,
+    document: String,
     url: String,
     status: String,
     consent_duration: String,
     required: bool,
     require_reaccept_version: String,
     valid_states: Vec<String>,
+    /// PATCH only: an explicit new version.
+    version: String,
+    /// Create only.
+    read_only: bool,
+}
+
+/// A number as a number; anything else as typed, for the schema to name.
+fn int_or_text(v: &str) -> Value {
+    v.parse::<i64>().map_or_else(|_| json!(v), |n| json!(n))
 }
 
 impl TypeForm {
@@ -495,6 +505,7 @@ impl TypeForm {
             label: t.label.clone(),
             name: t.name.clone(),
             description: t.description.clone().unwrap_or_default(),
+            document: t.document.clone().unwrap_or_default(),
             url: t.url.clone().unwrap_or_default(),
             status: t.status.clone(),
             consent_duration: t.consent_duration.clone(),
@@ -504,6 +515,8 @@ impl TypeForm {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             valid_states: t.valid_states.clone(),
+            version: String::new(),
+            read_only: t.read_only,
         }
     }
 
@@ -514,12 +527,15 @@ impl TypeForm {
             label: field(pairs, "label").to_string(),
             name: field(pairs, "name").to_string(),
             description: field(pairs, "description").to_string(),
+            document: field(pairs, "document").to_string(),
             url: field(pairs, "url").trim().to_string(),
             status: field(pairs, "status").to_string(),
             consent_duration: field(pairs, "consentDuration").trim().to_string(),
             required: field(pairs, "required") == "true",
             require_reaccept_version: field(pairs, "requireReacceptVersion").trim().to_string(),
             valid_states: fields(pairs, "validStates"),
+            version: field(pairs, "version").trim().to_string(),
+            read_only: field(pairs, "readOnly") == "true",
         }
     }
 
@@ -534,6 +550,9 @@ impl TypeForm {
         if !self.description.is_empty() || had(|t| t.description.is_some()) {
             body.insert("description".into(), json!(self.description));
         }
+        if !self.document.is_empty() || had(|t| t.document.is_some()) {
+            body.insert("document".into(), json!(self.document));
+        }
         if !self.url.is_empty() || had(|t| t.url.is_some()) {
             body.insert("url".into(), json!(self.url));
         }
@@ -546,12 +565,10 @@ impl TypeForm {
         body.insert("required".into(), json!(self.required));
         body.insert("validStates".into(), json!(self.valid_states));
         if !self.require_reaccept_version.is_empty() {
-            // A number as a number; anything else as typed, for the schema to name.
-            let v = self
-                .require_reaccept_version
-                .parse::<i64>()
-                .map_or_else(|_| json!(self.require_reaccept_version), |n| json!(n));
-            body.insert("requireReacceptVersion".into(), v);
+            body.insert(
+                "requireReacceptVersion".into(),
+                int_or_text(&self.require_reaccept_version),
+            );
         }
     }
 
@@ -569,6 +586,9 @@ impl TypeForm {
             body.insert("subcategory".into(), json!(subs));
         }
         body.insert("label".into(), json!(self.label));
+        if self.read_only {
+            body.insert("readOnly".into(), json!(true));
+        }
         self.common(&mut body, None);
         Value::Object(body)
     }
@@ -577,6 +597,9 @@ impl TypeForm {
     fn patch_body(&self, before: &ConsentType) -> Value {
         let mut body = Map::new();
         self.common(&mut body, Some(before));
+        if !self.version.is_empty() {
+            body.insert("version".into(), int_or_text(&self.version));
+        }
         Value::Object(body)
     }
 }

@@ -308,6 +308,40 @@ async fn consent_types_are_created_and_edited_with_the_api_rules(b: accord_store
     assert_eq!(t["validStates"], json!(["accepted", "declined"]));
     assert_eq!(t["version"], 2);
     assert_eq!(t["required"], false);
+    // An explicit version must be greater than the current one (the use case's 422).
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("name", "Site analytics"),
+                ("url", "https://example.com/analytics"),
+                ("status", "archived"),
+                ("consentDuration", "P6M"),
+                ("version", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a
+        .body
+        .contains("version must be greater than the current version"));
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("name", "Site analytics"),
+                ("document", "We count visits."),
+                ("url", "https://example.com/analytics"),
+                ("status", "archived"),
+                ("consentDuration", "P6M"),
+                ("version", "5"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (_, t) = s.get(&api).await;
+    assert_eq!(t["version"], 5);
+    assert_eq!(t["document"], "We count visits.");
     // Create: the create schema's messages, then a type.
     let types = format!("/console/o/{}/consent/p/{}/types", s.org, s.project);
     let a = owner
