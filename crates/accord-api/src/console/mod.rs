@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 mod consent;
 mod datamap;
+mod notifications;
 pub mod org;
 mod request_files;
 mod requests;
@@ -66,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(site::router())
         .merge(settings::router())
         .merge(request_files::router())
+        .merge(notifications::router())
 }
 
 // ---------------------------------------------------------------------------------------
