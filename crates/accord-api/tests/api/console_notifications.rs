@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 both!(
     a_verified_request_reaches_the_contacts_and_opted_in_users,
-    the_due_date_digest_goes_once_a_day_per_person
+    the_due_date_digest_goes_once_a_day_per_person,
+    the_notifications_page_works_in_a_browser
 );
 
 fn config() -> ApiConfig {
@@ -233,4 +234,62 @@ async fn the_due_date_digest_goes_once_a_day_per_person(b: accord_store::Backend
         2
     );
     assert_eq!(recipients(&s, "team_digest", None).await.len(), 4);
+}
+
+async fn the_notifications_page_works_in_a_browser(b: accord_store::Backend) {
+    let Some(browser) = crate::browser::Browser::launch().await else {
+        return;
+    };
+    let axe_js = crate::browser::axe_source();
+    let s = start_with(b, config()).await;
+    let token = crate::console::owner_link(&s).await;
+    let tab = browser
+        .open(&s.url(&format!("/console/setup/{token}")))
+        .await;
+    crate::console::submit_and_wait(
+        &tab,
+        &crate::console::fill_and_send(
+            &[
+                ("email", "owner@example.com"),
+                ("name", "Olive Owner"),
+                ("password", crate::console::PASSWORD),
+            ],
+            "main form",
+        ),
+        "/console",
+    )
+    .await;
+    // Linked from the home page.
+    let path = format!("/console/o/{}/settings/notifications", s.org);
+    let href = tab
+        .eval(&format!(
+            "document.querySelector('a[href=\\'{path}\\']') !== null"
+        ))
+        .await;
+    assert_eq!(
+        href,
+        json!(true),
+        "the home page links the notifications page"
+    );
+    tab.goto(&s.url(&path)).await;
+    crate::console::no_serious_violations(&tab, &axe_js, "notifications").await;
+    crate::console::submit_and_wait(
+        &tab,
+        "document.getElementById('team_emails').click(); \
+         document.querySelector('main form').requestSubmit();",
+        &path,
+    )
+    .await;
+    let notice = tab
+        .eval("document.querySelector('.notice').innerText")
+        .await;
+    assert_eq!(notice, "Saved: you get the team's emails.");
+    assert_eq!(
+        tab.eval("document.getElementById('team_emails').checked")
+            .await,
+        json!(true)
+    );
+    crate::console::no_serious_violations(&tab, &axe_js, "notifications saved").await;
+    tab.screenshot("console-notifications").await;
+    browser.close().await;
 }
