@@ -72,6 +72,15 @@ async fn team(s: &Server) -> (crate::console::Browser<'_>, crate::console::Brows
 async fn a_verified_request_reaches_the_contacts_and_opted_in_users(b: accord_store::Backend) {
     let s = start_with(b, config()).await;
     let (mut owner, _viewer) = team(&s).await;
+    // A User with no role in the project who opted in hears nothing about it (§2.3).
+    let mut outsider = member(&s, "outsider@example.com", "none").await;
+    let a = outsider
+        .submit(
+            &format!("/console/o/{}/settings/notifications", s.org),
+            &[("team_emails", "on")],
+        )
+        .await;
+    assert!(a.body.contains("Saved: you get the team"), "{}", a.body);
     // Filed preverified: verified at once.
     let cr = s
         .create_request(
@@ -110,6 +119,34 @@ async fn a_verified_request_reaches_the_contacts_and_opted_in_users(b: accord_st
         recipients(&s, "team_request", Some(pid)).await,
         ["owner@example.com", "privacy@acme.test"]
     );
+    // Verified by the subject's code through the Site API: the team is told.
+    let cr = s
+        .create_request(json!({"request": "change", "userEmail": "carl@example.com"}))
+        .await;
+    let cid = cr["id"].as_str().unwrap();
+    let code = crate::lifecycle::code_in(&outbox_message(&s, "carl@example.com", "eml").await);
+    let (status, session) = send(
+        s.client
+            .post(s.url(&format!("/site-v1/{}/session", s.project)))
+            .json(&json!({"concordId": cr["concordId"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let (status, verified) = send(
+        s.client
+            .post(s.url(&format!(
+                "/site-v1/{}/compliance-requests/{cid}/verify",
+                s.project
+            )))
+            .header("x-session", session["session"].as_str().unwrap())
+            .json(&json!({"code": code})),
+    )
+    .await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(
+        recipients(&s, "team_request", Some(cid)).await,
+        ["owner@example.com", "privacy@acme.test"]
+    );
     // Later changes of a verified request tell nobody again.
     let a = owner.submit(&path, &[("action", "acknowledge")]).await;
     assert_eq!(a.status, 200);
@@ -131,7 +168,7 @@ async fn a_verified_request_reaches_the_contacts_and_opted_in_users(b: accord_st
     assert!(recipients(&s, "team_request", None)
         .await
         .iter()
-        .all(|r| r != "quiet@example.com"));
+        .all(|r| r != "quiet@example.com" && r != "outsider@example.com"));
 }
 
 /// The text of the digest email to `to`, once the sender delivered it to the outbox.
