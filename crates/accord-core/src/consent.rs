@@ -1457,6 +1457,38 @@ pub fn fold_state(
     out
 }
 
+/// One UTC day's count of a project's consent events with one value of what they are
+/// split by (the console's charts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCount {
+    /// The UTC day: whole days since 1970-01-01.
+    pub day: i64,
+    /// The state, or the consent type's id (`None`: events recorded without a type).
+    pub key: Option<String>,
+    pub n: i64,
+}
+
+/// What daily counts of consent events are split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaySplit {
+    /// `consentState`.
+    State,
+    /// The consent type.
+    ConsentType,
+}
+
+/// Milliseconds of a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// How many people currently hold one state of one consent type: per identity (with the
+/// identities merged into it) the event that [`fold_state`] makes its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentStateCount {
+    pub consent_type: Uuid,
+    pub state: String,
+    pub people: i64,
+}
+
 // ---------------------------------------------------------------------------------------
 // Identities
 

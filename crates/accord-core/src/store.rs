@@ -456,6 +456,27 @@ pub trait ConsentStore: Send + Sync + 'static {
         filter: &crate::consent::ConsentEventFilter,
         page: &Page,
     ) -> Result<(i64, Vec<crate::consent::ConsentEvent>)>;
+    /// A project's consent events whose `consentDate` is in `[start, end)`, counted per
+    /// UTC day and per state or consent type: one grouped query over the
+    /// `(project_id, consent_date)` index.
+    async fn consent_event_days(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        start: i64,
+        end: i64,
+        split: crate::consent::DaySplit,
+    ) -> Result<Vec<crate::consent::DayCount>>;
+    /// The people of a project per consent type and current state, folded as
+    /// [`ConsentStore::consent_state`] folds one identity's (unexpired events of a type,
+    /// at least its `requireReacceptVersion`, latest `consentDate` wins; events of an
+    /// identity merged into another count as the survivor's), in one grouped query.
+    async fn current_state_counts(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        now: i64,
+    ) -> Result<Vec<crate::consent::CurrentStateCount>>;
     /// The identity an identifier names, followed to the survivor of its merges.
     async fn find_identity(
         &self,

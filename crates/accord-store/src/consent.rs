@@ -749,6 +749,130 @@ pub(crate) async fn identity_erase(
     }))
 }
 
+// -----------------------------------------------------------------------------------
+// Aggregates of the console's consent pages
+
+#[derive(FromRow)]
+struct DayRow {
+    day: i64,
+    k: Option<String>,
+    n: i64,
+}
+
+/// See [`ConsentStore::consent_event_days`]: the range condition leads with the project,
+/// so the `(project_id, consent_date, id)` index bounds the rows read.
+pub(crate) async fn event_days(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    start: i64,
+    end: i64,
+    split: consent::DaySplit,
+) -> Result<Vec<consent::DayCount>> {
+    let key = match split {
+        consent::DaySplit::State => "consent_state",
+        consent::DaySplit::ConsentType => "consent_type_id",
+    };
+    let mut q = Query::select();
+    q.expr_as(
+        Expr::cust(format!(
+            "CAST(consent_date / {} AS BIGINT)",
+            consent::DAY_MS
+        )),
+        a("day"),
+    )
+    .expr_as(Expr::col(a(key)), a("k"))
+    .expr_as(Expr::cust("COUNT(*)"), a("n"))
+    .from(a("consent_events"))
+    .and_where(Expr::col(a("project_id")).eq(project.to_string()))
+    .and_where(Expr::col(a("consent_date")).gte(start))
+    .and_where(Expr::col(a("consent_date")).lt(end))
+    .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
+    .group_by_col(a("day"))
+    .group_by_col(a("k"));
+    let rows: Vec<DayRow> = all(&s.db, &s.db.read, &q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| consent::DayCount {
+            day: r.day,
+            key: r.k,
+            n: r.n,
+        })
+        .collect())
+}
+
+#[derive(FromRow)]
+struct StateCountRow {
+    type_id: String,
+    state: String,
+    n: i64,
+}
+
+/// See [`ConsentStore::current_state_counts`]. Merges are flat (an identity merged into
+/// another points at the survivor directly), so `COALESCE(merged_into, concord_id)` is the
+/// person an event counts for. The window reads the project's unexpired typed events once.
+pub(crate) async fn state_counts(
+    s: &SqlStore,
+    org: Uuid,
+    project: Uuid,
+    now: i64,
+) -> Result<Vec<consent::CurrentStateCount>> {
+    use sea_query::JoinType;
+    let col = |t: &str, c: &str| Expr::col((a(t), a(c)));
+    let mut inner = Query::select();
+    inner
+        .expr_as(col("e", "consent_type_id"), a("type_id"))
+        .expr_as(col("e", "consent_state"), a("state"))
+        .expr_as(
+            Expr::cust(
+                "ROW_NUMBER() OVER (PARTITION BY COALESCE(i.merged_into, e.concord_id), \
+                 e.consent_type_id ORDER BY e.consent_date DESC, e.date_created DESC, e.id DESC)",
+            ),
+            a("rn"),
+        )
+        .from_as(a("consent_events"), a("e"))
+        .join_as(
+            JoinType::InnerJoin,
+            a("consent_types"),
+            a("t"),
+            col("t", "id").equals((a("e"), a("consent_type_id"))),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            a("identities"),
+            a("i"),
+            col("i", "id").equals((a("e"), a("concord_id"))),
+        )
+        .and_where(col("e", "project_id").eq(project.to_string()))
+        .and_where(col("e", "organization_id").eq(org.to_string()))
+        .and_where(col("e", "expiration_date").gt(now))
+        .cond_where(
+            Cond::any()
+                .add(col("t", "require_reaccept_version").is_null())
+                .add(Expr::cust(
+                    "COALESCE(e.version, 0) >= t.require_reaccept_version",
+                )),
+        );
+    let mut q = Query::select();
+    q.column(a("type_id"))
+        .column(a("state"))
+        .expr_as(Expr::cust("COUNT(*)"), a("n"))
+        .from_subquery(inner, a("w"))
+        .and_where(Expr::col(a("rn")).eq(1))
+        .group_by_col(a("type_id"))
+        .group_by_col(a("state"));
+    let rows: Vec<StateCountRow> = all(&s.db, &s.db.read, &q).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(consent::CurrentStateCount {
+                consent_type: uid(&r.type_id)?,
+                state: r.state,
+                people: r.n,
+            })
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl ConsentStore for SqlStore {
     async fn create_consent_type(
@@ -1020,6 +1144,26 @@ impl ConsentStore for SqlStore {
             .map(EventRow::into_model)
             .collect::<Result<_>>()?;
         Ok((total, items))
+    }
+
+    async fn consent_event_days(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        start: i64,
+        end: i64,
+        split: accord_core::consent::DaySplit,
+    ) -> Result<Vec<accord_core::consent::DayCount>> {
+        event_days(self, org, project, start, end, split).await
+    }
+
+    async fn current_state_counts(
+        &self,
+        org: Uuid,
+        project: Uuid,
+        now: i64,
+    ) -> Result<Vec<accord_core::consent::CurrentStateCount>> {
+        state_counts(self, org, project, now).await
     }
 
     async fn find_identity(

@@ -75,7 +75,7 @@ pub fn erase_params() -> &'static [Param] {
 }
 
 /// The one identifier of a consent-state query, or the 400 of §4.4.
-fn single_lookup(q: &Query) -> Result<IdentityLookup, Error> {
+pub fn single_lookup(q: &Query) -> Result<IdentityLookup, Error> {
     let given: Vec<(&str, String)> = IDENTIFIERS
         .iter()
         .filter_map(|k| q.str(k).map(|v| (*k, v.to_string())))
@@ -168,26 +168,42 @@ async fn erase(
     let id: Uuid = scope.id("concordId")?;
     let q = query::parse(raw.as_deref(), erase_params())?;
     scope.project()?;
-    let erasure = state
+    let erasure = erase_identity(
+        &state,
+        (org, pid, id),
+        q.bool("includeComplianceRequests").unwrap_or(false),
+        Actor {
+            account_id: Some(who.key_id),
+        },
+    )
+    .await?
+    .ok_or_else(Error::not_found)?;
+    Ok(ok(erasure))
+}
+
+/// The erasure of §4.5 (the API's `DELETE …/identities/{concordId}` and the console's):
+/// the store's transaction, then the bytes of the files it unlinked. `Ok(None)` when the
+/// identity does not exist in the project.
+pub async fn erase_identity(
+    state: &AppState,
+    (org, project, id): (Uuid, Uuid, Uuid),
+    include_compliance_requests: bool,
+    actor: Actor,
+) -> Result<Option<Erasure>, Error> {
+    let Some(erasure) = state
         .store
-        .erase_identity(
-            org,
-            pid,
-            id,
-            q.bool("includeComplianceRequests").unwrap_or(false),
-            Actor {
-                account_id: Some(who.key_id),
-            },
-        )
+        .erase_identity(org, project, id, include_compliance_requests, actor)
         .await?
-        .ok_or_else(Error::not_found)?;
+    else {
+        return Ok(None);
+    };
     // The rows no longer name these files; their bytes go after the commit.
     for key in &erasure.file_keys {
         if let Err(e) = state.files.delete(&ObjectPath::from(key.as_str())).await {
             tracing::warn!(error = %e, %key, "could not delete erased file bytes");
         }
     }
-    Ok(ok(erasure))
+    Ok(Some(erasure))
 }
 
 /// The OpenAPI paths of identities and of the consent state, for the Privacy API document.
