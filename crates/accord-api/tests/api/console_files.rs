@@ -408,6 +408,27 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
     tab.eval("document.getElementById('files-h').scrollIntoView(); true")
         .await;
     tab.screenshot("console-request-files").await;
+    // Sent with no file chosen: the contract's message beside the file input, nothing stored.
+    submit_and_wait(
+        &tab,
+        "document.querySelector('form.upload').requestSubmit();",
+        &format!("{path}/files"),
+    )
+    .await;
+    let error = tab
+        .eval("document.getElementById('file-error').innerText")
+        .await;
+    assert_eq!(error, "body must have required property 'file'");
+    assert_eq!(
+        tab.eval("document.getElementById('file').getAttribute('aria-describedby')")
+            .await,
+        "file-error"
+    );
+    no_serious_violations(&tab, &axe_js, "request files refused").await;
+    tab.eval("document.getElementById('files-h').scrollIntoView(); true")
+        .await;
+    tab.screenshot("console-request-files-error").await;
+    assert_eq!(api_files(&s, id).await.len(), 3);
     // On a narrow screen the table and the form fit the width.
     tab.page
         .execute(
