@@ -186,3 +186,40 @@ pub async fn run_scan(
         tracing::error!(scan = %id, error = %e, "could not record a tracker scan");
     }
 }
+
+/// How often the team digest job looks whether the day's digests were queued.
+pub const TEAM_DIGEST_CHECK_MS: i64 = 15 * 60 * 1000;
+
+/// The team's daily digest of requests due in seven days or overdue
+/// (`accord_core::notifications`): every quarter of an hour one server claims the run and
+/// queues the digests of the day not queued yet. A person gets at most one a day; the store
+/// keeps which were queued, so a restart or another server sends nothing twice.
+pub async fn run_team_digests(state: AppState) {
+    let owner = uuid::Uuid::new_v4().to_string();
+    let period = TEAM_DIGEST_CHECK_MS;
+    loop {
+        match state
+            .store
+            .claim_job("team_digest", now_ms(), period, &owner)
+            .await
+        {
+            Ok(true) => {
+                let result =
+                    accord_core::notifications::queue_due_digests(state.store.as_ref(), now_ms())
+                        .await;
+                crate::metrics::record_job("team_digest", result.is_ok());
+                match result {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(digests = n, "queued the team's due-date digests");
+                        state.mail_wake.0.notify_one();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "team digest failed"),
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "could not claim the team digest"),
+        }
+        tokio::time::sleep(Duration::from_millis((period as u64 / 4).clamp(5, 60_000))).await;
+    }
+}

@@ -207,6 +207,7 @@ impl AppState {
         tokio::spawn(jobs::run_purge(self.clone()));
         tokio::spawn(reads::run_flush(self.clone()));
         tokio::spawn(jobs::run_scheduled_scans(self.clone()));
+        tokio::spawn(jobs::run_team_digests(self.clone()));
     }
 
     /// Loads the site-session secret, creating it on the first start of the first server

@@ -124,9 +124,10 @@ async fn deliver(
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "Accord".into());
     let base = match msg.kind {
-        lifecycle::MessageKind::Invitation | lifecycle::MessageKind::PasswordReset => {
-            state.config.console_base()
-        }
+        lifecycle::MessageKind::Invitation
+        | lifecycle::MessageKind::PasswordReset
+        | lifecycle::MessageKind::TeamRequest
+        | lifecycle::MessageKind::TeamDigest => state.config.console_base(),
         _ => state.config.public_url.as_deref(),
     };
     let rendered = lifecycle::render(msg, &project_name, base);

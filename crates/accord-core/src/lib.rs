@@ -14,6 +14,7 @@ pub mod ids;
 pub mod json;
 pub mod lifecycle;
 pub mod metrics;
+pub mod notifications;
 pub mod policies;
 pub mod query;
 pub mod regions;

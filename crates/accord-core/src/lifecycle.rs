@@ -365,6 +365,10 @@ pub enum MessageKind {
     Invitation,
     /// A console password-reset link.
     PasswordReset,
+    /// To the privacy team: a new verified request (`crate::notifications`).
+    TeamRequest,
+    /// To the privacy team: the day's digest of requests due soon or overdue.
+    TeamDigest,
 }
 
 impl MessageKind {
@@ -374,6 +378,8 @@ impl MessageKind {
             MessageKind::Resolution => "resolution",
             MessageKind::Invitation => "invitation",
             MessageKind::PasswordReset => "password_reset",
+            MessageKind::TeamRequest => "team_request",
+            MessageKind::TeamDigest => "team_digest",
         }
     }
     pub fn parse(s: &str) -> MessageKind {
@@ -381,6 +387,8 @@ impl MessageKind {
             "resolution" => MessageKind::Resolution,
             "invitation" => MessageKind::Invitation,
             "password_reset" => MessageKind::PasswordReset,
+            "team_request" => MessageKind::TeamRequest,
+            "team_digest" => MessageKind::TeamDigest,
             _ => MessageKind::Verification,
         }
     }
@@ -565,6 +573,9 @@ pub fn render(msg: &OutgoingMessage, project_name: &str, public_url: Option<&str
                     ),
                 }
             }
+        }
+        MessageKind::TeamRequest | MessageKind::TeamDigest => {
+            crate::notifications::render(msg, project_name, public_url)
         }
         MessageKind::Resolution => {
             let status = s("resolutionStatus");

@@ -205,7 +205,7 @@ pub enum ChallengeKey {
 pub enum Verification {
     /// The request is verified: the challenge is used up, the request and these events
     /// are written.
-    Verified(Vec<NewEvent>),
+    Verified(Vec<NewEvent>, Vec<crate::lifecycle::OutgoingMessage>),
     /// Nothing is verified; a wrong code counts as an attempt on the challenge.
     Refused {
         reason: crate::lifecycle::CodeRejection,
@@ -810,6 +810,41 @@ pub trait ConsoleStore: Send + Sync + 'static {
     async fn redeem_link(&self, digest: &str, now: i64, redeem: Redeem) -> Result<Option<Uuid>>;
 }
 
+/// An open request whose due date is near or past, for the team's daily digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueRequest {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub project_id: Uuid,
+    pub request: String,
+    pub due_date: i64,
+}
+
+/// The team's notification emails (console): who opted in, and the daily due-date digest.
+#[async_trait::async_trait]
+pub trait NotificationStore: Send + Sync + 'static {
+    /// The Users of `org` who asked for the team's emails.
+    async fn team_optins(&self, org: Uuid) -> Result<Vec<Uuid>>;
+    /// Turns the team's emails on or off for User `user` of `org`.
+    async fn set_team_optin(&self, org: Uuid, user: Uuid, on: bool, now: i64) -> Result<()>;
+    /// Open (`submitted`, `acknowledged`) requests due in `[from, before)`, nearest first,
+    /// across every organization.
+    async fn open_requests_due(
+        &self,
+        from: i64,
+        before: i64,
+        limit: u64,
+    ) -> Result<Vec<DueRequest>>;
+    /// Records that `recipient` got the digest of `day` and queues its message, in one
+    /// transaction; false, and nothing written, when that day's digest was already queued.
+    async fn queue_digest(
+        &self,
+        recipient: &str,
+        day: i64,
+        message: &crate::lifecycle::OutgoingMessage,
+    ) -> Result<bool>;
+}
+
 /// Everything Accord stores, one trait per area; handlers and use cases hold an
 /// `Arc<dyn Store>`. Bring the area traits into scope with `use accord_core::store::prelude::*`.
 pub trait Store:
@@ -825,6 +860,7 @@ pub trait Store:
     + UserStore
     + TrackerStore
     + ConsoleStore
+    + NotificationStore
 {
 }
 
@@ -840,7 +876,8 @@ impl<
             + MetricsStore
             + UserStore
             + TrackerStore
-            + ConsoleStore,
+            + ConsoleStore
+            + NotificationStore,
     > Store for T
 {
 }
@@ -849,7 +886,8 @@ impl<
 pub mod prelude {
     pub use super::{
         ComplianceStore, ConsentStore, ConsoleStore, DataMapStore, MessageStore, MetricsStore,
-        PolicyStore, RegionStore, SiteStore, Store, TenancyStore, TrackerStore, UserStore,
+        NotificationStore, PolicyStore, RegionStore, SiteStore, Store, TenancyStore, TrackerStore,
+        UserStore,
     };
 }
 

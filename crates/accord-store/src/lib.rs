@@ -15,6 +15,7 @@ mod identities;
 mod lifecycle;
 mod metrics;
 mod migrate;
+mod notifications;
 mod paging;
 mod policies;
 mod regions;

@@ -213,7 +213,10 @@ pub(crate) async fn verify(
     };
     let decision = decide(&mut cr, challenge.as_ref());
     match (&decision, &challenge) {
-        (Verification::Verified(events), Some(c)) => {
+        (Verification::Verified(events, messages), Some(c)) => {
+            for m in messages {
+                insert_message(s, &mut tx, m).await?;
+            }
             let mut q = Query::update();
             q.table(a("verification_challenges"))
                 .value(a("used_at"), now)
@@ -223,7 +226,7 @@ pub(crate) async fn verify(
             s.insert_events(&mut tx, &cr, Actor { account_id: None }, events, now)
                 .await?;
         }
-        (Verification::Verified(_), None) => {
+        (Verification::Verified(..), None) => {
             return Err(StoreError::backend("verified without a challenge"));
         }
         (

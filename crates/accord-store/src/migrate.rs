@@ -34,6 +34,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (15, include_str!("../migrations/sqlite/0015_gcm_scans.sql")),
     (16, include_str!("../migrations/sqlite/0016_console.sql")),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_team_notifications.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -69,6 +73,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0015_gcm_scans.sql"),
     ),
     (16, include_str!("../migrations/postgres/0016_console.sql")),
+    (
+        17,
+        include_str!("../migrations/postgres/0017_team_notifications.sql"),
+    ),
 ];
 
 impl Db {

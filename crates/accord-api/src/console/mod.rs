@@ -24,7 +24,9 @@ use serde::Deserialize;
 
 mod consent;
 mod datamap;
+mod notifications;
 pub mod org;
+mod request_files;
 mod requests;
 mod settings;
 mod site;
@@ -64,6 +66,8 @@ pub fn router() -> Router<AppState> {
         .merge(datamap::router())
         .merge(site::router())
         .merge(settings::router())
+        .merge(request_files::router())
+        .merge(notifications::router())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ impl Browser {
         self.session.as_ref().map_or("", |s| s.csrf.as_str())
     }
 
-    fn forbidden() -> Response {
+    pub(crate) fn forbidden() -> Response {
         let mut res = (
             StatusCode::FORBIDDEN,
             "This form has expired or was sent from another site. Go back, reload the page and try again.",

@@ -242,6 +242,28 @@ struct EventRow {
     event: String,
 }
 
+pub(crate) struct FileRow {
+    name: String,
+    size: String,
+    media_type: String,
+    date: String,
+    href: String,
+    delete: String,
+}
+
+/// A size for people: bytes, KB or MB (powers of 1024, one decimal).
+pub(crate) fn fmt_size(bytes: i64) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KB {
+        format!("{bytes} B")
+    } else if b < KB * KB {
+        format!("{:.1} KB", b / KB)
+    } else {
+        format!("{:.1} MB", b / KB / KB)
+    }
+}
+
 struct TaskRow {
     id: Uuid,
     name: String,
@@ -261,6 +283,12 @@ struct RequestPage {
     received: String,
     events: Vec<EventRow>,
     tasks: Vec<TaskRow>,
+    files: Vec<FileRow>,
+    files_action: String,
+    /// Why the last upload or deletion was refused, shown in the files card.
+    files_error: Option<String>,
+    max_files: usize,
+    max_file_mb: u64,
     can_work: bool,
     can_admin: bool,
     error: Option<String>,
@@ -268,7 +296,7 @@ struct RequestPage {
     resolution_statuses: &'static [&'static str],
 }
 
-async fn load(
+pub(crate) async fn load(
     state: &AppState,
     browser: &Browser,
     org: Uuid,
@@ -286,10 +314,20 @@ async fn load(
 
 async fn render_request(
     state: &AppState,
-    (m, project, cr): (Member, Project, ComplianceRequest),
+    found: (Member, Project, ComplianceRequest),
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
+) -> Response {
+    render_request_page(state, found, status, (error, notice, None)).await
+}
+
+/// The request page; `(error, notice, files_error)` are the messages it shows.
+pub(crate) async fn render_request_page(
+    state: &AppState,
+    (m, project, cr): (Member, Project, ComplianceRequest),
+    status: StatusCode,
+    (error, notice, files_error): (Option<String>, Option<String>, Option<String>),
 ) -> Response {
     let org = &m.org;
     let filter = EventFilter {
@@ -325,9 +363,30 @@ async fn render_request(
     };
     let role = m.project_role(project.id);
     let now = now_ms();
+    let action = format!("/console/o/{}/p/{}/requests/{}", org.id, project.id, cr.id);
+    let files = cr
+        .files
+        .iter()
+        .map(|f| {
+            let href = format!("{action}/files/{}", compliance::percent_encode(&f.name));
+            FileRow {
+                name: f.name.clone(),
+                size: fmt_size(f.size),
+                media_type: f.media_type.clone(),
+                date: fmt_time(f.date),
+                delete: format!("{href}/delete"),
+                href,
+            }
+        })
+        .collect();
     let p = RequestPage {
         project: project.name.clone(),
-        action: format!("/console/o/{}/p/{}/requests/{}", org.id, project.id, cr.id),
+        files,
+        files_action: format!("{action}/files"),
+        files_error,
+        max_files: compliance::MAX_FILES_PER_UPLOAD,
+        max_file_mb: compliance::MAX_FILE_BYTES / 1024 / 1024,
+        action,
         nav: m.nav("requests"),
         status: label(&cr.status),
         due: fmt_date(cr.due_date),

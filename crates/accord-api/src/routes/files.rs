@@ -16,6 +16,7 @@ use accord_core::compliance::{
     self, file_key, Actor, ComplianceRequest, IncomingFile, MAX_FILES_PER_UPLOAD, MAX_FILE_BYTES,
 };
 use accord_core::query::{self, Query};
+use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::usecases::compliance_requests as usecase;
 use accord_core::Error;
@@ -58,50 +59,97 @@ async fn upload(
         );
     }
     let q = query::parse(raw.as_deref(), &include_params())?;
-    let mut stored = Stored::new(state.files.clone());
-    let updated = match store_and_record(&state, &scope, id, &headers, body, &mut stored).await {
-        Ok(cr) => {
-            stored.keep();
-            cr
-        }
-        Err(e) => {
-            stored.discard().await;
-            return Err(e.into());
-        }
+    let actor = Actor {
+        account_id: Some(scope.who.key_id),
     };
+    let updated = upload_files(
+        &state,
+        Upload {
+            org: scope.org,
+            project: scope.project().ok(),
+            id,
+            actor,
+            form: Form::Api,
+        },
+        &headers,
+        body,
+    )
+    .await?;
     let item = render(&state, scope.org, std::slice::from_ref(&updated), &q)
         .await?
         .remove(0);
     Ok(created(item))
 }
 
+/// Who sends an upload's multipart body.
+pub enum Form<'a> {
+    /// The Privacy API (§3.8): `file` parts only.
+    Api,
+    /// The console's upload form: its token (`csrf`) comes before the files and must be
+    /// accepted by `accept` before any byte is stored; a file input left empty (a part
+    /// without name or bytes) is no file.
+    Console {
+        accept: &'a (dyn Fn(&str) -> bool + Send + Sync),
+    },
+}
+
+/// One upload to a request: where, by whom, and from which form.
+pub struct Upload<'a> {
+    pub org: Uuid,
+    /// The request's project; `None` when it does not exist (404 once the body is read).
+    pub project: Option<&'a Project>,
+    pub id: Uuid,
+    pub actor: Actor,
+    pub form: Form<'a>,
+}
+
+/// Stores the files of a multipart body and records them on the request (§3.8), for the
+/// Privacy API and the console alike. Nothing is kept when any part or the request's
+/// rules refuse the upload: the bytes already stored are deleted again.
+pub async fn upload_files(
+    state: &AppState,
+    upload: Upload<'_>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ComplianceRequest, Error> {
+    let mut stored = Stored::new(state.files.clone());
+    match store_and_record(state, &upload, headers, body, &mut stored).await {
+        Ok(cr) => {
+            stored.keep();
+            Ok(cr)
+        }
+        Err(e) => {
+            stored.discard().await;
+            Err(e)
+        }
+    }
+}
+
 /// Stores every part, then records the files on the request (§1.5: the body is checked
 /// before the request's existence and state).
 async fn store_and_record(
     state: &AppState,
-    scope: &ProjectScope<Limited>,
-    id: Uuid,
+    upload: &Upload<'_>,
     headers: &HeaderMap,
     body: Body,
     stored: &mut Stored,
 ) -> Result<ComplianceRequest, Error> {
-    let incoming = store_parts(state, id, headers, body, stored).await?;
-    let project = scope.project()?;
+    let id = upload.id;
+    let incoming = store_parts(state, id, headers, body, stored, &upload.form).await?;
+    let project = upload.project.ok_or_else(Error::not_found)?;
     let current = state
         .store
-        .get_compliance_request(scope.org, scope.project_id, id)
+        .get_compliance_request(upload.org, project.id, id)
         .await?
         .ok_or_else(Error::not_found)?;
     let names: Vec<&str> = incoming.iter().map(|p| p.name.as_str()).collect();
     compliance::check_upload(&current, &names)?;
     let days = project.purge_days_after_upload();
-    let actor = Actor {
-        account_id: Some(scope.who.key_id),
-    };
+    let actor = upload.actor;
     usecase::update(
         state.store.as_ref(),
         state.mail_wake.as_ref(),
-        (scope.org, scope.project_id, id),
+        (upload.org, project.id, id),
         actor,
         move |cr| compliance::add_files(cr, &incoming, &actor, days, now_ms()),
     )
@@ -164,6 +212,7 @@ async fn store_parts(
     headers: &HeaderMap,
     body: Body,
     stored: &mut Stored,
+    form: &Form<'_>,
 ) -> Result<Vec<IncomingFile>, Error> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -187,6 +236,7 @@ async fn store_parts(
         boundary: &boundary,
     };
     let mut files = Vec::new();
+    let mut accepted = matches!(form, Form::Api);
     loop {
         let mut field = match mp.next_field().await {
             Ok(Some(f)) => f,
@@ -194,6 +244,25 @@ async fn store_parts(
             Err(e) => return Err(reading.error(e)),
         };
         let part_name = field.name().unwrap_or("").to_string();
+        if let Form::Console { accept } = form {
+            if part_name == "csrf" && !accepted {
+                let mut token = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(|e| reading.error(e))? {
+                    token.extend_from_slice(&chunk);
+                    if token.len() > 256 {
+                        break;
+                    }
+                }
+                accepted = accept(std::str::from_utf8(&token).unwrap_or(""));
+                if !accepted {
+                    return Err(Error::forbidden());
+                }
+                continue;
+            }
+            if !accepted {
+                return Err(Error::forbidden());
+            }
+        }
         if part_name != "file" {
             return Err(Error::bad(format!(
                 "body must NOT have additional properties: '{part_name}'"
@@ -208,7 +277,18 @@ async fn store_parts(
             .headers()
             .get(header::CONTENT_DISPOSITION)
             .map_or(&b""[..], |v| v.as_bytes());
-        let Some(name) = multipart::file_name(disposition)? else {
+        let name = multipart::file_name(disposition)?;
+        if matches!(form, Form::Console { .. }) && name.as_deref().is_none_or(str::is_empty) {
+            // A file input left empty sends a part without a name.
+            let mut empty = true;
+            while let Some(chunk) = field.chunk().await.map_err(|e| reading.error(e))? {
+                empty &= chunk.is_empty();
+            }
+            if empty {
+                continue;
+            }
+        }
+        let Some(name) = name else {
             return Err(Error::bad(
                 "body/file must have required property 'fileName'",
             ));
@@ -342,31 +422,39 @@ async fn download(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
 ) -> ApiResult<Response> {
-    let org = scope.org;
-    let pid = scope.project_id;
-    let who = &scope.who;
     let id = scope.id("complianceRequestId")?;
     scope.project()?;
     let cr = state
         .store
-        .get_compliance_request(org, pid, id)
+        .get_compliance_request(scope.org, scope.project_id, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    let name = scope.path.str("fileName");
+    let actor = Actor {
+        account_id: Some(scope.who.key_id),
+    };
+    Ok(download_file(&state, &cr, scope.path.str("fileName"), actor).await?)
+}
+
+/// The download of the request's file `name` by a member of the privacy team (§3.8), with
+/// its `files_downloaded` event; 404 for a name the request has not.
+pub async fn download_file(
+    state: &AppState,
+    cr: &ComplianceRequest,
+    name: &str,
+    actor: Actor,
+) -> Result<Response, Error> {
     let file = cr
         .files
         .iter()
         .find(|f| f.name == name)
         .ok_or_else(Error::not_found)?;
-    let (bytes, size) = stored_file(&state, &file.key).await?;
+    let (bytes, size) = stored_file(state, &file.key).await?;
     let details = json!({"requestDownloadId": accord_core::ids::new_id(), "downloadedFilesCount": 1, "fileName": file.name});
     state
         .store
         .append_request_event(
-            &cr,
-            Actor {
-                account_id: Some(who.key_id),
-            },
+            cr,
+            actor,
             compliance::NewEvent {
                 event: "files_downloaded",
                 details,
@@ -427,20 +515,39 @@ async fn remove(
     scope: ProjectScope<Limited>,
 ) -> ApiResult<Json<PrivacyComplianceRequest>> {
     let org = scope.org;
-    let pid = scope.project_id;
-    let who = &scope.who;
     let id = scope.id("complianceRequestId")?;
     scope.project()?;
+    let actor = Actor {
+        account_id: Some(scope.who.key_id),
+    };
     let name = scope.path.str("fileName").to_string();
+    let updated = remove_file(&state, (org, scope.project_id, id), actor, name).await?;
+    let item = render(
+        &state,
+        org,
+        std::slice::from_ref(&updated),
+        &Query::default(),
+    )
+    .await?
+    .remove(0);
+    Ok(ok(item))
+}
+
+/// Removes the request's file `name` and then its bytes (§3.8), for the Privacy API and
+/// the console alike.
+pub async fn remove_file(
+    state: &AppState,
+    request: (Uuid, Uuid, Uuid),
+    actor: Actor,
+    name: String,
+) -> Result<ComplianceRequest, Error> {
     let removed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let slot = removed.clone();
     let updated = usecase::update(
         state.store.as_ref(),
         state.mail_wake.as_ref(),
-        (org, pid, id),
-        Actor {
-            account_id: Some(who.key_id),
-        },
+        request,
+        actor,
         move |cr| {
             let (file, events) = compliance::remove_file(cr, &name, now_ms())?;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
@@ -455,13 +562,5 @@ async fn remove(
             tracing::warn!(error = %e, key = %f.key, "could not delete file bytes");
         }
     }
-    let item = render(
-        &state,
-        org,
-        std::slice::from_ref(&updated),
-        &Query::default(),
-    )
-    .await?
-    .remove(0);
-    Ok(ok(item))
+    Ok(updated)
 }

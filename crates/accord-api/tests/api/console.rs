@@ -108,6 +108,22 @@ impl<'a> Browser<'a> {
         self.answer(rb).await
     }
 
+    /// Posts a `multipart/form-data` form (an upload).
+    pub async fn multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> Answer {
+        let rb = self.http.post(self.s.url(path)).multipart(form);
+        self.answer(rb).await
+    }
+
+    /// A GET with the browser's cookies whose whole response (headers, bytes) is kept.
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.s.url(path))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Opens a form page and sends the form with the page's token.
     pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
         let page = self.get(path).await;

@@ -7,6 +7,7 @@ use crate::compliance::{
 };
 use crate::consent::Identifiers;
 use crate::lifecycle::{self, CodeRejection};
+use crate::notifications;
 use crate::store::{ChallengeKey, Change, NewRequest, Project, Store, Verification};
 use crate::{Error, Result};
 use uuid::Uuid;
@@ -64,6 +65,7 @@ pub async fn create(
         })
         .collect();
     let now = crate::time::now_ms();
+    let team = notifications::team(store, project).await?;
     let project_id = project.id;
     let organization_id = project.organization_id;
     let regulation = project.regulation();
@@ -90,10 +92,15 @@ pub async fn create(
                         };
                         let (mut request, events) = compliance::new_request(input, &ctx);
                         let started = lifecycle::start_verification(&mut request, now);
-                        let (challenge, messages) = match started {
+                        let (challenge, mut messages) = match started {
                             Some(s) => (Some(s.challenge), vec![s.message]),
                             None => (None, vec![]),
                         };
+                        // Filed preverified: a new verified request for the team.
+                        if request.status == compliance::SUBMITTED {
+                            messages
+                                .extend(notifications::new_request_messages(&request, &team, now));
+                        }
                         NewRequest {
                             request,
                             events,
@@ -105,7 +112,10 @@ pub async fn create(
             }),
         )
         .await?;
-    if created.iter().any(|c| c.verification_request_id.is_some()) {
+    if created
+        .iter()
+        .any(|c| c.verification_request_id.is_some() || c.status == compliance::SUBMITTED)
+    {
         outbox.wake();
     }
     Ok(created)
@@ -124,6 +134,19 @@ pub async fn update<F>(
 where
     F: FnOnce(&mut ComplianceRequest) -> Result<Vec<compliance::NewEvent>> + Send + 'static,
 {
+    // Only a request in verification can become a new verified request: then the team's
+    // addresses are read first, so that their emails are written with the change.
+    let Some(current) = store.get_compliance_request(org, project, id).await? else {
+        return Ok(None);
+    };
+    let team = if current.status == compliance::PENDING {
+        notifications::team_of(store, org, project)
+            .await?
+            .map(|(_, to)| to)
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
     let updated = store
         .update_compliance_request(
             org,
@@ -131,23 +154,26 @@ where
             id,
             actor,
             Box::new(move |cr| {
-                let was_resolved = cr.status == compliance::RESOLVED;
+                let was = cr.status.clone();
                 let events = f(cr)?;
-                let messages = if !was_resolved && cr.status == compliance::RESOLVED {
-                    lifecycle::resolution_message(cr, crate::time::now_ms())
-                        .into_iter()
-                        .collect()
-                } else {
-                    vec![]
-                };
+                let now = crate::time::now_ms();
+                let mut messages =
+                    if was != compliance::RESOLVED && cr.status == compliance::RESOLVED {
+                        lifecycle::resolution_message(cr, now).into_iter().collect()
+                    } else {
+                        vec![]
+                    };
+                if notifications::became_verified(&was, cr) {
+                    messages.extend(notifications::new_request_messages(cr, &team, now));
+                }
                 Ok(Change { events, messages })
             }),
         )
         .await?;
-    if updated
-        .as_ref()
-        .is_some_and(|cr| cr.status == compliance::RESOLVED)
-    {
+    if updated.as_ref().is_some_and(|cr| {
+        cr.status == compliance::RESOLVED
+            || (current.status == compliance::PENDING && cr.status == compliance::SUBMITTED)
+    }) {
         outbox.wake();
     }
     Ok(updated)
@@ -163,6 +189,7 @@ pub async fn verify_by_code(
     code: String,
 ) -> Result<Option<ComplianceRequest>> {
     let now = crate::time::now_ms();
+    let team = team_of_site_project(store, project).await?;
     let outcome = store
         .verify_compliance_request(
             project,
@@ -172,7 +199,9 @@ pub async fn verify_by_code(
                 move |cr, challenge| match lifecycle::check_code(cr, challenge, &code, now) {
                     Ok(()) => {
                         let method = challenge.map(|c| c.method.clone()).unwrap_or_default();
-                        Verification::Verified(lifecycle::mark_verified(cr, &method, now))
+                        let events = lifecycle::mark_verified(cr, &method, now);
+                        let messages = notifications::new_request_messages(cr, &team, now);
+                        Verification::Verified(events, messages)
                     }
                     Err(reason) => Verification::Refused {
                         reason,
@@ -184,7 +213,7 @@ pub async fn verify_by_code(
         .await?;
     match outcome {
         None => Ok(None),
-        Some((cr, Verification::Verified(_))) => Ok(Some(cr)),
+        Some((cr, Verification::Verified(..))) => Ok(Some(cr)),
         Some((_, Verification::Refused { reason, .. })) => {
             Err(Error::unprocessable(reason.message()))
         }
@@ -195,6 +224,7 @@ pub async fn verify_by_code(
 /// verified its request now; an unknown, used or expired link is false.
 pub async fn verify_by_link(store: &dyn Store, project: Uuid, token: &str) -> Result<bool> {
     let now = crate::time::now_ms();
+    let team = team_of_site_project(store, project).await?;
     let outcome = store
         .verify_compliance_request(
             project,
@@ -202,7 +232,9 @@ pub async fn verify_by_link(store: &dyn Store, project: Uuid, token: &str) -> Re
             now,
             Box::new(move |cr, challenge| match challenge {
                 Some(c) if lifecycle::link_usable(cr, c, now) => {
-                    Verification::Verified(lifecycle::mark_verified(cr, &c.method, now))
+                    let events = lifecycle::mark_verified(cr, &c.method, now);
+                    let messages = notifications::new_request_messages(cr, &team, now);
+                    Verification::Verified(events, messages)
                 }
                 _ => Verification::Refused {
                     reason: CodeRejection::Expired,
@@ -211,5 +243,13 @@ pub async fn verify_by_link(store: &dyn Store, project: Uuid, token: &str) -> Re
             }),
         )
         .await?;
-    Ok(matches!(outcome, Some((_, Verification::Verified(_)))))
+    Ok(matches!(outcome, Some((_, Verification::Verified(..)))))
+}
+
+/// Who hears about the requests of `project` (a site's project, read from the cache).
+async fn team_of_site_project(store: &dyn Store, project: Uuid) -> Result<Vec<String>> {
+    match store.site_project(project).await? {
+        Some(p) => notifications::team(store, &p).await,
+        None => Ok(vec![]),
+    }
 }

@@ -1,0 +1,191 @@
+//! The files of a request in the console: upload from the request page's form, download,
+//! delete. Each runs the Privacy API's own code for `POST …/files`, `GET …/files/{name}`
+//! and `DELETE …/files/{name}` (§3.8, `routes::files`), with the roles that route checks:
+//! viewers download, limited members and above upload and delete.
+use super::org::forbidden;
+use super::requests::{load, render_request_page};
+use super::{internal, see_other, Browser};
+use crate::routes::files::{self, Form, Upload};
+use crate::AppState;
+use accord_core::auth::Role;
+use accord_core::compliance::Actor;
+use accord_core::Error;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    let base = "/o/{org}/p/{project}/requests/{id}/files";
+    Router::new()
+        .route(base, post(upload).get(back))
+        .route(&format!("{base}/{{name}}"), get(download))
+        .route(&format!("{base}/{{name}}/delete"), post(delete).get(back))
+}
+
+/// The address of a form's answer, opened again (a reload, a bookmark): the request page.
+async fn back(Path(p): Path<Vec<(String, String)>>) -> Response {
+    let get = |k: &str| {
+        p.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    match (
+        get("org").parse::<Uuid>(),
+        get("project").parse::<Uuid>(),
+        get("id").parse::<Uuid>(),
+    ) {
+        (Ok(org), Ok(project), Ok(id)) => {
+            see_other(&format!("/console/o/{org}/p/{project}/requests/{id}"))
+        }
+        _ => not_found(),
+    }
+}
+
+/// The status and message of a refused upload or deletion: the Privacy API's.
+fn refusal(e: &Error) -> (StatusCode, String) {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    (status, e.public_message())
+}
+
+fn not_found() -> Response {
+    let mut res = (StatusCode::NOT_FOUND, "This file does not exist.").into_response();
+    super::secure(res.headers_mut());
+    res
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    if m.project_role(p.id) < Role::Limited {
+        return forbidden();
+    }
+    if !crate::extract::is_multipart(&headers) {
+        return Browser::forbidden();
+    }
+    let accept = |token: &str| browser.refuse_session(token).is_none();
+    let done = files::upload_files(
+        &state,
+        Upload {
+            org,
+            project: Some(&p),
+            id,
+            actor: Actor {
+                account_id: Some(m.who.key_id),
+            },
+            form: Form::Console { accept: &accept },
+        },
+        &headers,
+        body,
+    )
+    .await;
+    match done {
+        Ok(updated) => {
+            let n = updated.files.len().saturating_sub(cr.files.len());
+            let notice = Some(if n == 1 {
+                "Uploaded 1 file.".to_string()
+            } else {
+                format!("Uploaded {n} files.")
+            });
+            render_request_page(
+                &state,
+                (m, p, updated),
+                StatusCode::OK,
+                (None, notice, None),
+            )
+            .await
+        }
+        Err(Error::Forbidden(_)) => Browser::forbidden(),
+        Err(e) if e.status() >= 500 && e.status() != 503 => internal(e),
+        Err(e) => {
+            let (status, message) = refusal(&e);
+            render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
+        }
+    }
+}
+
+async fn download(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project, id, name)): Path<(Uuid, Uuid, Uuid, String)>,
+) -> Response {
+    let (m, _, cr) = match load(&state, &browser, org, project, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let actor = Actor {
+        account_id: Some(m.who.key_id),
+    };
+    match files::download_file(&state, &cr, &name, actor).await {
+        Ok(mut res) => {
+            super::secure(res.headers_mut());
+            res
+        }
+        Err(e) if e.status() == 404 => not_found(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, project, id, name)): Path<(Uuid, Uuid, Uuid, String)>,
+    axum::extract::Form(f): axum::extract::Form<CsrfForm>,
+) -> Response {
+    if browser.session.is_none() {
+        return see_other("/console/sign-in");
+    }
+    if let Some(r) = browser.refuse_session(&f.csrf) {
+        return r;
+    }
+    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    if m.project_role(p.id) < Role::Limited {
+        return forbidden();
+    }
+    let actor = Actor {
+        account_id: Some(m.who.key_id),
+    };
+    match files::remove_file(&state, (org, p.id, cr.id), actor, name.clone()).await {
+        Ok(updated) => {
+            let notice = Some(format!("Deleted {name}."));
+            render_request_page(
+                &state,
+                (m, p, updated),
+                StatusCode::OK,
+                (None, notice, None),
+            )
+            .await
+        }
+        Err(Error::Forbidden(_)) => forbidden(),
+        Err(e) if e.status() >= 500 => internal(e),
+        Err(e) => {
+            let (status, message) = refusal(&e);
+            render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
+        }
+    }
+}
