@@ -7,6 +7,8 @@
 use super::org::{field_of, forbidden, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::api_keys::{self, create_key, revoke_key};
+use crate::routes::emails::{self, create_email, delete_email, EmailView};
+use crate::routes::policies::{create_policy, update_policy};
 use crate::routes::users::{self, create_user, remove_user, update_user};
 use crate::AppState;
 use accord_core::admin::ApiKeyView;
@@ -34,6 +36,18 @@ pub fn router() -> Router<AppState> {
             "/o/{org}/settings/api-keys",
             get(keys_page).post(change_keys),
         )
+        .route(
+            "/o/{org}/settings/emails",
+            get(emails_page).post(change_emails),
+        )
+        .route(
+            "/o/{org}/settings/policies",
+            get(policies_page).post(create_policy_form),
+        )
+        .route(
+            "/o/{org}/settings/policies/{id}",
+            get(policy_page).post(change_policy),
+        )
 }
 
 /// The roles a form offers, highest first.
@@ -49,6 +63,13 @@ impl Fields {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+    fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     fn one(&self, k: &str) -> String {
         self.0
@@ -165,13 +186,7 @@ async fn render_index(
         users,
         typed,
         roles: &ROLES,
-        error_field: error
-            .as_deref()
-            .map(|e| {
-                let f = field_of(e);
-                f.strip_prefix("body/").unwrap_or(f).to_string()
-            })
-            .unwrap_or_default(),
+        error_field: error_field(error.as_deref()),
         error,
         notice,
     };
@@ -428,13 +443,7 @@ async fn render_keys(
         name: typed.0,
         role: typed.1,
         secret,
-        error_field: error
-            .as_deref()
-            .map(|e| {
-                let f = field_of(e);
-                f.strip_prefix("body/").unwrap_or(f).to_string()
-            })
-            .unwrap_or_default(),
+        error_field: error_field(error.as_deref()),
         error,
         notice,
     };
@@ -506,6 +515,469 @@ async fn change_keys(
         Err(e) => match refusal(e) {
             Ok((status, message)) => {
                 render_keys(&state, &m, status, typed, None, Some(message), None).await
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Send-from emails (§7.6): every member reads them; admins and owners add and delete.
+
+/// Rows of one page of the send-from emails.
+const EMAILS_PAGE: i64 = 100;
+
+#[derive(Template)]
+#[template(path = "console/settings_emails.html")]
+struct EmailsPage {
+    nav: OrgNav,
+    can_admin: bool,
+    emails: Vec<EmailView>,
+    total: i64,
+    email: String,
+    name: String,
+    error_field: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+fn error_field(error: Option<&str>) -> String {
+    error
+        .map(|e| {
+            let f = field_of(e);
+            f.strip_prefix("body/").unwrap_or(f).to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn render_emails(
+    state: &AppState,
+    m: &Member,
+    status: StatusCode,
+    typed: (String, String),
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let page_q = accord_core::query::Page {
+        offset: 0,
+        limit: EMAILS_PAGE,
+        sort: "email".into(),
+        desc: false,
+    };
+    let (total, emails) = match emails::list_page(state, m.org.id, &page_q).await {
+        Ok(e) => e,
+        Err(e) => return internal(e),
+    };
+    let p = EmailsPage {
+        nav: m.nav("settings"),
+        can_admin: m.org_role() >= Role::Admin,
+        emails,
+        total,
+        email: typed.0,
+        name: typed.1,
+        error_field: error_field(error.as_deref()),
+        error,
+        notice,
+    };
+    page(status, &p)
+}
+
+async fn emails_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+) -> Response {
+    let m = match Member::of(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = m.require(Role::Viewer) {
+        return r;
+    }
+    render_emails(&state, &m, StatusCode::OK, Default::default(), None, None).await
+}
+
+/// The emails page's forms: `action` add (email, name) or delete (`id`).
+async fn change_emails(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let f = Fields::parse(&raw);
+    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let typed = (f.one("email"), f.one("name"));
+    let done = if f.one("action") == "delete" {
+        match Uuid::parse_str(&f.one("id")) {
+            Ok(id) => delete_email(&state, org, id)
+                .await
+                .map(|e| format!("{} was deleted.", e.email)),
+            Err(_) => Err(Error::not_found()),
+        }
+    } else {
+        let mut body = Map::new();
+        body.insert("email".into(), json!(typed.0.trim()));
+        if !typed.1.trim().is_empty() {
+            body.insert("name".into(), json!(typed.1));
+        }
+        create_email(&state, org, &Value::Object(body))
+            .await
+            .map(|e| format!("{} was added; it is verified.", e.email))
+    };
+    match done {
+        Ok(notice) => {
+            render_emails(
+                &state,
+                &m,
+                StatusCode::OK,
+                Default::default(),
+                None,
+                Some(notice),
+            )
+            .await
+        }
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
+                render_emails(&state, &m, status, typed, Some(message), None).await
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Policies (§7.9): every member reads them; admins and owners create and edit.
+
+struct PolicyRow {
+    href: String,
+    name: String,
+    kind: String,
+    status: String,
+}
+
+/// One questionnaire answer of the policy form.
+struct AnswerField {
+    question_id: String,
+    answer: String,
+}
+
+/// What the policy form holds.
+struct PolicyForm {
+    kind: String,
+    name: String,
+    status: String,
+    description: String,
+    answers: Vec<AnswerField>,
+    projects: Vec<(Uuid, String, bool)>,
+    include_cookies: bool,
+}
+
+impl PolicyForm {
+    fn from_fields(f: &Fields, projects: &[(Uuid, String)]) -> PolicyForm {
+        let chosen = f.all("associatedProjects");
+        let mut answers: Vec<AnswerField> = f
+            .all("questionId")
+            .into_iter()
+            .zip(f.all("answer"))
+            .filter(|(q, a)| !(q.trim().is_empty() && a.trim().is_empty()))
+            .map(|(question_id, answer)| AnswerField {
+                question_id,
+                answer,
+            })
+            .collect();
+        answers.push(AnswerField {
+            question_id: String::new(),
+            answer: String::new(),
+        });
+        PolicyForm {
+            kind: f.one("type"),
+            name: f.one("name"),
+            status: f.one("status"),
+            description: f.one("description"),
+            projects: projects
+                .iter()
+                .map(|(id, n)| (*id, n.clone(), chosen.contains(&id.to_string())))
+                .collect(),
+            include_cookies: f.one("includeCookies") == "true",
+            answers,
+        }
+    }
+
+    /// The Privacy API body (§7.9); the last, blank answer pair is the form's spare one.
+    fn body(&self, org: Uuid) -> Value {
+        let answers: Vec<Value> = self
+            .answers
+            .iter()
+            .filter(|a| !(a.question_id.is_empty() && a.answer.is_empty()))
+            .map(|a| json!({"questionId": a.question_id, "answer": a.answer}))
+            .collect();
+        let mut b = json!({
+            "type": self.kind,
+            "name": self.name,
+            "status": self.status,
+            "organizationId": org,
+            "answers": answers,
+            "associatedProjects": self.projects.iter().filter(|p| p.2).map(|p| p.0).collect::<Vec<_>>(),
+            "includeCookies": self.include_cookies,
+        });
+        if !self.description.trim().is_empty() {
+            b["description"] = json!(self.description);
+        }
+        b
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/settings_policies.html")]
+struct PoliciesPage {
+    nav: OrgNav,
+    can_admin: bool,
+    policies: Vec<PolicyRow>,
+    form: PolicyForm,
+    form_action: String,
+    button: &'static str,
+    kinds: &'static [&'static str],
+    statuses: &'static [&'static str],
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn project_names(state: &AppState, org: Uuid) -> Result<Vec<(Uuid, String)>, Response> {
+    state
+        .store
+        .list_projects(org)
+        .await
+        .map(|ps| ps.into_iter().map(|p| (p.id, p.name)).collect())
+        .map_err(internal)
+}
+
+fn blank_policy(projects: &[(Uuid, String)]) -> PolicyForm {
+    PolicyForm {
+        kind: "privacyPolicy".into(),
+        name: String::new(),
+        status: "draft".into(),
+        description: String::new(),
+        answers: vec![AnswerField {
+            question_id: "introduction".into(),
+            answer: String::new(),
+        }],
+        projects: projects
+            .iter()
+            .map(|(i, n)| (*i, n.clone(), false))
+            .collect(),
+        include_cookies: false,
+    }
+}
+
+async fn render_policies(
+    state: &AppState,
+    m: &Member,
+    status: StatusCode,
+    form: Option<PolicyForm>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let mut all = match state.store.list_policies(m.org.id).await {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let projects = match project_names(state, m.org.id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let p = PoliciesPage {
+        nav: m.nav("settings"),
+        can_admin: m.org_role() >= Role::Admin,
+        policies: all
+            .iter()
+            .map(|p| PolicyRow {
+                href: format!("/console/o/{}/settings/policies/{}", m.org.id, p.id),
+                name: p.name.clone(),
+                kind: p.policy_type.clone(),
+                status: p.status.clone(),
+            })
+            .collect(),
+        form: form.unwrap_or_else(|| blank_policy(&projects)),
+        form_action: format!("/console/o/{}/settings/policies", m.org.id),
+        button: "Create policy",
+        kinds: accord_core::policies::POLICY_TYPES,
+        statuses: accord_core::policies::POLICY_STATUSES,
+        error,
+        notice,
+    };
+    page(status, &p)
+}
+
+async fn policies_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+) -> Response {
+    let m = match Member::of(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = m.require(Role::Viewer) {
+        return r;
+    }
+    render_policies(&state, &m, StatusCode::OK, None, None, None).await
+}
+
+async fn create_policy_form(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path(org): Path<Uuid>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let f = Fields::parse(&raw);
+    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let projects = match project_names(&state, org).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let form = PolicyForm::from_fields(&f, &projects);
+    match create_policy(&state, org, &form.body(org)).await {
+        Ok(p) => see_other(&format!("/console/o/{org}/settings/policies/{}", p.id)),
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
+                render_policies(&state, &m, status, Some(form), Some(message), None).await
+            }
+            Err(r) => r,
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/settings_policy.html")]
+struct PolicyPage {
+    nav: OrgNav,
+    can_admin: bool,
+    title: String,
+    /// The policy's `html` as the server rendered it at its last write.
+    html: String,
+    form: PolicyForm,
+    form_action: String,
+    button: &'static str,
+    kinds: &'static [&'static str],
+    statuses: &'static [&'static str],
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn render_policy(
+    state: &AppState,
+    m: &Member,
+    id: Uuid,
+    status: StatusCode,
+    form: Option<PolicyForm>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let p = match state.store.get_policy(m.org.id, id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return forbidden(),
+        Err(e) => return internal(e),
+    };
+    let projects = match project_names(state, m.org.id).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let form = form.unwrap_or_else(|| {
+        let mut answers: Vec<AnswerField> = p
+            .answers
+            .iter()
+            .map(|a| AnswerField {
+                question_id: a.question_id.clone(),
+                answer: a.answer.clone(),
+            })
+            .collect();
+        answers.push(AnswerField {
+            question_id: String::new(),
+            answer: String::new(),
+        });
+        PolicyForm {
+            kind: p.policy_type.clone(),
+            name: p.name.clone(),
+            status: p.status.clone(),
+            description: p.description.clone().unwrap_or_default(),
+            answers,
+            projects: projects
+                .iter()
+                .map(|(i, n)| (*i, n.clone(), p.associated_projects.contains(i)))
+                .collect(),
+            include_cookies: p.include_cookies,
+        }
+    });
+    let page_ = PolicyPage {
+        nav: m.nav("settings"),
+        can_admin: m.org_role() >= Role::Admin,
+        title: p.name.clone(),
+        html: p.html.clone(),
+        form,
+        form_action: format!("/console/o/{}/settings/policies/{id}", m.org.id),
+        button: "Save policy",
+        kinds: accord_core::policies::POLICY_TYPES,
+        statuses: accord_core::policies::POLICY_STATUSES,
+        error,
+        notice,
+    };
+    page(status, &page_)
+}
+
+async fn policy_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let m = match Member::of(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if let Err(r) = m.require(Role::Viewer) {
+        return r;
+    }
+    render_policy(&state, &m, id, StatusCode::OK, None, None, None).await
+}
+
+async fn change_policy(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, id)): Path<(Uuid, Uuid)>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let f = Fields::parse(&raw);
+    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let projects = match project_names(&state, org).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let form = PolicyForm::from_fields(&f, &projects);
+    match update_policy(&state, org, id, &form.body(org)).await {
+        Ok(_) => {
+            render_policy(
+                &state,
+                &m,
+                id,
+                StatusCode::OK,
+                None,
+                None,
+                Some("Saved.".into()),
+            )
+            .await
+        }
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
+                render_policy(&state, &m, id, status, Some(form), Some(message), None).await
             }
             Err(r) => r,
         },

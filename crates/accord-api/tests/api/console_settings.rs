@@ -17,6 +17,8 @@ both!(
     roles_statuses_and_removal_follow_the_api_rules,
     a_new_key_secret_is_shown_once_and_works,
     members_below_admin_cannot_change_settings,
+    send_from_emails_are_added_and_deleted,
+    policies_are_created_and_edited_with_their_html_shown,
     the_settings_work_in_a_browser
 );
 
@@ -322,6 +324,186 @@ async fn members_below_admin_cannot_change_settings(b: accord_store::Backend) {
     assert_eq!(a.status, 403);
 }
 
+async fn send_from_emails_are_added_and_deleted(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    let path = format!("/console/o/{}/settings/emails", s.org);
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("action", "add"),
+                ("email", "not-an-address"),
+                ("name", "Acme"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains(r#"id="email-error""#), "{}", a.body);
+    assert!(a.body.contains(r#"value="not-an-address""#));
+    let (_, list) = s.get(&org_path(&s, "/emails")).await;
+    assert_eq!(list["total"], 0, "nothing stored");
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("action", "add"),
+                ("email", "privacy@acme.example"),
+                ("name", "Acme Privacy"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("privacy@acme.example"));
+    assert!(a.body.contains("verified"));
+    let (_, list) = s.get(&org_path(&s, "/emails")).await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["name"], "Acme Privacy");
+    assert_eq!(list["items"][0]["status"], "verified");
+    let id = list["items"][0]["id"].as_str().unwrap().to_string();
+    // The same address again: the API's 422.
+    let a = owner
+        .submit(
+            &path,
+            &[("action", "add"), ("email", "privacy@acme.example")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let api = s
+        .post(
+            &org_path(&s, "/emails"),
+            json!({"email": "privacy@acme.example"}),
+        )
+        .await;
+    assert_eq!(api.0, 422);
+    assert!(
+        a.body.contains(api.1["message"].as_str().unwrap()),
+        "{}",
+        a.body
+    );
+    // A viewer reads the list, without its forms, and cannot delete by hand.
+    let mut viewer = member(&s, "vera@example.com", "viewer").await;
+    let page = viewer.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("privacy@acme.example"));
+    assert!(!page.body.contains(r#"value="delete""#));
+    let csrf = csrf_of(&page.body);
+    let a = viewer
+        .post(&path, &[("csrf", &csrf), ("action", "delete"), ("id", &id)])
+        .await;
+    assert_eq!(a.status, 403);
+    // The owner deletes it.
+    let a = owner
+        .submit(&path, &[("action", "delete"), ("id", &id)])
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (_, list) = s.get(&org_path(&s, "/emails")).await;
+    assert_eq!(list["total"], 0);
+}
+
+async fn policies_are_created_and_edited_with_their_html_shown(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    let path = format!("/console/o/{}/settings/policies", s.org);
+    let project = s.project.to_string();
+    // No name: the API's message, what was typed kept, nothing stored.
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("type", "privacyPolicy"),
+                ("name", ""),
+                ("status", "draft"),
+                ("questionId", "intro"),
+                ("answer", "Kept answer"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("name"), "{}", a.body);
+    assert!(a.body.contains("Kept answer"));
+    let (_, list) = s.get(&org_path(&s, "/policies")).await;
+    assert_eq!(list["total"], 0);
+    let a = owner
+        .submit(
+            &path,
+            &[
+                ("type", "privacyPolicy"),
+                ("name", "Privacy <notice>"),
+                ("status", "active"),
+                ("description", "The main one"),
+                ("questionId", "intro"),
+                ("answer", "We care.\n<script>alert(1)</script>"),
+                ("questionId", ""),
+                ("answer", ""),
+                ("associatedProjects", &project),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page_path = a.location.unwrap();
+    let id = page_path.rsplit('/').next().unwrap().to_string();
+    let (status, api) = s.get(&org_path(&s, &format!("/policies/{id}"))).await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(api["name"], "Privacy <notice>");
+    assert_eq!(
+        api["answers"],
+        json!([{"questionId": "intro", "answer": "We care.\n<script>alert(1)</script>"}])
+    );
+    assert_eq!(api["associatedProjects"], json!([project]));
+    // The page shows the server's html as it is: escaped, no script element.
+    let page = owner.get(&page_path).await;
+    assert_eq!(page.status, 200);
+    let html = api["html"].as_str().unwrap();
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(page.body.contains(html), "{}", page.body);
+    assert!(!page.body.contains("<script>alert"));
+    // Edited: a new status and a second answer.
+    let a = owner
+        .submit(
+            &page_path,
+            &[
+                ("type", "privacyPolicy"),
+                ("name", "Privacy notice"),
+                ("status", "archived"),
+                ("questionId", "intro"),
+                ("answer", "We care."),
+                ("questionId", "contact"),
+                ("answer", "Write to us."),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (_, api) = s.get(&org_path(&s, &format!("/policies/{id}"))).await;
+    assert_eq!(api["name"], "Privacy notice");
+    assert_eq!(api["status"], "archived");
+    assert_eq!(api["answers"][1]["answer"], "Write to us.");
+    assert_eq!(api["associatedProjects"], json!([]));
+    assert!(a.body.contains(api["html"].as_str().unwrap()));
+    // A viewer reads, and cannot change.
+    let mut viewer = member(&s, "vera@example.com", "viewer").await;
+    let page = viewer.get(&page_path).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Save policy"));
+    let list = viewer.get(&path).await;
+    assert!(list.body.contains("Privacy notice"));
+    let csrf = csrf_of(&list.body);
+    let a = viewer
+        .post(
+            &page_path,
+            &[
+                ("csrf", &csrf),
+                ("type", "privacyPolicy"),
+                ("name", "X"),
+                ("status", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 403);
+    let (_, api) = s.get(&org_path(&s, &format!("/policies/{id}"))).await;
+    assert_eq!(api["name"], "Privacy notice");
+}
+
 async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
     let Some(browser) = crate::browser::Browser::launch().await else {
         return;
@@ -397,5 +579,31 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
     .await;
     no_serious_violations(&tab, &axe_js, "user").await;
     tab.screenshot("console-settings-user").await;
+    let (status, _) = s
+        .post(
+            &org_path(&s, "/emails"),
+            json!({"email": "privacy@acme.example", "name": "Acme Privacy"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    tab.goto(&s.url(&format!("{settings}/emails"))).await;
+    no_serious_violations(&tab, &axe_js, "emails").await;
+    tab.screenshot("console-settings-emails").await;
+    let (status, policy) = s
+        .post(
+            &org_path(&s, "/policies"),
+            json!({"type": "privacyPolicy", "name": "Privacy notice", "status": "active",
+                "organizationId": s.org, "answers": [
+                    {"questionId": "intro", "answer": "We keep little.\nWe sell nothing."}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{policy}");
+    tab.goto(&s.url(&format!(
+        "{settings}/policies/{}",
+        policy["id"].as_str().unwrap()
+    )))
+    .await;
+    no_serious_violations(&tab, &axe_js, "policy").await;
+    tab.screenshot("console-settings-policy").await;
     browser.close().await;
 }
