@@ -38,6 +38,10 @@ pub fn router() -> Router<AppState> {
             "/o/{org}/data-map/attributes",
             get(attributes_page).post(change_attribute),
         )
+        .route(
+            "/o/{org}/data-map/attributes/{kind}/{id}",
+            get(attribute_page).post(change_one_attribute),
+        )
         .route("/o/{org}/data-map/record-of-processing", get(record_page))
         .route(
             "/o/{org}/data-map/record-of-processing.csv",
@@ -873,6 +877,183 @@ async fn change_attribute(
         Err(e) => match refusal(&e) {
             Some((status, message)) => {
                 render_attributes(&state, &m, status, Some((kind, typed, message)), None).await
+            }
+            None => internal(e),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One attribute: its fields and the systems that use it
+
+#[derive(Template)]
+#[template(path = "console/datamap_attribute.html")]
+struct AttributePage {
+    nav: OrgNav,
+    action: String,
+    label: &'static str,
+    read_only: bool,
+    contact: bool,
+    category: bool,
+    typed: AttrTyped,
+    /// The organization's systems, ticked when linked to the attribute.
+    systems: Vec<Choice>,
+    contact_types: Vec<(Uuid, String)>,
+    statuses: &'static [&'static str],
+    pii_types: &'static [&'static str],
+    can_write: bool,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_attribute(
+    state: &AppState,
+    m: &Member,
+    kind: AttributeKind,
+    id: Uuid,
+    status: StatusCode,
+    typed: Option<(AttrTyped, Vec<String>)>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let map = match data_map(state, m.org.id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let idx = Index::new(&map);
+    let Some(a) = idx.attribute_of(id, kind) else {
+        return forbidden();
+    };
+    let (typed, ticked) = typed.unwrap_or_else(|| {
+        (
+            AttrTyped {
+                name: a.name.clone(),
+                status: a.status.clone(),
+                description: a.description.clone().unwrap_or_default(),
+                email: a.email.clone().unwrap_or_default(),
+                phone: a.phone_number.clone().unwrap_or_default(),
+                contact_type: a.contact_type_id.map(|t| t.to_string()).unwrap_or_default(),
+                pii_type: a.pii_type.clone().unwrap_or_default(),
+            },
+            idx.systems_of(a.id)
+                .iter()
+                .map(|s| s.id.to_string())
+                .collect(),
+        )
+    });
+    let mut systems: Vec<Choice> = map
+        .systems
+        .iter()
+        .map(|s| Choice {
+            id: s.id.to_string(),
+            name: s.name.clone(),
+            checked: ticked.contains(&s.id.to_string()),
+        })
+        .collect();
+    systems.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut contact_types: Vec<(Uuid, String)> = map
+        .attributes
+        .iter()
+        .filter(|a| a.kind == AttributeKind::ContactTypes)
+        .map(|a| (a.id, a.name.clone()))
+        .collect();
+    contact_types.sort_by(|a, b| a.1.cmp(&b.1));
+    let p = AttributePage {
+        nav: m.nav("data-map"),
+        action: format!(
+            "/console/o/{}/data-map/attributes/{}/{}",
+            m.org.id,
+            kind.path(),
+            a.id
+        ),
+        label: kind_label(kind),
+        read_only: a.read_only,
+        contact: kind == AttributeKind::Contacts,
+        category: kind == AttributeKind::DataCategories,
+        typed,
+        systems,
+        contact_types,
+        statuses: datamap::STATUSES,
+        pii_types: datamap::PII_TYPES,
+        can_write: m.org_role() >= Role::Admin,
+        error,
+        notice,
+    };
+    page(status, &p)
+}
+
+fn editable_kind(path: &str) -> Option<AttributeKind> {
+    AttributeKind::from_path(path).filter(|k| AttributeKind::editable().contains(k))
+}
+
+async fn attribute_page(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
+) -> Response {
+    let m = match reader(&state, &browser, org).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Some(kind) = editable_kind(&kind) else {
+        return forbidden();
+    };
+    render_attribute(&state, &m, kind, id, StatusCode::OK, None, None, None).await
+}
+
+/// An attribute's form: a PATCH of its fields and of the systems linked to it.
+async fn change_one_attribute(
+    State(state): State<AppState>,
+    browser: Browser,
+    Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
+    RawForm(raw): RawForm,
+) -> Response {
+    let f = Fields::parse(&raw);
+    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Some(kind) = editable_kind(&kind) else {
+        return forbidden();
+    };
+    let typed = AttrTyped {
+        name: f.one("name"),
+        status: f.one("status"),
+        description: f.one("description"),
+        email: f.one("email"),
+        phone: f.one("phoneNumber"),
+        contact_type: f.one("contactType"),
+        pii_type: f.one("pIIType"),
+    };
+    let systems: Vec<String> = f.all("dataSystems");
+    let mut b = Map::new();
+    b.insert("name".into(), json!(typed.name));
+    b.insert("status".into(), json!(typed.status));
+    b.insert("dataSystems".into(), json!(systems));
+    match kind {
+        AttributeKind::Contacts => {
+            b.insert("email".into(), json!(typed.email));
+            b.insert("phoneNumber".into(), json!(typed.phone));
+            b.insert("contactType".into(), json!(typed.contact_type));
+        }
+        AttributeKind::DataCategories => {
+            b.insert("pIIType".into(), json!(typed.pii_type));
+        }
+        _ => {
+            b.insert("description".into(), json!(typed.description));
+        }
+    }
+    match write_attribute(&state, org, kind, Some(id), &Value::Object(b)).await {
+        Ok(_) => {
+            let notice = Some("Saved.".to_string());
+            render_attribute(&state, &m, kind, id, StatusCode::OK, None, None, notice).await
+        }
+        Err(Error::NotFound(_)) => forbidden(),
+        Err(e) => match refusal(&e) {
+            Some((status, message)) => {
+                let typed = Some((typed, systems));
+                render_attribute(&state, &m, kind, id, status, typed, Some(message), None).await
             }
             None => internal(e),
         },

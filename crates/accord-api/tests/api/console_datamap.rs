@@ -361,6 +361,65 @@ async fn attributes_of_each_kind_are_added_and_deleted(b: accord_store::Backend)
         .await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(a.body.contains("attribute already exists"), "{}", a.body);
+    // Editing one from its page: renamed, linked to a system.
+    let (status, sys) = s
+        .post(
+            &org_path(&s, "/data-systems"),
+            json!({"name": "Helpdesk", "status": "active"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sys}");
+    let sys_id = sys["id"].as_str().unwrap();
+    let edit = format!("{path}/contacts/{contact}");
+    let a = owner
+        .submit(
+            &edit,
+            &[
+                ("name", "Dana Smith"),
+                ("status", "active"),
+                ("email", "dana@example.com"),
+                ("phoneNumber", "+1 555 0101"),
+                ("contactType", &dpo),
+                ("dataSystems", sys_id),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("Saved."));
+    let (_, c) = s
+        .get(&org_path(&s, &format!("/data-system-contacts/{contact}")))
+        .await;
+    assert_eq!(c["name"], "Dana Smith");
+    assert_eq!(c["phoneNumber"], "+1 555 0101");
+    assert_eq!(c["dataSystems"][0]["id"], sys_id, "{c}");
+    // A bad phone: the API's message, what was typed kept, nothing changed.
+    let a = owner
+        .submit(
+            &edit,
+            &[
+                ("name", "Dana Renamed"),
+                ("status", "active"),
+                ("email", "dana@example.com"),
+                ("phoneNumber", " "),
+                ("contactType", &dpo),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    assert!(a.body.contains("phoneNumber"), "{}", a.body);
+    assert!(a.body.contains(r#"value="Dana Renamed""#));
+    let (_, c) = s
+        .get(&org_path(&s, &format!("/data-system-contacts/{contact}")))
+        .await;
+    assert_eq!(c["name"], "Dana Smith");
+    // A predefined value's page has no form.
+    let processor = relationship(&s, "Processor").await;
+    let page = owner
+        .get(&format!("{path}/relationships/{processor}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("A predefined value"));
+    assert!(!page.body.contains(r#"name="name""#));
     // Deleting one; a predefined value cannot be.
     let a = owner
         .submit(
@@ -371,7 +430,6 @@ async fn attributes_of_each_kind_are_added_and_deleted(b: accord_store::Backend)
     assert_eq!(a.status, 200, "{}", a.body);
     let (_, list) = s.get(&org_path(&s, "/data-system-contacts")).await;
     assert_eq!(list["total"], 0);
-    let processor = relationship(&s, "Processor").await;
     let a = owner
         .submit(
             &path,
@@ -639,6 +697,10 @@ async fn the_data_map_works_in_a_browser(b: accord_store::Backend) {
     tab.goto(&s.url(&format!("{index}/attributes"))).await;
     no_serious_violations(&tab, &axe_js, "attributes").await;
     tab.screenshot("console-datamap-attributes").await;
+    tab.goto(&s.url(&format!("{index}/attributes/data-categories/{cat}")))
+        .await;
+    no_serious_violations(&tab, &axe_js, "attribute").await;
+    tab.screenshot("console-datamap-attribute").await;
     tab.goto(&s.url(&format!("{index}/record-of-processing")))
         .await;
     let text = tab
