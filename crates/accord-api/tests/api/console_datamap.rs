@@ -17,6 +17,7 @@ both!(
     attributes_of_each_kind_are_added_and_deleted,
     the_record_of_processing_exports_the_api_csv,
     viewers_read_the_data_map_but_cannot_change_it,
+    the_systems_list_is_paged_by_name,
     the_data_map_works_in_a_browser
 );
 
@@ -606,6 +607,41 @@ async fn viewers_read_the_data_map_but_cannot_change_it(b: accord_store::Backend
         ))
         .await;
     assert_eq!(a.status, 403);
+}
+
+async fn the_systems_list_is_paged_by_name(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    for i in (0..55).rev() {
+        let (status, sys) = s
+            .post(
+                &org_path(&s, "/data-systems"),
+                json!({"name": format!("System {i:02}"), "status": "active"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{sys}");
+    }
+    let index = format!("/console/o/{}/data-map", s.org);
+    let first = owner.get(&index).await;
+    assert_eq!(first.status, 200);
+    assert!(first.body.contains("55 data systems"));
+    let rows = first.body.matches("/data-map/systems/").count();
+    assert_eq!(rows, 50, "one page of 50");
+    let a = first.body.find(">System 00<").unwrap();
+    let z = first.body.find(">System 49<").unwrap();
+    assert!(a < z, "sorted by name");
+    assert!(!first.body.contains(">System 50<"));
+    assert!(
+        first.body.contains(&format!("{index}?offset=50")),
+        "a next link"
+    );
+    let second = owner.get(&format!("{index}?offset=50")).await;
+    assert_eq!(second.body.matches("/data-map/systems/").count(), 5);
+    assert!(second.body.contains(">System 54<"));
+    assert!(
+        second.body.contains(&format!("{index}?offset=0")),
+        "a previous link"
+    );
 }
 
 async fn the_data_map_works_in_a_browser(b: accord_store::Backend) {
