@@ -605,5 +605,28 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
     .await;
     no_serious_violations(&tab, &axe_js, "policy").await;
     tab.screenshot("console-settings-policy").await;
+    // Narrow screens: no page wider than the viewport.
+    tab.page
+        .execute(
+            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                390, 844, 2.0, true,
+            ),
+        )
+        .await
+        .unwrap();
+    for path in [
+        settings.clone(),
+        keys.clone(),
+        format!("{settings}/emails"),
+        format!("{settings}/policies"),
+    ] {
+        tab.goto(&s.url(&path)).await;
+        let fits = tab
+            .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
+            .await;
+        assert_eq!(fits, true, "{path} fits 390 px");
+    }
+    tab.goto(&s.url(&settings)).await;
+    tab.screenshot("console-settings-narrow").await;
     browser.close().await;
 }
