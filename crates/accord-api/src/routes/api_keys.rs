@@ -177,7 +177,15 @@ async fn read_input(
     schema: &accord_core::schema::Schema,
 ) -> Result<(ApiKeyBody, Option<Vec<Grant>>)> {
     let raw = read_json(headers, body, PRIVACY_BODY_LIMIT).await?;
-    let input: ApiKeyBody = parse(&raw, schema)?;
+    parse_input(&raw, schema)
+}
+
+/// Validates the JSON body of a create or PATCH.
+fn parse_input(
+    raw: &serde_json::Value,
+    schema: &accord_core::schema::Schema,
+) -> Result<(ApiKeyBody, Option<Vec<Grant>>)> {
+    let input: ApiKeyBody = parse(raw, schema)?;
     let grants = input.permissions.as_deref().map(parse_grants).transpose()?;
     Ok((input, grants))
 }
@@ -252,9 +260,30 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ApiKeyView>> {
-    let org = scope.org.id;
-    let who = &scope.who;
-    let (input, grants) = read_input(&headers, body, admin::api_key_create_schema()).await?;
+    let raw = read_json(&headers, body, PRIVACY_BODY_LIMIT).await?;
+    Ok(created(
+        create_key(&state, &scope.who, scope.org.id, &raw).await?,
+    ))
+}
+
+/// The keys of organization `org`, oldest first, as the API lists them (secrets masked).
+pub async fn list_all(state: &AppState, org: Uuid) -> Result<Vec<ApiKeyView>> {
+    let mut keys = state.store.list_api_keys(org).await?;
+    keys.sort_by_key(|k| (k.date_created, k.id));
+    let names = Names::load(state.store.as_ref(), &keys).await?;
+    Ok(keys.iter().map(|k| view(k, &names)).collect())
+}
+
+/// Creates a key of organization `org` from a `POST …/api-keys` body on behalf of `who`
+/// (the grant rules of §2.3): the answer carries the whole secret, the only time it is
+/// shown. The route and the console use it.
+pub async fn create_key(
+    state: &AppState,
+    who: &accord_core::auth::Principal,
+    org: Uuid,
+    raw: &serde_json::Value,
+) -> Result<ApiKeyView> {
+    let (input, grants) = parse_input(raw, admin::api_key_create_schema())?;
     let grants = grants.unwrap_or_default();
     let default_role = if grants.is_empty() {
         Role::Viewer
@@ -270,7 +299,7 @@ async fn create(
         grants,
     };
     check_key_change(who, org, None, &after)?;
-    check_grants(&state, org, &after.grants).await?;
+    check_grants(state, org, &after.grants).await?;
     let secret = generate_api_key();
     let key = state
         .store
@@ -285,7 +314,7 @@ async fn create(
         .await?;
     let mut body = view_one(&key, state.store.as_ref()).await?;
     body.api_key = secret.secret;
-    Ok(created(body))
+    Ok(body)
 }
 
 async fn load_key(state: &AppState, org: Uuid, id: Uuid) -> Result<ApiKey> {
@@ -360,18 +389,29 @@ async fn delete(
     path.validate_ids()?;
     let org = path.uuid("organizationId")?;
     let id = path.uuid("apiKeyId")?;
+    Ok(ok(revoke_key(&state, &who, org, id).await?))
+}
+
+/// Revokes key `id` of organization `org` on behalf of `who`: a key may always revoke
+/// itself; otherwise admin or owner, with the grant and last-owner rules (§2.3, §7.4).
+pub async fn revoke_key(
+    state: &AppState,
+    who: &accord_core::auth::Principal,
+    org: Uuid,
+    id: Uuid,
+) -> Result<ApiKeyView> {
     let itself = id == who.key_id && org == who.home_organization_id;
     if !itself {
-        org_scope(&state, &who, org, Role::Admin).await?;
+        org_scope(state, who, org, Role::Admin).await?;
     }
-    let key = load_key(&state, org, id).await?;
+    let key = load_key(state, org, id).await?;
     let before = grants_of(&key);
     let after = KeyGrants::nothing();
     if !itself {
-        check_key_change(&who, org, Some(&before), &after)?;
+        check_key_change(who, org, Some(&before), &after)?;
     }
-    keep_an_owner(&state, &key, &before, &after).await?;
+    keep_an_owner(state, &key, &before, &after).await?;
     let body = view_one(&key, state.store.as_ref()).await?;
     state.store.delete_api_key(org, id).await?;
-    Ok(ok(body))
+    Ok(body)
 }

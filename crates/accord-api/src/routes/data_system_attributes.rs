@@ -99,13 +99,12 @@ fn render<X: KindFields>(map: &DataMap, id: Uuid) -> ApiResult<AttributeView<X, 
     Ok(AttributeView::linked(a, &idx))
 }
 
-fn find(map: &DataMap, kind: AttributeKind, id: Uuid) -> ApiResult<Attribute> {
-    Ok(map
-        .attributes
+fn find_attribute(map: &DataMap, kind: AttributeKind, id: Uuid) -> accord_core::Result<Attribute> {
+    map.attributes
         .iter()
         .find(|a| a.id == id && a.kind == kind)
         .cloned()
-        .ok_or_else(Error::not_found)?)
+        .ok_or_else(Error::not_found)
 }
 
 async fn list<X: KindFields>(
@@ -158,14 +157,31 @@ async fn write<X: KindFields>(
     scope: &OrgScope<Admin>,
     raw: &Value,
 ) -> ApiResult<AttributeView<X, Linked>> {
-    let org_id = scope.org.id;
     let id = match scope.path.has("attributeId") {
         true => Some(scope.id("attributeId")?),
         false => None,
     };
+    let id = write_attribute(state, scope.org.id, kind, id, raw).await?;
+    let map = state.store.data_map(scope.org.id).await?;
+    render(&map, id)
+}
+
+/// Creates (`id` None) or updates an attribute of `kind` of the organization `org_id` from
+/// a Privacy API body (§6.3) and answers its id: the body's schema, the rules of
+/// `attribute_write` and the store's write. The route and the console's forms both use it.
+pub async fn write_attribute(
+    state: &AppState,
+    org_id: Uuid,
+    kind: AttributeKind,
+    id: Option<Uuid>,
+    raw: &Value,
+) -> accord_core::Result<Uuid> {
     let input = datamap::parse_attribute(raw, kind, id.is_none())?;
     let map = state.store.data_map(org_id).await?;
-    let existing = id.map(|id| find(&map, kind, id)).transpose()?;
+    let existing = match id {
+        Some(id) => Some(find_attribute(&map, kind, id)?),
+        None => None,
+    };
     let create = existing.is_none();
     let idx = Index::new(&map);
     let (attribute, systems) =
@@ -174,8 +190,24 @@ async fn write<X: KindFields>(
         .store
         .save_attribute(&attribute, systems.as_deref(), create)
         .await?;
+    Ok(attribute.id)
+}
+
+/// Deletes an attribute of `kind` of the organization, unlinking it; a predefined
+/// (read-only) value is refused (422).
+pub async fn delete_attribute(
+    state: &AppState,
+    org_id: Uuid,
+    kind: AttributeKind,
+    id: Uuid,
+) -> accord_core::Result<()> {
     let map = state.store.data_map(org_id).await?;
-    render(&map, attribute.id)
+    let attribute = find_attribute(&map, kind, id)?;
+    if attribute.read_only {
+        return Err(Error::unprocessable(datamap::READ_ONLY));
+    }
+    state.store.delete_attribute(org_id, id).await?;
+    Ok(())
 }
 
 async fn create<X: KindFields>(
@@ -194,7 +226,7 @@ async fn get_one<X: KindFields>(
 ) -> ApiResult<Json<AttributeView<X, Linked>>> {
     let id = scope.id("attributeId")?;
     let map = state.store.data_map(scope.org.id).await?;
-    find(&map, kind, id)?;
+    find_attribute(&map, kind, id)?;
     Ok(ok(render(&map, id)?))
 }
 
@@ -215,12 +247,9 @@ async fn delete<X: KindFields>(
     let org_id = scope.org.id;
     let id = scope.id("attributeId")?;
     let map = state.store.data_map(org_id).await?;
-    let attribute = find(&map, kind, id)?;
-    if attribute.read_only {
-        return Err(Error::unprocessable(datamap::READ_ONLY).into());
-    }
+    find_attribute(&map, kind, id)?;
     let v = render(&map, id)?;
-    state.store.delete_attribute(org_id, id).await?;
+    delete_attribute(&state, org_id, kind, id).await?;
     Ok(ok(v))
 }
 

@@ -4,7 +4,7 @@ use crate::error::ApiResult;
 use crate::extract::{Admin, JsonBody, OrgScope, Viewer};
 use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
-use accord_core::datamap::{self, DataMap, DataSystem, DataSystemView, Index};
+use accord_core::datamap::{self, DataMap, DataSystemView, Index};
 use accord_core::query;
 use accord_core::schema::published;
 use accord_core::store::Organization;
@@ -31,15 +31,6 @@ fn render(org: &Organization, map: &DataMap, id: Uuid) -> ApiResult<DataSystemVi
     Ok(DataSystemView::new(s, &idx, &org.name))
 }
 
-fn find(map: &DataMap, id: Uuid) -> ApiResult<DataSystem> {
-    Ok(map
-        .systems
-        .iter()
-        .find(|s| s.id == id)
-        .cloned()
-        .ok_or_else(Error::not_found)?)
-}
-
 async fn list(
     State(state): State<AppState>,
     scope: OrgScope<Viewer>,
@@ -64,14 +55,35 @@ async fn write(
     scope: &OrgScope<Admin>,
     raw: &Value,
 ) -> ApiResult<DataSystemView> {
-    let org_id = scope.org.id;
     let id = match scope.path.has("dataSystemId") {
         true => Some(scope.id("dataSystemId")?),
         false => None,
     };
+    Ok(write_system(state, &scope.org, id, raw).await?)
+}
+
+/// Creates (`id` None) or updates a data system of `org` from a Privacy API body (§6.2):
+/// the body's schema, its reference checks (422) and the store's write. The route and the
+/// console's data-map forms both write with it.
+pub async fn write_system(
+    state: &AppState,
+    org: &Organization,
+    id: Option<Uuid>,
+    raw: &Value,
+) -> accord_core::Result<DataSystemView> {
+    let org_id = org.id;
     let input = datamap::parse_system(raw, id.is_none())?;
     let map = state.store.data_map(org_id).await?;
-    let existing = id.map(|id| find(&map, id)).transpose()?;
+    let existing = match id {
+        Some(id) => Some(
+            map.systems
+                .iter()
+                .find(|s| s.id == id)
+                .cloned()
+                .ok_or_else(Error::not_found)?,
+        ),
+        None => None,
+    };
     let projects: Vec<Uuid> = match input.project_ids {
         Some(_) => state
             .store
@@ -87,7 +99,23 @@ async fn write(
     let w = datamap::system_write(input, existing, &idx, &projects, org_id, now_ms())?;
     state.store.save_data_system(&w, create).await?;
     let map = state.store.data_map(org_id).await?;
-    render(&scope.org, &map, w.system.id)
+    let idx = Index::new(&map);
+    let s = idx.systems.get(&w.system.id).ok_or_else(Error::not_found)?;
+    Ok(DataSystemView::new(s, &idx, &org.name))
+}
+
+/// Deletes a data system of `org` and its links, answering it as it was (§6.2).
+pub async fn delete_system(
+    state: &AppState,
+    org: &Organization,
+    id: Uuid,
+) -> accord_core::Result<DataSystemView> {
+    let map = state.store.data_map(org.id).await?;
+    let idx = Index::new(&map);
+    let s = idx.systems.get(&id).ok_or_else(Error::not_found)?;
+    let v = DataSystemView::new(s, &idx, &org.name);
+    state.store.delete_data_system(org.id, id).await?;
+    Ok(v)
 }
 
 async fn create(
@@ -120,10 +148,7 @@ async fn delete(
     scope: OrgScope<Admin>,
 ) -> ApiResult<Json<DataSystemView>> {
     let id = scope.id("dataSystemId")?;
-    let map = state.store.data_map(scope.org.id).await?;
-    let v = render(&scope.org, &map, id)?;
-    state.store.delete_data_system(scope.org.id, id).await?;
-    Ok(ok(v))
+    Ok(ok(delete_system(&state, &scope.org, id).await?))
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.

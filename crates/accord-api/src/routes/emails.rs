@@ -185,8 +185,17 @@ async fn create(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<EmailView>> {
-    let org = scope.org.id;
-    let b: EmailBody = parse(&raw, create_schema())?;
+    Ok(created(create_email(&state, scope.org.id, &raw).await?))
+}
+
+/// Adds a send-from address to organization `org` from a `POST …/emails` body (§7.6).
+/// The route and the console use it.
+pub async fn create_email(
+    state: &AppState,
+    org: Uuid,
+    raw: &Value,
+) -> accord_core::Result<EmailView> {
+    let b: EmailBody = parse(raw, create_schema())?;
     let now = now_ms();
     let e = SendFromEmail {
         id: accord_core::ids::new_id(),
@@ -197,7 +206,36 @@ async fn create(
         date_updated: now,
     };
     state.store.create_send_from_email(&e).await?;
-    Ok(created(EmailView::new(&e, &[])))
+    Ok(EmailView::new(&e, &[]))
+}
+
+/// The send-from addresses of organization `org` (one page of the store's list, sorted by
+/// address) and their total.
+pub async fn list_page(
+    state: &AppState,
+    org: Uuid,
+    page: &query::Page,
+) -> accord_core::Result<(i64, Vec<EmailView>)> {
+    let (total, items) = state.store.list_send_from_emails(org, None, page).await?;
+    let projects = state.store.list_projects(org).await?;
+    Ok((
+        total,
+        items.iter().map(|e| EmailView::new(e, &projects)).collect(),
+    ))
+}
+
+/// Deletes send-from address `id` of organization `org`; its projects send from the
+/// server's sender again.
+pub async fn delete_email(state: &AppState, org: Uuid, id: Uuid) -> accord_core::Result<EmailView> {
+    let e = state
+        .store
+        .get_send_from_email(org, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    let projects = state.store.list_projects(org).await?;
+    let body = EmailView::new(&e, &projects);
+    state.store.delete_send_from_email(org, e.id).await?;
+    Ok(body)
 }
 
 async fn update(
@@ -219,12 +257,8 @@ async fn delete(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
 ) -> ApiResult<Json<EmailView>> {
-    let org = scope.org.id;
-    let e = load(&state, org, &scope.path).await?;
-    let projects = state.store.list_projects(org).await?;
-    let body = EmailView::new(&e, &projects);
-    state.store.delete_send_from_email(org, e.id).await?;
-    Ok(ok(body))
+    let id = scope.path.uuid("emailId")?;
+    Ok(ok(delete_email(&state, scope.org.id, id).await?))
 }
 
 /// The paths of this module in the Privacy API document.

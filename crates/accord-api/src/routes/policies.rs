@@ -48,7 +48,12 @@ pub fn list_params() -> &'static [Param] {
 /// Checks the references of a body (422) and renders the policy's `html`; with
 /// `includeCookies`, its cookie table lists the associated projects' trackers as they are
 /// at this write (the table is a snapshot: a later tracker change shows at the next write).
-async fn prepare(state: &AppState, org: Uuid, b: &PolicyBody, p: &mut Policy) -> ApiResult<()> {
+async fn prepare(
+    state: &AppState,
+    org: Uuid,
+    b: &PolicyBody,
+    p: &mut Policy,
+) -> accord_core::Result<()> {
     let projects: Vec<Uuid> = match &b.associated_projects {
         Some(_) => state
             .store
@@ -99,12 +104,41 @@ async fn create(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<PolicyView>> {
-    let org = scope.org.id;
-    let b: PolicyBody = parse(&raw, policies::create_schema())?;
+    Ok(created(create_policy(&state, scope.org.id, &raw).await?))
+}
+
+/// Creates a policy of organization `org` from a `POST …/policies` body, its `html`
+/// rendered (§7.9). The route and the console use it.
+pub async fn create_policy(
+    state: &AppState,
+    org: Uuid,
+    raw: &Value,
+) -> accord_core::Result<PolicyView> {
+    let b: PolicyBody = parse(raw, policies::create_schema())?;
     let mut p = policies::new_policy(&b, accord_core::ids::new_id(), org, now_ms());
-    prepare(&state, org, &b, &mut p).await?;
+    prepare(state, org, &b, &mut p).await?;
     state.store.create_policy(&p).await?;
-    Ok(created(PolicyView::from(&p)))
+    Ok(PolicyView::from(&p))
+}
+
+/// Changes policy `id` of organization `org` from a `PATCH …/policies/{id}` body, its
+/// `html` rendered again.
+pub async fn update_policy(
+    state: &AppState,
+    org: Uuid,
+    id: Uuid,
+    raw: &Value,
+) -> accord_core::Result<PolicyView> {
+    let b: PolicyBody = parse(raw, policies::patch_schema())?;
+    let mut p = state
+        .store
+        .get_policy(org, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    policies::apply_patch(&mut p, &b, now_ms());
+    prepare(state, org, &b, &mut p).await?;
+    state.store.update_policy(&p).await?;
+    Ok(PolicyView::from(&p))
 }
 
 /// The addressed policy of the organization, or 404.
@@ -128,12 +162,8 @@ async fn update(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<PolicyView>> {
-    let b: PolicyBody = parse(&raw, policies::patch_schema())?;
-    let mut p = found(&state, &scope).await?;
-    policies::apply_patch(&mut p, &b, now_ms());
-    prepare(&state, scope.org.id, &b, &mut p).await?;
-    state.store.update_policy(&p).await?;
-    Ok(ok(PolicyView::from(&p)))
+    let id = scope.id("policyId")?;
+    Ok(ok(update_policy(&state, scope.org.id, id, &raw).await?))
 }
 
 async fn delete(

@@ -4,9 +4,10 @@ use crate::error::ApiResult;
 use crate::extract::{OrgScope, Viewer};
 use crate::respond::ok;
 use crate::AppState;
-use accord_core::datamap::{self, Index, RecordOfProcessing, RopOrganization};
+use accord_core::datamap::{self, Index, RecordOfProcessing, RopItem, RopOrganization};
 use accord_core::query;
 use accord_core::schema::published;
+use accord_core::store::Organization;
 use accord_core::time::{now_ms, to_rfc3339};
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
@@ -29,9 +30,52 @@ async fn get_record(
     scope: OrgScope<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let org_id = scope.org.id;
-    let org = scope.org.clone();
-    let q = query::parse(raw.as_deref(), datamap::rop_params())?;
+    Ok(answer(&state, scope.org.clone(), raw.as_deref()).await?)
+}
+
+/// The record of processing of `org` for the query `raw` (§6.6): JSON, or the CSV file
+/// with `format=csv`. The route answers it; the console's "Export CSV" link too.
+pub async fn answer(
+    state: &AppState,
+    org: Organization,
+    raw: Option<&str>,
+) -> accord_core::Result<Response> {
+    let q = query::parse(raw, datamap::rop_params())?;
+    let items = items(state, &org, &q).await?;
+    if q.str("format") == Some("csv") {
+        let bytes = datamap::rop_csv(&items)?;
+        let mut res = (StatusCode::OK, bytes).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"records-of-processing.csv\""),
+        );
+        return Ok(res);
+    }
+    Ok(ok(RecordOfProcessing {
+        organization: RopOrganization {
+            id: org.id,
+            name: org.name,
+            primary_domain: org.primary_domain,
+        },
+        generated_at: to_rfc3339(now_ms()),
+        items,
+    })
+    .into_response())
+}
+
+/// The items of the record of processing of `org` for the parsed query `q` (its
+/// `projectIds`, 422 for one not of the organization).
+pub async fn items(
+    state: &AppState,
+    org: &Organization,
+    q: &query::Query,
+) -> accord_core::Result<Vec<RopItem>> {
+    let org_id = org.id;
     let projects: HashMap<Uuid, String> = state
         .store
         .list_projects(org_id)
@@ -59,31 +103,11 @@ async fn get_record(
         .transpose()?;
     let map = state.store.data_map(org_id).await?;
     let idx = Index::new(&map);
-    let items = datamap::record_of_processing(&idx, &projects, only.as_deref());
-    if q.str("format") == Some("csv") {
-        let bytes = datamap::rop_csv(&items)?;
-        let mut res = (StatusCode::OK, bytes).into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"records-of-processing.csv\""),
-        );
-        return Ok(res);
-    }
-    Ok(ok(RecordOfProcessing {
-        organization: RopOrganization {
-            id: org.id,
-            name: org.name,
-            primary_domain: org.primary_domain,
-        },
-        generated_at: to_rfc3339(now_ms()),
-        items,
-    })
-    .into_response())
+    Ok(datamap::record_of_processing(
+        &idx,
+        &projects,
+        only.as_deref(),
+    ))
 }
 
 /// The OpenAPI path of the record, for the Privacy API document.

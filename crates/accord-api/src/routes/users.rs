@@ -6,7 +6,7 @@ use crate::extract::{Admin, JsonBody, OrgScope};
 use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::admin::{contains_ci, paginate, SortKey};
-use accord_core::auth::Role;
+use accord_core::auth::{Principal, Role};
 use accord_core::query::{self, p, paging, Kind, Param, Query};
 use accord_core::schema::{parse, published, string};
 use accord_core::store::Organization;
@@ -139,8 +139,28 @@ async fn create(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<UserView>> {
-    let org = &scope.org;
-    let body: UserBody = parse(&raw, users::user_create_schema())?;
+    Ok(created(
+        create_user(&state, &scope.who, &scope.org, &raw).await?,
+    ))
+}
+
+/// The users of `org`, sorted by email, as the API answers them. For the console's list.
+pub async fn list_all(state: &AppState, org: &Organization) -> Result<Vec<UserView>> {
+    let mut found = state.store.list_users(org.id).await?;
+    found.sort_by_key(|u| u.email.to_lowercase());
+    let projects = Projects::load(state, org.id).await?;
+    Ok(found.iter().map(|u| projects.view(u, org)).collect())
+}
+
+/// Adds (invites) a user to `org` from a `POST …/users` body on behalf of `who` (the
+/// owner rule of §2.3), queueing the invitation email. The route and the console use it.
+pub async fn create_user(
+    state: &AppState,
+    who: &Principal,
+    org: &Organization,
+    raw: &Value,
+) -> Result<UserView> {
+    let body: UserBody = parse(raw, users::user_create_schema())?;
     let role = body
         .role
         .as_deref()
@@ -153,9 +173,9 @@ async fn create(
         .flatten()
         .map(|p| (p.project_id, Role::parse(&p.role).unwrap_or(Role::None)))
         .collect();
-    check_user_change(&scope.who, org.id, None, Some((role, entries.as_slice())))?;
+    check_user_change(who, org.id, None, Some((role, entries.as_slice())))?;
     let permissions = parse_permissions(body.permissions.as_deref().unwrap_or_default())?;
-    let projects = Projects::load(&state, org.id).await?;
+    let projects = Projects::load(state, org.id).await?;
     projects.check(&permissions, org.id)?;
     let now = now_ms();
     let user = new_user(org.id, body, permissions, now);
@@ -167,7 +187,7 @@ async fn create(
         now,
     )
     .await?;
-    Ok(created(projects.view(&user, org)))
+    Ok(projects.view(&user, org))
 }
 
 async fn update(
@@ -175,9 +195,22 @@ async fn update(
     scope: OrgScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<UserView>> {
-    let org = &scope.org;
-    let body: UserBody = parse(&raw, users::user_patch_schema())?;
-    let before = load(&state, org.id, scope.id("userId")?).await?;
+    let id = scope.id("userId")?;
+    Ok(ok(
+        update_user(&state, &scope.who, &scope.org, id, &raw).await?
+    ))
+}
+
+/// Changes user `id` of `org` from a `PATCH …/users/{id}` body on behalf of `who`.
+pub async fn update_user(
+    state: &AppState,
+    who: &Principal,
+    org: &Organization,
+    id: Uuid,
+    raw: &Value,
+) -> Result<UserView> {
+    let body: UserBody = parse(raw, users::user_patch_schema())?;
+    let before = load(state, org.id, id).await?;
     let role = body
         .role
         .as_deref()
@@ -190,18 +223,13 @@ async fn update(
             .collect(),
         None => before.permissions.clone(),
     };
-    check_user_change(
-        &scope.who,
-        org.id,
-        Some(&before),
-        Some((role, entries.as_slice())),
-    )?;
+    check_user_change(who, org.id, Some(&before), Some((role, entries.as_slice())))?;
     let permissions = body
         .permissions
         .as_deref()
         .map(parse_permissions)
         .transpose()?;
-    let projects = Projects::load(&state, org.id).await?;
+    let projects = Projects::load(state, org.id).await?;
     if let Some(p) = &permissions {
         projects.check(p, org.id)?;
     }
@@ -209,20 +237,30 @@ async fn update(
     apply_patch(&mut user, body, permissions);
     user.date_updated = now_ms().max(user.date_updated);
     state.store.update_user(&user).await?;
-    Ok(ok(projects.view(&user, org)))
+    Ok(projects.view(&user, org))
 }
 
 async fn delete(
     State(state): State<AppState>,
     scope: OrgScope<Admin>,
 ) -> ApiResult<Json<UserView>> {
-    let org = &scope.org;
-    let user = load(&state, org.id, scope.id("userId")?).await?;
-    check_user_change(&scope.who, org.id, Some(&user), None)?;
-    let projects = Projects::load(&state, org.id).await?;
+    let id = scope.id("userId")?;
+    Ok(ok(remove_user(&state, &scope.who, &scope.org, id).await?))
+}
+
+/// Removes user `id` from `org` on behalf of `who`, answering it as it was.
+pub async fn remove_user(
+    state: &AppState,
+    who: &Principal,
+    org: &Organization,
+    id: Uuid,
+) -> Result<UserView> {
+    let user = load(state, org.id, id).await?;
+    check_user_change(who, org.id, Some(&user), None)?;
+    let projects = Projects::load(state, org.id).await?;
     let body = projects.view(&user, org);
     state.store.delete_user(org.id, user.id).await?;
-    Ok(ok(body))
+    Ok(body)
 }
 
 /// The paths of this module in the Privacy API document.
