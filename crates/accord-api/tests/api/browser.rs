@@ -358,6 +358,37 @@ impl Browser {
         tab
     }
 
+    /// A new tab in a fresh browser context: its own cookies and storage, as a second
+    /// person on another computer.
+    pub async fn private_tab(&self) -> Tab {
+        let context = self
+            .browser
+            .create_browser_context(Default::default())
+            .await
+            .expect("browser context");
+        let mut params =
+            chromiumoxide::cdp::browser_protocol::target::CreateTargetParams::new("about:blank");
+        params.browser_context_id = Some(context);
+        let page = self.browser.new_page(params).await.expect("new tab");
+        page.execute(EnableParams::default())
+            .await
+            .expect("network");
+        Tab { page }
+    }
+
+    /// Saves the files the default context downloads into `dir`.
+    pub async fn download_to(&self, dir: &Path) {
+        use chromiumoxide::cdp::browser_protocol::browser::{
+            SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+        };
+        let mut params = SetDownloadBehaviorParams::new(SetDownloadBehaviorBehavior::Allow);
+        params.download_path = Some(dir.to_string_lossy().into_owned());
+        self.browser
+            .execute(params)
+            .await
+            .expect("download behavior");
+    }
+
     /// Closes the browser and waits for it to exit.
     pub async fn close(mut self) {
         let _ = self.browser.close().await;
