@@ -64,7 +64,7 @@ async fn text(tab: &Tab) -> String {
 async fn text_of(tab: &Tab, selector: &str) -> String {
     let v = tab
         .eval(&format!(
-            "document.querySelector({}).innerText",
+            "document.querySelector({}).textContent.trim()",
             json!(selector)
         ))
         .await;
