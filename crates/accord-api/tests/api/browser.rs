@@ -464,6 +464,37 @@ impl Tab {
         }
     }
 
+    /// Chooses `files` in the file input matching `selector`, as the file picker does.
+    pub async fn choose_files(&self, selector: &str, files: &[&Path]) {
+        let input = self.page.find_element(selector).await.expect("file input");
+        self.page
+            .execute(
+                chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams {
+                    files: files
+                        .iter()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .collect(),
+                    node_id: None,
+                    backend_node_id: Some(input.backend_node_id),
+                    object_id: None,
+                },
+            )
+            .await
+            .expect("files chosen");
+    }
+
+    /// Sizes the viewport to `width` × `height` CSS pixels (`mobile`: a phone's).
+    pub async fn resize(&self, width: i64, height: i64, mobile: bool) {
+        use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+        let scale = if mobile { 2.0 } else { 1.0 };
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(
+                width, height, scale, mobile,
+            ))
+            .await
+            .expect("viewport size");
+    }
+
     /// Saves a PNG of the viewport to `target/screenshots/<name>.png` and answers its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self

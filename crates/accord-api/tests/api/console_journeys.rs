@@ -202,6 +202,12 @@ async fn a_viewer_sees_no_buttons_and_a_form_made_by_hand_is_refused(b: accord_s
     assert_eq!(changes, 0, "no change buttons or forms for a viewer");
     no_serious_violations(&tab, &axe_js, "viewer request").await;
     tab.screenshot("console-journey-viewer").await;
+    tab.resize(390, 844, true).await;
+    tab.goto(&s.url(&path)).await;
+    let fits = tab
+        .eval("document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, true, "the request page fits 390 px");
     // A form built in the page, with the viewer's real token, is refused.
     let forged = "const f = document.createElement('form'); f.method = 'post'; \
         f.action = location.pathname; \
@@ -239,18 +245,7 @@ async fn a_request_is_worked_from_the_inbox_to_resolved_with_a_file(b: accord_st
     let bytes = b"Your orders: 2024-01-03 tea; 2024-02-11 cups.\n".to_vec();
     let local = s.dir.path().join("your-data.txt");
     std::fs::write(&local, &bytes).unwrap();
-    let input = tab.page.find_element("#file").await.unwrap();
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams {
-                files: vec![local.to_string_lossy().into_owned()],
-                node_id: None,
-                backend_node_id: Some(input.backend_node_id),
-                object_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    tab.choose_files("#file", &[&local]).await;
     let upload = send(&tab, &click_in("#file"), &format!("{path}/files")).await;
     assert_eq!(upload, 200);
     assert_eq!(text_of(&tab, ".notice").await, "Uploaded 1 file.");
@@ -264,12 +259,16 @@ async fn a_request_is_worked_from_the_inbox_to_resolved_with_a_file(b: accord_st
     assert_eq!(text_of(&tab, "#state .status").await, "resolved");
     assert!(text(&tab).await.contains("your-data.txt"));
     no_serious_violations(&tab, &axe_js, "resolved request").await;
+    // Tall enough to show the status, the files and the timeline together.
+    tab.resize(1280, 1500, false).await;
     tab.screenshot("console-journey-resolved").await;
     let got = api_request(&s, id).await;
     assert_eq!(got["status"], "resolved");
     assert_eq!(got["resolutionStatus"], "completed");
     assert_eq!(got["resolution"], "Attached: everything we hold.");
     assert_eq!(got["files"][0]["fileName"], "your-data.txt");
+    let mail = crate::lifecycle::outbox_message(&s, email, "eml").await;
+    assert!(mail.contains("available for you to download"), "{mail}");
     // The person downloads the same bytes through the Site API.
     let res = s
         .client
