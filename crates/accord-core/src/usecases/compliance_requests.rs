@@ -205,7 +205,7 @@ where
             continue;
         }
         let updated = result?;
-        // A request that was in verification is now resolved or submitted: it sent mail.
+        // Mail was queued: a resolution notice, or the team's emails of a request verified.
         if updated.as_ref().is_some_and(|cr| {
             cr.status == compliance::RESOLVED
                 || (team.is_some() && cr.status == compliance::SUBMITTED)
