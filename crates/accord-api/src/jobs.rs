@@ -192,8 +192,10 @@ pub const TEAM_DIGEST_CHECK_MS: i64 = 15 * 60 * 1000;
 
 /// The team's daily digest of requests due in seven days or overdue
 /// (`accord_core::notifications`): every quarter of an hour one server claims the run and
-/// queues the digests of the day not queued yet. A person gets at most one a day; the store
-/// keeps which were queued, so a restart or another server sends nothing twice.
+/// queues the digests of the day not queued yet. A person gets at most one a day per
+/// organization; the store keeps which were queued, so a restart or another server sends
+/// nothing twice, and once all of a day's digests are queued the later runs of that UTC
+/// day read one row and stop.
 pub async fn run_team_digests(state: AppState) {
     let owner = uuid::Uuid::new_v4().to_string();
     let period = TEAM_DIGEST_CHECK_MS;
@@ -205,7 +207,7 @@ pub async fn run_team_digests(state: AppState) {
         {
             Ok(true) => {
                 let result =
-                    accord_core::notifications::queue_due_digests(state.store.as_ref(), now_ms())
+                    accord_core::notifications::run_due_digests(state.store.as_ref(), now_ms())
                         .await;
                 crate::metrics::record_job("team_digest", result.is_ok());
                 match result {

@@ -1,15 +1,16 @@
 //! The privacy team is told (web console): an email to the project's `contactEmails` and
 //! to the organization's Users who opted in, when a request becomes verified, and a daily
 //! digest of the requests due in seven days or overdue. A User hears only about the
-//! projects they can read (§2.3); every address gets one email per event, and at most one
-//! digest a day. The emails link to the request's page in the console.
+//! projects they can read (§2.3); every address gets one email per event (one for all the
+//! preverified requests filed together), and at most one digest a day per organization. The
+//! emails link to the request's page in the console.
 use crate::auth::Role;
 use crate::compliance::{ComplianceRequest, PENDING, SUBMITTED};
 use crate::lifecycle::{Channel, MessageKind, OutgoingMessage, Rendered};
 use crate::store::{DueRequest, Project, Store};
 use crate::users::User;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -17,8 +18,6 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const DUE_SOON_DAYS: i64 = 7;
 /// Requests listed in one digest; the others are counted.
 pub const DIGEST_MAX_ITEMS: usize = 50;
-/// Requests the digest job reads of each kind (overdue, due soon) per run.
-const DIGEST_SCAN: u64 = 10_000;
 
 /// The console page of a request.
 pub fn request_path(org: Uuid, project: Uuid, id: Uuid) -> String {
@@ -105,6 +104,53 @@ pub fn new_request_messages(
         .collect()
 }
 
+/// The console's requests inbox of an organization.
+pub fn inbox_path(org: Uuid) -> String {
+    format!("/console/o/{org}/requests")
+}
+
+/// The emails about the new verified requests `crs` filed together (one project, one
+/// call): for one request, [`new_request_messages`]; for several, one email per address
+/// listing them (the first [`DIGEST_MAX_ITEMS`]) with the link to the requests inbox.
+pub fn new_requests_messages(
+    crs: &[&ComplianceRequest],
+    to: &[String],
+    now: i64,
+) -> Vec<OutgoingMessage> {
+    let (first, rest) = match crs {
+        [] => return vec![],
+        [one] => return new_request_messages(one, to, now),
+        [first, rest @ ..] => (*first, rest),
+    };
+    let items: Vec<Value> = std::iter::once(first)
+        .chain(rest.iter().copied())
+        .take(DIGEST_MAX_ITEMS)
+        .map(|cr| {
+            json!({
+                "request": cr.request,
+                "dueDate": cr.due_date,
+                "path": request_path(cr.organization_id, cr.project_id, cr.id),
+            })
+        })
+        .collect();
+    to.iter()
+        .map(|r| {
+            OutgoingMessage::new(
+                first,
+                MessageKind::TeamRequest,
+                Channel::Email,
+                r.clone(),
+                json!({
+                    "count": crs.len(),
+                    "requests": items,
+                    "path": inbox_path(first.organization_id),
+                }),
+                now,
+            )
+        })
+        .collect()
+}
+
 fn date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%d").to_string())
@@ -126,6 +172,32 @@ pub fn render(msg: &OutgoingMessage, project_name: &str, base: Option<&str>) -> 
     let footer = "\r\nYou get this email as a contact of the project, or because you turned on \
                   the team's emails in the Accord console (Notifications).\r\n";
     if msg.kind == MessageKind::TeamRequest {
+        if let Some(n) = p.get("count").and_then(Value::as_u64) {
+            let mut body =
+                format!("{n} new verified requests to {project_name} wait for the team.\r\n\r\n");
+            let items = p.get("requests").and_then(Value::as_array);
+            for i in items.into_iter().flatten() {
+                let t = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                body.push_str(&format!(
+                    "- {} request, due {}: {}\r\n",
+                    label(&t("request")),
+                    date(i.get("dueDate").and_then(Value::as_i64).unwrap_or(0)),
+                    link(base, &t("path")),
+                ));
+            }
+            let shown = items.map_or(0, Vec::len) as u64;
+            if n > shown {
+                body.push_str(&format!("- and {} more.\r\n", n - shown));
+            }
+            body.push_str(&format!(
+                "\r\nOpen the requests inbox in the console:\r\n{}\r\n{footer}",
+                link(base, &s("path"))
+            ));
+            return Rendered {
+                subject: format!("{n} new verified requests ({project_name})"),
+                body,
+            };
+        }
         let due = p.get("dueDate").and_then(Value::as_i64).unwrap_or(0);
         return Rendered {
             subject: format!(
@@ -190,69 +262,70 @@ pub fn render(msg: &OutgoingMessage, project_name: &str, base: Option<&str>) -> 
     }
 }
 
-/// What one person's digest lists.
+/// What one person's digest of one organization lists.
 #[derive(Default)]
 struct Digest {
-    organization: Option<Uuid>,
     overdue: Vec<Value>,
     soon: Vec<Value>,
-    overdue_count: usize,
-    soon_count: usize,
+    overdue_count: u64,
+    soon_count: u64,
 }
 
 /// Queues the day's digest of `now` for everyone who hears about a request that is overdue
-/// or due in [`DUE_SOON_DAYS`] days (that UTC day), at most one a day per person (the store
-/// keeps which were queued, across restarts and servers). Returns how many were queued.
+/// or due in [`DUE_SOON_DAYS`] days (that UTC day): one per person and organization, sent
+/// from that organization, at most one a day (the store keeps which were queued, across
+/// restarts and servers). Each project is read on its own (a count and the nearest
+/// [`DIGEST_MAX_ITEMS`]), so counts are exact and no organization waits for another's
+/// backlog. Returns how many were queued.
 pub async fn queue_due_digests(store: &dyn Store, now: i64) -> crate::Result<usize> {
     let today = now.div_euclid(DAY_MS);
     let soon_from = (today + DUE_SOON_DAYS) * DAY_MS;
-    let overdue = store.open_requests_due(i64::MIN, now, DIGEST_SCAN).await?;
-    let soon = store
-        .open_requests_due(soon_from, soon_from + DAY_MS, DIGEST_SCAN)
-        .await?;
-    if overdue.is_empty() && soon.is_empty() {
-        return Ok(0);
-    }
-    let mut teams: HashMap<Uuid, Option<(Project, Vec<String>)>> = HashMap::new();
-    // Keyed by the lowercased address: one digest per person.
-    let mut digests: BTreeMap<String, (String, Digest)> = BTreeMap::new();
-    for (is_overdue, rows) in [(true, &overdue), (false, &soon)] {
-        for r in rows.iter() {
-            let r: &DueRequest = r;
-            if let std::collections::hash_map::Entry::Vacant(slot) = teams.entry(r.project_id) {
-                slot.insert(team_of(store, r.organization_id, r.project_id).await?);
-            }
-            let Some((project, to)) = teams.get(&r.project_id).and_then(Option::as_ref) else {
-                continue;
-            };
-            for address in to {
-                let (_, d) = digests
-                    .entry(address.to_lowercase())
-                    .or_insert_with(|| (address.clone(), Digest::default()));
-                d.organization.get_or_insert(r.organization_id);
-                let item = json!({
-                    "request": r.request,
-                    "project": project.name,
-                    "dueDate": r.due_date,
-                    "path": request_path(r.organization_id, r.project_id, r.id),
-                });
-                let (list, n) = if is_overdue {
-                    (&mut d.overdue, &mut d.overdue_count)
-                } else {
-                    (&mut d.soon, &mut d.soon_count)
-                };
-                *n += 1;
-                if list.len() < DIGEST_MAX_ITEMS {
-                    list.push(item);
-                }
+    let soon_before = soon_from + DAY_MS;
+    let limit = DIGEST_MAX_ITEMS as u64;
+    // Keyed by (organization, lowercased address): one digest per person and organization.
+    let mut digests: BTreeMap<(Uuid, String), (String, Digest)> = BTreeMap::new();
+    for (org, project_id) in store.projects_with_open_requests_due(soon_before).await? {
+        let (n_overdue, overdue) = store
+            .open_requests_due(project_id, i64::MIN, now, limit)
+            .await?;
+        let (n_soon, soon) = store
+            .open_requests_due(project_id, soon_from, soon_before, limit)
+            .await?;
+        if n_overdue == 0 && n_soon == 0 {
+            continue;
+        }
+        let Some((project, to)) = team_of(store, org, project_id).await? else {
+            continue;
+        };
+        let item = |r: &DueRequest| {
+            json!({
+                "request": r.request,
+                "project": project.name,
+                "dueDate": r.due_date,
+                "path": request_path(r.organization_id, r.project_id, r.id),
+            })
+        };
+        for address in &to {
+            let (_, d) = digests
+                .entry((org, address.to_lowercase()))
+                .or_insert_with(|| (address.clone(), Digest::default()));
+            d.overdue_count += n_overdue;
+            d.soon_count += n_soon;
+            for (list, rows) in [(&mut d.overdue, &overdue), (&mut d.soon, &soon)] {
+                list.extend(rows.iter().map(item));
             }
         }
     }
     let mut queued = 0;
-    for (key, (address, d)) in digests {
+    for ((org, key), (address, mut d)) in digests {
+        // The nearest due dates first across the organization's projects.
+        for list in [&mut d.overdue, &mut d.soon] {
+            list.sort_by_key(|i| i.get("dueDate").and_then(Value::as_i64).unwrap_or(0));
+            list.truncate(DIGEST_MAX_ITEMS);
+        }
         let message = OutgoingMessage {
             id: crate::ids::new_id(),
-            organization_id: d.organization.unwrap_or_default(),
+            organization_id: org,
             project_id: Uuid::nil(),
             compliance_request_id: Uuid::nil(),
             kind: MessageKind::TeamDigest,
@@ -268,9 +341,22 @@ pub async fn queue_due_digests(store: &dyn Store, now: i64) -> crate::Result<usi
             next_attempt_at: now,
             date_created: now,
         };
-        if store.queue_digest(&key, today, &message).await? {
+        if store.queue_digest(&key, org, today, &message).await? {
             queued += 1;
         }
     }
+    Ok(queued)
+}
+
+/// The digest job's run ([`queue_due_digests`]): once all the digests of a UTC day are
+/// queued, the store records the day as done and the later runs of that day read that one
+/// row and stop (a request overdue later in the day is in the next day's digest).
+pub async fn run_due_digests(store: &dyn Store, now: i64) -> crate::Result<usize> {
+    let today = now.div_euclid(DAY_MS);
+    if store.digest_day_done(today).await? {
+        return Ok(0);
+    }
+    let queued = queue_due_digests(store, now).await?;
+    store.set_digest_day_done(today).await?;
     Ok(queued)
 }

@@ -827,19 +827,29 @@ pub trait NotificationStore: Send + Sync + 'static {
     async fn team_optins(&self, org: Uuid) -> Result<Vec<Uuid>>;
     /// Turns the team's emails on or off for User `user` of `org`.
     async fn set_team_optin(&self, org: Uuid, user: Uuid, on: bool, now: i64) -> Result<()>;
-    /// Open (`submitted`, `acknowledged`) requests due in `[from, before)`, nearest first,
-    /// across every organization.
+    /// The projects, as (organization, project), with an open (`submitted`, `acknowledged`)
+    /// request due before `before`.
+    async fn projects_with_open_requests_due(&self, before: i64) -> Result<Vec<(Uuid, Uuid)>>;
+    /// How many open requests of `project` are due in `[from, before)`, and the first
+    /// `limit` of them, nearest first.
     async fn open_requests_due(
         &self,
+        project: Uuid,
         from: i64,
         before: i64,
         limit: u64,
-    ) -> Result<Vec<DueRequest>>;
-    /// Records that `recipient` got the digest of `day` and queues its message, in one
-    /// transaction; false, and nothing written, when that day's digest was already queued.
+    ) -> Result<(u64, Vec<DueRequest>)>;
+    /// True once every digest of UTC day `day` (days since 1970-01-01) was queued.
+    async fn digest_day_done(&self, day: i64) -> Result<bool>;
+    /// Records that every digest of UTC day `day` was queued.
+    async fn set_digest_day_done(&self, day: i64) -> Result<()>;
+    /// Records that `recipient` got the digest of `organization` of `day` and queues its
+    /// message, in one transaction; false, and nothing written, when that digest was already
+    /// queued.
     async fn queue_digest(
         &self,
         recipient: &str,
+        organization: Uuid,
         day: i64,
         message: &crate::lifecycle::OutgoingMessage,
     ) -> Result<bool>;

@@ -137,13 +137,7 @@ async fn store_and_record(
     let id = upload.id;
     let incoming = store_parts(state, id, headers, body, stored, &upload.form).await?;
     let project = upload.project.ok_or_else(Error::not_found)?;
-    let current = state
-        .store
-        .get_compliance_request(upload.org, project.id, id)
-        .await?
-        .ok_or_else(Error::not_found)?;
-    let names: Vec<&str> = incoming.iter().map(|p| p.name.as_str()).collect();
-    compliance::check_upload(&current, &names)?;
+    // The request's state and file names are checked on the locked row (`add_files`).
     let days = project.purge_days_after_upload();
     let actor = upload.actor;
     usecase::update(

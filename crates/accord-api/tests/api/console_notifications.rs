@@ -1,18 +1,25 @@
 //! The team is told (web console): a new verified request reaches the project's
 //! `contactEmails` and the Users who opted in on their notifications page; the daily digest
-//! of requests overdue or due in seven days goes at most once a day per person.
+//! of requests overdue or due in seven days goes at most once a day per person and
+//! organization.
 use crate::both;
 use crate::common::*;
 use crate::console::{member, owner};
 use crate::lifecycle::outbox_message;
 use accord_api::mail::MailConfig;
 use accord_api::ApiConfig;
-use accord_core::notifications::{queue_due_digests, DAY_MS};
+use accord_core::notifications::{queue_due_digests, run_due_digests, DAY_MS};
+use accord_core::store::NotificationStore;
+use accord_core::store::{bootstrap, Bootstrapped};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 both!(
     a_verified_request_reaches_the_contacts_and_opted_in_users,
     the_due_date_digest_goes_once_a_day_per_person,
+    the_digest_serves_every_organization_with_exact_counts,
+    a_batch_of_preverified_requests_sends_one_email_per_address,
+    the_digest_job_does_its_day_once,
     the_notifications_page_works_in_a_browser
 );
 
@@ -271,6 +278,233 @@ async fn the_due_date_digest_goes_once_a_day_per_person(b: accord_store::Backend
         2
     );
     assert_eq!(recipients(&s, "team_digest", None).await.len(), 4);
+}
+
+/// A second organization whose project's contact addresses are `contacts`.
+async fn other_org(s: &Server, contacts: &[&str]) -> Bootstrapped {
+    let o = bootstrap(s.store.as_ref(), "Other", "Other site", vec![], "other")
+        .await
+        .unwrap();
+    let (status, p) = call(
+        s,
+        &o.secret,
+        Method::PATCH,
+        &format!(
+            "/privacy-v1/organizations/{}/projects/{}",
+            o.organization.id, o.project.id
+        ),
+        Some(json!({"contactEmails": contacts})),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    o
+}
+
+/// Files `n` preverified requests in one call of the Privacy API with `key`; their ids.
+async fn file_batch(s: &Server, key: &str, org: &str, project: &str, n: usize) -> Vec<String> {
+    let body: Vec<Value> = (0..n)
+        .map(|i| json!({"request": "view", "userEmail": format!("p{i}@example.com"), "preverified": true}))
+        .collect();
+    let (status, batch) = call(
+        s,
+        key,
+        Method::POST,
+        &format!("/privacy-v1/organizations/{org}/projects/{project}/compliance-requests"),
+        Some(Value::Array(body)),
+    )
+    .await;
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch["count"], n);
+    batch["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The digests queued, as (organization, recipient, payload), by organization name.
+async fn digests(s: &Server) -> Vec<(String, String, Value)> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT o.name, m.recipient, m.payload FROM outgoing_messages m \
+         JOIN organizations o ON o.id = m.organization_id \
+         WHERE m.kind = 'team_digest' ORDER BY o.name, m.recipient",
+    )
+    .fetch_all(&s.store.db.write)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(o, r, p)| (o, r, serde_json::from_str(&p).unwrap()))
+        .collect()
+}
+
+async fn the_digest_serves_every_organization_with_exact_counts(b: accord_store::Backend) {
+    let s = start_with(b, config()).await;
+    let (status, p) = s
+        .patch(
+            &format!("/privacy-v1/organizations/{}/projects/{}", s.org, s.project),
+            json!({"contactEmails": ["privacy@acme.test"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    // The same person hears about both organizations; another only about the second.
+    let other = other_org(&s, &["privacy@acme.test", "dpo@other.test"]).await;
+    let (org, project) = (s.org.to_string(), s.project.to_string());
+    let now = accord_core::time::now_ms();
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    // Acme has a backlog of old overdue requests, more than a digest lists.
+    let mut acme = Vec::new();
+    for _ in 0..3 {
+        acme.extend(file_batch(&s, &s.key, &org, &project, 40).await);
+    }
+    for (i, id) in acme.iter().enumerate() {
+        set_due(&s, id, now - 400 * DAY_MS + i as i64).await;
+    }
+    // The other organization's requests became overdue just now, one is due in 7 days.
+    let (oorg, oproject) = (
+        other.organization.id.to_string(),
+        other.project.id.to_string(),
+    );
+    let theirs = file_batch(&s, &other.secret, &oorg, &oproject, 3).await;
+    set_due(&s, &theirs[0], now - 60_000).await;
+    set_due(&s, &theirs[1], now - 1).await;
+    set_due(&s, &theirs[2], today + 7 * DAY_MS + 60_000).await;
+
+    assert_eq!(queue_due_digests(s.store.as_ref(), now).await.unwrap(), 3);
+    let d = digests(&s).await;
+    let who: Vec<(&str, &str)> = d.iter().map(|(o, r, _)| (o.as_str(), r.as_str())).collect();
+    assert_eq!(
+        who,
+        [
+            ("Acme", "privacy@acme.test"),
+            ("Other", "dpo@other.test"),
+            ("Other", "privacy@acme.test")
+        ],
+        "one digest per person and organization, sent from that organization"
+    );
+    let acme_digest = &d[0].2;
+    assert_eq!(acme_digest["overdueCount"], 120, "exact, beyond the list");
+    assert_eq!(acme_digest["overdue"].as_array().unwrap().len(), 50);
+    assert_eq!(acme_digest["soonCount"], 0);
+    assert!(
+        acme_digest["overdue"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&acme[0]),
+        "the oldest first: {acme_digest}"
+    );
+    for (_, _, p) in &d[1..] {
+        assert_eq!(p["overdueCount"], 2, "{p}");
+        assert_eq!(p["soonCount"], 1, "{p}");
+        let text = p.to_string();
+        assert!(theirs.iter().all(|id| text.contains(id.as_str())), "{p}");
+        assert!(!text.contains(acme[0].as_str()), "nothing of Acme: {p}");
+    }
+    let mail = digest_to(&s, "dpo@other.test").await;
+    assert!(mail.contains("Overdue (2)"), "{mail}");
+    // The same day again: nothing more.
+    assert_eq!(
+        queue_due_digests(s.store.as_ref(), now + 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(digests(&s).await.len(), 3);
+    let late = s.submitted_request().await;
+    set_due(&s, late["id"].as_str().unwrap(), now - 1).await;
+    let next = queue_due_digests(s.store.as_ref(), now + DAY_MS).await;
+    assert_eq!(next.unwrap(), 3, "the next day, each digest again");
+    let d = digests(&s).await;
+    assert_eq!(d.len(), 6);
+    assert!(d
+        .iter()
+        .any(|(o, _, p)| o == "Acme" && p["overdueCount"] == 121));
+}
+
+/// The digest job of the server (started with it) recorded today as done: its later runs
+/// today read that and stop, queuing nothing even for a request overdue since.
+async fn the_digest_job_does_its_day_once(b: accord_store::Backend) {
+    let s = start_with(b, config()).await;
+    let now = accord_core::time::now_ms();
+    let today = now.div_euclid(DAY_MS);
+    let mut done = false;
+    for _ in 0..100 {
+        done = s.store.digest_day_done(today).await.unwrap();
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done, "the job's first run did the day");
+    assert!(!s.store.digest_day_done(today + 1).await.unwrap());
+    let (status, _) = s
+        .patch(
+            &format!("/privacy-v1/organizations/{}/projects/{}", s.org, s.project),
+            json!({"contactEmails": ["privacy@acme.test"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let late = s.submitted_request().await;
+    set_due(&s, late["id"].as_str().unwrap(), now - DAY_MS).await;
+    assert_eq!(run_due_digests(s.store.as_ref(), now).await.unwrap(), 0);
+    assert!(recipients(&s, "team_digest", None).await.is_empty());
+    // The next day the job runs again, and marks that day.
+    assert_eq!(
+        run_due_digests(s.store.as_ref(), now + DAY_MS)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.store.digest_day_done(today + 1).await.unwrap());
+    assert_eq!(
+        run_due_digests(s.store.as_ref(), now + DAY_MS + 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_batch_of_preverified_requests_sends_one_email_per_address(b: accord_store::Backend) {
+    let s = start_with(b, config()).await;
+    let (_owner, _viewer) = team(&s).await;
+    let (org, project) = (s.org.to_string(), s.project.to_string());
+    let ids = file_batch(&s, &s.key, &org, &project, 3).await;
+    assert_eq!(
+        recipients(&s, "team_request", None).await,
+        ["owner@example.com", "privacy@acme.test"],
+        "one email per address for the whole call"
+    );
+    let mail = outbox_message(&s, "privacy@acme.test", "eml").await;
+    assert!(mail.contains("3 new verified requests"), "{mail}");
+    for id in &ids {
+        let link = format!("https://console.acme.test/console/o/{org}/p/{project}/requests/{id}");
+        assert!(mail.contains(&link), "{mail}");
+    }
+    assert!(
+        mail.contains(&format!(
+            "https://console.acme.test/console/o/{org}/requests"
+        )),
+        "{mail}"
+    );
+    assert!(!mail.contains("p0@example.com"), "no subject data: {mail}");
+    // Filed for verification: no team email.
+    let pending = file_batch_pending(&s, &org, &project).await;
+    assert!(recipients(&s, "team_request", Some(&pending))
+        .await
+        .is_empty());
+}
+
+async fn file_batch_pending(s: &Server, org: &str, project: &str) -> String {
+    let (status, batch) = call(
+        s,
+        &s.key,
+        Method::POST,
+        &format!("/privacy-v1/organizations/{org}/projects/{project}/compliance-requests"),
+        Some(json!([{"request": "view", "userEmail": "q@example.com"}])),
+    )
+    .await;
+    assert_eq!(status, 201, "{batch}");
+    batch["items"][0]["id"].as_str().unwrap().to_string()
 }
 
 async fn the_notifications_page_works_in_a_browser(b: accord_store::Backend) {

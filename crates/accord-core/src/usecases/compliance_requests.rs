@@ -10,6 +10,8 @@ use crate::lifecycle::{self, CodeRejection};
 use crate::notifications;
 use crate::store::{ChallengeKey, Change, NewRequest, Project, Store, Verification};
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Wakes the delivery of outgoing messages once a change that queued some has committed.
@@ -65,7 +67,13 @@ pub async fn create(
         })
         .collect();
     let now = crate::time::now_ms();
-    let team = notifications::team(store, project).await?;
+    // Only a request filed preverified is new and verified at once: the team's addresses
+    // are read for it alone, so the common filing reads nothing more.
+    let team = if inputs.iter().any(|i| i.preverified == Some(true)) {
+        notifications::team(store, project).await?
+    } else {
+        vec![]
+    };
     let project_id = project.id;
     let organization_id = project.organization_id;
     let regulation = project.regulation();
@@ -76,7 +84,7 @@ pub async fn create(
             actor,
             now,
             Box::new(move |facts| {
-                Ok(inputs
+                let mut created: Vec<NewRequest> = inputs
                     .iter()
                     .zip(facts.concord_ids)
                     .map(|(input, concord_id)| {
@@ -92,15 +100,10 @@ pub async fn create(
                         };
                         let (mut request, events) = compliance::new_request(input, &ctx);
                         let started = lifecycle::start_verification(&mut request, now);
-                        let (challenge, mut messages) = match started {
+                        let (challenge, messages) = match started {
                             Some(s) => (Some(s.challenge), vec![s.message]),
                             None => (None, vec![]),
                         };
-                        // Filed preverified: a new verified request for the team.
-                        if request.status == compliance::SUBMITTED {
-                            messages
-                                .extend(notifications::new_request_messages(&request, &team, now));
-                        }
                         NewRequest {
                             request,
                             events,
@@ -108,7 +111,22 @@ pub async fn create(
                             messages,
                         }
                     })
-                    .collect())
+                    .collect();
+                // Filed preverified: new verified requests for the team, one email per
+                // address for all of them, written with the first.
+                let verified: Vec<&ComplianceRequest> = created
+                    .iter()
+                    .map(|n| &n.request)
+                    .filter(|r| r.status == compliance::SUBMITTED)
+                    .collect();
+                let told = notifications::new_requests_messages(&verified, &team, now);
+                if let Some(first) = created
+                    .iter_mut()
+                    .find(|n| n.request.status == compliance::SUBMITTED)
+                {
+                    first.messages.extend(told);
+                }
+                Ok(created)
             }),
         )
         .await?;
@@ -134,49 +152,68 @@ pub async fn update<F>(
 where
     F: FnOnce(&mut ComplianceRequest) -> Result<Vec<compliance::NewEvent>> + Send + 'static,
 {
-    // Only a request in verification can become a new verified request: then the team's
-    // addresses are read first, so that their emails are written with the change.
-    let Some(current) = store.get_compliance_request(org, project, id).await? else {
-        return Ok(None);
-    };
-    let team = if current.status == compliance::PENDING {
-        notifications::team_of(store, org, project)
-            .await?
-            .map(|(_, to)| to)
-            .unwrap_or_default()
-    } else {
-        vec![]
-    };
-    let updated = store
-        .update_compliance_request(
-            org,
-            project,
-            id,
-            actor,
-            Box::new(move |cr| {
-                let was = cr.status.clone();
-                let events = f(cr)?;
-                let now = crate::time::now_ms();
-                let mut messages =
-                    if was != compliance::RESOLVED && cr.status == compliance::RESOLVED {
-                        lifecycle::resolution_message(cr, now).into_iter().collect()
-                    } else {
-                        vec![]
-                    };
-                if notifications::became_verified(&was, cr) {
-                    messages.extend(notifications::new_request_messages(cr, &team, now));
-                }
-                Ok(Change { events, messages })
-            }),
-        )
-        .await?;
-    if updated.as_ref().is_some_and(|cr| {
-        cr.status == compliance::RESOLVED
-            || (current.status == compliance::PENDING && cr.status == compliance::SUBMITTED)
-    }) {
-        outbox.wake();
+    // Only a request in verification can become a new verified request, and only then are
+    // the team's addresses needed: the change itself finds out, from the locked row. It then
+    // stops before applying `f`, the addresses are read, and the change runs again with them,
+    // so that their emails are written with the change.
+    let f = Arc::new(Mutex::new(Some(f)));
+    let mut team: Option<Vec<String>> = None;
+    loop {
+        let needs_team = Arc::new(AtomicBool::new(false));
+        let (f_slot, needs, known) = (f.clone(), needs_team.clone(), team.clone());
+        let result = store
+            .update_compliance_request(
+                org,
+                project,
+                id,
+                actor,
+                Box::new(move |cr| {
+                    if cr.status == compliance::PENDING && known.is_none() {
+                        needs.store(true, Ordering::SeqCst);
+                        return Err(Error::Internal("the team's addresses are needed".into()));
+                    }
+                    let f = f_slot
+                        .lock()
+                        .map_err(|_| Error::Internal("poisoned".into()))?
+                        .take()
+                        .ok_or_else(|| Error::Internal("change applied twice".into()))?;
+                    let was = cr.status.clone();
+                    let events = f(cr)?;
+                    let now = crate::time::now_ms();
+                    let mut messages =
+                        if was != compliance::RESOLVED && cr.status == compliance::RESOLVED {
+                            lifecycle::resolution_message(cr, now).into_iter().collect()
+                        } else {
+                            vec![]
+                        };
+                    let verified = notifications::became_verified(&was, cr);
+                    if verified {
+                        let team = known.unwrap_or_default();
+                        messages.extend(notifications::new_request_messages(cr, &team, now));
+                    }
+                    Ok(Change { events, messages })
+                }),
+            )
+            .await;
+        if needs_team.load(Ordering::SeqCst) {
+            team = Some(
+                notifications::team_of(store, org, project)
+                    .await?
+                    .map(|(_, to)| to)
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        let updated = result?;
+        // Mail was queued: a resolution notice, or the team's emails of a request verified.
+        if updated.as_ref().is_some_and(|cr| {
+            cr.status == compliance::RESOLVED
+                || (team.is_some() && cr.status == compliance::SUBMITTED)
+        }) {
+            outbox.wake();
+        }
+        return Ok(updated);
     }
-    Ok(updated)
 }
 
 /// Verifies a request by the code its subject received (§3.6, §5.3). A wrong code counts
@@ -188,29 +225,19 @@ pub async fn verify_by_code(
     id: Uuid,
     code: String,
 ) -> Result<Option<ComplianceRequest>> {
-    let now = crate::time::now_ms();
-    let team = team_of_site_project(store, project).await?;
-    let outcome = store
-        .verify_compliance_request(
-            project,
-            ChallengeKey::Request(id),
-            now,
-            Box::new(
-                move |cr, challenge| match lifecycle::check_code(cr, challenge, &code, now) {
-                    Ok(()) => {
-                        let method = challenge.map(|c| c.method.clone()).unwrap_or_default();
-                        let events = lifecycle::mark_verified(cr, &method, now);
-                        let messages = notifications::new_request_messages(cr, &team, now);
-                        Verification::Verified(events, messages)
-                    }
-                    Err(reason) => Verification::Refused {
-                        reason,
-                        count_attempt: reason == CodeRejection::Invalid,
-                    },
-                },
-            ),
-        )
-        .await?;
+    let outcome = verify(
+        store,
+        project,
+        ChallengeKey::Request(id),
+        move |cr, challenge, now| match lifecycle::check_code(cr, challenge, &code, now) {
+            Ok(()) => Ok(challenge.map(|c| c.method.clone()).unwrap_or_default()),
+            Err(reason) => Err(Verification::Refused {
+                reason,
+                count_attempt: reason == CodeRejection::Invalid,
+            }),
+        },
+    )
+    .await?;
     match outcome {
         None => Ok(None),
         Some((cr, Verification::Verified(..))) => Ok(Some(cr)),
@@ -223,27 +250,72 @@ pub async fn verify_by_code(
 /// Verifies a request by the link its subject received (§5.3). True when the link
 /// verified its request now; an unknown, used or expired link is false.
 pub async fn verify_by_link(store: &dyn Store, project: Uuid, token: &str) -> Result<bool> {
-    let now = crate::time::now_ms();
-    let team = team_of_site_project(store, project).await?;
-    let outcome = store
-        .verify_compliance_request(
-            project,
-            ChallengeKey::TokenDigest(crate::auth::digest(token)),
-            now,
-            Box::new(move |cr, challenge| match challenge {
-                Some(c) if lifecycle::link_usable(cr, c, now) => {
-                    let events = lifecycle::mark_verified(cr, &c.method, now);
-                    let messages = notifications::new_request_messages(cr, &team, now);
-                    Verification::Verified(events, messages)
-                }
-                _ => Verification::Refused {
-                    reason: CodeRejection::Expired,
-                    count_attempt: false,
-                },
-            }),
-        )
-        .await?;
+    let key = ChallengeKey::TokenDigest(crate::auth::digest(token));
+    let outcome = verify(store, project, key, |cr, challenge, now| match challenge {
+        Some(c) if lifecycle::link_usable(cr, c, now) => Ok(c.method.clone()),
+        _ => Err(Verification::Refused {
+            reason: CodeRejection::Expired,
+            count_attempt: false,
+        }),
+    })
+    .await?;
     Ok(matches!(outcome, Some((_, Verification::Verified(..)))))
+}
+
+/// Verifies the request of `key` when `check` accepts it (giving the verification method)
+/// and tells the team. The team's addresses are read only once a check succeeded: that
+/// attempt stops without writing anything, and the verification runs again with them, so
+/// that their emails are written with it.
+async fn verify<C>(
+    store: &dyn Store,
+    project: Uuid,
+    key: ChallengeKey,
+    check: C,
+) -> Result<Option<(ComplianceRequest, Verification)>>
+where
+    C: Fn(
+            &ComplianceRequest,
+            Option<&lifecycle::Challenge>,
+            i64,
+        ) -> std::result::Result<String, Verification>
+        + Clone
+        + Send
+        + 'static,
+{
+    let mut team: Option<Vec<String>> = None;
+    loop {
+        let now = crate::time::now_ms();
+        let needs_team = Arc::new(AtomicBool::new(false));
+        let (needs, known, check) = (needs_team.clone(), team.clone(), check.clone());
+        let outcome = store
+            .verify_compliance_request(
+                project,
+                key.clone(),
+                now,
+                Box::new(move |cr, challenge| match check(cr, challenge, now) {
+                    Ok(method) => match known {
+                        Some(team) => {
+                            let events = lifecycle::mark_verified(cr, &method, now);
+                            let messages = notifications::new_request_messages(cr, &team, now);
+                            Verification::Verified(events, messages)
+                        }
+                        None => {
+                            needs.store(true, Ordering::SeqCst);
+                            Verification::Refused {
+                                reason: CodeRejection::Expired,
+                                count_attempt: false,
+                            }
+                        }
+                    },
+                    Err(refused) => refused,
+                }),
+            )
+            .await?;
+        if !needs_team.load(Ordering::SeqCst) {
+            return Ok(outcome);
+        }
+        team = Some(team_of_site_project(store, project).await?);
+    }
 }
 
 /// Who hears about the requests of `project` (a site's project, read from the cache).

@@ -7,15 +7,18 @@ CREATE TABLE team_notification_optins (
     PRIMARY KEY (organization_id, user_id)
 );
 
--- The due-date digest queued for a recipient (lowercased address) on a UTC day (days since
--- 1970-01-01): at most one a day per person, also across restarts and servers.
+-- The due-date digest of an organization queued for a recipient (lowercased address) on a
+-- UTC day (days since 1970-01-01): at most one a day per person and organization, also
+-- across restarts and servers.
 CREATE TABLE team_digests (
     recipient TEXT NOT NULL,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
     day BIGINT NOT NULL,
     date_created BIGINT NOT NULL,
-    PRIMARY KEY (recipient, day)
+    PRIMARY KEY (recipient, organization_id, day)
 );
 
--- Open requests by due date, for the digest (no scan of resolved requests).
-CREATE INDEX compliance_requests_open_due ON compliance_requests (due_date)
+-- Open requests of a project by due date, for the digest (no scan of resolved requests).
+-- Queries must name the statuses as literals for the planner to use it.
+CREATE INDEX compliance_requests_open_due ON compliance_requests (project_id, due_date, id)
     WHERE status IN ('submitted', 'acknowledged');
