@@ -8,7 +8,7 @@ use crate::routes::compliance_requests::{filter_from, list_params};
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::compliance::{
-    self, Actor, ComplianceRequest, EventFilter, PatchComplianceRequest,
+    self, Actor, ComplianceRequest, EventFilter, PatchComplianceRequest, RequestFilter,
 };
 use accord_core::query::{self, Page};
 use accord_core::store::Project;
@@ -64,6 +64,9 @@ struct StatusCount {
 #[template(path = "console/inbox.html")]
 struct InboxPage {
     nav: OrgNav,
+    /// A search or date filter is on: the counts per status are of all requests of the
+    /// type and overdue view, the table of the search.
+    searched: bool,
     counts: Vec<StatusCount>,
     rows: Vec<Row>,
     total: i64,
@@ -143,11 +146,26 @@ pub async fn inbox(
             Err(e) => return internal(e),
         }
     };
-    // Counts per status under the same filters but the status one.
+    // Counts per status under the filters the status counters answer (projects, type,
+    // overdue): a free-text or date search narrows the table, not the counts, so every
+    // inbox page costs one search at most.
+    let counted = RequestFilter {
+        organization_id: filter.organization_id,
+        project_ids: filter.project_ids.clone(),
+        request: filter.request.clone(),
+        overdue: filter.overdue,
+        now: filter.now,
+        ..RequestFilter::default()
+    };
+    let searched = counted
+        != RequestFilter {
+            status: vec![],
+            ..filter.clone()
+        };
     let mut counts = Vec::new();
     let current: Vec<String> = q.list("status").map(<[String]>::to_vec).unwrap_or_default();
     for status in compliance::STATUSES {
-        let mut f = filter.clone();
+        let mut f = counted.clone();
         f.status = vec![status.to_string()];
         let n = if projects.is_empty() {
             0
@@ -209,6 +227,7 @@ pub async fn inbox(
     });
     let p = InboxPage {
         nav: m.nav("requests"),
+        searched,
         counts,
         rows,
         total,

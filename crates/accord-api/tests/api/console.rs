@@ -746,6 +746,21 @@ async fn the_inbox_lists_counts_filters_and_marks_overdue_requests(b: accord_sto
     assert!(page.body.contains("1 request,"), "{}", page.body);
     let page = owner.get(&format!("{inbox}?text=erin")).await;
     assert!(page.body.contains("1 request,"));
+    // A search narrows the table; the counts stay those of the view, and say so.
+    assert!(
+        page.body.contains(r#"<span class="n">3</span> submitted"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("your search narrows the table"));
+    // A type view counts its own requests.
+    let page = owner.get(&format!("{inbox}?request=view")).await;
+    assert!(
+        page.body.contains(r#"<span class="n">1</span> submitted"#),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("your search narrows the table"));
     // A bad filter names the parameter and the rule.
     let page = owner.get(&format!("{inbox}?startDate=yesterday")).await;
     assert_eq!(page.status, 400);
