@@ -673,6 +673,21 @@ impl SiteStore for SqlStore {
         row.map(DomainRow::into_model).transpose()
     }
 
+    async fn projects_domains(&self, projects: &[Uuid]) -> Result<Vec<accord_core::site::Domain>> {
+        if projects.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut q = Query::select();
+        q.columns(DOMAIN_COLUMNS.map(a))
+            .from(a("domains"))
+            .and_where(Expr::col(a("project_id")).is_in(projects.iter().map(Uuid::to_string)))
+            .order_by(a("project_id"), Order::Asc)
+            .order_by_expr(self.sort_expr("domain", true), Order::Asc)
+            .order_by(a("id"), Order::Asc);
+        let rows: Vec<DomainRow> = all(&self.db, &self.db.read, &q).await?;
+        rows.into_iter().map(DomainRow::into_model).collect()
+    }
+
     async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {
         let done = domain_create(self, domain).await;
         self.caches.domains.clear();

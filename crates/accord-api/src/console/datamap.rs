@@ -4,7 +4,7 @@
 //! goes through the same functions as its routes (`routes::data_systems::write_system`,
 //! `routes::data_system_attributes::write_attribute`), so the rules and the 422 messages
 //! are the API's; the CSV is the one `GET …/records-of-processing?format=csv` answers.
-use super::org::{forbidden, Member, OrgNav};
+use super::org::{field_of, forbidden, refusal, Fields, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::data_system_attributes::{delete_attribute, write_attribute};
 use crate::routes::data_systems::{delete_system, write_system};
@@ -62,41 +62,6 @@ pub(crate) fn kind_label(kind: AttributeKind) -> &'static str {
         AttributeKind::DataCategories => "Data categories",
         AttributeKind::DataSubjects => "Data subjects",
         AttributeKind::ContactTypes => "Contact types",
-    }
-}
-
-/// The form field a §1.5 message names: its first word without `body/` and without the
-/// index of an array item (`dataSystemContacts/0 not found …` → `dataSystemContacts`).
-fn field_key(message: &str) -> String {
-    let f = super::org::field_of(message);
-    let f = f.strip_prefix("body/").unwrap_or(f);
-    f.split('/').next().unwrap_or("").to_string()
-}
-
-/// A form sent as `application/x-www-form-urlencoded`, with repeated keys (checkboxes).
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(raw: &[u8]) -> Fields {
-        Fields(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-    fn one(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
     }
 }
 
@@ -247,7 +212,11 @@ impl FormView {
         projects: &[(Uuid, String)],
         error: Option<String>,
     ) -> FormView {
-        let error_field = error.as_deref().map(field_key).unwrap_or_default();
+        let error_field = error
+            .as_deref()
+            .map(field_of)
+            .unwrap_or_default()
+            .to_string();
         let mut kinds = Vec::new();
         for kind in AttributeKind::editable() {
             let field = kind.system_field();
@@ -332,25 +301,6 @@ async fn data_map(state: &AppState, org: Uuid) -> Result<DataMap, Response> {
 async fn reader(state: &AppState, browser: &Browser, org: Uuid) -> Result<Member, Response> {
     let m = Member::of(state, browser, org).await?;
     m.require(Role::Viewer)?;
-    Ok(m)
-}
-
-/// The member sending a form: signed in, the session's token, an admin or owner of the
-/// organization (as `OrgScope<Admin>` of the API's data-map writes).
-async fn writer(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    csrf: &str,
-) -> Result<Member, Response> {
-    if browser.session.is_none() {
-        return Err(see_other("/console/sign-in"));
-    }
-    if let Some(r) = browser.refuse_session(csrf) {
-        return Err(r);
-    }
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Admin)?;
     Ok(m)
 }
 
@@ -480,15 +430,6 @@ async fn index(
     render_index(&state, &m, offset, StatusCode::OK, None, notice).await
 }
 
-/// The status of a refused write: the API's (422, or 400 for a body its schema refuses).
-fn refusal(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::Unprocessable(m) => Some((StatusCode::UNPROCESSABLE_ENTITY, m.clone())),
-        Error::BadRequest(m) => Some((StatusCode::UNPROCESSABLE_ENTITY, m.clone())),
-        _ => None,
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     browser: Browser,
@@ -496,18 +437,18 @@ async fn create(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, None, &form.body(None)).await {
         Ok(v) => see_other(&format!("/console/o/{}/data-map/systems/{}", org, v.id)),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_index(&state, &m, 0, status, Some((form, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -624,14 +565,13 @@ async fn change_system(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     if f.one("action") == "delete" {
         return match delete_system(&state, &m.org, id).await {
             Ok(_) => see_other(&format!("/console/o/{org}/data-map?deleted=1")),
-            Err(Error::NotFound(_)) => forbidden(),
             Err(e) => internal(e),
         };
     }
@@ -648,12 +588,11 @@ async fn change_system(
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, Some(id), &form.body(Some(&before))).await {
         Ok(_) => render_system(&state, &m, id, StatusCode::OK, None, Some("Saved.".into())).await,
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_system(&state, &m, id, status, Some((form, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -690,6 +629,52 @@ struct AttrTyped {
     phone: String,
     contact_type: String,
     pii_type: String,
+}
+
+impl AttrTyped {
+    /// What an attribute form sent.
+    fn from_fields(f: &Fields) -> AttrTyped {
+        AttrTyped {
+            name: f.one("name"),
+            status: f.one("status"),
+            description: f.one("description"),
+            email: f.one("email"),
+            phone: f.one("phoneNumber"),
+            contact_type: f.one("contactType"),
+            pii_type: f.one("pIIType"),
+        }
+    }
+
+    /// The Privacy API's body for an attribute of `kind`: a create's (`create`, with the
+    /// description when one is typed) or a PATCH's (the description of the kinds that have
+    /// one in the form).
+    fn body(&self, kind: AttributeKind, create: bool) -> Map<String, Value> {
+        let mut b = Map::new();
+        b.insert("name".into(), json!(self.name));
+        b.insert("status".into(), json!(self.status));
+        let described = match kind {
+            AttributeKind::Contacts => {
+                b.insert("email".into(), json!(self.email));
+                b.insert("phoneNumber".into(), json!(self.phone));
+                b.insert("contactType".into(), json!(self.contact_type));
+                false
+            }
+            AttributeKind::DataCategories => {
+                b.insert("pIIType".into(), json!(self.pii_type));
+                false
+            }
+            _ => true,
+        };
+        let description = if create {
+            !self.description.trim().is_empty()
+        } else {
+            described
+        };
+        if description {
+            b.insert("description".into(), json!(self.description));
+        }
+        b
+    }
 }
 
 #[derive(Template)]
@@ -817,7 +802,7 @@ async fn change_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -833,15 +818,7 @@ async fn change_attribute(
         )
         .await;
     };
-    let typed = AttrTyped {
-        name: f.one("name"),
-        status: f.one("status"),
-        description: f.one("description"),
-        email: f.one("email"),
-        phone: f.one("phoneNumber"),
-        contact_type: f.one("contactType"),
-        pii_type: f.one("pIIType"),
-    };
+    let typed = AttrTyped::from_fields(&f);
     let done = if f.one("action") == "delete" {
         match Uuid::parse_str(&f.one("id")) {
             Ok(id) => delete_attribute(&state, org, kind, id)
@@ -850,35 +827,18 @@ async fn change_attribute(
             Err(_) => Err(Error::not_found()),
         }
     } else {
-        let mut b = Map::new();
-        b.insert("name".into(), json!(typed.name));
-        b.insert("status".into(), json!(typed.status));
-        if !typed.description.trim().is_empty() {
-            b.insert("description".into(), json!(typed.description));
-        }
-        match kind {
-            AttributeKind::Contacts => {
-                b.insert("email".into(), json!(typed.email));
-                b.insert("phoneNumber".into(), json!(typed.phone));
-                b.insert("contactType".into(), json!(typed.contact_type));
-            }
-            AttributeKind::DataCategories => {
-                b.insert("pIIType".into(), json!(typed.pii_type));
-            }
-            _ => {}
-        }
+        let b = typed.body(kind, true);
         write_attribute(&state, org, kind, None, &Value::Object(b))
             .await
             .map(|_| "Added.".to_string())
     };
     match done {
         Ok(notice) => render_attributes(&state, &m, StatusCode::OK, None, Some(notice)).await,
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_attributes(&state, &m, status, Some((kind, typed, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -1010,52 +970,28 @@ async fn change_one_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
-    let typed = AttrTyped {
-        name: f.one("name"),
-        status: f.one("status"),
-        description: f.one("description"),
-        email: f.one("email"),
-        phone: f.one("phoneNumber"),
-        contact_type: f.one("contactType"),
-        pii_type: f.one("pIIType"),
-    };
+    let typed = AttrTyped::from_fields(&f);
     let systems: Vec<String> = f.all("dataSystems");
-    let mut b = Map::new();
-    b.insert("name".into(), json!(typed.name));
-    b.insert("status".into(), json!(typed.status));
+    let mut b = typed.body(kind, false);
     b.insert("dataSystems".into(), json!(systems));
-    match kind {
-        AttributeKind::Contacts => {
-            b.insert("email".into(), json!(typed.email));
-            b.insert("phoneNumber".into(), json!(typed.phone));
-            b.insert("contactType".into(), json!(typed.contact_type));
-        }
-        AttributeKind::DataCategories => {
-            b.insert("pIIType".into(), json!(typed.pii_type));
-        }
-        _ => {
-            b.insert("description".into(), json!(typed.description));
-        }
-    }
     match write_attribute(&state, org, kind, Some(id), &Value::Object(b)).await {
         Ok(_) => {
             let notice = Some("Saved.".to_string());
             render_attribute(&state, &m, kind, id, StatusCode::OK, None, None, notice).await
         }
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 let typed = Some((typed, systems));
                 render_attribute(&state, &m, kind, id, status, typed, Some(message), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }

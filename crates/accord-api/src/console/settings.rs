@@ -4,7 +4,7 @@
 //! `routes::api_keys::{create_key, revoke_key}`), with the signed-in User as the caller, so
 //! the role and owner rules (§2.3) and the 422 messages are the API's. Like those routes,
 //! the pages are an admin's or owner's: other members see why and nothing else.
-use super::org::{field_of, forbidden, Member, OrgNav};
+use super::org::{field_of, forbidden, Fields, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::api_keys::{self, create_key, revoke_key};
 use crate::routes::emails::{self, create_email, delete_email, EmailView};
@@ -53,64 +53,16 @@ pub fn router() -> Router<AppState> {
 /// The roles a form offers, highest first.
 const ROLES: [&str; 5] = ["owner", "admin", "limited", "viewer", "none"];
 
-/// A form sent as `application/x-www-form-urlencoded`, with repeated keys.
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(raw: &[u8]) -> Fields {
-        Fields(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-    fn one(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-}
-
-/// The member sending a form: signed in, the session's token, admin or owner (as
-/// `OrgScope<Admin>` of the API's settings routes).
-async fn writer(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    csrf: &str,
-) -> Result<Member, Response> {
-    if browser.session.is_none() {
-        return Err(see_other("/console/sign-in"));
-    }
-    if let Some(r) = browser.refuse_session(csrf) {
-        return Err(r);
-    }
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Admin)?;
-    Ok(m)
-}
-
-/// A refused change: its status and message. 403 keeps the API's status with words a User
-/// understands (the owner rule of §2.3).
+/// A refused change: as every form's ([`super::org::refusal`]), but the owner rule of §2.3
+/// keeps the API's 403 with words a User understands.
 fn refusal(e: Error) -> Result<(StatusCode, String), Response> {
     match e {
-        Error::Unprocessable(m) | Error::BadRequest(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Error::Forbidden(_) => Ok((
             StatusCode::FORBIDDEN,
             "Only an owner can give, change or take away the owner role, or remove an owner."
                 .into(),
         )),
-        Error::NotFound(_) => Err(forbidden()),
-        e => Err(internal(e)),
+        e => super::org::refusal(e),
     }
 }
 
@@ -186,7 +138,7 @@ async fn render_index(
         users,
         typed,
         roles: &ROLES,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -213,7 +165,7 @@ async fn invite(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -341,7 +293,7 @@ async fn change_user(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -443,7 +395,7 @@ async fn render_keys(
         name: typed.0,
         role: typed.1,
         secret,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -474,7 +426,7 @@ async fn change_keys(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -541,15 +493,6 @@ struct EmailsPage {
     notice: Option<String>,
 }
 
-fn error_field(error: Option<&str>) -> String {
-    error
-        .map(|e| {
-            let f = field_of(e);
-            f.strip_prefix("body/").unwrap_or(f).to_string()
-        })
-        .unwrap_or_default()
-}
-
 async fn render_emails(
     state: &AppState,
     m: &Member,
@@ -575,7 +518,7 @@ async fn render_emails(
         total,
         email: typed.0,
         name: typed.1,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -605,7 +548,7 @@ async fn change_emails(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -834,7 +777,7 @@ async fn create_policy_form(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -953,7 +896,7 @@ async fn change_policy(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
+    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
         Ok(m) => m,
         Err(r) => return r,
     };
