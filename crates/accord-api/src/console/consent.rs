@@ -240,14 +240,8 @@ async fn index(
     Path(org): Path<Uuid>,
     Query(q): Query<IndexQuery>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let readable = match m.readable_projects(&state).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
+    let readable = or_answer!(m.readable_projects(&state).await);
     let days = match q.days.as_deref() {
         Some("90") => 90,
         _ => 30,
@@ -267,10 +261,7 @@ async fn index(
     let first = today - days + 1;
     let mut charts = Vec::new();
     if let Some(p) = &chosen {
-        let (types, index) = match type_map(&state, p).await {
-            Ok(t) => t,
-            Err(r) => return r,
-        };
+        let (types, index) = or_answer!(type_map(&state, p).await);
         let (start, end) = (first * DAY_MS, (today + 1) * DAY_MS);
         let store = &state.store;
         let by_state = store.consent_event_days(org, p.id, start, end, DaySplit::State);
@@ -370,14 +361,9 @@ async fn acceptance_page(
     browser: Browser,
     Path((org, project)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let (m, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let (types, _) = match type_map(&state, &p).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let (types, _) = or_answer!(type_map(&state, &p).await);
     let now = now_ms();
     let current = match state.store.current_state_counts(org, p.id, now).await {
         Ok(c) => c,
@@ -669,18 +655,9 @@ async fn create_type(
 ) -> Response {
     let f = Fields::parse(&raw);
     // The role of `POST …/consent-types`.
-    let (m, p) = match Member::writing_project(
-        &state,
-        &browser,
-        (org, project),
-        f.csrf(),
-        Role::Admin,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
     let form = TypeForm::from_fields(&f);
     match consent_types::create_type(&state, Ok(&p), &form.create_body()).await {
         Ok(t) => {
@@ -769,10 +746,8 @@ async fn type_page(
     browser: Browser,
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Response {
-    let found = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match load_type(&state, org, project, id).await {
         Ok(t) => render_type(found, t, StatusCode::OK, None, None, None),
         Err(r) => r,
@@ -787,22 +762,10 @@ async fn change_type(
 ) -> Response {
     let f = Fields::parse(&raw);
     // The role of `PATCH …/consent-types/{id}`.
-    let found = match Member::writing_project(
-        &state,
-        &browser,
-        (org, project),
-        f.csrf(),
-        Role::Admin,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let before = match load_type(&state, org, project, id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let found = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
+    let before = or_answer!(load_type(&state, org, project, id).await);
     let form = TypeForm::from_fields(&f);
     let body = form.patch_body(&before);
     match consent_types::update_type(&state, Ok(&found.1), id, &body).await {
@@ -853,10 +816,8 @@ async fn look_up(
     Path((org, project)): Path<(Uuid, Uuid)>,
     Query(q): Query<LookupQuery>,
 ) -> Response {
-    let (m, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     let kind = q.kind.unwrap_or_else(|| "email".into());
     let value = q.value.unwrap_or_default();
     let refused = |status: StatusCode, error: Option<String>, m: Member, p: Project| {
@@ -948,10 +909,7 @@ async fn render_person(
     notice: Option<String>,
 ) -> Response {
     let org = m.org.id;
-    let (types, index) = match type_map(state, &p).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (types, index) = or_answer!(type_map(state, &p).await);
     let name_of = |id: Option<Uuid>, label: Option<&str>| {
         id.and_then(|id| index.get(&id))
             .map(|i| types[*i].name.clone())
@@ -1046,10 +1004,8 @@ async fn person(
     Path((org, project, id)): Path<(Uuid, Uuid, String)>,
     Query(q): Query<OffsetQuery>,
 ) -> Response {
-    let found = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match load_person(&state, org, project, &id).await {
         Ok(identity) => {
             let offset = q.offset.unwrap_or(0).clamp(0, i64::MAX / 2);
@@ -1098,10 +1054,7 @@ async fn erase_page(
     Path((org, project, id)): Path<(Uuid, Uuid, String)>,
 ) -> Response {
     // The role of `DELETE …/identities/{concordId}`.
-    let found = match Member::of_project(&state, &browser, (org, project), Role::Admin).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found = or_answer!(Member::of_project(&state, &browser, (org, project), Role::Admin).await);
     match load_person(&state, org, project, &id).await {
         Ok(identity) => render_erase(found, identity, StatusCode::OK, false, None),
         Err(r) => r,
@@ -1118,22 +1071,10 @@ async fn erase(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let (m, p) = match Member::writing_project(
-        &state,
-        &browser,
-        (org, project),
-        f.csrf(),
-        Role::Admin,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let identity = match load_person(&state, org, project, &id).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
+    let identity = or_answer!(load_person(&state, org, project, &id).await);
     let include = f.one("includeComplianceRequests") == "true";
     if f.one("confirm") != CONFIRM {
         return render_erase(
@@ -1155,10 +1096,8 @@ async fn erase(
     .await;
     match done {
         Ok(Some(e)) => {
-            let identity = match load_person(&state, org, p.id, &identity.id.to_string()).await {
-                Ok(i) => i,
-                Err(r) => return r,
-            };
+            let identity =
+                or_answer!(load_person(&state, org, p.id, &identity.id.to_string()).await);
             let notice = format!(
                 "Erased: identifiers removed, {} consent events and {} sessions redacted, {} compliance requests cleared.",
                 e.consent_events_redacted, e.sessions_redacted, e.compliance_requests_redacted

@@ -296,14 +296,6 @@ async fn data_map(state: &AppState, org: Uuid) -> Result<DataMap, Response> {
     state.store.data_map(org).await.map_err(internal)
 }
 
-/// The member, when at least a viewer of the organization (§6: the data map is the
-/// organization's).
-async fn reader(state: &AppState, browser: &Browser, org: Uuid) -> Result<Member, Response> {
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Viewer)?;
-    Ok(m)
-}
-
 // ---------------------------------------------------------------------------------------
 // The systems list and the new-system form
 
@@ -340,21 +332,12 @@ async fn render_index(
     notice: Option<String>,
 ) -> Response {
     let org = &m.org;
-    let map = match data_map(state, org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(state, org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, org.id).await);
+    let projects = or_answer!(project_names(state, org.id).await);
     let names: HashMap<Uuid, &str> = projects.iter().map(|(i, n)| (*i, n.as_str())).collect();
     let idx = Index::new(&map);
     let q = query::parse(Some(""), datamap::system_list_params()).map_err(internal);
-    let q = match q {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
+    let q = or_answer!(q);
     let paging = Page {
         offset,
         limit: PAGE_SIZE,
@@ -411,10 +394,7 @@ async fn index(
     Path(org): Path<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let offset = raw
         .as_deref()
         .unwrap_or("")
@@ -437,10 +417,7 @@ async fn create(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, None, &form.body(None)).await {
         Ok(v) => see_other(&format!("/console/o/{}/data-map/systems/{}", org, v.id)),
@@ -487,14 +464,8 @@ async fn render_system(
     notice: Option<String>,
 ) -> Response {
     let org = &m.org;
-    let map = match data_map(state, org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(state, org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, org.id).await);
+    let projects = or_answer!(project_names(state, org.id).await);
     let idx = Index::new(&map);
     let Some(s) = idx.systems.get(&id).copied() else {
         return forbidden();
@@ -551,10 +522,7 @@ async fn system_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_system(&state, &m, id, StatusCode::OK, None, None).await
 }
 
@@ -565,10 +533,7 @@ async fn change_system(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     if f.one("action") == "delete" {
         return match delete_system(&state, &m.org, id).await {
             Ok(_) => see_other(&format!("/console/o/{org}/data-map?deleted=1")),
@@ -696,10 +661,7 @@ async fn render_attributes(
     refused: Option<(AttributeKind, AttrTyped, String)>,
     notice: Option<String>,
 ) -> Response {
-    let map = match data_map(state, m.org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, m.org.id).await);
     let idx = Index::new(&map);
     let mut contact_types: Vec<(Uuid, String)> = map
         .attributes
@@ -786,10 +748,7 @@ async fn attributes_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_attributes(&state, &m, StatusCode::OK, None, None).await
 }
 
@@ -802,10 +761,7 @@ async fn change_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let Some(kind) =
         AttributeKind::from_path(&f.one("kind")).filter(|k| AttributeKind::editable().contains(k))
     else {
@@ -877,10 +833,7 @@ async fn render_attribute(
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
-    let map = match data_map(state, m.org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, m.org.id).await);
     let idx = Index::new(&map);
     let Some(a) = idx.attribute_of(id, kind) else {
         return forbidden();
@@ -952,10 +905,7 @@ async fn attribute_page(
     browser: Browser,
     Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
@@ -970,10 +920,7 @@ async fn change_one_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
@@ -1064,10 +1011,7 @@ async fn record_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let q = match query::parse(None, datamap::rop_params()) {
         Ok(q) => q,
         Err(e) => return internal(e),
@@ -1089,10 +1033,7 @@ async fn record_csv(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     match records_of_processing::answer(&state, m.org.clone(), Some("format=csv")).await {
         Ok(mut res) => {
             res.headers_mut().insert(

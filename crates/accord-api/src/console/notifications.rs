@@ -65,10 +65,7 @@ async fn save(
     Path(org): Path<Uuid>,
     Form(f): Form<NotificationsForm>,
 ) -> Response {
-    let m = match Member::writing(&state, &browser, org, &f.csrf, Role::None).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, &f.csrf, Role::None).await);
     let on = f.team_emails.is_some();
     if let Err(e) = state
         .store

@@ -121,6 +121,16 @@ impl Member {
         if let Some(r) = refuse_write(browser, csrf) {
             return Err(r);
         }
+        Member::at_least(state, browser, org, need).await
+    }
+
+    /// [`Member::of`] with at least the organization role `need` (403 below it).
+    pub async fn at_least(
+        state: &AppState,
+        browser: &Browser,
+        org: Uuid,
+        need: Role,
+    ) -> Result<Member, Response> {
         let m = Member::of(state, browser, org).await?;
         m.require(need)?;
         Ok(m)

@@ -63,10 +63,7 @@ async fn upload(
     if browser.session.is_none() {
         return see_other("/console/sign-in");
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     if m.project_role(p.id) < Role::Limited {
         return forbidden();
     }
@@ -119,10 +116,7 @@ async fn download(
     browser: Browser,
     Path((org, project, id, name)): Path<(Uuid, Uuid, Uuid, String)>,
 ) -> Response {
-    let (m, _, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, _, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     let actor = Actor {
         account_id: Some(m.who.key_id),
     };
@@ -151,10 +145,7 @@ async fn delete(
     if let Some(r) = refuse_write(&browser, &f.csrf) {
         return r;
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     if m.project_role(p.id) < Role::Limited {
         return forbidden();
     }

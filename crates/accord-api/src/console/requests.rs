@@ -104,10 +104,7 @@ pub async fn inbox(
     Path(org): Path<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let (who, org) = (&m.who, &m.org);
     let projects = match crate::extract::readable_projects(&state, who, org.id).await {
         Ok(p) => p,
@@ -509,10 +506,7 @@ pub async fn change(
     if let Some(r) = refuse_write(&browser, &f.csrf) {
         return r;
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     let role = m.project_role(p.id);
     if role < Role::Limited {
         return forbidden();

@@ -146,10 +146,7 @@ async fn render_index(
 }
 
 async fn index(State(state): State<AppState>, browser: Browser, Path(org): Path<Uuid>) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let typed = InviteForm {
         role: "viewer".into(),
         ..InviteForm::default()
@@ -165,10 +162,7 @@ async fn invite(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let typed = InviteForm {
         email: f.one("email"),
         name: f.one("name"),
@@ -274,13 +268,7 @@ async fn user_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Admin) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
     render_user(&state, &m, id, StatusCode::OK, None, None).await
 }
 
@@ -293,10 +281,7 @@ async fn change_user(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     if f.one("action") == "remove" {
         return match remove_user(&state, &m.who, &m.org, id).await {
             Ok(u) => {
@@ -407,13 +392,7 @@ async fn keys_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Admin) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
     let typed = (String::new(), "viewer".to_string());
     render_keys(&state, &m, StatusCode::OK, typed, None, None, None).await
 }
@@ -426,10 +405,7 @@ async fn change_keys(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let fresh = (String::new(), "viewer".to_string());
     if f.one("action") == "revoke" {
         let Ok(id) = Uuid::parse_str(&f.one("id")) else {
@@ -530,13 +506,7 @@ async fn emails_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_emails(&state, &m, StatusCode::OK, Default::default(), None, None).await
 }
 
@@ -548,10 +518,7 @@ async fn change_emails(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let typed = (f.one("email"), f.one("name"));
     let done = if f.one("action") == "delete" {
         match Uuid::parse_str(&f.one("id")) {
@@ -728,10 +695,7 @@ async fn render_policies(
         Err(e) => return internal(e),
     };
     all.sort_by(|a, b| a.name.cmp(&b.name));
-    let projects = match project_names(state, m.org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(project_names(state, m.org.id).await);
     let p = PoliciesPage {
         nav: m.nav("settings"),
         can_admin: m.org_role() >= Role::Admin,
@@ -760,13 +724,7 @@ async fn policies_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_policies(&state, &m, StatusCode::OK, None, None, None).await
 }
 
@@ -777,14 +735,8 @@ async fn create_policy_form(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(&state, org).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match create_policy(&state, org, &form.body(org)).await {
         Ok(p) => see_other(&format!("/console/o/{org}/settings/policies/{}", p.id)),
@@ -828,10 +780,7 @@ async fn render_policy(
         Ok(None) => return forbidden(),
         Err(e) => return internal(e),
     };
-    let projects = match project_names(state, m.org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(project_names(state, m.org.id).await);
     let form = form.unwrap_or_else(|| {
         let mut answers: Vec<AnswerField> = p
             .answers
@@ -879,13 +828,7 @@ async fn policy_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_policy(&state, &m, id, StatusCode::OK, None, None, None).await
 }
 
@@ -896,14 +839,8 @@ async fn change_policy(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(&state, org).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match update_policy(&state, org, id, &form.body(org)).await {
         Ok(_) => {

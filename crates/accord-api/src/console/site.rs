@@ -298,10 +298,7 @@ async fn index(
     headers: HeaderMap,
     ext: axum::http::Extensions,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let base = api_base(&state, &headers, &ext);
     render_index(&state, m, &base, StatusCode::OK, None, None).await
 }
@@ -314,10 +311,7 @@ async fn render_index(
     refused: Option<DomainRefusal>,
     create: Option<NewProjectForm>,
 ) -> Response {
-    let projects = match m.readable_projects(state).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(m.readable_projects(state).await);
     let org = m.org.id;
     // One read each for the domains and the Regions of every project shown.
     let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
@@ -400,13 +394,9 @@ async fn add_domain(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let (m, p) =
-        match Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     let domain = form.get("domain").map(|s| s.trim()).unwrap_or("");
     let url = form.get("url").map(|s| s.trim()).unwrap_or("");
     let mut body = json!({ "domain": domain });
@@ -449,10 +439,7 @@ async fn create_project(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let m = match Member::writing(&state, &browser, org, form.csrf(), Role::Admin).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, form.csrf(), Role::Admin).await);
     let name = form.get("name").map(|s| s.trim()).unwrap_or("").to_string();
     let domains = form.one("domains");
     let body = json!({"name": name, "domains": list_of(&domains)});
@@ -484,13 +471,9 @@ async fn remove_domain(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let (_, p) =
-        match Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
+    let (_, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     match domains::remove(&state, &p, id).await {
         Ok(_) => see_other(&format!("/console/o/{org}/site#project-{project}")),
         Err(e) => refusal(e).err().unwrap_or_else(forbidden),
@@ -861,10 +844,8 @@ async fn region_page(
     browser: Browser,
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Response {
-    let (m, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match region_of(&state, &p, id).await {
         Ok(r) => render_region(&m, &p, &r, StatusCode::OK, None, None),
         Err(res) => res,
@@ -955,17 +936,10 @@ async fn region_change(
     which: RegionForm,
 ) -> Response {
     let form = Fields::parse(raw);
-    let (m, p) =
-        match Member::writing_project(state, browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
-    let r = match region_of(state, &p, id).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
+    let (m, p) = or_answer!(
+        Member::writing_project(state, browser, (org, project), form.csrf(), Role::Admin).await
+    );
+    let r = or_answer!(region_of(state, &p, id).await);
     let (done, notice) = match which {
         RegionForm::Settings => {
             let done = match region_routes::parse_patch(&region_body(&form, &r)) {
@@ -1029,14 +1003,9 @@ async fn preview(
     headers: HeaderMap,
     ext: axum::http::Extensions,
 ) -> Response {
-    let (_, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let r = match region_of(&state, &p, id).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
+    let (_, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let r = or_answer!(region_of(&state, &p, id).await);
     let base = api_base(&state, &headers, &ext);
     let mut res = page(
         StatusCode::OK,
@@ -1116,10 +1085,8 @@ async fn trackers_page(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (m, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     let q = Fields::query(raw.as_deref());
     let filter = q.one("category");
     let offset = q
@@ -1271,13 +1238,9 @@ async fn classify(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let (m, p) =
-        match Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     let category = form.one("category");
     let filter = form.one("filter");
     let body = json!({ "category": category });
@@ -1444,10 +1407,8 @@ async fn scans_page(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (m, p) = match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     let q = Fields::query(raw.as_deref());
     let notice = if q.has("started") {
         Some("The scan has started; reload this page to see its results.".to_string())
@@ -1575,13 +1536,9 @@ async fn schedule_save(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let (m, p) =
-        match Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     let mut body = Map::new();
     for d in SCHEDULE_FIELDS {
         body.insert(d.name.to_string(), sent(d, &form));
@@ -1611,13 +1568,9 @@ async fn scan_now(
     RawForm(raw): RawForm,
 ) -> Response {
     let form = Fields::parse(&raw);
-    let (m, p) =
-        match Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin)
-            .await
-        {
-            Ok(found) => found,
-            Err(r) => return r,
-        };
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     match tracker_scans::run_now(&state, p.clone()).await {
         Ok(_) => see_other(&format!("/console/o/{org}/p/{project}/scans?started=1")),
         Err(e) => match refusal(e) {
