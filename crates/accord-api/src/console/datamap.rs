@@ -958,6 +958,11 @@ struct RopRow {
     systems: String,
 }
 
+/// The items of a record-of-processing cell, each as `show` writes it, one after another.
+fn cell<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
+    items.iter().map(show).collect::<Vec<_>>().join("; ")
+}
+
 impl RopRow {
     fn of(i: &RopItem) -> RopRow {
         let join = |v: &[String]| v.join("; ");
@@ -969,32 +974,16 @@ impl RopRow {
                 .unwrap_or_else(|| "(no processing activity)".into()),
             purposes: join(&i.purposes),
             subjects: join(&i.data_subject_categories),
-            categories: i
-                .data_categories
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.pii_type))
-                .collect::<Vec<_>>()
-                .join("; "),
+            categories: cell(&i.data_categories, |c| {
+                format!("{} ({})", c.name, c.pii_type)
+            }),
             recipients: join(&i.recipients),
-            transfers: i
-                .cross_border_transfers
-                .iter()
-                .map(|t| t.data_system_name.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-            retention: i
-                .retention
-                .iter()
-                .map(|r| format!("{}: {}", r.data_system_name, r.retention))
-                .collect::<Vec<_>>()
-                .join("; "),
+            transfers: cell(&i.cross_border_transfers, |t| t.data_system_name.clone()),
+            retention: cell(&i.retention, |r| {
+                format!("{}: {}", r.data_system_name, r.retention)
+            }),
             security: join(&i.security_measures),
-            systems: i
-                .data_systems
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
+            systems: cell(&i.data_systems, |s| s.name.clone()),
         }
     }
 }
