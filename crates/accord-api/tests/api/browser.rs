@@ -358,6 +358,37 @@ impl Browser {
         tab
     }
 
+    /// A new tab in a fresh browser context: its own cookies and storage, as a second
+    /// person on another computer.
+    pub async fn private_tab(&self) -> Tab {
+        let context = self
+            .browser
+            .create_browser_context(Default::default())
+            .await
+            .expect("browser context");
+        let mut params =
+            chromiumoxide::cdp::browser_protocol::target::CreateTargetParams::new("about:blank");
+        params.browser_context_id = Some(context);
+        let page = self.browser.new_page(params).await.expect("new tab");
+        page.execute(EnableParams::default())
+            .await
+            .expect("network");
+        Tab { page }
+    }
+
+    /// Saves the files the default context downloads into `dir`.
+    pub async fn download_to(&self, dir: &Path) {
+        use chromiumoxide::cdp::browser_protocol::browser::{
+            SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+        };
+        let mut params = SetDownloadBehaviorParams::new(SetDownloadBehaviorBehavior::Allow);
+        params.download_path = Some(dir.to_string_lossy().into_owned());
+        self.browser
+            .execute(params)
+            .await
+            .expect("download behavior");
+    }
+
     /// Closes the browser and waits for it to exit.
     pub async fn close(mut self) {
         let _ = self.browser.close().await;
@@ -431,6 +462,37 @@ impl Tab {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Chooses `files` in the file input matching `selector`, as the file picker does.
+    pub async fn choose_files(&self, selector: &str, files: &[&Path]) {
+        let input = self.page.find_element(selector).await.expect("file input");
+        self.page
+            .execute(
+                chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams {
+                    files: files
+                        .iter()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .collect(),
+                    node_id: None,
+                    backend_node_id: Some(input.backend_node_id),
+                    object_id: None,
+                },
+            )
+            .await
+            .expect("files chosen");
+    }
+
+    /// Sizes the viewport to `width` × `height` CSS pixels (`mobile`: a phone's).
+    pub async fn resize(&self, width: i64, height: i64, mobile: bool) {
+        use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+        let scale = if mobile { 2.0 } else { 1.0 };
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(
+                width, height, scale, mobile,
+            ))
+            .await
+            .expect("viewport size");
     }
 
     /// Saves a PNG of the viewport to `target/screenshots/<name>.png` and answers its path.

@@ -60,7 +60,7 @@ fn page_path(s: &Server, id: &str) -> String {
 }
 
 /// A request the subject can read through the Site API: its site session token too.
-async fn request_with_session(s: &Server) -> (Value, String) {
+pub(crate) async fn request_with_session(s: &Server) -> (Value, String) {
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
     let cr = s
         .create_request(json!({"request": "view", "userEmail": email, "preverified": true}))

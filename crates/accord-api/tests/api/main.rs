@@ -12,6 +12,7 @@ mod console;
 mod console_consent;
 mod console_datamap;
 mod console_files;
+mod console_journeys;
 mod console_notifications;
 mod console_settings;
 mod console_site;
