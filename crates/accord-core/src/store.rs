@@ -524,8 +524,13 @@ pub trait SiteStore: Send + Sync + 'static {
         page: &Page,
     ) -> Result<(i64, Vec<crate::site::Domain>)>;
     async fn get_domain(&self, project: Uuid, id: Uuid) -> Result<Option<crate::site::Domain>>;
-    /// Every domain of each of `projects`, in one read, ordered by project then domain.
-    async fn projects_domains(&self, projects: &[Uuid]) -> Result<Vec<crate::site::Domain>>;
+    /// The first `limit` domains (by domain) of each of `projects` in one read, each
+    /// project's with the number it has in all.
+    async fn projects_domains(
+        &self,
+        projects: &[Uuid],
+        limit: u64,
+    ) -> Result<std::collections::HashMap<Uuid, (i64, Vec<crate::site::Domain>)>>;
     /// Inserts a domain; one already in the project gives 422.
     async fn create_domain(&self, domain: &crate::site::Domain) -> Result<()>;
     /// Writes domain, url and `date_updated`; a clash with another domain gives 422.

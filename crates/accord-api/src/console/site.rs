@@ -60,7 +60,7 @@ pub fn router() -> Router<AppState> {
 const FRAMING_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Domains shown on a project's card (the others are counted).
-const DOMAINS_SHOWN: usize = 100;
+const DOMAINS_SHOWN: u64 = 100;
 /// Rows of one tracker page.
 const TRACKER_PAGE: i64 = 50;
 /// Scans of the history shown.
@@ -315,13 +315,11 @@ async fn render_index(
     let org = m.org.id;
     // One read each for the domains and the Regions of every project shown.
     let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
-    let mut domains_of: HashMap<Uuid, Vec<accord_core::site::Domain>> = HashMap::new();
-    match state.store.projects_domains(&ids).await {
-        Ok(all) => all
-            .into_iter()
-            .for_each(|d| domains_of.entry(d.project_id).or_default().push(d)),
-        Err(e) => return internal(e),
-    }
+    let mut domains_of = or_answer!(state
+        .store
+        .projects_domains(&ids, DOMAINS_SHOWN)
+        .await
+        .map_err(internal));
     let mut regions_of: HashMap<Uuid, Vec<Region>> = HashMap::new();
     match state.store.projects_regions(&ids).await {
         Ok(all) => all
@@ -331,9 +329,7 @@ async fn render_index(
     }
     let mut cards = Vec::with_capacity(projects.len());
     for p in projects {
-        let mut domains = domains_of.remove(&p.id).unwrap_or_default();
-        let total = domains.len() as i64;
-        domains.truncate(DOMAINS_SHOWN);
+        let (total, domains) = domains_of.remove(&p.id).unwrap_or_default();
         let mut stored = regions_of.remove(&p.id).unwrap_or_default();
         stored.sort_by_key(|r| (!r.draft.is_default, r.date_created, r.id));
         let mine = refused.as_ref().filter(|r| r.project == p.id);
