@@ -1,7 +1,8 @@
 //! The console's Consent section of an organization: per project, consent events per day
 //! (by state and by consent type) as server-drawn SVG charts with their numbers as tables,
 //! the current acceptance rate per consent type, the consent types (created and changed
-//! through the Privacy API's schemas and store calls, §4.2), a person found by one
+//! by the Privacy API routes' own `routes::consent_types::{create_type, update_type}`,
+//! §4.2), a person found by one
 //! identifier (§4.4, §4.5) with their consent state and history, and their erasure behind
 //! a confirmation (the erasure of `DELETE …/identities/{concordId}`).
 use super::org::{field_of, forbidden, refusal, Fields, Member, OrgNav};

@@ -3,9 +3,10 @@
 //! the snippet a website includes, its trackers and their classification, and its scans.
 //!
 //! Every change builds the Privacy API's request body, parses it with the API's own schema
-//! and calls the same function as the API route (`routes::domains::add`,
-//! `routes::regions::save_patch`, `routes::tracker_scans::save_schedule`, …), with the role
-//! the API asks (admin of the project to change, viewer to read).
+//! and calls the same function as the API route (`routes::domains::{add, remove}`,
+//! `routes::regions::save_patch`, `routes::trackers::update_tracker`,
+//! `routes::tracker_scans::save_schedule`, …), with the role the API asks (admin of the
+//! project to change, viewer to read).
 use super::org::{forbidden, path_of, refusal, Fields, Member, OrgNav};
 use super::requests::{fmt_time, label};
 use super::{internal, page, see_other, Browser};
@@ -472,7 +473,9 @@ async fn remove_domain(
     );
     match domains::remove(&state, &p, id).await {
         Ok(_) => see_other(&format!("/console/o/{org}/site#project-{project}")),
-        Err(e) => refusal(e).err().unwrap_or_else(forbidden),
+        // A domain that is not the project's (any more) is 403, as any URL outside it.
+        Err(accord_core::Error::NotFound(_)) => forbidden(),
+        Err(e) => internal(e),
     }
 }
 
