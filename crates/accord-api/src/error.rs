@@ -15,6 +15,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        e.0
+    }
+}
+
 impl From<accord_core::store::StoreError> for ApiError {
     fn from(e: accord_core::store::StoreError) -> Self {
         ApiError(e.into())

@@ -276,16 +276,24 @@ pub async fn project_scope(
     Ok(p)
 }
 
+/// The projects of `projects` (all of `org`) the caller can read: at least viewer (§2.3).
+/// The aggregating lists and the console's pages keep the same ones.
+pub fn readable(who: &Principal, org: Uuid, projects: Vec<Project>) -> Vec<Project> {
+    projects
+        .into_iter()
+        .filter(|p| who.project_role(org, p.id) >= Role::Viewer)
+        .collect()
+}
+
 /// The projects of `org` the caller can read, for the aggregating lists (§2.3).
 pub async fn readable_projects(state: &AppState, who: &Principal, org: Uuid) -> Result<Vec<Uuid>> {
     if state.store.get_organization(org).await?.is_none() {
         return Err(Error::forbidden());
     }
     let projects = state.store.list_projects(org).await?;
-    let readable: Vec<Uuid> = projects
-        .iter()
+    let readable: Vec<Uuid> = readable(who, org, projects)
+        .into_iter()
         .map(|p| p.id)
-        .filter(|p| who.project_role(org, *p) >= Role::Viewer)
         .collect();
     if readable.is_empty() && who.org_role(org) == Role::None {
         return Err(Error::forbidden());

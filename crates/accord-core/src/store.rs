@@ -524,6 +524,13 @@ pub trait SiteStore: Send + Sync + 'static {
         page: &Page,
     ) -> Result<(i64, Vec<crate::site::Domain>)>;
     async fn get_domain(&self, project: Uuid, id: Uuid) -> Result<Option<crate::site::Domain>>;
+    /// The first `limit` domains (by domain) of each of `projects` in one read, each
+    /// project's with the number it has in all.
+    async fn projects_domains(
+        &self,
+        projects: &[Uuid],
+        limit: u64,
+    ) -> Result<std::collections::HashMap<Uuid, (i64, Vec<crate::site::Domain>)>>;
     /// Inserts a domain; one already in the project gives 422.
     async fn create_domain(&self, domain: &crate::site::Domain) -> Result<()>;
     /// Writes domain, url and `date_updated`; a clash with another domain gives 422.
@@ -629,6 +636,8 @@ pub trait DataMapStore: Send + Sync + 'static {
 pub trait RegionStore: Send + Sync + 'static {
     /// Every Region of a project, Default region included.
     async fn list_regions(&self, project: Uuid) -> Result<Vec<crate::regions::Region>>;
+    /// Every Region of each of `projects`, in one read (two queries, not one per project).
+    async fn projects_regions(&self, projects: &[Uuid]) -> Result<Vec<crate::regions::Region>>;
     async fn get_region(&self, project: Uuid, id: Uuid) -> Result<Option<crate::regions::Region>>;
     async fn create_region(&self, region: &crate::regions::Region) -> Result<()>;
     /// Writes every field but the ids and `date_created`, and replaces the codes.
@@ -659,6 +668,8 @@ pub trait TrackerStore: Send + Sync + 'static {
         filter: &crate::trackers::TrackerFilter,
         page: &Page,
     ) -> Result<(i64, Vec<crate::trackers::Tracker>)>;
+    /// The number of trackers of `project` in each category that has any (one `GROUP BY`).
+    async fn tracker_category_counts(&self, project: Uuid) -> Result<Vec<(String, i64)>>;
     /// Every tracker of each of `projects`, oldest first.
     async fn project_trackers(&self, projects: &[Uuid]) -> Result<Vec<crate::trackers::Tracker>>;
     /// The trackers of `project` a create or a detection can meet, oldest first: those named

@@ -55,16 +55,20 @@ fn region_values(r: &Region) -> Result<Vec<sea_query::SimpleExpr>> {
 }
 
 /// Regions of one project (or one Region of it) with their codes in order.
-async fn load(s: &SqlStore, project: Uuid, id: Option<Uuid>) -> Result<Vec<Region>> {
+async fn load(s: &SqlStore, projects: &[Uuid], id: Option<Uuid>) -> Result<Vec<Region>> {
+    if projects.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids = || projects.iter().map(Uuid::to_string);
     let mut q = Query::select();
     q.columns(REGION_COLUMNS.map(a))
         .from(a("regions"))
-        .and_where(Expr::col(a("project_id")).eq(project.to_string()));
+        .and_where(Expr::col(a("project_id")).is_in(ids()));
     let mut codes = Query::select();
     codes
         .columns(["region_id", "code"].map(a))
         .from(a("region_codes"))
-        .and_where(Expr::col(a("project_id")).eq(project.to_string()))
+        .and_where(Expr::col(a("project_id")).is_in(ids()))
         .order_by(a("position"), Order::Asc);
     if let Some(id) = id {
         q.and_where(Expr::col(a("id")).eq(id.to_string()));
@@ -246,11 +250,15 @@ pub(crate) async fn seed_existing(db: &Db, ex: &mut AnyConnection) -> Result<()>
 #[async_trait::async_trait]
 impl RegionStore for SqlStore {
     async fn list_regions(&self, project: Uuid) -> Result<Vec<Region>> {
-        load(self, project, None).await
+        load(self, &[project], None).await
+    }
+
+    async fn projects_regions(&self, projects: &[Uuid]) -> Result<Vec<Region>> {
+        load(self, projects, None).await
     }
 
     async fn get_region(&self, project: Uuid, id: Uuid) -> Result<Option<Region>> {
-        Ok(load(self, project, Some(id)).await?.pop())
+        Ok(load(self, &[project], Some(id)).await?.pop())
     }
 
     async fn create_region(&self, region: &Region) -> Result<()> {

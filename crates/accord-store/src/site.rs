@@ -15,6 +15,7 @@ use accord_core::store::{Entity, Key, StoreError, StoreResult as Result};
 use accord_core::time::now_ms;
 use sea_query::{Cond, Expr, OnConflict, Order, Query, SelectStatement, SimpleExpr};
 use sqlx::{AnyConnection, FromRow};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// How deep merge chains are followed; merges re-point earlier merges, so chains stay short.
@@ -671,6 +672,57 @@ impl SiteStore for SqlStore {
             .and_where(Expr::col(a("id")).eq(id.to_string()));
         let row: Option<DomainRow> = one(&self.db, &self.db.read, &q).await?;
         row.map(DomainRow::into_model).transpose()
+    }
+
+    async fn projects_domains(
+        &self,
+        projects: &[Uuid],
+        limit: u64,
+    ) -> Result<HashMap<Uuid, (i64, Vec<Domain>)>> {
+        #[derive(FromRow)]
+        struct Ranked {
+            #[sqlx(flatten)]
+            row: DomainRow,
+            total: i64,
+        }
+        let mut out = HashMap::new();
+        if projects.is_empty() {
+            return Ok(out);
+        }
+        // The order of `list_domains` sorted by domain, numbered within each project.
+        let by_domain = match self.db.backend {
+            crate::db::Backend::Postgres => "\"domain\" COLLATE \"C\"",
+            _ => "\"domain\"",
+        };
+        let mut inner = Query::select();
+        inner
+            .columns(DOMAIN_COLUMNS.map(a))
+            .expr_as(
+                Expr::cust(format!(
+                    "ROW_NUMBER() OVER (PARTITION BY \"project_id\" ORDER BY {by_domain}, \"id\")"
+                )),
+                a("rn"),
+            )
+            .expr_as(
+                Expr::cust("COUNT(*) OVER (PARTITION BY \"project_id\")"),
+                a("total"),
+            )
+            .from(a("domains"))
+            .and_where(Expr::col(a("project_id")).is_in(projects.iter().map(Uuid::to_string)));
+        let mut q = Query::select();
+        q.columns(DOMAIN_COLUMNS.map(a))
+            .column(a("total"))
+            .from_subquery(inner, a("d"))
+            .and_where(Expr::col(a("rn")).lte(limit as i64))
+            .order_by(a("project_id"), Order::Asc)
+            .order_by(a("rn"), Order::Asc);
+        let rows: Vec<Ranked> = all(&self.db, &self.db.read, &q).await?;
+        for r in rows {
+            let d = r.row.into_model()?;
+            let entry = out.entry(d.project_id).or_insert((r.total, Vec::new()));
+            entry.1.push(d);
+        }
+        Ok(out)
     }
 
     async fn create_domain(&self, domain: &accord_core::site::Domain) -> Result<()> {

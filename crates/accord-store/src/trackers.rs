@@ -271,6 +271,22 @@ fn results_json(r: &ScanResults) -> Result<String> {
 
 #[async_trait::async_trait]
 impl TrackerStore for SqlStore {
+    async fn tracker_category_counts(&self, project: Uuid) -> Result<Vec<(String, i64)>> {
+        #[derive(FromRow)]
+        struct Counted {
+            category: String,
+            n: i64,
+        }
+        let mut q = Query::select();
+        q.column(a("category"))
+            .expr_as(Expr::col(a("id")).count(), a("n"))
+            .from(a("trackers"))
+            .and_where(in_project(project))
+            .group_by_col(a("category"));
+        let rows: Vec<Counted> = all(&self.db, &self.db.read, &q).await?;
+        Ok(rows.into_iter().map(|r| (r.category, r.n)).collect())
+    }
+
     async fn list_trackers(&self, f: &TrackerFilter, page: &Page) -> Result<(i64, Vec<Tracker>)> {
         let mut c = Cond::all().add(in_project(f.project_id));
         if let Some(n) = &f.name {

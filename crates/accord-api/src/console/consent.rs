@@ -1,13 +1,14 @@
 //! The console's Consent section of an organization: per project, consent events per day
 //! (by state and by consent type) as server-drawn SVG charts with their numbers as tables,
 //! the current acceptance rate per consent type, the consent types (created and changed
-//! through the Privacy API's schemas and store calls, §4.2), a person found by one
+//! by the Privacy API routes' own `routes::consent_types::{create_type, update_type}`,
+//! §4.2), a person found by one
 //! identifier (§4.4, §4.5) with their consent state and history, and their erasure behind
 //! a confirmation (the erasure of `DELETE …/identities/{concordId}`).
-use super::org::{field_of, forbidden, Member, OrgNav};
+use super::org::{field_of, forbidden, refusal, Fields, Member, OrgNav};
 use super::requests::{fmt_date, fmt_time, label};
 use super::{internal, page, see_other, Browser};
-use crate::routes::identities;
+use crate::routes::{consent_types, identities};
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::compliance::Actor;
@@ -18,7 +19,6 @@ use accord_core::consent::{
 use accord_core::query::{self, Page};
 use accord_core::store::Project;
 use accord_core::time::now_ms;
-use accord_core::Error;
 use askama::Template;
 use axum::extract::{Path, Query, RawForm, State};
 use axum::http::StatusCode;
@@ -60,53 +60,6 @@ fn not_found(what: &str) -> Response {
     let mut res = (StatusCode::NOT_FOUND, format!("{what} was not found.")).into_response();
     super::secure(res.headers_mut());
     res
-}
-
-/// The form fields of a POST, repeated ones (`validStates`) kept.
-fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn field<'a>(pairs: &'a [(String, String)], k: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(n, _)| n == k)
-        .map_or("", |(_, v)| v.as_str())
-}
-
-fn fields(pairs: &[(String, String)], k: &str) -> Vec<String> {
-    pairs
-        .iter()
-        .filter(|(n, _)| n == k)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
-/// The field a body message of the schema names: `body/name must …` → `name`.
-fn body_field(message: &str) -> String {
-    let f = field_of(message);
-    f.strip_prefix("body/")
-        .or_else(|| f.strip_prefix("querystring/"))
-        .unwrap_or(f)
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
-/// A member's project of the section: read with at least `need`.
-async fn section(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    project: Uuid,
-    need: Role,
-) -> Result<(Member, Project), Response> {
-    let m = Member::of(state, browser, org).await?;
-    let p = m.project(state, project, need).await?;
-    Ok((m, p))
 }
 
 /// The project's consent types by id (the store's shared list).
@@ -288,14 +241,8 @@ async fn index(
     Path(org): Path<Uuid>,
     Query(q): Query<IndexQuery>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let readable = match m.readable_projects(&state).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
+    let readable = or_answer!(m.readable_projects(&state).await);
     let days = match q.days.as_deref() {
         Some("90") => 90,
         _ => 30,
@@ -315,10 +262,7 @@ async fn index(
     let first = today - days + 1;
     let mut charts = Vec::new();
     if let Some(p) = &chosen {
-        let (types, index) = match type_map(&state, p).await {
-            Ok(t) => t,
-            Err(r) => return r,
-        };
+        let (types, index) = or_answer!(type_map(&state, p).await);
         let (start, end) = (first * DAY_MS, (today + 1) * DAY_MS);
         let store = &state.store;
         let by_state = store.consent_event_days(org, p.id, start, end, DaySplit::State);
@@ -418,14 +362,9 @@ async fn acceptance_page(
     browser: Browser,
     Path((org, project)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let (m, p) = match section(&state, &browser, org, project, Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let (types, _) = match type_map(&state, &p).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let (types, _) = or_answer!(type_map(&state, &p).await);
     let now = now_ms();
     let current = match state.store.current_state_counts(org, p.id, now).await {
         Ok(c) => c,
@@ -520,22 +459,22 @@ impl TypeForm {
         }
     }
 
-    fn from_pairs(pairs: &[(String, String)]) -> TypeForm {
+    fn from_fields(f: &Fields) -> TypeForm {
         TypeForm {
-            category: field(pairs, "category").to_string(),
-            subcategory: field(pairs, "subcategory").to_string(),
-            label: field(pairs, "label").to_string(),
-            name: field(pairs, "name").to_string(),
-            description: field(pairs, "description").to_string(),
-            document: field(pairs, "document").to_string(),
-            url: field(pairs, "url").trim().to_string(),
-            status: field(pairs, "status").to_string(),
-            consent_duration: field(pairs, "consentDuration").trim().to_string(),
-            required: field(pairs, "required") == "true",
-            require_reaccept_version: field(pairs, "requireReacceptVersion").trim().to_string(),
-            valid_states: fields(pairs, "validStates"),
-            version: field(pairs, "version").trim().to_string(),
-            read_only: field(pairs, "readOnly") == "true",
+            category: f.one("category"),
+            subcategory: f.one("subcategory"),
+            label: f.one("label"),
+            name: f.one("name"),
+            description: f.one("description"),
+            document: f.one("document"),
+            url: f.one("url").trim().to_string(),
+            status: f.one("status"),
+            consent_duration: f.one("consentDuration").trim().to_string(),
+            required: f.one("required") == "true",
+            require_reaccept_version: f.one("requireReacceptVersion").trim().to_string(),
+            valid_states: f.all("validStates"),
+            version: f.one("version").trim().to_string(),
+            read_only: f.one("readOnly") == "true",
         }
     }
 
@@ -668,7 +607,11 @@ async fn render_types(
             read_only: t.read_only,
         })
         .collect();
-    let error_field = error.as_deref().map(body_field).unwrap_or_default();
+    let error_field = error
+        .as_deref()
+        .map(field_of)
+        .unwrap_or_default()
+        .to_string();
     let page_ = TypesPage {
         nav: m.nav("consent"),
         can_admin: m.project_role(p.id) >= Role::Admin,
@@ -692,7 +635,7 @@ async fn types_page(
     browser: Browser,
     Path((org, project)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    match section(&state, &browser, org, project, Role::Viewer).await {
+    match Member::of_project(&state, &browser, (org, project), Role::Viewer).await {
         Ok(found) => {
             let form = TypeForm {
                 category: "privacy_setting".into(),
@@ -705,41 +648,19 @@ async fn types_page(
     }
 }
 
-/// The status of a refused form: the contract's 4xx kept, 422 for the others.
-fn refusal(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::BadRequest(m) | Error::Unprocessable(m) => {
-            Some((StatusCode::UNPROCESSABLE_ENTITY, m.clone()))
-        }
-        _ => None,
-    }
-}
-
 async fn create_type(
     State(state): State<AppState>,
     browser: Browser,
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&raw);
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(field(&pairs, "csrf")) {
-        return r;
-    }
+    let f = Fields::parse(&raw);
     // The role of `POST …/consent-types`.
-    let (m, p) = match section(&state, &browser, org, project, Role::Admin).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let form = TypeForm::from_pairs(&pairs);
-    let done = async {
-        let input = consent::parse_type_create(&form.create_body())?;
-        Ok::<_, Error>(state.store.create_consent_type(&p, input).await?)
-    }
-    .await;
-    match done {
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
+    let form = TypeForm::from_fields(&f);
+    match consent_types::create_type(&state, Ok(&p), &form.create_body()).await {
         Ok(t) => {
             let notice = Some(format!("Consent type {} created.", t.name));
             let form = TypeForm {
@@ -749,11 +670,11 @@ async fn create_type(
             };
             render_types(&state, (m, p), StatusCode::CREATED, form, None, notice).await
         }
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_types(&state, (m, p), status, form, Some(message), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -785,7 +706,11 @@ fn render_type(
     notice: Option<String>,
 ) -> Response {
     let org = m.org.id;
-    let error_field = error.as_deref().map(body_field).unwrap_or_default();
+    let error_field = error
+        .as_deref()
+        .map(field_of)
+        .unwrap_or_default()
+        .to_string();
     let page_ = TypePage {
         nav: m.nav("consent"),
         can_edit: m.project_role(p.id) >= Role::Admin && !t.read_only,
@@ -822,10 +747,8 @@ async fn type_page(
     browser: Browser,
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Response {
-    let found = match section(&state, &browser, org, project, Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match load_type(&state, org, project, id).await {
         Ok(t) => render_type(found, t, StatusCode::OK, None, None, None),
         Err(r) => r,
@@ -838,46 +761,22 @@ async fn change_type(
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&raw);
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(field(&pairs, "csrf")) {
-        return r;
-    }
+    let f = Fields::parse(&raw);
     // The role of `PATCH …/consent-types/{id}`.
-    let found = match section(&state, &browser, org, project, Role::Admin).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let before = match load_type(&state, org, project, id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let form = TypeForm::from_pairs(&pairs);
-    let done = async {
-        let patch = consent::parse_type_patch(&form.patch_body(&before))?;
-        Ok::<_, Error>(
-            state
-                .store
-                .update_consent_type(
-                    org,
-                    project,
-                    id,
-                    Box::new(move |t| consent::apply_type_patch(t, &patch, now_ms())),
-                )
-                .await?,
-        )
-    }
-    .await;
-    match done {
+    let found = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
+    let before = or_answer!(load_type(&state, org, project, id).await);
+    let form = TypeForm::from_fields(&f);
+    let body = form.patch_body(&before);
+    match consent_types::update_type(&state, Ok(&found.1), id, &body).await {
         Ok(Some(t)) => render_type(found, t, StatusCode::OK, None, None, Some("Saved.".into())),
         Ok(None) => not_found("This consent type"),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_type(found, before, status, Some(form), Some(message), None)
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -918,10 +817,8 @@ async fn look_up(
     Path((org, project)): Path<(Uuid, Uuid)>,
     Query(q): Query<LookupQuery>,
 ) -> Response {
-    let (m, p) = match section(&state, &browser, org, project, Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     let kind = q.kind.unwrap_or_else(|| "email".into());
     let value = q.value.unwrap_or_default();
     let refused = |status: StatusCode, error: Option<String>, m: Member, p: Project| {
@@ -1013,10 +910,7 @@ async fn render_person(
     notice: Option<String>,
 ) -> Response {
     let org = m.org.id;
-    let (types, index) = match type_map(state, &p).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (types, index) = or_answer!(type_map(state, &p).await);
     let name_of = |id: Option<Uuid>, label: Option<&str>| {
         id.and_then(|id| index.get(&id))
             .map(|i| types[*i].name.clone())
@@ -1111,10 +1005,8 @@ async fn person(
     Path((org, project, id)): Path<(Uuid, Uuid, String)>,
     Query(q): Query<OffsetQuery>,
 ) -> Response {
-    let found = match section(&state, &browser, org, project, Role::Viewer).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match load_person(&state, org, project, &id).await {
         Ok(identity) => {
             let offset = q.offset.unwrap_or(0).clamp(0, i64::MAX / 2);
@@ -1163,10 +1055,7 @@ async fn erase_page(
     Path((org, project, id)): Path<(Uuid, Uuid, String)>,
 ) -> Response {
     // The role of `DELETE …/identities/{concordId}`.
-    let found = match section(&state, &browser, org, project, Role::Admin).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let found = or_answer!(Member::of_project(&state, &browser, (org, project), Role::Admin).await);
     match load_person(&state, org, project, &id).await {
         Ok(identity) => render_erase(found, identity, StatusCode::OK, false, None),
         Err(r) => r,
@@ -1182,23 +1071,13 @@ async fn erase(
     Path((org, project, id)): Path<(Uuid, Uuid, String)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let pairs = form_pairs(&raw);
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(field(&pairs, "csrf")) {
-        return r;
-    }
-    let (m, p) = match section(&state, &browser, org, project, Role::Admin).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let identity = match load_person(&state, org, project, &id).await {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let include = field(&pairs, "includeComplianceRequests") == "true";
-    if field(&pairs, "confirm") != CONFIRM {
+    let f = Fields::parse(&raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), f.csrf(), Role::Admin).await
+    );
+    let identity = or_answer!(load_person(&state, org, project, &id).await);
+    let include = f.one("includeComplianceRequests") == "true";
+    if f.one("confirm") != CONFIRM {
         return render_erase(
             (m, p),
             identity,
@@ -1218,10 +1097,8 @@ async fn erase(
     .await;
     match done {
         Ok(Some(e)) => {
-            let identity = match load_person(&state, org, p.id, &identity.id.to_string()).await {
-                Ok(i) => i,
-                Err(r) => return r,
-            };
+            let identity =
+                or_answer!(load_person(&state, org, p.id, &identity.id.to_string()).await);
             let notice = format!(
                 "Erased: identifiers removed, {} consent events and {} sessions redacted, {} compliance requests cleared.",
                 e.consent_events_redacted, e.sessions_redacted, e.compliance_requests_redacted

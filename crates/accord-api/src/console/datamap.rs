@@ -4,7 +4,7 @@
 //! goes through the same functions as its routes (`routes::data_systems::write_system`,
 //! `routes::data_system_attributes::write_attribute`), so the rules and the 422 messages
 //! are the API's; the CSV is the one `GET …/records-of-processing?format=csv` answers.
-use super::org::{forbidden, Member, OrgNav};
+use super::org::{field_of, forbidden, refusal, Fields, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::data_system_attributes::{delete_attribute, write_attribute};
 use crate::routes::data_systems::{delete_system, write_system};
@@ -62,41 +62,6 @@ pub(crate) fn kind_label(kind: AttributeKind) -> &'static str {
         AttributeKind::DataCategories => "Data categories",
         AttributeKind::DataSubjects => "Data subjects",
         AttributeKind::ContactTypes => "Contact types",
-    }
-}
-
-/// The form field a §1.5 message names: its first word without `body/` and without the
-/// index of an array item (`dataSystemContacts/0 not found …` → `dataSystemContacts`).
-fn field_key(message: &str) -> String {
-    let f = super::org::field_of(message);
-    let f = f.strip_prefix("body/").unwrap_or(f);
-    f.split('/').next().unwrap_or("").to_string()
-}
-
-/// A form sent as `application/x-www-form-urlencoded`, with repeated keys (checkboxes).
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(raw: &[u8]) -> Fields {
-        Fields(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-    fn one(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
     }
 }
 
@@ -247,7 +212,11 @@ impl FormView {
         projects: &[(Uuid, String)],
         error: Option<String>,
     ) -> FormView {
-        let error_field = error.as_deref().map(field_key).unwrap_or_default();
+        let error_field = error
+            .as_deref()
+            .map(field_of)
+            .unwrap_or_default()
+            .to_string();
         let mut kinds = Vec::new();
         for kind in AttributeKind::editable() {
             let field = kind.system_field();
@@ -327,33 +296,6 @@ async fn data_map(state: &AppState, org: Uuid) -> Result<DataMap, Response> {
     state.store.data_map(org).await.map_err(internal)
 }
 
-/// The member, when at least a viewer of the organization (§6: the data map is the
-/// organization's).
-async fn reader(state: &AppState, browser: &Browser, org: Uuid) -> Result<Member, Response> {
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Viewer)?;
-    Ok(m)
-}
-
-/// The member sending a form: signed in, the session's token, an admin or owner of the
-/// organization (as `OrgScope<Admin>` of the API's data-map writes).
-async fn writer(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    csrf: &str,
-) -> Result<Member, Response> {
-    if browser.session.is_none() {
-        return Err(see_other("/console/sign-in"));
-    }
-    if let Some(r) = browser.refuse_session(csrf) {
-        return Err(r);
-    }
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Admin)?;
-    Ok(m)
-}
-
 // ---------------------------------------------------------------------------------------
 // The systems list and the new-system form
 
@@ -390,21 +332,12 @@ async fn render_index(
     notice: Option<String>,
 ) -> Response {
     let org = &m.org;
-    let map = match data_map(state, org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(state, org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, org.id).await);
+    let projects = or_answer!(project_names(state, org.id).await);
     let names: HashMap<Uuid, &str> = projects.iter().map(|(i, n)| (*i, n.as_str())).collect();
     let idx = Index::new(&map);
     let q = query::parse(Some(""), datamap::system_list_params()).map_err(internal);
-    let q = match q {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
+    let q = or_answer!(q);
     let paging = Page {
         offset,
         limit: PAGE_SIZE,
@@ -461,10 +394,7 @@ async fn index(
     Path(org): Path<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let offset = raw
         .as_deref()
         .unwrap_or("")
@@ -480,15 +410,6 @@ async fn index(
     render_index(&state, &m, offset, StatusCode::OK, None, notice).await
 }
 
-/// The status of a refused write: the API's (422, or 400 for a body its schema refuses).
-fn refusal(e: &Error) -> Option<(StatusCode, String)> {
-    match e {
-        Error::Unprocessable(m) => Some((StatusCode::UNPROCESSABLE_ENTITY, m.clone())),
-        Error::BadRequest(m) => Some((StatusCode::UNPROCESSABLE_ENTITY, m.clone())),
-        _ => None,
-    }
-}
-
 async fn create(
     State(state): State<AppState>,
     browser: Browser,
@@ -496,18 +417,15 @@ async fn create(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, None, &form.body(None)).await {
         Ok(v) => see_other(&format!("/console/o/{}/data-map/systems/{}", org, v.id)),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_index(&state, &m, 0, status, Some((form, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -546,14 +464,8 @@ async fn render_system(
     notice: Option<String>,
 ) -> Response {
     let org = &m.org;
-    let map = match data_map(state, org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(state, org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, org.id).await);
+    let projects = or_answer!(project_names(state, org.id).await);
     let idx = Index::new(&map);
     let Some(s) = idx.systems.get(&id).copied() else {
         return forbidden();
@@ -610,10 +522,7 @@ async fn system_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_system(&state, &m, id, StatusCode::OK, None, None).await
 }
 
@@ -624,14 +533,10 @@ async fn change_system(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     if f.one("action") == "delete" {
         return match delete_system(&state, &m.org, id).await {
             Ok(_) => see_other(&format!("/console/o/{org}/data-map?deleted=1")),
-            Err(Error::NotFound(_)) => forbidden(),
             Err(e) => internal(e),
         };
     }
@@ -648,12 +553,11 @@ async fn change_system(
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, Some(id), &form.body(Some(&before))).await {
         Ok(_) => render_system(&state, &m, id, StatusCode::OK, None, Some("Saved.".into())).await,
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_system(&state, &m, id, status, Some((form, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -692,6 +596,52 @@ struct AttrTyped {
     pii_type: String,
 }
 
+impl AttrTyped {
+    /// What an attribute form sent.
+    fn from_fields(f: &Fields) -> AttrTyped {
+        AttrTyped {
+            name: f.one("name"),
+            status: f.one("status"),
+            description: f.one("description"),
+            email: f.one("email"),
+            phone: f.one("phoneNumber"),
+            contact_type: f.one("contactType"),
+            pii_type: f.one("pIIType"),
+        }
+    }
+
+    /// The Privacy API's body for an attribute of `kind`: a create's (`create`, with the
+    /// description when one is typed) or a PATCH's (the description of the kinds that have
+    /// one in the form).
+    fn body(&self, kind: AttributeKind, create: bool) -> Map<String, Value> {
+        let mut b = Map::new();
+        b.insert("name".into(), json!(self.name));
+        b.insert("status".into(), json!(self.status));
+        let described = match kind {
+            AttributeKind::Contacts => {
+                b.insert("email".into(), json!(self.email));
+                b.insert("phoneNumber".into(), json!(self.phone));
+                b.insert("contactType".into(), json!(self.contact_type));
+                false
+            }
+            AttributeKind::DataCategories => {
+                b.insert("pIIType".into(), json!(self.pii_type));
+                false
+            }
+            _ => true,
+        };
+        let description = if create {
+            !self.description.trim().is_empty()
+        } else {
+            described
+        };
+        if description {
+            b.insert("description".into(), json!(self.description));
+        }
+        b
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/datamap_attributes.html")]
 struct AttributesPage {
@@ -711,10 +661,7 @@ async fn render_attributes(
     refused: Option<(AttributeKind, AttrTyped, String)>,
     notice: Option<String>,
 ) -> Response {
-    let map = match data_map(state, m.org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, m.org.id).await);
     let idx = Index::new(&map);
     let mut contact_types: Vec<(Uuid, String)> = map
         .attributes
@@ -801,10 +748,7 @@ async fn attributes_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_attributes(&state, &m, StatusCode::OK, None, None).await
 }
 
@@ -817,10 +761,7 @@ async fn change_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let Some(kind) =
         AttributeKind::from_path(&f.one("kind")).filter(|k| AttributeKind::editable().contains(k))
     else {
@@ -833,15 +774,7 @@ async fn change_attribute(
         )
         .await;
     };
-    let typed = AttrTyped {
-        name: f.one("name"),
-        status: f.one("status"),
-        description: f.one("description"),
-        email: f.one("email"),
-        phone: f.one("phoneNumber"),
-        contact_type: f.one("contactType"),
-        pii_type: f.one("pIIType"),
-    };
+    let typed = AttrTyped::from_fields(&f);
     let done = if f.one("action") == "delete" {
         match Uuid::parse_str(&f.one("id")) {
             Ok(id) => delete_attribute(&state, org, kind, id)
@@ -850,35 +783,18 @@ async fn change_attribute(
             Err(_) => Err(Error::not_found()),
         }
     } else {
-        let mut b = Map::new();
-        b.insert("name".into(), json!(typed.name));
-        b.insert("status".into(), json!(typed.status));
-        if !typed.description.trim().is_empty() {
-            b.insert("description".into(), json!(typed.description));
-        }
-        match kind {
-            AttributeKind::Contacts => {
-                b.insert("email".into(), json!(typed.email));
-                b.insert("phoneNumber".into(), json!(typed.phone));
-                b.insert("contactType".into(), json!(typed.contact_type));
-            }
-            AttributeKind::DataCategories => {
-                b.insert("pIIType".into(), json!(typed.pii_type));
-            }
-            _ => {}
-        }
+        let b = typed.body(kind, true);
         write_attribute(&state, org, kind, None, &Value::Object(b))
             .await
             .map(|_| "Added.".to_string())
     };
     match done {
         Ok(notice) => render_attributes(&state, &m, StatusCode::OK, None, Some(notice)).await,
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 render_attributes(&state, &m, status, Some((kind, typed, message)), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -917,10 +833,7 @@ async fn render_attribute(
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
-    let map = match data_map(state, m.org.id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let map = or_answer!(data_map(state, m.org.id).await);
     let idx = Index::new(&map);
     let Some(a) = idx.attribute_of(id, kind) else {
         return forbidden();
@@ -992,10 +905,7 @@ async fn attribute_page(
     browser: Browser,
     Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
@@ -1010,52 +920,25 @@ async fn change_one_attribute(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
-    let typed = AttrTyped {
-        name: f.one("name"),
-        status: f.one("status"),
-        description: f.one("description"),
-        email: f.one("email"),
-        phone: f.one("phoneNumber"),
-        contact_type: f.one("contactType"),
-        pii_type: f.one("pIIType"),
-    };
+    let typed = AttrTyped::from_fields(&f);
     let systems: Vec<String> = f.all("dataSystems");
-    let mut b = Map::new();
-    b.insert("name".into(), json!(typed.name));
-    b.insert("status".into(), json!(typed.status));
+    let mut b = typed.body(kind, false);
     b.insert("dataSystems".into(), json!(systems));
-    match kind {
-        AttributeKind::Contacts => {
-            b.insert("email".into(), json!(typed.email));
-            b.insert("phoneNumber".into(), json!(typed.phone));
-            b.insert("contactType".into(), json!(typed.contact_type));
-        }
-        AttributeKind::DataCategories => {
-            b.insert("pIIType".into(), json!(typed.pii_type));
-        }
-        _ => {
-            b.insert("description".into(), json!(typed.description));
-        }
-    }
     match write_attribute(&state, org, kind, Some(id), &Value::Object(b)).await {
         Ok(_) => {
             let notice = Some("Saved.".to_string());
             render_attribute(&state, &m, kind, id, StatusCode::OK, None, None, notice).await
         }
-        Err(Error::NotFound(_)) => forbidden(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
+        Err(e) => match refusal(e) {
+            Ok((status, message)) => {
                 let typed = Some((typed, systems));
                 render_attribute(&state, &m, kind, id, status, typed, Some(message), None).await
             }
-            None => internal(e),
+            Err(r) => r,
         },
     }
 }
@@ -1075,6 +958,11 @@ struct RopRow {
     systems: String,
 }
 
+/// The items of a record-of-processing cell, each as `show` writes it, one after another.
+fn cell<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
+    items.iter().map(show).collect::<Vec<_>>().join("; ")
+}
+
 impl RopRow {
     fn of(i: &RopItem) -> RopRow {
         let join = |v: &[String]| v.join("; ");
@@ -1086,32 +974,16 @@ impl RopRow {
                 .unwrap_or_else(|| "(no processing activity)".into()),
             purposes: join(&i.purposes),
             subjects: join(&i.data_subject_categories),
-            categories: i
-                .data_categories
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.pii_type))
-                .collect::<Vec<_>>()
-                .join("; "),
+            categories: cell(&i.data_categories, |c| {
+                format!("{} ({})", c.name, c.pii_type)
+            }),
             recipients: join(&i.recipients),
-            transfers: i
-                .cross_border_transfers
-                .iter()
-                .map(|t| t.data_system_name.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-            retention: i
-                .retention
-                .iter()
-                .map(|r| format!("{}: {}", r.data_system_name, r.retention))
-                .collect::<Vec<_>>()
-                .join("; "),
+            transfers: cell(&i.cross_border_transfers, |t| t.data_system_name.clone()),
+            retention: cell(&i.retention, |r| {
+                format!("{}: {}", r.data_system_name, r.retention)
+            }),
             security: join(&i.security_measures),
-            systems: i
-                .data_systems
-                .iter()
-                .map(|s| s.name.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
+            systems: cell(&i.data_systems, |s| s.name.clone()),
         }
     }
 }
@@ -1128,10 +1000,7 @@ async fn record_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let q = match query::parse(None, datamap::rop_params()) {
         Ok(q) => q,
         Err(e) => return internal(e),
@@ -1153,10 +1022,7 @@ async fn record_csv(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match reader(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     match records_of_processing::answer(&state, m.org.clone(), Some("format=csv")).await {
         Ok(mut res) => {
             res.headers_mut().insert(

@@ -22,6 +22,17 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+/// The `Ok` value of a console step, or its `Err` answered at once (the sign-in page, 403,
+/// a refusal, 500): the start of every page and form handler.
+macro_rules! or_answer {
+    ($step:expr) => {
+        match $step {
+            Ok(v) => v,
+            Err(answer) => return answer,
+        }
+    };
+}
+
 mod consent;
 mod datamap;
 mod notifications;

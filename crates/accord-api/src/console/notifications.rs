@@ -3,8 +3,9 @@
 //! daily due-date digest of the projects they can read (`accord_core::notifications`).
 //! A console setting only: the Users of the Privacy API (§7.5) do not show it.
 use super::org::{Member, OrgNav};
-use super::{internal, page, see_other, Browser};
+use super::{internal, page, Browser};
 use crate::AppState;
+use accord_core::auth::Role;
 use accord_core::time::now_ms;
 use askama::Template;
 use axum::extract::{Form, Path, State};
@@ -64,16 +65,7 @@ async fn save(
     Path(org): Path<Uuid>,
     Form(f): Form<NotificationsForm>,
 ) -> Response {
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(&f.csrf) {
-        return r;
-    }
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, &f.csrf, Role::None).await);
     let on = f.team_emails.is_some();
     if let Err(e) = state
         .store

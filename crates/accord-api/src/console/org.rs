@@ -46,6 +46,16 @@ pub struct Member {
     pub csrf: String,
 }
 
+/// What a form sent to the console is refused with before anything is read: the sign-in
+/// page when the browser is not signed in, the refusal of a form without the session's
+/// token (`csrf`) otherwise; `None` lets it through.
+pub fn refuse_write(browser: &Browser, csrf: &str) -> Option<Response> {
+    if browser.session.is_none() {
+        return Some(see_other("/console/sign-in"));
+    }
+    browser.refuse_session(csrf)
+}
+
 /// The answer to a URL of an organization the User is not a member of, or of something
 /// outside its role and projects: the same for all, so nothing is told about what exists.
 pub fn forbidden() -> Response {
@@ -96,6 +106,61 @@ impl Member {
         }
     }
 
+    /// The member sending a form: the sign-in page when the browser is not signed in, the
+    /// refusal of a form without the session's token (`csrf`), then [`Member::of`] with at
+    /// least the organization role `need` (the role the Privacy API asks for the same
+    /// change; `Role::None` for a member's own settings). Every console POST starts with it
+    /// (or with [`Member::writing_project`]).
+    pub async fn writing(
+        state: &AppState,
+        browser: &Browser,
+        org: Uuid,
+        csrf: &str,
+        need: Role,
+    ) -> Result<Member, Response> {
+        if let Some(r) = refuse_write(browser, csrf) {
+            return Err(r);
+        }
+        Member::at_least(state, browser, org, need).await
+    }
+
+    /// [`Member::of`] with at least the organization role `need` (403 below it).
+    pub async fn at_least(
+        state: &AppState,
+        browser: &Browser,
+        org: Uuid,
+        need: Role,
+    ) -> Result<Member, Response> {
+        let m = Member::of(state, browser, org).await?;
+        m.require(need)?;
+        Ok(m)
+    }
+
+    /// [`Member::writing`], then `project` of the organization with at least `need`.
+    pub async fn writing_project(
+        state: &AppState,
+        browser: &Browser,
+        (org, project): (Uuid, Uuid),
+        csrf: &str,
+        need: Role,
+    ) -> Result<(Member, Project), Response> {
+        let m = Member::writing(state, browser, org, csrf, Role::None).await?;
+        let p = m.project(state, project, need).await?;
+        Ok((m, p))
+    }
+
+    /// [`Member::of`], then `project` of the organization with at least `need`.
+    pub async fn of_project(
+        state: &AppState,
+        browser: &Browser,
+        (org, project): (Uuid, Uuid),
+        need: Role,
+    ) -> Result<(Member, Project), Response> {
+        let m = Member::of(state, browser, org).await?;
+        let p = m.project(state, project, need).await?;
+        Ok((m, p))
+    }
+
     /// The member's role in the organization itself.
     pub fn org_role(&self) -> Role {
         self.who.org_role(self.org.id)
@@ -137,10 +202,7 @@ impl Member {
     /// store's order.
     pub async fn readable_projects(&self, state: &AppState) -> Result<Vec<Project>, Response> {
         match state.store.list_projects(self.org.id).await {
-            Ok(ps) => Ok(ps
-                .into_iter()
-                .filter(|p| self.project_role(p.id) >= Role::Viewer)
-                .collect()),
+            Ok(ps) => Ok(crate::extract::readable(&self.who, self.org.id, ps)),
             Err(e) => Err(internal(e)),
         }
     }
@@ -157,15 +219,98 @@ impl Member {
     }
 }
 
-/// The field a contract validation message (§1.5) names: its first word, as the messages
-/// begin with the field's path (`name must be …`, `settings.consentBanner.position must …`).
-/// Forms show the message next to that field.
-pub fn field_of(message: &str) -> &str {
-    message
+/// The path a contract validation message (§1.5) names: its first word, as the messages
+/// begin with the field's path (`name must be …`, `settings.consentBanner.position must …`),
+/// without the `body/` or `querystring/` of the schema's location
+/// (`body/regions/0 must …` → `regions/0`).
+pub fn path_of(message: &str) -> &str {
+    let f = message
         .split_whitespace()
         .next()
         .unwrap_or("")
-        .trim_end_matches([':', ','])
+        .trim_end_matches([':', ',']);
+    f.strip_prefix("body/")
+        .or_else(|| f.strip_prefix("querystring/"))
+        .unwrap_or(f)
+}
+
+/// The form field a contract validation message names: its [`path_of`] without the index
+/// of an array item (`body/dataSystemContacts/0 not found …` → `dataSystemContacts`).
+/// Forms show the message next to that field.
+pub fn field_of(message: &str) -> &str {
+    path_of(message).split('/').next().unwrap_or("")
+}
+
+/// A refused change as a form shows it: a body the API's schema refuses (400) or a rule
+/// refuses (422) is the form again, answered 422 with the contract's message; a change
+/// outside the User's role, or of something that does not exist, is 403 like any other
+/// URL outside it (`Err`); another refusal keeps the API's status and message (413, 415,
+/// 503, …); a fault is the error page (`Err`).
+pub fn refusal(e: impl Into<Error>) -> Result<(StatusCode, String), Response> {
+    let e: Error = e.into();
+    match e {
+        Error::BadRequest(_) | Error::Unprocessable(_) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, e.public_message()))
+        }
+        Error::Forbidden(_) | Error::NotFound(_) => Err(forbidden()),
+        Error::Internal(_) => Err(internal(e)),
+        e => Ok(api_refusal(&e)),
+    }
+}
+
+/// The Privacy API's own status and message of a refusal, for the forms that show them
+/// as the API answers (a request's files: 400, 404, 413, 415, 503).
+pub fn api_refusal(e: &Error) -> (StatusCode, String) {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    (status, e.public_message())
+}
+
+/// A form sent as `application/x-www-form-urlencoded` (or a query string), repeated keys
+/// (checkboxes, multiple selects) kept in order.
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(raw: &[u8]) -> Fields {
+        Fields(
+            url::form_urlencoded::parse(raw)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The query string of a GET (none is an empty form).
+    pub fn query(raw: Option<&str>) -> Fields {
+        Fields::parse(raw.unwrap_or("").as_bytes())
+    }
+
+    /// The value of field `k`, when sent (the first, for a repeated key).
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    /// The value of field `k`; empty when not sent.
+    pub fn one(&self, k: &str) -> String {
+        self.get(k).unwrap_or_default().to_string()
+    }
+
+    /// Every value of field `k`, in the order sent.
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Whether field `k` was sent (a ticked box).
+    pub fn has(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// The form's token.
+    pub fn csrf(&self) -> &str {
+        self.get("csrf").unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -178,5 +323,15 @@ mod tests {
             "settings.consentBanner.position"
         );
         assert_eq!(super::field_of(""), "");
+        assert_eq!(super::field_of("body/name must not be empty"), "name");
+        assert_eq!(
+            super::field_of("body/dataSystemContacts/0 not found"),
+            "dataSystemContacts"
+        );
+        assert_eq!(
+            super::field_of("querystring/subcategory must …"),
+            "subcategory"
+        );
+        assert_eq!(super::path_of("body/regions/0 must …"), "regions/0");
     }
 }

@@ -2,7 +2,7 @@
 //! delete. Each runs the Privacy API's own code for `POST …/files`, `GET …/files/{name}`
 //! and `DELETE …/files/{name}` (§3.8, `routes::files`), with the roles that route checks:
 //! viewers download, limited members and above upload and delete.
-use super::org::forbidden;
+use super::org::{api_refusal, forbidden, refuse_write};
 use super::requests::{load, render_request_page};
 use super::{internal, see_other, Browser};
 use crate::routes::files::{self, Form, Upload};
@@ -47,12 +47,6 @@ async fn back(Path(p): Path<Vec<(String, String)>>) -> Response {
     }
 }
 
-/// The status and message of a refused upload or deletion: the Privacy API's.
-fn refusal(e: &Error) -> (StatusCode, String) {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-    (status, e.public_message())
-}
-
 fn not_found() -> Response {
     let mut res = (StatusCode::NOT_FOUND, "This file does not exist.").into_response();
     super::secure(res.headers_mut());
@@ -69,10 +63,7 @@ async fn upload(
     if browser.session.is_none() {
         return see_other("/console/sign-in");
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     if m.project_role(p.id) < Role::Limited {
         return forbidden();
     }
@@ -114,7 +105,7 @@ async fn upload(
         Err(Error::Forbidden(_)) => Browser::forbidden(),
         Err(e) if e.status() >= 500 && e.status() != 503 => internal(e),
         Err(e) => {
-            let (status, message) = refusal(&e);
+            let (status, message) = api_refusal(&e);
             render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
         }
     }
@@ -125,10 +116,7 @@ async fn download(
     browser: Browser,
     Path((org, project, id, name)): Path<(Uuid, Uuid, Uuid, String)>,
 ) -> Response {
-    let (m, _, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, _, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     let actor = Actor {
         account_id: Some(m.who.key_id),
     };
@@ -154,16 +142,10 @@ async fn delete(
     Path((org, project, id, name)): Path<(Uuid, Uuid, Uuid, String)>,
     axum::extract::Form(f): axum::extract::Form<CsrfForm>,
 ) -> Response {
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(&f.csrf) {
+    if let Some(r) = refuse_write(&browser, &f.csrf) {
         return r;
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     if m.project_role(p.id) < Role::Limited {
         return forbidden();
     }
@@ -184,7 +166,7 @@ async fn delete(
         Err(Error::Forbidden(_)) => forbidden(),
         Err(e) if e.status() >= 500 => internal(e),
         Err(e) => {
-            let (status, message) = refusal(&e);
+            let (status, message) = api_refusal(&e);
             render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
         }
     }

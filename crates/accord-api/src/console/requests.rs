@@ -2,8 +2,8 @@
 //! Privacy API's list parameters and store query (§3.9), over the projects the User can
 //! read; the request page changes a request through the same PATCH schema, role check and
 //! use case as `PATCH …/compliance-requests/{id}` (§3.7).
-use super::org::{forbidden, Member, OrgNav};
-use super::{internal, page, see_other, Browser};
+use super::org::{forbidden, refuse_write, Fields, Member, OrgNav};
+use super::{internal, page, Browser};
 use crate::routes::compliance_requests::{filter_from, list_params};
 use crate::AppState;
 use accord_core::auth::Role;
@@ -107,10 +107,7 @@ pub async fn inbox(
     Path(org): Path<Uuid>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let (who, org) = (&m.who, &m.org);
     let projects = match crate::extract::readable_projects(&state, who, org.id).await {
         Ok(p) => p,
@@ -516,38 +513,19 @@ pub async fn change(
     axum::extract::RawForm(raw): axum::extract::RawForm,
 ) -> Response {
     // Repeated `done` fields need the raw form: serde_urlencoded takes no sequences.
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let field = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let fields = Fields::parse(&raw);
     let f = ChangeForm {
-        csrf: field("csrf"),
-        action: field("action"),
-        notes: field("notes"),
-        resolution: field("resolution"),
-        resolution_status: field("resolutionStatus"),
-        done: pairs
-            .iter()
-            .filter(|(n, _)| n == "done")
-            .map(|(_, v)| v.clone())
-            .collect(),
+        csrf: fields.one("csrf"),
+        action: fields.one("action"),
+        notes: fields.one("notes"),
+        resolution: fields.one("resolution"),
+        resolution_status: fields.one("resolutionStatus"),
+        done: fields.all("done"),
     };
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    if let Some(r) = browser.refuse_session(&f.csrf) {
+    if let Some(r) = refuse_write(&browser, &f.csrf) {
         return r;
     }
-    let (m, p, cr) = match load(&state, &browser, org, project, id).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p, cr) = or_answer!(load(&state, &browser, org, project, id).await);
     let role = m.project_role(p.id);
     if role < Role::Limited {
         return forbidden();

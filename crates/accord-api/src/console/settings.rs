@@ -4,7 +4,7 @@
 //! `routes::api_keys::{create_key, revoke_key}`), with the signed-in User as the caller, so
 //! the role and owner rules (§2.3) and the 422 messages are the API's. Like those routes,
 //! the pages are an admin's or owner's: other members see why and nothing else.
-use super::org::{field_of, forbidden, Member, OrgNav};
+use super::org::{field_of, forbidden, Fields, Member, OrgNav};
 use super::{internal, page, see_other, Browser};
 use crate::routes::api_keys::{self, create_key, revoke_key};
 use crate::routes::emails::{self, create_email, delete_email, EmailView};
@@ -53,64 +53,16 @@ pub fn router() -> Router<AppState> {
 /// The roles a form offers, highest first.
 const ROLES: [&str; 5] = ["owner", "admin", "limited", "viewer", "none"];
 
-/// A form sent as `application/x-www-form-urlencoded`, with repeated keys.
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn parse(raw: &[u8]) -> Fields {
-        Fields(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-    fn all(&self, k: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-    fn one(&self, k: &str) -> String {
-        self.0
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-}
-
-/// The member sending a form: signed in, the session's token, admin or owner (as
-/// `OrgScope<Admin>` of the API's settings routes).
-async fn writer(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    csrf: &str,
-) -> Result<Member, Response> {
-    if browser.session.is_none() {
-        return Err(see_other("/console/sign-in"));
-    }
-    if let Some(r) = browser.refuse_session(csrf) {
-        return Err(r);
-    }
-    let m = Member::of(state, browser, org).await?;
-    m.require(Role::Admin)?;
-    Ok(m)
-}
-
-/// A refused change: its status and message. 403 keeps the API's status with words a User
-/// understands (the owner rule of §2.3).
+/// A refused change: as every form's ([`super::org::refusal`]), but the owner rule of §2.3
+/// keeps the API's 403 with words a User understands.
 fn refusal(e: Error) -> Result<(StatusCode, String), Response> {
     match e {
-        Error::Unprocessable(m) | Error::BadRequest(m) => Ok((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Error::Forbidden(_) => Ok((
             StatusCode::FORBIDDEN,
             "Only an owner can give, change or take away the owner role, or remove an owner."
                 .into(),
         )),
-        Error::NotFound(_) => Err(forbidden()),
-        e => Err(internal(e)),
+        e => super::org::refusal(e),
     }
 }
 
@@ -186,7 +138,7 @@ async fn render_index(
         users,
         typed,
         roles: &ROLES,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -194,10 +146,7 @@ async fn render_index(
 }
 
 async fn index(State(state): State<AppState>, browser: Browser, Path(org): Path<Uuid>) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let typed = InviteForm {
         role: "viewer".into(),
         ..InviteForm::default()
@@ -213,10 +162,7 @@ async fn invite(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let typed = InviteForm {
         email: f.one("email"),
         name: f.one("name"),
@@ -322,13 +268,7 @@ async fn user_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Admin) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
     render_user(&state, &m, id, StatusCode::OK, None, None).await
 }
 
@@ -341,10 +281,7 @@ async fn change_user(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     if f.one("action") == "remove" {
         return match remove_user(&state, &m.who, &m.org, id).await {
             Ok(u) => {
@@ -443,7 +380,7 @@ async fn render_keys(
         name: typed.0,
         role: typed.1,
         secret,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -455,13 +392,7 @@ async fn keys_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Admin) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
     let typed = (String::new(), "viewer".to_string());
     render_keys(&state, &m, StatusCode::OK, typed, None, None, None).await
 }
@@ -474,10 +405,7 @@ async fn change_keys(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let fresh = (String::new(), "viewer".to_string());
     if f.one("action") == "revoke" {
         let Ok(id) = Uuid::parse_str(&f.one("id")) else {
@@ -541,15 +469,6 @@ struct EmailsPage {
     notice: Option<String>,
 }
 
-fn error_field(error: Option<&str>) -> String {
-    error
-        .map(|e| {
-            let f = field_of(e);
-            f.strip_prefix("body/").unwrap_or(f).to_string()
-        })
-        .unwrap_or_default()
-}
-
 async fn render_emails(
     state: &AppState,
     m: &Member,
@@ -575,7 +494,7 @@ async fn render_emails(
         total,
         email: typed.0,
         name: typed.1,
-        error_field: error_field(error.as_deref()),
+        error_field: error.as_deref().map(field_of).unwrap_or_default().into(),
         error,
         notice,
     };
@@ -587,13 +506,7 @@ async fn emails_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_emails(&state, &m, StatusCode::OK, Default::default(), None, None).await
 }
 
@@ -605,10 +518,7 @@ async fn change_emails(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
     let typed = (f.one("email"), f.one("name"));
     let done = if f.one("action") == "delete" {
         match Uuid::parse_str(&f.one("id")) {
@@ -785,10 +695,7 @@ async fn render_policies(
         Err(e) => return internal(e),
     };
     all.sort_by(|a, b| a.name.cmp(&b.name));
-    let projects = match project_names(state, m.org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(project_names(state, m.org.id).await);
     let p = PoliciesPage {
         nav: m.nav("settings"),
         can_admin: m.org_role() >= Role::Admin,
@@ -817,13 +724,7 @@ async fn policies_page(
     browser: Browser,
     Path(org): Path<Uuid>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_policies(&state, &m, StatusCode::OK, None, None, None).await
 }
 
@@ -834,14 +735,8 @@ async fn create_policy_form(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(&state, org).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match create_policy(&state, org, &form.body(org)).await {
         Ok(p) => see_other(&format!("/console/o/{org}/settings/policies/{}", p.id)),
@@ -885,10 +780,7 @@ async fn render_policy(
         Ok(None) => return forbidden(),
         Err(e) => return internal(e),
     };
-    let projects = match project_names(state, m.org.id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(project_names(state, m.org.id).await);
     let form = form.unwrap_or_else(|| {
         let mut answers: Vec<AnswerField> = p
             .answers
@@ -936,13 +828,7 @@ async fn policy_page(
     browser: Browser,
     Path((org, id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Viewer) {
-        return r;
-    }
+    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_policy(&state, &m, id, StatusCode::OK, None, None, None).await
 }
 
@@ -953,14 +839,8 @@ async fn change_policy(
     RawForm(raw): RawForm,
 ) -> Response {
     let f = Fields::parse(&raw);
-    let m = match writer(&state, &browser, org, &f.one("csrf")).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let projects = match project_names(&state, org).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match update_policy(&state, org, id, &form.body(org)).await {
         Ok(_) => {

@@ -3,25 +3,24 @@
 //! the snippet a website includes, its trackers and their classification, and its scans.
 //!
 //! Every change builds the Privacy API's request body, parses it with the API's own schema
-//! and calls the same function as the API route (`routes::domains::add`,
-//! `routes::regions::save_patch`, `routes::tracker_scans::save_schedule`, …), with the role
-//! the API asks (admin of the project to change, viewer to read).
-use super::org::{field_of, forbidden, Member, OrgNav};
+//! and calls the same function as the API route (`routes::domains::{add, remove}`,
+//! `routes::regions::save_patch`, `routes::trackers::update_tracker`,
+//! `routes::tracker_scans::save_schedule`, …), with the role the API asks (admin of the
+//! project to change, viewer to read).
+use super::org::{forbidden, path_of, refusal, Fields, Member, OrgNav};
 use super::requests::{fmt_time, label};
 use super::{internal, page, see_other, Browser};
-use crate::error::ApiError;
-use crate::routes::{domains, regions as region_routes, site_client, tracker_scans};
+use crate::routes::{
+    domains, regions as region_routes, site_client, tracker_scans, trackers as trackers_routes,
+};
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::gcm::GcmScanFilter;
 use accord_core::query::Page;
 use accord_core::regions::{self, Region, BLOCKING_MODES, CONSENT_MODES, GCM_MODES, THEMES};
 use accord_core::scans::{self, Scan, SCAN_PERIODS};
-use accord_core::site::DomainFilter;
 use accord_core::store::Project;
-use accord_core::time::now_ms;
-use accord_core::trackers::{self, TrackerFilter, CATEGORIES};
-use accord_core::Error;
+use accord_core::trackers::{TrackerFilter, CATEGORIES};
 use askama::Template;
 use axum::extract::{ConnectInfo, Path, RawForm, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -61,6 +60,8 @@ pub fn router() -> Router<AppState> {
 /// The Region page frames its preview: the console's policy with `frame-src 'self'`.
 const FRAMING_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Domains shown on a project's card (the others are counted).
+const DOMAINS_SHOWN: u64 = 100;
 /// Rows of one tracker page.
 const TRACKER_PAGE: i64 = 50;
 /// Scans of the history shown.
@@ -71,61 +72,10 @@ const GCM_SHOWN: i64 = 10;
 // ---------------------------------------------------------------------------------------
 // Shared parts: forms, fields, messages
 
-/// A posted form, each field once (the last value wins).
-fn form_of(raw: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// The signed-in admin of `project` a change needs: the form's token checked first, then
-/// the membership and the project role the Privacy API asks for the same change.
-async fn writer(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    project: Uuid,
-    form: &HashMap<String, String>,
-) -> Result<(Member, Project), Response> {
-    if browser.session.is_none() {
-        return Err(see_other("/console/sign-in"));
-    }
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
-    if let Some(r) = browser.refuse_session(csrf) {
-        return Err(r);
-    }
-    let m = Member::of(state, browser, org).await?;
-    let p = m.project(state, project, Role::Admin).await?;
-    Ok((m, p))
-}
-
-async fn reader(
-    state: &AppState,
-    browser: &Browser,
-    org: Uuid,
-    project: Uuid,
-) -> Result<(Member, Project), Response> {
-    let m = Member::of(state, browser, org).await?;
-    let p = m.project(state, project, Role::Viewer).await?;
-    Ok((m, p))
-}
-
-/// What a refused change shows: the status (a body the API refuses with 400 is a form
-/// answered 422) and the contract's message; `Err` for what no form can fix.
-fn refusal(e: ApiError) -> Result<(StatusCode, String), Response> {
-    match &e.0 {
-        Error::BadRequest(_) | Error::Unprocessable(_) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, e.0.public_message()))
-        }
-        Error::Forbidden(_) | Error::NotFound(_) => Err(forbidden()),
-        _ => Err(internal(e.0)),
-    }
-}
-
 /// The field of `names` a §1.5 message is about: the longest whose path begins the path
 /// the message names (`body/regions/0 …` is about `regions`).
 fn field_for<'a>(message: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let named = field_of(message).trim_start_matches("body/");
+    let named = path_of(message);
     names
         .into_iter()
         .filter(|f| named == *f || named.starts_with(&format!("{f}/")))
@@ -224,10 +174,10 @@ fn fields(
 
 /// The value a form field sends, as the body's JSON: a box is `true` when ticked, a whole
 /// number a number (anything else as typed, for the schema to name).
-fn sent(d: &Def, form: &HashMap<String, String>) -> Value {
+fn sent(d: &Def, form: &Fields) -> Value {
     let typed = form.get(d.name).map(|s| s.trim()).unwrap_or("");
     match d.kind {
-        Kind::Check => json!(form.contains_key(d.name)),
+        Kind::Check => json!(form.has(d.name)),
         Kind::Int => typed
             .parse::<i64>()
             .map(|n| json!(n))
@@ -237,13 +187,8 @@ fn sent(d: &Def, form: &HashMap<String, String>) -> Value {
 }
 
 /// What was typed in a field, to show it again.
-fn typed(form: &HashMap<String, String>) -> impl Fn(&Def) -> (String, bool) + '_ {
-    move |d| {
-        (
-            form.get(d.name).cloned().unwrap_or_default(),
-            form.contains_key(d.name),
-        )
-    }
+fn typed(form: &Fields) -> impl Fn(&Def) -> (String, bool) + '_ {
+    move |d| (form.one(d.name), form.has(d.name))
 }
 
 /// Sets `path` (`a/b/c`) of the object `body` to `v`, creating the objects on the way.
@@ -354,10 +299,7 @@ async fn index(
     headers: HeaderMap,
     ext: axum::http::Extensions,
 ) -> Response {
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let m = or_answer!(Member::of(&state, &browser, org).await);
     let base = api_base(&state, &headers, &ext);
     render_index(&state, m, &base, StatusCode::OK, None, None).await
 }
@@ -370,36 +312,26 @@ async fn render_index(
     refused: Option<DomainRefusal>,
     create: Option<NewProjectForm>,
 ) -> Response {
-    let projects = match m.readable_projects(state).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let projects = or_answer!(m.readable_projects(state).await);
     let org = m.org.id;
+    // One read each for the domains and the Regions of every project shown.
+    let ids: Vec<Uuid> = projects.iter().map(|p| p.id).collect();
+    let mut domains_of = or_answer!(state
+        .store
+        .projects_domains(&ids, DOMAINS_SHOWN)
+        .await
+        .map_err(internal));
+    let mut regions_of: HashMap<Uuid, Vec<Region>> = HashMap::new();
+    match state.store.projects_regions(&ids).await {
+        Ok(all) => all
+            .into_iter()
+            .for_each(|r| regions_of.entry(r.project_id).or_default().push(r)),
+        Err(e) => return internal(e),
+    }
     let mut cards = Vec::with_capacity(projects.len());
     for p in projects {
-        let (total, domains) = match state
-            .store
-            .list_domains(
-                &DomainFilter {
-                    project_id: p.id,
-                    domain: None,
-                },
-                &Page {
-                    offset: 0,
-                    limit: 100,
-                    sort: "domain".into(),
-                    desc: false,
-                },
-            )
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => return internal(e),
-        };
-        let mut stored = match state.store.list_regions(p.id).await {
-            Ok(r) => r,
-            Err(e) => return internal(e),
-        };
+        let (total, domains) = domains_of.remove(&p.id).unwrap_or_default();
+        let mut stored = regions_of.remove(&p.id).unwrap_or_default();
         stored.sort_by_key(|r| (!r.draft.is_default, r.date_created, r.id));
         let mine = refused.as_ref().filter(|r| r.project == p.id);
         let field = mine.and_then(|r| field_for(&r.message, ["domain", "url"]));
@@ -458,11 +390,10 @@ async fn add_domain(
     ext: axum::http::Extensions,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let form = Fields::parse(&raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     let domain = form.get("domain").map(|s| s.trim()).unwrap_or("");
     let url = form.get("url").map(|s| s.trim()).unwrap_or("");
     let mut body = json!({ "domain": domain });
@@ -504,23 +435,10 @@ async fn create_project(
     ext: axum::http::Extensions,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    if browser.session.is_none() {
-        return see_other("/console/sign-in");
-    }
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or("");
-    if let Some(r) = browser.refuse_session(csrf) {
-        return r;
-    }
-    let m = match Member::of(&state, &browser, org).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = m.require(Role::Admin) {
-        return r;
-    }
+    let form = Fields::parse(&raw);
+    let m = or_answer!(Member::writing(&state, &browser, org, form.csrf(), Role::Admin).await);
     let name = form.get("name").map(|s| s.trim()).unwrap_or("").to_string();
-    let domains = form.get("domains").cloned().unwrap_or_default();
+    let domains = form.one("domains");
     let body = json!({"name": name, "domains": list_of(&domains)});
     match crate::routes::projects::create_from(&state, org, &body).await {
         Ok(p) => see_other(&format!("/console/o/{org}/site#project-{}", p.id)),
@@ -549,19 +467,14 @@ async fn remove_domain(
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (_, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    match state.store.get_domain(p.id, id).await {
-        Ok(Some(d)) => {
-            if let Err(e) = state.store.delete_domain(d.project_id, d.id).await {
-                return internal(e);
-            }
-            see_other(&format!("/console/o/{org}/site#project-{project}"))
-        }
-        Ok(None) => forbidden(),
+    let form = Fields::parse(&raw);
+    let (_, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
+    match domains::remove(&state, &p, id).await {
+        Ok(_) => see_other(&format!("/console/o/{org}/site#project-{project}")),
+        // A domain that is not the project's (any more) is 403, as any URL outside it.
+        Err(accord_core::Error::NotFound(_)) => forbidden(),
         Err(e) => internal(e),
     }
 }
@@ -826,8 +739,8 @@ struct RegionPage {
 
 /// Which form of the Region page was refused, with what was typed and the message.
 enum RegionRefusal<'a> {
-    Settings(&'a HashMap<String, String>, String),
-    Languages(&'a HashMap<String, String>, String),
+    Settings(&'a Fields, String),
+    Languages(&'a Fields, String),
 }
 
 fn render_region(
@@ -930,10 +843,8 @@ async fn region_page(
     browser: Browser,
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Response {
-    let (m, p) = match reader(&state, &browser, org, project).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
     match region_of(&state, &p, id).await {
         Ok(r) => render_region(&m, &p, &r, StatusCode::OK, None, None),
         Err(res) => res,
@@ -943,7 +854,7 @@ async fn region_page(
 /// The Region PATCH body (§7.8) the form stands for: every field of the form, the banner
 /// texts merged into the stored translations of the default language (an empty text
 /// removed, so the widget's own string shows).
-fn region_body(form: &HashMap<String, String>, r: &Region) -> Value {
+fn region_body(form: &Fields, r: &Region) -> Value {
     let mut body = json!({});
     let lang = default_language(r);
     let mut translations = r
@@ -971,7 +882,7 @@ fn region_body(form: &HashMap<String, String>, r: &Region) -> Value {
                     }
                 }
             } else if d.name == "regions" {
-                let codes = list_of(form.get("regions").map(String::as_str).unwrap_or(""));
+                let codes = list_of(form.get("regions").unwrap_or(""));
                 body["regions"] = json!(codes);
             } else {
                 put(&mut body, d.name, sent(d, form));
@@ -990,94 +901,87 @@ fn region_body(form: &HashMap<String, String>, r: &Region) -> Value {
 async fn region_save(
     State(state): State<AppState>,
     browser: Browser,
-    Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
+    Path(ids): Path<(Uuid, Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let r = match region_of(&state, &p, id).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
-    let body = region_body(&form, &r);
-    let done = match region_routes::parse_patch(&body) {
-        Ok(patch) => region_routes::save_patch(&state, &p, r.clone(), &patch).await,
-        Err(e) => Err(e),
-    };
-    match done {
-        Ok(saved) => render_region(
-            &m,
-            &p,
-            &saved,
-            StatusCode::OK,
-            None,
-            Some("Saved. The preview shows the change.".into()),
-        ),
-        Err(e) => match refusal(e) {
-            Ok((status, msg)) => render_region(
-                &m,
-                &p,
-                &r,
-                status,
-                Some(RegionRefusal::Settings(&form, msg)),
-                None,
-            ),
-            Err(res) => res,
-        },
-    }
+    region_change(&state, &browser, ids, &raw, RegionForm::Settings).await
 }
 
 async fn region_languages(
     State(state): State<AppState>,
     browser: Browser,
-    Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
+    Path(ids): Path<(Uuid, Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
+    region_change(&state, &browser, ids, &raw, RegionForm::Languages).await
+}
+
+/// The two forms of the Region page.
+#[derive(Clone, Copy)]
+enum RegionForm {
+    /// The banner settings, texts and codes: the Privacy API's Region PATCH.
+    Settings,
+    /// The languages: the Privacy API's languages PUT.
+    Languages,
+}
+
+/// A form of the Region page: the admin of the project, the Region, the body the API's
+/// request takes, its schema and the route's save; the page again with the outcome.
+async fn region_change(
+    state: &AppState,
+    browser: &Browser,
+    (org, project, id): (Uuid, Uuid, Uuid),
+    raw: &[u8],
+    which: RegionForm,
+) -> Response {
+    let form = Fields::parse(raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(state, browser, (org, project), form.csrf(), Role::Admin).await
+    );
+    let r = or_answer!(region_of(state, &p, id).await);
+    let (done, notice) = match which {
+        RegionForm::Settings => {
+            let done = match region_routes::parse_patch(&region_body(&form, &r)) {
+                Ok(patch) => region_routes::save_patch(state, &p, r.clone(), &patch).await,
+                Err(e) => Err(e),
+            };
+            (done, "Saved. The preview shows the change.")
+        }
+        RegionForm::Languages => {
+            let done = match accord_core::schema::parse(
+                &languages_body(&form),
+                regions::languages_schema(),
+            ) {
+                Ok(b) => region_routes::save_languages(state, r.clone(), &b).await,
+                Err(e) => Err(e.into()),
+            };
+            (done, "Languages saved.")
+        }
     };
-    let r = match region_of(&state, &p, id).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
-    let mut body = json!({ "enabled": form.contains_key("enabled") });
+    match done {
+        Ok(saved) => render_region(&m, &p, &saved, StatusCode::OK, None, Some(notice.into())),
+        Err(e) => match refusal(e) {
+            Ok((status, msg)) => {
+                let refused = match which {
+                    RegionForm::Settings => RegionRefusal::Settings(&form, msg),
+                    RegionForm::Languages => RegionRefusal::Languages(&form, msg),
+                };
+                render_region(&m, &p, &r, status, Some(refused), None)
+            }
+            Err(res) => res,
+        },
+    }
+}
+
+/// The body of the languages PUT a languages form sends.
+fn languages_body(form: &Fields) -> Value {
+    let mut body = json!({ "enabled": form.has("enabled") });
     let default_language = form.get("defaultLanguage").map(|s| s.trim()).unwrap_or("");
     if !default_language.is_empty() {
         body["defaultLanguage"] = json!(default_language);
     }
-    body["languages"] = json!(list_of(
-        form.get("languages").map(String::as_str).unwrap_or("")
-    ));
-    let done = match accord_core::schema::parse(&body, regions::languages_schema()) {
-        Ok(b) => region_routes::save_languages(&state, r.clone(), &b).await,
-        Err(e) => Err(e.into()),
-    };
-    match done {
-        Ok(saved) => render_region(
-            &m,
-            &p,
-            &saved,
-            StatusCode::OK,
-            None,
-            Some("Languages saved.".into()),
-        ),
-        Err(e) => match refusal(e) {
-            Ok((status, msg)) => render_region(
-                &m,
-                &p,
-                &r,
-                status,
-                Some(RegionRefusal::Languages(&form, msg)),
-                None,
-            ),
-            Err(res) => res,
-        },
-    }
+    body["languages"] = json!(list_of(form.get("languages").unwrap_or("")));
+    body
 }
 
 #[derive(Template)]
@@ -1098,14 +1002,9 @@ async fn preview(
     headers: HeaderMap,
     ext: axum::http::Extensions,
 ) -> Response {
-    let (_, p) = match reader(&state, &browser, org, project).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let r = match region_of(&state, &p, id).await {
-        Ok(r) => r,
-        Err(res) => return res,
-    };
+    let (_, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let r = or_answer!(region_of(&state, &p, id).await);
     let base = api_base(&state, &headers, &ext);
     let mut res = page(
         StatusCode::OK,
@@ -1185,20 +1084,16 @@ async fn trackers_page(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (m, p) = match reader(&state, &browser, org, project).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let q = form_of(raw.as_deref().unwrap_or("").as_bytes());
-    let filter = q.get("category").cloned().unwrap_or_default();
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let q = Fields::query(raw.as_deref());
+    let filter = q.one("category");
     let offset = q
         .get("offset")
         .and_then(|o| o.parse::<i64>().ok())
         .unwrap_or(0)
         .max(0);
-    let notice = q
-        .contains_key("saved")
-        .then(|| "Classification saved.".to_string());
+    let notice = q.has("saved").then(|| "Classification saved.".to_string());
     render_trackers(
         &state,
         &m,
@@ -1242,19 +1137,14 @@ async fn render_trackers(
         tracker_type: None,
         origin: None,
     };
-    let one = Page {
-        offset: 0,
-        limit: 1,
-        sort: "name".into(),
-        desc: false,
+    let by_category: HashMap<String, i64> = match state.store.tracker_category_counts(p.id).await {
+        Ok(c) => c.into_iter().collect(),
+        Err(e) => return internal(e),
     };
     let mut counts = Vec::new();
     let mut all_total = 0;
     for c in CATEGORIES {
-        let n = match state.store.list_trackers(&of(Some(c)), &one).await {
-            Ok((n, _)) => n,
-            Err(e) => return internal(e),
-        };
+        let n = by_category.get(*c).copied().unwrap_or(0);
         all_total += n;
         counts.push(CategoryCount {
             label: label(c),
@@ -1346,27 +1236,16 @@ async fn classify(
     Path((org, project, id)): Path<(Uuid, Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let category = form.get("category").cloned().unwrap_or_default();
-    let filter = form.get("filter").cloned().unwrap_or_default();
-    let mut t = match state.store.get_tracker(p.id, id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return forbidden(),
-        Err(e) => return internal(e),
-    };
-    let done = match trackers::parse_patch(&json!({ "category": category })) {
-        Ok(b) => {
-            trackers::apply_patch(&mut t, &b, now_ms());
-            state.store.update_tracker(&t).await.map_err(ApiError::from)
-        }
-        Err(e) => Err(e.into()),
-    };
+    let form = Fields::parse(&raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
+    let category = form.one("category");
+    let filter = form.one("filter");
+    let body = json!({ "category": category });
+    let done = trackers_routes::update_tracker(&state, Ok(&p), id, &body).await;
     match done {
-        Ok(()) => {
+        Ok(_) => {
             let mut to = format!("/console/o/{org}/p/{project}/trackers?saved=1");
             if CATEGORIES.contains(&filter.as_str()) {
                 to.push_str(&format!("&category={filter}"));
@@ -1527,14 +1406,12 @@ async fn scans_page(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (m, p) = match reader(&state, &browser, org, project).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    let q = form_of(raw.as_deref().unwrap_or("").as_bytes());
-    let notice = if q.contains_key("started") {
+    let (m, p) =
+        or_answer!(Member::of_project(&state, &browser, (org, project), Role::Viewer).await);
+    let q = Fields::query(raw.as_deref());
+    let notice = if q.has("started") {
         Some("The scan has started; reload this page to see its results.".to_string())
-    } else if q.contains_key("saved") {
+    } else if q.has("saved") {
         Some("Schedule saved.".to_string())
     } else {
         None
@@ -1547,7 +1424,7 @@ async fn render_scans(
     m: &Member,
     p: &Project,
     status: StatusCode,
-    schedule_refused: Option<(&HashMap<String, String>, String)>,
+    schedule_refused: Option<(&Fields, String)>,
     error: Option<String>,
     notice: Option<String>,
 ) -> Response {
@@ -1657,11 +1534,10 @@ async fn schedule_save(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let form = Fields::parse(&raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     let mut body = Map::new();
     for d in SCHEDULE_FIELDS {
         body.insert(d.name.to_string(), sent(d, &form));
@@ -1690,11 +1566,10 @@ async fn scan_now(
     Path((org, project)): Path<(Uuid, Uuid)>,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = form_of(&raw);
-    let (m, p) = match writer(&state, &browser, org, project, &form).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let form = Fields::parse(&raw);
+    let (m, p) = or_answer!(
+        Member::writing_project(&state, &browser, (org, project), form.csrf(), Role::Admin).await
+    );
     match tracker_scans::run_now(&state, p.clone()).await {
         Ok(_) => see_other(&format!("/console/o/{org}/p/{project}/scans?started=1")),
         Err(e) => match refusal(e) {

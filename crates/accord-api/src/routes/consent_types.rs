@@ -10,6 +10,7 @@ use accord_core::consent::{
 };
 use accord_core::query::{self, p, paging, Kind, Param};
 use accord_core::schema::{check_str, published, string};
+use accord_core::store::Project;
 use accord_core::time::now_ms;
 use accord_core::Error;
 use axum::extract::{RawQuery, State};
@@ -17,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
+use uuid::Uuid;
 
 pub const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/consent-types";
 pub const ONE: &str =
@@ -115,10 +117,42 @@ async fn create(
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<ConsentType>> {
-    let input = consent::parse_type_create(&raw)?;
-    let project = scope.project()?;
-    let t = state.store.create_consent_type(project, input).await?;
-    Ok(created(t))
+    Ok(created(create_type(&state, scope.project(), &raw).await?))
+}
+
+/// Creates a consent type of `project` from a Privacy API body (§4.1): the body's schema
+/// first (400 before the project's 404), then the store's write (422 for a clash). The
+/// route and the console's consent-type form both create with it.
+pub async fn create_type(
+    state: &AppState,
+    project: accord_core::Result<&Project>,
+    raw: &Value,
+) -> accord_core::Result<ConsentType> {
+    let input = consent::parse_type_create(raw)?;
+    let project = project?;
+    Ok(state.store.create_consent_type(project, input).await?)
+}
+
+/// Applies a Privacy API PATCH body to consent type `id` of `project` (§4.1): the body's
+/// schema first, then the store's update; `Ok(None)` when the type does not exist. The
+/// route and the console's consent-type page both change a type with it.
+pub async fn update_type(
+    state: &AppState,
+    project: accord_core::Result<&Project>,
+    id: Uuid,
+    raw: &Value,
+) -> accord_core::Result<Option<ConsentType>> {
+    let patch = consent::parse_type_patch(raw)?;
+    let project = project?;
+    Ok(state
+        .store
+        .update_consent_type(
+            project.organization_id,
+            project.id,
+            id,
+            Box::new(move |t| consent::apply_type_patch(t, &patch, now_ms())),
+        )
+        .await?)
 }
 
 async fn get_one(
@@ -142,19 +176,8 @@ async fn update(
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<ConsentType>> {
-    let org = scope.org;
-    let pid = scope.project_id;
     let id = scope.id("consentTypeId")?;
-    let patch = consent::parse_type_patch(&raw)?;
-    scope.project()?;
-    let updated = state
-        .store
-        .update_consent_type(
-            org,
-            pid,
-            id,
-            Box::new(move |t| consent::apply_type_patch(t, &patch, now_ms())),
-        )
+    let updated = update_type(&state, scope.project(), id, &raw)
         .await?
         .ok_or_else(Error::not_found)?;
     Ok(ok(updated))

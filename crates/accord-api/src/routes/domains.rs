@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
+use uuid::Uuid;
 
 const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/domains";
 const ONE: &str = "/organizations/{organizationId}/projects/{projectId}/domains/{domainId}";
@@ -121,9 +122,21 @@ async fn delete(
     State(state): State<AppState>,
     scope: ProjectScope<Admin>,
 ) -> ApiResult<Json<Domain>> {
-    let d = found(&state, &scope).await?;
+    Ok(ok(
+        remove(&state, scope.project()?, scope.id("domainId")?).await?
+    ))
+}
+
+/// Deletes domain `id` of `project` (§7.2): `NotFound` when the project has no such domain.
+/// The route and the console's remove button both delete with it.
+pub async fn remove(state: &AppState, project: &Project, id: Uuid) -> accord_core::Result<Domain> {
+    let d = state
+        .store
+        .get_domain(project.id, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
     state.store.delete_domain(d.project_id, d.id).await?;
-    Ok(ok(d))
+    Ok(d)
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.

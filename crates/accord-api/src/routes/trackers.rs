@@ -7,7 +7,7 @@ use crate::respond::{created, ok, Json, Page};
 use crate::AppState;
 use accord_core::query::{self, p, paging, Kind, Param};
 use accord_core::schema::{published, string};
-use accord_core::store::{Entity, StoreError};
+use accord_core::store::{Entity, Project, StoreError};
 use accord_core::time::now_ms;
 use accord_core::trackers::{
     self, Tracker, TrackerFilter, TrackerView, CATEGORIES, ORIGINS, TRACKER_SORTS, TRACKER_TYPES,
@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
+use uuid::Uuid;
 
 const COLLECTION: &str = "/organizations/{organizationId}/projects/{projectId}/trackers";
 const ONE: &str = "/organizations/{organizationId}/projects/{projectId}/trackers/{trackerId}";
@@ -85,7 +86,7 @@ async fn create(
     let mut names: Vec<String> = items.iter().filter_map(|i| i.body.name.clone()).collect();
     names.sort_unstable();
     names.dedup();
-    let matched: Vec<uuid::Uuid> = items
+    let matched: Vec<Uuid> = items
         .iter()
         .filter_map(|i| i.body.matched_tracker_id)
         .collect();
@@ -138,11 +139,29 @@ async fn update(
     scope: ProjectScope<Admin>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<TrackerView>> {
-    let b = trackers::parse_patch(&raw)?;
-    let mut t = found(&state, &scope).await?;
+    let id = scope.id("trackerId")?;
+    let t = update_tracker(&state, scope.project(), id, &raw).await?;
+    Ok(ok(TrackerView::from(&t)))
+}
+
+/// Applies a Privacy API PATCH body to tracker `id` of `project` (§7.10): the body's schema
+/// first (400 before the project's 404), then the tracker (404) and the store's write. The
+/// route and the console's classification form both change a tracker with it.
+pub async fn update_tracker(
+    state: &AppState,
+    project: accord_core::Result<&Project>,
+    id: Uuid,
+    raw: &Value,
+) -> accord_core::Result<Tracker> {
+    let b = trackers::parse_patch(raw)?;
+    let mut t = state
+        .store
+        .get_tracker(project?.id, id)
+        .await?
+        .ok_or_else(Error::not_found)?;
     trackers::apply_patch(&mut t, &b, now_ms());
     state.store.update_tracker(&t).await?;
-    Ok(ok(TrackerView::from(&t)))
+    Ok(t)
 }
 
 async fn delete(

@@ -14,7 +14,8 @@ both!(
     scans_show_the_schedule_and_replay_findings,
     a_scan_is_run_from_the_console,
     viewers_read_site_setup_but_cannot_change_it,
-    the_site_setup_works_in_a_browser
+    the_site_setup_works_in_a_browser,
+    each_card_shows_its_first_hundred_domains
 );
 
 fn site(s: &Server) -> String {
@@ -873,4 +874,60 @@ async fn a_scan_is_run_from_the_console(b: accord_store::Backend) {
         ))
         .await;
     assert!(a.body.contains("cdn.example.net/a.js"), "{}", a.body);
+}
+
+/// The Site page reads the domains of every project at once: each project's card shows its
+/// own first 100 by domain, and counts the others.
+async fn each_card_shows_its_first_hundred_domains(b: accord_store::Backend) {
+    let s = start(b).await;
+    let mut owner = owner(&s).await;
+    let (status, shop) = s
+        .post(
+            &format!("/privacy-v1/organizations/{}/projects", s.org),
+            json!({"name": "Shop", "domains": ["shop.example.org"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{shop}");
+    let shop_id = shop["id"].as_str().unwrap().to_string();
+    // Added in reverse, so the page's order is the domain's, not the insertion's.
+    for i in (0..102).rev() {
+        let (status, d) = s
+            .post(
+                &s.project_path("/domains"),
+                json!({ "domain": format!("d{i:03}.example.com") }),
+            )
+            .await;
+        assert_eq!(status, 201, "{d}");
+    }
+    let (_, list) = s.get(&s.project_path("/domains")).await;
+    let total = list["total"].as_i64().unwrap();
+    assert!(total >= 102, "{list}");
+    let a = owner.get(&site(&s)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let card = |id: &str| {
+        let at = a
+            .body
+            .find(&format!(
+                "<section class=\"card site-project\" id=\"project-{id}\""
+            ))
+            .unwrap_or_else(|| panic!("the card of {id}: {}", a.body));
+        let rest = &a.body[at + 1..];
+        rest[..rest.find("<section").unwrap_or(rest.len())].to_string()
+    };
+    let shown = |card: &str| -> Vec<String> {
+        card.split("<span class=\"site-domain\">")
+            .skip(1)
+            .map(|x| x[..x.find('<').unwrap()].to_string())
+            .collect()
+    };
+    let main = card(&s.project.to_string());
+    let expected: Vec<String> = (0..100).map(|i| format!("d{i:03}.example.com")).collect();
+    assert_eq!(shown(&main), expected);
+    assert!(
+        main.contains(&format!("and {} more", total - 100)),
+        "{main}"
+    );
+    let shop = card(&shop_id);
+    assert_eq!(shown(&shop), ["shop.example.org"]);
+    assert!(!shop.contains(" more (see the Privacy API)"), "{shop}");
 }
