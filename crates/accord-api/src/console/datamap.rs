@@ -4,8 +4,10 @@
 //! goes through the same functions as its routes (`routes::data_systems::write_system`,
 //! `routes::data_system_attributes::write_attribute`), so the rules and the 422 messages
 //! are the API's; the CSV is the one `GET …/records-of-processing?format=csv` answers.
-use super::org::{field_of, forbidden, refusal, Fields, Member, OrgNav};
-use super::{internal, page, see_other, Browser};
+use super::org::{
+    field_of, forbidden, refusal, Admin, Fields, Member, OrgNav, Reading, Viewer, Writing,
+};
+use super::{internal, page, see_other};
 use crate::routes::data_system_attributes::{delete_attribute, write_attribute};
 use crate::routes::data_systems::{delete_system, write_system};
 use crate::routes::records_of_processing;
@@ -15,7 +17,7 @@ use accord_core::datamap::{self, AttributeKind, DataMap, DataSystem, Index, RopI
 use accord_core::query::{self, Page};
 use accord_core::Error;
 use askama::Template;
-use axum::extract::{Path, RawForm, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -390,11 +392,9 @@ async fn render_index(
 
 async fn index(
     State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
+    Reading(m, _): Reading<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let offset = raw
         .as_deref()
         .unwrap_or("")
@@ -410,14 +410,8 @@ async fn index(
     render_index(&state, &m, offset, StatusCode::OK, None, notice).await
 }
 
-async fn create(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
-) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+async fn create(State(state): State<AppState>, Writing(m, f, _): Writing<Admin>) -> Response {
+    let org = m.org.id;
     let form = SystemForm::from_fields(&f);
     match write_system(&state, &m.org, None, &form.body(None)).await {
         Ok(v) => see_other(&format!("/console/o/{}/data-map/systems/{}", org, v.id)),
@@ -519,21 +513,18 @@ async fn render_system(
 
 async fn system_page(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Reading(m, _): Reading<Viewer>,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_system(&state, &m, id, StatusCode::OK, None, None).await
 }
 
 async fn change_system(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
-    RawForm(raw): RawForm,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     if f.one("action") == "delete" {
         return match delete_system(&state, &m.org, id).await {
             Ok(_) => see_other(&format!("/console/o/{org}/data-map?deleted=1")),
@@ -745,10 +736,8 @@ async fn render_attributes(
 
 async fn attributes_page(
     State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
+    Reading(m, _): Reading<Viewer>,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_attributes(&state, &m, StatusCode::OK, None, None).await
 }
 
@@ -756,12 +745,9 @@ async fn attributes_page(
 /// delete (`id`), for the kind `kind` (its path segment).
 async fn change_attribute(
     State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     let Some(kind) =
         AttributeKind::from_path(&f.one("kind")).filter(|k| AttributeKind::editable().contains(k))
     else {
@@ -902,10 +888,9 @@ fn editable_kind(path: &str) -> Option<AttributeKind> {
 
 async fn attribute_page(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
+    Path((_, kind, id)): Path<(Uuid, String, Uuid)>,
+    Reading(m, _): Reading<Viewer>,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
@@ -915,12 +900,10 @@ async fn attribute_page(
 /// An attribute's form: a PATCH of its fields and of the systems linked to it.
 async fn change_one_attribute(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, kind, id)): Path<(Uuid, String, Uuid)>,
-    RawForm(raw): RawForm,
+    Path((_, kind, id)): Path<(Uuid, String, Uuid)>,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     let Some(kind) = editable_kind(&kind) else {
         return forbidden();
     };
@@ -995,12 +978,7 @@ struct RecordPage {
     rows: Vec<RopRow>,
 }
 
-async fn record_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
+async fn record_page(State(state): State<AppState>, Reading(m, _): Reading<Viewer>) -> Response {
     let q = match query::parse(None, datamap::rop_params()) {
         Ok(q) => q,
         Err(e) => return internal(e),
@@ -1017,12 +995,7 @@ async fn record_page(
 }
 
 /// The CSV file of the record: the answer of `GET …/records-of-processing?format=csv`.
-async fn record_csv(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
+async fn record_csv(State(state): State<AppState>, Reading(m, _): Reading<Viewer>) -> Response {
     match records_of_processing::answer(&state, m.org.clone(), Some("format=csv")).await {
         Ok(mut res) => {
             res.headers_mut().insert(

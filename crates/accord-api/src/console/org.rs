@@ -7,8 +7,12 @@ use crate::AppState;
 use accord_core::auth::{Principal, Role};
 use accord_core::store::{Organization, Project};
 use accord_core::Error;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawForm, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::marker::PhantomData;
 use uuid::Uuid;
 
 /// The console's sections of an organization, in the order of its navigation.
@@ -263,6 +267,71 @@ pub fn refusal(e: impl Into<Error>) -> Result<(StatusCode, String), Response> {
 pub fn api_refusal(e: &Error) -> (StatusCode, String) {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
     (status, e.public_message())
+}
+
+/// The organization role a console page needs, as a type (for [`Reading`] and [`Writing`]).
+pub trait Need {
+    const ROLE: Role;
+}
+
+/// At least a viewer of the organization.
+pub struct Viewer;
+/// At least an admin of the organization.
+pub struct Admin;
+
+impl Need for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+
+impl Need for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// The organization named by the path's `{org}` (400 when it is not a UUID, as `Path`).
+async fn org_in_path(parts: &mut Parts, state: &AppState) -> Result<Uuid, Response> {
+    let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    params
+        .get("org")
+        .and_then(|o| Uuid::parse_str(o).ok())
+        .ok_or_else(|| (StatusCode::BAD_REQUEST, "Invalid URL: org is not a UUID").into_response())
+}
+
+/// A page of the organization in the path read by a member with at least `N::ROLE`
+/// ([`Member::at_least`]: the sign-in redirect, or 403).
+pub struct Reading<N>(pub Member, pub PhantomData<N>);
+
+impl<N: Need> FromRequestParts<AppState> for Reading<N> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let browser = Browser::from_request_parts(parts, state).await?;
+        let org = org_in_path(parts, state).await?;
+        let m = Member::at_least(state, &browser, org, N::ROLE).await?;
+        Ok(Reading(m, PhantomData))
+    }
+}
+
+/// A form posted to the organization in the path by a member with at least `N::ROLE`
+/// ([`Member::writing`]: the form's token checked first), with the form's fields.
+pub struct Writing<N>(pub Member, pub Fields, pub PhantomData<N>);
+
+impl<N: Need> FromRequest<AppState> for Writing<N> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let browser = Browser::from_request_parts(&mut parts, state).await?;
+        let org = org_in_path(&mut parts, state).await?;
+        let req = Request::from_parts(parts, body);
+        let RawForm(raw) = RawForm::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let f = Fields::parse(&raw);
+        let m = Member::writing(state, &browser, org, f.csrf(), N::ROLE).await?;
+        Ok(Writing(m, f, PhantomData))
+    }
 }
 
 /// A form sent as `application/x-www-form-urlencoded` (or a query string), repeated keys

@@ -2,13 +2,15 @@
 //! delete. Each runs the Privacy API's own code for `POST …/files`, `GET …/files/{name}`
 //! and `DELETE …/files/{name}` (§3.8, `routes::files`), with the roles that route checks:
 //! viewers download, limited members and above upload and delete.
-use super::org::{api_refusal, forbidden, refuse_write};
+use super::org::{api_refusal, forbidden, refuse_write, Member};
 use super::requests::{load, render_request_page};
 use super::{internal, see_other, Browser};
 use crate::routes::files::{self, Form, Upload};
 use crate::AppState;
 use accord_core::auth::Role;
 use accord_core::compliance::Actor;
+use accord_core::compliance::ComplianceRequest;
+use accord_core::store::Project;
 use accord_core::Error;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -86,27 +88,38 @@ async fn upload(
         body,
     )
     .await;
+    let before = cr.files.len();
     match done {
-        Ok(updated) => {
-            let n = updated.files.len().saturating_sub(cr.files.len());
-            let notice = Some(if n == 1 {
-                "Uploaded 1 file.".to_string()
-            } else {
-                format!("Uploaded {n} files.")
-            });
-            render_request_page(
-                &state,
-                (m, p, updated),
-                StatusCode::OK,
-                (None, notice, None),
-            )
-            .await
-        }
         Err(Error::Forbidden(_)) => Browser::forbidden(),
         Err(e) if e.status() >= 500 && e.status() != 503 => internal(e),
+        done => {
+            shown(&state, (m, p, cr), done, |updated| {
+                match updated.files.len().saturating_sub(before) {
+                    1 => "Uploaded 1 file.".to_string(),
+                    n => format!("Uploaded {n} files."),
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// The request's page after a change to its files: `notice` over the changed request, or
+/// the API's refusal next to the files over the request as it was.
+async fn shown(
+    state: &AppState,
+    (m, p, cr): (Member, Project, ComplianceRequest),
+    done: Result<ComplianceRequest, Error>,
+    notice: impl FnOnce(&ComplianceRequest) -> String,
+) -> Response {
+    match done {
+        Ok(updated) => {
+            let notice = Some(notice(&updated));
+            render_request_page(state, (m, p, updated), StatusCode::OK, (None, notice, None)).await
+        }
         Err(e) => {
             let (status, message) = api_refusal(&e);
-            render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
+            render_request_page(state, (m, p, cr), status, (None, None, Some(message))).await
         }
     }
 }
@@ -153,21 +166,8 @@ async fn delete(
         account_id: Some(m.who.key_id),
     };
     match files::remove_file(&state, (org, p.id, cr.id), actor, name.clone()).await {
-        Ok(updated) => {
-            let notice = Some(format!("Deleted {name}."));
-            render_request_page(
-                &state,
-                (m, p, updated),
-                StatusCode::OK,
-                (None, notice, None),
-            )
-            .await
-        }
         Err(Error::Forbidden(_)) => forbidden(),
         Err(e) if e.status() >= 500 => internal(e),
-        Err(e) => {
-            let (status, message) = api_refusal(&e);
-            render_request_page(&state, (m, p, cr), status, (None, None, Some(message))).await
-        }
+        done => shown(&state, (m, p, cr), done, |_| format!("Deleted {name}.")).await,
     }
 }

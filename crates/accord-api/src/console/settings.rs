@@ -4,7 +4,7 @@
 //! `routes::api_keys::{create_key, revoke_key}`), with the signed-in User as the caller, so
 //! the role and owner rules (§2.3) and the 422 messages are the API's. Like those routes,
 //! the pages are an admin's or owner's: other members see why and nothing else.
-use super::org::{field_of, forbidden, Fields, Member, OrgNav};
+use super::org::{field_of, forbidden, Admin, Fields, Member, OrgNav, Reading, Viewer, Writing};
 use super::{internal, page, see_other, Browser};
 use crate::routes::api_keys::{self, create_key, revoke_key};
 use crate::routes::emails::{self, create_email, delete_email, EmailView};
@@ -16,7 +16,7 @@ use accord_core::auth::Role;
 use accord_core::users::{UserView, USER_STATUSES};
 use accord_core::Error;
 use askama::Template;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -155,14 +155,7 @@ async fn index(State(state): State<AppState>, browser: Browser, Path(org): Path<
 }
 
 /// The invitation form: `POST …/users` with the email, name and role typed.
-async fn invite(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
-) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+async fn invite(State(state): State<AppState>, Writing(m, f, _): Writing<Admin>) -> Response {
     let typed = InviteForm {
         email: f.one("email"),
         name: f.one("name"),
@@ -265,10 +258,9 @@ async fn render_user(
 
 async fn user_page(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Reading(m, _): Reading<Admin>,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
     render_user(&state, &m, id, StatusCode::OK, None, None).await
 }
 
@@ -276,12 +268,10 @@ async fn user_page(
 /// remove.
 async fn change_user(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
-    RawForm(raw): RawForm,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     if f.one("action") == "remove" {
         return match remove_user(&state, &m.who, &m.org, id).await {
             Ok(u) => {
@@ -387,25 +377,14 @@ async fn render_keys(
     page(status, &p)
 }
 
-async fn keys_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Admin).await);
+async fn keys_page(State(state): State<AppState>, Reading(m, _): Reading<Admin>) -> Response {
     let typed = (String::new(), "viewer".to_string());
     render_keys(&state, &m, StatusCode::OK, typed, None, None, None).await
 }
 
 /// The API keys page's forms: `action` create (name and role) or revoke (`id`).
-async fn change_keys(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
-) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+async fn change_keys(State(state): State<AppState>, Writing(m, f, _): Writing<Admin>) -> Response {
+    let org = m.org.id;
     let fresh = (String::new(), "viewer".to_string());
     if f.one("action") == "revoke" {
         let Ok(id) = Uuid::parse_str(&f.one("id")) else {
@@ -501,24 +480,16 @@ async fn render_emails(
     page(status, &p)
 }
 
-async fn emails_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
+async fn emails_page(State(state): State<AppState>, Reading(m, _): Reading<Viewer>) -> Response {
     render_emails(&state, &m, StatusCode::OK, Default::default(), None, None).await
 }
 
 /// The emails page's forms: `action` add (email, name) or delete (`id`).
 async fn change_emails(
     State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     let typed = (f.one("email"), f.one("name"));
     let done = if f.one("action") == "delete" {
         match Uuid::parse_str(&f.one("id")) {
@@ -719,23 +690,15 @@ async fn render_policies(
     page(status, &p)
 }
 
-async fn policies_page(
-    State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
+async fn policies_page(State(state): State<AppState>, Reading(m, _): Reading<Viewer>) -> Response {
     render_policies(&state, &m, StatusCode::OK, None, None, None).await
 }
 
 async fn create_policy_form(
     State(state): State<AppState>,
-    browser: Browser,
-    Path(org): Path<Uuid>,
-    RawForm(raw): RawForm,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match create_policy(&state, org, &form.body(org)).await {
@@ -825,21 +788,18 @@ async fn render_policy(
 
 async fn policy_page(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Reading(m, _): Reading<Viewer>,
 ) -> Response {
-    let m = or_answer!(Member::at_least(&state, &browser, org, Role::Viewer).await);
     render_policy(&state, &m, id, StatusCode::OK, None, None, None).await
 }
 
 async fn change_policy(
     State(state): State<AppState>,
-    browser: Browser,
-    Path((org, id)): Path<(Uuid, Uuid)>,
-    RawForm(raw): RawForm,
+    Path((_, id)): Path<(Uuid, Uuid)>,
+    Writing(m, f, _): Writing<Admin>,
 ) -> Response {
-    let f = Fields::parse(&raw);
-    let m = or_answer!(Member::writing(&state, &browser, org, f.csrf(), Role::Admin).await);
+    let org = m.org.id;
     let projects = or_answer!(project_names(&state, org).await);
     let form = PolicyForm::from_fields(&f, &projects);
     match update_policy(&state, org, id, &form.body(org)).await {
