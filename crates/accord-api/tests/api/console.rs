@@ -944,9 +944,102 @@ pub(crate) fn fill_and_send(fields: &[(&str, &str)], form: &str) -> String {
     js
 }
 
+/// Each form (path and fields) posted by `who` with the form token `csrf` is refused: 403.
+pub(crate) async fn refused<P: AsRef<str>>(
+    who: &mut Browser<'_>,
+    csrf: &str,
+    forms: impl IntoIterator<Item = (P, Vec<(&str, &str)>)>,
+) {
+    for (path, fields) in forms {
+        let path = path.as_ref();
+        let mut form = vec![("csrf", csrf)];
+        form.extend_from_slice(&fields);
+        let a = who.post(path, &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}: {}", a.body);
+    }
+}
+
+/// The object a console form created, its answer a 303 to the object's page: that page,
+/// the object's id, and the Privacy API's view of it (`{kind}/{id}` in the organization).
+pub(crate) async fn created(
+    s: &Server,
+    a: Answer,
+    kind: &str,
+) -> (String, String, serde_json::Value) {
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = a.location.unwrap();
+    let id = page.rsplit('/').next().unwrap().to_string();
+    let path = format!("/privacy-v1/organizations/{}{kind}/{id}", s.org);
+    let (status, api) = s.get(&path).await;
+    assert_eq!(status, 200, "{api}");
+    (page, id, api)
+}
+
+/// The text of the page's notice (`.notice`).
+pub(crate) async fn notice_of(tab: &crate::browser::Tab) -> serde_json::Value {
+    tab.eval("document.querySelector('.notice').innerText")
+        .await
+}
+
 pub(crate) async fn no_serious_violations(tab: &crate::browser::Tab, axe_js: &str, page: &str) {
     let found = crate::browser::axe(tab, axe_js).await;
     assert!(found.is_empty(), "{page}: {found:#?}");
+}
+
+/// Sets up the owner's account on the first-start page open in `tab` (name, email and
+/// [`PASSWORD`]) and waits for the console's home.
+pub(crate) async fn set_up_owner(tab: &crate::browser::Tab) {
+    submit_and_wait(
+        tab,
+        &fill_and_send(
+            &[
+                ("email", "owner@example.com"),
+                ("name", "Olive Owner"),
+                ("password", PASSWORD),
+            ],
+            "main form",
+        ),
+        "/console",
+    )
+    .await;
+}
+
+/// A Chromium tab signed in as the organization's owner through the first-start link.
+pub(crate) async fn owner_tab(
+    browser: &crate::browser::Browser,
+    s: &Server,
+) -> crate::browser::Tab {
+    let token = owner_link(s).await;
+    let tab = browser
+        .open(&s.url(&format!("/console/setup/{token}")))
+        .await;
+    set_up_owner(&tab).await;
+    tab
+}
+
+/// axe-core finds no serious or critical violation on the page (`name`), and its
+/// screenshot is saved as `shot`.
+pub(crate) async fn look(tab: &crate::browser::Tab, axe_js: &str, name: &str, shot: &str) {
+    no_serious_violations(tab, axe_js, name).await;
+    tab.screenshot(shot).await;
+}
+
+/// Gives the tab a phone's screen: 390 × 844 CSS pixels.
+pub(crate) async fn narrow(tab: &crate::browser::Tab) {
+    tab.page
+        .execute(
+            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
+                390, 844, 2.0, true,
+            ),
+        )
+        .await
+        .unwrap();
+}
+
+/// Whether the page is no wider than the viewport (`true` when it fits).
+pub(crate) async fn fits(tab: &crate::browser::Tab) -> serde_json::Value {
+    tab.eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await
 }
 
 async fn the_console_works_in_a_browser(b: accord_store::Backend) {
@@ -969,25 +1062,11 @@ async fn the_console_works_in_a_browser(b: accord_store::Backend) {
     let tab = browser
         .open(&s.url(&format!("/console/setup/{token}")))
         .await;
-    no_serious_violations(&tab, &axe_js, "setup").await;
-    tab.screenshot("console-setup").await;
-    submit_and_wait(
-        &tab,
-        &fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    look(&tab, &axe_js, "setup", "console-setup").await;
+    set_up_owner(&tab).await;
     let text = tab.eval("document.body.innerText").await;
     assert!(text.as_str().unwrap().contains("Acme"), "{text}");
-    no_serious_violations(&tab, &axe_js, "home").await;
-    tab.screenshot("console-home").await;
+    look(&tab, &axe_js, "home", "console-home").await;
     // The inbox: the overdue request first and marked.
     tab.goto(&s.url(&format!("/console/o/{}/requests", s.org)))
         .await;
@@ -995,35 +1074,24 @@ async fn the_console_works_in_a_browser(b: accord_store::Backend) {
         .eval("document.querySelector('table.inbox tbody tr').innerText")
         .await;
     assert!(first.as_str().unwrap().contains("overdue"), "{first}");
-    no_serious_violations(&tab, &axe_js, "inbox").await;
-    tab.screenshot("console-inbox").await;
+    look(&tab, &axe_js, "inbox", "console-inbox").await;
     // The request page: acknowledge with its button.
     let id = cr["id"].as_str().unwrap();
     let path = format!("/console/o/{}/p/{}/requests/{id}", s.org, s.project);
     tab.goto(&s.url(&path)).await;
-    no_serious_violations(&tab, &axe_js, "request").await;
-    tab.screenshot("console-request").await;
+    look(&tab, &axe_js, "request", "console-request").await;
     submit_and_wait(
         &tab,
         "document.querySelector('input[name=action][value=acknowledge]').form.requestSubmit();",
         &path,
     )
     .await;
-    let notice = tab
-        .eval("document.querySelector('.notice').innerText")
-        .await;
+    let notice = notice_of(&tab).await;
     assert_eq!(notice, "Saved.");
     let api = format!("{}/{id}", s.project_path("/compliance-requests"));
     assert_eq!(s.get(&api).await.1["status"], "acknowledged");
     // Readable on a narrow screen: nothing wider than the viewport.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     tab.goto(&s.url(&format!("/console/o/{}/requests", s.org)))
         .await;
     tab.screenshot("console-inbox-narrow").await;
@@ -1034,8 +1102,7 @@ async fn the_console_works_in_a_browser(b: accord_store::Backend) {
         "/console/sign-in",
     )
     .await;
-    no_serious_violations(&tab, &axe_js, "sign-in").await;
-    tab.screenshot("console-sign-in").await;
+    look(&tab, &axe_js, "sign-in", "console-sign-in").await;
     submit_and_wait(
         &tab,
         &fill_and_send(

@@ -1,7 +1,9 @@
 //! The web console's consent pages, in a real server (and headless Chromium where they run in one).
 use crate::both;
 use crate::common::*;
-use crate::console::{csrf_of, member, no_serious_violations, owner, Browser};
+use crate::console::{
+    csrf_of, fits, look, member, narrow, no_serious_violations, owner, owner_tab, Browser,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -362,45 +364,45 @@ async fn consent_types_are_created_and_edited_with_the_api_rules(b: accord_store
         a.body
     );
     assert!(a.body.contains(r#"value="News Letter""#));
-    let a = owner
-        .submit(
-            &types,
-            &[
-                ("category", "communication"),
-                ("subcategory", "email"),
-                ("label", "newsletter"),
-                ("name", "Newsletter"),
-                ("status", "active"),
-                ("required", "true"),
-            ],
-        )
-        .await;
+    let more = [("status", "active"), ("required", "true")];
+    let a = email_type(&mut owner, &types, ("newsletter", "Newsletter"), &more).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert!(a.body.contains("Consent type Newsletter created."));
-    let (_, list) = s
-        .get(&s.project_path("/consent-types?label=newsletter"))
-        .await;
+    let list = newsletters(&s).await;
     assert_eq!(list["items"][0]["name"], "Newsletter");
     assert_eq!(list["items"][0]["subcategory"], json!(["email"]));
     assert_eq!(list["items"][0]["required"], true);
     // The same key again: the store's 422.
-    let a = owner
-        .submit(
-            &types,
-            &[
-                ("category", "communication"),
-                ("subcategory", "email"),
-                ("label", "newsletter"),
-                ("name", "Newsletter 2"),
-            ],
-        )
-        .await;
+    let a = email_type(&mut owner, &types, ("newsletter", "Newsletter 2"), &[]).await;
     assert_eq!(a.status, 422, "{}", a.body);
     assert!(a.body.contains("consent type already exists"));
-    let (_, list) = s
-        .get(&s.project_path("/consent-types?label=newsletter"))
-        .await;
+    let list = newsletters(&s).await;
     assert_eq!(list["count"], 1);
+}
+
+/// The consent types form at `types` sent for the email communication type `label`
+/// named `name`, with the fields `more`.
+async fn email_type(
+    owner: &mut Browser<'_>,
+    types: &str,
+    (label, name): (&str, &str),
+    more: &[(&str, &str)],
+) -> crate::console::Answer {
+    let mut fields = vec![
+        ("category", "communication"),
+        ("subcategory", "email"),
+        ("label", label),
+        ("name", name),
+    ];
+    fields.extend_from_slice(more);
+    owner.submit(types, &fields).await
+}
+
+/// The project's consent types labelled `newsletter`, from the Privacy API.
+async fn newsletters(s: &Server) -> Value {
+    s.get(&s.project_path("/consent-types?label=newsletter"))
+        .await
+        .1
 }
 
 async fn a_person_is_found_by_each_identifier_with_state_and_paged_history(
@@ -660,23 +662,7 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    crate::console::submit_and_wait(
-        &tab,
-        &crate::console::fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", crate::console::PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     let overview = format!("/console/o/{}/consent", s.org);
     tab.goto(&s.url(&overview)).await;
     let bars = tab
@@ -687,8 +673,7 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
         .eval("document.querySelector('svg.chart title').textContent")
         .await;
     assert!(name.as_str().unwrap().contains("accepted"), "{name}");
-    no_serious_violations(&tab, &axe_js, "consent").await;
-    tab.screenshot("console-consent").await;
+    look(&tab, &axe_js, "consent", "console-consent").await;
     tab.eval("document.getElementById('by-type-h').scrollIntoView(); true")
         .await;
     tab.screenshot("console-consent-by-type").await;
@@ -697,8 +682,13 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
         s.org, s.project
     )))
     .await;
-    no_serious_violations(&tab, &axe_js, "consent acceptance").await;
-    tab.screenshot("console-consent-acceptance").await;
+    look(
+        &tab,
+        &axe_js,
+        "consent acceptance",
+        "console-consent-acceptance",
+    )
+    .await;
     tab.goto(&s.url(&overview)).await;
     // The look-up form leads to the person.
     crate::console::submit_and_wait(
@@ -715,19 +705,16 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
     .await;
     let text = tab.eval("document.body.innerText").await;
     assert!(text.as_str().unwrap().contains("pat@example.com"), "{text}");
-    no_serious_violations(&tab, &axe_js, "consent person").await;
-    tab.screenshot("console-consent-person").await;
+    look(&tab, &axe_js, "consent person", "console-consent-person").await;
     tab.goto(&s.url(&format!(
         "/console/o/{}/consent/p/{}/people/{concord}/erase",
         s.org, s.project
     )))
     .await;
-    no_serious_violations(&tab, &axe_js, "consent erase").await;
-    tab.screenshot("console-consent-erase").await;
+    look(&tab, &axe_js, "consent erase", "console-consent-erase").await;
     let types = format!("/console/o/{}/consent/p/{}/types", s.org, s.project);
     tab.goto(&s.url(&types)).await;
-    no_serious_violations(&tab, &axe_js, "consent types").await;
-    tab.screenshot("console-consent-types").await;
+    look(&tab, &axe_js, "consent types", "console-consent-types").await;
     // A refused create shows the message by its field, in the browser too.
     crate::console::submit_and_wait(
         &tab,
@@ -750,24 +737,13 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
     no_serious_violations(&tab, &axe_js, "consent types refused").await;
     let id = type_id(&s, "analytics").await;
     tab.goto(&s.url(&format!("{types}/{id}"))).await;
-    no_serious_violations(&tab, &axe_js, "consent type").await;
-    tab.screenshot("console-consent-type").await;
+    look(&tab, &axe_js, "consent type", "console-consent-type").await;
     // Narrow screens: nothing wider than the viewport.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     tab.goto(&s.url(&overview)).await;
-    let wide = tab
-        .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        .await;
+    let wide = fits(&tab).await;
     assert_eq!(wide, json!(true), "the overview fits 390 px");
-    no_serious_violations(&tab, &axe_js, "consent, narrow").await;
-    tab.screenshot("console-consent-narrow").await;
+    look(&tab, &axe_js, "consent, narrow", "console-consent-narrow").await;
     tab.eval("document.getElementById('by-state-h').scrollIntoView(); true")
         .await;
     tab.screenshot("console-consent-narrow-chart").await;
@@ -776,11 +752,14 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
         s.org, s.project
     )))
     .await;
-    let wide = tab
-        .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        .await;
+    let wide = fits(&tab).await;
     assert_eq!(wide, json!(true), "the person page fits 390 px");
-    no_serious_violations(&tab, &axe_js, "consent person, narrow").await;
-    tab.screenshot("console-consent-person-narrow").await;
+    look(
+        &tab,
+        &axe_js,
+        "consent person, narrow",
+        "console-consent-person-narrow",
+    )
+    .await;
     browser.close().await;
 }

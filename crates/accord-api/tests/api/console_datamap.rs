@@ -6,7 +6,8 @@
 use crate::both;
 use crate::common::*;
 use crate::console::{
-    csrf_of, fill_and_send, member, no_serious_violations, owner, submit_and_wait, PASSWORD,
+    created, csrf_of, fill_and_send, fits, look, member, narrow, owner, owner_tab, refused,
+    PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -32,6 +33,11 @@ async fn attribute(s: &Server, kind: &str, body: Value) -> String {
         .await;
     assert_eq!(status, 201, "{a}");
     a["id"].as_str().unwrap().to_string()
+}
+
+/// The id of a new active attribute `name` of kind `kind`.
+async fn active(s: &Server, kind: &str, name: &str) -> String {
+    attribute(s, kind, json!({"name": name, "status": "active"})).await
 }
 
 /// The id of the predefined relationship `name`.
@@ -63,18 +69,8 @@ async fn systems_total(s: &Server) -> i64 {
 async fn a_system_is_created_linked_edited_and_deleted_from_forms(b: accord_store::Backend) {
     let s = start(b).await;
     let mut owner = owner(&s).await;
-    let cat = attribute(
-        &s,
-        "data-categories",
-        json!({"name": "Email address", "status": "active"}),
-    )
-    .await;
-    let act = attribute(
-        &s,
-        "processing-activities",
-        json!({"name": "Newsletter", "status": "active"}),
-    )
-    .await;
+    let cat = active(&s, "data-categories", "Email address").await;
+    let act = active(&s, "processing-activities", "Newsletter").await;
     let processor = relationship(&s, "Processor").await;
     let project = s.project.to_string();
     let index = format!("/console/o/{}/data-map", s.org);
@@ -94,11 +90,7 @@ async fn a_system_is_created_linked_edited_and_deleted_from_forms(b: accord_stor
             ],
         )
         .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
-    let page = a.location.unwrap();
-    let id = page.rsplit('/').next().unwrap().to_string();
-    let (status, sys) = s.get(&org_path(&s, &format!("/data-systems/{id}"))).await;
-    assert_eq!(status, 200, "{sys}");
+    let (page, id, sys) = created(&s, a, "/data-systems").await;
     assert_eq!(sys["name"], "Mailer");
     assert_eq!(sys["retention"], "P1Y");
     assert_eq!(sys["crossBorder"], true);
@@ -455,18 +447,8 @@ async fn the_record_of_processing_exports_the_api_csv(b: accord_store::Backend) 
         json!({"name": "Email, \"work\" address", "status": "active", "pIIType": "standard"}),
     )
     .await;
-    let act = attribute(
-        &s,
-        "processing-activities",
-        json!({"name": "Billing", "status": "active"}),
-    )
-    .await;
-    let purpose = attribute(
-        &s,
-        "processing-purposes",
-        json!({"name": "Contract", "status": "active"}),
-    )
-    .await;
+    let act = active(&s, "processing-activities", "Billing").await;
+    let purpose = active(&s, "processing-purposes", "Contract").await;
     for (name, cross) in [("Ledger", true), ("Invoices", false)] {
         let (status, sys) = s
             .post(
@@ -542,38 +524,32 @@ async fn viewers_read_the_data_map_but_cannot_change_it(b: accord_store::Backend
         200
     );
     let csrf = csrf_of(&list.body);
-    for (path, form) in [
-        (
-            index.as_str(),
-            vec![("csrf", csrf.as_str()), ("name", "X"), ("status", "active")],
-        ),
-        (
-            system.as_str(),
-            vec![("csrf", csrf.as_str()), ("action", "delete")],
-        ),
-        (
-            system.as_str(),
-            vec![
-                ("csrf", csrf.as_str()),
-                ("action", "save"),
-                ("name", "Renamed"),
-                ("status", "active"),
-            ],
-        ),
-        (
-            attributes.as_str(),
-            vec![
-                ("csrf", csrf.as_str()),
-                ("action", "create"),
-                ("kind", "origins"),
-                ("name", "X"),
-                ("status", "active"),
-            ],
-        ),
-    ] {
-        let a = viewer.post(path, &form).await;
-        assert_eq!(a.status, 403, "{path}");
-    }
+    refused(
+        &mut viewer,
+        &csrf,
+        [
+            (index.as_str(), vec![("name", "X"), ("status", "active")]),
+            (system.as_str(), vec![("action", "delete")]),
+            (
+                system.as_str(),
+                vec![
+                    ("action", "save"),
+                    ("name", "Renamed"),
+                    ("status", "active"),
+                ],
+            ),
+            (
+                attributes.as_str(),
+                vec![
+                    ("action", "create"),
+                    ("kind", "origins"),
+                    ("name", "X"),
+                    ("status", "active"),
+                ],
+            ),
+        ],
+    )
+    .await;
     let (_, sys) = s.get(&org_path(&s, &format!("/data-systems/{id}"))).await;
     assert_eq!(sys["name"], "Warehouse");
     assert_eq!(systems_total(&s).await, 1);
@@ -650,24 +626,9 @@ async fn the_data_map_works_in_a_browser(b: accord_store::Backend) {
     };
     let axe_js = crate::browser::axe_source();
     let s = start(b).await;
-    let cat = attribute(
-        &s,
-        "data-categories",
-        json!({"name": "Email address", "status": "active"}),
-    )
-    .await;
-    let act = attribute(
-        &s,
-        "processing-activities",
-        json!({"name": "Newsletter", "status": "active"}),
-    )
-    .await;
-    attribute(
-        &s,
-        "processing-purposes",
-        json!({"name": "Marketing", "status": "active"}),
-    )
-    .await;
+    let cat = active(&s, "data-categories", "Email address").await;
+    let act = active(&s, "processing-activities", "Newsletter").await;
+    active(&s, "processing-purposes", "Marketing").await;
     let (status, crm) = s
         .post(
             &org_path(&s, "/data-systems"),
@@ -677,27 +638,10 @@ async fn the_data_map_works_in_a_browser(b: accord_store::Backend) {
         )
         .await;
     assert_eq!(status, 201, "{crm}");
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    submit_and_wait(
-        &tab,
-        &fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     let index = format!("/console/o/{}/data-map", s.org);
     tab.goto(&s.url(&index)).await;
-    no_serious_violations(&tab, &axe_js, "data map").await;
-    tab.screenshot("console-datamap").await;
+    look(&tab, &axe_js, "data map", "console-datamap").await;
     // A new system through the form: name typed, a category ticked, sent.
     tab.eval(&format!(
         "document.getElementById('dataSystemDataCategories-{cat}').checked = true; true"
@@ -728,36 +672,29 @@ async fn the_data_map_works_in_a_browser(b: accord_store::Backend) {
     assert_eq!(status, 200, "{sys}");
     assert_eq!(sys["name"], "Mailer");
     assert_eq!(sys["dataSystemDataCategories"][0]["id"], cat.as_str());
-    no_serious_violations(&tab, &axe_js, "data system").await;
-    tab.screenshot("console-datamap-system").await;
+    look(&tab, &axe_js, "data system", "console-datamap-system").await;
     tab.goto(&s.url(&format!("{index}/attributes"))).await;
-    no_serious_violations(&tab, &axe_js, "attributes").await;
-    tab.screenshot("console-datamap-attributes").await;
+    look(&tab, &axe_js, "attributes", "console-datamap-attributes").await;
     tab.goto(&s.url(&format!("{index}/attributes/data-categories/{cat}")))
         .await;
-    no_serious_violations(&tab, &axe_js, "attribute").await;
-    tab.screenshot("console-datamap-attribute").await;
+    look(&tab, &axe_js, "attribute", "console-datamap-attribute").await;
     tab.goto(&s.url(&format!("{index}/record-of-processing")))
         .await;
     let text = tab
         .eval("document.querySelector('table.rop').innerText")
         .await;
     assert!(text.as_str().unwrap().contains("Newsletter"), "{text}");
-    no_serious_violations(&tab, &axe_js, "record of processing").await;
-    tab.screenshot("console-record-of-processing").await;
+    look(
+        &tab,
+        &axe_js,
+        "record of processing",
+        "console-record-of-processing",
+    )
+    .await;
     // Narrow screens: the page does not overflow the viewport.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     tab.goto(&s.url(&format!("{index}/systems/{id}"))).await;
-    let wide = tab
-        .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        .await;
+    let wide = fits(&tab).await;
     assert_eq!(wide, true, "the system page fits 390 px");
     tab.screenshot("console-datamap-system-narrow").await;
     browser.close().await;

@@ -4,7 +4,9 @@
 //! through the Site API once the request is resolved.
 use crate::both;
 use crate::common::*;
-use crate::console::{csrf_of, member, no_serious_violations, owner, submit_and_wait, PASSWORD};
+use crate::console::{
+    csrf_of, member, narrow, no_serious_violations, notice_of, owner, owner_tab, submit_and_wait,
+};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -355,23 +357,7 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
     )
     .await;
     assert_eq!(status, 201);
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    submit_and_wait(
-        &tab,
-        &crate::console::fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     let path = page_path(&s, id);
     tab.goto(&s.url(&path)).await;
     // A file chosen in the browser's file input and sent with the form's button.
@@ -389,15 +375,8 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
         )
         .await
         .unwrap();
-    submit_and_wait(
-        &tab,
-        "document.querySelector('form.upload').requestSubmit();",
-        &format!("{path}/files"),
-    )
-    .await;
-    let notice = tab
-        .eval("document.querySelector('.notice').innerText")
-        .await;
+    send_upload(&tab, &path).await;
+    let notice = notice_of(&tab).await;
     assert_eq!(notice, "Uploaded 1 file.");
     assert_eq!(
         api_files(&s, id).await,
@@ -409,12 +388,7 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
         .await;
     tab.screenshot("console-request-files").await;
     // Sent with no file chosen: the contract's message beside the file input, nothing stored.
-    submit_and_wait(
-        &tab,
-        "document.querySelector('form.upload').requestSubmit();",
-        &format!("{path}/files"),
-    )
-    .await;
+    send_upload(&tab, &path).await;
     let error = tab
         .eval("document.getElementById('file-error').innerText")
         .await;
@@ -430,14 +404,7 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
     tab.screenshot("console-request-files-error").await;
     assert_eq!(api_files(&s, id).await.len(), 3);
     // On a narrow screen the table and the form fit the width.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     tab.goto(&s.url(&path)).await;
     let wide = tab
         .eval(
@@ -451,4 +418,14 @@ async fn the_files_card_works_in_a_browser(b: accord_store::Backend) {
         .await;
     tab.screenshot("console-request-files-narrow").await;
     browser.close().await;
+}
+
+/// Sends the request page's upload form (open in `tab` at `path`) and waits for the answer.
+async fn send_upload(tab: &crate::browser::Tab, path: &str) {
+    submit_and_wait(
+        tab,
+        "document.querySelector('form.upload').requestSubmit();",
+        &format!("{path}/files"),
+    )
+    .await;
 }

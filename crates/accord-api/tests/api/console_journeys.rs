@@ -4,8 +4,9 @@
 use crate::both;
 use crate::browser::{Browser, Tab};
 use crate::common::*;
-use crate::console::PASSWORD;
-use crate::console::{fill_and_send, invite, link_token, no_serious_violations, owner_link};
+use crate::console::{
+    fill_and_send, invite, link_token, look, no_serious_violations, owner_link, PASSWORD,
+};
 use accord_core::console::LinkKind;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -166,8 +167,7 @@ async fn an_admin_invited_from_settings_sets_a_password_and_signs_in(b: accord_s
         !home.contains("owner@example.com"),
         "not the owner's session: {home}"
     );
-    no_serious_violations(&tab, &axe_js, "invited home").await;
-    tab.screenshot("console-journey-invited").await;
+    look(&tab, &axe_js, "invited home", "console-journey-invited").await;
     assert_eq!(
         api_user(&s, "ada@example.com").await.unwrap()["status"],
         "active"
@@ -200,8 +200,7 @@ async fn a_viewer_sees_no_buttons_and_a_form_made_by_hand_is_refused(b: accord_s
         )
         .await;
     assert_eq!(changes, 0, "no change buttons or forms for a viewer");
-    no_serious_violations(&tab, &axe_js, "viewer request").await;
-    tab.screenshot("console-journey-viewer").await;
+    look(&tab, &axe_js, "viewer request", "console-journey-viewer").await;
     tab.resize(390, 844, true).await;
     tab.goto(&s.url(&path)).await;
     let fits = tab
@@ -389,8 +388,13 @@ async fn wrong_passwords_throttle_the_sign_in(b: accord_store::Backend) {
     );
     let kept = tab.eval("document.getElementById('email').value").await;
     assert_eq!(kept, "owner@example.com");
-    no_serious_violations(&tab, &axe_js, "throttled sign-in").await;
-    tab.screenshot("console-journey-throttled").await;
+    look(
+        &tab,
+        &axe_js,
+        "throttled sign-in",
+        "console-journey-throttled",
+    )
+    .await;
     // No session was opened: the console sends the browser back to sign in.
     tab.goto(&s.url("/console")).await;
     let at = tab.eval("location.pathname").await;

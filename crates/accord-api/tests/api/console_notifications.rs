@@ -4,7 +4,7 @@
 //! organization.
 use crate::both;
 use crate::common::*;
-use crate::console::{member, owner};
+use crate::console::{member, notice_of, owner, owner_tab};
 use crate::lifecycle::outbox_message;
 use accord_api::mail::MailConfig;
 use accord_api::ApiConfig;
@@ -513,23 +513,7 @@ async fn the_notifications_page_works_in_a_browser(b: accord_store::Backend) {
     };
     let axe_js = crate::browser::axe_source();
     let s = start_with(b, config()).await;
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    crate::console::submit_and_wait(
-        &tab,
-        &crate::console::fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", crate::console::PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     // Linked from the home page.
     let path = format!("/console/o/{}/settings/notifications", s.org);
     let href = tab
@@ -551,16 +535,19 @@ async fn the_notifications_page_works_in_a_browser(b: accord_store::Backend) {
         &path,
     )
     .await;
-    let notice = tab
-        .eval("document.querySelector('.notice').innerText")
-        .await;
+    let notice = notice_of(&tab).await;
     assert_eq!(notice, "Saved: you get the team's emails.");
     assert_eq!(
         tab.eval("document.getElementById('team_emails').checked")
             .await,
         json!(true)
     );
-    crate::console::no_serious_violations(&tab, &axe_js, "notifications saved").await;
-    tab.screenshot("console-notifications").await;
+    crate::console::look(
+        &tab,
+        &axe_js,
+        "notifications saved",
+        "console-notifications",
+    )
+    .await;
     browser.close().await;
 }

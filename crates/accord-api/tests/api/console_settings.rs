@@ -5,8 +5,8 @@
 use crate::both;
 use crate::common::*;
 use crate::console::{
-    csrf_of, fill_and_send, link_token, member, no_serious_violations, owner, submit_and_wait,
-    Browser, PASSWORD,
+    created, csrf_of, fill_and_send, fits, link_token, look, member, narrow, notice_of, owner,
+    owner_tab, refused, submit_and_wait, Browser, PASSWORD,
 };
 use accord_core::console::LinkKind;
 use reqwest::{Method, StatusCode};
@@ -282,32 +282,22 @@ async fn members_below_admin_cannot_change_settings(b: accord_store::Backend) {
     let owner_user = user_by_email(&s, "owner@example.com").await.unwrap();
     let user_page = format!("{settings}/users/{}", owner_user["id"].as_str().unwrap());
     assert_eq!(viewer.get(&user_page).await.status, 403);
-    for (path, form) in [
-        (
-            format!("{settings}/users"),
-            vec![
-                ("csrf", csrf.as_str()),
-                ("email", "x@example.com"),
-                ("role", "owner"),
-            ],
-        ),
-        (
-            keys.clone(),
-            vec![
-                ("csrf", csrf.as_str()),
-                ("action", "create"),
-                ("name", "X"),
-                ("role", "owner"),
-            ],
-        ),
-        (
-            user_page.clone(),
-            vec![("csrf", csrf.as_str()), ("action", "remove")],
-        ),
-    ] {
-        let a = viewer.post(&path, &form).await;
-        assert_eq!(a.status, 403, "{path}");
-    }
+    refused(
+        &mut viewer,
+        &csrf,
+        [
+            (
+                format!("{settings}/users"),
+                vec![("email", "x@example.com"), ("role", "owner")],
+            ),
+            (
+                keys.clone(),
+                vec![("action", "create"), ("name", "X"), ("role", "owner")],
+            ),
+            (user_page.clone(), vec![("action", "remove")]),
+        ],
+    )
+    .await;
     assert!(user_by_email(&s, "x@example.com").await.is_none());
     let (_, api) = s.get(&org_path(&s, "/api-keys?name=X")).await;
     assert_eq!(api["total"], 0);
@@ -440,11 +430,7 @@ async fn policies_are_created_and_edited_with_their_html_shown(b: accord_store::
             ],
         )
         .await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
-    let page_path = a.location.unwrap();
-    let id = page_path.rsplit('/').next().unwrap().to_string();
-    let (status, api) = s.get(&org_path(&s, &format!("/policies/{id}"))).await;
-    assert_eq!(status, 200, "{api}");
+    let (page_path, id, api) = created(&s, a, "/policies").await;
     assert_eq!(api["name"], "Privacy <notice>");
     assert_eq!(
         api["answers"],
@@ -511,23 +497,7 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
     let axe_js = crate::browser::axe_source();
     let s = start(b).await;
     crate::console::invite(&s, "vera@example.com", "viewer").await;
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    submit_and_wait(
-        &tab,
-        &fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     let settings = format!("/console/o/{}/settings", s.org);
     tab.goto(&s.url(&settings)).await;
     // Invite through the form.
@@ -540,9 +510,7 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
         &format!("{settings}/users"),
     )
     .await;
-    let notice = tab
-        .eval("document.querySelector('.notice').innerText")
-        .await;
+    let notice = notice_of(&tab).await;
     assert!(
         notice.as_str().unwrap().contains("ada@example.com"),
         "{notice}"
@@ -552,8 +520,7 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
         "admin"
     );
     tab.goto(&s.url(&settings)).await;
-    no_serious_violations(&tab, &axe_js, "settings").await;
-    tab.screenshot("console-settings").await;
+    look(&tab, &axe_js, "settings", "console-settings").await;
     // A key through the form: its secret on the answer page.
     let keys = format!("{settings}/api-keys");
     tab.goto(&s.url(&keys)).await;
@@ -569,16 +536,14 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
     let secret = secret.as_str().unwrap().to_string();
     let (status, _) = send(s.req_as(&secret, Method::GET, &org_path(&s, "/data-systems"))).await;
     assert_eq!(status, 200);
-    no_serious_violations(&tab, &axe_js, "api keys").await;
-    tab.screenshot("console-settings-keys").await;
+    look(&tab, &axe_js, "api keys", "console-settings-keys").await;
     let vera = user_by_email(&s, "vera@example.com").await.unwrap();
     tab.goto(&s.url(&format!(
         "{settings}/users/{}",
         vera["id"].as_str().unwrap()
     )))
     .await;
-    no_serious_violations(&tab, &axe_js, "user").await;
-    tab.screenshot("console-settings-user").await;
+    look(&tab, &axe_js, "user", "console-settings-user").await;
     let (status, _) = s
         .post(
             &org_path(&s, "/emails"),
@@ -587,8 +552,7 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
         .await;
     assert_eq!(status, 201);
     tab.goto(&s.url(&format!("{settings}/emails"))).await;
-    no_serious_violations(&tab, &axe_js, "emails").await;
-    tab.screenshot("console-settings-emails").await;
+    look(&tab, &axe_js, "emails", "console-settings-emails").await;
     let (status, policy) = s
         .post(
             &org_path(&s, "/policies"),
@@ -603,17 +567,9 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
         policy["id"].as_str().unwrap()
     )))
     .await;
-    no_serious_violations(&tab, &axe_js, "policy").await;
-    tab.screenshot("console-settings-policy").await;
+    look(&tab, &axe_js, "policy", "console-settings-policy").await;
     // Narrow screens: no page wider than the viewport.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     for path in [
         settings.clone(),
         keys.clone(),
@@ -621,9 +577,7 @@ async fn the_settings_work_in_a_browser(b: accord_store::Backend) {
         format!("{settings}/policies"),
     ] {
         tab.goto(&s.url(&path)).await;
-        let fits = tab
-            .eval("document.documentElement.scrollWidth <= window.innerWidth + 1")
-            .await;
+        let fits = fits(&tab).await;
         assert_eq!(fits, true, "{path} fits 390 px");
     }
     tab.goto(&s.url(&settings)).await;

@@ -1,7 +1,10 @@
 //! The web console's site pages, in a real server (and headless Chromium where they run in one).
 use crate::both;
 use crate::common::*;
-use crate::console::{fill_and_send, member, no_serious_violations, owner, submit_and_wait};
+use crate::console::{
+    fill_and_send, look, member, narrow, no_serious_violations, notice_of, owner, owner_tab,
+    refused, submit_and_wait,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -583,33 +586,29 @@ async fn viewers_read_site_setup_but_cannot_change_it(b: accord_store::Backend) 
         "settings/consent/consentBanner/position",
         "center",
     )]));
-    for (path, fields) in [
-        (
-            format!("/console/o/{}/projects", s.org),
-            vec![("csrf", csrf.as_str()), ("name", "Mine")],
-        ),
-        (
-            format!("{p}/domains"),
-            vec![("csrf", csrf.as_str()), ("domain", "x.example.com")],
-        ),
-        (region_path.clone(), form.clone()),
-        (
-            format!("{region_path}/languages"),
-            vec![("csrf", csrf.as_str()), ("enabled", "true")],
-        ),
-        (
-            format!("{p}/trackers/{ga}"),
-            vec![("csrf", csrf.as_str()), ("category", "marketing")],
-        ),
-        (
-            format!("{p}/scans/schedule"),
-            vec![("csrf", csrf.as_str()), ("scheduledHour", "4")],
-        ),
-        (format!("{p}/scans/run"), vec![("csrf", csrf.as_str())]),
-    ] {
-        let a = viewer.post(&path, &fields).await;
-        assert_eq!(a.status, StatusCode::FORBIDDEN, "{path}: {}", a.body);
-    }
+    refused(
+        &mut viewer,
+        &csrf,
+        [
+            (
+                format!("/console/o/{}/projects", s.org),
+                vec![("name", "Mine")],
+            ),
+            (format!("{p}/domains"), vec![("domain", "x.example.com")]),
+            (region_path.clone(), form.clone()),
+            (
+                format!("{region_path}/languages"),
+                vec![("enabled", "true")],
+            ),
+            (
+                format!("{p}/trackers/{ga}"),
+                vec![("category", "marketing")],
+            ),
+            (format!("{p}/scans/schedule"), vec![("scheduledHour", "4")]),
+            (format!("{p}/scans/run"), vec![]),
+        ],
+    )
+    .await;
     let (_, r) = s.get(&s.project_path(&format!("/regions/{rid}"))).await;
     assert_eq!(
         r["settings"]["consent"]["consentBanner"]["position"],
@@ -666,23 +665,7 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
     )
     .await;
     seed_replay_scan(&s).await;
-    let token = crate::console::owner_link(&s).await;
-    let tab = browser
-        .open(&s.url(&format!("/console/setup/{token}")))
-        .await;
-    submit_and_wait(
-        &tab,
-        &fill_and_send(
-            &[
-                ("email", "owner@example.com"),
-                ("name", "Olive Owner"),
-                ("password", crate::console::PASSWORD),
-            ],
-            "main form",
-        ),
-        "/console",
-    )
-    .await;
+    let tab = owner_tab(&browser, &s).await;
     // The section's page.
     tab.goto(&s.url(&site(&s))).await;
     let text = tab.eval("document.body.innerText").await;
@@ -690,8 +673,7 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
         text.as_str().unwrap().contains("www.acme.example"),
         "{text}"
     );
-    no_serious_violations(&tab, &axe_js, "site").await;
-    tab.screenshot("console-site").await;
+    look(&tab, &axe_js, "site", "console-site").await;
     // The Default region: its preview draws the real widget's banner.
     let region = default_region(&s).await;
     let path = region_page(&s, region["id"].as_str().unwrap());
@@ -722,9 +704,7 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
         &path,
     )
     .await;
-    let notice = tab
-        .eval("document.querySelector('.notice').innerText")
-        .await;
+    let notice = notice_of(&tab).await;
     assert!(notice.as_str().unwrap().starts_with("Saved."), "{notice}");
     let shown = tab
         .wait_for(
@@ -768,8 +748,7 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
     // Trackers: classify one with its form.
     let trackers = format!("/console/o/{}/p/{}/trackers", s.org, s.project);
     tab.goto(&s.url(&trackers)).await;
-    no_serious_violations(&tab, &axe_js, "trackers").await;
-    tab.screenshot("console-trackers").await;
+    look(&tab, &axe_js, "trackers", "console-trackers").await;
     let (_, list) = s.get(&s.project_path("/trackers?name=_hjid")).await;
     let hj = list["items"][0]["id"].as_str().unwrap().to_string();
     submit_and_wait(
@@ -797,14 +776,7 @@ async fn the_site_setup_works_in_a_browser(b: accord_store::Backend) {
         .await;
     tab.screenshot("console-scans").await;
     // Narrow screens: the Region page in one column, nothing wider than the viewport.
-    tab.page
-        .execute(
-            chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams::new(
-                390, 844, 2.0, true,
-            ),
-        )
-        .await
-        .unwrap();
+    narrow(&tab).await;
     tab.goto(&s.url(&path)).await;
     let wide = tab
         .eval("document.documentElement.scrollWidth <= window.innerWidth")
