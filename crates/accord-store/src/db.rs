@@ -202,8 +202,9 @@ impl Db {
             // candidates only (an expression no index serves). Same rows, far less read.
             let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
                 .like(LikeExpr::new(format!("%{needle}%")));
+            // `rarest` is then the local part's rarest trigram (see `rarest_trigram`).
             return self
-                .request_substring(column, lowered, rare, narrowed, None)
+                .request_substring(column, lowered, rare, narrowed, rarest)
                 .and(whole);
         }
         if let Some(tri) = rarest.filter(|_| plain && !narrowed) {
@@ -244,8 +245,12 @@ fn fts_phrase(column: &str, phrase: &str) -> String {
 }
 
 /// Trigrams of a needle examined for [`Db::rarest_trigram`] at most, and matches counted per
-/// trigram at most: enough to tell a rare trigram from a common one, bounded work.
+/// trigram at most: enough to tell a rare trigram from a common one, bounded work. The
+/// counts are first read up to [`TRIGRAM_FIRST_CAP`], which settles the common case of a
+/// needle with one rare trigram (a name, an address) for a few thousand index entries; only
+/// when every trigram reaches it are they counted again up to [`TRIGRAM_COUNT_CAP`].
 const TRIGRAMS_EXAMINED: usize = 12;
+const TRIGRAM_FIRST_CAP: i64 = 500;
 const TRIGRAM_COUNT_CAP: i64 = 20_000;
 
 impl Db {
@@ -254,7 +259,10 @@ impl Db {
     /// table, each count capped at [`TRIGRAM_COUNT_CAP`], all read in one statement.
     /// `None` elsewhere: the trigram table's own `LIKE` is then as good.
     pub async fn rarest_trigram(&self, column: &str, needle: &str) -> Result<Option<String>> {
-        let needle = needle.to_lowercase();
+        let whole = needle.to_lowercase();
+        // A whole email address is searched by its local part (`request_substring`): the
+        // rarest trigram is that part's.
+        let needle = rare_part(column, &whole).unwrap_or(&whole);
         if self.backend != Backend::Sqlite
             || !needle.is_ascii()
             || needle.len() <= 3
@@ -271,24 +279,41 @@ impl Db {
                 .map(|i| trigrams[(i as f64 * step) as usize])
                 .collect();
         }
+        for cap in [TRIGRAM_FIRST_CAP, TRIGRAM_COUNT_CAP] {
+            let best = self.fewest(column, &trigrams, cap).await?;
+            if best.is_none_or(|(n, _)| n < cap) || cap == TRIGRAM_COUNT_CAP {
+                return Ok(best.map(|(_, t)| t.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The trigram of `trigrams` with the fewest rows in `column` of the trigram table, each
+    /// count stopped at `cap`, all read in one statement.
+    async fn fewest<'t>(
+        &self,
+        column: &str,
+        trigrams: &[&'t str],
+        cap: i64,
+    ) -> Result<Option<(i64, &'t str)>> {
         let counts = vec![
-            format!("(SELECT COUNT(*) FROM (SELECT 1 FROM compliance_requests_search WHERE compliance_requests_search MATCH ? LIMIT {TRIGRAM_COUNT_CAP}))");
+            format!("(SELECT COUNT(*) FROM (SELECT 1 FROM compliance_requests_search WHERE compliance_requests_search MATCH ? LIMIT {cap}))");
             trigrams.len()
         ];
         let sql = format!("SELECT {}", counts.join(", "));
         let mut q = sqlx::query(&sql);
-        for t in &trigrams {
+        for t in trigrams {
             q = q.bind(fts_phrase(column, t));
         }
         let row = q.fetch_one(&self.read).await.map_err(db_err)?;
-        let mut best: Option<(i64, &str)> = None;
+        let mut best: Option<(i64, &'t str)> = None;
         for (i, t) in trigrams.iter().enumerate() {
             let n: i64 = sqlx::Row::try_get(&row, i).map_err(db_err)?;
             if best.is_none_or(|(m, _)| n < m) {
                 best = Some((n, t));
             }
         }
-        Ok(best.map(|(_, t)| t.to_string()))
+        Ok(best)
     }
 }
 
