@@ -313,6 +313,9 @@ pub trait ComplianceStore: Send + Sync + 'static {
         filter: &RequestFilter,
         page: &Page,
     ) -> Result<(i64, Vec<ComplianceRequest>)>;
+    /// The exact number of requests matching `filter` (the `total` of its list), without
+    /// reading a page.
+    async fn count_compliance_requests(&self, filter: &RequestFilter) -> Result<i64>;
     async fn list_request_events(
         &self,
         filter: &EventFilter,

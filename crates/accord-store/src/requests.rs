@@ -673,6 +673,15 @@ impl ComplianceStore for SqlStore {
         Ok((total, items))
     }
 
+    async fn count_compliance_requests(&self, f: &RequestFilter) -> Result<i64> {
+        if f.project_ids.is_empty() {
+            return Ok(0);
+        }
+        let rarest = self.rarest_trigrams(f).await?;
+        let cond = self.request_conditions(f, &rarest);
+        crate::count(&self.db, &self.db.read, &self.request_total(f, cond)).await
+    }
+
     async fn list_request_events(
         &self,
         f: &EventFilter,

@@ -167,20 +167,8 @@ pub async fn inbox(
         let n = if projects.is_empty() {
             0
         } else {
-            match state
-                .store
-                .list_compliance_requests(
-                    &f,
-                    &Page {
-                        offset: 0,
-                        limit: 1,
-                        sort: "dateCreated".into(),
-                        desc: true,
-                    },
-                )
-                .await
-            {
-                Ok((n, _)) => n,
+            match state.store.count_compliance_requests(&f).await {
+                Ok(n) => n,
                 Err(e) => return internal(e),
             }
         };
