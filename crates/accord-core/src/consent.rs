@@ -1176,8 +1176,8 @@ pub fn events_body_json_schema(api: Api) -> Value {
 /// Validates and reads a create body: every item is checked before any is used. The
 /// type-or-category and non-empty subcategory rules run once every item has passed the
 /// schema, so the first schema violation of any item is the one answered.
-pub fn parse_events_body(raw: &Value, api: Api) -> Result<Vec<ConsentEventInput>> {
-    let mut v = raw.clone();
+pub fn parse_events_body(raw: Value, api: Api) -> Result<Vec<ConsentEventInput>> {
+    let mut v = raw;
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
         for item in items {
             prepare_subcategory(item);
@@ -1848,7 +1848,7 @@ mod tests {
     }
 
     fn input(v: Value) -> ConsentEventInput {
-        parse_events_body(&json!({"items": [v]}), Api::Privacy)
+        parse_events_body(json!({"items": [v]}), Api::Privacy)
             .unwrap()
             .remove(0)
     }
@@ -1927,7 +1927,7 @@ mod tests {
     #[test]
     fn event_bodies_need_an_identity_and_a_type_or_category() {
         let e = parse_events_body(
-            &json!({"items": [{"userId": "u", "consentState": "accepted", "consentAction": "import"}]}),
+            json!({"items": [{"userId": "u", "consentState": "accepted", "consentAction": "import"}]}),
             Api::Privacy,
         )
         .unwrap_err();
@@ -1938,13 +1938,13 @@ mod tests {
             )
         );
         let e = parse_events_body(
-            &json!({"items": [{"category": "custom", "consentState": "accepted", "consentAction": "import"}]}),
+            json!({"items": [{"category": "custom", "consentState": "accepted", "consentAction": "import"}]}),
             Api::Privacy,
         )
         .unwrap_err();
         assert_eq!(e, Error::bad("body/items/0 must have at least one of the properties: concordId, email, phoneNumber, userId, projectUserId"));
         let e = parse_events_body(
-            &json!({"items": [{"userId": "u", "category": "custom", "consentState": "accepted", "consentAction": "import"}]}),
+            json!({"items": [{"userId": "u", "category": "custom", "consentState": "accepted", "consentAction": "import"}]}),
             Api::Site,
         )
         .unwrap_err();
@@ -1952,7 +1952,7 @@ mod tests {
             e,
             Error::bad("body/items/0 must NOT have additional properties: 'userId'")
         );
-        let e = parse_events_body(&json!({"items": []}), Api::Privacy).unwrap_err();
+        let e = parse_events_body(json!({"items": []}), Api::Privacy).unwrap_err();
         assert_eq!(e, Error::bad("body/items must NOT have fewer than 1 items"));
     }
 

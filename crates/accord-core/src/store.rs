@@ -837,7 +837,8 @@ pub struct DueRequest {
 /// The team's notification emails (console): who opted in, and the daily due-date digest.
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
-    /// The Users of `org` who asked for the team's emails.
+    /// The Users of `org` who asked for the team's emails (from a short-lived cache: a change
+    /// made through another server is seen within two seconds).
     async fn team_optins(&self, org: Uuid) -> Result<Vec<Uuid>>;
     /// Turns the team's emails on or off for User `user` of `org`.
     async fn set_team_optin(&self, org: Uuid, user: Uuid, on: bool, now: i64) -> Result<()>;

@@ -1,6 +1,7 @@
 //! Short-lived read caches of the consent hot paths: what every site request and every
 //! consent-event create would otherwise read again (the project, its domains and consent
-//! types, a session's record, the identity a session acts for).
+//! types, a session's record, the identity a session acts for), and the team's notification
+//! opt-ins that every preverified compliance request reads.
 //!
 //! Each write of this store to what a cache holds clears that cache, so one server always
 //! answers from what it last wrote. What another replica writes is seen after at most
@@ -99,6 +100,8 @@ pub(crate) struct CacheMaps {
     pub sessions: TtlMap<(Uuid, Uuid), Option<SessionInfo>>,
     /// The identity a session's `cid` acts for, by (project, cid).
     pub acting: TtlMap<(Uuid, Uuid), Option<Uuid>>,
+    /// The Users of an organization who opted in to the team's notification emails.
+    pub optins: TtlMap<Uuid, Vec<Uuid>>,
     /// Writes to regions and trackers, which no map caches but the site client embeds.
     pub config_writes: std::sync::atomic::AtomicU64,
 }
@@ -111,6 +114,7 @@ impl Default for Caches {
             types: TtlMap::new(CACHE_TTL),
             sessions: TtlMap::new(CACHE_TTL),
             acting: TtlMap::new(CACHE_TTL),
+            optins: TtlMap::new(CACHE_TTL),
             config_writes: std::sync::atomic::AtomicU64::new(0),
         }))
     }
@@ -148,6 +152,7 @@ impl CacheMaps {
         self.types.clear();
         self.sessions.clear();
         self.acting.clear();
+        self.optins.clear();
     }
 }
 

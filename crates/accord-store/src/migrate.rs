@@ -38,6 +38,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_team_notifications.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_keyed_counts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (

@@ -26,12 +26,21 @@ struct DueRow {
 #[async_trait::async_trait]
 impl NotificationStore for SqlStore {
     async fn team_optins(&self, org: Uuid) -> Result<Vec<Uuid>> {
+        let ticket = match self.caches.optins.get(&org) {
+            Ok(ids) => return Ok(ids),
+            Err(ticket) => ticket,
+        };
         let mut q = Query::select();
         q.column(a("user_id"))
             .from(a("team_notification_optins"))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
         let rows: Vec<(String,)> = all(&self.db, &self.db.read, &q).await?;
-        rows.iter().map(|(id,)| uid(id)).collect()
+        let ids = rows
+            .iter()
+            .map(|(id,)| uid(id))
+            .collect::<Result<Vec<_>>>()?;
+        self.caches.optins.fill(ticket, org, ids.clone());
+        Ok(ids)
     }
 
     async fn set_team_optin(&self, org: Uuid, user: Uuid, on: bool, now: i64) -> Result<()> {
@@ -53,6 +62,7 @@ impl NotificationStore for SqlStore {
                 .and_where(Expr::col(a("user_id")).eq(user.to_string()));
             exec(&self.db, &self.db.write, &q).await?;
         }
+        self.caches.optins.clear();
         Ok(())
     }
 

@@ -103,7 +103,7 @@ async fn create(
     scope: ProjectScope<Limited>,
     JsonBody(raw): JsonBody,
 ) -> ApiResult<Json<Counted<ConsentEventView>>> {
-    let inputs = consent::parse_events_body(&raw, Api::Privacy)?;
+    let inputs = consent::parse_events_body(raw, Api::Privacy)?;
     let events = consent_events::create(
         state.store.as_ref(),
         &state.ingest,

@@ -134,7 +134,7 @@ async fn create_consent_events(
     body: Body,
 ) -> ApiResult<Json<Counted<ConsentEventView>>> {
     let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
-    let inputs = consent::parse_events_body(&raw, Api::Site)?;
+    let inputs = consent::parse_events_body(raw, Api::Site)?;
     let recorder = Recorder::Session {
         concord_id: session.identity(&state).await?,
         info: session.info(&state).await?,

@@ -114,6 +114,27 @@ pub async fn start_with_ingest(
         .try_init();
     let dir = tempfile::tempdir().expect("tempdir");
     let url = fresh_database(backend, dir.path()).await;
+    launch(backend, dir, url, config, ingest).await
+}
+
+/// A server over the database at `url` (migrated to the last version, with a new
+/// organization), keeping its files in `dir`.
+pub async fn start_on(backend: Backend, dir: tempfile::TempDir, url: String) -> Server {
+    let config = ApiConfig {
+        rate_limit_privacy: 0,
+        rate_limit_site: 0,
+        ..Default::default()
+    };
+    launch(backend, dir, url, config, None).await
+}
+
+async fn launch(
+    backend: Backend,
+    dir: tempfile::TempDir,
+    url: String,
+    config: ApiConfig,
+    ingest: Option<accord_api::ingest::Ingest>,
+) -> Server {
     let store = Arc::new(SqlStore::connect(&url).await.expect("connect"));
     store.migrate().await.expect("migrate");
     let b = bootstrap(

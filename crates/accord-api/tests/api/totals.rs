@@ -433,3 +433,73 @@ async fn counts_alone_equal_list_totals(b: accord_store::Backend) {
     }
     assert_eq!(nonzero, 5, "only the resolved-and-overdue view is empty");
 }
+
+/// SQLite's migration 18 rebuilds the counter tables as WITHOUT ROWID tables: every counter
+/// row of a database at migration 17 is still there afterwards, and the triggers that keep
+/// them are back, so a new request is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_counter_tables_keep_their_rows_and_triggers() {
+    use accord_store::{Backend, SqlStore};
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Sqlite, dir.path()).await;
+    let store = SqlStore::connect(&url).await.unwrap();
+    store.db.migrate_up_to(17).await.unwrap();
+    let mut conn = store.db.write.acquire().await.unwrap();
+    for sql in [
+        "INSERT INTO compliance_request_counts VALUES ('p1', 'submitted', 'view', 0, 7)",
+        "INSERT INTO compliance_request_counts VALUES ('p1', 'resolved', 'delete', 0, 3)",
+        "INSERT INTO compliance_request_due_counts VALUES ('p1', 20000, 'submitted', 'view', 0, 5)",
+        "INSERT INTO compliance_request_event_counts VALUES ('p1', 'created', 0, 10)",
+    ] {
+        conn.execute(sql).await.unwrap();
+    }
+    drop(conn);
+    // Each table as one text, rows in key order.
+    let reads = [
+        "SELECT group_concat(project_id || ' ' || status || ' ' || request || ' ' || slot || ' ' || n, '; ') FROM (SELECT * FROM compliance_request_counts ORDER BY 1, 2, 3)",
+        "SELECT group_concat(project_id || ' ' || due_day || ' ' || status || ' ' || request || ' ' || n, '; ') FROM (SELECT * FROM compliance_request_due_counts ORDER BY 1, 2, 3, 4)",
+        "SELECT group_concat(project_id || ' ' || event || ' ' || n, '; ') FROM (SELECT * FROM compliance_request_event_counts ORDER BY 1, 2)",
+        "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name)",
+        "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'compliance_request%counts' AND sql LIKE '%WITHOUT ROWID' ORDER BY name)",
+    ];
+    let read = |sql: &'static str| {
+        let pool = store.db.write.clone();
+        async move {
+            let (text,): (Option<String>,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+            text.unwrap_or_default()
+        }
+    };
+    let mut before = Vec::new();
+    for sql in reads {
+        before.push(read(sql).await);
+    }
+    assert_eq!(before[0], "p1 resolved delete 0 3; p1 submitted view 0 7");
+    assert_eq!(before[3].split(' ').count(), 12, "{}", before[3]);
+    assert_eq!(before[4], "");
+    assert_eq!(store.db.migrate_up_to(18).await.unwrap(), 1);
+    for (sql, was) in reads.iter().zip(&before).take(4) {
+        assert_eq!(&read(sql).await, was, "{sql}");
+    }
+    assert_eq!(
+        read(reads[4]).await,
+        "compliance_request_counts compliance_request_due_counts compliance_request_event_counts"
+    );
+    store.db.write.close().await;
+    store.db.read.close().await;
+
+    // A server over the migrated database counts what it writes.
+    let s = start_on(Backend::Sqlite, dir, url).await;
+    let path = s.project_path("/compliance-requests");
+    for i in 0..3 {
+        let (status, body) = s
+            .post(
+                &path,
+                json!({"request": "view", "userEmail": format!("k{i}@example.com"), "preverified": true}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let counts = three_ways(&s, &path, "status=submitted&request=view").await;
+    assert_eq!(counts, (3, 3, 3));
+}

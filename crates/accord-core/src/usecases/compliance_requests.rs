@@ -74,6 +74,7 @@ pub async fn create(
     } else {
         vec![]
     };
+    let team_told = !team.is_empty();
     let project_id = project.id;
     let organization_id = project.organization_id;
     let regulation = project.regulation();
@@ -130,10 +131,11 @@ pub async fn create(
             }),
         )
         .await?;
-    if created
-        .iter()
-        .any(|c| c.verification_request_id.is_some() || c.status == compliance::SUBMITTED)
-    {
+    // Mail was queued: a verification message, or the team's emails of a request filed
+    // verified. Without either the sender is not woken for nothing.
+    if created.iter().any(|c| {
+        c.verification_request_id.is_some() || (team_told && c.status == compliance::SUBMITTED)
+    }) {
         outbox.wake();
     }
     Ok(created)
