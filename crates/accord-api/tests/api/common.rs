@@ -86,16 +86,17 @@ pub struct Server {
     pub url: String,
 }
 
+/// The configuration of [`start`]: rate limits off.
+fn unlimited() -> ApiConfig {
+    ApiConfig {
+        rate_limit_privacy: 0,
+        rate_limit_site: 0,
+        ..Default::default()
+    }
+}
+
 pub async fn start(backend: Backend) -> Server {
-    start_with(
-        backend,
-        ApiConfig {
-            rate_limit_privacy: 0,
-            rate_limit_site: 0,
-            ..Default::default()
-        },
-    )
-    .await
+    start_with(backend, unlimited()).await
 }
 
 pub async fn start_with(backend: Backend, config: ApiConfig) -> Server {
@@ -120,12 +121,7 @@ pub async fn start_with_ingest(
 /// A server over the database at `url` (migrated to the last version, with a new
 /// organization), keeping its files in `dir`.
 pub async fn start_on(backend: Backend, dir: tempfile::TempDir, url: String) -> Server {
-    let config = ApiConfig {
-        rate_limit_privacy: 0,
-        rate_limit_site: 0,
-        ..Default::default()
-    };
-    launch(backend, dir, url, config, None).await
+    launch(backend, dir, url, unlimited(), None).await
 }
 
 async fn launch(
