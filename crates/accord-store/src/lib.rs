@@ -3,12 +3,14 @@
 //! for messages and jobs, `consent.rs`, `site.rs`, `datamap.rs`, `regions.rs`, `users.rs`, `policies.rs`, `metrics.rs`, `trackers.rs`). Statements are sea-query
 //! statements rendered per dialect by [`db::Db::sql`], except the bulk consent-event insert
 //! over a JSON array; the differences between the two databases stay in `db.rs`, the shared
-//! paging and substring filters in `paging.rs`.
+//! paging and substring filters in `paging.rs`. On SQLite, compliance-request creates are
+//! group-committed by one writer task (`creates.rs`).
 #![forbid(unsafe_code)]
 
 mod cache;
 mod consent;
 mod console;
+mod creates;
 mod datamap;
 pub mod db;
 mod identities;
@@ -55,6 +57,7 @@ pub use db::Backend;
 pub struct SqlStore {
     pub db: Db,
     caches: cache::Caches,
+    creates: creates::CreateQueue,
 }
 
 pub(crate) fn a(name: &str) -> Alias {

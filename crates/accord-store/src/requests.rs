@@ -187,14 +187,28 @@ impl SqlStore {
         plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
+        let created = self
+            .create_requests_in(&mut tx, project, identities, actor, now, plan)
+            .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(created)
+    }
+
+    /// The writes of [`SqlStore::create_requests`] inside the caller's transaction.
+    pub(crate) async fn create_requests_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        project: &Project,
+        identities: Vec<accord_core::consent::Identifiers>,
+        actor: Actor,
+        now: i64,
+        plan: PlanFn,
+    ) -> Result<Vec<ComplianceRequest>> {
         let mut concord_ids = Vec::with_capacity(identities.len());
         for identifiers in &identities {
-            concord_ids.push(
-                self.resolve_identity(&mut tx, project, identifiers, now)
-                    .await?,
-            );
+            concord_ids.push(self.resolve_identity(tx, project, identifiers, now).await?);
         }
-        let data_systems = self.active_data_systems(&mut tx, project.id).await?;
+        let data_systems = self.active_data_systems(tx, project.id).await?;
         let planned = plan(CreateFacts {
             concord_ids,
             data_systems,
@@ -209,16 +223,15 @@ impl SqlStore {
             exec(&self.db, &mut *tx, &rows).await?;
         }
         for n in &planned {
-            self.insert_events(&mut tx, &n.request, actor, &n.events, now)
+            self.insert_events(tx, &n.request, actor, &n.events, now)
                 .await?;
             if let Some(c) = &n.challenge {
-                lifecycle::insert_challenge(self, &mut tx, c).await?;
+                lifecycle::insert_challenge(self, tx, c).await?;
             }
             for m in &n.messages {
-                lifecycle::insert_message(self, &mut tx, m).await?;
+                lifecycle::insert_message(self, tx, m).await?;
             }
         }
-        tx.commit().await.map_err(db_err)?;
         Ok(planned.into_iter().map(|n| n.request).collect())
     }
 
@@ -571,8 +584,16 @@ impl ComplianceStore for SqlStore {
         now: i64,
         plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>> {
-        self.create_requests(project, identities, actor, now, plan)
-            .await
+        match self.db.backend {
+            Backend::Sqlite => {
+                self.create_grouped(project, identities, actor, now, plan)
+                    .await
+            }
+            Backend::Postgres => {
+                self.create_requests(project, identities, actor, now, plan)
+                    .await
+            }
+        }
     }
 
     async fn get_compliance_request(

@@ -7,6 +7,7 @@ impl SqlStore {
         Ok(SqlStore {
             db: Db::connect(url).await?,
             caches: cache::Caches::default(),
+            creates: creates::CreateQueue::default(),
         })
     }
     pub async fn migrate(&self) -> Result<usize> {

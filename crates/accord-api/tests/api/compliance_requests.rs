@@ -28,6 +28,7 @@ both!(
     archived_project_rejects_creates,
     unknown_concord_id_is_422,
     concurrent_creates_share_one_identity,
+    concurrent_creates_fail_alone,
 );
 
 fn events_of(list: &Value) -> Vec<String> {
@@ -1090,4 +1091,112 @@ async fn raw_post(s: &Server, path: &str, framing: &str, body: &[u8]) -> (u16, V
         status,
         serde_json::from_str(&json[start..end]).unwrap_or(Value::Null),
     )
+}
+
+/// Creates arriving together (SQLite writes them in one transaction, a savepoint each): a
+/// create that fails after part of its rows is written (its identity, then a request id
+/// already taken) leaves none of them behind and answers its error; every create around it
+/// is stored whole and answered.
+async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
+    use accord_core::compliance::{self, Actor, CreateComplianceRequest, NewRequestContext};
+    use accord_core::consent::Identifiers;
+    use accord_core::store::{ComplianceStore, CreateFacts, NewRequest, TenancyStore};
+    let s = start(b).await;
+    let path = s.project_path("/compliance-requests");
+    let (status, body) = s
+        .post(
+            &path,
+            json!({"request": "view", "userEmail": "first@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let taken: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let project = s
+        .store
+        .get_project(s.org, s.project)
+        .await
+        .unwrap()
+        .unwrap();
+    let calls = (0..48).map(|i| {
+        let store = s.store.clone();
+        let project = project.clone();
+        async move {
+            let input: CreateComplianceRequest = serde_json::from_value(
+                json!({"request": "delete", "userEmail": format!("c{i}@example.com")}),
+            )
+            .unwrap();
+            let identities = vec![Identifiers::of_request(&input)];
+            let fails = i % 3 == 1;
+            let now = accord_core::time::now_ms();
+            let (org, id, regulation) = (project.organization_id, project.id, project.regulation());
+            let plan = Box::new(move |facts: CreateFacts| {
+                let ctx = NewRequestContext {
+                    organization_id: org,
+                    project_id: id,
+                    concord_id: facts.concord_ids[0],
+                    tasks: facts.data_systems,
+                    regulation,
+                    now,
+                    source: "privacy-v1",
+                    session: None,
+                };
+                let (mut request, events) = compliance::new_request(&input, &ctx);
+                if fails {
+                    request.id = taken;
+                }
+                Ok(vec![NewRequest {
+                    request,
+                    events,
+                    challenge: None,
+                    messages: vec![],
+                }])
+            });
+            let actor = Actor { account_id: None };
+            let result = store
+                .create_compliance_requests(&project, identities, actor, now, plan)
+                .await;
+            (i, fails, result)
+        }
+    });
+    let results = futures::future::join_all(calls.map(tokio::spawn)).await;
+    let mut stored = 1;
+    for r in results {
+        let (i, fails, result) = r.unwrap();
+        let email = format!("c{i}@example.com");
+        let (status, list) = s.get(&format!("{path}?userEmail={email}")).await;
+        assert_eq!(status, 200, "{list}");
+        let identities: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM identities WHERE email_lower = '{email}'"
+        ))
+        .fetch_one(&s.store.db.read)
+        .await
+        .unwrap();
+        if fails {
+            assert!(result.is_err(), "create {i} reused a taken id");
+            assert_eq!(list["total"], 0, "{email}: {list}");
+            assert_eq!(identities, 0, "{email}: its identity was rolled back");
+        } else {
+            let created = result.unwrap_or_else(|e| panic!("create {i}: {e}"));
+            assert_eq!(created.len(), 1);
+            assert_eq!(list["total"], 1, "{email}: {list}");
+            assert_eq!(list["items"][0]["id"], created[0].id.to_string());
+            assert_eq!(identities, 1, "{email}");
+            let (status, body) = s.get(&format!("{path}/{}", created[0].id)).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["status"], "pending_verification");
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 33);
+    let (status, list) = s.get(&format!("{path}?limit=100")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], stored, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), stored);
+    let (status, list) = s.get(&format!("{path}?request=delete&limit=1")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["total"],
+        stored - 1,
+        "counted total of the creates that stayed"
+    );
 }

@@ -1,0 +1,190 @@
+//! Group commit of compliance-request creates on SQLite. SQLite has one writer connection,
+//! so creates queue for it anyway; instead of one transaction each, ONE writer task takes
+//! the first queued create, gathers whatever else is queued, and writes them all in one
+//! transaction, each inside a savepoint of its own. A create that fails is rolled back to
+//! its savepoint alone and answers its error; the others are committed together, and only
+//! then is any create answered. Each create stays all-or-nothing (§3.3) and nothing is
+//! acknowledged before its commit; what is shared is the commit, and with it the WAL pages
+//! (table and index leaves, counter rows, the trigram index's segment) that consecutive
+//! creates would each write again.
+//!
+//! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
+use super::*;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, oneshot};
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Creates one transaction holds at most…
+const MAX_BATCH: usize = 64;
+/// …and requests (an array create files several): a batch stops growing at this many.
+const MAX_BATCH_REQUESTS: usize = 1000;
+/// Times the writer lets other tasks run to fill a batch before writing it.
+const YIELD_ROUNDS: usize = 4;
+/// Creates the queue holds; a create waits for room beyond that.
+const CAPACITY: usize = 1024;
+
+/// One call of `create_compliance_requests`, and where to answer it.
+pub(crate) struct CreateJob {
+    pub project: Project,
+    pub identities: Vec<accord_core::consent::Identifiers>,
+    pub actor: Actor,
+    pub now: i64,
+    pub plan: PlanFn,
+    pub reply: oneshot::Sender<Result<Vec<ComplianceRequest>>>,
+}
+
+/// The queue to the writer task, started by the first create (on that caller's runtime).
+#[derive(Clone, Default)]
+pub(crate) struct CreateQueue {
+    tx: Arc<OnceLock<mpsc::Sender<CreateJob>>>,
+}
+
+impl SqlStore {
+    /// Hands the create to the writer task and waits for its answer, given after commit.
+    pub(crate) async fn create_grouped(
+        &self,
+        project: &Project,
+        identities: Vec<accord_core::consent::Identifiers>,
+        actor: Actor,
+        now: i64,
+        plan: PlanFn,
+    ) -> Result<Vec<ComplianceRequest>> {
+        let sender = self.creates.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(CAPACITY);
+            // The task's own handle on the store has no queue: the writer is not kept
+            // alive by itself, and ends when the last store handle is dropped.
+            let mut writer = self.clone();
+            writer.creates = CreateQueue::default();
+            tokio::spawn(writer.write_creates(rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        let job = CreateJob {
+            project: project.clone(),
+            identities,
+            actor,
+            now,
+            plan,
+            reply,
+        };
+        sender
+            .send(job)
+            .await
+            .map_err(|_| StoreError::backend("the compliance-request writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::backend("the compliance-request writer dropped a create"))?
+    }
+
+    /// The writer task: one transaction per batch of queued creates.
+    async fn write_creates(self, mut rx: mpsc::Receiver<CreateJob>) {
+        while let Some(first) = rx.recv().await {
+            let mut requests = first.identities.len();
+            let mut jobs = vec![first];
+            let full = |jobs: &Vec<CreateJob>, requests| {
+                jobs.len() >= MAX_BATCH || requests >= MAX_BATCH_REQUESTS
+            };
+            for _ in 0..YIELD_ROUNDS {
+                while !full(&jobs, requests) {
+                    match rx.try_recv() {
+                        Ok(j) => {
+                            requests += j.identities.len();
+                            jobs.push(j);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if full(&jobs, requests) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            let batch: BoxFuture<'_, ()> = Box::pin(self.write_batch(jobs));
+            batch.await;
+        }
+    }
+
+    /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them.
+    async fn write_batch(&self, jobs: Vec<CreateJob>) {
+        let mut tx = match self.db.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let msg = e.to_string();
+                for j in jobs {
+                    let _ = j.reply.send(Err(StoreError::backend(&msg)));
+                }
+                return;
+            }
+        };
+        let mut answers = Vec::with_capacity(jobs.len());
+        // Set when the transaction itself is gone (a savepoint could not be rolled back
+        // to): nothing of the batch is written then, and every create says so.
+        let mut broken: Option<String> = None;
+        for j in jobs {
+            if broken.is_some() {
+                answers.push((j.reply, None));
+                continue;
+            }
+            let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
+            let result = match begun {
+                Ok(()) => {
+                    // Boxed as a `Send` future: the spawned writer cannot prove it of the
+                    // borrowing statement helpers' futures otherwise.
+                    let create: BoxFuture<'_, Result<Vec<ComplianceRequest>>> =
+                        Box::pin(self.create_requests_in(
+                            &mut tx,
+                            &j.project,
+                            j.identities,
+                            j.actor,
+                            j.now,
+                            j.plan,
+                        ));
+                    create.await
+                }
+                Err(e) => Err(e),
+            };
+            let ends: &[&'static str] = if result.is_ok() {
+                &["RELEASE create_request"]
+            } else {
+                &["ROLLBACK TO create_request", "RELEASE create_request"]
+            };
+            for end in ends {
+                let ended = savepoint(&mut tx, end).await;
+                if let Err(e) = ended {
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+            answers.push((j.reply, Some(result)));
+        }
+        let failed = match broken {
+            Some(msg) => {
+                let _ = tx.rollback().await;
+                Some(msg)
+            }
+            None => tx.commit().await.err().map(|e| e.to_string()),
+        };
+        for (reply, result) in answers {
+            let answer = match (&failed, result) {
+                // A create refused on its own keeps its own error.
+                (_, Some(Err(e))) => Err(e),
+                (Some(msg), _) => Err(StoreError::backend(msg)),
+                (None, Some(ok)) => ok,
+                (None, None) => Err(StoreError::backend("the batch was not written")),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Runs one savepoint statement on the writer's transaction.
+fn savepoint<'a>(tx: &'a mut sqlx::AnyConnection, sql: &'static str) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        sqlx::query(sql)
+            .execute(tx)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    })
+}
