@@ -13,8 +13,6 @@ use super::*;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
 /// Creates one transaction holds at most…
 const MAX_BATCH: usize = 64;
 /// …and requests (an array create files several): a batch stops growing at this many.
@@ -100,13 +98,14 @@ impl SqlStore {
                 }
                 tokio::task::yield_now().await;
             }
-            let batch: BoxFuture<'_, ()> = Box::pin(self.write_batch(jobs));
-            batch.await;
+            // A batch runs as a task of its own: should it panic, its transaction is rolled
+            // back, its creates answer that the writer dropped them, and the writer goes on.
+            let _ = tokio::spawn(self.clone().write_batch(jobs)).await;
         }
     }
 
     /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them.
-    async fn write_batch(&self, jobs: Vec<CreateJob>) {
+    async fn write_batch(self, jobs: Vec<CreateJob>) {
         let mut tx = match self.db.begin_write().await {
             Ok(tx) => tx,
             Err(e) => {
@@ -129,18 +128,15 @@ impl SqlStore {
             let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
             let result = match begun {
                 Ok(()) => {
-                    // Boxed as a `Send` future: the spawned writer cannot prove it of the
-                    // borrowing statement helpers' futures otherwise.
-                    let create: BoxFuture<'_, Result<Vec<ComplianceRequest>>> =
-                        Box::pin(self.create_requests_in(
-                            &mut tx,
-                            &j.project,
-                            j.identities,
-                            j.actor,
-                            j.now,
-                            j.plan,
-                        ));
-                    create.await
+                    self.create_requests_in(
+                        &mut tx,
+                        &j.project,
+                        j.identities,
+                        j.actor,
+                        j.now,
+                        j.plan,
+                    )
+                    .await
                 }
                 Err(e) => Err(e),
             };
@@ -179,12 +175,10 @@ impl SqlStore {
 }
 
 /// Runs one savepoint statement on the writer's transaction.
-fn savepoint<'a>(tx: &'a mut sqlx::AnyConnection, sql: &'static str) -> BoxFuture<'a, Result<()>> {
-    Box::pin(async move {
-        sqlx::query(sql)
-            .execute(tx)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
-    })
+async fn savepoint(tx: &mut sqlx::AnyConnection, sql: &'static str) -> Result<()> {
+    sqlx::query(sql)
+        .execute(tx)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
 }

@@ -29,6 +29,7 @@ both!(
     unknown_concord_id_is_422,
     concurrent_creates_share_one_identity,
     concurrent_creates_fail_alone,
+    a_create_that_panics_writes_nothing,
 );
 
 fn events_of(list: &Value) -> Vec<String> {
@@ -1199,4 +1200,59 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         stored - 1,
         "counted total of the creates that stayed"
     );
+}
+
+/// A create whose planning panics writes nothing (not even the identity resolved before it),
+/// and the creates after it are written as usual (on SQLite, the writer that commits the
+/// creates goes on).
+async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
+    use accord_core::compliance::{Actor, CreateComplianceRequest};
+    use accord_core::consent::Identifiers;
+    use accord_core::store::{ComplianceStore, CreateFacts, TenancyStore};
+    let s = start(b).await;
+    let path = s.project_path("/compliance-requests");
+    let project = s
+        .store
+        .get_project(s.org, s.project)
+        .await
+        .unwrap()
+        .unwrap();
+    let input: CreateComplianceRequest =
+        serde_json::from_value(json!({"request": "view", "userEmail": "panic@example.com"}))
+            .unwrap();
+    let store = s.store.clone();
+    let outcome = tokio::spawn(async move {
+        let plan = Box::new(|_: CreateFacts| -> accord_core::Result<_> { panic!("a bug") });
+        store
+            .create_compliance_requests(
+                &project,
+                vec![Identifiers::of_request(&input)],
+                Actor { account_id: None },
+                accord_core::time::now_ms(),
+                plan,
+            )
+            .await
+    })
+    .await;
+    // SQLite's writer answers an error; elsewhere the panic reaches the caller.
+    assert!(matches!(outcome, Ok(Err(_)) | Err(_)), "{outcome:?}");
+    let identities: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM identities WHERE email_lower = 'panic@example.com'",
+    )
+    .fetch_one(&s.store.db.read)
+    .await
+    .unwrap();
+    assert_eq!(identities, 0);
+    for i in 0..3 {
+        let (status, body) = s
+            .post(
+                &path,
+                json!({"request": "view", "userEmail": format!("after{i}@example.com")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, list) = s.get(&format!("{path}?limit=10")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 3, "{list}");
 }
