@@ -10,6 +10,7 @@
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,9 +37,20 @@ pub(crate) struct CreateJob {
 #[derive(Clone, Default)]
 pub(crate) struct CreateQueue {
     tx: Arc<OnceLock<mpsc::Sender<CreateJob>>>,
+    /// Batches committed, and the creates written in them.
+    written: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl SqlStore {
+    /// On SQLite, the batches of creates committed so far and the creates written in them.
+    pub fn create_batches(&self) -> (u64, u64) {
+        let (batches, creates) = &*self.creates.written;
+        (
+            batches.load(Ordering::Relaxed),
+            creates.load(Ordering::Relaxed),
+        )
+    }
+
     /// Hands the create to the writer task and waits for its answer, given after commit.
     pub(crate) async fn create_grouped(
         &self,
@@ -53,7 +65,10 @@ impl SqlStore {
             // The task's own handle on the store has no queue: the writer is not kept
             // alive by itself, and ends when the last store handle is dropped.
             let mut writer = self.clone();
-            writer.creates = CreateQueue::default();
+            writer.creates = CreateQueue {
+                tx: Arc::default(),
+                written: self.creates.written.clone(),
+            };
             tokio::spawn(writer.write_creates(rx));
             tx
         });
@@ -125,6 +140,11 @@ impl SqlStore {
                 answers.push((j.reply, None));
                 continue;
             }
+            // Its caller has gone (the client hung up before it was written): not written,
+            // as a transaction of its own would have been rolled back.
+            if j.reply.is_closed() {
+                continue;
+            }
             let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
             let result = match begun {
                 Ok(()) => {
@@ -161,6 +181,15 @@ impl SqlStore {
             }
             None => tx.commit().await.err().map(|e| e.to_string()),
         };
+        if failed.is_none() {
+            let written = answers
+                .iter()
+                .filter(|(_, r)| matches!(r, Some(Ok(_))))
+                .count();
+            let (batches, creates) = &*self.creates.written;
+            batches.fetch_add(1, Ordering::Relaxed);
+            creates.fetch_add(written as u64, Ordering::Relaxed);
+        }
         for (reply, result) in answers {
             let answer = match (&failed, result) {
                 // A create refused on its own keeps its own error.

@@ -209,10 +209,14 @@ impl SqlStore {
             concord_ids.push(self.resolve_identity(tx, project, identifiers, now).await?);
         }
         let data_systems = self.active_data_systems(tx, project.id).await?;
-        let planned = plan(CreateFacts {
+        let facts = CreateFacts {
             concord_ids,
             data_systems,
-        })?;
+        };
+        // A panic while planning (a bug) fails this create alone, as an error: on SQLite the
+        // creates committed with it are not lost to it.
+        let planned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan(facts)))
+            .map_err(|_| StoreError::backend("planning the new requests failed"))??;
         let mut rows = Query::insert();
         rows.into_table(a("compliance_requests"))
             .columns(CR_COLUMNS.map(a));

@@ -1095,12 +1095,14 @@ async fn raw_post(s: &Server, path: &str, framing: &str, body: &[u8]) -> (u16, V
 }
 
 /// Creates arriving together (SQLite writes them in one transaction, a savepoint each): a
-/// create that fails after part of its rows is written (its identity, then a request id
-/// already taken) leaves none of them behind and answers its error; every create around it
+/// create that fails after part of its rows is written (its identity, two requests with
+/// their events, counters and search rows, one challenge, then a second challenge with the
+/// first one's id) leaves none of them behind and answers its error; every create around it
 /// is stored whole and answered.
 async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
     use accord_core::compliance::{self, Actor, CreateComplianceRequest, NewRequestContext};
     use accord_core::consent::Identifiers;
+    use accord_core::lifecycle::start_verification;
     use accord_core::store::{ComplianceStore, CreateFacts, NewRequest, TenancyStore};
     let s = start(b).await;
     let path = s.project_path("/compliance-requests");
@@ -1111,7 +1113,6 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let taken: Uuid = body["id"].as_str().unwrap().parse().unwrap();
     let project = s
         .store
         .get_project(s.org, s.project)
@@ -1141,16 +1142,27 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
                     source: "privacy-v1",
                     session: None,
                 };
-                let (mut request, events) = compliance::new_request(&input, &ctx);
-                if fails {
-                    request.id = taken;
-                }
-                Ok(vec![NewRequest {
+                let (request, events) = compliance::new_request(&input, &ctx);
+                let mut planned = vec![NewRequest {
                     request,
                     events,
                     challenge: None,
                     messages: vec![],
-                }])
+                }];
+                if fails {
+                    let started = start_verification(&mut planned[0].request, now).unwrap();
+                    let (mut second, events) = compliance::new_request(&input, &ctx);
+                    second.verification_request_id =
+                        planned[0].request.verification_request_id.clone();
+                    planned[0].challenge = Some(started.challenge.clone());
+                    planned.push(NewRequest {
+                        request: second,
+                        events,
+                        challenge: Some(started.challenge),
+                        messages: vec![],
+                    });
+                }
+                Ok(planned)
             });
             let actor = Actor { account_id: None };
             let result = store
@@ -1173,7 +1185,7 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         .await
         .unwrap();
         if fails {
-            assert!(result.is_err(), "create {i} reused a taken id");
+            assert!(result.is_err(), "create {i} reused a challenge id");
             assert_eq!(list["total"], 0, "{email}: {list}");
             assert_eq!(identities, 0, "{email}: its identity was rolled back");
         } else {
@@ -1184,7 +1196,6 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
             assert_eq!(identities, 1, "{email}");
             let (status, body) = s.get(&format!("{path}/{}", created[0].id)).await;
             assert_eq!(status, 200, "{body}");
-            assert_eq!(body["status"], "pending_verification");
             stored += 1;
         }
     }
@@ -1193,18 +1204,36 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["total"], stored, "{list}");
     assert_eq!(list["items"].as_array().unwrap().len(), stored);
-    let (status, list) = s.get(&format!("{path}?request=delete&limit=1")).await;
-    assert_eq!(status, 200, "{list}");
+    // Counter-backed totals: the failed creates' counter rows were rolled back with them.
+    for (query, total) in [
+        ("request=delete", stored - 1),
+        ("status=pending_verification", stored),
+        ("status=pending_verification&request=delete", stored - 1),
+    ] {
+        let (status, list) = s.get(&format!("{path}?{query}&limit=1")).await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["total"], total, "{query}: {list}");
+    }
+    let events_path = s.project_path("/compliance-requests-events");
+    let (status, events) = s.get(&format!("{events_path}?event=created&limit=1")).await;
+    assert_eq!(status, 200, "{events}");
     assert_eq!(
-        list["total"],
-        stored - 1,
-        "counted total of the creates that stayed"
+        events["total"], stored,
+        "one `created` event per stored request"
     );
+    if b == accord_store::Backend::Sqlite {
+        let (batches, creates) = s.store.create_batches();
+        assert_eq!(creates, 33, "every stored create went through the writer");
+        assert!(
+            batches < creates,
+            "creates shared commits: {batches} batches"
+        );
+    }
 }
 
-/// A create whose planning panics writes nothing (not even the identity resolved before it),
-/// and the creates after it are written as usual (on SQLite, the writer that commits the
-/// creates goes on).
+/// A create whose planning panics (a bug) answers an error and writes nothing, not even the
+/// identity resolved before it; the creates filed at the same time, and after it, are written
+/// as usual (on SQLite, the writer that commits them goes on).
 async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
     use accord_core::compliance::{Actor, CreateComplianceRequest};
     use accord_core::consent::Identifiers;
@@ -1221,7 +1250,7 @@ async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
         serde_json::from_value(json!({"request": "view", "userEmail": "panic@example.com"}))
             .unwrap();
     let store = s.store.clone();
-    let outcome = tokio::spawn(async move {
+    let panicking = tokio::spawn(async move {
         let plan = Box::new(|_: CreateFacts| -> accord_core::Result<_> { panic!("a bug") });
         store
             .create_compliance_requests(
@@ -1232,10 +1261,19 @@ async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
                 plan,
             )
             .await
-    })
-    .await;
-    // SQLite's writer answers an error; elsewhere the panic reaches the caller.
-    assert!(matches!(outcome, Ok(Err(_)) | Err(_)), "{outcome:?}");
+    });
+    let alongside = (0..8).map(|i| {
+        s.post(
+            &path,
+            json!({"request": "view", "userEmail": format!("with{i}@example.com")}),
+        )
+    });
+    let (outcome, answers) = tokio::join!(panicking, futures::future::join_all(alongside));
+    let outcome = outcome.expect("the caller does not panic");
+    assert!(outcome.is_err(), "{outcome:?}");
+    for (status, body) in answers {
+        assert_eq!(status, 201, "{body}");
+    }
     let identities: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM identities WHERE email_lower = 'panic@example.com'",
     )
@@ -1252,7 +1290,7 @@ async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
             .await;
         assert_eq!(status, 201, "{body}");
     }
-    let (status, list) = s.get(&format!("{path}?limit=10")).await;
+    let (status, list) = s.get(&format!("{path}?limit=20")).await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["total"], 3, "{list}");
+    assert_eq!(list["total"], 11, "{list}");
 }
