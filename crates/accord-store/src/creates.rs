@@ -23,14 +23,19 @@ const YIELD_ROUNDS: usize = 4;
 /// Creates the queue holds; a create waits for room beyond that.
 const CAPACITY: usize = 1024;
 
-/// One call of `create_compliance_requests`, and where to answer it.
-pub(crate) struct CreateJob {
+/// The arguments of one call of `create_compliance_requests`.
+pub(crate) struct CreateCall {
     pub project: Project,
     pub identities: Vec<accord_core::consent::Identifiers>,
     pub actor: Actor,
     pub now: i64,
     pub plan: PlanFn,
-    pub reply: oneshot::Sender<Result<Vec<ComplianceRequest>>>,
+}
+
+/// A create queued for the writer, and where to answer it.
+struct CreateJob {
+    call: CreateCall,
+    reply: oneshot::Sender<Result<Vec<ComplianceRequest>>>,
 }
 
 /// The queue to the writer task, started by the first create (on that caller's runtime).
@@ -52,14 +57,7 @@ impl SqlStore {
     }
 
     /// Hands the create to the writer task and waits for its answer, given after commit.
-    pub(crate) async fn create_grouped(
-        &self,
-        project: &Project,
-        identities: Vec<accord_core::consent::Identifiers>,
-        actor: Actor,
-        now: i64,
-        plan: PlanFn,
-    ) -> Result<Vec<ComplianceRequest>> {
+    pub(crate) async fn create_grouped(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let sender = self.creates.tx.get_or_init(|| {
             let (tx, rx) = mpsc::channel(CAPACITY);
             // The task's own handle on the store has no queue: the writer is not kept
@@ -73,16 +71,8 @@ impl SqlStore {
             tx
         });
         let (reply, answer) = oneshot::channel();
-        let job = CreateJob {
-            project: project.clone(),
-            identities,
-            actor,
-            now,
-            plan,
-            reply,
-        };
         sender
-            .send(job)
+            .send(CreateJob { call, reply })
             .await
             .map_err(|_| StoreError::backend("the compliance-request writer stopped"))?;
         answer
@@ -93,7 +83,7 @@ impl SqlStore {
     /// The writer task: one transaction per batch of queued creates.
     async fn write_creates(self, mut rx: mpsc::Receiver<CreateJob>) {
         while let Some(first) = rx.recv().await {
-            let mut requests = first.identities.len();
+            let mut requests = first.call.identities.len();
             let mut jobs = vec![first];
             let full = |jobs: &Vec<CreateJob>, requests| {
                 jobs.len() >= MAX_BATCH || requests >= MAX_BATCH_REQUESTS
@@ -102,7 +92,7 @@ impl SqlStore {
                 while !full(&jobs, requests) {
                     match rx.try_recv() {
                         Ok(j) => {
-                            requests += j.identities.len();
+                            requests += j.call.identities.len();
                             jobs.push(j);
                         }
                         Err(_) => break,
@@ -147,17 +137,7 @@ impl SqlStore {
             }
             let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
             let result = match begun {
-                Ok(()) => {
-                    self.create_requests_in(
-                        &mut tx,
-                        &j.project,
-                        j.identities,
-                        j.actor,
-                        j.now,
-                        j.plan,
-                    )
-                    .await
-                }
+                Ok(()) => self.create_requests_in(&mut tx, j.call).await,
                 Err(e) => Err(e),
             };
             let ends: &[&'static str] = if result.is_ok() {

@@ -1,6 +1,7 @@
 //! Compliance requests, their events and tasks, site-created requests, verification and the
 //! file purge: the [`ComplianceStore`] of SQLite and PostgreSQL.
 use super::*;
+use crate::creates::CreateCall;
 use crate::identities::{insert_identity, IdentityKeys};
 use crate::paging::page_of;
 use sea_query::SelectStatement;
@@ -178,18 +179,9 @@ impl SqlStore {
 
     /// Resolves the identities, lets `plan` build the requests, and writes them with their
     /// events, challenges and messages in one transaction, or none (§3.3).
-    pub(crate) async fn create_requests(
-        &self,
-        project: &Project,
-        identities: Vec<accord_core::consent::Identifiers>,
-        actor: Actor,
-        now: i64,
-        plan: PlanFn,
-    ) -> Result<Vec<ComplianceRequest>> {
+    pub(crate) async fn create_requests(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
-        let created = self
-            .create_requests_in(&mut tx, project, identities, actor, now, plan)
-            .await?;
+        let created = self.create_requests_in(&mut tx, call).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
     }
@@ -198,12 +190,16 @@ impl SqlStore {
     pub(crate) async fn create_requests_in(
         &self,
         tx: &mut sqlx::AnyConnection,
-        project: &Project,
-        identities: Vec<accord_core::consent::Identifiers>,
-        actor: Actor,
-        now: i64,
-        plan: PlanFn,
+        call: CreateCall,
     ) -> Result<Vec<ComplianceRequest>> {
+        let CreateCall {
+            project,
+            identities,
+            actor,
+            now,
+            plan,
+        } = call;
+        let project = &project;
         let mut concord_ids = Vec::with_capacity(identities.len());
         for identifiers in &identities {
             concord_ids.push(self.resolve_identity(tx, project, identifiers, now).await?);
@@ -588,15 +584,16 @@ impl ComplianceStore for SqlStore {
         now: i64,
         plan: PlanFn,
     ) -> Result<Vec<ComplianceRequest>> {
+        let call = CreateCall {
+            project: project.clone(),
+            identities,
+            actor,
+            now,
+            plan,
+        };
         match self.db.backend {
-            Backend::Sqlite => {
-                self.create_grouped(project, identities, actor, now, plan)
-                    .await
-            }
-            Backend::Postgres => {
-                self.create_requests(project, identities, actor, now, plan)
-                    .await
-            }
+            Backend::Sqlite => self.create_grouped(call).await,
+            Backend::Postgres => self.create_requests(call).await,
         }
     }
 
