@@ -42,6 +42,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/sqlite/0018_keyed_counts.sql"),
     ),
+    (
+        19,
+        include_str!("../migrations/sqlite/0019_site_event_indexes.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
