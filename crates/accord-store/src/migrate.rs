@@ -46,6 +46,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/sqlite/0019_site_event_indexes.sql"),
     ),
+    (
+        20,
+        include_str!("../migrations/sqlite/0020_request_date_filters.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
