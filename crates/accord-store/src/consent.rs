@@ -536,6 +536,7 @@ fn bulk_insert_sql() -> &'static str {
 
 /// Rows of the largest multi-row `INSERT … VALUES` on SQLite (20 bound values each).
 const SQLITE_ROWS_PER_INSERT: usize = 64;
+const _: () = assert!(SQLITE_ROWS_PER_INSERT.is_power_of_two());
 
 /// `INSERT … VALUES` of `rows` rows of bound values, for `rows` a power of two up to
 /// [`SQLITE_ROWS_PER_INSERT`]: seven texts in all, each prepared once per connection.

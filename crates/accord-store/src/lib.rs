@@ -1,8 +1,8 @@
 //! Accord's storage on SQLite and PostgreSQL: [`SqlStore`] implements each area trait of
 //! `accord_core::store` in a file of its own (`tenancy.rs`, `requests.rs`, `lifecycle.rs`
 //! for messages and jobs, `consent.rs`, `site.rs`, `datamap.rs`, `regions.rs`, `users.rs`, `policies.rs`, `metrics.rs`, `trackers.rs`). Statements are sea-query
-//! statements rendered per dialect by [`db::Db::sql`], except the bulk consent-event insert
-//! over a JSON array; the differences between the two databases stay in `db.rs`, the shared
+//! statements rendered per dialect by [`db::Db::sql`], except the bulk consent-event inserts
+//! (multi-row `VALUES` on SQLite, a JSON array on PostgreSQL); the differences between the two databases stay in `db.rs`, the shared
 //! paging and substring filters in `paging.rs`. On SQLite, compliance-request creates are
 //! group-committed by one writer task (`creates.rs`).
 #![forbid(unsafe_code)]

@@ -912,7 +912,7 @@ async fn stored_events_equal_their_answers(b: accord_store::Backend) {
         });
         if i.is_multiple_of(4) {
             item["consentType"] = json!(analytics);
-            let typed_state = ["accepted", "declined"][i % 2];
+            let typed_state = ["accepted", "declined"][i / 4 % 2];
             item["consentState"] = json!(typed_state);
             item.as_object_mut().unwrap().remove("subcategory");
         } else {
@@ -923,8 +923,10 @@ async fn stored_events_equal_their_answers(b: accord_store::Backend) {
         }
         item
     };
+    // Every statement size is used: 31 = 16 + 8 + 4 + 2 + 1, 100 = 64 + 32 + 4.
+    let sizes = [1, 3, 7, 24, 31, 64, 65, 100, 129];
     let mut answered: Vec<Value> = Vec::new();
-    for n in [1, 3, 7, 64, 65, 100, 129] {
+    for n in sizes {
         let items: Vec<Value> = (0..n).map(|i| item(n, i)).collect();
         answered.extend(create_events(&s, json!(items)).await);
     }
@@ -937,7 +939,37 @@ async fn stored_events_equal_their_answers(b: accord_store::Backend) {
     for events in futures::future::join_all(concurrent).await {
         answered.extend(events);
     }
-    assert_eq!(answered.len(), 369 + 78);
+    assert_eq!(answered.len(), sizes.iter().sum::<usize>() + 78);
+    // Site events, with their session columns, seven in one insert (4 + 2 + 1 rows).
+    let concord = answered[0]["concordId"].as_str().unwrap().to_string();
+    let now = now_ms();
+    let site: Vec<ConsentEvent> = (0..7)
+        .map(|i| ConsentEvent {
+            id: accord_core::ids::new_id(),
+            concord_id: Uuid::parse_str(&concord).unwrap(),
+            organization_id: s.org,
+            project_id: s.project,
+            consent_type: None,
+            category: "custom".into(),
+            subcategory: vec![format!("site_{i}")],
+            label: (i % 2 == 0).then(|| format!("site_label_{i}")),
+            consent_state: "accepted".into(),
+            consent_action: "user_click".into(),
+            consent_date: now + i,
+            expiration_date: now + 365 * DAY_MS,
+            version: None,
+            session: Some(SessionInfo {
+                id: Some(Uuid::new_v4().to_string().to_uppercase()),
+                ip_address: Some(format!("203.0.113.{i}")),
+                domain: Some(format!("Shop{i}.Example.com")),
+                geography: Some(format!("us-c{i}")),
+                user_agent: Some(format!("Agent/{i}")),
+            }),
+            submitter: None,
+            date_created: now,
+        })
+        .collect();
+    s.store.insert_consent_events(&site).await.unwrap();
     let mut stored = std::collections::HashMap::new();
     let mut offset = 0;
     loop {
@@ -945,7 +977,7 @@ async fn stored_events_equal_their_answers(b: accord_store::Backend) {
             .get(&format!("{}?limit=100&offset={offset}", events_path(&s)))
             .await;
         assert_eq!(status, 200, "{page}");
-        assert_eq!(page["total"], answered.len());
+        assert_eq!(page["total"], answered.len() + site.len());
         let items = page["items"].as_array().unwrap();
         for e in items {
             stored.insert(e["id"].as_str().unwrap().to_string(), e.clone());
@@ -955,16 +987,39 @@ async fn stored_events_equal_their_answers(b: accord_store::Backend) {
             break;
         }
     }
-    assert_eq!(stored.len(), answered.len());
+    assert_eq!(stored.len(), answered.len() + site.len());
     for e in &answered {
         assert_eq!(stored[e["id"].as_str().unwrap()], *e);
     }
-    // Absent values stay absent: no label, no type and no version on a category event.
-    let plain = answered
-        .iter()
-        .find(|e| e.get("consentType").is_none() && e.get("label").is_none())
-        .unwrap();
-    assert!(plain.get("version").is_none(), "{plain}");
+    for (i, e) in site.iter().enumerate() {
+        let got = &stored[&e.id.to_string()];
+        let session = e.session.as_ref().unwrap();
+        assert_eq!(
+            got["session"],
+            json!({
+                "id": session.id.as_ref().unwrap().to_lowercase(),
+                "ipAddress": format!("203.0.113.{i}"),
+                "domain": format!("shop{i}.example.com"),
+                "geography": format!("US-C{i}"),
+                "userAgent": format!("Agent/{i}"),
+            }),
+            "{got}"
+        );
+        assert_eq!(got["subcategory"], json!([format!("site_{i}")]));
+        assert_eq!(got["label"], json!(e.label));
+        assert_eq!(got["consentDate"], to_rfc3339(e.consent_date), "{got}");
+        // The filters compare with the stored case: ids and domains lowercase, geographies
+        // uppercase.
+        let sid = session.id.as_ref().unwrap();
+        for filter in [
+            format!("sessionId={sid}"),
+            format!("domain=SHOP{i}.example.com"),
+            format!("geography=us-c{i}"),
+        ] {
+            let (_, found) = s.get(&format!("{}?{filter}", events_path(&s))).await;
+            assert_eq!(ids(&found), [e.id.to_string()], "{filter}");
+        }
+    }
 }
 
 /// Stores a Site-API-like event with a session directly, as the site ingestion will.
