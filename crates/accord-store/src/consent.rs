@@ -591,8 +591,9 @@ fn bind_event<'q>(q: AnyQuery<'q>, e: &'q ConsentEvent) -> AnyQuery<'q> {
 
 /// Appends fully resolved events, inside the caller's transaction. On SQLite the values
 /// are bound to multi-row `INSERT … VALUES` statements of 64, 32, …, 1 rows: SQLite read a
-/// JSON parameter back through its JSON functions once per column of every row, most of
-/// the writer's time. PostgreSQL takes one JSON array per 5,000 rows, one round trip.
+/// JSON parameter back through its JSON functions once per column of every row, about a
+/// quarter of the writer's time. PostgreSQL takes one JSON array per 5,000 rows, one round
+/// trip.
 pub(crate) async fn insert_event_rows(
     s: &SqlStore,
     ex: &mut AnyConnection,
