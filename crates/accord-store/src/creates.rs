@@ -32,6 +32,9 @@ pub(crate) struct CreateCall {
     pub plan: PlanFn,
 }
 
+/// The active data systems of each project (by id) as read in one transaction.
+pub(crate) type ActiveSystems = std::collections::HashMap<Uuid, Vec<Uuid>>;
+
 /// A create queued for the writer, and where to answer it.
 struct CreateJob {
     call: CreateCall,
@@ -125,6 +128,9 @@ impl SqlStore {
         // Set when the transaction itself is gone (a savepoint could not be rolled back
         // to): nothing of the batch is written then, and every create says so.
         let mut broken: Option<String> = None;
+        // No data system changes while this transaction holds the writer, so the creates
+        // of the batch share one read of each project's.
+        let mut systems = ActiveSystems::default();
         for j in jobs {
             if broken.is_some() {
                 answers.push((j.reply, None));
@@ -137,7 +143,7 @@ impl SqlStore {
             }
             let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
             let result = match begun {
-                Ok(()) => self.create_requests_in(&mut tx, j.call).await,
+                Ok(()) => self.create_requests_in(&mut tx, j.call, &mut systems).await,
                 Err(e) => Err(e),
             };
             let ends: &[&'static str] = if result.is_ok() {

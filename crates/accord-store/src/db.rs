@@ -181,7 +181,7 @@ impl Db {
     /// `narrowed` says that another condition (a date range, an exact id) selects few rows
     /// through an index of its own: SQLite then tests an ASCII needle on those rows alone
     /// (its `LIKE` folds ASCII case, as the trigram table does) instead of reading every
-    /// trigram match of the needle.
+    /// trigram match of the needle, and PostgreSQL tests any needle on them.
     ///
     /// `rarest` (SQLite, see [`Db::rarest_trigram`]) is the needle's trigram found in the
     /// fewest rows: the trigram table then reads that one posting list instead of every
@@ -233,6 +233,17 @@ impl Db {
             .replace('%', "\\%")
             .replace('_', "\\_");
         let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        if narrowed && self.backend == Backend::Postgres {
+            // The range's rows are tested, as on SQLite: written so that no trigram index
+            // serves it, as PostgreSQL would otherwise intersect the range with every row
+            // of a common trigram (an email's domain is in most rows).
+            let value = if lowered {
+                format!("(\"{column}\" || '')")
+            } else {
+                format!("(lower(\"{column}\") || '')")
+            };
+            return Expr::expr(Expr::cust(value)).like(pattern);
+        }
         if lowered {
             Expr::col(Alias::new(column)).like(pattern)
         } else {

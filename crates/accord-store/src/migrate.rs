@@ -89,6 +89,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/postgres/0017_team_notifications.sql"),
     ),
+    (
+        21,
+        include_str!("../migrations/postgres/0021_range_and_overdue_walks.sql"),
+    ),
 ];
 
 impl Db {

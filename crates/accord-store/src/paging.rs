@@ -6,7 +6,9 @@ use crate::db::db_err;
 use crate::{a, count, SqlStore};
 use accord_core::query::Page;
 use accord_core::store::StoreResult as Result;
-use sea_query::{Cond, Expr, Func, LikeExpr, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{
+    Alias, Cond, Expr, Func, JoinType, LikeExpr, Order, Query, SelectStatement, SimpleExpr,
+};
 use sqlx::{FromRow, Row};
 
 /// The column that carries the total beside each row of a page.
@@ -30,7 +32,21 @@ where
         SimpleExpr::SubQuery(None, Box::new(total.clone().into_sub_query_statement())),
         a(TOTAL),
     );
-    let (sql, values) = s.db.sql(&page);
+    fetch_counted(s, &page, offset, &total).await
+}
+
+/// Reads `page`, whose rows carry the total as their [`TOTAL`] column. A first page with
+/// no rows means nothing matched; a page past the end reads `total` on its own.
+async fn fetch_counted<T>(
+    s: &SqlStore,
+    page: &SelectStatement,
+    offset: i64,
+    total: &SelectStatement,
+) -> Result<(i64, Vec<T>)>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let (sql, values) = s.db.sql(page);
     let rows = sqlx::query_with(&sql, values)
         .fetch_all(&s.db.read)
         .await
@@ -39,7 +55,7 @@ where
         if offset == 0 {
             return Ok((0, vec![]));
         }
-        return Ok((count(&s.db, &s.db.read, &total).await?, vec![]));
+        return Ok((count(&s.db, &s.db.read, total).await?, vec![]));
     };
     let n: i64 = first.try_get(TOTAL).map_err(db_err)?;
     let items = rows
@@ -48,6 +64,38 @@ where
         .collect::<std::result::Result<Vec<T>, _>>()
         .map_err(db_err)?;
     Ok((n, items))
+}
+
+/// [`page_and_total`] for a page whose plan reads every match anyway (it sorts them all).
+/// `ids` selects the ids of `table`'s matches in the page's order, limit and offset set;
+/// `rows` reads columns of `table` and orders them. The total is a window count over the
+/// matches, taken in the pass that sorts them, so they are read once rather than once
+/// more for the total; the rows and the total still come from one statement.
+pub(crate) async fn page_counted_in_one_pass<T>(
+    s: &SqlStore,
+    table: &str,
+    mut rows: SelectStatement,
+    mut ids: SelectStatement,
+    offset: i64,
+    total: SelectStatement,
+) -> Result<(i64, Vec<T>)>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let matched = Alias::new("accord_page");
+    let page_id = Alias::new("accord_page_id");
+    ids.clear_selects()
+        .expr_as(Expr::col(a("id")), page_id.clone())
+        .expr_as(Expr::cust("COUNT(*) OVER ()"), a(TOTAL));
+    rows.expr_as(Expr::col((matched.clone(), a(TOTAL))), a(TOTAL))
+        .from(a(table))
+        .join_subquery(
+            JoinType::InnerJoin,
+            ids,
+            matched.clone(),
+            Expr::col((a(table), a("id"))).equals((matched, page_id)),
+        );
+    fetch_counted(s, &rows, offset, &total).await
 }
 
 /// Orders `q` by a sort column (items without a value last), then by id.
@@ -59,11 +107,22 @@ pub(crate) fn order_page(
     nullable: bool,
     page: &Page,
 ) {
+    order_page_by(q, s.sort_expr(col, text), col, nullable, page);
+}
+
+/// [`order_page`] with the sort column's value given as `sort` (an expression of `col`).
+pub(crate) fn order_page_by(
+    q: &mut SelectStatement,
+    sort: SimpleExpr,
+    col: &str,
+    nullable: bool,
+    page: &Page,
+) {
     let order = if page.desc { Order::Desc } else { Order::Asc };
     if nullable {
         q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
     }
-    q.order_by_expr(s.sort_expr(col, text), order.clone())
+    q.order_by_expr(sort, order.clone())
         .order_by(a("id"), order)
         .limit(page.limit as u64)
         .offset(page.offset as u64);

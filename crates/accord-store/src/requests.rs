@@ -1,7 +1,7 @@
 //! Compliance requests, their events and tasks, site-created requests, verification and the
 //! file purge: the [`ComplianceStore`] of SQLite and PostgreSQL.
 use super::*;
-use crate::creates::CreateCall;
+use crate::creates::{ActiveSystems, CreateCall};
 use crate::identities::{insert_identity, IdentityKeys};
 use crate::paging::page_of;
 use sea_query::SelectStatement;
@@ -181,16 +181,21 @@ impl SqlStore {
     /// events, challenges and messages in one transaction, or none (§3.3).
     pub(crate) async fn create_requests(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
-        let created = self.create_requests_in(&mut tx, call).await?;
+        let created = self
+            .create_requests_in(&mut tx, call, &mut ActiveSystems::default())
+            .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
     }
 
     /// The writes of [`SqlStore::create_requests`] inside the caller's transaction.
+    /// `systems` keeps each project's active data systems as read in that transaction, so
+    /// the creates of one transaction read them once.
     pub(crate) async fn create_requests_in(
         &self,
         tx: &mut sqlx::AnyConnection,
         call: CreateCall,
+        systems: &mut ActiveSystems,
     ) -> Result<Vec<ComplianceRequest>> {
         let CreateCall {
             project,
@@ -204,7 +209,14 @@ impl SqlStore {
         for identifiers in &identities {
             concord_ids.push(self.resolve_identity(tx, project, identifiers, now).await?);
         }
-        let data_systems = self.active_data_systems(tx, project.id).await?;
+        let data_systems = match systems.get(&project.id) {
+            Some(ids) => ids.clone(),
+            None => {
+                let ids = self.active_data_systems(tx, project.id).await?;
+                systems.insert(project.id, ids.clone());
+                ids
+            }
+        };
         let facts = CreateFacts {
             concord_ids,
             data_systems,
@@ -235,6 +247,7 @@ impl SqlStore {
         Ok(planned.into_iter().map(|n| n.request).collect())
     }
 
+    /// The active data systems of `project` (by id), read inside the caller's transaction.
     pub(crate) async fn active_data_systems(
         &self,
         ex: &mut sqlx::AnyConnection,
@@ -673,13 +686,55 @@ impl ComplianceStore for SqlStore {
         ids.column(a("id"))
             .from(a("compliance_requests"))
             .cond_where(cond.clone());
+        if !rarest.is_empty() {
+            // A substring search on SQLite starts from a trigram's candidates and reads
+            // each candidate's row to test it; the page is sorted from all of them. One
+            // pass counts them as it sorts, instead of a second pass for the total.
+            crate::paging::order_page(self, &mut ids, col, text, nullable, page);
+            let mut q = Query::select();
+            q.columns(CR_COLUMNS.map(a));
+            if nullable {
+                q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
+            }
+            q.order_by_expr(self.sort_expr(col, text), order.clone())
+                .order_by(a("id"), order);
+            let (total, rows): (i64, Vec<CrRow>) = crate::paging::page_counted_in_one_pass(
+                self,
+                "compliance_requests",
+                q,
+                ids,
+                page.offset,
+                self.request_total(f, cond),
+            )
+            .await?;
+            let items = rows
+                .into_iter()
+                .map(CrRow::into_model)
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((total, items));
+        }
+        if self.db.backend == Backend::Postgres
+            && (f.start_date.is_some() || f.end_date.is_some())
+            && col != "request_date"
+        {
+            // A date range is read from the request-date index and its page sorted, at a
+            // cost that grows with the range; PostgreSQL would otherwise walk the sort's
+            // index from the newest request and test every one until the range fills a
+            // page (its estimate takes request and creation dates as unrelated), through a
+            // year of requests for a range a year back. The order is unchanged.
+            let unindexed = if text {
+                Expr::cust(format!("(\"{col}\" || '') COLLATE \"C\""))
+            } else {
+                Expr::cust(format!("(\"{col}\" + 0)"))
+            };
+            crate::paging::order_page_by(&mut ids, unindexed, col, nullable, page);
+        } else {
+            crate::paging::order_page(self, &mut ids, col, text, nullable, page);
+        }
         let mut q = Query::select();
         q.columns(CR_COLUMNS.map(a))
             .from(a("compliance_requests"))
-            .and_where(Expr::col(a("id")).in_subquery({
-                crate::paging::order_page(self, &mut ids, col, text, nullable, page);
-                ids
-            }));
+            .and_where(Expr::col(a("id")).in_subquery(ids));
         if nullable {
             q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
         }

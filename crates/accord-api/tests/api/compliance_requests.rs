@@ -20,6 +20,8 @@ both!(
     reopen_and_verify_need_admin,
     due_dates_and_overdue,
     lists_filter_sort_and_page,
+    substring_search_pages_and_totals,
+    date_ranges_keep_every_sort_order,
     list_query_validation,
     organization_list_and_project_scope,
     cross_organization_access_is_forbidden,
@@ -778,6 +780,185 @@ async fn lists_filter_sort_and_page(b: accord_store::Backend) {
     assert_eq!(ids(&verified).last().unwrap(), &id(&a));
     for item in all["items"].as_array().unwrap() {
         check_schema(&request_schema(), item, "list").unwrap();
+    }
+}
+
+/// A substring search (on SQLite: candidates from the trigram table, counted while they
+/// are sorted) pages through exactly the matching requests of the listed projects in every
+/// sort, with a `total` equal to their number on every page, past the end included.
+async fn substring_search_pages_and_totals(b: accord_store::Backend) {
+    let s = start(b).await;
+    let second = s
+        .store
+        .create_project(
+            s.org,
+            accord_core::store::NewProject {
+                name: "Second".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let base = s.project_path("/compliance-requests");
+    let second_base = format!(
+        "/privacy-v1/organizations/{}/projects/{}/compliance-requests",
+        s.org, second.id
+    );
+    let org_base = format!("/privacy-v1/organizations/{}/compliance-requests", s.org);
+    // Which requests each needle finds, by id.
+    let (mut by_text, mut by_email) = (Vec::new(), Vec::new());
+    for i in 0..26 {
+        let request = ["view", "delete"][i % 2];
+        let mut body = json!({"request": request, "preverified": i % 5 != 0});
+        // Every fourth request has no email (it sorts last by `userEmail`).
+        if i % 4 == 3 {
+            body["userId"] = json!(format!("user-{i}"));
+        } else {
+            body["userEmail"] = json!(format!(
+                "p{i:02}.{}@example.com",
+                ["okafor", "smith"][i % 2]
+            ));
+        }
+        match i % 3 {
+            0 => body["userLastName"] = json!("Okafor"),
+            1 => body["notes"] = json!(format!("called back, see OKAFOR-{i}")),
+            _ => body["userLastName"] = json!("Smith"),
+        }
+        let target = if i % 6 == 5 { &second_base } else { &base };
+        let (status, v) = s.post(target, body.clone()).await;
+        assert_eq!(status, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let in_first = target == &base;
+        // `text` searches the email too.
+        let okafor_email = i % 4 != 3 && i % 2 == 0;
+        if i % 3 != 2 || okafor_email {
+            by_text.push((id.clone(), in_first));
+        }
+        if okafor_email {
+            by_email.push((id, in_first));
+        }
+    }
+    let item_ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (path, first_only) in [(&base, true), (&org_base, false)] {
+        for (needle, found) in [("text=okafor", &by_text), ("userEmail=okafor", &by_email)] {
+            let wanted: Vec<&String> = found
+                .iter()
+                .filter(|(_, in_first)| *in_first || !first_only)
+                .map(|(id, _)| id)
+                .collect();
+            for extra in ["", "&status=submitted"] {
+                for sort in [
+                    "",
+                    "&sort=userEmail&order=asc",
+                    "&sort=userEmail&order=desc",
+                    "&sort=requestDate&order=asc",
+                ] {
+                    // The order the server gives every request in this sort, narrowed to
+                    // the wanted ones (and to submitted ones where the status is asked).
+                    let (_, all) = s.get(&format!("{path}?limit=100{extra}{sort}")).await;
+                    let expect: Vec<String> = item_ids(&all)
+                        .into_iter()
+                        .filter(|id| wanted.contains(&id))
+                        .collect();
+                    assert!(expect.len() >= 4, "{needle}{extra}{sort}: {expect:?}");
+                    let mut got = Vec::new();
+                    for offset in (0..=expect.len() + 4).step_by(4) {
+                        let q = format!("{path}?{needle}{extra}{sort}&limit=4&offset={offset}");
+                        let (status, v) = s.get(&q).await;
+                        assert_eq!(status, 200, "{q}: {v}");
+                        assert_eq!(v["total"], json!(expect.len()), "{q}");
+                        assert_eq!(v["count"], json!(item_ids(&v).len()), "{q}");
+                        got.extend(item_ids(&v));
+                    }
+                    assert_eq!(got, expect, "{path}?{needle}{extra}{sort}");
+                }
+            }
+        }
+    }
+    // A needle nothing holds: no items and a total of 0, on the first page and past it.
+    for offset in [0, 8] {
+        let (_, none) = s.get(&format!("{base}?text=okafox&offset={offset}")).await;
+        assert_eq!(
+            (none["total"].clone(), none["count"].clone()),
+            (json!(0), json!(0))
+        );
+    }
+}
+
+/// A list narrowed by a date range (on PostgreSQL read from the request-date index and
+/// sorted on its own) pages in the same order as the whole list, in every sort.
+async fn date_ranges_keep_every_sort_order(b: accord_store::Backend) {
+    let s = start(b).await;
+    let base = s.project_path("/compliance-requests");
+    for i in 0..14 {
+        let request = ["view", "delete", "do_not_sell"][i % 3];
+        let mut body = json!({"request": request, "preverified": i % 4 != 0});
+        if i % 5 != 4 {
+            // Two requests share each address, so the id decides between them.
+            body["userEmail"] = json!(format!(
+                "{}@example.com",
+                ["zed", "Amy", "bob", "amy"][i / 2 % 4]
+            ));
+        } else {
+            body["userId"] = json!(format!("user-{i}"));
+        }
+        let (status, v) = s.post(&base, body).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    let item_ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = s.get(&format!("{base}?limit=100")).await;
+    let dates: Vec<i64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["requestDate"].as_i64().unwrap())
+        .collect();
+    let (first, last) = (*dates.iter().min().unwrap(), *dates.iter().max().unwrap());
+    let ranges = [
+        format!("startDate={}", accord_core::time::to_rfc3339(first)),
+        format!("endDate={}", accord_core::time::to_rfc3339(last + 1)),
+        "startDate=1970-01-01T00:00:00Z&endDate=2999-01-01T00:00:00Z".to_string(),
+    ];
+    for sort in [
+        "",
+        "&order=asc",
+        "&sort=status&order=asc",
+        "&sort=request&order=desc",
+        "&sort=userEmail&order=asc",
+        "&sort=userEmail&order=desc",
+        "&sort=dueDate&order=asc",
+        "&sort=requestDate&order=desc",
+        "&sort=verifiedDate&order=asc",
+        "&sort=dateUpdated",
+    ] {
+        let (_, whole) = s.get(&format!("{base}?limit=100{sort}")).await;
+        let expect = item_ids(&whole);
+        assert_eq!(expect.len(), 14, "{sort}");
+        for range in &ranges {
+            let mut got = Vec::new();
+            for offset in (0..16).step_by(5) {
+                let q = format!("{base}?{range}{sort}&limit=5&offset={offset}");
+                let (status, v) = s.get(&q).await;
+                assert_eq!(status, 200, "{q}: {v}");
+                assert_eq!(v["total"], json!(14), "{q}");
+                got.extend(item_ids(&v));
+            }
+            assert_eq!(got, expect, "{range}{sort}");
+        }
     }
 }
 
