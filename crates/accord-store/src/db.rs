@@ -175,6 +175,17 @@ impl Db {
         stmt.build_any_sqlx(self.builder())
     }
 
+    /// The value of `column` as an expression no index serves, so that a condition or an
+    /// order on it does not pick the planner's index: `("col" || '')` for text (compared
+    /// byte-wise on PostgreSQL), `("col" + 0)` for a number.
+    pub fn unindexed(&self, column: &str, text: bool) -> SimpleExpr {
+        match (text, self.backend) {
+            (true, Backend::Postgres) => Expr::cust(format!("(\"{column}\" || '') COLLATE \"C\"")),
+            (true, Backend::Sqlite) => Expr::cust(format!("(\"{column}\" || '')")),
+            (false, _) => Expr::cust(format!("(\"{column}\" + 0)")),
+        }
+    }
+
     /// Case-insensitive substring match of `needle` in a compliance-request text column.
     /// `column` names the stored column; `lowered` says whether it already holds lowercase
     /// text. SQLite answers from its FTS5 trigram table, PostgreSQL from trigram GIN indexes.
@@ -202,8 +213,8 @@ impl Db {
             // the trigrams of a mailbox's domain (`exa`, `.co`, …) are in nearly every row:
             // select candidates by the local part alone, then match the whole value on the
             // candidates only (an expression no index serves). Same rows, far less read.
-            let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
-                .like(LikeExpr::new(format!("%{needle}%")));
+            let whole =
+                Expr::expr(self.unindexed(column, true)).like(LikeExpr::new(format!("%{needle}%")));
             // `rarest` is then the local part's rarest trigram (see `rarest_trigram`).
             return self
                 .request_substring(column, lowered, rare, narrowed, rarest)
@@ -217,8 +228,8 @@ impl Db {
                     "\"compliance_requests_search\" MATCH ?",
                     [fts_phrase(column, tri)],
                 ));
-            let whole = Expr::expr(Expr::cust(format!("(\"{column}\" || '')")))
-                .like(LikeExpr::new(format!("%{needle}%")));
+            let whole =
+                Expr::expr(self.unindexed(column, true)).like(LikeExpr::new(format!("%{needle}%")));
             return Expr::col(Alias::new("seq")).in_subquery(sub).and(whole);
         }
         if self.backend == Backend::Sqlite && plain && !(narrowed && needle.is_ascii()) {
@@ -238,11 +249,11 @@ impl Db {
             // serves it, as PostgreSQL would otherwise intersect the range with every row
             // of a common trigram (an email's domain is in most rows).
             let value = if lowered {
-                format!("(\"{column}\" || '')")
+                self.unindexed(column, true)
             } else {
-                format!("(lower(\"{column}\") || '')")
+                Expr::cust(format!("(lower(\"{column}\") || '')"))
             };
-            return Expr::expr(Expr::cust(value)).like(pattern);
+            return Expr::expr(value).like(pattern);
         }
         if lowered {
             Expr::col(Alias::new(column)).like(pattern)

@@ -379,7 +379,13 @@ impl SqlStore {
                     .iter()
                     .find(|(c, _)| *c == col)
                     .map(|(_, t)| t.as_str());
-                c = c.add(self.db.request_substring(col, lowered, v, narrowed, rarest));
+                // On PostgreSQL only a bounded range counts as narrow: a list "since" a date
+                // may hold most requests, which a rare needle's trigram rows would not.
+                let narrow = match self.db.backend {
+                    Backend::Sqlite => narrowed,
+                    Backend::Postgres => bounded(f),
+                };
+                c = c.add(self.db.request_substring(col, lowered, v, narrow, rarest));
             }
         }
         if let Some(overdue) = f.overdue {
@@ -553,6 +559,14 @@ fn narrowed(f: &RequestFilter) -> bool {
         || f.session_id.is_some()
 }
 
+/// Both ends of a date range, or an exact id, narrow a list to few requests.
+fn bounded(f: &RequestFilter) -> bool {
+    (f.start_date.is_some() && f.end_date.is_some())
+        || f.id.is_some()
+        || f.concord_id.is_some()
+        || f.session_id.is_some()
+}
+
 /// `project_id` is one of `ids`: a single project is an equality, which lets the planner
 /// read an index in sort order.
 fn in_projects(ids: &[Uuid]) -> SimpleExpr {
@@ -686,33 +700,6 @@ impl ComplianceStore for SqlStore {
         ids.column(a("id"))
             .from(a("compliance_requests"))
             .cond_where(cond.clone());
-        if !rarest.is_empty() {
-            // A substring search on SQLite starts from a trigram's candidates and reads
-            // each candidate's row to test it; the page is sorted from all of them. One
-            // pass counts them as it sorts, instead of a second pass for the total.
-            crate::paging::order_page(self, &mut ids, col, text, nullable, page);
-            let mut q = Query::select();
-            q.columns(CR_COLUMNS.map(a));
-            if nullable {
-                q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
-            }
-            q.order_by_expr(self.sort_expr(col, text), order.clone())
-                .order_by(a("id"), order);
-            let (total, rows): (i64, Vec<CrRow>) = crate::paging::page_counted_in_one_pass(
-                self,
-                "compliance_requests",
-                q,
-                ids,
-                page.offset,
-                self.request_total(f, cond),
-            )
-            .await?;
-            let items = rows
-                .into_iter()
-                .map(CrRow::into_model)
-                .collect::<Result<Vec<_>>>()?;
-            return Ok((total, items));
-        }
         if self.db.backend == Backend::Postgres
             && (f.start_date.is_some() || f.end_date.is_some())
             && col != "request_date"
@@ -722,27 +709,36 @@ impl ComplianceStore for SqlStore {
             // index from the newest request and test every one until the range fills a
             // page (its estimate takes request and creation dates as unrelated), through a
             // year of requests for a range a year back. The order is unchanged.
-            let unindexed = if text {
-                Expr::cust(format!("(\"{col}\" || '') COLLATE \"C\""))
-            } else {
-                Expr::cust(format!("(\"{col}\" + 0)"))
-            };
-            crate::paging::order_page_by(&mut ids, unindexed, col, nullable, page);
+            let sort = self.db.unindexed(col, text);
+            crate::paging::order_page_by(&mut ids, sort, col, nullable, page);
         } else {
             crate::paging::order_page(self, &mut ids, col, text, nullable, page);
         }
         let mut q = Query::select();
-        q.columns(CR_COLUMNS.map(a))
-            .from(a("compliance_requests"))
-            .and_where(Expr::col(a("id")).in_subquery(ids));
+        q.columns(CR_COLUMNS.map(a)).from(a("compliance_requests"));
         if nullable {
             q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
         }
         q.order_by_expr(self.sort_expr(col, text), order.clone())
             .order_by(a("id"), order);
-        let (total, rows): (i64, Vec<CrRow>) =
-            crate::paging::page_and_total(self, q, page.offset, self.request_total(f, cond))
-                .await?;
+        let total = self.request_total(f, cond);
+        let (total, rows): (i64, Vec<CrRow>) = if rarest.is_empty() {
+            q.and_where(Expr::col(a("id")).in_subquery(ids));
+            crate::paging::page_and_total(self, q, page.offset, total).await?
+        } else {
+            // A substring search on SQLite starts from a trigram's candidates and reads
+            // each candidate's row to test it; the page is sorted from all of them. One
+            // pass counts them as it sorts, instead of a second pass for the total.
+            crate::paging::page_counted_in_one_pass(
+                self,
+                "compliance_requests",
+                q,
+                ids,
+                page.offset,
+                total,
+            )
+            .await?
+        };
         let items = rows
             .into_iter()
             .map(CrRow::into_model)
