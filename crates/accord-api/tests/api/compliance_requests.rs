@@ -660,14 +660,7 @@ async fn lists_filter_sort_and_page(b: accord_store::Backend) {
             json!({"request": "do_not_sell", "userPhoneNumber": "555 0199", "preverified": true}),
         )
         .await;
-    let ids = |v: &Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = item_ids;
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
     let (_, all) = s.get(&base).await;
     assert_eq!(
@@ -788,17 +781,7 @@ async fn lists_filter_sort_and_page(b: accord_store::Backend) {
 /// sort, with a `total` equal to their number on every page, past the end included.
 async fn substring_search_pages_and_totals(b: accord_store::Backend) {
     let s = start(b).await;
-    let second = s
-        .store
-        .create_project(
-            s.org,
-            accord_core::store::NewProject {
-                name: "Second".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let second = second_project(&s).await;
     let base = s.project_path("/compliance-requests");
     let second_base = format!(
         "/privacy-v1/organizations/{}/projects/{}/compliance-requests",
@@ -838,14 +821,6 @@ async fn substring_search_pages_and_totals(b: accord_store::Backend) {
             by_email.push((id, in_first));
         }
     }
-    let item_ids = |v: &Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     for (path, first_only) in [(&base, true), (&org_base, false)] {
         for (needle, found) in [("text=okafor", &by_text), ("userEmail=okafor", &by_email)] {
             let wanted: Vec<&String> = found
@@ -915,14 +890,6 @@ async fn date_ranges_keep_every_sort_order(b: accord_store::Backend) {
         let (status, v) = s.post(&base, body).await;
         assert_eq!(status, 201, "{v}");
     }
-    let item_ids = |v: &Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (_, all) = s.get(&format!("{base}?limit=100")).await;
     let dates: Vec<i64> = all["items"]
         .as_array()
@@ -1019,17 +986,7 @@ async fn list_query_validation(b: accord_store::Backend) {
 
 async fn organization_list_and_project_scope(b: accord_store::Backend) {
     let s = start(b).await;
-    let second = s
-        .store
-        .create_project(
-            s.org,
-            accord_core::store::NewProject {
-                name: "Second".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let second = second_project(&s).await;
     s.create_request(json!({"request": "view", "userId": "one"}))
         .await;
     let path = format!(
@@ -1498,4 +1455,28 @@ async fn a_create_that_panics_writes_nothing(b: accord_store::Backend) {
     let (status, list) = s.get(&format!("{path}?limit=20")).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["total"], 11, "{list}");
+}
+
+/// The ids of a list answer's items, in order.
+fn item_ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A second project in the server's organization.
+async fn second_project(s: &Server) -> accord_core::store::Project {
+    s.store
+        .create_project(
+            s.org,
+            accord_core::store::NewProject {
+                name: "Second".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
 }
