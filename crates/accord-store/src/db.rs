@@ -189,10 +189,11 @@ impl Db {
     /// Case-insensitive substring match of `needle` in a compliance-request text column.
     /// `column` names the stored column; `lowered` says whether it already holds lowercase
     /// text. SQLite answers from its FTS5 trigram table, PostgreSQL from trigram GIN indexes.
-    /// `narrowed` says that another condition (a date range, an exact id) selects few rows
-    /// through an index of its own: SQLite then tests an ASCII needle on those rows alone
-    /// (its `LIKE` folds ASCII case, as the trigram table does) instead of reading every
-    /// trigram match of the needle, and PostgreSQL tests any needle on them.
+    /// `narrowed` says that another condition selects few rows through an index of its own
+    /// (on SQLite any date range or an exact id; on PostgreSQL a range with both ends or an
+    /// exact id): SQLite then tests an ASCII needle on those rows alone (its `LIKE` folds
+    /// ASCII case, as the trigram table does) instead of reading every trigram match of the
+    /// needle, and PostgreSQL tests any needle on them.
     ///
     /// `rarest` (SQLite, see [`Db::rarest_trigram`]) is the needle's trigram found in the
     /// fewest rows: the trigram table then reads that one posting list instead of every

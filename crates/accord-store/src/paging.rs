@@ -68,9 +68,10 @@ where
 
 /// [`page_and_total`] for a page whose plan reads every match anyway (it sorts them all).
 /// `ids` selects the ids of `table`'s matches in the page's order, limit and offset set;
-/// `rows` reads columns of `table` (its `FROM`) and orders them; it is joined to `ids`. The total is a window count over the
-/// matches, taken in the pass that sorts them, so they are read once rather than once
-/// more for the total; the rows and the total still come from one statement.
+/// `rows` reads columns of `table` (its `FROM`) and orders them; it is joined to `ids`.
+/// The total is a window count over the matches, taken in the pass that sorts them, so
+/// they are read once rather than once more for the total; the rows and the total still
+/// come from one statement.
 pub(crate) async fn page_counted_in_one_pass<T>(
     s: &SqlStore,
     table: &str,
