@@ -373,18 +373,19 @@ impl SqlStore {
         if let Some(v) = &f.ip_address {
             c = c.add(lower("session_ip_address").eq(v.to_lowercase()));
         }
+        // On PostgreSQL only a bounded range counts as narrow for a substring filter: a
+        // list "since" a date may hold most requests, which a rare needle's trigram rows
+        // would not.
+        let narrow = match self.db.backend {
+            Backend::Sqlite => narrowed,
+            Backend::Postgres => bounded(f),
+        };
         for (col, lowered, val) in substring_filters(f) {
             if let Some(v) = val {
                 let rarest = rarest
                     .iter()
                     .find(|(c, _)| *c == col)
                     .map(|(_, t)| t.as_str());
-                // On PostgreSQL only a bounded range counts as narrow: a list "since" a date
-                // may hold most requests, which a rare needle's trigram rows would not.
-                let narrow = match self.db.backend {
-                    Backend::Sqlite => narrowed,
-                    Backend::Postgres => bounded(f),
-                };
                 c = c.add(self.db.request_substring(col, lowered, v, narrow, rarest));
             }
         }
@@ -552,19 +553,17 @@ fn substring_filters(f: &RequestFilter) -> [(&'static str, bool, &Option<String>
 /// A date range or an exact id narrows a list through its own index better than a
 /// substring filter does.
 fn narrowed(f: &RequestFilter) -> bool {
-    f.start_date.is_some()
-        || f.end_date.is_some()
-        || f.id.is_some()
-        || f.concord_id.is_some()
-        || f.session_id.is_some()
+    f.start_date.is_some() || f.end_date.is_some() || exact_id(f)
 }
 
 /// Both ends of a date range, or an exact id, narrow a list to few requests.
 fn bounded(f: &RequestFilter) -> bool {
-    (f.start_date.is_some() && f.end_date.is_some())
-        || f.id.is_some()
-        || f.concord_id.is_some()
-        || f.session_id.is_some()
+    (f.start_date.is_some() && f.end_date.is_some()) || exact_id(f)
+}
+
+/// The list asks for one request, identity or session by its id.
+fn exact_id(f: &RequestFilter) -> bool {
+    f.id.is_some() || f.concord_id.is_some() || f.session_id.is_some()
 }
 
 /// `project_id` is one of `ids`: a single project is an equality, which lets the planner
