@@ -295,7 +295,7 @@ run_accord() { # DATABASE(sqlite|postgresql)
   local t0=$SECONDS
   python3 "$HERE/peer.py" seed-accord "$base" "$org" "$project" "$key"
   if [ "$db" = postgresql ]; then
-    psql -q -h "$ACCORD_PG_HOST" -p "$ACCORD_PG_PORT" -U postgres -d "$ACCORD_PG_DB" -c ANALYZE
+    psql -q -h "$ACCORD_PG_HOST" -p "$ACCORD_PG_PORT" -U postgres -d "$ACCORD_PG_DB" -c "VACUUM (ANALYZE)"
   fi
   log "seeded Accord/$db in $((SECONDS - t0)) s"
 

@@ -150,7 +150,7 @@ def seed_fides(base: str, pg_port: str) -> None:
         sql.append(
             f"UPDATE privacyrequest SET status = '{fides}'{extra} WHERE id IN ({id_list});"
         )
-    sql.append("COMMIT; ANALYZE;")
+    sql.append("COMMIT; VACUUM (ANALYZE);")
     subprocess.run(
         ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", pg_port,
          "-U", "postgres", "-d", "fides"],

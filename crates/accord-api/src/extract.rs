@@ -33,17 +33,26 @@ impl FromRequestParts<AppState> for Auth {
         if value.is_empty() || value.chars().count() > 512 {
             return Err(invalid().into());
         }
-        let principal = state
-            .store
-            .principal_by_digest(&digest(value))
-            .await?
-            .ok_or_else(invalid)?;
+        let key = digest(value);
+        let principal = if reads_only(parts) {
+            state.store.principal_for_read(&key).await?
+        } else {
+            state.store.principal_by_digest(&key).await?
+        }
+        .ok_or_else(invalid)?;
         state
             .limiter
             .check(&principal.key_id.to_string())
             .map_err(Error::TooManyRequests)?;
         Ok(Auth(principal))
     }
+}
+
+/// A call that writes nothing (`GET`, `HEAD`): its caller and project may come from the
+/// store's short read caches. A call that writes reads both afresh, so a key revoked or a
+/// project changed on another server is never acted on by a write.
+fn reads_only(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD
 }
 
 /// Raw path parameters in path order; validated by [`PathParams::uuid`] after
@@ -133,7 +142,8 @@ impl<R: MinRole> FromRequestParts<AppState> for ProjectScope<R> {
         let (who, path) = caller_and_ids(parts, state).await?;
         let org = path.uuid("organizationId")?;
         let project_id = path.uuid("projectId")?;
-        let project = project_scope(state, &who, org, project_id, R::ROLE).await?;
+        let project =
+            project_scope(state, &who, org, project_id, R::ROLE, reads_only(parts)).await?;
         Ok(ProjectScope {
             who,
             org,
@@ -263,8 +273,13 @@ pub async fn project_scope(
     org: Uuid,
     project: Uuid,
     min: Role,
+    read: bool,
 ) -> Result<Option<Project>> {
-    let p = state.store.get_project(org, project).await?;
+    let p = if read {
+        state.store.project_for_read(org, project).await?
+    } else {
+        state.store.get_project(org, project).await?
+    };
     let role = match &p {
         Some(_) => who.project_role(org, project),
         None => who.org_role(org),

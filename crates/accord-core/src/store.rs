@@ -233,12 +233,24 @@ pub trait TenancyStore: Send + Sync + 'static {
     /// A cheap round trip to the database (health).
     async fn ping(&self) -> Result<()>;
     async fn principal_by_digest(&self, digest: &str) -> Result<Option<Principal>>;
+    /// [`Self::principal_by_digest`] for a call that only reads: it may be served from what
+    /// this server read at most a couple of seconds ago (cleared by every write of this
+    /// server to API keys and their permissions). Calls that write read afresh.
+    async fn principal_for_read(&self, digest: &str) -> Result<Option<Principal>> {
+        self.principal_by_digest(digest).await
+    }
     async fn organization_count(&self) -> Result<i64>;
     async fn get_organization(&self, id: Uuid) -> Result<Option<Organization>>;
     async fn list_organizations(&self, ids: &[Uuid]) -> Result<Vec<Organization>>;
     /// Creates an organization, its first project (with domains and defaults).
     async fn create_organization(&self, new: NewOrganization) -> Result<(Organization, Project)>;
     async fn get_project(&self, org: Uuid, id: Uuid) -> Result<Option<Project>>;
+    /// [`Self::get_project`] for a call that only reads, cached as
+    /// [`Self::principal_for_read`] is (cleared by every write to projects or send-from
+    /// addresses).
+    async fn project_for_read(&self, org: Uuid, id: Uuid) -> Result<Option<Project>> {
+        self.get_project(org, id).await
+    }
     async fn list_projects(&self, org: Uuid) -> Result<Vec<Project>>;
     async fn create_project(&self, org: Uuid, new: NewProject) -> Result<Project>;
     async fn update_project(&self, project: &Project) -> Result<()>;

@@ -1,12 +1,15 @@
 //! Short-lived read caches of the consent hot paths: what every site request and every
 //! consent-event create would otherwise read again (the project, its domains and consent
 //! types, a session's record, the identity a session acts for), and the team's notification
-//! opt-ins that every preverified compliance request reads.
+//! opt-ins that every preverified compliance request reads; and for the Privacy API's
+//! reads (`GET`), the caller an API key stands for and the project a path names, which every
+//! call would otherwise read before its own query. Writes always read both afresh.
 //!
 //! Each write of this store to what a cache holds clears that cache, so one server always
 //! answers from what it last wrote. What another replica writes is seen after at most
 //! [`CACHE_TTL`]. A read that started before a clear never refills the cache with what it
 //! read (each map counts its clears, and a fill carries the count seen before its read).
+use accord_core::auth::Principal;
 use accord_core::compliance::SessionInfo;
 use accord_core::consent::ConsentType;
 use accord_core::store::Project;
@@ -102,6 +105,11 @@ pub(crate) struct CacheMaps {
     pub acting: TtlMap<(Uuid, Uuid), Option<Uuid>>,
     /// The Users of an organization who opted in to the team's notification emails.
     pub optins: TtlMap<Uuid, Vec<Uuid>>,
+    /// The caller of a Privacy API read, by the digest of its key (keys that exist only).
+    pub principals: TtlMap<String, Principal>,
+    /// Projects with their send-from address, by (organization, project), as the Privacy
+    /// API's reads load them.
+    pub api_projects: TtlMap<(Uuid, Uuid), Option<Project>>,
     /// Writes to regions and trackers, which no map caches but the site client embeds.
     pub config_writes: std::sync::atomic::AtomicU64,
 }
@@ -115,6 +123,8 @@ impl Default for Caches {
             sessions: TtlMap::new(CACHE_TTL),
             acting: TtlMap::new(CACHE_TTL),
             optins: TtlMap::new(CACHE_TTL),
+            principals: TtlMap::new(CACHE_TTL),
+            api_projects: TtlMap::new(CACHE_TTL),
             config_writes: std::sync::atomic::AtomicU64::new(0),
         }))
     }
@@ -145,9 +155,16 @@ impl CacheMaps {
                 .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// After a write to a project or to a send-from address (which a project carries).
+    pub fn clear_projects(&self) {
+        self.projects.clear();
+        self.api_projects.clear();
+    }
+
     /// After a write that may touch any of them (an organization deleted).
     pub fn clear_all(&self) {
-        self.projects.clear();
+        self.clear_projects();
+        self.principals.clear();
         self.domains.clear();
         self.types.clear();
         self.sessions.clear();

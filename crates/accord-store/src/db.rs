@@ -186,6 +186,26 @@ impl Db {
         }
     }
 
+    /// A row's `columns` as one JSON array (text), in their order; a column named in `left_out`
+    /// is given as `null` (the caller does not need its value).
+    pub fn json_row(&self, columns: &[&str], left_out: &[&str]) -> SimpleExpr {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if left_out.contains(c) {
+                    "NULL".to_string()
+                } else {
+                    format!("\"{c}\"")
+                }
+            })
+            .collect();
+        let values = values.join(", ");
+        Expr::cust(match self.backend {
+            Backend::Postgres => format!("json_build_array({values})::text"),
+            Backend::Sqlite => format!("json_array({values})"),
+        })
+    }
+
     /// Case-insensitive substring match of `needle` in a compliance-request text column.
     /// `column` names the stored column; `lowered` says whether it already holds lowercase
     /// text. SQLite answers from its FTS5 trigram table, PostgreSQL from trigram GIN indexes.

@@ -661,8 +661,9 @@ impl MessageStore for SqlStore {
             .value(a("date_updated"), e.date_updated)
             .and_where(Expr::col(a("id")).eq(e.id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(e.organization_id.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.clear_projects();
+        done.map(|_| ())
     }
 
     /// Deletes an address; projects that used it go back to the server sender.
@@ -680,7 +681,8 @@ impl MessageStore for SqlStore {
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
             .and_where(Expr::col(a("id")).eq(id.to_string()));
         exec(&self.db, &mut *tx, &d).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(())
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.clear_projects();
+        done
     }
 }

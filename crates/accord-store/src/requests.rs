@@ -714,14 +714,17 @@ impl ComplianceStore for SqlStore {
             crate::paging::order_page(self, &mut ids, col, text, nullable, page);
         }
         let mut q = Query::select();
-        q.columns(CR_COLUMNS.map(a)).from(a("compliance_requests"));
+        // One JSON array per row; the columns only searches read are left out (`null`).
+        let unread = ["domain_lower", "user_email_lower", "search_text"];
+        q.expr_as(self.db.json_row(&CR_COLUMNS, &unread), a("cr"))
+            .from(a("compliance_requests"));
         if nullable {
             q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
         }
         q.order_by_expr(self.sort_expr(col, text), order.clone())
             .order_by(a("id"), order);
         let total = self.request_total(f, cond);
-        let (total, rows): (i64, Vec<CrRow>) = if rarest.is_empty() {
+        let (total, rows): (i64, Vec<CrJson>) = if rarest.is_empty() {
             q.and_where(Expr::col(a("id")).in_subquery(ids));
             crate::paging::page_and_total(self, q, page.offset, total).await?
         } else {
@@ -740,7 +743,7 @@ impl ComplianceStore for SqlStore {
         };
         let items = rows
             .into_iter()
-            .map(CrRow::into_model)
+            .map(CrJson::into_model)
             .collect::<Result<Vec<_>>>()?;
         Ok((total, items))
     }

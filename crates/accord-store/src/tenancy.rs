@@ -247,6 +247,20 @@ impl TenancyStore for SqlStore {
         }))
     }
 
+    async fn principal_for_read(&self, digest: &str) -> Result<Option<Principal>> {
+        let ticket = match self.caches.principals.get(&digest.to_string()) {
+            Ok(p) => return Ok(Some(p)),
+            Err(ticket) => ticket,
+        };
+        let p = self.principal_by_digest(digest).await?;
+        if let Some(p) = &p {
+            self.caches
+                .principals
+                .fill(ticket, digest.to_string(), p.clone());
+        }
+        Ok(p)
+    }
+
     async fn organization_count(&self) -> Result<i64> {
         let mut q = Query::select();
         q.expr(Expr::col(a("id")).count()).from(a("organizations"));
@@ -341,6 +355,16 @@ impl TenancyStore for SqlStore {
         Ok(projects.pop())
     }
 
+    async fn project_for_read(&self, org: Uuid, id: Uuid) -> Result<Option<Project>> {
+        let ticket = match self.caches.api_projects.get(&(org, id)) {
+            Ok(p) => return Ok(p),
+            Err(ticket) => ticket,
+        };
+        let p = self.get_project(org, id).await?;
+        self.caches.api_projects.fill(ticket, (org, id), p.clone());
+        Ok(p)
+    }
+
     async fn list_projects(&self, org: Uuid) -> Result<Vec<Project>> {
         let mut q = Query::select();
         q.columns(PROJECT_COLUMNS.map(a))
@@ -377,7 +401,7 @@ impl TenancyStore for SqlStore {
             )
             .and_where(Expr::col(a("id")).eq(p.id.to_string()));
         let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.projects.clear();
+        self.caches.clear_projects();
         done.map(|_| ())
     }
 
@@ -434,8 +458,9 @@ impl TenancyStore for SqlStore {
         q.from_table(a("api_keys"))
             .and_where(Expr::col(a("id")).eq(id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(())
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.principals.clear();
+        done.map(|_| ())
     }
 
     async fn update_api_key(&self, key: &ApiKey) -> Result<()> {
@@ -455,8 +480,9 @@ impl TenancyStore for SqlStore {
             .map(|p| (p.organization_id, p.project_id, p.role))
             .collect();
         self.write_permissions(&mut tx, key.id, &perms).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(())
+        let done = tx.commit().await.map_err(db_err);
+        self.caches.principals.clear();
+        done
     }
 
     async fn owner_key_count(&self, org: Uuid) -> Result<i64> {
@@ -591,8 +617,9 @@ impl TenancyStore for SqlStore {
                 project.map(|p| p.to_string()).into(),
                 role.as_str().into(),
             ]);
-        exec(&self.db, &self.db.write, &q).await?;
-        Ok(permission)
+        let done = exec(&self.db, &self.db.write, &q).await;
+        self.caches.principals.clear();
+        done.map(|_| permission)
     }
 
     async fn organization_owner_keys(&self, org: Uuid) -> Result<Vec<Uuid>> {
@@ -625,7 +652,7 @@ impl TenancyStore for SqlStore {
             .value(a("identify_secret"), secret)
             .and_where(Expr::col(a("id")).eq(project.to_string()));
         let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.projects.clear();
+        self.caches.clear_projects();
         done.map(|_| ())
     }
 

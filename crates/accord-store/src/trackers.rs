@@ -514,7 +514,7 @@ impl TrackerStore for SqlStore {
             .and_where(Expr::col(a("id")).eq(project.to_string()));
         exec(&self.db, &mut *tx, &up).await?;
         tx.commit().await.map_err(db_err)?;
-        self.caches.projects.clear();
+        self.caches.clear_projects();
         Ok(())
     }
 

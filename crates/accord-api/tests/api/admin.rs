@@ -33,6 +33,7 @@ both!(
     api_key_owner_rules,
     last_owner_rule,
     key_may_delete_itself,
+    reads_follow_key_and_project_writes,
     api_key_list_filters_and_sort,
     permissions_and_subscription,
     openapi_lists_the_endpoints,
@@ -1686,6 +1687,80 @@ async fn key_may_delete_itself(b: accord_store::Backend) {
         401,
         "Invalid API key",
     );
+}
+
+/// Reads (`GET`) may take the caller and the project from the server's short read caches;
+/// every write to a key, its permissions or a project must show in the very next read.
+async fn reads_follow_key_and_project_writes(b: accord_store::Backend) {
+    let s = start(b).await;
+    let key = create_key(&s, json!({"name": "ops", "role": "admin"})).await;
+    let secret = key["apiKey"].as_str().unwrap().to_string();
+    let own = org_path(s.org, &format!("/api-keys/{}", key["id"].as_str().unwrap()));
+    let keys = org_path(s.org, "/api-keys");
+    let project = s.project_path("");
+    for _ in 0..2 {
+        assert_eq!(call(&s, &secret, Method::GET, &keys, None).await.0, 200);
+        let (status, p) = call(&s, &secret, Method::GET, &project, None).await;
+        assert_eq!((status, p["name"].clone()), (200, json!("Website")), "{p}");
+    }
+    // The project renamed: the next read by the same key shows the new name.
+    let (status, renamed) = s.patch(&project, json!({"name": "Storefront"})).await;
+    assert_eq!(status, 200, "{renamed}");
+    let (status, p) = call(&s, &secret, Method::GET, &project, None).await;
+    assert_eq!(
+        (status, p["name"].clone()),
+        (200, json!("Storefront")),
+        "{p}"
+    );
+    // Demoted to viewer: the key list is refused at once, the project still readable.
+    let (status, demoted) = s.patch(&own, json!({"role": "viewer"})).await;
+    assert_eq!(
+        (status, demoted["role"].clone()),
+        (200, json!("viewer")),
+        "{demoted}"
+    );
+    assert_error(
+        &call(&s, &secret, Method::GET, &keys, None).await,
+        403,
+        "Forbidden",
+    );
+    assert_eq!(call(&s, &secret, Method::GET, &project, None).await.0, 200);
+    // Scoped to another project only: this project is refused at once.
+    let other = create_project(&s, json!({"name": "Blog"})).await;
+    let (status, scoped) = s
+        .patch(
+            &own,
+            json!({"role": "none", "permissions": [{"organizationId": s.org, "projectId": other["id"], "role": "viewer"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{scoped}");
+    assert_error(
+        &call(&s, &secret, Method::GET, &project, None).await,
+        403,
+        "Forbidden",
+    );
+    // Revoked: the next read is refused as an unknown key.
+    let (status, gone) = s.delete(&own).await;
+    assert_eq!(status, 200, "{gone}");
+    assert_error(
+        &call(
+            &s,
+            &secret,
+            Method::GET,
+            &other_project_path(&s, &other),
+            None,
+        )
+        .await,
+        401,
+        "Invalid API key",
+    );
+}
+
+fn other_project_path(s: &Server, project: &Value) -> String {
+    org_path(
+        s.org,
+        &format!("/projects/{}", project["id"].as_str().unwrap()),
+    )
 }
 
 async fn api_key_list_filters_and_sort(b: accord_store::Backend) {
