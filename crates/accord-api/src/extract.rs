@@ -52,8 +52,14 @@ impl FromRequestParts<AppState> for Auth {
 /// store's short read caches. A call that writes reads both afresh, so a key revoked or a
 /// project changed on another server is never acted on by a write.
 fn reads_only(parts: &Parts) -> bool {
-    parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD
+    (parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD)
+        && parts.extensions.get::<Fresh>().is_none()
 }
+
+/// Marks a route whose `GET` writes (a download records an event): its caller and project
+/// are read afresh, as a write's are.
+#[derive(Clone, Copy)]
+pub struct Fresh;
 
 /// Raw path parameters in path order; validated by [`PathParams::uuid`] after
 /// authentication.

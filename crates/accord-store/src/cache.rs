@@ -88,6 +88,17 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
     }
 }
 
+/// Runs its closure when dropped. Made before a write that must clear a cache, it clears
+/// after the write (the value lives to the end of the function) and also when the call is
+/// dropped mid-write, which may already have committed.
+pub(crate) struct ClearOnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for ClearOnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
 /// The caches of one [`crate::SqlStore`] (shared by its clones).
 #[derive(Clone)]
 pub(crate) struct Caches(Arc<CacheMaps>);

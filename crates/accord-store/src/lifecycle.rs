@@ -3,6 +3,7 @@
 //! job claims (§3.8, §9.5), and the site creation limits (§1.6). Its
 //! [`MessageStore`] implementation is at the end.
 use super::*;
+use crate::cache::ClearOnDrop;
 use crate::db::{db_err, is_unique_violation};
 use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
@@ -661,9 +662,8 @@ impl MessageStore for SqlStore {
             .value(a("date_updated"), e.date_updated)
             .and_where(Expr::col(a("id")).eq(e.id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(e.organization_id.to_string()));
-        let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.clear_projects();
-        done.map(|_| ())
+        let _clear = ClearOnDrop(|| self.caches.clear_projects());
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     /// Deletes an address; projects that used it go back to the server sender.
@@ -681,8 +681,7 @@ impl MessageStore for SqlStore {
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
             .and_where(Expr::col(a("id")).eq(id.to_string()));
         exec(&self.db, &mut *tx, &d).await?;
-        let done = tx.commit().await.map_err(db_err);
-        self.caches.clear_projects();
-        done
+        let _clear = ClearOnDrop(|| self.caches.clear_projects());
+        tx.commit().await.map_err(db_err)
     }
 }

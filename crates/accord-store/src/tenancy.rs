@@ -1,6 +1,7 @@
 //! Organizations, projects, API keys and their permissions, usage and server settings:
 //! the [`TenancyStore`] of SQLite and PostgreSQL.
 use super::*;
+use crate::cache::ClearOnDrop;
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore> {
@@ -361,7 +362,10 @@ impl TenancyStore for SqlStore {
             Err(ticket) => ticket,
         };
         let p = self.get_project(org, id).await?;
-        self.caches.api_projects.fill(ticket, (org, id), p.clone());
+        // Only projects that exist: ids anyone may send never fill the map.
+        if p.is_some() {
+            self.caches.api_projects.fill(ticket, (org, id), p.clone());
+        }
         Ok(p)
     }
 
@@ -400,9 +404,8 @@ impl TenancyStore for SqlStore {
                     .skip(2),
             )
             .and_where(Expr::col(a("id")).eq(p.id.to_string()));
-        let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.clear_projects();
-        done.map(|_| ())
+        let _clear = ClearOnDrop(|| self.caches.clear_projects());
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     async fn create_api_key(&self, new: NewApiKey) -> Result<ApiKey> {
@@ -458,9 +461,8 @@ impl TenancyStore for SqlStore {
         q.from_table(a("api_keys"))
             .and_where(Expr::col(a("id")).eq(id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.principals.clear();
-        done.map(|_| ())
+        let _clear = ClearOnDrop(|| self.caches.principals.clear());
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     async fn update_api_key(&self, key: &ApiKey) -> Result<()> {
@@ -480,9 +482,8 @@ impl TenancyStore for SqlStore {
             .map(|p| (p.organization_id, p.project_id, p.role))
             .collect();
         self.write_permissions(&mut tx, key.id, &perms).await?;
-        let done = tx.commit().await.map_err(db_err);
-        self.caches.principals.clear();
-        done
+        let _clear = ClearOnDrop(|| self.caches.principals.clear());
+        tx.commit().await.map_err(db_err)
     }
 
     async fn owner_key_count(&self, org: Uuid) -> Result<i64> {
@@ -617,9 +618,8 @@ impl TenancyStore for SqlStore {
                 project.map(|p| p.to_string()).into(),
                 role.as_str().into(),
             ]);
-        let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.principals.clear();
-        done.map(|_| permission)
+        let _clear = ClearOnDrop(|| self.caches.principals.clear());
+        exec(&self.db, &self.db.write, &q).await.map(|_| permission)
     }
 
     async fn organization_owner_keys(&self, org: Uuid) -> Result<Vec<Uuid>> {
@@ -651,9 +651,8 @@ impl TenancyStore for SqlStore {
         q.table(a("projects"))
             .value(a("identify_secret"), secret)
             .and_where(Expr::col(a("id")).eq(project.to_string()));
-        let done = exec(&self.db, &self.db.write, &q).await;
-        self.caches.clear_projects();
-        done.map(|_| ())
+        let _clear = ClearOnDrop(|| self.caches.clear_projects());
+        exec(&self.db, &self.db.write, &q).await.map(|_| ())
     }
 
     fn pool_stats(&self) -> Vec<accord_core::store::PoolStats> {

@@ -1,5 +1,6 @@
 //! Trackers, detections and scans of a project (§5.7, §8.2, §8.3): the [`TrackerStore`] of
 //! SQLite and PostgreSQL.
+use crate::cache::ClearOnDrop;
 use crate::db::{db_err, is_unique_violation};
 use crate::paging::{contains_ci, page_of};
 use crate::{a, all, exec, one, uid, SqlStore};
@@ -513,9 +514,8 @@ impl TrackerStore for SqlStore {
             .value(a("settings"), settings.to_string())
             .and_where(Expr::col(a("id")).eq(project.to_string()));
         exec(&self.db, &mut *tx, &up).await?;
-        tx.commit().await.map_err(db_err)?;
-        self.caches.clear_projects();
-        Ok(())
+        let _clear = ClearOnDrop(|| self.caches.clear_projects());
+        tx.commit().await.map_err(db_err)
     }
 
     async fn scan_schedule(&self, project: Uuid) -> Result<Option<ScanSchedule>> {

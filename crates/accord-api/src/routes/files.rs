@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
     let base = "/organizations/{organizationId}/projects/{projectId}/compliance-requests/{complianceRequestId}/files";
     Router::new().route(base, post(upload)).route(
         &format!("{base}/{{fileName}}"),
-        get(download).delete(remove),
+        // A download records an event: it reads its key and project afresh, as writes do.
+        get(download)
+            .delete(remove)
+            .route_layer(axum::Extension(crate::extract::Fresh)),
     )
 }
 
