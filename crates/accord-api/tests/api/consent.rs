@@ -1342,6 +1342,23 @@ async fn consent_state_folds_events(b: accord_store::Backend) {
     assert_eq!(state["items"][0]["concordId"], concord);
     let (_, via_old) = s.get(&format!("{state_path}?email=old@example.com")).await;
     assert_eq!(via_old, state, "a merged identity resolves to its survivor");
+    // New events naming an email alone: the merged identity's go to its survivor, and a
+    // known email in any case or padding to its identity, all in one request.
+    let fresh = create_events(&s, json!([{"email": "fresh@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"}])).await;
+    let fresh_id = fresh[0]["concordId"].as_str().unwrap();
+    let concord = concord.as_str();
+    assert_ne!(fresh_id, concord);
+    let batch = create_events(&s, json!([
+        {"email": "old@example.com", "category": "custom", "consentState": "declined", "consentAction": "import"},
+        {"email": "  FRESH@Example.COM ", "category": "custom", "consentState": "declined", "consentAction": "import"},
+        {"email": "fresh@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
+        {"email": "OLD@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
+    ])).await;
+    let owners: Vec<&str> = batch
+        .iter()
+        .map(|e| e["concordId"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, [concord, fresh_id, fresh_id, concord]);
 
     // Exactly one identifier; unknown identities are 404.
     let exactly = "querystring must have exactly one of the properties: concordId, email, phoneNumber, userId, projectUserId";
