@@ -15,12 +15,6 @@ use object_store::ObjectStore;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// mimalloc rather than the system allocator: a list page builds and frees thousands of
-/// small values (rows, strings, JSON), and glibc's allocator spent a third of the server's
-/// time on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "accord", version, about = "Accord privacy platform server")]
 struct Cli {
