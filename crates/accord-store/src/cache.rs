@@ -89,8 +89,10 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
 }
 
 /// Runs its closure when dropped. Made before a write that must clear a cache, it clears
-/// after the write (the value lives to the end of the function) and also when the call is
-/// dropped mid-write, which may already have committed.
+/// after the write (the value lives to the end of the function), and also when the call is
+/// dropped mid-write. In that last case the database may still commit after the clear, and a
+/// read in between may keep what it read for up to [`CACHE_TTL`]; a clear cannot wait for a
+/// commit that nothing awaits any more.
 pub(crate) struct ClearOnDrop<F: FnMut()>(pub F);
 
 impl<F: FnMut()> Drop for ClearOnDrop<F> {

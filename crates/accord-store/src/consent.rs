@@ -560,8 +560,6 @@ fn values_insert_sql(rows: usize) -> &'static str {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds one event's column values in the order of [`EVENT_COLUMNS`], as [`EventJson`]
-/// writes them.
 /// The email (trimmed, lowercase) of identifiers that name an email and nothing else.
 fn email_alone(ids: &Identifiers) -> Option<String> {
     let named = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
@@ -610,6 +608,8 @@ async fn unmerged_by_email(
     Ok(out)
 }
 
+/// Binds one event's column values in the order of [`EVENT_COLUMNS`], as [`EventJson`]
+/// writes them.
 fn bind_event<'q>(q: AnyQuery<'q>, e: &'q ConsentEvent) -> AnyQuery<'q> {
     let s = e.session.as_ref();
     q.bind(e.id.to_string())

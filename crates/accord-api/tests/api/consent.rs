@@ -1359,6 +1359,21 @@ async fn consent_state_folds_events(b: accord_store::Backend) {
         .map(|e| e["concordId"].as_str().unwrap())
         .collect();
     assert_eq!(owners, [concord, fresh_id, fresh_id, concord]);
+    // An email beside another identifier resolves by that identifier, and a batch that
+    // also names a new email (which creates an identity) keeps the known ones.
+    let mixed = create_events(&s, json!([
+        {"email": "fresh@example.com", "concordId": concord, "category": "custom", "consentState": "accepted", "consentAction": "import"},
+        {"email": "fresh@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
+        {"email": "brand-new@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
+        {"email": "old@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
+    ])).await;
+    let owners: Vec<&str> = mixed
+        .iter()
+        .map(|e| e["concordId"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners[..2], [concord, fresh_id]);
+    assert!(![concord, fresh_id].contains(&owners[2]), "{owners:?}");
+    assert_eq!(owners[3], concord);
 
     // Exactly one identifier; unknown identities are 404.
     let exactly = "querystring must have exactly one of the properties: concordId, email, phoneNumber, userId, projectUserId";
