@@ -59,6 +59,26 @@ async fn create_events(s: &Server, items: Value) -> Vec<Value> {
     body["items"].as_array().unwrap().clone()
 }
 
+/// Creates one `custom` event per (email, concordId) item, in one request, and answers the
+/// identity (`concordId`) each event was stored under.
+async fn event_owners(s: &Server, items: &[(&str, Option<&str>)]) -> Vec<String> {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(email, concord)| {
+            let mut item = json!({"email": email, "category": "custom", "consentState": "accepted", "consentAction": "import"});
+            if let Some(c) = concord {
+                item["concordId"] = json!(c);
+            }
+            item
+        })
+        .collect();
+    create_events(s, Value::Array(items))
+        .await
+        .iter()
+        .map(|e| e["concordId"].as_str().unwrap().to_string())
+        .collect()
+}
+
 async fn create_type(s: &Server, body: Value) -> Value {
     let (status, t) = s.post(&types_path(s), body).await;
     assert_eq!(status, 201, "{t}");
@@ -1348,31 +1368,34 @@ async fn consent_state_folds_events(b: accord_store::Backend) {
     let fresh_id = fresh[0]["concordId"].as_str().unwrap();
     let concord = concord.as_str();
     assert_ne!(fresh_id, concord);
-    let batch = create_events(&s, json!([
-        {"email": "old@example.com", "category": "custom", "consentState": "declined", "consentAction": "import"},
-        {"email": "  FRESH@Example.COM ", "category": "custom", "consentState": "declined", "consentAction": "import"},
-        {"email": "fresh@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
-        {"email": "OLD@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
-    ])).await;
-    let owners: Vec<&str> = batch
-        .iter()
-        .map(|e| e["concordId"].as_str().unwrap())
-        .collect();
+    let owners = event_owners(
+        &s,
+        &[
+            ("old@example.com", None),
+            ("  FRESH@Example.COM ", None),
+            ("fresh@example.com", None),
+            ("OLD@example.com", None),
+        ],
+    )
+    .await;
     assert_eq!(owners, [concord, fresh_id, fresh_id, concord]);
     // An email beside another identifier resolves by that identifier, and a batch that
     // also names a new email (which creates an identity) keeps the known ones.
-    let mixed = create_events(&s, json!([
-        {"email": "fresh@example.com", "concordId": concord, "category": "custom", "consentState": "accepted", "consentAction": "import"},
-        {"email": "fresh@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
-        {"email": "brand-new@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
-        {"email": "old@example.com", "category": "custom", "consentState": "accepted", "consentAction": "import"},
-    ])).await;
-    let owners: Vec<&str> = mixed
-        .iter()
-        .map(|e| e["concordId"].as_str().unwrap())
-        .collect();
+    let owners = event_owners(
+        &s,
+        &[
+            ("fresh@example.com", Some(concord)),
+            ("fresh@example.com", None),
+            ("brand-new@example.com", None),
+            ("old@example.com", None),
+        ],
+    )
+    .await;
     assert_eq!(owners[..2], [concord, fresh_id]);
-    assert!(![concord, fresh_id].contains(&owners[2]), "{owners:?}");
+    assert!(
+        ![concord, fresh_id].contains(&owners[2].as_str()),
+        "{owners:?}"
+    );
     assert_eq!(owners[3], concord);
 
     // Exactly one identifier; unknown identities are 404.
