@@ -75,6 +75,28 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
         inner.map.insert(key, (Instant::now(), value));
     }
 
+    /// The fresh value of `key`, or what `read` reads, stored when `keep` says so (and no
+    /// clear came in between, as with [`TtlMap::fill`]).
+    pub async fn get_or_read<E, Fut>(
+        &self,
+        key: K,
+        keep: impl Fn(&V) -> bool,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let ticket = match self.get(&key) {
+            Ok(v) => return Ok(v),
+            Err(ticket) => ticket,
+        };
+        let v = read().await?;
+        if keep(&v) {
+            self.fill(ticket, key, v.clone());
+        }
+        Ok(v)
+    }
+
     /// How many times the map was cleared.
     pub fn clears(&self) -> u64 {
         self.lock().clears
@@ -119,7 +141,7 @@ pub(crate) struct CacheMaps {
     /// The Users of an organization who opted in to the team's notification emails.
     pub optins: TtlMap<Uuid, Vec<Uuid>>,
     /// The caller of a Privacy API read, by the digest of its key (keys that exist only).
-    pub principals: TtlMap<String, Principal>,
+    pub principals: TtlMap<String, Option<Principal>>,
     /// Projects with their send-from address, by (organization, project), as the Privacy
     /// API's reads load them.
     pub api_projects: TtlMap<(Uuid, Uuid), Option<Project>>,

@@ -1110,20 +1110,25 @@ impl ConsentStore for SqlStore {
         let mut resolved: HashMap<Identifiers, Uuid> = HashMap::new();
         let mut complete = true;
         let mut conn = self.db.read.acquire().await.map_err(db_err)?;
-        let emails: Vec<String> = inputs
+        // Each item's identifiers, and the email of those naming an email alone.
+        let items: Vec<(Identifiers, Option<String>)> = inputs
             .iter()
-            .filter_map(|input| email_alone(&Identifiers::of_event(input)))
+            .map(|input| {
+                let ids = Identifiers::of_event(input);
+                let email = email_alone(&ids);
+                (ids, email)
+            })
             .collect();
+        let emails = items.iter().filter_map(|(_, e)| e.clone()).collect();
         let known = unmerged_by_email(self, &mut conn, project.id, emails).await?;
-        for input in inputs {
-            let ids = Identifiers::of_event(input);
-            if resolved.contains_key(&ids) {
+        for (ids, email) in &items {
+            if resolved.contains_key(ids) {
                 continue;
             }
             // An item naming an email alone, held by an identity that was not merged away:
             // the identity it resolves to, read with the others in one statement.
-            if let Some(id) = email_alone(&ids).and_then(|e| known.get(&e)) {
-                resolved.insert(ids, *id);
+            if let Some(id) = email.as_ref().and_then(|e| known.get(e)) {
+                resolved.insert(ids.clone(), *id);
                 continue;
             }
             // After an item that writes, only a `concordId` is still looked up, so that an
@@ -1136,21 +1141,16 @@ impl ConsentStore for SqlStore {
                 continue;
             }
             match self
-                .resolve_identity_in(&mut conn, project, &ids, now, false)
+                .resolve_identity_in(&mut conn, project, ids, now, false)
                 .await?
             {
                 Some(id) => {
-                    resolved.insert(ids, id);
+                    resolved.insert(ids.clone(), id);
                 }
                 None => complete = false,
             }
         }
-        Ok(complete.then(|| {
-            inputs
-                .iter()
-                .map(|input| resolved[&Identifiers::of_event(input)])
-                .collect()
-        }))
+        Ok(complete.then(|| items.iter().map(|(ids, _)| resolved[ids]).collect()))
     }
 
     async fn append_consent_events(

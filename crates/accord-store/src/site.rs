@@ -758,13 +758,8 @@ impl SiteStore for SqlStore {
     }
 
     async fn site_project(&self, id: Uuid) -> Result<Option<Project>> {
-        let ticket = match self.caches.projects.get(&id) {
-            Ok(p) => return Ok(p),
-            Err(ticket) => ticket,
-        };
-        let p = project_by_id(self, id).await?;
-        self.caches.projects.fill(ticket, id, p.clone());
-        Ok(p)
+        let read = || project_by_id(self, id);
+        self.caches.projects.get_or_read(id, |_| true, read).await
     }
 
     async fn session_identity(&self, project: &Project, requested: Option<Uuid>) -> Result<Uuid> {

@@ -249,17 +249,12 @@ impl TenancyStore for SqlStore {
     }
 
     async fn principal_for_read(&self, digest: &str) -> Result<Option<Principal>> {
-        let ticket = match self.caches.principals.get(&digest.to_string()) {
-            Ok(p) => return Ok(Some(p)),
-            Err(ticket) => ticket,
-        };
-        let p = self.principal_by_digest(digest).await?;
-        if let Some(p) = &p {
-            self.caches
-                .principals
-                .fill(ticket, digest.to_string(), p.clone());
-        }
-        Ok(p)
+        // Keys that exist only: digests anyone may send never fill the map.
+        let read = || self.principal_by_digest(digest);
+        let principals = &self.caches.principals;
+        principals
+            .get_or_read(digest.to_string(), Option::is_some, read)
+            .await
     }
 
     async fn organization_count(&self) -> Result<i64> {
@@ -357,16 +352,10 @@ impl TenancyStore for SqlStore {
     }
 
     async fn project_for_read(&self, org: Uuid, id: Uuid) -> Result<Option<Project>> {
-        let ticket = match self.caches.api_projects.get(&(org, id)) {
-            Ok(p) => return Ok(p),
-            Err(ticket) => ticket,
-        };
-        let p = self.get_project(org, id).await?;
-        // Only projects that exist: ids anyone may send never fill the map.
-        if p.is_some() {
-            self.caches.api_projects.fill(ticket, (org, id), p.clone());
-        }
-        Ok(p)
+        // Projects that exist only: ids anyone may send never fill the map.
+        let read = || self.get_project(org, id);
+        let projects = &self.caches.api_projects;
+        projects.get_or_read((org, id), Option::is_some, read).await
     }
 
     async fn list_projects(&self, org: Uuid) -> Result<Vec<Project>> {
