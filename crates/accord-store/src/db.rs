@@ -1,6 +1,7 @@
 //! The one place where SQLite and PostgreSQL differ: connecting, pragmas, migrations,
 //! row locks and the query-builder dialect. Everything else renders sea-query statements
 //! through [`Db::sql`].
+use crate::lite::LiteReaders;
 use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::{
     Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, SimpleExpr,
@@ -10,6 +11,7 @@ use sea_query_binder::{SqlxBinder, SqlxValues};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct Db {
     pub backend: Backend,
     pub read: AnyPool,
     pub write: AnyPool,
+    /// SQLite readers run on the calling thread (see `lite.rs`), for a database in a file.
+    pub(crate) lite: Option<Arc<LiteReaders>>,
 }
 
 /// How long the first connection to PostgreSQL may take at start.
@@ -117,6 +121,7 @@ impl Db {
                 backend: Backend::Sqlite,
                 read,
                 write,
+                lite: (path != ":memory:").then(|| Arc::new(LiteReaders::new(path))),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url)
@@ -144,10 +149,21 @@ impl Db {
                 backend: Backend::Postgres,
                 read: pool.clone(),
                 write: pool,
+                lite: None,
             })
         } else {
             Err(StoreError::backend("unsupported database URL scheme"))
         }
+    }
+
+    /// Closes every connection: the pools and SQLite's in-place readers. Later statements
+    /// fail.
+    pub async fn close(&self) {
+        if let Some(readers) = &self.lite {
+            readers.close();
+        }
+        self.write.close().await;
+        self.read.close().await;
     }
 
     /// Size and idle connections of each pool.
@@ -346,14 +362,27 @@ impl Db {
             trigrams.len()
         ];
         let sql = format!("SELECT {}", counts.join(", "));
-        let mut q = sqlx::query(&sql);
-        for t in trigrams {
-            q = q.bind(fts_phrase(column, t));
-        }
-        let row = q.fetch_one(&self.read).await.map_err(db_err)?;
+        let phrases = trigrams.iter().map(|t| fts_phrase(column, t));
+        let ns: Vec<i64> = if let Some(readers) = &self.lite {
+            let values: Vec<sea_query::Value> = phrases.map(sea_query::Value::from).collect();
+            readers
+                .rows(&sql, &values, |row| {
+                    (0..trigrams.len()).map(|i| row.get::<_, i64>(i)).collect()
+                })?
+                .pop()
+                .unwrap_or_default()
+        } else {
+            let mut q = sqlx::query(&sql);
+            for p in phrases {
+                q = q.bind(p);
+            }
+            let row = q.fetch_one(&self.read).await.map_err(db_err)?;
+            (0..trigrams.len())
+                .map(|i| sqlx::Row::try_get(&row, i).map_err(db_err))
+                .collect::<Result<_>>()?
+        };
         let mut best: Option<(i64, &'t str)> = None;
-        for (i, t) in trigrams.iter().enumerate() {
-            let n: i64 = sqlx::Row::try_get(&row, i).map_err(db_err)?;
+        for (&n, t) in ns.iter().zip(trigrams) {
             if best.is_none_or(|(m, _)| n < m) {
                 best = Some((n, t));
             }

@@ -15,6 +15,7 @@ mod datamap;
 pub mod db;
 mod identities;
 mod lifecycle;
+mod lite;
 mod metrics;
 mod migrate;
 mod notifications;
@@ -117,6 +118,19 @@ where
         .fetch_one(ex)
         .await
         .map_err(db_err)
+}
+
+/// [`count`] on the read connections: on SQLite on the calling thread (see `lite.rs`).
+async fn read_count(db: &Db, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64> {
+    if let Some(readers) = &db.lite {
+        let (sql, values) = db.sql(stmt);
+        let n = readers.rows(&sql, &values.0 .0, |row| row.get::<_, i64>(0))?;
+        return n
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::backend("a count gave no row"));
+    }
+    count(db, &db.read, stmt).await
 }
 
 fn slugify(name: &str) -> String {

@@ -7,7 +7,7 @@ use crate::cache::ClearOnDrop;
 use crate::db::{db_err, is_unique_violation};
 use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
-use crate::{a, all, count, exec, one, uid, SqlStore};
+use crate::{a, all, exec, one, uid, SqlStore};
 use accord_core::compliance::{Actor, ComplianceRequest, NewEvent};
 use accord_core::lifecycle::{self, Challenge, Channel, MessageKind, OutgoingMessage};
 use accord_core::query::Page;
@@ -563,7 +563,7 @@ impl MessageStore for SqlStore {
         q.expr(Expr::col(Asterisk).count())
             .from(a("outgoing_messages"))
             .and_where(Expr::col(a("status")).eq("pending"));
-        count(&self.db, &self.db.read, &q).await
+        read_count(&self.db, &q).await
     }
 
     /// Claims the run of job `name` due at `now`: true for exactly one caller per period, even

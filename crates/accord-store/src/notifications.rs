@@ -105,7 +105,7 @@ impl NotificationStore for SqlStore {
         let mut n = Query::select();
         n.expr(Expr::cust("COUNT(*)"));
         due(&mut n);
-        let total = count(&self.db, &self.db.read, &n).await?;
+        let total = read_count(&self.db, &n).await?;
         if total == 0 {
             return Ok((0, vec![]));
         }
@@ -137,7 +137,7 @@ impl NotificationStore for SqlStore {
             .from(a("job_runs"))
             .and_where(Expr::col(a("name")).eq(DIGEST_DAY_JOB))
             .and_where(Expr::col(a("next_run_at")).gt(day));
-        Ok(count(&self.db, &self.db.read, &q).await? > 0)
+        Ok(read_count(&self.db, &q).await? > 0)
     }
 
     async fn set_digest_day_done(&self, day: i64) -> Result<()> {

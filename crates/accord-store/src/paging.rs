@@ -3,13 +3,17 @@
 //! same direction, and its exact `total` (§1.7), both read by one statement so that they
 //! come from one snapshot of the database.
 use crate::db::db_err;
-use crate::{a, count, SqlStore};
+use crate::{a, read_count, SqlStore};
 use accord_core::query::Page;
 use accord_core::store::StoreResult as Result;
 use sea_query::{
     Alias, Cond, Expr, Func, JoinType, LikeExpr, Order, Query, SelectStatement, SimpleExpr,
 };
 use sqlx::{FromRow, Row};
+
+/// How SQLite reads a page's row on the calling thread (see `lite.rs`); `None` for rows
+/// that go through sqlx.
+pub(crate) type LiteDecode<T> = Option<fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>>;
 
 /// The column that carries the total beside each row of a page.
 const TOTAL: &str = "accord_total";
@@ -24,6 +28,7 @@ pub(crate) async fn page_and_total<T>(
     mut page: SelectStatement,
     offset: i64,
     total: SelectStatement,
+    lite: LiteDecode<T>,
 ) -> Result<(i64, Vec<T>)>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
@@ -32,7 +37,7 @@ where
         SimpleExpr::SubQuery(None, Box::new(total.clone().into_sub_query_statement())),
         a(TOTAL),
     );
-    fetch_counted(s, &page, offset, &total).await
+    fetch_counted(s, &page, offset, &total, lite).await
 }
 
 /// Reads `page`, whose rows carry the total as their [`TOTAL`] column. A first page with
@@ -42,11 +47,26 @@ async fn fetch_counted<T>(
     page: &SelectStatement,
     offset: i64,
     total: &SelectStatement,
+    lite: LiteDecode<T>,
 ) -> Result<(i64, Vec<T>)>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     let (sql, values) = s.db.sql(page);
+    if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
+        // The total is the last column (read by name, it would compare every column's).
+        let rows = readers.rows(&sql, &values.0 .0, |row| {
+            let last = row.as_ref().column_count() - 1;
+            Ok((row.get::<_, i64>(last)?, decode(row)?))
+        })?;
+        let Some(&(n, _)) = rows.first() else {
+            if offset == 0 {
+                return Ok((0, vec![]));
+            }
+            return Ok((read_count(&s.db, total).await?, vec![]));
+        };
+        return Ok((n, rows.into_iter().map(|(_, r)| r).collect()));
+    }
     let rows = sqlx::query_with(&sql, values)
         .fetch_all(&s.db.read)
         .await
@@ -55,7 +75,7 @@ where
         if offset == 0 {
             return Ok((0, vec![]));
         }
-        return Ok((count(&s.db, &s.db.read, total).await?, vec![]));
+        return Ok((read_count(&s.db, total).await?, vec![]));
     };
     let n: i64 = first.try_get(TOTAL).map_err(db_err)?;
     let items = rows
@@ -79,6 +99,7 @@ pub(crate) async fn page_counted_in_one_pass<T>(
     mut ids: SelectStatement,
     offset: i64,
     total: SelectStatement,
+    lite: LiteDecode<T>,
 ) -> Result<(i64, Vec<T>)>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
@@ -95,7 +116,7 @@ where
             matched.clone(),
             Expr::col((a(table), a("id"))).equals((matched, page_id)),
         );
-    fetch_counted(s, &rows, offset, &total).await
+    fetch_counted(s, &rows, offset, &total, lite).await
 }
 
 /// Orders `q` by a sort column (items without a value last), then by id.
@@ -148,7 +169,7 @@ where
         .from(a(table))
         .cond_where(cond);
     order_page(s, &mut q, sort.0, sort.1, sort.2, page);
-    page_and_total(s, q, page.offset, cq).await
+    page_and_total(s, q, page.offset, cq, None).await
 }
 
 /// Case-insensitive substring match of free text.

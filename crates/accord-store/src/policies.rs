@@ -141,6 +141,6 @@ impl PolicyStore for SqlStore {
         q.expr(Expr::cust("COUNT(*)"))
             .from(a("policies"))
             .and_where(in_org(org));
-        count(&self.db, &self.db.read, &q).await
+        read_count(&self.db, &q).await
     }
 }

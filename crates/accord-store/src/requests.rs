@@ -726,7 +726,8 @@ impl ComplianceStore for SqlStore {
         let total = self.request_total(f, cond);
         let (total, rows): (i64, Vec<CrJson>) = if rarest.is_empty() {
             q.and_where(Expr::col(a("id")).in_subquery(ids));
-            crate::paging::page_and_total(self, q, page.offset, total).await?
+            crate::paging::page_and_total(self, q, page.offset, total, Some(CrJson::from_lite))
+                .await?
         } else {
             // A substring search on SQLite starts from a trigram's candidates and reads
             // each candidate's row to test it; the page is sorted from all of them. One
@@ -738,6 +739,7 @@ impl ComplianceStore for SqlStore {
                 ids,
                 page.offset,
                 total,
+                Some(CrJson::from_lite),
             )
             .await?
         };
@@ -754,7 +756,7 @@ impl ComplianceStore for SqlStore {
         }
         let rarest = self.rarest_trigrams(f).await?;
         let cond = self.request_conditions(f, &rarest);
-        crate::count(&self.db, &self.db.read, &self.request_total(f, cond)).await
+        crate::read_count(&self.db, &self.request_total(f, cond)).await
     }
 
     async fn list_request_events(
@@ -814,7 +816,7 @@ impl ComplianceStore for SqlStore {
                 .from(a("compliance_request_events"))
                 .cond_where(c);
             crate::paging::order_page(self, &mut q, sort.0, sort.1, sort.2, page);
-            crate::paging::page_and_total(self, q, page.offset, total).await?
+            crate::paging::page_and_total(self, q, page.offset, total, None).await?
         } else {
             page_of(
                 self,

@@ -286,6 +286,11 @@ pub struct CrJson {
 }
 
 impl CrJson {
+    /// The row as SQLite reads it on the calling thread (see `lite.rs`).
+    pub fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CrJson { cr: row.get(0)? })
+    }
+
     pub fn into_model(self) -> Result<ComplianceRequest> {
         serde_json::from_str::<CrRow>(&self.cr)
             .map_err(StoreError::backend)?

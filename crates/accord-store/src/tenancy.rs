@@ -260,7 +260,7 @@ impl TenancyStore for SqlStore {
     async fn organization_count(&self) -> Result<i64> {
         let mut q = Query::select();
         q.expr(Expr::col(a("id")).count()).from(a("organizations"));
-        count(&self.db, &self.db.read, &q).await
+        read_count(&self.db, &q).await
     }
 
     async fn get_organization(&self, id: Uuid) -> Result<Option<Organization>> {
@@ -481,7 +481,7 @@ impl TenancyStore for SqlStore {
             .from(a("api_keys"))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()))
             .and_where(Expr::col(a("role")).eq("owner"));
-        count(&self.db, &self.db.read, &q).await
+        read_count(&self.db, &q).await
     }
 
     async fn update_organization(&self, org: &Organization) -> Result<()> {
@@ -668,8 +668,8 @@ impl TenancyStore for SqlStore {
             q
         };
         Ok(accord_core::store::Usage {
-            data_systems: count(&self.db, &self.db.read, &tally("data_systems", None)).await?,
-            domains: count(&self.db, &self.db.read, &tally("domains", None)).await?,
+            data_systems: read_count(&self.db, &tally("data_systems", None)).await?,
+            domains: read_count(&self.db, &tally("domains", None)).await?,
             compliance_requests_this_month: count(
                 &self.db,
                 &self.db.read,

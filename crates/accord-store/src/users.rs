@@ -354,6 +354,6 @@ impl UserStore for SqlStore {
         q.expr(Expr::cust("COUNT(*)"))
             .from(a("users"))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        count(&self.db, &self.db.read, &q).await
+        read_count(&self.db, &q).await
     }
 }

@@ -192,8 +192,7 @@ async fn database_loss_is_503_and_opaque_500(b: accord_store::Backend) {
     let s = start(b).await;
     let path = s.project_path("/compliance-requests");
     assert_eq!(s.get(&path).await.0, 200);
-    s.store.db.read.close().await;
-    s.store.db.write.close().await;
+    s.store.db.close().await;
     assert_error(
         &send(s.client.get(s.url("/privacy-v1/health"))).await,
         503,

@@ -883,8 +883,7 @@ async fn regions_migration_gives_each_project_a_default_region(b: accord_store::
     assert_eq!(store.db.migrate_up_to(10).await.unwrap(), 0);
     assert_eq!(store.list_regions(projects[1]).await.unwrap().len(), 1);
     if b == accord_store::Backend::Postgres {
-        store.db.write.close().await;
-        store.db.read.close().await;
+        store.db.close().await;
         let admin = postgres_admin_url();
         let name = url.rsplit_once('/').unwrap().1.to_string();
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)

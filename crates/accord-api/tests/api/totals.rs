@@ -485,8 +485,7 @@ async fn keyed_counter_tables_keep_their_rows_and_triggers() {
         read(reads[4]).await,
         "compliance_request_counts compliance_request_due_counts compliance_request_event_counts"
     );
-    store.db.write.close().await;
-    store.db.read.close().await;
+    store.db.close().await;
 
     // A server over the migrated database counts what it writes.
     let s = start_on(Backend::Sqlite, dir, url).await;
