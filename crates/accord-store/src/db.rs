@@ -110,18 +110,26 @@ impl Db {
                 .await
                 .map_err(db_err)?;
             // Page caches are per connection and fill up on large databases: 16 MiB for the
-            // writer and 4 readers of 8 MiB keep the server's resident memory under 200 MB.
+            // writer, 4 readers of 8 MiB and the in-place readers (8 MiB each, one per
+            // runtime thread, see `lite.rs`) keep the server's resident memory under 200 MB.
             let read = AnyPoolOptions::new()
                 .max_connections(4)
                 .after_connect(sqlite_reader_pragmas)
                 .connect_with(opts)
                 .await
                 .map_err(db_err)?;
+            // The file as sqlx opens it (its URL path percent-decoded).
+            let lite = if path == ":memory:" {
+                None
+            } else {
+                let file = sqlx::sqlite::SqliteConnectOptions::from_str(&full).map_err(db_err)?;
+                Some(Arc::new(LiteReaders::new(file.get_filename())))
+            };
             Ok(Db {
                 backend: Backend::Sqlite,
                 read,
                 write,
-                lite: (path != ":memory:").then(|| Arc::new(LiteReaders::new(path))),
+                lite,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url)

@@ -1,51 +1,62 @@
 //! SQLite reads run on the calling thread. sqlx's SQLite driver runs every statement on a
-//! worker thread of its own and sends each row back through a channel: a list page of 50
-//! rows cost two thread switches per statement and a wake-up and a column map per row,
-//! about half of the request's CPU (`perf`). The hot read paths (list pages, their totals,
-//! the trigram counts of a substring search) instead take a connection of this pool and
-//! step the statement where they are, which blocks the calling runtime thread for the
-//! statement's time only: the same time the request waited for the driver's thread.
+//! worker thread of its own and sends each row back through a channel: a compliance-request
+//! page of 50 rows cost two thread switches per statement and a wake-up and a column map per
+//! row, about half of the request's CPU (`perf`). The hot reads (compliance-request pages
+//! and their totals, the counts read through `read_count`, the trigram counts of a
+//! substring search) instead take a connection of this pool and step the statement where
+//! they are. The runtime thread is then busy for the statement's time: the request itself
+//! waits no longer than it did for the driver's thread, but other tasks on that runtime
+//! thread wait too, until the statement ends or another runtime thread takes them.
 //!
-//! The connections are readers like sqlx's (`query_only`, the same pragmas) on the same
-//! file; each keeps its prepared statements. PostgreSQL and in-memory databases go
-//! through sqlx as before.
+//! The connections are readers like sqlx's (`query_only`, the same page cache and busy
+//! timeout) on the same file and the same SQLite library; each keeps its prepared
+//! statements. PostgreSQL and in-memory databases go through sqlx.
 use accord_core::store::{StoreError, StoreResult as Result};
 use rusqlite::types::{ToSqlOutput, Value as LiteValue};
 use rusqlite::{Connection, OpenFlags, Row, ToSql};
 use sea_query::Value;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Connections kept open at most. A statement holds one for its whole run and never
-/// awaits, so at most one per runtime thread is in use at once.
-const KEPT: usize = 4;
+/// Connections kept open per runtime thread. A statement holds one for its whole run and
+/// never awaits, so a runtime thread uses one at a time.
+const KEPT_PER_THREAD: usize = 1;
 
 /// Prepared statements kept per connection: the list queries differ by their filters.
 const STATEMENTS_KEPT: usize = 64;
 
 /// Reader connections to one SQLite file, opened on first use.
 pub struct LiteReaders {
-    path: String,
+    path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Idle connections kept at most: one per runtime thread (one per core).
+    kept: usize,
     closed: AtomicBool,
 }
 
 impl LiteReaders {
-    pub fn new(path: &str) -> Self {
+    pub fn new(path: &Path) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let kept = threads * KEPT_PER_THREAD;
         LiteReaders {
-            path: path.to_string(),
-            idle: Mutex::new(Vec::with_capacity(KEPT)),
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::with_capacity(kept)),
+            kept,
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The idle connections. A panic while the lock was held leaves a valid list.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Closes the idle connections; later reads fail, as sqlx's closed pools do.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
+        self.idle().clear();
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -56,13 +67,15 @@ impl LiteReaders {
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        // The page cache of sqlx's readers (see `db.rs`).
+        // The page cache of sqlx's readers (see `db.rs`); they never write.
         conn.execute_batch("PRAGMA cache_size=-8192; PRAGMA query_only=1;")?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         Ok(conn)
     }
 
-    /// Runs `sql` with `values` and maps each row; the rows are read in one statement.
+    /// Runs `sql` (with `?` placeholders, one per value of `values`, as sea-query renders
+    /// them for SQLite) and maps each row, all on the calling thread: it blocks until the
+    /// statement has run.
     pub fn rows<T>(
         &self,
         sql: &str,
@@ -72,7 +85,8 @@ impl LiteReaders {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::backend("the SQLite readers are closed"));
         }
-        let conn = match self.idle.lock().map_err(StoreError::backend)?.pop() {
+        let idle = self.idle().pop();
+        let conn = match idle {
             Some(c) => c,
             None => self.open().map_err(StoreError::backend)?,
         };
@@ -86,10 +100,9 @@ impl LiteReaders {
             }
             Ok::<_, rusqlite::Error>(out)
         })();
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < KEPT && !self.closed.load(Ordering::SeqCst) {
-                idle.push(conn);
-            }
+        let mut idle = self.idle();
+        if idle.len() < self.kept && !self.closed.load(Ordering::SeqCst) {
+            idle.push(conn);
         }
         read.map_err(StoreError::backend)
     }

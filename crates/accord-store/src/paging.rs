@@ -11,8 +11,9 @@ use sea_query::{
 };
 use sqlx::{FromRow, Row};
 
-/// How SQLite reads a page's row on the calling thread (see `lite.rs`); `None` for rows
-/// that go through sqlx.
+/// How SQLite reads a page's row on the calling thread (see `lite.rs`), from the page's
+/// own columns (starting at the first); the total is the last column. `None` for rows that
+/// go through sqlx.
 pub(crate) type LiteDecode<T> = Option<fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>>;
 
 /// The column that carries the total beside each row of a page.
@@ -54,7 +55,8 @@ where
 {
     let (sql, values) = s.db.sql(page);
     if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
-        // The total is the last column (read by name, it would compare every column's).
+        // The total is the last column: `page_and_total` and `page_counted_in_one_pass`
+        // add it after the page's own.
         let rows = readers.rows(&sql, &values.0 .0, |row| {
             let last = row.as_ref().column_count() - 1;
             Ok((row.get::<_, i64>(last)?, decode(row)?))

@@ -670,18 +670,13 @@ impl TenancyStore for SqlStore {
         Ok(accord_core::store::Usage {
             data_systems: read_count(&self.db, &tally("data_systems", None)).await?,
             domains: read_count(&self.db, &tally("domains", None)).await?,
-            compliance_requests_this_month: count(
+            compliance_requests_this_month: read_count(
                 &self.db,
-                &self.db.read,
                 &tally("compliance_requests", Some(month_start)),
             )
             .await?,
-            sessions_this_month: count(
-                &self.db,
-                &self.db.read,
-                &tally("sessions", Some(month_start)),
-            )
-            .await?,
+            sessions_this_month: read_count(&self.db, &tally("sessions", Some(month_start)))
+                .await?,
         })
     }
 }
