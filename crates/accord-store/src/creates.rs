@@ -131,6 +131,10 @@ impl SqlStore {
         // No data system changes while this transaction holds the writer, so the creates
         // of the batch share one read of each project's.
         let mut systems = ActiveSystems::default();
+        // Whether the savepoint of the last create written is still open: it is released
+        // by the statement that starts the next create, or by the commit (one round trip
+        // to the driver per create fewer).
+        let mut open = false;
         for j in jobs {
             if broken.is_some() {
                 answers.push((j.reply, None));
@@ -141,21 +145,28 @@ impl SqlStore {
             if j.reply.is_closed() {
                 continue;
             }
-            let begun = savepoint(&mut tx, "SAVEPOINT create_request").await;
-            let result = match begun {
-                Ok(()) => self.create_requests_in(&mut tx, j.call, &mut systems).await,
-                Err(e) => Err(e),
-            };
-            let ends: &[&'static str] = if result.is_ok() {
-                &["RELEASE create_request"]
+            let start = if open {
+                "RELEASE create_request; SAVEPOINT create_request"
             } else {
-                &["ROLLBACK TO create_request", "RELEASE create_request"]
+                "SAVEPOINT create_request"
             };
-            for end in ends {
-                let ended = savepoint(&mut tx, end).await;
-                if let Err(e) = ended {
+            // Should the statement fail, which savepoint is open is unknown: nothing of the
+            // batch is written.
+            if let Err(e) = savepoint(&mut tx, start).await {
+                broken = Some(e.to_string());
+                answers.push((j.reply, None));
+                continue;
+            }
+            let result = self.create_requests_in(&mut tx, j.call, &mut systems).await;
+            open = result.is_ok();
+            if result.is_err() {
+                let undone = savepoint(
+                    &mut tx,
+                    "ROLLBACK TO create_request; RELEASE create_request",
+                )
+                .await;
+                if let Err(e) = undone {
                     broken = Some(e.to_string());
-                    break;
                 }
             }
             answers.push((j.reply, Some(result)));
@@ -189,7 +200,7 @@ impl SqlStore {
     }
 }
 
-/// Runs one savepoint statement on the writer's transaction.
+/// Runs savepoint statements on the writer's transaction.
 async fn savepoint(tx: &mut sqlx::AnyConnection, sql: &'static str) -> Result<()> {
     sqlx::query(sql)
         .execute(tx)

@@ -109,6 +109,37 @@ where
         .map_err(db_err)
 }
 
+/// Runs statements that answer no rows, in order, on one connection. On SQLite they go to
+/// the driver as one query, whose statements it runs in turn, each taking its bound values
+/// in order: one round trip to the driver's thread instead of one per statement. PostgreSQL
+/// runs each on its own (a query of its extended protocol holds one statement).
+async fn exec_all<S: sea_query_binder::SqlxBinder>(
+    db: &Db,
+    ex: &mut sqlx::AnyConnection,
+    stmts: &[S],
+) -> Result<()> {
+    if db.backend == Backend::Sqlite && stmts.len() > 1 {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for stmt in stmts {
+            let (text, bound) = db.sql(stmt);
+            sql.push_str(&text);
+            sql.push_str(";\n");
+            values.extend(bound.0 .0);
+        }
+        let values = sea_query_binder::SqlxValues(sea_query::Values(values));
+        sqlx::query_with(&sql, values)
+            .execute(ex)
+            .await
+            .map_err(db_err)?;
+        return Ok(());
+    }
+    for stmt in stmts {
+        exec(db, &mut *ex, stmt).await?;
+    }
+    Ok(())
+}
+
 async fn count<'e, E>(db: &Db, ex: E, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64>
 where
     E: sqlx::Executor<'e, Database = Any>,

@@ -13,15 +13,12 @@ use accord_core::lifecycle::{self, Challenge, Channel, MessageKind, OutgoingMess
 use accord_core::query::Page;
 use accord_core::store::{Delivery, SendFrom, SendFromEmail, SiteCreateCounts};
 use accord_core::store::{Key, StoreError, StoreResult as Result};
-use sea_query::{Asterisk, Cond, Expr, Func, OnConflict, Order, Query};
+use sea_query::{Asterisk, Cond, Expr, Func, InsertStatement, OnConflict, Order, Query};
 use sqlx::{AnyConnection, FromRow};
 use uuid::Uuid;
 
-pub(crate) async fn insert_challenge(
-    s: &SqlStore,
-    ex: &mut AnyConnection,
-    c: &Challenge,
-) -> Result<()> {
+/// The insert of a verification challenge's row.
+pub(crate) fn challenge_insert(c: &Challenge) -> InsertStatement {
     let mut q = Query::insert();
     q.into_table(a("verification_challenges"))
         .columns(
@@ -51,8 +48,7 @@ pub(crate) async fn insert_challenge(
             c.used_at.into(),
             c.date_created.into(),
         ]);
-    exec(&s.db, &mut *ex, &q).await?;
-    Ok(())
+    q
 }
 
 pub(crate) async fn insert_message(
@@ -60,6 +56,12 @@ pub(crate) async fn insert_message(
     ex: &mut AnyConnection,
     m: &OutgoingMessage,
 ) -> Result<()> {
+    exec(&s.db, &mut *ex, &message_insert(m)).await?;
+    Ok(())
+}
+
+/// The insert of an outgoing message's row (pending, not yet claimed).
+pub(crate) fn message_insert(m: &OutgoingMessage) -> InsertStatement {
     let mut q = Query::insert();
     q.into_table(a("outgoing_messages"))
         .columns(
@@ -95,8 +97,7 @@ pub(crate) async fn insert_message(
             0i64.into(),
             m.date_created.into(),
         ]);
-    exec(&s.db, &mut *ex, &q).await?;
-    Ok(())
+    q
 }
 
 #[derive(FromRow)]

@@ -231,19 +231,16 @@ impl SqlStore {
         for n in &planned {
             rows.values_panic(cr_values(&n.request)?);
         }
+        let mut writes = Vec::with_capacity(planned.len() * 3 + 1);
         if !planned.is_empty() {
-            exec(&self.db, &mut *tx, &rows).await?;
+            writes.push(rows);
         }
         for n in &planned {
-            self.insert_events(tx, &n.request, actor, &n.events, now)
-                .await?;
-            if let Some(c) = &n.challenge {
-                lifecycle::insert_challenge(self, tx, c).await?;
-            }
-            for m in &n.messages {
-                lifecycle::insert_message(self, tx, m).await?;
-            }
+            writes.extend(Self::events_insert(&n.request, actor, &n.events, now));
+            writes.extend(n.challenge.as_ref().map(lifecycle::challenge_insert));
+            writes.extend(n.messages.iter().map(lifecycle::message_insert));
         }
+        exec_all(&self.db, tx, &writes).await?;
         Ok(planned.into_iter().map(|n| n.request).collect())
     }
 
@@ -292,8 +289,21 @@ impl SqlStore {
         events: &[NewEvent],
         now: i64,
     ) -> Result<()> {
+        if let Some(q) = Self::events_insert(cr, actor, events, now) {
+            exec(&self.db, &mut *ex, &q).await?;
+        }
+        Ok(())
+    }
+
+    /// The insert of `events` of `cr` (none when there are none).
+    fn events_insert(
+        cr: &ComplianceRequest,
+        actor: Actor,
+        events: &[NewEvent],
+        now: i64,
+    ) -> Option<sea_query::InsertStatement> {
         if events.is_empty() {
-            return Ok(());
+            return None;
         }
         let mut q = Query::insert();
         q.into_table(a("compliance_request_events"))
@@ -310,8 +320,7 @@ impl SqlStore {
                 now.into(),
             ]);
         }
-        exec(&self.db, &mut *ex, &q).await?;
-        Ok(())
+        Some(q)
     }
 
     /// The conditions of `f`; `rarest` holds the rarest trigram of substring filters by
