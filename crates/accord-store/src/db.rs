@@ -321,6 +321,9 @@ fn fts_phrase(column: &str, phrase: &str) -> String {
 const TRIGRAMS_EXAMINED: usize = 12;
 const TRIGRAM_FIRST_CAP: i64 = 500;
 const TRIGRAM_COUNT_CAP: i64 = 20_000;
+/// Rows of a trigram few enough that a search need not look for a rarer one (SQLite, in
+/// place): testing each of them costs less than counting another trigram's.
+const RARE_ENOUGH: i64 = 64;
 
 impl Db {
     /// On SQLite, for a plain ASCII needle of more than three characters searched in
@@ -358,42 +361,46 @@ impl Db {
     }
 
     /// The trigram of `trigrams` with the fewest rows in `column` of the trigram table, each
-    /// count stopped at `cap`, all read in one statement.
+    /// count stopped at `cap`. Through sqlx all are read in one statement (a statement is a
+    /// round trip to the driver's thread). Read in place on SQLite (see `lite.rs`), they
+    /// are counted one by one, and the first found in fewer than [`RARE_ENOUGH`] rows is
+    /// taken without counting the others: its rows are few enough to test each.
     async fn fewest<'t>(
         &self,
         column: &str,
         trigrams: &[&'t str],
         cap: i64,
     ) -> Result<Option<(i64, &'t str)>> {
-        let counts = vec![
-            format!("(SELECT COUNT(*) FROM (SELECT 1 FROM compliance_requests_search WHERE compliance_requests_search MATCH ? LIMIT {cap}))");
-            trigrams.len()
-        ];
-        let sql = format!("SELECT {}", counts.join(", "));
-        let phrases = trigrams.iter().map(|t| fts_phrase(column, t));
-        let ns: Vec<i64> = if let Some(readers) = &self.lite {
-            let values: Vec<sea_query::Value> = phrases.map(sea_query::Value::from).collect();
-            readers
-                .rows(&sql, &values, |row| {
-                    (0..trigrams.len()).map(|i| row.get::<_, i64>(i)).collect()
-                })?
-                .pop()
-                .unwrap_or_default()
-        } else {
-            let mut q = sqlx::query(&sql);
-            for p in phrases {
-                q = q.bind(p);
-            }
-            let row = q.fetch_one(&self.read).await.map_err(db_err)?;
-            (0..trigrams.len())
-                .map(|i| sqlx::Row::try_get(&row, i).map_err(db_err))
-                .collect::<Result<_>>()?
-        };
+        let count = format!("(SELECT COUNT(*) FROM (SELECT 1 FROM compliance_requests_search WHERE compliance_requests_search MATCH ? LIMIT {cap}))");
         let mut best: Option<(i64, &'t str)> = None;
-        for (&n, t) in ns.iter().zip(trigrams) {
+        let mut keep = |n: i64, t: &'t str| {
             if best.is_none_or(|(m, _)| n < m) {
                 best = Some((n, t));
             }
+        };
+        if let Some(readers) = &self.lite {
+            let sql = format!("SELECT {count}");
+            for t in trigrams {
+                let phrase = sea_query::Value::from(fts_phrase(column, t));
+                let n = readers
+                    .rows(&sql, &[phrase], |row| row.get::<_, i64>(0))?
+                    .pop()
+                    .unwrap_or_default();
+                keep(n, t);
+                if n < RARE_ENOUGH {
+                    break;
+                }
+            }
+            return Ok(best);
+        }
+        let sql = format!("SELECT {}", vec![count; trigrams.len()].join(", "));
+        let mut q = sqlx::query(&sql);
+        for t in trigrams {
+            q = q.bind(fts_phrase(column, t));
+        }
+        let row = q.fetch_one(&self.read).await.map_err(db_err)?;
+        for (i, t) in trigrams.iter().enumerate() {
+            keep(sqlx::Row::try_get(&row, i).map_err(db_err)?, t);
         }
         Ok(best)
     }

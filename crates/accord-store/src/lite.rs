@@ -12,6 +12,7 @@
 //! timeout) on the same file and the same SQLite library; each keeps its prepared
 //! statements. PostgreSQL and in-memory databases go through sqlx.
 use accord_core::store::{StoreError, StoreResult as Result};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, Value as LiteValue};
 use rusqlite::{Connection, OpenFlags, Row, ToSql};
 use sea_query::Value;
@@ -67,6 +68,11 @@ impl LiteReaders {
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Without the query planner stability guarantee, binding a `LIKE` pattern marks the
+        // statement for a new plan, and a substring search parsed and planned its statement
+        // again at every run. The patterns start with `%`, which no index serves, so the
+        // plan does not depend on them.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         // The page cache of sqlx's readers (see `db.rs`); they never write.
         conn.execute_batch("PRAGMA cache_size=-8192; PRAGMA query_only=1;")?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
