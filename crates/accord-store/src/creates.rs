@@ -125,8 +125,9 @@ impl SqlStore {
             }
         };
         let mut answers = Vec::with_capacity(jobs.len());
-        // Set when the transaction itself is gone (a savepoint could not be rolled back
-        // to): nothing of the batch is written then, and every create says so.
+        // Set when the transaction itself is gone (a create's savepoint could not be
+        // started or rolled back to): nothing of the batch is written then, and every
+        // create says so.
         let mut broken: Option<String> = None;
         // No data system changes while this transaction holds the writer, so the creates
         // of the batch share one read of each project's.

@@ -328,7 +328,8 @@ const RARE_ENOUGH: i64 = 64;
 impl Db {
     /// On SQLite, for a plain ASCII needle of more than three characters searched in
     /// `column`: the needle's (lowercase) trigram found in the fewest rows of the trigram
-    /// table, each count capped at [`TRIGRAM_COUNT_CAP`], all read in one statement.
+    /// table, counted up to [`TRIGRAM_FIRST_CAP`], and up to [`TRIGRAM_COUNT_CAP`] only when
+    /// every count reaches the first cap (see [`Db::fewest`] for how they are read).
     /// `None` elsewhere: the trigram table's own `LIKE` is then as good.
     pub async fn rarest_trigram(&self, column: &str, needle: &str) -> Result<Option<String>> {
         let whole = needle.to_lowercase();

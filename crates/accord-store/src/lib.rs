@@ -109,6 +109,9 @@ where
         .map_err(db_err)
 }
 
+/// Statements of a query that [`exec_all`] keeps prepared at most.
+const KEPT_QUERY_STATEMENTS: usize = 4;
+
 /// Runs statements that answer no rows, in order, on one connection. On SQLite they go to
 /// the driver as one query, whose statements it runs in turn, each taking its bound values
 /// in order: one round trip to the driver's thread instead of one per statement. PostgreSQL
@@ -128,7 +131,10 @@ async fn exec_all<S: sea_query_binder::SqlxBinder>(
             values.extend(bound.0 .0);
         }
         let values = sea_query_binder::SqlxValues(sea_query::Values(values));
+        // The driver keeps a prepared query per text; a create's few common shapes are
+        // kept, and longer ones (array creates) are not, so as not to fill its cache.
         sqlx::query_with(&sql, values)
+            .persistent(stmts.len() <= KEPT_QUERY_STATEMENTS)
             .execute(ex)
             .await
             .map_err(db_err)?;

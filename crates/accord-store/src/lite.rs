@@ -70,8 +70,10 @@ impl LiteReaders {
         conn.busy_timeout(Duration::from_secs(10))?;
         // Without the query planner stability guarantee, binding a `LIKE` pattern marks the
         // statement for a new plan, and a substring search parsed and planned its statement
-        // again at every run. The patterns start with `%`, which no index serves, so the
-        // plan does not depend on them.
+        // again at every run. Plans do not depend on bound values here: every `LIKE`
+        // pattern of these reads starts with `%`, which no index serves, no read relies on
+        // a bound value to choose a partial index, and the planner has no sampled
+        // statistics (`analysis_limit` in `db.rs`) to weigh bound values with.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         // The page cache of sqlx's readers (see `db.rs`); they never write.
         conn.execute_batch("PRAGMA cache_size=-8192; PRAGMA query_only=1;")?;
