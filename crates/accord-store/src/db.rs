@@ -383,10 +383,7 @@ impl Db {
             let sql = format!("SELECT {count}");
             for t in trigrams {
                 let phrase = sea_query::Value::from(fts_phrase(column, t));
-                let n = readers
-                    .rows(&sql, &[phrase], |row| row.get::<_, i64>(0))?
-                    .pop()
-                    .unwrap_or_default();
+                let n = readers.integer(&sql, &[phrase])?;
                 keep(n, t);
                 if n < RARE_ENOUGH {
                     break;

@@ -161,11 +161,7 @@ where
 async fn read_count(db: &Db, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64> {
     if let Some(readers) = &db.lite {
         let (sql, values) = db.sql(stmt);
-        let n = readers.rows(&sql, &values.0 .0, |row| row.get::<_, i64>(0))?;
-        return n
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::backend("a count gave no row"));
+        return readers.integer(&sql, &values.0 .0);
     }
     count(db, &db.read, stmt).await
 }

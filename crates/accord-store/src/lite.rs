@@ -21,10 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Connections kept open per runtime thread. A statement holds one for its whole run and
-/// never awaits, so a runtime thread uses one at a time.
-const KEPT_PER_THREAD: usize = 1;
-
 /// Prepared statements kept per connection: the list queries differ by their filters.
 const STATEMENTS_KEPT: usize = 64;
 
@@ -32,15 +28,16 @@ const STATEMENTS_KEPT: usize = 64;
 pub struct LiteReaders {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    /// Idle connections kept at most: one per runtime thread (one per core).
+    /// Idle connections kept at most: one per runtime thread (one per core). A statement
+    /// holds a connection for its whole run and never awaits, so a runtime thread uses one
+    /// at a time.
     kept: usize,
     closed: AtomicBool,
 }
 
 impl LiteReaders {
     pub fn new(path: &Path) -> Self {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let kept = threads * KEPT_PER_THREAD;
+        let kept = std::thread::available_parallelism().map_or(1, |n| n.get());
         LiteReaders {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::with_capacity(kept)),
@@ -113,6 +110,13 @@ impl LiteReaders {
             idle.push(conn);
         }
         read.map_err(StoreError::backend)
+    }
+
+    /// The integer `sql` answers (its first row's first column), as [`LiteReaders::rows`].
+    pub fn integer(&self, sql: &str, values: &[Value]) -> Result<i64> {
+        self.rows(sql, values, |row| row.get::<_, i64>(0))?
+            .pop()
+            .ok_or_else(|| StoreError::backend("a query for one integer gave no row"))
     }
 }
 

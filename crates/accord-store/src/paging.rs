@@ -54,38 +54,34 @@ where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     let (sql, values) = s.db.sql(page);
-    if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
-        // The total is the last column: `page_and_total` and `page_counted_in_one_pass`
-        // add it after the page's own.
-        let rows = readers.rows(&sql, &values.0 .0, |row| {
-            let last = row.as_ref().column_count() - 1;
-            Ok((row.get::<_, i64>(last)?, decode(row)?))
-        })?;
-        let Some(&(n, _)) = rows.first() else {
-            if offset == 0 {
-                return Ok((0, vec![]));
-            }
-            return Ok((read_count(&s.db, total).await?, vec![]));
+    // The total as the first row carries it, and the rows.
+    let (total_of_first, items): (Option<i64>, Vec<T>) =
+        if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
+            // The total is the last column: `page_and_total` and `page_counted_in_one_pass`
+            // add it after the page's own.
+            let rows = readers.rows(&sql, &values.0 .0, |row| {
+                let last = row.as_ref().column_count() - 1;
+                Ok((row.get::<_, i64>(last)?, decode(row)?))
+            })?;
+            let n = rows.first().map(|&(n, _)| n);
+            (n, rows.into_iter().map(|(_, r)| r).collect())
+        } else {
+            let rows = sqlx::query_with(&sql, values)
+                .fetch_all(&s.db.read)
+                .await
+                .map_err(db_err)?;
+            let n = rows.first().map(|r| r.try_get(TOTAL)).transpose();
+            let items = rows
+                .iter()
+                .map(T::from_row)
+                .collect::<std::result::Result<_, _>>();
+            (n.map_err(db_err)?, items.map_err(db_err)?)
         };
-        return Ok((n, rows.into_iter().map(|(_, r)| r).collect()));
+    match total_of_first {
+        Some(n) => Ok((n, items)),
+        None if offset == 0 => Ok((0, vec![])),
+        None => Ok((read_count(&s.db, total).await?, vec![])),
     }
-    let rows = sqlx::query_with(&sql, values)
-        .fetch_all(&s.db.read)
-        .await
-        .map_err(db_err)?;
-    let Some(first) = rows.first() else {
-        if offset == 0 {
-            return Ok((0, vec![]));
-        }
-        return Ok((read_count(&s.db, total).await?, vec![]));
-    };
-    let n: i64 = first.try_get(TOTAL).map_err(db_err)?;
-    let items = rows
-        .iter()
-        .map(T::from_row)
-        .collect::<std::result::Result<Vec<T>, _>>()
-        .map_err(db_err)?;
-    Ok((n, items))
 }
 
 /// [`page_and_total`] for a page whose plan reads every match anyway (it sorts them all).
