@@ -188,8 +188,10 @@ pub struct NewRequest {
     pub messages: Vec<crate::lifecycle::OutgoingMessage>,
 }
 
-/// Builds the new requests from the facts; runs inside the store's transaction.
-pub type PlanFn = Box<dyn FnOnce(CreateFacts) -> crate::Result<Vec<NewRequest>> + Send>;
+/// Builds the new requests from the facts; runs inside the store's transaction. A store may
+/// call it again with new facts when it writes the create again (SQLite's group commit
+/// writes a batch again, create by create, when one of its creates fails).
+pub type PlanFn = Box<dyn Fn(CreateFacts) -> crate::Result<Vec<NewRequest>> + Send + Sync>;
 
 /// How a verification finds its challenge.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
 //! Group commit of compliance-request creates on SQLite. SQLite has one writer connection,
 //! so creates queue for it anyway; instead of one transaction each, ONE writer task takes
 //! the first queued create, gathers whatever else is queued, and writes them all in one
-//! transaction, each inside a savepoint of its own. A create that fails is rolled back to
-//! its savepoint alone and answers its error; the others are committed together, and only
-//! then is any create answered. Each create stays all-or-nothing (§3.3) and nothing is
+//! transaction. Should one of them fail, that transaction is rolled back and the batch is
+//! written again with each create inside a savepoint of its own: the create that fails is
+//! rolled back to its savepoint alone and answers its error; the others are committed
+//! together, and only then is any create answered. Each create stays all-or-nothing (§3.3) and nothing is
 //! acknowledged before its commit; what is shared is the commit, and with it the WAL pages
 //! (table and index leaves, counter rows, the trigram index's segment) that consecutive
 //! creates would each write again.
@@ -112,17 +113,69 @@ impl SqlStore {
         }
     }
 
-    /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them.
+    /// Writes `jobs` in one transaction and answers every one of them. They are first
+    /// written one after the other without savepoints: a savepoint makes SQLite copy every
+    /// page a create touches into its statement journal, and makes the trigram index flush
+    /// its pending entries as a segment of their own, once per create. Only when one of
+    /// them fails is that transaction rolled back and the batch written again, each create
+    /// in a savepoint of its own ([`SqlStore::write_apart`]), so that the failure is that
+    /// create's alone.
     async fn write_batch(self, jobs: Vec<CreateJob>) {
+        // Their callers have gone (the client hung up before it was written): not written,
+        // as a transaction of its own would have been rolled back.
+        let jobs: Vec<CreateJob> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
+        if jobs.is_empty() {
+            return;
+        }
         let mut tx = match self.db.begin_write().await {
             Ok(tx) => tx,
-            Err(e) => {
-                let msg = e.to_string();
-                for j in jobs {
-                    let _ = j.reply.send(Err(StoreError::backend(&msg)));
+            Err(e) => return fail_all(jobs, &e.to_string()),
+        };
+        let mut systems = ActiveSystems::default();
+        let mut created = Vec::with_capacity(jobs.len());
+        for j in &jobs {
+            match self
+                .create_requests_in(&mut tx, &j.call, &mut systems)
+                .await
+            {
+                Ok(c) => created.push(c),
+                Err(e) if jobs.len() == 1 => {
+                    let _ = tx.rollback().await;
+                    let _ = jobs.into_iter().next().map(|j| j.reply.send(Err(e)));
+                    return;
                 }
-                return;
+                Err(_) => {
+                    // Which create failed is known, but its writes and those before it are
+                    // in the same transaction: all are written again, apart.
+                    if let Err(e) = tx.rollback().await {
+                        return fail_all(jobs, &e.to_string());
+                    }
+                    return self.write_apart(jobs).await;
+                }
             }
+        }
+        if let Err(e) = tx.commit().await {
+            return fail_all(jobs, &e.to_string());
+        }
+        self.count_batch(created.len());
+        for (j, c) in jobs.into_iter().zip(created) {
+            let _ = j.reply.send(Ok(c));
+        }
+    }
+
+    /// Counts a committed batch of `written` creates.
+    fn count_batch(&self, written: usize) {
+        let (batches, creates) = &*self.creates.written;
+        batches.fetch_add(1, Ordering::Relaxed);
+        creates.fetch_add(written as u64, Ordering::Relaxed);
+    }
+
+    /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them: a
+    /// create that fails is rolled back to its savepoint and answers its own error.
+    async fn write_apart(self, jobs: Vec<CreateJob>) {
+        let mut tx = match self.db.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(jobs, &e.to_string()),
         };
         let mut answers = Vec::with_capacity(jobs.len());
         // Set when the transaction itself is gone (a create's savepoint could not be
@@ -141,11 +194,6 @@ impl SqlStore {
                 answers.push((j.reply, None));
                 continue;
             }
-            // Its caller has gone (the client hung up before it was written): not written,
-            // as a transaction of its own would have been rolled back.
-            if j.reply.is_closed() {
-                continue;
-            }
             let start = if open {
                 "RELEASE create_request; SAVEPOINT create_request"
             } else {
@@ -158,7 +206,9 @@ impl SqlStore {
                 answers.push((j.reply, None));
                 continue;
             }
-            let result = self.create_requests_in(&mut tx, j.call, &mut systems).await;
+            let result = self
+                .create_requests_in(&mut tx, &j.call, &mut systems)
+                .await;
             open = result.is_ok();
             if result.is_err() {
                 let undone = savepoint(
@@ -180,13 +230,12 @@ impl SqlStore {
             None => tx.commit().await.err().map(|e| e.to_string()),
         };
         if failed.is_none() {
-            let written = answers
-                .iter()
-                .filter(|(_, r)| matches!(r, Some(Ok(_))))
-                .count();
-            let (batches, creates) = &*self.creates.written;
-            batches.fetch_add(1, Ordering::Relaxed);
-            creates.fetch_add(written as u64, Ordering::Relaxed);
+            self.count_batch(
+                answers
+                    .iter()
+                    .filter(|(_, r)| matches!(r, Some(Ok(_))))
+                    .count(),
+            );
         }
         for (reply, result) in answers {
             let answer = match (&failed, result) {
@@ -198,6 +247,13 @@ impl SqlStore {
             };
             let _ = reply.send(answer);
         }
+    }
+}
+
+/// Answers every create of `jobs` with the error of their transaction.
+fn fail_all(jobs: Vec<CreateJob>, msg: &str) {
+    for j in jobs {
+        let _ = j.reply.send(Err(StoreError::backend(msg)));
     }
 }
 

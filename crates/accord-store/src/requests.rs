@@ -182,7 +182,7 @@ impl SqlStore {
     pub(crate) async fn create_requests(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
         let created = self
-            .create_requests_in(&mut tx, call, &mut ActiveSystems::default())
+            .create_requests_in(&mut tx, &call, &mut ActiveSystems::default())
             .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
@@ -194,7 +194,7 @@ impl SqlStore {
     pub(crate) async fn create_requests_in(
         &self,
         tx: &mut sqlx::AnyConnection,
-        call: CreateCall,
+        call: &CreateCall,
         systems: &mut ActiveSystems,
     ) -> Result<Vec<ComplianceRequest>> {
         let CreateCall {
@@ -204,9 +204,9 @@ impl SqlStore {
             now,
             plan,
         } = call;
-        let project = &project;
+        let (actor, now) = (*actor, *now);
         let mut concord_ids = Vec::with_capacity(identities.len());
-        for identifiers in &identities {
+        for identifiers in identities {
             concord_ids.push(self.resolve_identity(tx, project, identifiers, now).await?);
         }
         let data_systems = match systems.get(&project.id) {

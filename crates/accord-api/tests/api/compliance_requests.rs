@@ -1319,7 +1319,7 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
                     project_id: id,
                     concord_id: facts.concord_ids[0],
                     tasks: facts.data_systems,
-                    regulation,
+                    regulation: regulation.clone(),
                     now,
                     source: "privacy-v1",
                     session: None,
