@@ -157,6 +157,38 @@ where
         .map_err(db_err)
 }
 
+/// [`all`] on the read connections: on SQLite on the calling thread (see `lite.rs`), each
+/// row decoded by `lite`.
+async fn read_all<T>(
+    db: &Db,
+    stmt: &impl sea_query_binder::SqlxBinder,
+    lite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>>
+where
+    T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+{
+    if let Some(readers) = &db.lite {
+        let (sql, values) = db.sql(stmt);
+        return readers.rows(&sql, &values.0 .0, lite);
+    }
+    all(db, &db.read, stmt).await
+}
+
+/// [`one`] on the read connections, as [`read_all`].
+async fn read_one<T>(
+    db: &Db,
+    stmt: &impl sea_query_binder::SqlxBinder,
+    lite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>>
+where
+    T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+{
+    if db.lite.is_some() {
+        return Ok(read_all(db, stmt, lite).await?.into_iter().next());
+    }
+    one(db, &db.read, stmt).await
+}
+
 /// [`count`] on the read connections: on SQLite on the calling thread (see `lite.rs`).
 async fn read_count(db: &Db, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64> {
     if let Some(readers) = &db.lite {

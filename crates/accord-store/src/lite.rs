@@ -3,8 +3,9 @@
 //! page of 50 rows cost two thread switches per statement and a wake-up and a column map per
 //! row, about half of the request's CPU (`perf`). The hot reads (compliance-request pages
 //! and their totals, the counts read through `read_count`, the trigram counts of a
-//! substring search) instead take a connection of this pool and step the statement where
-//! they are. The runtime thread is then busy for the statement's time: the request itself
+//! substring search, the API key and project read afresh by every writing call through
+//! `read_all` and `read_one`) instead take a connection of this pool and step the
+//! statement where they are. The runtime thread is then busy for the statement's time: the request itself
 //! waits no longer than it did for the driver's thread, but other tasks on that runtime
 //! thread wait too, until the statement ends or another runtime thread takes them.
 //!

@@ -106,6 +106,24 @@ pub struct ProjectRow {
 }
 
 impl ProjectRow {
+    /// A row read in place (`lite.rs`), by column name.
+    pub fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ProjectRow {
+            id: r.get("id")?,
+            organization_id: r.get("organization_id")?,
+            name: r.get("name")?,
+            slug: r.get("slug")?,
+            status: r.get("status")?,
+            contact_emails: r.get("contact_emails")?,
+            send_from_email_id: r.get("send_from_email_id")?,
+            settings: r.get("settings")?,
+            privacy_policy_url: r.get("privacy_policy_url")?,
+            terms_of_service_url: r.get("terms_of_service_url")?,
+            date_created: r.get("date_created")?,
+            date_updated: r.get("date_updated")?,
+        })
+    }
+
     pub fn into_model(self) -> Result<Project> {
         Ok(Project {
             id: uid(&self.id)?,
@@ -176,6 +194,22 @@ pub struct KeyDigestRow {
     pub permission_organization_id: Option<String>,
     pub permission_project_id: Option<String>,
     pub permission_role: Option<String>,
+}
+
+impl KeyDigestRow {
+    /// A row read in place (`lite.rs`), by column name.
+    pub fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(KeyDigestRow {
+            id: r.get("id")?,
+            organization_id: r.get("organization_id")?,
+            role: r.get("role")?,
+            digest: r.get("digest")?,
+            permission_id: r.get("permission_id")?,
+            permission_organization_id: r.get("permission_organization_id")?,
+            permission_project_id: r.get("permission_project_id")?,
+            permission_role: r.get("permission_role")?,
+        })
+    }
 }
 
 #[derive(FromRow)]

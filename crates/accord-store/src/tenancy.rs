@@ -218,7 +218,7 @@ impl TenancyStore for SqlStore {
                 Expr::col((p.clone(), a("api_key_id"))).equals((k.clone(), a("id"))),
             )
             .and_where(Expr::col((k.clone(), a("digest"))).eq(digest));
-        let rows: Vec<KeyDigestRow> = all(&self.db, &self.db.read, &q).await?;
+        let rows = read_all(&self.db, &q, KeyDigestRow::from_lite).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -341,7 +341,7 @@ impl TenancyStore for SqlStore {
             .from(a("projects"))
             .and_where(Expr::col(a("id")).eq(id.to_string()))
             .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        let row: Option<ProjectRow> = one(&self.db, &self.db.read, &q).await?;
+        let row = read_one(&self.db, &q, ProjectRow::from_lite).await?;
         let mut projects: Vec<Project> = row
             .map(ProjectRow::into_model)
             .transpose()?
