@@ -1,11 +1,12 @@
 //! Group commit of compliance-request creates on SQLite. SQLite has one writer connection,
 //! so creates queue for it anyway; instead of one transaction each, ONE writer task takes
 //! the first queued create, gathers whatever else is queued, and writes them all in one
-//! transaction. Should one of them fail, that transaction is rolled back and the batch is
-//! written again with each create inside a savepoint of its own: the create that fails is
-//! rolled back to its savepoint alone and answers its error; the others are committed
-//! together, and only then is any create answered. Each create stays all-or-nothing (§3.3) and nothing is
-//! acknowledged before its commit; what is shared is the commit, and with it the WAL pages
+//! transaction, without savepoints. Should one of them fail, that transaction is rolled
+//! back, the create answers its error and the others are written again without it (after
+//! a second failure, each inside a savepoint of its own). The others are committed
+//! together, and only then is any of them answered. Each create stays all-or-nothing
+//! (§3.3) and nothing is acknowledged before its commit; what is shared is the commit, and
+//! with it the WAL pages
 //! (table and index leaves, counter rows, the trigram index's segment) that consecutive
 //! creates would each write again.
 //!
@@ -46,18 +47,25 @@ struct CreateJob {
 #[derive(Clone, Default)]
 pub(crate) struct CreateQueue {
     tx: Arc<OnceLock<mpsc::Sender<CreateJob>>>,
-    /// Batches committed, and the creates written in them.
-    written: Arc<(AtomicU64, AtomicU64)>,
+    /// Batches committed, the creates written in them, and the creates that failed in a
+    /// batch and had the others written again.
+    written: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
 }
 
 impl SqlStore {
     /// On SQLite, the batches of creates committed so far and the creates written in them.
     pub fn create_batches(&self) -> (u64, u64) {
-        let (batches, creates) = &*self.creates.written;
+        let (batches, creates, _) = &*self.creates.written;
         (
             batches.load(Ordering::Relaxed),
             creates.load(Ordering::Relaxed),
         )
+    }
+
+    /// On SQLite, the creates that failed inside a batch so far (the batch's others were
+    /// then written again without them).
+    pub fn create_failures_in_batches(&self) -> u64 {
+        self.creates.written.2.load(Ordering::Relaxed)
     }
 
     /// Hands the create to the writer task and waits for its answer, given after commit.
@@ -113,66 +121,84 @@ impl SqlStore {
         }
     }
 
-    /// Writes `jobs` in one transaction and answers every one of them. They are first
-    /// written one after the other without savepoints: a savepoint makes SQLite copy every
-    /// page a create touches into its statement journal, and makes the trigram index flush
-    /// its pending entries as a segment of their own, once per create. Only when one of
-    /// them fails is that transaction rolled back and the batch written again, each create
-    /// in a savepoint of its own ([`SqlStore::write_apart`]), so that the failure is that
-    /// create's alone.
+    /// Writes `jobs` in one transaction and answers every one of them. They are written one
+    /// after the other without savepoints: a savepoint makes SQLite copy every page a
+    /// create touches into its statement journal, and makes the trigram index flush its
+    /// pending entries as a segment of their own, once per create. When a create fails,
+    /// the transaction is rolled back and that create answers its error: it met the same
+    /// rows as it would have in a savepoint after the creates before it. The others are
+    /// written again without it. Should a second create fail, the rest are written with a
+    /// savepoint each ([`SqlStore::write_apart`]), so that a batch is written at most
+    /// twice more.
     async fn write_batch(self, jobs: Vec<CreateJob>) {
-        // Their callers have gone (the client hung up before it was written): not written,
-        // as a transaction of its own would have been rolled back.
-        let jobs: Vec<CreateJob> = jobs.into_iter().filter(|j| !j.reply.is_closed()).collect();
-        if jobs.is_empty() {
-            return;
-        }
-        let mut tx = match self.db.begin_write().await {
-            Ok(tx) => tx,
-            Err(e) => return fail_all(jobs, &e.to_string()),
-        };
-        let mut systems = ActiveSystems::default();
-        let mut created = Vec::with_capacity(jobs.len());
-        for j in &jobs {
-            match self
-                .create_requests_in(&mut tx, &j.call, &mut systems)
-                .await
-            {
-                Ok(c) => created.push(c),
-                Err(e) if jobs.len() == 1 => {
-                    let _ = tx.rollback().await;
-                    let _ = jobs.into_iter().next().map(|j| j.reply.send(Err(e)));
-                    return;
-                }
-                Err(_) => {
-                    // Which create failed is known, but its writes and those before it are
-                    // in the same transaction: all are written again, apart.
-                    if let Err(e) = tx.rollback().await {
-                        return fail_all(jobs, &e.to_string());
+        let mut jobs = jobs;
+        let mut failures = 0;
+        'batch: loop {
+            // Their callers have gone (the client hung up before it was written): not
+            // written, as a transaction of its own would have been rolled back.
+            jobs.retain(|j| !j.reply.is_closed());
+            if jobs.is_empty() {
+                return;
+            }
+            let mut tx = match self.db.begin_write().await {
+                Ok(tx) => tx,
+                Err(e) => return fail_all(jobs, &e.to_string()),
+            };
+            let mut systems = ActiveSystems::default();
+            let mut created = Vec::with_capacity(jobs.len());
+            let mut failed = None;
+            for (i, j) in jobs.iter().enumerate() {
+                match self
+                    .create_requests_in(&mut tx, &j.call, &mut systems)
+                    .await
+                {
+                    Ok(c) => created.push(c),
+                    Err(e) => {
+                        failed = Some((i, e));
+                        break;
                     }
-                    return self.write_apart(jobs).await;
                 }
             }
-        }
-        if let Err(e) = tx.commit().await {
-            return fail_all(jobs, &e.to_string());
-        }
-        self.count_batch(created.len());
-        for (j, c) in jobs.into_iter().zip(created) {
-            let _ = j.reply.send(Ok(c));
+            if let Some((i, e)) = failed {
+                // Its writes and those of the creates before it are in the same
+                // transaction: all are undone, and the others written again. Should the
+                // rollback fail, SQLite has ended the transaction itself (after a full
+                // disk, say), or the next transaction cannot start and every create left
+                // answers that error: nothing of this attempt is ever committed.
+                let _ = tx.rollback().await;
+                let _ = jobs.remove(i).reply.send(Err(e));
+                failures += 1;
+                self.creates.written.2.fetch_add(1, Ordering::Relaxed);
+                if failures > 1 {
+                    return self.write_apart(jobs).await;
+                }
+                continue 'batch;
+            }
+            if let Err(e) = tx.commit().await {
+                return fail_all(jobs, &e.to_string());
+            }
+            self.count_batch(created.len());
+            for (j, c) in jobs.into_iter().zip(created) {
+                let _ = j.reply.send(Ok(c));
+            }
+            return;
         }
     }
 
     /// Counts a committed batch of `written` creates.
     fn count_batch(&self, written: usize) {
-        let (batches, creates) = &*self.creates.written;
+        let (batches, creates, _) = &*self.creates.written;
         batches.fetch_add(1, Ordering::Relaxed);
         creates.fetch_add(written as u64, Ordering::Relaxed);
     }
 
     /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them: a
     /// create that fails is rolled back to its savepoint and answers its own error.
-    async fn write_apart(self, jobs: Vec<CreateJob>) {
+    async fn write_apart(self, mut jobs: Vec<CreateJob>) {
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            return;
+        }
         let mut tx = match self.db.begin_write().await {
             Ok(tx) => tx,
             Err(e) => return fail_all(jobs, &e.to_string()),
@@ -192,6 +218,10 @@ impl SqlStore {
         for j in jobs {
             if broken.is_some() {
                 answers.push((j.reply, None));
+                continue;
+            }
+            // Its caller has gone meanwhile: not written.
+            if j.reply.is_closed() {
                 continue;
             }
             let start = if open {
@@ -229,13 +259,12 @@ impl SqlStore {
             }
             None => tx.commit().await.err().map(|e| e.to_string()),
         };
-        if failed.is_none() {
-            self.count_batch(
-                answers
-                    .iter()
-                    .filter(|(_, r)| matches!(r, Some(Ok(_))))
-                    .count(),
-            );
+        let written = answers
+            .iter()
+            .filter(|(_, r)| matches!(r, Some(Ok(_))))
+            .count();
+        if failed.is_none() && written > 0 {
+            self.count_batch(written);
         }
         for (reply, result) in answers {
             let answer = match (&failed, result) {

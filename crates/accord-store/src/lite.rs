@@ -3,11 +3,12 @@
 //! page of 50 rows cost two thread switches per statement and a wake-up and a column map per
 //! row, about half of the request's CPU (`perf`). The hot reads (compliance-request pages
 //! and their totals, the counts read through `read_count`, the trigram counts of a
-//! substring search, the API key and project read afresh by every writing call through
-//! `read_all` and `read_one`) instead take a connection of this pool and step the
-//! statement where they are. The runtime thread is then busy for the statement's time: the request itself
-//! waits no longer than it did for the driver's thread, but other tasks on that runtime
-//! thread wait too, until the statement ends or another runtime thread takes them.
+//! substring search, and through `read_all` and `read_one` the reads of an API key by its
+//! digest and of a project by its id, which every writing call makes afresh) instead take
+//! a connection of this pool and step the statement where they are. The runtime thread is
+//! then busy for the statement's time: the request itself waits no longer than it did for
+//! the driver's thread, but other tasks on that runtime thread wait too, until the
+//! statement ends or another runtime thread takes them.
 //!
 //! The connections are readers like sqlx's (`query_only`, the same page cache and busy
 //! timeout) on the same file and the same SQLite library; each keeps its prepared

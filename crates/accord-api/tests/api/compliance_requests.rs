@@ -1276,11 +1276,12 @@ async fn raw_post(s: &Server, path: &str, framing: &str, body: &[u8]) -> (u16, V
     )
 }
 
-/// Creates arriving together (SQLite writes them in one transaction, a savepoint each): a
-/// create that fails after part of its rows is written (its identity, two requests with
-/// their events, counters and search rows, one challenge, then a second challenge with the
-/// first one's id) leaves none of them behind and answers its error; every create around it
-/// is stored whole and answered.
+/// Creates arriving together (SQLite writes them in one transaction; when one fails, that
+/// transaction is rolled back and the others are written again without it, after a second
+/// failure with a savepoint each): a create that fails after part of its rows is written
+/// (its identity, two requests with their events, counters and search rows, one challenge,
+/// then a second challenge with the first one's id) leaves none of them behind and answers
+/// its error; every create around it is stored whole and answered.
 async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
     use accord_core::compliance::{self, Actor, CreateComplianceRequest, NewRequestContext};
     use accord_core::consent::Identifiers;
@@ -1409,6 +1410,11 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         assert!(
             batches < creates,
             "creates shared commits: {batches} batches"
+        );
+        let failed = s.store.create_failures_in_batches();
+        assert!(
+            (1..=16).contains(&failed),
+            "failed creates were taken out of their batches: {failed}"
         );
     }
 }
