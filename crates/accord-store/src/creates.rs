@@ -2,16 +2,18 @@
 //! so creates queue for it anyway; instead of one transaction each, ONE writer task takes
 //! the first queued create, gathers whatever else is queued, and writes them all in one
 //! transaction, without savepoints. Should one of them fail, that transaction is rolled
-//! back, the create answers its error and the others are written again without it (after
-//! a second failure, each inside a savepoint of its own). The others are committed
-//! together, and only then is any of them answered. Each create stays all-or-nothing
-//! (§3.3) and nothing is acknowledged before its commit; what is shared is the commit, and
-//! with it the WAL pages
-//! (table and index leaves, counter rows, the trigram index's segment) that consecutive
-//! creates would each write again.
+//! back, the create answers the error it met and the others are written again without it
+//! (after a second failure, each inside a savepoint of its own, rolled back to alone if it
+//! fails), on the same writer connection. The others are committed together, and only then
+//! is any of them answered. A create whose caller has hung up is not written. Each create
+//! stays all-or-nothing (§3.3) and nothing is acknowledged before its commit; what is
+//! shared is the commit, and with it the WAL pages (table and index leaves, counter rows,
+//! the trigram index's segment) that consecutive creates would each write again.
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
+use sqlx::pool::PoolConnection;
+use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
@@ -48,7 +50,7 @@ struct CreateJob {
 pub(crate) struct CreateQueue {
     tx: Arc<OnceLock<mpsc::Sender<CreateJob>>>,
     /// Batches committed, the creates written in them, and the creates that failed in a
-    /// batch and had the others written again.
+    /// batch written without savepoints (see `write_batch`).
     written: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
 }
 
@@ -62,8 +64,8 @@ impl SqlStore {
         )
     }
 
-    /// On SQLite, the creates that failed inside a batch so far (the batch's others were
-    /// then written again without them).
+    /// On SQLite, the creates that failed in a batch written without savepoints so far,
+    /// alone or among others (those were then written again without them).
     pub fn create_failures_in_batches(&self) -> u64 {
         self.creates.written.2.load(Ordering::Relaxed)
     }
@@ -125,22 +127,26 @@ impl SqlStore {
     /// after the other without savepoints: a savepoint makes SQLite copy every page a
     /// create touches into its statement journal, and makes the trigram index flush its
     /// pending entries as a segment of their own, once per create. When a create fails,
-    /// the transaction is rolled back and that create answers its error: it met the same
-    /// rows as it would have in a savepoint after the creates before it. The others are
-    /// written again without it. Should a second create fail, the rest are written with a
-    /// savepoint each ([`SqlStore::write_apart`]), so that a batch is written at most
-    /// twice more.
-    async fn write_batch(self, jobs: Vec<CreateJob>) {
-        let mut jobs = jobs;
+    /// the transaction is rolled back and that create answers the error it met, after the
+    /// creates before it as in a savepoint of its own; the others are written again
+    /// without it. Should a second create fail, the rest are written with a savepoint each
+    /// ([`SqlStore::write_apart`]), so that a batch is written at most twice more. The
+    /// writer connection is held from the first attempt to the last: no other write comes
+    /// between them.
+    async fn write_batch(self, mut jobs: Vec<CreateJob>) {
+        let mut conn = match self.db.write.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return fail_all(jobs, &e.to_string()),
+        };
         let mut failures = 0;
-        'batch: loop {
+        loop {
             // Their callers have gone (the client hung up before it was written): not
             // written, as a transaction of its own would have been rolled back.
             jobs.retain(|j| !j.reply.is_closed());
             if jobs.is_empty() {
                 return;
             }
-            let mut tx = match self.db.begin_write().await {
+            let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
                 Ok(tx) => tx,
                 Err(e) => return fail_all(jobs, &e.to_string()),
             };
@@ -159,29 +165,31 @@ impl SqlStore {
                     }
                 }
             }
-            if let Some((i, e)) = failed {
-                // Its writes and those of the creates before it are in the same
-                // transaction: all are undone, and the others written again. Should the
-                // rollback fail, SQLite has ended the transaction itself (after a full
-                // disk, say), or the next transaction cannot start and every create left
-                // answers that error: nothing of this attempt is ever committed.
-                let _ = tx.rollback().await;
-                let _ = jobs.remove(i).reply.send(Err(e));
-                failures += 1;
-                self.creates.written.2.fetch_add(1, Ordering::Relaxed);
-                if failures > 1 {
-                    return self.write_apart(jobs).await;
+            let Some((i, e)) = failed else {
+                if let Err(e) = tx.commit().await {
+                    return fail_all(jobs, &e.to_string());
                 }
-                continue 'batch;
-            }
-            if let Err(e) = tx.commit().await {
+                self.count_batch(created.len());
+                for (j, c) in jobs.into_iter().zip(created) {
+                    let _ = j.reply.send(Ok(c));
+                }
+                return;
+            };
+            // Its writes and those of the creates before it are in the same transaction:
+            // all are undone, and the others written again.
+            let undone = tx.rollback().await;
+            self.creates.written.2.fetch_add(1, Ordering::Relaxed);
+            let _ = jobs.remove(i).reply.send(Err(e));
+            if let Err(e) = undone {
+                // The driver still counts the transaction as open (SQLite may have ended
+                // it itself, after a full disk say): the connection is not used again.
+                conn.close_on_drop();
                 return fail_all(jobs, &e.to_string());
             }
-            self.count_batch(created.len());
-            for (j, c) in jobs.into_iter().zip(created) {
-                let _ = j.reply.send(Ok(c));
+            failures += 1;
+            if failures > 1 {
+                return self.write_apart(conn, jobs).await;
             }
-            return;
         }
     }
 
@@ -192,14 +200,15 @@ impl SqlStore {
         creates.fetch_add(written as u64, Ordering::Relaxed);
     }
 
-    /// Writes `jobs` in one transaction, a savepoint each, and answers every one of them: a
-    /// create that fails is rolled back to its savepoint and answers its own error.
-    async fn write_apart(self, mut jobs: Vec<CreateJob>) {
+    /// Writes `jobs` in one transaction on `conn`, a savepoint each, and answers every one
+    /// of them: a create that fails is rolled back to its savepoint alone and answers the
+    /// error it met.
+    async fn write_apart(self, mut conn: PoolConnection<Any>, mut jobs: Vec<CreateJob>) {
         jobs.retain(|j| !j.reply.is_closed());
         if jobs.is_empty() {
             return;
         }
-        let mut tx = match self.db.begin_write().await {
+        let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
             Ok(tx) => tx,
             Err(e) => return fail_all(jobs, &e.to_string()),
         };
@@ -254,7 +263,10 @@ impl SqlStore {
         }
         let failed = match broken {
             Some(msg) => {
-                let _ = tx.rollback().await;
+                if tx.rollback().await.is_err() {
+                    // As in `write_batch`: the connection is not used again.
+                    conn.close_on_drop();
+                }
                 Some(msg)
             }
             None => tx.commit().await.err().map(|e| e.to_string()),
