@@ -5,10 +5,11 @@
 //! back, the create answers the error it met and the others are written again without it
 //! (after a second failure, each inside a savepoint of its own, rolled back to alone if it
 //! fails), on the same writer connection. The others are committed together, and only then
-//! is any of them answered. A create whose caller has hung up is not written. Each create
-//! stays all-or-nothing (§3.3) and nothing is acknowledged before its commit; what is
-//! shared is the commit, and with it the WAL pages (table and index leaves, counter rows,
-//! the trigram index's segment) that consecutive creates would each write again.
+//! is any of them answered. A create whose caller has hung up before an attempt starts is
+//! not written in it. Each create stays all-or-nothing (§3.3) and nothing is acknowledged
+//! before its commit; what is shared is the commit, and with it the WAL pages (table and
+//! index leaves, counter rows, the trigram index's segment) that consecutive creates would
+//! each write again.
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
@@ -131,8 +132,8 @@ impl SqlStore {
     /// creates before it as in a savepoint of its own; the others are written again
     /// without it. Should a second create fail, the rest are written with a savepoint each
     /// ([`SqlStore::write_apart`]), so that a batch is written at most twice more. The
-    /// writer connection is held from the first attempt to the last: no other write comes
-    /// between them.
+    /// writer connection is held from the first attempt to the last: no other write of
+    /// this server comes between them.
     async fn write_batch(self, mut jobs: Vec<CreateJob>) {
         let mut conn = match self.db.write.acquire().await {
             Ok(conn) => conn,
@@ -167,6 +168,8 @@ impl SqlStore {
             }
             let Some((i, e)) = failed else {
                 if let Err(e) = tx.commit().await {
+                    // The driver may still count the transaction as open (see below).
+                    conn.close_on_drop();
                     return fail_all(jobs, &e.to_string());
                 }
                 self.count_batch(created.len());
@@ -182,7 +185,9 @@ impl SqlStore {
             let _ = jobs.remove(i).reply.send(Err(e));
             if let Err(e) = undone {
                 // The driver still counts the transaction as open (SQLite may have ended
-                // it itself, after a full disk say): the connection is not used again.
+                // it itself, after a full disk say), and would refuse every later BEGIN on
+                // this connection: it is closed, and the pool opens a new one. The same
+                // after a commit that fails.
                 conn.close_on_drop();
                 return fail_all(jobs, &e.to_string());
             }
@@ -269,7 +274,13 @@ impl SqlStore {
                 }
                 Some(msg)
             }
-            None => tx.commit().await.err().map(|e| e.to_string()),
+            None => match tx.commit().await {
+                Ok(()) => None,
+                Err(e) => {
+                    conn.close_on_drop();
+                    Some(e.to_string())
+                }
+            },
         };
         let written = answers
             .iter()
