@@ -141,15 +141,8 @@ impl SqlStore {
         };
         let mut failures = 0;
         loop {
-            // Their callers have gone (the client hung up before it was written): not
-            // written, as a transaction of its own would have been rolled back.
-            jobs.retain(|j| !j.reply.is_closed());
-            if jobs.is_empty() {
+            let Some(mut tx) = begin_for(&mut conn, &mut jobs).await else {
                 return;
-            }
-            let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-                Ok(tx) => tx,
-                Err(e) => return fail_all(jobs, &e.to_string()),
             };
             let mut systems = ActiveSystems::default();
             let mut created = Vec::with_capacity(jobs.len());
@@ -209,13 +202,8 @@ impl SqlStore {
     /// of them: a create that fails is rolled back to its savepoint alone and answers the
     /// error it met.
     async fn write_apart(self, mut conn: PoolConnection<Any>, mut jobs: Vec<CreateJob>) {
-        jobs.retain(|j| !j.reply.is_closed());
-        if jobs.is_empty() {
+        let Some(mut tx) = begin_for(&mut conn, &mut jobs).await else {
             return;
-        }
-        let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => tx,
-            Err(e) => return fail_all(jobs, &e.to_string()),
         };
         let mut answers = Vec::with_capacity(jobs.len());
         // Set when the transaction itself is gone (a create's savepoint could not be
@@ -298,6 +286,27 @@ impl SqlStore {
                 (None, None) => Err(StoreError::backend("the batch was not written")),
             };
             let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Drops the creates of `jobs` whose callers have gone (the client hung up before it was
+/// written: not written, as a transaction of its own would have been rolled back) and
+/// starts the transaction of the others on `conn`. `None` when none is left, or when the
+/// transaction could not start: every create is then answered so.
+async fn begin_for<'c>(
+    conn: &'c mut PoolConnection<Any>,
+    jobs: &mut Vec<CreateJob>,
+) -> Option<sqlx::Transaction<'c, Any>> {
+    jobs.retain(|j| !j.reply.is_closed());
+    if jobs.is_empty() {
+        return None;
+    }
+    match conn.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => Some(tx),
+        Err(e) => {
+            fail_all(std::mem::take(jobs), &e.to_string());
+            None
         }
     }
 }
