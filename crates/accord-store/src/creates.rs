@@ -40,6 +40,17 @@ pub(crate) struct CreateCall {
 /// The active data systems of each project (by id) as read in one transaction.
 pub(crate) type ActiveSystems = std::collections::HashMap<Uuid, Vec<Uuid>>;
 
+/// Counts of the writer's work.
+#[derive(Default)]
+struct Written {
+    /// Batches committed.
+    batches: AtomicU64,
+    /// Creates written in them.
+    creates: AtomicU64,
+    /// Creates that failed in a batch written without savepoints (see `write_batch`).
+    failed: AtomicU64,
+}
+
 /// A create queued for the writer, and where to answer it.
 struct CreateJob {
     call: CreateCall,
@@ -50,25 +61,24 @@ struct CreateJob {
 #[derive(Clone, Default)]
 pub(crate) struct CreateQueue {
     tx: Arc<OnceLock<mpsc::Sender<CreateJob>>>,
-    /// Batches committed, the creates written in them, and the creates that failed in a
-    /// batch written without savepoints (see `write_batch`).
-    written: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
+    /// What the writer has done so far.
+    written: Arc<Written>,
 }
 
 impl SqlStore {
     /// On SQLite, the batches of creates committed so far and the creates written in them.
     pub fn create_batches(&self) -> (u64, u64) {
-        let (batches, creates, _) = &*self.creates.written;
+        let w = &self.creates.written;
         (
-            batches.load(Ordering::Relaxed),
-            creates.load(Ordering::Relaxed),
+            w.batches.load(Ordering::Relaxed),
+            w.creates.load(Ordering::Relaxed),
         )
     }
 
     /// On SQLite, the creates that failed in a batch written without savepoints so far,
     /// alone or among others (those were then written again without them).
     pub fn create_failures_in_batches(&self) -> u64 {
-        self.creates.written.2.load(Ordering::Relaxed)
+        self.creates.written.failed.load(Ordering::Relaxed)
     }
 
     /// Hands the create to the writer task and waits for its answer, given after commit.
@@ -174,7 +184,7 @@ impl SqlStore {
             // Its writes and those of the creates before it are in the same transaction:
             // all are undone, and the others written again.
             let undone = tx.rollback().await;
-            self.creates.written.2.fetch_add(1, Ordering::Relaxed);
+            self.creates.written.failed.fetch_add(1, Ordering::Relaxed);
             let _ = jobs.remove(i).reply.send(Err(e));
             if let Err(e) = undone {
                 // The driver still counts the transaction as open (SQLite may have ended
@@ -193,9 +203,9 @@ impl SqlStore {
 
     /// Counts a committed batch of `written` creates.
     fn count_batch(&self, written: usize) {
-        let (batches, creates, _) = &*self.creates.written;
-        batches.fetch_add(1, Ordering::Relaxed);
-        creates.fetch_add(written as u64, Ordering::Relaxed);
+        let w = &self.creates.written;
+        w.batches.fetch_add(1, Ordering::Relaxed);
+        w.creates.fetch_add(written as u64, Ordering::Relaxed);
     }
 
     /// Writes `jobs` in one transaction on `conn`, a savepoint each, and answers every one

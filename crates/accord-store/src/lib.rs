@@ -162,7 +162,7 @@ where
 async fn read_all<T>(
     db: &Db,
     stmt: &impl sea_query_binder::SqlxBinder,
-    lite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    lite: paging::LiteRow<T>,
 ) -> Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
@@ -178,7 +178,7 @@ where
 async fn read_one<T>(
     db: &Db,
     stmt: &impl sea_query_binder::SqlxBinder,
-    lite: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    lite: paging::LiteRow<T>,
 ) -> Result<Option<T>>
 where
     T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,

@@ -11,10 +11,13 @@ use sea_query::{
 };
 use sqlx::{FromRow, Row};
 
-/// How SQLite reads a page's row on the calling thread (see `lite.rs`), from the page's
-/// own columns (starting at the first); the total is the last column. `None` for rows that
-/// go through sqlx.
-pub(crate) type LiteDecode<T> = Option<fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>>;
+/// How SQLite reads a row on the calling thread (see `lite.rs`).
+pub(crate) type LiteRow<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+
+/// How SQLite reads a page's row on the calling thread, from the page's own columns
+/// (starting at the first); the total is the last column. `None` for rows that go through
+/// sqlx.
+pub(crate) type LiteDecode<T> = Option<LiteRow<T>>;
 
 /// The column that carries the total beside each row of a page.
 const TOTAL: &str = "accord_total";
