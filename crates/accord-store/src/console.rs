@@ -112,7 +112,7 @@ async fn set_password(
 }
 
 /// Runs one write statement in a transaction of its own.
-async fn write(s: &SqlStore, q: &impl sea_query_binder::SqlxBinder) -> Result<()> {
+async fn write(s: &SqlStore, q: &impl sea_query::QueryStatementBuilder) -> Result<()> {
     let mut tx = s.db.begin_write().await?;
     exec(&s.db, &mut *tx, q).await?;
     tx.commit().await.map_err(db_err)

@@ -4,10 +4,10 @@
 use crate::lite::LiteReaders;
 use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::{
-    Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, SimpleExpr,
-    SqliteQueryBuilder,
+    Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, QueryStatementBuilder,
+    SimpleExpr, SqlWriter, SqliteQueryBuilder, Value, Values,
 };
-use sea_query_binder::{SqlxBinder, SqlxValues};
+use sea_query_binder::SqlxValues;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
@@ -187,16 +187,11 @@ impl Db {
         }
     }
 
-    fn builder(&self) -> &'static dyn QueryBuilder {
-        match self.backend {
-            Backend::Sqlite => &SqliteQueryBuilder,
-            Backend::Postgres => &PostgresQueryBuilder,
-        }
-    }
-
-    /// Renders a statement in this database's dialect.
-    pub fn sql<S: SqlxBinder>(&self, stmt: &S) -> (String, SqlxValues) {
-        stmt.build_any_sqlx(self.builder())
+    /// Renders a statement in this database's dialect. On PostgreSQL a `LIMIT` or `OFFSET`
+    /// is written as a number rather than a parameter (see [`PgSql`]).
+    pub fn sql<S: QueryStatementBuilder>(&self, stmt: &S) -> (String, SqlxValues) {
+        let (sql, values) = render(self.backend, stmt);
+        (sql, SqlxValues(values))
     }
 
     /// The value of `column` as an expression no index serves, so that a condition or an
@@ -442,5 +437,123 @@ impl Db {
     /// Whether `SELECT … FOR UPDATE` is needed to lock rows (SQLite serialises writers).
     pub fn locks_rows(&self) -> bool {
         self.backend == Backend::Postgres
+    }
+}
+
+/// `stmt` in the dialect of `backend`, with its values apart (see [`Db::sql`]).
+fn render<S: QueryStatementBuilder>(backend: Backend, stmt: &S) -> (String, Values) {
+    match backend {
+        Backend::Sqlite => stmt.build_any(&SqliteQueryBuilder),
+        Backend::Postgres => {
+            let mut out = PgSql::default();
+            stmt.build_collect_any_into(&PostgresQueryBuilder, &mut out);
+            (out.sql, Values(out.values))
+        }
+    }
+}
+
+/// A statement rendered for PostgreSQL, with its `LIMIT` and `OFFSET` written as numbers
+/// and every other value as a numbered parameter. PostgreSQL plans a prepared statement
+/// anew at each run (a custom plan) until a plan made without the parameters' values (a
+/// generic plan, made once) is estimated to cost no more; a `LIMIT` given as a parameter
+/// is estimated to want a tenth of the rows, which priced the generic plan of every page
+/// far above its custom one, so every page was planned again at every run: as much
+/// PostgreSQL time as running it (`perf`). With the numbers in the text, the generic plan
+/// of a page is the plan its custom plans were, and PostgreSQL keeps it after five runs.
+/// Plans whose cost depends on a value (a substring pattern, a date range) still weigh
+/// the generic plan against the custom ones, as before. A page at another offset is a
+/// statement of its own.
+#[derive(Default)]
+struct PgSql {
+    sql: String,
+    values: Vec<Value>,
+    /// The text written last was ` LIMIT ` or ` OFFSET `.
+    after_limit: bool,
+}
+
+impl std::fmt::Write for PgSql {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.after_limit = matches!(s, " LIMIT " | " OFFSET ");
+        self.sql.push_str(s);
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for PgSql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sql)
+    }
+}
+
+impl SqlWriter for PgSql {
+    fn push_param(&mut self, value: Value, _: &dyn QueryBuilder) {
+        use std::fmt::Write as _;
+        let limit = std::mem::take(&mut self.after_limit);
+        match value {
+            Value::BigUnsigned(Some(n)) if limit => {
+                let _ = write!(self.sql, "{n}");
+            }
+            value => {
+                self.values.push(value);
+                let _ = write!(self.sql, "${}", self.values.len());
+            }
+        }
+    }
+
+    fn as_writer(&mut self) -> &mut dyn std::fmt::Write {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_query::{Cond, Order};
+
+    /// A page with a condition inside and outside its subquery: the values' order is
+    /// kept, and only the page's `LIMIT` and `OFFSET` are written as numbers.
+    fn page() -> sea_query::SelectStatement {
+        let mut ids = Query::select();
+        ids.column(Alias::new("id"))
+            .from(Alias::new("t"))
+            .cond_where(Cond::all().add(Expr::col(Alias::new("status")).eq("open")))
+            .order_by(Alias::new("id"), Order::Desc)
+            .limit(50)
+            .offset(100);
+        let mut q = Query::select();
+        q.column(Alias::new("id"))
+            .from(Alias::new("t"))
+            .and_where(Expr::col(Alias::new("project")).eq("p"))
+            .and_where(Expr::col(Alias::new("id")).in_subquery(ids))
+            .and_where(Expr::col(Alias::new("n")).eq(7u64))
+            .limit(3);
+        q
+    }
+
+    #[test]
+    fn postgres_pages_carry_their_limit_and_offset_as_numbers() {
+        let (sql, values) = render(Backend::Postgres, &page());
+        assert_eq!(
+            sql,
+            r#"SELECT "id" FROM "t" WHERE "project" = $1 AND "id" IN (SELECT "id" FROM "t" WHERE "status" = $2 ORDER BY "id" DESC LIMIT 50 OFFSET 100) AND "n" = $3 LIMIT 3"#
+        );
+        assert_eq!(
+            values.0,
+            vec![
+                Value::from("p"),
+                Value::from("open"),
+                Value::BigUnsigned(Some(7))
+            ]
+        );
+    }
+
+    #[test]
+    fn sqlite_pages_bind_their_limit_and_offset() {
+        let (sql, values) = render(Backend::Sqlite, &page());
+        assert_eq!(
+            sql,
+            r#"SELECT "id" FROM "t" WHERE "project" = ? AND "id" IN (SELECT "id" FROM "t" WHERE "status" = ? ORDER BY "id" DESC LIMIT ? OFFSET ?) AND "n" = ? LIMIT ?"#
+        );
+        assert_eq!(values.0.len(), 6);
     }
 }

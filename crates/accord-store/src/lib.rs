@@ -69,7 +69,11 @@ pub(crate) fn uid(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(StoreError::backend)
 }
 
-async fn all<'e, T, E>(db: &Db, ex: E, stmt: &impl sea_query_binder::SqlxBinder) -> Result<Vec<T>>
+async fn all<'e, T, E>(
+    db: &Db,
+    ex: E,
+    stmt: &impl sea_query::QueryStatementBuilder,
+) -> Result<Vec<T>>
 where
     E: sqlx::Executor<'e, Database = Any>,
     T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
@@ -84,7 +88,7 @@ where
 async fn one<'e, T, E>(
     db: &Db,
     ex: E,
-    stmt: &impl sea_query_binder::SqlxBinder,
+    stmt: &impl sea_query::QueryStatementBuilder,
 ) -> Result<Option<T>>
 where
     E: sqlx::Executor<'e, Database = Any>,
@@ -97,7 +101,7 @@ where
         .map_err(db_err)
 }
 
-async fn exec<'e, E>(db: &Db, ex: E, stmt: &impl sea_query_binder::SqlxBinder) -> Result<u64>
+async fn exec<'e, E>(db: &Db, ex: E, stmt: &impl sea_query::QueryStatementBuilder) -> Result<u64>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -116,7 +120,7 @@ const KEPT_QUERY_STATEMENTS: usize = 4;
 /// the driver as one query, whose statements it runs in turn, each taking its bound values
 /// in order: one round trip to the driver's thread instead of one per statement. PostgreSQL
 /// runs each on its own (a query of its extended protocol holds one statement).
-async fn exec_all<S: sea_query_binder::SqlxBinder>(
+async fn exec_all<S: sea_query::QueryStatementBuilder>(
     db: &Db,
     ex: &mut sqlx::AnyConnection,
     stmts: &[S],
@@ -146,7 +150,7 @@ async fn exec_all<S: sea_query_binder::SqlxBinder>(
     Ok(())
 }
 
-async fn count<'e, E>(db: &Db, ex: E, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64>
+async fn count<'e, E>(db: &Db, ex: E, stmt: &impl sea_query::QueryStatementBuilder) -> Result<i64>
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
@@ -161,7 +165,7 @@ where
 /// row decoded by `lite`.
 async fn read_all<T>(
     db: &Db,
-    stmt: &impl sea_query_binder::SqlxBinder,
+    stmt: &impl sea_query::QueryStatementBuilder,
     lite: paging::LiteRow<T>,
 ) -> Result<Vec<T>>
 where
@@ -177,7 +181,7 @@ where
 /// [`one`] on the read connections, as [`read_all`].
 async fn read_one<T>(
     db: &Db,
-    stmt: &impl sea_query_binder::SqlxBinder,
+    stmt: &impl sea_query::QueryStatementBuilder,
     lite: paging::LiteRow<T>,
 ) -> Result<Option<T>>
 where
@@ -190,7 +194,7 @@ where
 }
 
 /// [`count`] on the read connections: on SQLite on the calling thread (see `lite.rs`).
-async fn read_count(db: &Db, stmt: &impl sea_query_binder::SqlxBinder) -> Result<i64> {
+async fn read_count(db: &Db, stmt: &impl sea_query::QueryStatementBuilder) -> Result<i64> {
     if let Some(readers) = &db.lite {
         let (sql, values) = db.sql(stmt);
         return readers.integer(&sql, &values.0 .0);

@@ -63,7 +63,7 @@ impl DomainRow {
     }
 }
 
-async fn exec_unique(s: &SqlStore, stmt: &impl sea_query_binder::SqlxBinder) -> Result<u64> {
+async fn exec_unique(s: &SqlStore, stmt: &impl sea_query::QueryStatementBuilder) -> Result<u64> {
     let (sql, values) = s.db.sql(stmt);
     sqlx::query_with(&sql, values)
         .execute(&s.db.write)
