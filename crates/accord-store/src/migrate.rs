@@ -50,6 +50,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../migrations/sqlite/0020_request_date_filters.sql"),
     ),
+    (
+        22,
+        include_str!("../migrations/sqlite/0022_search_rewrites_only_changed_text.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (

@@ -21,6 +21,7 @@ both!(
     due_dates_and_overdue,
     lists_filter_sort_and_page,
     substring_search_pages_and_totals,
+    searches_follow_changed_text_only,
     date_ranges_keep_every_sort_order,
     list_query_validation,
     organization_list_and_project_scope,
@@ -779,6 +780,70 @@ async fn lists_filter_sort_and_page(b: accord_store::Backend) {
     assert_eq!(ids(&verified).last().unwrap(), &id(&a));
     for item in all["items"].as_array().unwrap() {
         check_schema(&request_schema(), item, "list").unwrap();
+    }
+}
+
+/// What a request's substring filters find follows its searched text through changes: a
+/// status change leaves it as it was, a note replaced is found by its new words only. On
+/// SQLite a change that leaves the searched text as it was writes nothing to the trigram
+/// index (its structure record, which every write of the index rewrites, stays the same),
+/// and the index agrees with the table afterwards (FTS5's `integrity-check`).
+async fn searches_follow_changed_text_only(b: accord_store::Backend) {
+    let s = start(b).await;
+    let base = s.project_path("/compliance-requests");
+    let r = s
+        .create_request(json!({"request": "view", "userEmail": "sam@example.com", "notes": "alpha customer", "preverified": true}))
+        .await;
+    let path = format!("{base}/{}", r["id"].as_str().unwrap());
+    let found = |q: &'static str| {
+        let (s, base) = (&s, &base);
+        async move {
+            let (status, v) = s.get(&format!("{base}?{q}")).await;
+            assert_eq!(status, 200, "{q}: {v}");
+            v["total"].as_i64().unwrap()
+        }
+    };
+    // The trigram index's structure record (SQLite), rewritten by every write of the index.
+    let structure = || async {
+        if s.backend != accord_store::Backend::Sqlite {
+            return None;
+        }
+        let block: Vec<u8> = sqlx::query_scalar(
+            "SELECT block FROM compliance_requests_search_data WHERE id = 10",
+        )
+        .fetch_one(&s.store.db.read)
+        .await
+        .unwrap();
+        Some(block)
+    };
+    let before = structure().await;
+    let (status, v) = s.patch(&path, json!({"status": "acknowledged"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        structure().await,
+        before,
+        "a status change wrote to the trigram index"
+    );
+    assert_eq!(found("notes=alpha").await, 1);
+    assert_eq!(found("userEmail=sam@").await, 1);
+    assert_eq!(found("status=acknowledged&text=alpha").await, 1);
+    let (status, v) = s.patch(&path, json!({"notes": "bravo customer"})).await;
+    assert_eq!(status, 200, "{v}");
+    if b == accord_store::Backend::Sqlite {
+        assert_ne!(structure().await, before, "new notes were not indexed");
+    }
+    assert_eq!(found("notes=alpha").await, 0);
+    assert_eq!(found("text=alpha").await, 0);
+    assert_eq!(found("notes=bravo").await, 1);
+    assert_eq!(found("text=bravo").await, 1);
+    assert_eq!(found("userEmail=sam@").await, 1);
+    if b == accord_store::Backend::Sqlite {
+        sqlx::query(
+            "INSERT INTO compliance_requests_search (compliance_requests_search, rank) VALUES ('integrity-check', 1)",
+        )
+        .execute(&s.store.db.write)
+        .await
+        .expect("the trigram index agrees with the requests");
     }
 }
 
