@@ -530,30 +530,28 @@ mod tests {
         q
     }
 
+    /// PostgreSQL gets the page's `LIMIT` and `OFFSET` as numbers, every other value as a
+    /// numbered parameter in order; SQLite binds them all.
     #[test]
-    fn postgres_pages_carry_their_limit_and_offset_as_numbers() {
-        let (sql, values) = render(Backend::Postgres, &page());
-        assert_eq!(
-            sql,
-            r#"SELECT "id" FROM "t" WHERE "project" = $1 AND "id" IN (SELECT "id" FROM "t" WHERE "status" = $2 ORDER BY "id" DESC LIMIT 50 OFFSET 100) AND "n" = $3 LIMIT 3"#
-        );
-        assert_eq!(
-            values.0,
-            vec![
-                Value::from("p"),
-                Value::from("open"),
-                Value::BigUnsigned(Some(7))
-            ]
-        );
-    }
-
-    #[test]
-    fn sqlite_pages_bind_their_limit_and_offset() {
-        let (sql, values) = render(Backend::Sqlite, &page());
-        assert_eq!(
-            sql,
-            r#"SELECT "id" FROM "t" WHERE "project" = ? AND "id" IN (SELECT "id" FROM "t" WHERE "status" = ? ORDER BY "id" DESC LIMIT ? OFFSET ?) AND "n" = ? LIMIT ?"#
-        );
-        assert_eq!(values.0.len(), 6);
+    fn pages_render_their_limit_and_offset_per_database() {
+        let value = |v: &str| Value::from(v);
+        let (p, open, seven) = (value("p"), value("open"), Value::BigUnsigned(Some(7)));
+        let n = |n: u64| Value::BigUnsigned(Some(n));
+        for (backend, sql, values) in [
+            (
+                Backend::Postgres,
+                r#"SELECT "id" FROM "t" WHERE "project" = $1 AND "id" IN (SELECT "id" FROM "t" WHERE "status" = $2 ORDER BY "id" DESC LIMIT 50 OFFSET 100) AND "n" = $3 LIMIT 3"#,
+                vec![p.clone(), open.clone(), seven.clone()],
+            ),
+            (
+                Backend::Sqlite,
+                r#"SELECT "id" FROM "t" WHERE "project" = ? AND "id" IN (SELECT "id" FROM "t" WHERE "status" = ? ORDER BY "id" DESC LIMIT ? OFFSET ?) AND "n" = ? LIMIT ?"#,
+                vec![p, open, n(50), n(100), seven, n(3)],
+            ),
+        ] {
+            let rendered = render(backend, &page());
+            assert_eq!(rendered.0, sql, "{backend:?}");
+            assert_eq!(rendered.1 .0, values, "{backend:?}");
+        }
     }
 }

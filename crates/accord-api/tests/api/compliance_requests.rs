@@ -808,12 +808,11 @@ async fn searches_follow_changed_text_only(b: accord_store::Backend) {
         if s.backend != accord_store::Backend::Sqlite {
             return None;
         }
-        let block: Vec<u8> = sqlx::query_scalar(
-            "SELECT block FROM compliance_requests_search_data WHERE id = 10",
-        )
-        .fetch_one(&s.store.db.read)
-        .await
-        .unwrap();
+        let block: Vec<u8> =
+            sqlx::query_scalar("SELECT block FROM compliance_requests_search_data WHERE id = 10")
+                .fetch_one(&s.store.db.read)
+                .await
+                .unwrap();
         Some(block)
     };
     let before = structure().await;
