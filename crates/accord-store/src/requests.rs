@@ -733,14 +733,21 @@ impl ComplianceStore for SqlStore {
         q.order_by_expr(self.sort_expr(col, text), order.clone())
             .order_by(a("id"), order);
         let total = self.request_total(f, cond);
-        let (total, rows): (i64, Vec<CrJson>) = if rarest.is_empty() {
+        // A substring search reads every match for its total anyway: on SQLite when it
+        // starts from a trigram's rows, on PostgreSQL when no bounded range or exact id
+        // narrows it first (its trigram indexes then find the matches).
+        let searched = !rarest.is_empty()
+            || (self.db.backend == Backend::Postgres
+                && !bounded(f)
+                && substring_filters(f).iter().any(|(_, _, v)| v.is_some()));
+        let (total, rows): (i64, Vec<CrJson>) = if !searched {
             q.and_where(Expr::col(a("id")).in_subquery(ids));
             crate::paging::page_and_total(self, q, page.offset, total, Some(CrJson::from_lite))
                 .await?
         } else {
-            // A substring search on SQLite starts from a trigram's candidates and reads
-            // each candidate's row to test it; the page is sorted from all of them. One
-            // pass counts them as it sorts, instead of a second pass for the total.
+            // The page is sorted from all the matches: one pass counts them as it sorts,
+            // instead of a second pass for the total (and, on PostgreSQL, a second plan
+            // of the same trigram conditions at each run).
             crate::paging::page_counted_in_one_pass(
                 self,
                 "compliance_requests",

@@ -264,7 +264,8 @@ pub const CR_COLUMNS: [&str; 39] = [
 ];
 
 /// A compliance request's row. Read by column name, or (a list's page) from one JSON array
-/// of the columns in [`CR_COLUMNS`] order, the order of these fields.
+/// of the columns in [`CR_COLUMNS`] order, the order of these fields, where PostgreSQL gives
+/// integers as text (see [`crate::db::Db::json_row`]).
 #[derive(FromRow, serde::Deserialize)]
 pub struct CrRow {
     pub id: String,
@@ -272,6 +273,7 @@ pub struct CrRow {
     pub project_id: String,
     pub concord_id: String,
     pub request: String,
+    #[serde(deserialize_with = "int")]
     pub request_date: i64,
     pub request_details: Option<String>,
     pub status: String,
@@ -282,6 +284,7 @@ pub struct CrRow {
     pub domain: Option<String>,
     #[allow(dead_code)]
     pub domain_lower: Option<String>,
+    #[serde(deserialize_with = "int")]
     pub preverified: i64,
     pub user_email: Option<String>,
     #[allow(dead_code)]
@@ -296,19 +299,90 @@ pub struct CrRow {
     pub session_user_agent: Option<String>,
     pub verification_method: Option<String>,
     pub verification_request_id: Option<String>,
+    #[serde(deserialize_with = "opt_int")]
     pub verified_date: Option<i64>,
+    #[serde(deserialize_with = "opt_int")]
     pub acknowledged_date: Option<i64>,
+    #[serde(deserialize_with = "opt_int")]
     pub resolved_date: Option<i64>,
+    #[serde(deserialize_with = "opt_int")]
     pub download_date: Option<i64>,
+    #[serde(deserialize_with = "opt_int")]
     pub file_purge_date: Option<i64>,
+    #[serde(deserialize_with = "int")]
     pub due_date: i64,
+    #[serde(deserialize_with = "int")]
     pub due_date_extended: i64,
     pub tasks: String,
     pub files: String,
     #[allow(dead_code)]
     pub search_text: Option<String>,
+    #[serde(deserialize_with = "int")]
     pub date_created: i64,
+    #[serde(deserialize_with = "int")]
     pub date_updated: i64,
+}
+
+/// An integer of a page's JSON array: a number (SQLite) or its decimal text (PostgreSQL).
+fn int<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    d.deserialize_any(IntVisitor)
+}
+
+/// [`int`], or `null`.
+fn opt_int<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+    d.deserialize_any(OptIntVisitor)
+}
+
+struct IntVisitor;
+
+impl serde::de::Visitor<'_> for IntVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer, or its decimal text")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<i64, E> {
+        i64::try_from(v).map_err(E::custom)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<i64, E> {
+        v.parse().map_err(E::custom)
+    }
+}
+
+struct OptIntVisitor;
+
+impl serde::de::Visitor<'_> for OptIntVisitor {
+    type Value = Option<i64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer, its decimal text, or null")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Option<i64>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Option<i64>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Option<i64>, E> {
+        serde::de::Visitor::visit_i64(IntVisitor, v).map(Some)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Option<i64>, E> {
+        serde::de::Visitor::visit_u64(IntVisitor, v).map(Some)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Option<i64>, E> {
+        serde::de::Visitor::visit_str(IntVisitor, v).map(Some)
+    }
 }
 
 /// A page row of compliance requests as one JSON array of [`CR_COLUMNS`] (see
