@@ -463,7 +463,8 @@ fn render<S: QueryStatementBuilder>(backend: Backend, stmt: &S) -> (String, Valu
 /// of a page is the plan its custom plans were, and PostgreSQL keeps it after five runs.
 /// Plans whose cost depends on a value (a substring pattern, a date range) still weigh
 /// the generic plan against the custom ones, as before. A page at another offset is a
-/// statement of its own.
+/// statement of its own; pages past the first are not kept prepared (`paging.rs`), so
+/// that paging deep does not crowd the first pages out of a connection's statement cache.
 #[derive(Default)]
 struct PgSql {
     sql: String,

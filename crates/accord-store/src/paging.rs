@@ -69,7 +69,12 @@ where
             let n = rows.first().map(|&(n, _)| n);
             (n, rows.into_iter().map(|(_, r)| r).collect())
         } else {
+            // On PostgreSQL a page past the first is a statement of its own per offset (see
+            // `PgSql` in `db.rs`): it is not kept prepared, so that a client paging deep
+            // does not crowd the first pages' statements out of the connection's cache.
+            let kept = offset == 0 || s.db.backend == crate::db::Backend::Sqlite;
             let rows = sqlx::query_with(&sql, values)
+                .persistent(kept)
                 .fetch_all(&s.db.read)
                 .await
                 .map_err(db_err)?;

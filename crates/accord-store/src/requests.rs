@@ -704,28 +704,19 @@ impl ComplianceStore for SqlStore {
         // the total comes with them, from the same snapshot.
         let (col, text, nullable) = request_sort_column(&page.sort);
         let order = if page.desc { Order::Desc } else { Order::Asc };
-        let postgres = self.db.backend == Backend::Postgres;
-        // A substring search reads every match for its total anyway: on SQLite when it
-        // starts from a trigram's rows, on PostgreSQL when no bounded range or exact id
-        // narrows it first (its trigram indexes then find the matches).
-        let searched = !rarest.is_empty()
-            || (postgres
-                && !bounded(f)
-                && substring_filters(f).iter().any(|(_, _, v)| v.is_some()));
         let mut ids = Query::select();
         ids.column(a("id"))
             .from(a("compliance_requests"))
             .cond_where(cond.clone());
-        let ranged = f.start_date.is_some() || f.end_date.is_some();
-        if postgres && (searched || (ranged && col != "request_date")) {
+        if self.db.backend == Backend::Postgres
+            && (f.start_date.is_some() || f.end_date.is_some())
+            && col != "request_date"
+        {
             // A date range is read from the request-date index and its page sorted, at a
             // cost that grows with the range; PostgreSQL would otherwise walk the sort's
             // index from the newest request and test every one until the range fills a
             // page (its estimate takes request and creation dates as unrelated), through a
-            // year of requests for a range a year back. A substring search is read from its
-            // trigram indexes and its page sorted: its total counts every match in the same
-            // pass, and walking the sort's index instead read every request of the project
-            // (0.4 s at a million). The order is unchanged.
+            // year of requests for a range a year back. The order is unchanged.
             let sort = self.db.unindexed(col, text);
             crate::paging::order_page_by(&mut ids, sort, col, nullable, page);
         } else {
@@ -742,14 +733,14 @@ impl ComplianceStore for SqlStore {
         q.order_by_expr(self.sort_expr(col, text), order.clone())
             .order_by(a("id"), order);
         let total = self.request_total(f, cond);
-        let (total, rows): (i64, Vec<CrJson>) = if !searched {
+        let (total, rows): (i64, Vec<CrJson>) = if rarest.is_empty() {
             q.and_where(Expr::col(a("id")).in_subquery(ids));
             crate::paging::page_and_total(self, q, page.offset, total, Some(CrJson::from_lite))
                 .await?
         } else {
-            // The page is sorted from all the matches: one pass counts them as it sorts,
-            // instead of a second pass for the total (and, on PostgreSQL, a second plan
-            // of the same trigram conditions at each run).
+            // A substring search on SQLite starts from a trigram's candidates and reads
+            // each candidate's row to test it; the page is sorted from all of them. One
+            // pass counts them as it sorts, instead of a second pass for the total.
             crate::paging::page_counted_in_one_pass(
                 self,
                 "compliance_requests",

@@ -836,6 +836,17 @@ async fn searches_follow_changed_text_only(b: accord_store::Backend) {
     assert_eq!(found("notes=bravo").await, 1);
     assert_eq!(found("text=bravo").await, 1);
     assert_eq!(found("userEmail=sam@").await, 1);
+    // A searched column from no value to one, and back: the index follows both.
+    let (status, v) = s
+        .patch(&path, json!({"status": "resolved", "resolutionStatus": "completed", "resolution": "charlie sent"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(found("resolution=charlie").await, 1);
+    let (status, v) = s.patch(&path, json!({"notes": ""})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(found("notes=bravo").await, 0);
+    assert_eq!(found("text=bravo").await, 0);
+    assert_eq!(found("resolution=charlie").await, 1);
     if b == accord_store::Backend::Sqlite {
         sqlx::query(
             "INSERT INTO compliance_requests_search (compliance_requests_search, rank) VALUES ('integrity-check', 1)",
@@ -908,6 +919,8 @@ async fn substring_search_pages_and_totals(b: accord_store::Backend) {
         at(dates[4]),
         at(dates[dates.len() - 4])
     );
+    // A range with one end: on PostgreSQL the trigram indexes still find the matches.
+    let since = format!("&startDate={}", at(dates[4]));
     for (path, first_only) in [(&base, true), (&org_base, false)] {
         for (needle, found) in [("text=okafor", &by_text), ("userEmail=okafor", &by_email)] {
             let wanted: Vec<&String> = found
@@ -915,7 +928,7 @@ async fn substring_search_pages_and_totals(b: accord_store::Backend) {
                 .filter(|(_, in_first)| *in_first || !first_only)
                 .map(|(id, _)| id)
                 .collect();
-            for extra in ["", "&status=submitted", range.as_str()] {
+            for extra in ["", "&status=submitted", range.as_str(), since.as_str()] {
                 for sort in [
                     "",
                     "&sort=userEmail&order=asc",
