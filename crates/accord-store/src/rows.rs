@@ -330,7 +330,14 @@ fn int<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Er
 
 /// [`int`], or `null`.
 fn opt_int<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
-    d.deserialize_any(OptIntVisitor)
+    /// One integer as [`int`] reads it.
+    struct Int(i64);
+    impl<'de> serde::Deserialize<'de> for Int {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            int(d).map(Int)
+        }
+    }
+    Ok(<Option<Int> as serde::Deserialize>::deserialize(d)?.map(|Int(n)| n))
 }
 
 struct IntVisitor;
@@ -352,36 +359,6 @@ impl serde::de::Visitor<'_> for IntVisitor {
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<i64, E> {
         v.parse().map_err(E::custom)
-    }
-}
-
-struct OptIntVisitor;
-
-impl serde::de::Visitor<'_> for OptIntVisitor {
-    type Value = Option<i64>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an integer, its decimal text, or null")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Option<i64>, E> {
-        Ok(None)
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Option<i64>, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Option<i64>, E> {
-        serde::de::Visitor::visit_i64(IntVisitor, v).map(Some)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Option<i64>, E> {
-        serde::de::Visitor::visit_u64(IntVisitor, v).map(Some)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Option<i64>, E> {
-        serde::de::Visitor::visit_str(IntVisitor, v).map(Some)
     }
 }
 
