@@ -453,6 +453,15 @@ pub async fn seed(t: &Target<'_>, rows: u64) -> Result<Seeded> {
     let mut i = 0u64;
     while i < rows {
         let mut tx = pool.begin().await?;
+        // SQLite: the transaction's requests get their trigram index entries in one
+        // statement before the commit, as the server writes them (migration 23).
+        let after: i64 = if t.postgres {
+            0
+        } else {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM compliance_requests")
+                .fetch_one(&mut *tx)
+                .await?
+        };
         for _ in 0..STATEMENTS_PER_TX {
             if i >= rows {
                 break;
@@ -478,6 +487,18 @@ pub async fn seed(t: &Target<'_>, rows: u64) -> Result<Seeded> {
             }
             q.execute(&mut *tx).await.context("seed insert")?;
             i += n as u64;
+        }
+        if !t.postgres {
+            sqlx::query(
+                "INSERT INTO compliance_requests_search \
+                 (rowid, search_text, user_email_lower, notes, request_details, resolution, session_user_agent) \
+                 SELECT seq, search_text, user_email_lower, notes, request_details, resolution, session_user_agent \
+                 FROM compliance_requests WHERE seq > ?",
+            )
+            .bind(after)
+            .execute(&mut *tx)
+            .await
+            .context("seed trigram index")?;
         }
         tx.commit().await?;
         if last_report.elapsed().as_secs() >= 10 {

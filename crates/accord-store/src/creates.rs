@@ -8,8 +8,9 @@
 //! is any of them answered. A create whose caller has hung up before an attempt starts is
 //! not written in it. Each create stays all-or-nothing (§3.3) and nothing is acknowledged
 //! before its commit; what is shared is the commit, and with it the WAL pages (table and
-//! index leaves, counter rows, the trigram index's segment) that consecutive creates would
-//! each write again.
+//! index leaves, counter rows) that consecutive creates would each write again. The
+//! batch's trigram index entries are written by one statement before the commit, as one
+//! segment (see [`SqlStore::index_new_requests`]).
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
@@ -136,8 +137,7 @@ impl SqlStore {
 
     /// Writes `jobs` in one transaction and answers every one of them. They are written one
     /// after the other without savepoints: a savepoint makes SQLite copy every page a
-    /// create touches into its statement journal, and makes the trigram index flush its
-    /// pending entries as a segment of their own, once per create. When a create fails,
+    /// create touches into its statement journal. When a create fails,
     /// the transaction is rolled back and that create answers the error it met, after the
     /// creates before it as in a savepoint of its own; the others are written again
     /// without it. Should a second create fail, the rest are written with a savepoint each
@@ -151,7 +151,7 @@ impl SqlStore {
         };
         let mut failures = 0;
         loop {
-            let Some(mut tx) = begin_for(&mut conn, &mut jobs).await else {
+            let Some((mut tx, after)) = self.begin_for(&mut conn, &mut jobs).await else {
                 return;
             };
             let mut systems = ActiveSystems::default();
@@ -170,6 +170,13 @@ impl SqlStore {
                 }
             }
             let Some((i, e)) = failed else {
+                // The batch's trigram index entries, one segment for all of them.
+                if let Err(e) = self.index_new_requests(&mut tx, after).await {
+                    if tx.rollback().await.is_err() {
+                        conn.close_on_drop();
+                    }
+                    return fail_all(jobs, &e.to_string());
+                }
                 if let Err(e) = tx.commit().await {
                     // The driver may still count the transaction as open (see below).
                     conn.close_on_drop();
@@ -201,6 +208,37 @@ impl SqlStore {
         }
     }
 
+    /// Drops the creates of `jobs` whose callers have gone (the client hung up before it
+    /// was written: not written, as a transaction of its own would have been rolled back)
+    /// and starts the transaction of the others on `conn`, with the highest request `seq`
+    /// before them (see [`SqlStore::index_new_requests`]). `None` when none is left, or
+    /// when the transaction could not start: every create is then answered so.
+    async fn begin_for<'c>(
+        &self,
+        conn: &'c mut PoolConnection<Any>,
+        jobs: &mut Vec<CreateJob>,
+    ) -> Option<(sqlx::Transaction<'c, Any>, i64)> {
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            return None;
+        }
+        let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => {
+                fail_all(std::mem::take(jobs), &e.to_string());
+                return None;
+            }
+        };
+        match self.last_request_seq(&mut tx).await {
+            Ok(after) => Some((tx, after)),
+            Err(e) => {
+                // Rolled back when dropped.
+                fail_all(std::mem::take(jobs), &e.to_string());
+                None
+            }
+        }
+    }
+
     /// Counts a committed batch of `written` creates.
     fn count_batch(&self, written: usize) {
         let w = &self.creates.written;
@@ -212,7 +250,7 @@ impl SqlStore {
     /// of them: a create that fails is rolled back to its savepoint alone and answers the
     /// error it met.
     async fn write_apart(self, mut conn: PoolConnection<Any>, mut jobs: Vec<CreateJob>) {
-        let Some(mut tx) = begin_for(&mut conn, &mut jobs).await else {
+        let Some((mut tx, after)) = self.begin_for(&mut conn, &mut jobs).await else {
             return;
         };
         let mut answers = Vec::with_capacity(jobs.len());
@@ -264,6 +302,11 @@ impl SqlStore {
             }
             answers.push((j.reply, Some(result)));
         }
+        if broken.is_none() {
+            if let Err(e) = self.index_new_requests(&mut tx, after).await {
+                broken = Some(e.to_string());
+            }
+        }
         let failed = match broken {
             Some(msg) => {
                 if tx.rollback().await.is_err() {
@@ -296,27 +339,6 @@ impl SqlStore {
                 (None, None) => Err(StoreError::backend("the batch was not written")),
             };
             let _ = reply.send(answer);
-        }
-    }
-}
-
-/// Drops the creates of `jobs` whose callers have gone (the client hung up before it was
-/// written: not written, as a transaction of its own would have been rolled back) and
-/// starts the transaction of the others on `conn`. `None` when none is left, or when the
-/// transaction could not start: every create is then answered so.
-async fn begin_for<'c>(
-    conn: &'c mut PoolConnection<Any>,
-    jobs: &mut Vec<CreateJob>,
-) -> Option<sqlx::Transaction<'c, Any>> {
-    jobs.retain(|j| !j.reply.is_closed());
-    if jobs.is_empty() {
-        return None;
-    }
-    match conn.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => Some(tx),
-        Err(e) => {
-            fail_all(std::mem::take(jobs), &e.to_string());
-            None
         }
     }
 }

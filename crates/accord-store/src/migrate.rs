@@ -54,6 +54,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../migrations/sqlite/0022_search_rewrites_only_changed_text.sql"),
     ),
+    (
+        23,
+        include_str!("../migrations/sqlite/0023_search_entries_once_per_transaction.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (

@@ -9,6 +9,13 @@ use sea_query::SelectStatement;
 /// Milliseconds of a day: the bucket of `compliance_request_due_counts`.
 const DAY_MS: i64 = 86_400_000;
 
+/// SQLite: the trigram index entries of the requests whose `seq` is above the bound value
+/// (see [`SqlStore::index_new_requests`]).
+const INDEX_NEW_REQUESTS: &str = "INSERT INTO compliance_requests_search \
+     (rowid, search_text, user_email_lower, notes, request_details, resolution, session_user_agent) \
+     SELECT seq, search_text, user_email_lower, notes, request_details, resolution, session_user_agent \
+     FROM compliance_requests WHERE seq > ?";
+
 impl SqlStore {
     /// Finds or creates the identity of a Privacy API submission (§3.5): compliance
     /// requests and consent events alike.
@@ -181,11 +188,49 @@ impl SqlStore {
     /// events, challenges and messages in one transaction, or none (§3.3).
     pub(crate) async fn create_requests(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
+        let after = self.last_request_seq(&mut tx).await?;
         let created = self
             .create_requests_in(&mut tx, &call, &mut ActiveSystems::default())
             .await?;
+        self.index_new_requests(&mut tx, after).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
+    }
+
+    /// On SQLite, the highest `seq` of the stored requests, read in a write transaction
+    /// before its creates: SQLite numbers a new row one past the highest, so the requests
+    /// the transaction writes are those with a higher `seq`. 0 on PostgreSQL (unused).
+    pub(crate) async fn last_request_seq(&self, ex: &mut sqlx::AnyConnection) -> Result<i64> {
+        if self.db.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM compliance_requests")
+            .fetch_one(ex)
+            .await
+            .map_err(db_err)
+    }
+
+    /// On SQLite, writes the trigram index entries of the requests stored after `after`
+    /// (see [`SqlStore::last_request_seq`]), in one statement at the end of the transaction
+    /// that wrote them. FTS5 writes its pending entries as a segment at every statement
+    /// savepoint, and an insert into `compliance_requests` opens one: indexed by a trigger
+    /// (as updates and deletes still are), each create of a group commit wrote a segment of
+    /// its own for FTS5 to merge (migration 23). PostgreSQL's trigram indexes are indexes
+    /// of the table itself: nothing to do.
+    pub(crate) async fn index_new_requests(
+        &self,
+        ex: &mut sqlx::AnyConnection,
+        after: i64,
+    ) -> Result<()> {
+        if self.db.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        sqlx::query(INDEX_NEW_REQUESTS)
+            .bind(after)
+            .execute(ex)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
     }
 
     /// The writes of [`SqlStore::create_requests`] inside the caller's transaction.

@@ -1379,6 +1379,7 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         .await
         .unwrap()
         .unwrap();
+    let leaves_before = search_leaves_written(&s).await;
     let calls = (0..48).map(|i| {
         let store = s.store.clone();
         let project = project.clone();
@@ -1438,6 +1439,10 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
         let email = format!("c{i}@example.com");
         let (status, list) = s.get(&format!("{path}?userEmail={email}")).await;
         assert_eq!(status, 200, "{list}");
+        // A part of the address: a substring search (the trigram index on SQLite).
+        let (status, found) = s.get(&format!("{path}?userEmail=c{i}@exam")).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["total"], list["total"], "c{i}@exam: {found}");
         let identities: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM identities WHERE email_lower = '{email}'"
         ))
@@ -1493,7 +1498,53 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
             (1..=16).contains(&failed),
             "failed creates were taken out of their batches: {failed}"
         );
+        // A batch's index entries are written once, before its commit: FTS5 wrote fewer
+        // leaves than there were creates (a segment per create is a leaf per create at
+        // least).
+        let leaves = search_leaves_written(&s).await.unwrap() - leaves_before.unwrap();
+        assert!(
+            leaves < creates - 1,
+            "{leaves} trigram index leaves for {} creates in {batches} batches",
+            creates - 1
+        );
+        sqlx::query(
+            "INSERT INTO compliance_requests_search (compliance_requests_search, rank) VALUES ('integrity-check', 1)",
+        )
+        .execute(&s.store.db.write)
+        .await
+        .expect("the trigram index agrees with the requests");
     }
+}
+
+/// On SQLite, the leaves FTS5 has written to the trigram index's first level so far: the
+/// write counter of its structure record (a 4-byte cookie, a 4-byte version mark, then
+/// SQLite varints: levels, segments, write counter).
+async fn search_leaves_written(s: &Server) -> Option<u64> {
+    if s.backend != accord_store::Backend::Sqlite {
+        return None;
+    }
+    let block: Vec<u8> =
+        sqlx::query_scalar("SELECT block FROM compliance_requests_search_data WHERE id = 10")
+            .fetch_one(&s.store.db.read)
+            .await
+            .unwrap();
+    let mut at = 4;
+    if block[4..8] == [0xff, 0, 0, 1] {
+        at = 8;
+    }
+    let mut varint = || {
+        let mut v = 0u64;
+        loop {
+            let b = block[at];
+            at += 1;
+            v = (v << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                return v;
+            }
+        }
+    };
+    let (_levels, _segments) = (varint(), varint());
+    Some(varint())
 }
 
 /// A create whose planning panics (a bug) answers an error and writes nothing, not even the
