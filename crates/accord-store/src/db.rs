@@ -1,7 +1,7 @@
 //! The one place where SQLite and PostgreSQL differ: connecting, pragmas, migrations,
 //! row locks and the query-builder dialect. Everything else renders sea-query statements
 //! through [`Db::sql`].
-use crate::lite::LiteReaders;
+use crate::lite::{Checkpointer, LiteReaders};
 use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::{
     Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, QueryStatementBuilder,
@@ -29,6 +29,8 @@ pub struct Db {
     pub write: AnyPool,
     /// SQLite readers run on the calling thread (see `lite.rs`), for a database in a file.
     pub(crate) lite: Option<Arc<LiteReaders>>,
+    /// Checkpoints the write-ahead log of a database in a file (see `lite.rs`).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// How long the first connection to PostgreSQL may take at start.
@@ -58,16 +60,17 @@ type BoxFut<'c> =
 /// reader's: every appended consent event updates several indexes at scattered pages.
 /// Its temporary storage (statement journals of multi-row writes) stays in memory: on
 /// disk, SQLite created, unlinked and closed a file for nearly every batch it wrote.
-/// The write-ahead log is copied into the database (checkpointed) once it holds 8,000
-/// pages (32 MB) rather than SQLite's 1,000: consent ingestion filled 1,000 pages
-/// several times a second, and each checkpoint wrote the same hot index pages again and
-/// synced the file (11 % of the server's CPU; 5 % more events per second with 8,000).
+/// The write-ahead log is copied into the database (checkpointed) by a thread of its own
+/// ([`Checkpointer`]); the writer does it only when the log has grown to 16,000 pages
+/// (64 MB), should that thread fall behind. With SQLite's threshold of 1,000 pages,
+/// consent ingestion checkpointed from its commits several times a second (11 % of the
+/// server's CPU), and the writes queued behind such a commit waited for it.
 fn sqlite_writer_pragmas(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> BoxFut<'_> {
     Box::pin(async move {
-        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=8000; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=16000; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY; PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
             .await?;
         Ok(())
     })
@@ -123,17 +126,23 @@ impl Db {
                 .await
                 .map_err(db_err)?;
             // The file as sqlx opens it (its URL path percent-decoded).
-            let lite = if path == ":memory:" {
-                None
+            let (lite, checkpointer) = if path == ":memory:" {
+                (None, None)
             } else {
                 let file = sqlx::sqlite::SqliteConnectOptions::from_str(&full).map_err(db_err)?;
-                Some(Arc::new(LiteReaders::new(file.get_filename())))
+                let checkpointer =
+                    Checkpointer::start(file.get_filename()).map_err(StoreError::backend)?;
+                (
+                    Some(Arc::new(LiteReaders::new(file.get_filename()))),
+                    Some(Arc::new(checkpointer)),
+                )
             };
             Ok(Db {
                 backend: Backend::Sqlite,
                 read,
                 write,
                 lite,
+                checkpointer,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url)
@@ -162,17 +171,21 @@ impl Db {
                 read: pool.clone(),
                 write: pool,
                 lite: None,
+                checkpointer: None,
             })
         } else {
             Err(StoreError::backend("unsupported database URL scheme"))
         }
     }
 
-    /// Closes every connection: the pools and SQLite's in-place readers. Later statements
-    /// fail.
+    /// Closes every connection: the pools, SQLite's in-place readers and its checkpointer.
+    /// Later statements fail.
     pub async fn close(&self) {
         if let Some(readers) = &self.lite {
             readers.close();
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
         }
         self.write.close().await;
         self.read.close().await;

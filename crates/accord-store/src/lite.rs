@@ -159,3 +159,79 @@ impl ToSql for Bound<'_> {
         }))
     }
 }
+
+/// How often the checkpointer copies the write-ahead log into the database file while it
+/// grows: small copies, each a short stall of the core it shares with the server.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(40);
+/// How often at most while the log does not grow (an idle server).
+const CHECKPOINT_IDLE: Duration = Duration::from_secs(1);
+
+/// Copies SQLite's write-ahead log into the database file from a thread of its own
+/// (`PRAGMA wal_checkpoint(PASSIVE)`, every [`CHECKPOINT_EVERY`] while the log grows,
+/// backing off to [`CHECKPOINT_IDLE`] while it doesn't), so that the writer's commits
+/// don't. SQLite's own checkpoint runs in the commit that makes the log reach 1,000 pages:
+/// consent ingestion did that several times a second (11 % of the server's CPU, a page
+/// written again at every checkpoint that finds it changed), and the writes queued behind
+/// such a commit waited for it. A passive checkpoint waits for no reader or writer and
+/// copies what it can; the writer keeps a far higher threshold of its own in case this
+/// thread falls behind (see `db.rs`). The thread ends when the database is closed or
+/// dropped.
+pub struct Checkpointer {
+    stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Checkpointer {
+    pub fn start(path: &Path) -> std::io::Result<Self> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let mut conn: Option<Connection> = None;
+                let mut wait = CHECKPOINT_EVERY;
+                // The log's size in pages at the last checkpoint.
+                let mut last = -1;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(wait)
+                {
+                    wait = (wait * 2).min(CHECKPOINT_IDLE);
+                    if conn.is_none() {
+                        conn = Connection::open_with_flags(
+                            &path,
+                            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )
+                        .map_err(
+                            |e| tracing::warn!(error = %e, "checkpointer cannot open the database"),
+                        )
+                        .ok();
+                    }
+                    let Some(c) = &conn else { continue };
+                    // (busy, pages in the log, pages copied)
+                    match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                    {
+                        Ok(log) => {
+                            if log != last {
+                                wait = CHECKPOINT_EVERY;
+                            }
+                            last = log;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpoint failed");
+                            conn = None;
+                        }
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Mutex::new(Some(stop)),
+        })
+    }
+
+    /// Ends the thread (at its next wake-up at the latest).
+    pub fn stop(&self) {
+        self.stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}

@@ -196,3 +196,49 @@ async fn identities_commit_with_their_events(b: accord_store::Backend) {
     }
     assert_eq!(total(&s).await, 2);
 }
+
+/// On SQLite the write-ahead log is copied into the database file by a thread of its own,
+/// not by the writer's commits (which only do so past 16,000 pages): shortly after a few
+/// writes, the database file alone, read without its log, holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_checkpointed_apart_from_the_writer() {
+    use sqlx::Connection;
+    let s = start(accord_store::Backend::Sqlite).await;
+    for r in 0..3 {
+        let email = format!("log-{r}@example.com");
+        let items: Vec<Value> = (0..50).map(|_| event(&email)).collect();
+        let (status, body) = s
+            .post(
+                &s.project_path("/consent-events"),
+                json!({ "items": items }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // The file without its log: a copy of it alone.
+    let copies = tempfile::tempdir().unwrap();
+    let copy = copies.path().join("copy.db");
+    let in_file = || async {
+        std::fs::copy(s.dir.path().join("accord.db"), &copy).unwrap();
+        let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", copy.display()))
+            .await
+            .unwrap();
+        let n: Result<i64, _> = sqlx::query_scalar("SELECT COUNT(*) FROM consent_events")
+            .fetch_one(&mut conn)
+            .await;
+        let _ = conn.close().await;
+        n.unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    let mut n = in_file().await;
+    while n < 150 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        n = in_file().await;
+    }
+    assert_eq!(
+        n,
+        150,
+        "events in the database file after {:?}",
+        started.elapsed()
+    );
+}
