@@ -1141,7 +1141,7 @@ impl ConsentStore for SqlStore {
                 continue;
             }
             match self
-                .resolve_identity_in(&mut conn, project, ids, now, false)
+                .resolve_identity_in(&mut Tx::Sqlx(&mut conn), project, ids, now, false)
                 .await?
             {
                 Some(id) => {
@@ -1173,7 +1173,7 @@ impl ConsentStore for SqlStore {
                 event.concord_id = match resolved.entry(ids) {
                     Entry::Occupied(found) => *found.get(),
                     Entry::Vacant(slot) => *slot.insert(
-                        self.resolve_identity(&mut tx, &pending.project, ids, now)
+                        self.resolve_identity(&mut Tx::Sqlx(&mut tx), &pending.project, ids, now)
                             .await?,
                     ),
                 };

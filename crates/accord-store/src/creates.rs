@@ -14,6 +14,7 @@
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
+use crate::lite::LiteWriter;
 use sqlx::pool::PoolConnection;
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,7 +160,7 @@ impl SqlStore {
             let mut failed = None;
             for (i, j) in jobs.iter().enumerate() {
                 match self
-                    .create_requests_in(&mut tx, &j.call, &mut systems)
+                    .create_requests_in(&mut tx.tx(), &j.call, &mut systems)
                     .await
                 {
                     Ok(c) => created.push(c),
@@ -171,7 +172,7 @@ impl SqlStore {
             }
             let Some((i, e)) = failed else {
                 // The batch's trigram index entries, one segment for all of them.
-                if let Err(e) = self.index_new_requests(&mut tx, after).await {
+                if let Err(e) = self.index_new_requests(&mut tx.tx(), after).await {
                     if tx.rollback().await.is_err() {
                         conn.close_on_drop();
                     }
@@ -214,22 +215,32 @@ impl SqlStore {
     /// before them (see [`SqlStore::index_new_requests`]). `None` when none is left, or
     /// when the transaction could not start: every create is then answered so.
     async fn begin_for<'c>(
-        &self,
+        &'c self,
         conn: &'c mut PoolConnection<Any>,
         jobs: &mut Vec<CreateJob>,
-    ) -> Option<(sqlx::Transaction<'c, Any>, i64)> {
+    ) -> Option<(Batch<'c>, i64)> {
         jobs.retain(|j| !j.reply.is_closed());
         if jobs.is_empty() {
             return None;
         }
-        let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+        let begun = match self.db.lite_writer.as_deref() {
+            // sqlx's writer connection stays idle, held: no other write of this process
+            // comes between.
+            Some(w) => w.begin().map(|()| Batch::Lite(LiteTx { w, open: true })),
+            None => conn
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map(Batch::Sqlx)
+                .map_err(db_err),
+        };
+        let mut tx = match begun {
             Ok(tx) => tx,
             Err(e) => {
                 fail_all(std::mem::take(jobs), &e.to_string());
                 return None;
             }
         };
-        match self.last_request_seq(&mut tx).await {
+        match self.last_request_seq(&mut tx.tx()).await {
             Ok(after) => Some((tx, after)),
             Err(e) => {
                 // Rolled back when dropped.
@@ -281,21 +292,20 @@ impl SqlStore {
             };
             // Should the statement fail, which savepoint is open is unknown: nothing of the
             // batch is written.
-            if let Err(e) = savepoint(&mut tx, start).await {
+            if let Err(e) = tx.tx().batch(start).await {
                 broken = Some(e.to_string());
                 answers.push((j.reply, None));
                 continue;
             }
             let result = self
-                .create_requests_in(&mut tx, &j.call, &mut systems)
+                .create_requests_in(&mut tx.tx(), &j.call, &mut systems)
                 .await;
             open = result.is_ok();
             if result.is_err() {
-                let undone = savepoint(
-                    &mut tx,
-                    "ROLLBACK TO create_request; RELEASE create_request",
-                )
-                .await;
+                let undone = tx
+                    .tx()
+                    .batch("ROLLBACK TO create_request; RELEASE create_request")
+                    .await;
                 if let Err(e) = undone {
                     broken = Some(e.to_string());
                 }
@@ -303,7 +313,7 @@ impl SqlStore {
             answers.push((j.reply, Some(result)));
         }
         if broken.is_none() {
-            if let Err(e) = self.index_new_requests(&mut tx, after).await {
+            if let Err(e) = self.index_new_requests(&mut tx.tx(), after).await {
                 broken = Some(e.to_string());
             }
         }
@@ -350,11 +360,55 @@ fn fail_all(jobs: Vec<CreateJob>, msg: &str) {
     }
 }
 
-/// Runs savepoint statements on the writer's transaction.
-async fn savepoint(tx: &mut sqlx::AnyConnection, sql: &'static str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(tx)
-        .await
-        .map(|_| ())
-        .map_err(db_err)
+/// The transaction of a batch: sqlx's, or on SQLite in a file, one on the writer's own
+/// connection (see `lite.rs`).
+enum Batch<'c> {
+    Sqlx(sqlx::Transaction<'c, Any>),
+    Lite(LiteTx<'c>),
+}
+
+/// A transaction on the writer's own connection, rolled back when dropped unfinished (a
+/// batch that panicked).
+struct LiteTx<'c> {
+    w: &'c LiteWriter,
+    open: bool,
+}
+
+impl Drop for LiteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.w.batch("ROLLBACK");
+        }
+    }
+}
+
+impl Batch<'_> {
+    /// Where the batch's statements run.
+    fn tx(&mut self) -> Tx<'_> {
+        match self {
+            Batch::Sqlx(t) => Tx::Sqlx(t),
+            Batch::Lite(l) => Tx::Lite(l.w),
+        }
+    }
+
+    async fn commit(self) -> Result<()> {
+        match self {
+            Batch::Sqlx(t) => t.commit().await.map_err(db_err),
+            Batch::Lite(mut l) => {
+                l.w.batch("COMMIT")?;
+                l.open = false;
+                Ok(())
+            }
+        }
+    }
+
+    async fn rollback(self) -> Result<()> {
+        match self {
+            Batch::Sqlx(t) => t.rollback().await.map_err(db_err),
+            Batch::Lite(mut l) => {
+                l.open = false;
+                l.w.batch("ROLLBACK")
+            }
+        }
+    }
 }

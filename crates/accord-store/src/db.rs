@@ -1,7 +1,7 @@
 //! The one place where SQLite and PostgreSQL differ: connecting, pragmas, migrations,
 //! row locks and the query-builder dialect. Everything else renders sea-query statements
 //! through [`Db::sql`].
-use crate::lite::{Checkpointer, LiteReaders};
+use crate::lite::{Checkpointer, LiteReaders, LiteWriter};
 use accord_core::store::{StoreError, StoreResult as Result};
 use sea_query::{
     Alias, Expr, Func, LikeExpr, PostgresQueryBuilder, Query, QueryBuilder, QueryStatementBuilder,
@@ -31,6 +31,8 @@ pub struct Db {
     pub(crate) lite: Option<Arc<LiteReaders>>,
     /// Checkpoints the write-ahead log of a database in a file (see `lite.rs`).
     checkpointer: Option<Arc<Checkpointer>>,
+    /// The writer's own connection to a database in a file, for batches of creates.
+    pub(crate) lite_writer: Option<Arc<LiteWriter>>,
 }
 
 /// How long the first connection to PostgreSQL may take at start.
@@ -126,15 +128,17 @@ impl Db {
                 .await
                 .map_err(db_err)?;
             // The file as sqlx opens it (its URL path percent-decoded).
-            let (lite, checkpointer) = if path == ":memory:" {
-                (None, None)
+            let (lite, checkpointer, lite_writer) = if path == ":memory:" {
+                (None, None, None)
             } else {
                 let file = sqlx::sqlite::SqliteConnectOptions::from_str(&full).map_err(db_err)?;
-                let checkpointer =
-                    Checkpointer::start(file.get_filename()).map_err(StoreError::backend)?;
+                let file = file.get_filename();
+                let checkpointer = Checkpointer::start(file).map_err(StoreError::backend)?;
+                let writer = LiteWriter::open(file).map_err(StoreError::backend)?;
                 (
-                    Some(Arc::new(LiteReaders::new(file.get_filename()))),
+                    Some(Arc::new(LiteReaders::new(file))),
                     Some(Arc::new(checkpointer)),
+                    Some(Arc::new(writer)),
                 )
             };
             Ok(Db {
@@ -143,6 +147,7 @@ impl Db {
                 write,
                 lite,
                 checkpointer,
+                lite_writer,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url)
@@ -172,6 +177,7 @@ impl Db {
                 write: pool,
                 lite: None,
                 checkpointer: None,
+                lite_writer: None,
             })
         } else {
             Err(StoreError::backend("unsupported database URL scheme"))

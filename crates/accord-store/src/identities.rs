@@ -1,14 +1,13 @@
 //! The one INSERT of an identity, shared by every path that creates one: compliance
 //! requests and consent events that name a new person, and the anonymous identity of a
 //! new site session.
-use crate::{a, exec, SqlStore};
+use crate::{a, SqlStore, Tx};
 use accord_core::compliance;
 use accord_core::ids::new_id;
 use accord_core::store::Project;
 use accord_core::store::StoreResult as Result;
 use accord_core::time::now_ms;
 use sea_query::{OnConflict, Query};
-use sqlx::AnyConnection;
 use uuid::Uuid;
 
 /// The identifiers a new identity starts with, as given (trimmed); all may be absent.
@@ -24,7 +23,7 @@ pub(crate) struct IdentityKeys {
 /// unique identifiers first (the caller looks it up again).
 pub(crate) async fn insert_identity(
     s: &SqlStore,
-    ex: &mut AnyConnection,
+    ex: &mut Tx<'_>,
     project: &Project,
     keys: &IdentityKeys,
 ) -> Result<Option<Uuid>> {
@@ -70,5 +69,5 @@ pub(crate) async fn insert_identity(
             now.into(),
         ]);
     q.on_conflict(OnConflict::new().do_nothing().to_owned());
-    Ok((exec(&s.db, ex, &q).await? == 1).then_some(id))
+    Ok((ex.exec(&s.db, &q).await? == 1).then_some(id))
 }

@@ -113,6 +113,116 @@ where
         .map_err(db_err)
 }
 
+/// Where the statements of a write transaction run: an sqlx connection, or on SQLite the
+/// writer's own connection, stepped on the calling thread (see `lite.rs` and `creates.rs`).
+pub(crate) enum Tx<'c> {
+    Sqlx(&'c mut sqlx::AnyConnection),
+    Lite(&'c lite::LiteWriter),
+}
+
+impl Tx<'_> {
+    /// [`one`] in this transaction.
+    async fn one<T>(
+        &mut self,
+        db: &Db,
+        stmt: &impl sea_query::QueryStatementBuilder,
+    ) -> Result<Option<T>>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin + lite::FromLite,
+    {
+        Ok(self.all(db, stmt).await?.into_iter().next())
+    }
+
+    /// [`all`] in this transaction.
+    async fn all<T>(
+        &mut self,
+        db: &Db,
+        stmt: &impl sea_query::QueryStatementBuilder,
+    ) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin + lite::FromLite,
+    {
+        match self {
+            Tx::Sqlx(c) => all(db, &mut **c, stmt).await,
+            Tx::Lite(w) => {
+                let (sql, values) = db.sql(stmt);
+                w.rows(&sql, &values.0 .0, T::from_lite)
+            }
+        }
+    }
+
+    /// [`exec`] in this transaction.
+    async fn exec(&mut self, db: &Db, stmt: &impl sea_query::QueryStatementBuilder) -> Result<u64> {
+        match self {
+            Tx::Sqlx(c) => exec(db, &mut **c, stmt).await,
+            Tx::Lite(w) => {
+                let (sql, values) = db.sql(stmt);
+                w.execute(&sql, &values.0 .0)
+            }
+        }
+    }
+
+    /// [`exec_all`] in this transaction: on the writer's own connection, each statement
+    /// prepared once and kept.
+    async fn exec_all<S: sea_query::QueryStatementBuilder>(
+        &mut self,
+        db: &Db,
+        stmts: &[S],
+    ) -> Result<()> {
+        match self {
+            Tx::Sqlx(c) => exec_all(db, c, stmts).await,
+            Tx::Lite(w) => {
+                for stmt in stmts {
+                    let (sql, values) = db.sql(stmt);
+                    w.execute(&sql, &values.0 .0)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a statement of fixed text with integer values; the rows it changed.
+    async fn run(&mut self, sql: &str, values: &[i64]) -> Result<u64> {
+        let values: Vec<sea_query::Value> = values.iter().map(|&v| v.into()).collect();
+        match self {
+            Tx::Sqlx(c) => {
+                sqlx::query_with(sql, sea_query_binder::SqlxValues(sea_query::Values(values)))
+                    .execute(&mut **c)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(db_err)
+            }
+            Tx::Lite(w) => w.execute(sql, &values),
+        }
+    }
+
+    /// Runs statements of fixed text without values (`SAVEPOINT …`), in order.
+    async fn batch(&mut self, sql: &str) -> Result<()> {
+        match self {
+            Tx::Sqlx(c) => sqlx::query(sql)
+                .execute(&mut **c)
+                .await
+                .map(|_| ())
+                .map_err(db_err),
+            Tx::Lite(w) => w.batch(sql),
+        }
+    }
+
+    /// The integer a statement of fixed text answers (its first row's first column).
+    async fn integer(&mut self, sql: &str) -> Result<i64> {
+        match self {
+            Tx::Sqlx(c) => sqlx::query_scalar(sql)
+                .fetch_one(&mut **c)
+                .await
+                .map_err(db_err),
+            Tx::Lite(w) => w
+                .rows(sql, &[], |r| r.get::<_, i64>(0))?
+                .pop()
+                .ok_or_else(|| StoreError::backend("a query for one integer gave no row")),
+        }
+    }
+}
+
 /// Statements of a query that [`exec_all`] keeps prepared at most.
 const KEPT_QUERY_STATEMENTS: usize = 4;
 

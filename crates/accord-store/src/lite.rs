@@ -87,7 +87,7 @@ impl LiteReaders {
         &self,
         sql: &str,
         values: &[Value],
-        mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::backend("the SQLite readers are closed"));
@@ -97,16 +97,7 @@ impl LiteReaders {
             Some(c) => c,
             None => self.open().map_err(StoreError::backend)?,
         };
-        let read = (|| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let params: Vec<Bound<'_>> = values.iter().map(Bound).collect();
-            let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(map(row)?);
-            }
-            Ok::<_, rusqlite::Error>(out)
-        })();
+        let read = step(&conn, sql, values, map);
         let mut idle = self.idle();
         if idle.len() < self.kept && !self.closed.load(Ordering::SeqCst) {
             idle.push(conn);
@@ -119,6 +110,105 @@ impl LiteReaders {
         self.rows(sql, values, |row| row.get::<_, i64>(0))?
             .pop()
             .ok_or_else(|| StoreError::backend("a query for one integer gave no row"))
+    }
+}
+
+/// Runs `sql` with `values` on `conn` (its prepared statement kept) and maps each row.
+fn step<T>(
+    conn: &Connection,
+    sql: &str,
+    values: &[Value],
+    mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let params: Vec<Bound<'_>> = values.iter().map(Bound).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// A row the writer's own connection reads (see [`LiteWriter`]), decoded as its sqlx
+/// `FromRow` decodes it.
+pub(crate) trait FromLite: Sized {
+    fn from_lite(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+/// The writer's own connection to an SQLite file: the compliance-request creates of a
+/// batch (`creates.rs`) are written through it on the calling thread, as the readers
+/// above read. Through sqlx's driver, each of a create's statements (finding and adding
+/// its identity, writing its rows) was two thread switches and a wake-up: at 16
+/// connections, switching threads was a quarter of the server's CPU. The batch holds sqlx's
+/// one writer connection meanwhile, so that no other write of this process comes between;
+/// another process waits for the write lock as sqlx's writer does (`busy_timeout`).
+pub struct LiteWriter {
+    conn: Mutex<Connection>,
+}
+
+impl LiteWriter {
+    /// Opens the connection with the pragmas of sqlx's writer that hold per connection
+    /// (see `db.rs`).
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192; \
+             PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16000;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        Ok(LiteWriter {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection. A panic while the lock was held leaves it usable: a transaction it
+    /// left open is rolled back by the next [`LiteWriter::begin`].
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), rolling back first one that an
+    /// earlier batch could not end.
+    pub fn begin(&self) -> Result<()> {
+        let conn = self.conn();
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::backend)
+    }
+
+    /// Runs statements of fixed text without values (`COMMIT`, `SAVEPOINT …`).
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        self.conn().execute_batch(sql).map_err(StoreError::backend)
+    }
+
+    /// The rows `sql` answers, as [`LiteReaders::rows`].
+    pub fn rows<T>(
+        &self,
+        sql: &str,
+        values: &[Value],
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        step(&self.conn(), sql, values, map).map_err(StoreError::backend)
+    }
+
+    /// Runs a statement that answers no rows; the rows it changed.
+    pub fn execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
+        let conn = self.conn();
+        let run = || {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let params: Vec<Bound<'_>> = values.iter().map(Bound).collect();
+            stmt.execute(rusqlite::params_from_iter(params.iter()))
+        };
+        run().map(|n| n as u64).map_err(StoreError::backend)
     }
 }
 

@@ -21,7 +21,7 @@ impl SqlStore {
     /// requests and consent events alike.
     pub(crate) async fn resolve_identity(
         &self,
-        ex: &mut sqlx::AnyConnection,
+        ex: &mut Tx<'_>,
         project: &Project,
         input: &accord_core::consent::Identifiers,
         now: i64,
@@ -35,7 +35,7 @@ impl SqlStore {
     /// `None` when resolving would create an identity or add identifiers to one.
     pub(crate) async fn resolve_identity_in(
         &self,
-        ex: &mut sqlx::AnyConnection,
+        ex: &mut Tx<'_>,
         project: &Project,
         input: &accord_core::consent::Identifiers,
         now: i64,
@@ -74,14 +74,14 @@ impl SqlStore {
         let mut row = loop {
             let mut chosen: Option<IdentityRow> = None;
             if let Some(cid) = clean(&input.concord_id) {
-                chosen = one(&self.db, &mut *ex, &find("id", cid.to_lowercase())).await?;
+                chosen = ex.one(&self.db, &find("id", cid.to_lowercase())).await?;
                 if chosen.is_none() {
                     return Err(StoreError::Missing(Entity::Identity));
                 }
             } else {
                 for (col, val) in &keys {
                     if let Some(v) = val {
-                        chosen = one(&self.db, &mut *ex, &find(col, v.clone())).await?;
+                        chosen = ex.one(&self.db, &find(col, v.clone())).await?;
                         if chosen.is_some() {
                             break;
                         }
@@ -100,7 +100,7 @@ impl SqlStore {
                 user_id: user_id.clone(),
                 project_user_id: project_user_id.clone(),
             };
-            if let Some(id) = insert_identity(self, &mut *ex, project, &keys).await? {
+            if let Some(id) = insert_identity(self, ex, project, &keys).await? {
                 return Ok(Some(id));
             }
             attempts += 1;
@@ -112,7 +112,8 @@ impl SqlStore {
             let Some(next) = row.merged_into.clone() else {
                 break;
             };
-            row = one(&self.db, &mut *ex, &find("id", next))
+            row = ex
+                .one(&self.db, &find("id", next))
                 .await?
                 .ok_or_else(|| StoreError::backend("dangling merge"))?;
         }
@@ -131,7 +132,8 @@ impl SqlStore {
             )
             .from(a("identities"))
             .and_where(Expr::col(a("id")).eq(row.id.clone()));
-        let held: IdentifierRow = one(&self.db, &mut *ex, &current)
+        let held: IdentifierRow = ex
+            .one(&self.db, &current)
             .await?
             .ok_or_else(|| StoreError::backend("identity vanished"))?;
         let present = [
@@ -150,7 +152,7 @@ impl SqlStore {
             if has {
                 continue;
             }
-            let other: Option<IdentityRow> = one(&self.db, &mut *ex, &find(col, v.clone())).await?;
+            let other: Option<IdentityRow> = ex.one(&self.db, &find(col, v.clone())).await?;
             if other.is_some() {
                 continue;
             }
@@ -179,7 +181,7 @@ impl SqlStore {
                 return Ok(None);
             }
             update.value(a("date_updated"), now);
-            exec(&self.db, &mut *ex, &update).await?;
+            ex.exec(&self.db, &update).await?;
         }
         uid(&row.id).map(Some)
     }
@@ -188,11 +190,12 @@ impl SqlStore {
     /// events, challenges and messages in one transaction, or none (§3.3).
     pub(crate) async fn create_requests(&self, call: CreateCall) -> Result<Vec<ComplianceRequest>> {
         let mut tx = self.db.begin_write().await?;
-        let after = self.last_request_seq(&mut tx).await?;
+        let mut ex = Tx::Sqlx(&mut tx);
+        let after = self.last_request_seq(&mut ex).await?;
         let created = self
-            .create_requests_in(&mut tx, &call, &mut ActiveSystems::default())
+            .create_requests_in(&mut ex, &call, &mut ActiveSystems::default())
             .await?;
-        self.index_new_requests(&mut tx, after).await?;
+        self.index_new_requests(&mut ex, after).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(created)
     }
@@ -200,14 +203,12 @@ impl SqlStore {
     /// On SQLite, the highest `seq` of the stored requests, read in a write transaction
     /// before its creates: SQLite numbers a new row one past the highest, so the requests
     /// the transaction writes are those with a higher `seq`. 0 on PostgreSQL (unused).
-    pub(crate) async fn last_request_seq(&self, ex: &mut sqlx::AnyConnection) -> Result<i64> {
+    pub(crate) async fn last_request_seq(&self, ex: &mut Tx<'_>) -> Result<i64> {
         if self.db.backend != Backend::Sqlite {
             return Ok(0);
         }
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM compliance_requests")
-            .fetch_one(ex)
+        ex.integer("SELECT COALESCE(MAX(seq), 0) FROM compliance_requests")
             .await
-            .map_err(db_err)
     }
 
     /// On SQLite, writes the trigram index entries of the requests stored after `after`
@@ -217,20 +218,11 @@ impl SqlStore {
     /// (as updates and deletes still are), each create of a group commit wrote a segment of
     /// its own for FTS5 to merge (migration 23). PostgreSQL's trigram indexes are indexes
     /// of the table itself: nothing to do.
-    pub(crate) async fn index_new_requests(
-        &self,
-        ex: &mut sqlx::AnyConnection,
-        after: i64,
-    ) -> Result<()> {
+    pub(crate) async fn index_new_requests(&self, ex: &mut Tx<'_>, after: i64) -> Result<()> {
         if self.db.backend != Backend::Sqlite {
             return Ok(());
         }
-        sqlx::query(INDEX_NEW_REQUESTS)
-            .bind(after)
-            .execute(ex)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        ex.run(INDEX_NEW_REQUESTS, &[after]).await.map(|_| ())
     }
 
     /// The writes of [`SqlStore::create_requests`] inside the caller's transaction.
@@ -238,7 +230,7 @@ impl SqlStore {
     /// the creates of one transaction read them once.
     pub(crate) async fn create_requests_in(
         &self,
-        tx: &mut sqlx::AnyConnection,
+        tx: &mut Tx<'_>,
         call: &CreateCall,
         systems: &mut ActiveSystems,
     ) -> Result<Vec<ComplianceRequest>> {
@@ -285,14 +277,14 @@ impl SqlStore {
             writes.extend(n.challenge.as_ref().map(lifecycle::challenge_insert));
             writes.extend(n.messages.iter().map(lifecycle::message_insert));
         }
-        exec_all(&self.db, tx, &writes).await?;
+        tx.exec_all(&self.db, &writes).await?;
         Ok(planned.into_iter().map(|n| n.request).collect())
     }
 
     /// The active data systems of `project` (by id), read inside the caller's transaction.
     pub(crate) async fn active_data_systems(
         &self,
-        ex: &mut sqlx::AnyConnection,
+        ex: &mut Tx<'_>,
         project: Uuid,
     ) -> Result<Vec<Uuid>> {
         let mut q = Query::select();
@@ -308,7 +300,7 @@ impl SqlStore {
             )
             .and_where(Expr::col((a("data_systems"), a("status"))).eq("active"))
             .order_by((a("data_systems"), a("id")), Order::Asc);
-        let rows: Vec<IdRow> = all(&self.db, &mut *ex, &q).await?;
+        let rows: Vec<IdRow> = ex.all(&self.db, &q).await?;
         rows.iter().map(|r| uid(&r.id)).collect()
     }
 

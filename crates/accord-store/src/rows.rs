@@ -32,6 +32,33 @@ pub struct IdentifierRow {
     pub project_user_id: Option<String>,
 }
 
+impl crate::lite::FromLite for IdRow {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdRow { id: r.get("id")? })
+    }
+}
+
+impl crate::lite::FromLite for IdentityRow {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdentityRow {
+            id: r.get("id")?,
+            merged_into: r.get("merged_into")?,
+        })
+    }
+}
+
+impl crate::lite::FromLite for IdentifierRow {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdentifierRow {
+            id: r.get("id")?,
+            email_lower: r.get("email_lower")?,
+            phone_normalized: r.get("phone_normalized")?,
+            user_id: r.get("user_id")?,
+            project_user_id: r.get("project_user_id")?,
+        })
+    }
+}
+
 #[derive(FromRow)]
 pub struct DataSystemRow {
     pub id: String,

@@ -772,9 +772,14 @@ impl SiteStore for SqlStore {
             }
         }
         let mut conn = self.db.write.acquire().await.map_err(db_err)?;
-        insert_identity(self, &mut conn, project, &IdentityKeys::default())
-            .await?
-            .ok_or_else(|| StoreError::backend("a new anonymous identity conflicted"))
+        insert_identity(
+            self,
+            &mut Tx::Sqlx(&mut conn),
+            project,
+            &IdentityKeys::default(),
+        )
+        .await?
+        .ok_or_else(|| StoreError::backend("a new anonymous identity conflicted"))
     }
 
     async fn create_session(&self, r: &accord_core::site::SessionRecord) -> Result<()> {
