@@ -452,7 +452,12 @@ pub async fn seed(t: &Target<'_>, rows: u64) -> Result<Seeded> {
     let mut last_report = Instant::now();
     let mut i = 0u64;
     while i < rows {
-        let mut tx = pool.begin().await?;
+        // SQLite: the write lock from the start, as the transaction reads before it writes.
+        let mut tx = if t.postgres {
+            pool.begin().await?
+        } else {
+            pool.begin_with("BEGIN IMMEDIATE").await?
+        };
         // SQLite: the transaction's requests get their trigram index entries in one
         // statement before the commit, as the server writes them (migration 23).
         let after: i64 = if t.postgres {

@@ -4,7 +4,10 @@
 //! transaction, without savepoints. Should one of them fail, that transaction is rolled
 //! back, the create answers the error it met and the others are written again without it
 //! (after a second failure, each inside a savepoint of its own, rolled back to alone if it
-//! fails), on the same writer connection. The others are committed together, and only then
+//! fails), on the same connection. On a database in a file that is the writer's own
+//! rusqlite connection, stepped on the calling thread (see `LiteWriter` in `lite.rs`),
+//! while the batch holds sqlx's one writer connection so that no other write of this
+//! process comes between. The others are committed together, and only then
 //! is any of them answered. A create whose caller has hung up before an attempt starts is
 //! not written in it. Each create stays all-or-nothing (§3.3) and nothing is acknowledged
 //! before its commit; what is shared is the commit, and with it the WAL pages (table and
@@ -174,13 +177,13 @@ impl SqlStore {
                 // The batch's trigram index entries, one segment for all of them.
                 if let Err(e) = self.index_new_requests(&mut tx.tx(), after).await {
                     if tx.rollback().await.is_err() {
-                        conn.close_on_drop();
+                        self.close_writer_on_drop(&mut conn);
                     }
                     return fail_all(jobs, &e.to_string());
                 }
                 if let Err(e) = tx.commit().await {
                     // The driver may still count the transaction as open (see below).
-                    conn.close_on_drop();
+                    self.close_writer_on_drop(&mut conn);
                     return fail_all(jobs, &e.to_string());
                 }
                 self.count_batch(created.len());
@@ -199,7 +202,7 @@ impl SqlStore {
                 // it itself, after a full disk say), and would refuse every later BEGIN on
                 // this connection: it is closed, and the pool opens a new one. The same
                 // after a commit that fails.
-                conn.close_on_drop();
+                self.close_writer_on_drop(&mut conn);
                 return fail_all(jobs, &e.to_string());
             }
             failures += 1;
@@ -211,7 +214,8 @@ impl SqlStore {
 
     /// Drops the creates of `jobs` whose callers have gone (the client hung up before it
     /// was written: not written, as a transaction of its own would have been rolled back)
-    /// and starts the transaction of the others on `conn`, with the highest request `seq`
+    /// and starts the transaction of the others (on the writer's own connection, holding
+    /// `conn`, or on `conn`), with the highest request `seq`
     /// before them (see [`SqlStore::index_new_requests`]). `None` when none is left, or
     /// when the transaction could not start: every create is then answered so.
     async fn begin_for<'c>(
@@ -250,6 +254,16 @@ impl SqlStore {
         }
     }
 
+    /// After a failed commit or rollback of sqlx's transaction, the driver may still count
+    /// it as open and would refuse every later BEGIN on this connection: it is closed, and
+    /// the pool opens a new one. A batch on the writer's own connection only held it (its
+    /// own transaction is ended by `LiteWriter::end`).
+    fn close_writer_on_drop(&self, conn: &mut PoolConnection<Any>) {
+        if self.db.lite_writer.is_none() {
+            conn.close_on_drop();
+        }
+    }
+
     /// Counts a committed batch of `written` creates.
     fn count_batch(&self, written: usize) {
         let w = &self.creates.written;
@@ -257,7 +271,7 @@ impl SqlStore {
         w.creates.fetch_add(written as u64, Ordering::Relaxed);
     }
 
-    /// Writes `jobs` in one transaction on `conn`, a savepoint each, and answers every one
+    /// Writes `jobs` in one transaction (as `write_batch` does), a savepoint each, and answers every one
     /// of them: a create that fails is rolled back to its savepoint alone and answers the
     /// error it met.
     async fn write_apart(self, mut conn: PoolConnection<Any>, mut jobs: Vec<CreateJob>) {
@@ -321,14 +335,14 @@ impl SqlStore {
             Some(msg) => {
                 if tx.rollback().await.is_err() {
                     // As in `write_batch`: the connection is not used again.
-                    conn.close_on_drop();
+                    self.close_writer_on_drop(&mut conn);
                 }
                 Some(msg)
             }
             None => match tx.commit().await {
                 Ok(()) => None,
                 Err(e) => {
-                    conn.close_on_drop();
+                    self.close_writer_on_drop(&mut conn);
                     Some(e.to_string())
                 }
             },
@@ -377,7 +391,8 @@ struct LiteTx<'c> {
 impl Drop for LiteTx<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.w.batch("ROLLBACK");
+            // A failure is met again, and answered, by the next batch's `begin`.
+            let _ = self.w.end();
         }
     }
 }
@@ -407,7 +422,7 @@ impl Batch<'_> {
             Batch::Sqlx(t) => t.rollback().await.map_err(db_err),
             Batch::Lite(mut l) => {
                 l.open = false;
-                l.w.batch("ROLLBACK")
+                l.w.end()
             }
         }
     }

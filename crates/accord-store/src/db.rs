@@ -21,7 +21,8 @@ pub enum Backend {
 }
 
 /// Connection pools. SQLite gets a single writer connection so write transactions queue in
-/// process instead of failing with `SQLITE_BUSY`; PostgreSQL uses one pool for both.
+/// process instead of failing with `SQLITE_BUSY` (batches of creates are written through a
+/// second one, `lite_writer`, while they hold it); PostgreSQL uses one pool for both.
 #[derive(Clone)]
 pub struct Db {
     pub backend: Backend,
@@ -184,14 +185,17 @@ impl Db {
         }
     }
 
-    /// Closes every connection: the pools, SQLite's in-place readers and its checkpointer.
-    /// Later statements fail.
+    /// Closes every connection: the pools, SQLite's in-place readers, its writer's own
+    /// connection and its checkpointer. Later statements fail.
     pub async fn close(&self) {
         if let Some(readers) = &self.lite {
             readers.close();
         }
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.stop();
+        }
+        if let Some(writer) = &self.lite_writer {
+            writer.close();
         }
         self.write.close().await;
         self.read.close().await;

@@ -144,13 +144,26 @@ pub(crate) trait FromLite: Sized {
 /// one writer connection meanwhile, so that no other write of this process comes between;
 /// another process waits for the write lock as sqlx's writer does (`busy_timeout`).
 pub struct LiteWriter {
-    conn: Mutex<Connection>,
+    path: PathBuf,
+    /// `None` once closed.
+    conn: Mutex<Option<Connection>>,
 }
 
+/// Statement texts longer than this (the multi-row inserts of array creates) are prepared
+/// for one run and not kept, so as not to crowd the common ones out of the cache.
+const KEPT_TEXT_BYTES: usize = 4096;
+
 impl LiteWriter {
-    /// Opens the connection with the pragmas of sqlx's writer that hold per connection
-    /// (see `db.rs`).
+    /// Opens the connection with the per-connection pragmas of sqlx's writer (see `db.rs`;
+    /// its page cache is a reader's).
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        Ok(LiteWriter {
+            path: path.to_path_buf(),
+            conn: Mutex::new(Some(Self::connect(path)?)),
+        })
+    }
+
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -163,52 +176,84 @@ impl LiteWriter {
              PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16000;",
         )?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
-        Ok(LiteWriter {
-            conn: Mutex::new(conn),
-        })
+        Ok(conn)
     }
 
-    /// The connection. A panic while the lock was held leaves it usable: a transaction it
-    /// left open is rolled back by the next [`LiteWriter::begin`].
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `f` on the connection. A panic while the lock was held leaves it usable: a
+    /// transaction it left open is ended by [`LiteWriter::end`] or the next
+    /// [`LiteWriter::begin`].
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = conn
+            .as_ref()
+            .ok_or_else(|| StoreError::backend("the SQLite writer is closed"))?;
+        f(conn).map_err(StoreError::backend)
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE`), rolling back first one that an
-    /// earlier batch could not end.
+    /// Closes the connection; later statements fail.
+    pub fn close(&self) {
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), ending first one that an earlier
+    /// batch left open.
     pub fn begin(&self) -> Result<()> {
-        let conn = self.conn();
-        if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+        self.end()?;
+        self.with(|c| c.execute_batch("BEGIN IMMEDIATE"))
+    }
+
+    /// Rolls back the open transaction, if any. Should `ROLLBACK` fail and leave it open
+    /// (it holds the write lock, and every other writer would wait for it), the connection
+    /// is closed, which ends it, and opened again. An error only when that fails.
+    pub fn end(&self) -> Result<()> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(conn) = guard.as_ref() else {
+            return Ok(());
+        };
+        if conn.is_autocommit() {
+            return Ok(());
         }
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::backend)
+        // SQLite may have ended it itself (after a full disk, say): "no transaction".
+        let _ = conn.execute_batch("ROLLBACK");
+        if conn.is_autocommit() {
+            return Ok(());
+        }
+        guard.take();
+        *guard = Some(Self::connect(&self.path).map_err(StoreError::backend)?);
+        Ok(())
     }
 
     /// Runs statements of fixed text without values (`COMMIT`, `SAVEPOINT …`).
     pub fn batch(&self, sql: &str) -> Result<()> {
-        self.conn().execute_batch(sql).map_err(StoreError::backend)
+        self.with(|c| c.execute_batch(sql))
     }
 
-    /// The rows `sql` answers, as [`LiteReaders::rows`].
+    /// The rows `sql` (one statement) answers, as [`LiteReaders::rows`].
     pub fn rows<T>(
         &self,
         sql: &str,
         values: &[Value],
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        step(&self.conn(), sql, values, map).map_err(StoreError::backend)
+        self.with(|c| step(c, sql, values, map))
     }
 
-    /// Runs a statement that answers no rows; the rows it changed.
+    /// Runs one statement that answers no rows; the rows it changed (not counting those
+    /// its triggers changed, as sqlx counts them).
     pub fn execute(&self, sql: &str, values: &[Value]) -> Result<u64> {
-        let conn = self.conn();
-        let run = || {
-            let mut stmt = conn.prepare_cached(sql)?;
+        self.with(|c| {
             let params: Vec<Bound<'_>> = values.iter().map(Bound).collect();
-            stmt.execute(rusqlite::params_from_iter(params.iter()))
-        };
-        run().map(|n| n as u64).map_err(StoreError::backend)
+            let params = rusqlite::params_from_iter(params.iter());
+            let n = if sql.len() <= KEPT_TEXT_BYTES {
+                c.prepare_cached(sql)?.execute(params)?
+            } else {
+                c.prepare(sql)?.execute(params)?
+            };
+            Ok(n as u64)
+        })
     }
 }
 
@@ -323,5 +368,58 @@ impl Checkpointer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch that ends without committing or rolling back (it panicked) leaves its
+    /// transaction open: the next batch's `begin` rolls it back first, and nothing of it is
+    /// stored. A closed writer refuses every statement.
+    #[test]
+    fn a_transaction_left_open_is_rolled_back_by_the_next_begin() {
+        let dir = std::env::temp_dir().join(format!("accord-lite-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.db");
+        let _ = std::fs::remove_file(&path);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let w = LiteWriter::open(&path).unwrap();
+        let count = |w: &LiteWriter| {
+            w.rows("SELECT COUNT(*) FROM t", &[], |r| r.get::<_, i64>(0))
+                .unwrap()[0]
+        };
+        w.begin().unwrap();
+        assert_eq!(
+            w.execute("INSERT INTO t VALUES (?)", &[Value::BigInt(Some(1))])
+                .unwrap(),
+            1
+        );
+        // Left open: the next batch begins.
+        w.begin().unwrap();
+        assert_eq!(count(&w), 0, "the unfinished transaction was rolled back");
+        w.execute("INSERT INTO t VALUES (?)", &[Value::BigInt(Some(2))])
+            .unwrap();
+        w.batch("COMMIT").unwrap();
+        w.end().unwrap();
+        assert_eq!(count(&w), 1);
+        // Another connection sees the commit and can write: no lock is left held.
+        let other = Connection::open(&path).unwrap();
+        other.execute("INSERT INTO t VALUES (3)", []).unwrap();
+        w.close();
+        assert!(
+            w.end().is_ok(),
+            "ending nothing on a closed writer is not an error"
+        );
+        assert!(w.begin().is_err());
+        assert!(w.execute("INSERT INTO t VALUES (4)", &[]).is_err());
+        assert!(w
+            .rows("SELECT x FROM t", &[], |r| r.get::<_, i64>(0))
+            .is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

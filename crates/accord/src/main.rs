@@ -3,12 +3,6 @@
 
 mod config;
 
-/// mimalloc rather than the C library's allocator: a request allocates and frees many small
-/// values (its JSON, rows, answers), and glibc's free lists were a fifth of the server's
-/// CPU while it ingested consent events.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use accord_api::{router, AppState};
 use accord_core::auth::Role;
 use accord_core::store::prelude::*;
