@@ -803,18 +803,7 @@ async fn searches_follow_changed_text_only(b: accord_store::Backend) {
             v["total"].as_i64().unwrap()
         }
     };
-    // The trigram index's structure record (SQLite), rewritten by every write of the index.
-    let structure = || async {
-        if s.backend != accord_store::Backend::Sqlite {
-            return None;
-        }
-        let block: Vec<u8> =
-            sqlx::query_scalar("SELECT block FROM compliance_requests_search_data WHERE id = 10")
-                .fetch_one(&s.store.db.read)
-                .await
-                .unwrap();
-        Some(block)
-    };
+    let structure = || search_structure(&s);
     let before = structure().await;
     let (status, v) = s.patch(&path, json!({"status": "acknowledged"})).await;
     assert_eq!(status, 200, "{v}");
@@ -1520,14 +1509,7 @@ async fn concurrent_creates_fail_alone(b: accord_store::Backend) {
 /// write counter of its structure record (a 4-byte cookie, a 4-byte version mark, then
 /// SQLite varints: levels, segments, write counter).
 async fn search_leaves_written(s: &Server) -> Option<u64> {
-    if s.backend != accord_store::Backend::Sqlite {
-        return None;
-    }
-    let block: Vec<u8> =
-        sqlx::query_scalar("SELECT block FROM compliance_requests_search_data WHERE id = 10")
-            .fetch_one(&s.store.db.read)
-            .await
-            .unwrap();
+    let block = search_structure(s).await?;
     let mut at = 4;
     if block[4..8] == [0xff, 0, 0, 1] {
         at = 8;
@@ -1633,4 +1615,17 @@ async fn second_project(s: &Server) -> accord_core::store::Project {
         )
         .await
         .unwrap()
+}
+
+/// On SQLite, the trigram index's structure record, rewritten by every write of the index.
+async fn search_structure(s: &Server) -> Option<Vec<u8>> {
+    if s.backend != accord_store::Backend::Sqlite {
+        return None;
+    }
+    let block: Vec<u8> =
+        sqlx::query_scalar("SELECT block FROM compliance_requests_search_data WHERE id = 10")
+            .fetch_one(&s.store.db.read)
+            .await
+            .unwrap();
+    Some(block)
 }
