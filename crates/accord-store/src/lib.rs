@@ -130,7 +130,10 @@ impl Tx<'_> {
     where
         T: for<'r> FromRow<'r, AnyRow> + Send + Unpin + lite::FromLite,
     {
-        Ok(self.all(db, stmt).await?.into_iter().next())
+        match self {
+            Tx::Sqlx(c) => one(db, &mut **c, stmt).await,
+            Tx::Lite(_) => Ok(self.all(db, stmt).await?.into_iter().next()),
+        }
     }
 
     /// [`all`] in this transaction.

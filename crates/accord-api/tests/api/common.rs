@@ -73,6 +73,19 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
     }
 }
 
+/// Posts a Privacy API consent-event create of `items`, which must be answered 201; its
+/// answer.
+pub async fn record_consent(s: &Server, items: Vec<Value>) -> Value {
+    let (status, body) = s
+        .post(
+            &s.project_path("/consent-events"),
+            json!({ "items": items }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
 pub struct Server {
     pub base: String,
     pub key: String,

@@ -43,17 +43,6 @@ fn advertising(email: &str, state: &str, when: String) -> Value {
         "consentDate": when})
 }
 
-async fn record(s: &Server, items: Vec<Value>) -> Value {
-    let (status, body) = s
-        .post(
-            &s.project_path("/consent-events"),
-            json!({ "items": items }),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 async fn type_id(s: &Server, label: &str) -> String {
     let (_, list) = s
         .get(&s.project_path(&format!("/consent-types?label={label}")))
@@ -92,7 +81,7 @@ fn day_row(html: &str, chart: &str, date: &str) -> HashMap<String, i64> {
 async fn the_charts_count_the_events_of_each_day_by_state_and_type(b: accord_store::Backend) {
     let s = start(b).await;
     let mut owner = owner(&s).await;
-    record(
+    record_consent(
         &s,
         vec![
             analytics("a@example.com", "accepted", at(0)),
@@ -175,7 +164,7 @@ async fn the_acceptance_rate_counts_people_by_their_current_state(b: accord_stor
     let mut owner = owner(&s).await;
     let mut expired = analytics("erin@example.com", "accepted", at(40));
     expired["expirationDate"] = json!(at(10));
-    record(
+    record_consent(
         &s,
         vec![
             analytics("alice@example.com", "accepted", at(2)),
@@ -414,7 +403,7 @@ async fn a_person_is_found_by_each_identifier_with_state_and_paged_history(
     first["phoneNumber"] = json!("+1 555 0100");
     first["userId"] = json!("user-7");
     first["projectUserId"] = json!("pu-7");
-    let made = record(&s, vec![first]).await;
+    let made = record_consent(&s, vec![first]).await;
     let concord = made["items"][0]["concordId"].as_str().unwrap().to_string();
     // 29 more events: 30 in all, two pages of history.
     let more: Vec<Value> = (2..31)
@@ -424,7 +413,7 @@ async fn a_person_is_found_by_each_identifier_with_state_and_paged_history(
             e
         })
         .collect();
-    record(&s, more).await;
+    record_consent(&s, more).await;
     let people = format!("/console/o/{}/consent/p/{}/people", s.org, s.project);
     let person = format!("{people}/{concord}");
     for (kind, value) in [
@@ -488,7 +477,7 @@ async fn a_person_is_found_by_each_identifier_with_state_and_paged_history(
 async fn erasure_needs_its_confirmation_and_then_the_person_is_gone(b: accord_store::Backend) {
     let s = start(b).await;
     let mut owner = owner(&s).await;
-    let made = record(&s, vec![analytics("gone@example.com", "accepted", at(1))]).await;
+    let made = record_consent(&s, vec![analytics("gone@example.com", "accepted", at(1))]).await;
     let concord = made["items"][0]["concordId"].as_str().unwrap().to_string();
     let person = format!(
         "/console/o/{}/consent/p/{}/people/{concord}",
@@ -545,7 +534,7 @@ async fn erasure_needs_its_confirmation_and_then_the_person_is_gone(b: accord_st
 async fn viewers_cannot_change_consent_and_strangers_see_nothing(b: accord_store::Backend) {
     let s = start(b).await;
     let _owner = owner(&s).await;
-    let made = record(&s, vec![analytics("kept@example.com", "accepted", at(1))]).await;
+    let made = record_consent(&s, vec![analytics("kept@example.com", "accepted", at(1))]).await;
     let concord = made["items"][0]["concordId"].as_str().unwrap().to_string();
     let id = type_id(&s, "analytics").await;
     let mut viewer = member(&s, "vera@example.com", "viewer").await;
@@ -657,7 +646,7 @@ async fn the_consent_pages_work_in_a_browser(b: accord_store::Backend) {
     pat["phoneNumber"] = json!("+1 555 0100");
     items.push(pat);
     items.push(advertising("pat@example.com", "declined", at(2)));
-    let made = record(&s, items).await;
+    let made = record_consent(&s, items).await;
     let concord = made["items"].as_array().unwrap().last().unwrap()["concordId"]
         .as_str()
         .unwrap()

@@ -21,18 +21,6 @@ fn event(email: &str) -> Value {
         "category": "disclosure", "subcategory": ["privacy_policy"], "label": "privacy_policy"})
 }
 
-/// Posts a create of `items`, which must be answered 201; its answer.
-async fn created(s: &Server, items: Value) -> Value {
-    let (status, body) = s
-        .post(
-            &s.project_path("/consent-events"),
-            json!({ "items": items }),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 async fn total(s: &Server) -> u64 {
     let (status, body) = s.get(&s.project_path("/consent-events?pageSize=1")).await;
     assert_eq!(status, 200, "{body}");
@@ -48,8 +36,8 @@ async fn concurrent_creates_are_all_stored(b: accord_store::Backend) {
             let mut ids = Vec::new();
             for r in 0..3 {
                 let email = format!("c{c}-r{r}@example.com");
-                let items = json!([event(&email), event(&email), event(&email)]);
-                let body = created(&s, items).await;
+                let items = vec![event(&email), event(&email), event(&email)];
+                let body = record_consent(&s, items).await;
                 for item in body["items"].as_array().unwrap() {
                     ids.push(item["id"].as_str().unwrap().to_string());
                 }
@@ -212,7 +200,7 @@ async fn the_log_is_checkpointed_apart_from_the_writer() {
     let s = start(accord_store::Backend::Sqlite).await;
     for r in 0..3 {
         let email = format!("log-{r}@example.com");
-        created(&s, (0..50).map(|_| event(&email)).collect()).await;
+        record_consent(&s, (0..50).map(|_| event(&email)).collect()).await;
     }
     // The file without its log: a copy of it alone.
     let copies = tempfile::tempdir().unwrap();
