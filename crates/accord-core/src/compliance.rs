@@ -829,7 +829,7 @@ pub fn remove_file(
 // Lists
 
 /// Filters of the compliance-request lists (§3.9). `project_ids` is the readable scope.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RequestFilter {
     pub organization_id: Uuid,
     pub project_ids: Vec<Uuid>,

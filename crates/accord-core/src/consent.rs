@@ -4,7 +4,7 @@
 //! of each. The Privacy API and the Site API both go through [`build_event`], so a rule
 //! about events lives here once.
 use crate::compliance::{normalize_phone, CreateComplianceRequest, SessionInfo};
-use crate::schema::{string, Format, Object, Schema};
+use crate::schema::{string, Format, Loc, Object, Schema};
 use crate::time::to_rfc3339;
 use crate::{Error, Result};
 use chrono::{DateTime, Months, TimeDelta, Utc};
@@ -480,7 +480,11 @@ pub fn type_patch_json_schema() -> Value {
 
 /// Checks that an array of strings holds no empty item (an empty string passes patterns in
 /// the generic schema, where it means "clear the field").
-fn no_empty_items(v: Option<&Value>, loc: &str, pattern: &str) -> Result<()> {
+fn no_empty_items(
+    v: Option<&Value>,
+    loc: &(impl std::fmt::Display + ?Sized),
+    pattern: &str,
+) -> Result<()> {
     if let Some(Value::Array(items)) = v {
         for (i, item) in items.iter().enumerate() {
             if item.as_str().is_some_and(|s| s.is_empty()) {
@@ -1187,8 +1191,11 @@ pub fn parse_events_body(raw: Value, api: Api) -> Result<Vec<ConsentEventInput>>
         .validate(&v, "body")
         .map_err(Error::BadRequest)?;
     let items = v["items"].as_array().expect("validated array");
+    let body = Loc::At("body");
+    let listed = Loc::Key(&body, "items");
     for (i, item) in items.iter().enumerate() {
-        let loc = format!("body/items/{i}");
+        // Written out only for a message.
+        let loc = Loc::Index(&listed, i);
         let present = |k: &str| {
             item.get(k)
                 .and_then(Value::as_str)
@@ -1202,7 +1209,7 @@ pub fn parse_events_body(raw: Value, api: Api) -> Result<Vec<ConsentEventInput>>
         }
         no_empty_items(
             item.get("subcategory"),
-            &format!("{loc}/subcategory"),
+            &Loc::Key(&loc, "subcategory"),
             SUBCATEGORY_PATTERN,
         )?;
     }

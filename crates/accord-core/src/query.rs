@@ -284,7 +284,7 @@ pub fn paging(sorts: &'static [&'static str]) -> Vec<Param> {
 }
 
 /// Paging values with the defaults of §1.7.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Page {
     pub offset: i64,
     pub limit: i64,

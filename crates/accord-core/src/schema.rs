@@ -285,7 +285,12 @@ fn integer(v: &Value) -> Integer {
 }
 
 /// Checks an integer field; `loc` names it in the message.
-fn check_int(v: &Value, min: Option<i64>, max: Option<i64>, loc: &str) -> Result<(), String> {
+fn check_int(
+    v: &Value,
+    min: Option<i64>,
+    max: Option<i64>,
+    loc: &(impl std::fmt::Display + ?Sized),
+) -> Result<(), String> {
     let above = |m: i64| format!("{loc} must be <= {m}");
     let below = |m: i64| format!("{loc} must be >= {m}");
     let n = match integer(v) {
@@ -307,18 +312,37 @@ fn check_int(v: &Value, min: Option<i64>, max: Option<i64>, loc: &str) -> Result
 /// process (the patterns are the declarations' own, a fixed set). The regex is shared, not
 /// cloned: a clone starts with empty search caches, and rebuilding them on every string
 /// checked cost about a tenth of the server's time on consent batches.
+/// Each thread finds it through a map of its own, keyed by the pattern's address: a
+/// string of a batch of consent events checked without taking a lock or hashing the
+/// pattern's text.
 fn regex_for(p: &'static str) -> &'static Regex {
     static CACHE: OnceLock<
         std::sync::Mutex<std::collections::HashMap<&'static str, &'static Regex>>,
     > = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut g = cache.lock().unwrap_or_else(|e| e.into_inner());
-    g.entry(p)
-        .or_insert_with(|| Box::leak(Box::new(Regex::new(p).expect("valid pattern"))))
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<(usize, usize), &'static Regex>> =
+            Default::default();
+    }
+    let key = (p.as_ptr() as usize, p.len());
+    if let Some(r) = SEEN.with(|m| m.borrow().get(&key).copied()) {
+        return r;
+    }
+    let shared = {
+        let cache = CACHE.get_or_init(Default::default);
+        let mut g = cache.lock().unwrap_or_else(|e| e.into_inner());
+        *g.entry(p)
+            .or_insert_with(|| Box::leak(Box::new(Regex::new(p).expect("valid pattern"))))
+    };
+    SEEN.with(|m| m.borrow_mut().insert(key, shared));
+    shared
 }
 
 /// Checks one string against its rules; `loc` names the field in the message.
-pub fn check_str(rule: &Str, s: &str, loc: &str) -> Result<(), String> {
+pub fn check_str(
+    rule: &Str,
+    s: &str,
+    loc: &(impl std::fmt::Display + ?Sized),
+) -> Result<(), String> {
     let len = s.chars().count();
     if let Some(values) = rule.one_of {
         if !values.contains(&s) {
@@ -359,13 +383,36 @@ pub fn check_str(rule: &Str, s: &str, loc: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn child(loc: &str, key: &str) -> String {
-    format!("{loc}/{key}")
+/// Where a value is in a body, written out only for an error message: validating a body
+/// builds no path strings.
+#[derive(Clone, Copy)]
+pub enum Loc<'a> {
+    /// The location given by the caller (`body`, `body/items`).
+    At(&'a str),
+    /// A property of the value at a location.
+    Key(&'a Loc<'a>, &'a str),
+    /// An item of the array at a location.
+    Index(&'a Loc<'a>, usize),
+}
+
+impl std::fmt::Display for Loc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::At(s) => f.write_str(s),
+            Loc::Key(parent, key) => write!(f, "{parent}/{key}"),
+            Loc::Index(parent, i) => write!(f, "{parent}/{i}"),
+        }
+    }
 }
 
 impl Schema {
     /// Validates `v`; the error is the 400 message of the first violation found.
     pub fn validate(&self, v: &Value, loc: &str) -> Result<(), String> {
+        self.validate_at(v, &Loc::At(loc))
+    }
+
+    /// [`Schema::validate`] of the value at `loc`.
+    fn validate_at(&self, v: &Value, loc: &Loc<'_>) -> Result<(), String> {
         match self {
             Schema::Str(rule) => match v {
                 Value::String(s) => check_str(rule, s, loc),
@@ -417,7 +464,7 @@ impl Schema {
                     return Err(format!("{loc} must NOT have more than {m} items"));
                 }
                 for (i, item) in arr.iter().enumerate() {
-                    items.validate(item, &child(loc, &i.to_string()))?;
+                    items.validate_at(item, &Loc::Index(loc, i))?;
                 }
                 if *unique {
                     for (i, a) in arr.iter().enumerate() {
@@ -428,7 +475,7 @@ impl Schema {
                 }
                 Ok(())
             }
-            Schema::Object(o) => o.validate(v, loc),
+            Schema::Object(o) => o.validate_at(v, loc),
             Schema::Map { values, max } => {
                 let Value::Object(map) = v else {
                     return Err(format!("{loc} must be object"));
@@ -437,12 +484,12 @@ impl Schema {
                     return Err(format!("{loc} must NOT have more than {m} properties"));
                 }
                 for (k, item) in map {
-                    values.validate(item, &child(loc, k))?;
+                    values.validate_at(item, &Loc::Key(loc, k))?;
                 }
                 Ok(())
             }
             Schema::ObjectOrArray { object, min, max } => match v {
-                Value::Object(_) => object.validate(v, loc),
+                Value::Object(_) => object.validate_at(v, loc),
                 Value::Array(arr) => {
                     if arr.len() < *min {
                         return Err(format!("{loc} must NOT have fewer than {min} items"));
@@ -451,13 +498,15 @@ impl Schema {
                         return Err(format!("{loc} must NOT have more than {max} items"));
                     }
                     for (i, item) in arr.iter().enumerate() {
-                        object.validate(item, &child(loc, &i.to_string()))?;
+                        object.validate_at(item, &Loc::Index(loc, i))?;
                     }
                     Ok(())
                 }
                 _ => Err(format!("{loc} must be object or array")),
             },
-            Schema::Doc { schema, .. } | Schema::Defaults { schema, .. } => schema.validate(v, loc),
+            Schema::Doc { schema, .. } | Schema::Defaults { schema, .. } => {
+                schema.validate_at(v, loc)
+            }
         }
     }
 
@@ -669,6 +718,10 @@ pub fn int_json_schema(min: Option<i64>, max: Option<i64>) -> Value {
 
 impl Object {
     pub fn validate(&self, v: &Value, loc: &str) -> Result<(), String> {
+        self.validate_at(v, &Loc::At(loc))
+    }
+
+    fn validate_at(&self, v: &Value, loc: &Loc<'_>) -> Result<(), String> {
         let Value::Object(map) = v else {
             return Err(format!("{loc} must be object"));
         };
@@ -692,7 +745,7 @@ impl Object {
         }
         for (k, schema) in &self.props {
             if let Some(val) = map.get(*k) {
-                schema.validate(val, &child(loc, k))?;
+                schema.validate_at(val, &Loc::Key(loc, k))?;
             }
         }
         if !self.any_of.is_empty()

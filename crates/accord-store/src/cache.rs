@@ -28,6 +28,8 @@ const MAX_ENTRIES: usize = 50_000;
 pub(crate) struct TtlMap<K, V> {
     inner: Mutex<Inner<K, V>>,
     ttl: Duration,
+    /// Entries kept at most.
+    max: usize,
 }
 
 struct Inner<K, V> {
@@ -37,12 +39,18 @@ struct Inner<K, V> {
 
 impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
     pub fn new(ttl: Duration) -> Self {
+        Self::bounded(ttl, MAX_ENTRIES)
+    }
+
+    /// A map of `max` entries at most.
+    pub fn bounded(ttl: Duration, max: usize) -> Self {
         TtlMap {
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 clears: 0,
             }),
             ttl,
+            max,
         }
     }
 
@@ -65,10 +73,10 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
         if inner.clears != ticket {
             return;
         }
-        if inner.map.len() >= MAX_ENTRIES {
+        if inner.map.len() >= self.max {
             let ttl = self.ttl;
             inner.map.retain(|_, (at, _)| at.elapsed() < ttl);
-            if inner.map.len() >= MAX_ENTRIES {
+            if inner.map.len() >= self.max {
                 inner.map.clear();
             }
         }
@@ -147,7 +155,15 @@ pub(crate) struct CacheMaps {
     pub api_projects: TtlMap<(Uuid, Uuid), Option<Project>>,
     /// Writes to regions and trackers, which no map caches but the site client embeds.
     pub config_writes: std::sync::atomic::AtomicU64,
+    /// The rendered statements of recent compliance-request lists, by filters and page:
+    /// what they read is not cached, only the SQL text built from them (a pure function of
+    /// the key), which no write changes.
+    pub list_statements: TtlMap<crate::requests::ListKey, Arc<crate::paging::RenderedPage>>,
 }
+
+/// How long, and how many, rendered list statements are kept.
+const LIST_STATEMENTS_TTL: Duration = Duration::from_secs(60);
+const LIST_STATEMENTS_KEPT: usize = 256;
 
 impl Default for Caches {
     fn default() -> Self {
@@ -161,6 +177,7 @@ impl Default for Caches {
             principals: TtlMap::new(CACHE_TTL),
             api_projects: TtlMap::new(CACHE_TTL),
             config_writes: std::sync::atomic::AtomicU64::new(0),
+            list_statements: TtlMap::bounded(LIST_STATEMENTS_TTL, LIST_STATEMENTS_KEPT),
         }))
     }
 }

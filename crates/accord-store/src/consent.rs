@@ -2,6 +2,7 @@
 //! state and identities with their erasure. Its [`ConsentStore`] implementation is at the end.
 use super::*;
 use crate::db::{db_err, is_unique_violation};
+use crate::lite::{LiteTx, LiteWriter};
 use crate::paging::{contains_ci, page_of};
 use crate::rows::{CrRow, CR_COLUMNS};
 use crate::{a, all, exec, one, uid, SqlStore};
@@ -637,6 +638,89 @@ fn bind_event<'q>(q: AnyQuery<'q>, e: &'q ConsentEvent) -> AnyQuery<'q> {
         .bind(e.date_created)
 }
 
+/// [`insert_event_rows`] on the SQLite writer's own connection (see `lite.rs`), inside its
+/// open transaction: the same multi-row statements, each prepared once and kept, with the
+/// values bound in place (the ids written out on the stack) rather than copied into
+/// sqlx's arguments and sent to its driver thread.
+fn insert_event_rows_lite(w: &LiteWriter, events: &[&ConsentEvent]) -> Result<()> {
+    w.with_mapped(
+        |c| {
+            let mut rest = events;
+            while !rest.is_empty() {
+                let rows = if rest.len() >= SQLITE_ROWS_PER_INSERT {
+                    SQLITE_ROWS_PER_INSERT
+                } else {
+                    1 << rest.len().ilog2()
+                };
+                let (chunk, tail) = rest.split_at(rows);
+                let mut stmt = c.prepare_cached(values_insert_sql(rows))?;
+                for (i, e) in chunk.iter().enumerate() {
+                    bind_event_lite(&mut stmt, i * EVENT_COLUMNS.len(), e)?;
+                }
+                stmt.raw_execute()?;
+                rest = tail;
+            }
+            Ok(())
+        },
+        |e| {
+            let fk = matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY);
+            if fk {
+                StoreError::Missing(Entity::ConsentType)
+            } else {
+                StoreError::backend(e)
+            }
+        },
+    )
+}
+
+/// Binds one event's column values from parameter `at + 1` on, as [`bind_event`] does.
+fn bind_event_lite(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    e: &ConsentEvent,
+) -> rusqlite::Result<()> {
+    let mut buf = [[0u8; uuid::fmt::Hyphenated::LENGTH]; 6];
+    let [b0, b1, b2, b3, b4, b5] = &mut buf;
+    let s = e.session.as_ref();
+    let lower = |v: Option<&String>| v.map(|v| v.to_lowercase());
+    stmt.raw_bind_parameter(at + 1, &*e.id.hyphenated().encode_lower(b0))?;
+    stmt.raw_bind_parameter(at + 2, &*e.organization_id.hyphenated().encode_lower(b1))?;
+    stmt.raw_bind_parameter(at + 3, &*e.project_id.hyphenated().encode_lower(b2))?;
+    stmt.raw_bind_parameter(at + 4, &*e.concord_id.hyphenated().encode_lower(b3))?;
+    stmt.raw_bind_parameter(
+        at + 5,
+        e.consent_type
+            .as_ref()
+            .map(|t| &*t.hyphenated().encode_lower(b4)),
+    )?;
+    stmt.raw_bind_parameter(at + 6, e.category.as_str())?;
+    stmt.raw_bind_parameter(at + 7, to_json_list(&e.subcategory))?;
+    stmt.raw_bind_parameter(at + 8, e.label.as_deref())?;
+    stmt.raw_bind_parameter(at + 9, e.consent_state.as_str())?;
+    stmt.raw_bind_parameter(at + 10, e.consent_action.as_str())?;
+    stmt.raw_bind_parameter(at + 11, e.consent_date)?;
+    stmt.raw_bind_parameter(at + 12, e.expiration_date)?;
+    stmt.raw_bind_parameter(at + 13, e.version)?;
+    stmt.raw_bind_parameter(at + 14, lower(s.and_then(|s| s.id.as_ref())))?;
+    stmt.raw_bind_parameter(at + 15, s.and_then(|s| s.ip_address.as_deref()))?;
+    stmt.raw_bind_parameter(at + 16, lower(s.and_then(|s| s.domain.as_ref())))?;
+    stmt.raw_bind_parameter(
+        at + 17,
+        s.and_then(|s| s.geography.as_ref())
+            .map(|v| v.to_uppercase()),
+    )?;
+    stmt.raw_bind_parameter(at + 18, s.and_then(|s| s.user_agent.as_deref()))?;
+    stmt.raw_bind_parameter(
+        at + 19,
+        e.submitter
+            .as_ref()
+            .map(|k| &*k.hyphenated().encode_lower(b5)),
+    )?;
+    stmt.raw_bind_parameter(at + 20, e.date_created)?;
+    Ok(())
+}
+
 /// Appends fully resolved events, inside the caller's transaction. On SQLite the values
 /// are bound to multi-row `INSERT … VALUES` statements of 64, 32, …, 1 rows: SQLite read a
 /// JSON parameter back through its JSON functions once per column of every row, about a
@@ -680,6 +764,36 @@ pub(crate) async fn insert_event_rows(
         insert.execute(&mut *ex).await.map_err(fk_or_db)?;
     }
     Ok(())
+}
+
+impl SqlStore {
+    /// The identity of every event of `requests` whose items name people still to be
+    /// resolved in the writing transaction `tx` (creating them or adding identifiers).
+    async fn resolve_event_identities(
+        &self,
+        tx: &mut Tx<'_>,
+        requests: &mut [accord_core::consent::NewEvents],
+    ) -> Result<()> {
+        let now = now_ms();
+        for request in requests.iter_mut() {
+            let Some(pending) = &request.identities else {
+                continue;
+            };
+            // An item creates an identity or adds identifiers to one, which later items of
+            // the same request may then resolve to: all of them in order.
+            let mut resolved: HashMap<&Identifiers, Uuid> = HashMap::new();
+            for (event, ids) in request.events.iter_mut().zip(&pending.items) {
+                event.concord_id = match resolved.entry(ids) {
+                    Entry::Occupied(found) => *found.get(),
+                    Entry::Vacant(slot) => *slot.insert(
+                        self.resolve_identity(tx, &pending.project, ids, now)
+                            .await?,
+                    ),
+                };
+            }
+        }
+        Ok(())
+    }
 }
 
 // -----------------------------------------------------------------------------------
@@ -1160,25 +1274,20 @@ impl ConsentStore for SqlStore {
         if requests.iter().all(|r| r.events.is_empty()) {
             return Ok(());
         }
-        let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        for request in requests.iter_mut() {
-            let Some(pending) = &request.identities else {
-                continue;
-            };
-            // An item creates an identity or adds identifiers to one, which later items of
-            // the same request may then resolve to: all of them in order.
-            let mut resolved: HashMap<&Identifiers, Uuid> = HashMap::new();
-            for (event, ids) in request.events.iter_mut().zip(&pending.items) {
-                event.concord_id = match resolved.entry(ids) {
-                    Entry::Occupied(found) => *found.get(),
-                    Entry::Vacant(slot) => *slot.insert(
-                        self.resolve_identity(&mut Tx::Sqlx(&mut tx), &pending.project, ids, now)
-                            .await?,
-                    ),
-                };
-            }
+        if let Some(w) = self.db.lite_writer.as_deref() {
+            // sqlx's writer connection stays idle, held: no other write of this process
+            // comes between (as for a batch of creates, `creates.rs`).
+            let _held = self.db.write.acquire().await.map_err(db_err)?;
+            let tx = LiteTx::begin(w)?;
+            self.resolve_event_identities(&mut Tx::Lite(w), requests)
+                .await?;
+            let events: Vec<&ConsentEvent> = requests.iter().flat_map(|r| &r.events).collect();
+            insert_event_rows_lite(w, &events)?;
+            return tx.commit();
         }
+        let mut tx = self.db.begin_write().await?;
+        self.resolve_event_identities(&mut Tx::Sqlx(&mut tx), requests)
+            .await?;
         let events: Vec<&ConsentEvent> = requests.iter().flat_map(|r| &r.events).collect();
         insert_event_rows(self, &mut tx, &events).await?;
         tx.commit().await.map_err(db_err)
@@ -1192,6 +1301,12 @@ impl ConsentStore for SqlStore {
             return Ok(());
         }
         let events: Vec<&ConsentEvent> = events.iter().collect();
+        if let Some(w) = self.db.lite_writer.as_deref() {
+            let _held = self.db.write.acquire().await.map_err(db_err)?;
+            let tx = LiteTx::begin(w)?;
+            insert_event_rows_lite(w, &events)?;
+            return tx.commit();
+        }
         let mut tx = self.db.begin_write().await?;
         insert_event_rows(self, &mut tx, &events).await?;
         tx.commit().await.map_err(db_err)

@@ -17,7 +17,7 @@
 //!
 //! PostgreSQL has a pool of writers and row locks; its creates keep a transaction each.
 use super::*;
-use crate::lite::LiteWriter;
+use crate::lite::LiteTx;
 use sqlx::pool::PoolConnection;
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,7 +230,7 @@ impl SqlStore {
         let begun = match self.db.lite_writer.as_deref() {
             // sqlx's writer connection stays idle, held: no other write of this process
             // comes between.
-            Some(w) => w.begin().map(|()| Batch::Lite(LiteTx { w, open: true })),
+            Some(w) => LiteTx::begin(w).map(Batch::Lite),
             None => conn
                 .begin_with("BEGIN IMMEDIATE")
                 .await
@@ -381,49 +381,26 @@ enum Batch<'c> {
     Lite(LiteTx<'c>),
 }
 
-/// A transaction on the writer's own connection, rolled back when dropped unfinished (a
-/// batch that panicked).
-struct LiteTx<'c> {
-    w: &'c LiteWriter,
-    open: bool,
-}
-
-impl Drop for LiteTx<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // A failure is met again, and answered, by the next batch's `begin`.
-            let _ = self.w.end();
-        }
-    }
-}
-
 impl Batch<'_> {
     /// Where the batch's statements run.
     fn tx(&mut self) -> Tx<'_> {
         match self {
             Batch::Sqlx(t) => Tx::Sqlx(t),
-            Batch::Lite(l) => Tx::Lite(l.w),
+            Batch::Lite(l) => Tx::Lite(l.writer()),
         }
     }
 
     async fn commit(self) -> Result<()> {
         match self {
             Batch::Sqlx(t) => t.commit().await.map_err(db_err),
-            Batch::Lite(mut l) => {
-                l.w.batch("COMMIT")?;
-                l.open = false;
-                Ok(())
-            }
+            Batch::Lite(l) => l.commit(),
         }
     }
 
     async fn rollback(self) -> Result<()> {
         match self {
             Batch::Sqlx(t) => t.rollback().await.map_err(db_err),
-            Batch::Lite(mut l) => {
-                l.open = false;
-                l.w.end()
-            }
+            Batch::Lite(l) => l.rollback(),
         }
     }
 }

@@ -21,8 +21,8 @@ pub enum Backend {
 }
 
 /// Connection pools. SQLite gets a single writer connection so write transactions queue in
-/// process instead of failing with `SQLITE_BUSY` (batches of creates are written through a
-/// second one, `lite_writer`, while they hold it); PostgreSQL uses one pool for both.
+/// process instead of failing with `SQLITE_BUSY` (batches of creates and of consent events
+/// are written through a second one, `lite_writer`, while they hold it); PostgreSQL uses one pool for both.
 #[derive(Clone)]
 pub struct Db {
     pub backend: Backend,
@@ -32,9 +32,21 @@ pub struct Db {
     pub(crate) lite: Option<Arc<LiteReaders>>,
     /// Checkpoints the write-ahead log of a database in a file (see `lite.rs`).
     checkpointer: Option<Arc<Checkpointer>>,
-    /// The writer's own connection to a database in a file, for batches of creates.
+    /// The writer's own connection to a database in a file, for batches of creates and of
+    /// consent events.
     pub(crate) lite_writer: Option<Arc<LiteWriter>>,
+    /// The trigram each recent substring search was answered from, by column and needle
+    /// (see [`Db::rarest_trigram`]).
+    trigram_choices: Arc<TrigramChoices>,
 }
+
+/// The choices of [`Db::rarest_trigram`], by column and needle (lowercase).
+type TrigramChoices = crate::cache::TtlMap<(String, String), Option<String>>;
+
+/// How long a trigram choice is reused. The choice steers the plan only: any trigram of
+/// the needle selects every match (each candidate is then tested against the whole
+/// needle), so one gone stale since costs time, never a row.
+const TRIGRAM_CHOICE_TTL: Duration = Duration::from_secs(10);
 
 /// How long the first connection to PostgreSQL may take at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -149,6 +161,7 @@ impl Db {
                 lite,
                 checkpointer,
                 lite_writer,
+                trigram_choices: Arc::new(TrigramChoices::new(TRIGRAM_CHOICE_TTL)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url)
@@ -179,6 +192,7 @@ impl Db {
                 lite: None,
                 checkpointer: None,
                 lite_writer: None,
+                trigram_choices: Arc::new(TrigramChoices::new(TRIGRAM_CHOICE_TTL)),
             })
         } else {
             Err(StoreError::backend("unsupported database URL scheme"))
@@ -354,7 +368,19 @@ impl Db {
     /// table, counted up to [`TRIGRAM_FIRST_CAP`], and up to [`TRIGRAM_COUNT_CAP`] only when
     /// every count reaches the first cap (see [`Db::fewest`] for how they are read).
     /// `None` elsewhere: the trigram table's own `LIKE` is then as good.
+    ///
+    /// The choice is reused for [`TRIGRAM_CHOICE_TTL`]: a look-up repeated by a team or a
+    /// polling integration counts its trigrams once, not at every call.
     pub async fn rarest_trigram(&self, column: &str, needle: &str) -> Result<Option<String>> {
+        let key = (column.to_string(), needle.to_lowercase());
+        let choices = self.trigram_choices.clone();
+        choices
+            .get_or_read(key, |_| true, || self.count_rarest_trigram(column, needle))
+            .await
+    }
+
+    /// [`Db::rarest_trigram`], counted afresh.
+    async fn count_rarest_trigram(&self, column: &str, needle: &str) -> Result<Option<String>> {
         let whole = needle.to_lowercase();
         // A whole email address is searched by its local part (`request_substring`): the
         // rarest trigram is that part's.

@@ -137,8 +137,9 @@ pub(crate) trait FromLite: Sized {
 }
 
 /// The writer's own connection to an SQLite file: the compliance-request creates of a
-/// batch (`creates.rs`) are written through it on the calling thread, as the readers
-/// above read. Through sqlx's driver, each of a create's statements (finding and adding
+/// batch (`creates.rs`) and the consent events of a batch with the identities they
+/// create (`append_consent_events` in `consent.rs`) are written through it on the calling
+/// thread, as the readers above read. Through sqlx's driver, each of a create's statements (finding and adding
 /// its identity, writing its rows) was two thread switches and a wake-up: at 16
 /// connections, switching threads was a quarter of the server's CPU. The batch holds sqlx's
 /// one writer connection meanwhile, so that no other write of this process comes between;
@@ -183,11 +184,20 @@ impl LiteWriter {
     /// transaction it left open is ended by [`LiteWriter::end`] or the next
     /// [`LiteWriter::begin`].
     fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        self.with_mapped(f, StoreError::backend)
+    }
+
+    /// Runs `f` on the connection, its error mapped by `err` (see [`LiteWriter::with`]).
+    pub(crate) fn with_mapped<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+        err: impl FnOnce(rusqlite::Error) -> StoreError,
+    ) -> Result<R> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = conn
             .as_ref()
             .ok_or_else(|| StoreError::backend("the SQLite writer is closed"))?;
-        f(conn).map_err(StoreError::backend)
+        f(conn).map_err(err)
     }
 
     /// Closes the connection; later statements fail.
@@ -254,6 +264,46 @@ impl LiteWriter {
             };
             Ok(n as u64)
         })
+    }
+}
+
+/// A transaction on the writer's own connection, rolled back when dropped unfinished (a
+/// batch that panicked or returned early with an error).
+pub(crate) struct LiteTx<'c> {
+    w: &'c LiteWriter,
+    open: bool,
+}
+
+impl<'c> LiteTx<'c> {
+    /// Starts a write transaction on `w` (see [`LiteWriter::begin`]).
+    pub fn begin(w: &'c LiteWriter) -> Result<Self> {
+        w.begin()?;
+        Ok(LiteTx { w, open: true })
+    }
+
+    /// The connection the transaction's statements run on.
+    pub fn writer(&self) -> &'c LiteWriter {
+        self.w
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.w.batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        self.open = false;
+        self.w.end()
+    }
+}
+
+impl Drop for LiteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failure is met again, and answered, by the next transaction's `begin`.
+            let _ = self.w.end();
+        }
     }
 }
 

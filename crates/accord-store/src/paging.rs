@@ -9,6 +9,7 @@ use accord_core::store::StoreResult as Result;
 use sea_query::{
     Alias, Cond, Expr, Func, JoinType, LikeExpr, Order, Query, SelectStatement, SimpleExpr,
 };
+use sea_query_binder::SqlxValues;
 use sqlx::{FromRow, Row};
 
 /// How SQLite reads a row on the calling thread (see `lite.rs`).
@@ -29,7 +30,7 @@ const TOTAL: &str = "accord_total";
 /// contradict).
 pub(crate) async fn page_and_total<T>(
     s: &SqlStore,
-    mut page: SelectStatement,
+    page: SelectStatement,
     offset: i64,
     total: SelectStatement,
     lite: LiteDecode<T>,
@@ -37,32 +38,52 @@ pub(crate) async fn page_and_total<T>(
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
+    let page = with_total(page, &total);
+    fetch_counted(s, &s.db.sql(&page), offset, &Total::Statement(&total), lite).await
+}
+
+/// `page` with `total` (a query of one integer) as its last column (see
+/// [`page_and_total`]).
+pub(crate) fn with_total(mut page: SelectStatement, total: &SelectStatement) -> SelectStatement {
     page.expr_as(
         SimpleExpr::SubQuery(None, Box::new(total.clone().into_sub_query_statement())),
         a(TOTAL),
     );
-    fetch_counted(s, &page, offset, &total, lite).await
+    page
 }
 
-/// Reads `page`, whose rows carry the total as their [`TOTAL`] column. A first page with
-/// no rows means nothing matched; a page past the end reads `total` on its own.
-async fn fetch_counted<T>(
+/// A page's statement and its total's, rendered: what [`fetch_counted`] runs. A list
+/// keeps these by its filters and page (see `list_compliance_requests`), and renders them
+/// again only for filters it has not seen lately.
+pub(crate) struct RenderedPage {
+    pub page: (String, SqlxValues),
+    pub total: (String, SqlxValues),
+}
+
+/// The query of a page's total, read on its own only for a page past the end.
+pub(crate) enum Total<'q> {
+    Statement(&'q SelectStatement),
+    Rendered(&'q (String, SqlxValues)),
+}
+
+/// Reads `page` (rendered), whose rows carry the total as their [`TOTAL`] column. A first
+/// page with no rows means nothing matched; a page past the end reads `total` on its own.
+pub(crate) async fn fetch_counted<T>(
     s: &SqlStore,
-    page: &SelectStatement,
+    (sql, values): &(String, SqlxValues),
     offset: i64,
-    total: &SelectStatement,
+    total: &Total<'_>,
     lite: LiteDecode<T>,
 ) -> Result<(i64, Vec<T>)>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
-    let (sql, values) = s.db.sql(page);
     // The total as the first row carries it, and the rows.
     let (total_of_first, items): (Option<i64>, Vec<T>) =
         if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
             // The total is the last column: `page_and_total` and `page_counted_in_one_pass`
             // add it after the page's own.
-            let rows = readers.rows(&sql, &values.0 .0, |row| {
+            let rows = readers.rows(sql, &values.0 .0, |row| {
                 let last = row.as_ref().column_count() - 1;
                 Ok((row.get::<_, i64>(last)?, decode(row)?))
             })?;
@@ -73,7 +94,7 @@ where
             // `PgSql` in `db.rs`): it is not kept prepared, so that a client paging deep
             // does not crowd the first pages' statements out of the connection's cache.
             let kept = offset == 0 || s.db.backend == crate::db::Backend::Sqlite;
-            let rows = sqlx::query_with(&sql, values)
+            let rows = sqlx::query_with(sql, values.clone())
                 .persistent(kept)
                 .fetch_all(&s.db.read)
                 .await
@@ -88,28 +109,34 @@ where
     match total_of_first {
         Some(n) => Ok((n, items)),
         None if offset == 0 => Ok((0, vec![])),
-        None => Ok((read_count(&s.db, total).await?, vec![])),
+        None => {
+            let n = match total {
+                Total::Statement(q) => read_count(&s.db, *q).await?,
+                Total::Rendered((sql, values)) => match &s.db.lite {
+                    Some(readers) => readers.integer(sql, &values.0 .0)?,
+                    None => sqlx::query_scalar_with::<_, i64, _>(sql, values.clone())
+                        .fetch_one(&s.db.read)
+                        .await
+                        .map_err(db_err)?,
+                },
+            };
+            Ok((n, vec![]))
+        }
     }
 }
 
-/// [`page_and_total`] for a page whose plan reads every match anyway (it sorts them all).
+/// The statement of a page (with its total, see [`page_and_total`]) whose plan reads every
+/// match anyway (it sorts them all).
 /// `ids` selects the ids of `table`'s matches in the page's order, limit and offset set;
 /// `rows` reads columns of `table` (its `FROM`) and orders them; it is joined to `ids`.
 /// The total is a window count over the matches, taken in the pass that sorts them, so
 /// they are read once rather than once more for the total; the rows and the total still
 /// come from one statement.
-pub(crate) async fn page_counted_in_one_pass<T>(
-    s: &SqlStore,
+pub(crate) fn counted_in_one_pass(
     table: &str,
     mut rows: SelectStatement,
     mut ids: SelectStatement,
-    offset: i64,
-    total: SelectStatement,
-    lite: LiteDecode<T>,
-) -> Result<(i64, Vec<T>)>
-where
-    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
+) -> SelectStatement {
     let matched = Alias::new("accord_page");
     let page_id = Alias::new("accord_page_id");
     ids.clear_selects()
@@ -122,7 +149,7 @@ where
             matched.clone(),
             Expr::col((a(table), a("id"))).equals((matched, page_id)),
         );
-    fetch_counted(s, &rows, offset, &total, lite).await
+    rows
 }
 
 /// Orders `q` by a sort column (items without a value last), then by id.

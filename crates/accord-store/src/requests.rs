@@ -455,6 +455,63 @@ impl SqlStore {
         c
     }
 
+    /// The statements of a compliance-request page and its total (see
+    /// [`crate::paging::fetch_counted`]).
+    fn render_request_page(
+        &self,
+        f: &RequestFilter,
+        page: &Page,
+        rarest: &[(&'static str, String)],
+    ) -> crate::paging::RenderedPage {
+        let cond = self.request_conditions(f, rarest);
+        // Deferred join: the page's ids come from an index, then only those rows are read;
+        // the total comes with them, from the same snapshot.
+        let (col, text, nullable) = request_sort_column(&page.sort);
+        let order = if page.desc { Order::Desc } else { Order::Asc };
+        let mut ids = Query::select();
+        ids.column(a("id"))
+            .from(a("compliance_requests"))
+            .cond_where(cond.clone());
+        if self.db.backend == Backend::Postgres
+            && (f.start_date.is_some() || f.end_date.is_some())
+            && col != "request_date"
+        {
+            // A date range is read from the request-date index and its page sorted, at a
+            // cost that grows with the range; PostgreSQL would otherwise walk the sort's
+            // index from the newest request and test every one until the range fills a
+            // page (its estimate takes request and creation dates as unrelated), through a
+            // year of requests for a range a year back. The order is unchanged.
+            let sort = self.db.unindexed(col, text);
+            crate::paging::order_page_by(&mut ids, sort, col, nullable, page);
+        } else {
+            crate::paging::order_page(self, &mut ids, col, text, nullable, page);
+        }
+        let mut q = Query::select();
+        // One JSON array per row; the columns only searches read are left out (`null`).
+        let unread = ["domain_lower", "user_email_lower", "search_text"];
+        q.expr_as(self.db.json_row(&CR_COLUMNS, &unread), a("cr"))
+            .from(a("compliance_requests"));
+        if nullable {
+            q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
+        }
+        q.order_by_expr(self.sort_expr(col, text), order.clone())
+            .order_by(a("id"), order);
+        let total = self.request_total(f, cond);
+        let page_sql = if rarest.is_empty() {
+            q.and_where(Expr::col(a("id")).in_subquery(ids));
+            crate::paging::with_total(q, &total)
+        } else {
+            // A substring search on SQLite starts from a trigram's candidates and reads
+            // each candidate's row to test it; the page is sorted from all of them. One
+            // pass counts them as it sorts, instead of a second pass for the total.
+            crate::paging::counted_in_one_pass("compliance_requests", q, ids)
+        };
+        crate::paging::RenderedPage {
+            page: self.db.sql(&page_sql),
+            total: self.db.sql(&total),
+        }
+    }
+
     /// On SQLite, the rarest trigram of each substring filter of `f` (by column), when the
     /// list is not already narrowed by a date range or an exact id.
     async fn rarest_trigrams(&self, f: &RequestFilter) -> Result<Vec<(&'static str, String)>> {
@@ -736,59 +793,33 @@ impl ComplianceStore for SqlStore {
             return Ok((0, vec![]));
         }
         let rarest = self.rarest_trigrams(f).await?;
-        let cond = self.request_conditions(f, &rarest);
-        // Deferred join: the page's ids come from an index, then only those rows are read;
-        // the total comes with them, from the same snapshot.
-        let (col, text, nullable) = request_sort_column(&page.sort);
-        let order = if page.desc { Order::Desc } else { Order::Asc };
-        let mut ids = Query::select();
-        ids.column(a("id"))
-            .from(a("compliance_requests"))
-            .cond_where(cond.clone());
-        if self.db.backend == Backend::Postgres
-            && (f.start_date.is_some() || f.end_date.is_some())
-            && col != "request_date"
-        {
-            // A date range is read from the request-date index and its page sorted, at a
-            // cost that grows with the range; PostgreSQL would otherwise walk the sort's
-            // index from the newest request and test every one until the range fills a
-            // page (its estimate takes request and creation dates as unrelated), through a
-            // year of requests for a range a year back. The order is unchanged.
-            let sort = self.db.unindexed(col, text);
-            crate::paging::order_page_by(&mut ids, sort, col, nullable, page);
-        } else {
-            crate::paging::order_page(self, &mut ids, col, text, nullable, page);
+        // `now` matters only to the `overdue` filter.
+        let mut filter = f.clone();
+        if filter.overdue.is_none() {
+            filter.now = 0;
         }
-        let mut q = Query::select();
-        // One JSON array per row; the columns only searches read are left out (`null`).
-        let unread = ["domain_lower", "user_email_lower", "search_text"];
-        q.expr_as(self.db.json_row(&CR_COLUMNS, &unread), a("cr"))
-            .from(a("compliance_requests"));
-        if nullable {
-            q.order_by_expr(Expr::col(a(col)).is_null(), Order::Asc);
-        }
-        q.order_by_expr(self.sort_expr(col, text), order.clone())
-            .order_by(a("id"), order);
-        let total = self.request_total(f, cond);
-        let (total, rows): (i64, Vec<CrJson>) = if rarest.is_empty() {
-            q.and_where(Expr::col(a("id")).in_subquery(ids));
-            crate::paging::page_and_total(self, q, page.offset, total, Some(CrJson::from_lite))
-                .await?
-        } else {
-            // A substring search on SQLite starts from a trigram's candidates and reads
-            // each candidate's row to test it; the page is sorted from all of them. One
-            // pass counts them as it sorts, instead of a second pass for the total.
-            crate::paging::page_counted_in_one_pass(
-                self,
-                "compliance_requests",
-                q,
-                ids,
-                page.offset,
-                total,
-                Some(CrJson::from_lite),
-            )
-            .await?
+        let key = ListKey {
+            filter,
+            page: page.clone(),
+            rarest,
         };
+        let kept = &self.caches.list_statements;
+        let rendered = match kept.get(&key) {
+            Ok(r) => r,
+            Err(ticket) => {
+                let r = std::sync::Arc::new(self.render_request_page(f, page, &key.rarest));
+                kept.fill(ticket, key, r.clone());
+                r
+            }
+        };
+        let (total, rows): (i64, Vec<CrJson>) = crate::paging::fetch_counted(
+            self,
+            &rendered.page,
+            page.offset,
+            &crate::paging::Total::Rendered(&rendered.total),
+            Some(CrJson::from_lite),
+        )
+        .await?;
         let items = rows
             .into_iter()
             .map(CrJson::into_model)
@@ -944,4 +975,13 @@ impl ComplianceStore for SqlStore {
     async fn due_purges(&self, now: i64, limit: u64) -> Result<Vec<(Uuid, Uuid, Uuid)>> {
         lifecycle::due_purges(self, now, limit).await
     }
+}
+
+/// What a compliance-request page's statements are rendered from: its filters (`now`
+/// only with `overdue`), its page and the trigram of each substring filter.
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct ListKey {
+    filter: RequestFilter,
+    page: Page,
+    rarest: Vec<(&'static str, String)>,
 }
