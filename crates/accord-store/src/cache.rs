@@ -155,9 +155,9 @@ pub(crate) struct CacheMaps {
     pub api_projects: TtlMap<(Uuid, Uuid), Option<Project>>,
     /// Writes to regions and trackers, which no map caches but the site client embeds.
     pub config_writes: std::sync::atomic::AtomicU64,
-    /// The rendered statements of recent compliance-request lists, by filters and page:
-    /// what they read is not cached, only the SQL text built from them (a pure function of
-    /// the key), which no write changes.
+    /// The rendered statements of recent compliance-request lists (those without the
+    /// `overdue` filter), by filters and page: what they read is not cached, only the SQL
+    /// text built from them (a pure function of the key), which no write changes.
     pub list_statements: TtlMap<crate::requests::ListKey, Arc<crate::paging::RenderedPage>>,
 }
 

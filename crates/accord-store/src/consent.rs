@@ -638,6 +638,26 @@ fn bind_event<'q>(q: AnyQuery<'q>, e: &'q ConsentEvent) -> AnyQuery<'q> {
         .bind(e.date_created)
 }
 
+/// `events` in the row counts of [`values_insert_sql`]: 64 at a time, then the largest
+/// power of two that is left.
+fn sqlite_chunks<'e, 'v>(
+    mut rest: &'e [&'v ConsentEvent],
+) -> impl Iterator<Item = &'e [&'v ConsentEvent]> {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let rows = if rest.len() >= SQLITE_ROWS_PER_INSERT {
+            SQLITE_ROWS_PER_INSERT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// [`insert_event_rows`] on the SQLite writer's own connection (see `lite.rs`), inside its
 /// open transaction: the same multi-row statements, each prepared once and kept, with the
 /// values bound in place (the ids written out on the stack) rather than copied into
@@ -645,20 +665,12 @@ fn bind_event<'q>(q: AnyQuery<'q>, e: &'q ConsentEvent) -> AnyQuery<'q> {
 fn insert_event_rows_lite(w: &LiteWriter, events: &[&ConsentEvent]) -> Result<()> {
     w.with_mapped(
         |c| {
-            let mut rest = events;
-            while !rest.is_empty() {
-                let rows = if rest.len() >= SQLITE_ROWS_PER_INSERT {
-                    SQLITE_ROWS_PER_INSERT
-                } else {
-                    1 << rest.len().ilog2()
-                };
-                let (chunk, tail) = rest.split_at(rows);
-                let mut stmt = c.prepare_cached(values_insert_sql(rows))?;
+            for chunk in sqlite_chunks(events) {
+                let mut stmt = c.prepare_cached(values_insert_sql(chunk.len()))?;
                 for (i, e) in chunk.iter().enumerate() {
                     bind_event_lite(&mut stmt, i * EVENT_COLUMNS.len(), e)?;
                 }
                 stmt.raw_execute()?;
-                rest = tail;
             }
             Ok(())
         },
@@ -739,21 +751,13 @@ pub(crate) async fn insert_event_rows(
         }
     };
     if s.db.backend == crate::Backend::Sqlite {
-        let mut rest = events;
-        while !rest.is_empty() {
-            let rows = if rest.len() >= SQLITE_ROWS_PER_INSERT {
-                SQLITE_ROWS_PER_INSERT
-            } else {
-                1 << rest.len().ilog2()
-            };
-            let (chunk, tail) = rest.split_at(rows);
+        for chunk in sqlite_chunks(events) {
             let insert = chunk
                 .iter()
-                .fold(sqlx::query(values_insert_sql(rows)), |q, e| {
+                .fold(sqlx::query(values_insert_sql(chunk.len())), |q, e| {
                     bind_event(q, e)
                 });
             insert.execute(&mut *ex).await.map_err(fk_or_db)?;
-            rest = tail;
         }
         return Ok(());
     }

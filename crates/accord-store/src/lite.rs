@@ -137,11 +137,12 @@ pub(crate) trait FromLite: Sized {
 }
 
 /// The writer's own connection to an SQLite file: the compliance-request creates of a
-/// batch (`creates.rs`) and the consent events of a batch with the identities they
-/// create (`append_consent_events` in `consent.rs`) are written through it on the calling
-/// thread, as the readers above read. Through sqlx's driver, each of a create's statements (finding and adding
-/// its identity, writing its rows) was two thread switches and a wake-up: at 16
-/// connections, switching threads was a quarter of the server's CPU. The batch holds sqlx's
+/// batch (`creates.rs`) and the consent events of a batch with the identities they create
+/// (`append_consent_events` and `insert_consent_events` in `consent.rs`) are written
+/// through it on the calling thread, as the readers above read. Through sqlx's driver,
+/// each of a create's statements (finding and adding its identity, writing its rows) was
+/// two thread switches and a wake-up: at 16 connections, switching threads was a quarter
+/// of the server's CPU. The batch holds sqlx's
 /// one writer connection meanwhile, so that no other write of this process comes between;
 /// another process waits for the write lock as sqlx's writer does (`busy_timeout`).
 pub struct LiteWriter {

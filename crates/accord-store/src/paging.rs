@@ -81,8 +81,8 @@ where
     // The total as the first row carries it, and the rows.
     let (total_of_first, items): (Option<i64>, Vec<T>) =
         if let (Some(readers), Some(decode)) = (&s.db.lite, lite) {
-            // The total is the last column: `page_and_total` and `page_counted_in_one_pass`
-            // add it after the page's own.
+            // The total is the last column: `with_total` and `counted_in_one_pass` add it
+            // after the page's own.
             let rows = readers.rows(sql, &values.0 .0, |row| {
                 let last = row.as_ref().column_count() - 1;
                 Ok((row.get::<_, i64>(last)?, decode(row)?))

@@ -793,23 +793,28 @@ impl ComplianceStore for SqlStore {
             return Ok((0, vec![]));
         }
         let rarest = self.rarest_trigrams(f).await?;
-        // `now` matters only to the `overdue` filter.
-        let mut filter = f.clone();
-        if filter.overdue.is_none() {
-            filter.now = 0;
-        }
-        let key = ListKey {
-            filter,
-            page: page.clone(),
-            rarest,
-        };
-        let kept = &self.caches.list_statements;
-        let rendered = match kept.get(&key) {
-            Ok(r) => r,
-            Err(ticket) => {
-                let r = std::sync::Arc::new(self.render_request_page(f, page, &key.rarest));
-                kept.fill(ticket, key, r.clone());
-                r
+        let rendered = if f.overdue.is_some() {
+            // Rendered with the time of the call (`now`), so never asked for again: not kept,
+            // so as not to push the others out.
+            std::sync::Arc::new(self.render_request_page(f, page, &rarest))
+        } else {
+            // `now` matters only to the `overdue` filter.
+            let key = ListKey {
+                filter: RequestFilter {
+                    now: 0,
+                    ..f.clone()
+                },
+                page: page.clone(),
+                rarest,
+            };
+            let kept = &self.caches.list_statements;
+            match kept.get(&key) {
+                Ok(r) => r,
+                Err(ticket) => {
+                    let r = std::sync::Arc::new(self.render_request_page(f, page, &key.rarest));
+                    kept.fill(ticket, key, r.clone());
+                    r
+                }
             }
         };
         let (total, rows): (i64, Vec<CrJson>) = crate::paging::fetch_counted(
@@ -977,8 +982,9 @@ impl ComplianceStore for SqlStore {
     }
 }
 
-/// What a compliance-request page's statements are rendered from: its filters (`now`
-/// only with `overdue`), its page and the trigram of each substring filter.
+/// What a compliance-request page's statements are rendered from, for a list without the
+/// `overdue` filter (whose statements hold the time of the call): its filters (`now`
+/// zeroed), its page and the trigram of each substring filter.
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct ListKey {
     filter: RequestFilter,
