@@ -11,7 +11,7 @@ use sea_query_binder::SqlxValues;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,6 +495,54 @@ impl Db {
     /// Whether `SELECT … FOR UPDATE` is needed to lock rows (SQLite serialises writers).
     pub fn locks_rows(&self) -> bool {
         self.backend == Backend::Postgres
+    }
+}
+
+/// The text of a statement whose shape never changes, only its values, rendered once per
+/// backend ([`Db::kept`]): building and rendering such a statement through sea-query on
+/// every call (the API key of a write, its project, the row of a new request) cost more
+/// CPU than running it.
+pub(crate) struct KeptSql {
+    sqlite: OnceLock<String>,
+    postgres: OnceLock<String>,
+}
+
+impl KeptSql {
+    pub const fn new() -> Self {
+        KeptSql {
+            sqlite: OnceLock::new(),
+            postgres: OnceLock::new(),
+        }
+    }
+}
+
+impl Db {
+    /// The kept text of `slot` for this backend (rendered from `build()` on first use) and
+    /// `values`: what [`Db::sql`] gives for `build()`, whose values are `values` in the
+    /// order the statement holds them. Debug builds (the tests) render `build()` at every
+    /// call and check that the text and the values agree.
+    pub(crate) fn kept<S: QueryStatementBuilder>(
+        &self,
+        slot: &'static KeptSql,
+        values: Vec<sea_query::Value>,
+        build: impl FnOnce() -> S,
+    ) -> (&'static str, SqlxValues) {
+        let cell = match self.backend {
+            Backend::Sqlite => &slot.sqlite,
+            Backend::Postgres => &slot.postgres,
+        };
+        if cfg!(debug_assertions) {
+            let (sql, rendered) = self.sql(&build());
+            assert_eq!(
+                rendered.0 .0, values,
+                "a kept statement's values out of order"
+            );
+            let kept = cell.get_or_init(|| sql.clone());
+            assert_eq!(*kept, sql, "a kept statement changed shape");
+            return (kept.as_str(), SqlxValues(sea_query::Values(values)));
+        }
+        let text = cell.get_or_init(|| self.sql(&build()).0);
+        (text.as_str(), SqlxValues(sea_query::Values(values)))
     }
 }
 

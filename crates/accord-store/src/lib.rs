@@ -184,6 +184,21 @@ impl Tx<'_> {
         }
     }
 
+    /// Runs a rendered statement (see [`Db::kept`]); the rows it changed.
+    async fn exec_sql(
+        &mut self,
+        (sql, values): (&str, sea_query_binder::SqlxValues),
+    ) -> Result<u64> {
+        match self {
+            Tx::Sqlx(c) => sqlx::query_with(sql, values)
+                .execute(&mut **c)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err),
+            Tx::Lite(w) => w.execute(sql, &values.0 .0),
+        }
+    }
+
     /// Runs a statement of fixed text with integer values; the rows it changed.
     async fn run(&mut self, sql: &str, values: &[i64]) -> Result<u64> {
         let values: Vec<sea_query::Value> = values.iter().map(|&v| v.into()).collect();
@@ -274,36 +289,23 @@ where
         .map_err(db_err)
 }
 
-/// [`all`] on the read connections: on SQLite on the calling thread (see `lite.rs`), each
-/// row decoded by `lite`.
-async fn read_all<T>(
+/// A rendered statement (see [`Db::kept`]) on the read connections: on SQLite on the
+/// calling thread (see `lite.rs`), each row decoded by `lite`.
+async fn read_all_sql<T>(
     db: &Db,
-    stmt: &impl sea_query::QueryStatementBuilder,
+    (sql, values): (&str, sea_query_binder::SqlxValues),
     lite: paging::LiteRow<T>,
 ) -> Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
 {
     if let Some(readers) = &db.lite {
-        let (sql, values) = db.sql(stmt);
-        return readers.rows(&sql, &values.0 .0, lite);
+        return readers.rows(sql, &values.0 .0, lite);
     }
-    all(db, &db.read, stmt).await
-}
-
-/// [`one`] on the read connections, as [`read_all`].
-async fn read_one<T>(
-    db: &Db,
-    stmt: &impl sea_query::QueryStatementBuilder,
-    lite: paging::LiteRow<T>,
-) -> Result<Option<T>>
-where
-    T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-{
-    if db.lite.is_some() {
-        return Ok(read_all(db, stmt, lite).await?.into_iter().next());
-    }
-    one(db, &db.read, stmt).await
+    sqlx::query_as_with::<_, T, _>(sql, values)
+        .fetch_all(&db.read)
+        .await
+        .map_err(db_err)
 }
 
 /// [`count`] on the read connections: on SQLite on the calling thread (see `lite.rs`).

@@ -3,7 +3,7 @@
 //! page of 50 rows cost two thread switches per statement and a wake-up and a column map per
 //! row, about half of the request's CPU (`perf`). The hot reads (compliance-request pages
 //! and their totals, the counts read through `read_count`, the trigram counts of a
-//! substring search, and through `read_all` and `read_one` the reads of an API key by its
+//! substring search, and through `read_all_sql` the reads of an API key by its
 //! digest and of a project by its id, which every writing call makes afresh) instead take
 //! a connection of this pool and step the statement where they are. The runtime thread is
 //! then busy for the statement's time: the request itself waits no longer than it did for

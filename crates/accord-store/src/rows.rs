@@ -466,7 +466,7 @@ impl CrRow {
 }
 
 /// Column values in the order of [`CR_COLUMNS`].
-pub fn cr_values(cr: &ComplianceRequest) -> Result<Vec<SimpleExpr>> {
+pub fn cr_values(cr: &ComplianceRequest) -> Result<Vec<sea_query::Value>> {
     let s = cr.session.clone().unwrap_or_default();
     Ok(vec![
         cr.id.to_string().into(),

@@ -2,6 +2,7 @@
 //! the [`TenancyStore`] of SQLite and PostgreSQL.
 use super::*;
 use crate::cache::ClearOnDrop;
+use crate::db::KeptSql;
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore> {
@@ -199,26 +200,11 @@ impl TenancyStore for SqlStore {
 
     async fn principal_by_digest(&self, digest: &str) -> Result<Option<Principal>> {
         // One round trip: the key and its permission entries.
-        let (k, p) = (a("api_keys"), a("api_key_permissions"));
-        let mut q = Query::select();
-        q.columns(["id", "organization_id", "role", "digest"].map(|c| (k.clone(), a(c))))
-            .expr_as(Expr::col((p.clone(), a("id"))), a("permission_id"))
-            .expr_as(
-                Expr::col((p.clone(), a("organization_id"))),
-                a("permission_organization_id"),
-            )
-            .expr_as(
-                Expr::col((p.clone(), a("project_id"))),
-                a("permission_project_id"),
-            )
-            .expr_as(Expr::col((p.clone(), a("role"))), a("permission_role"))
-            .from(k.clone())
-            .left_join(
-                p.clone(),
-                Expr::col((p.clone(), a("api_key_id"))).equals((k.clone(), a("id"))),
-            )
-            .and_where(Expr::col((k.clone(), a("digest"))).eq(digest));
-        let rows = read_all(&self.db, &q, KeyDigestRow::from_lite).await?;
+        static KEPT: KeptSql = KeptSql::new();
+        let sql = self
+            .db
+            .kept(&KEPT, vec![digest.into()], || principal_query(digest));
+        let rows = read_all_sql(&self.db, sql, KeyDigestRow::from_lite).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -336,12 +322,22 @@ impl TenancyStore for SqlStore {
     }
 
     async fn get_project(&self, org: Uuid, id: Uuid) -> Result<Option<Project>> {
-        let mut q = Query::select();
-        q.columns(PROJECT_COLUMNS.map(a))
-            .from(a("projects"))
-            .and_where(Expr::col(a("id")).eq(id.to_string()))
-            .and_where(Expr::col(a("organization_id")).eq(org.to_string()));
-        let row = read_one(&self.db, &q, ProjectRow::from_lite).await?;
+        static KEPT: KeptSql = KeptSql::new();
+        let (id, org) = (id.to_string(), org.to_string());
+        let sql = self
+            .db
+            .kept(&KEPT, vec![id.clone().into(), org.clone().into()], || {
+                let mut q = Query::select();
+                q.columns(PROJECT_COLUMNS.map(a))
+                    .from(a("projects"))
+                    .and_where(Expr::col(a("id")).eq(id.clone()))
+                    .and_where(Expr::col(a("organization_id")).eq(org.clone()));
+                q
+            });
+        let row = read_all_sql(&self.db, sql, ProjectRow::from_lite)
+            .await?
+            .into_iter()
+            .next();
         let mut projects: Vec<Project> = row
             .map(ProjectRow::into_model)
             .transpose()?
@@ -679,4 +675,28 @@ impl TenancyStore for SqlStore {
                 .await?,
         })
     }
+}
+
+/// An API key by its digest, with its permission entries.
+fn principal_query(digest: &str) -> sea_query::SelectStatement {
+    let (k, p) = (a("api_keys"), a("api_key_permissions"));
+    let mut q = Query::select();
+    q.columns(["id", "organization_id", "role", "digest"].map(|c| (k.clone(), a(c))))
+        .expr_as(Expr::col((p.clone(), a("id"))), a("permission_id"))
+        .expr_as(
+            Expr::col((p.clone(), a("organization_id"))),
+            a("permission_organization_id"),
+        )
+        .expr_as(
+            Expr::col((p.clone(), a("project_id"))),
+            a("permission_project_id"),
+        )
+        .expr_as(Expr::col((p.clone(), a("role"))), a("permission_role"))
+        .from(k.clone())
+        .left_join(
+            p.clone(),
+            Expr::col((p.clone(), a("api_key_id"))).equals((k.clone(), a("id"))),
+        )
+        .and_where(Expr::col((k.clone(), a("digest"))).eq(digest));
+    q
 }
