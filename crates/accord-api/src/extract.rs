@@ -256,6 +256,21 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
+/// The bytes of a JSON body of at most [`PRIVACY_BODY_LIMIT`], unparsed (see
+/// [`read_json_bytes`]).
+pub struct JsonBytes(pub bytes::Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &AppState) -> ApiResult<Self> {
+        let (parts, body) = req.into_parts();
+        Ok(JsonBytes(
+            read_json_bytes(&parts.headers, body, PRIVACY_BODY_LIMIT).await?,
+        ))
+    }
+}
+
 /// [`JsonBody`] with the text it was parsed from, for the fields kept as written
 /// (`requestDetails`, §3.2).
 pub struct JsonBodyText(pub Value, pub bytes::Bytes);
@@ -397,6 +412,17 @@ pub async fn read_json_text(
     body: Body,
     limit: usize,
 ) -> Result<(Value, bytes::Bytes)> {
+    let bytes = read_json_bytes(headers, body, limit).await?;
+    Ok((accord_core::json::parse_body(&bytes)?, bytes))
+}
+
+/// The bytes of a JSON body, unparsed, after the size (413) and media type (415) checks of
+/// [`read_json`], for a reader that parses them itself.
+pub async fn read_json_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -412,8 +438,7 @@ pub async fn read_json_text(
             "Content-Type must be application/json".into(),
         ));
     }
-    let bytes = read_limited(body, limit).await?;
-    Ok((accord_core::json::parse_body(&bytes)?, bytes))
+    read_limited(body, limit).await
 }
 
 /// Validates a parsed body against its schema and deserialises it.

@@ -1,13 +1,13 @@
 //! `/privacy-v1/organizations/{organizationId}/projects/{projectId}/consent-events`: list,
 //! create 1..1000 (all or nothing) and get one (§4.1, §4.3).
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Limited, ProjectScope, Viewer};
+use crate::extract::{JsonBytes, Limited, ProjectScope, Viewer};
 use crate::respond::{created, ok, Json, Page};
 use crate::routes::consent_types::{subcategory_filter, subcategory_param_schema};
 use crate::AppState;
 use accord_core::consent::{
-    self, Api, ConsentEventFilter, ConsentEventView, Counted, ACTIONS, CATEGORIES, EVENT_SORTS,
-    STATES,
+    self, Api, ConsentEventFilter, ConsentEventView, Counted, EventAnswer, ACTIONS, CATEGORIES,
+    EVENT_SORTS, STATES,
 };
 use accord_core::query::{self, p, paging, uuid_param, Kind, Param};
 use accord_core::schema::{published, string};
@@ -67,7 +67,7 @@ async fn list(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Page<ConsentEventView>>> {
+) -> ApiResult<Json<Page<EventAnswer>>> {
     let org = scope.org;
     let pid = scope.project_id;
     let q = query::parse(raw.as_deref(), list_params())?;
@@ -94,16 +94,16 @@ async fn list(
         geography: s("geography"),
     };
     let (total, items) = state.store.list_consent_events(&filter, &page).await?;
-    let items = items.iter().map(ConsentEventView::from).collect();
+    let items = items.into_iter().map(EventAnswer).collect();
     Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn create(
     State(state): State<AppState>,
     scope: ProjectScope<Limited>,
-    JsonBody(raw): JsonBody,
-) -> ApiResult<Json<Counted<ConsentEventView>>> {
-    let inputs = consent::parse_events_body(raw, Api::Privacy)?;
+    JsonBytes(raw): JsonBytes,
+) -> ApiResult<Json<Counted<EventAnswer>>> {
+    let inputs = consent::parse_events_json(&raw, Api::Privacy)?;
     let events = consent_events::create(
         state.store.as_ref(),
         &state.ingest,
@@ -112,14 +112,14 @@ async fn create(
         Recorder::ApiKey(scope.who.key_id),
     )
     .await?;
-    let items: Vec<ConsentEventView> = events.iter().map(ConsentEventView::from).collect();
+    let items: Vec<EventAnswer> = events.into_iter().map(EventAnswer).collect();
     Ok(created(items.into()))
 }
 
 async fn get_one(
     State(state): State<AppState>,
     scope: ProjectScope<Viewer>,
-) -> ApiResult<Json<ConsentEventView>> {
+) -> ApiResult<Json<EventAnswer>> {
     let org = scope.org;
     let pid = scope.project_id;
     let id = scope.id("consentEventId")?;
@@ -129,7 +129,7 @@ async fn get_one(
         .get_consent_event(org, pid, id)
         .await?
         .ok_or_else(Error::not_found)?;
-    Ok(ok(ConsentEventView::from(&e)))
+    Ok(ok(EventAnswer(e)))
 }
 
 /// The OpenAPI paths of this resource, for the Privacy API document.

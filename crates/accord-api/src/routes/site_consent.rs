@@ -2,13 +2,13 @@
 //! those of the Privacy API (`accord_core::consent`) in their site variant: active types
 //! only, no imports, `consentDate` now, and the session object of the recording session.
 use crate::error::ApiResult;
-use crate::extract::read_json;
+use crate::extract::read_json_bytes;
 use crate::respond::{created, ok, Json, Page};
 use crate::site::{SiteSession, SITE_BODY_LIMIT};
 use crate::AppState;
 use accord_core::consent::{
     self, Api, ConsentEventFilter, ConsentEventView, ConsentStateView, ConsentType,
-    ConsentTypeFilter, Counted,
+    ConsentTypeFilter, Counted, EventAnswer,
 };
 use accord_core::query::{self, p, Kind, Param};
 use accord_core::schema::{published, string};
@@ -91,7 +91,7 @@ async fn consent_events(
     State(state): State<AppState>,
     session: SiteSession,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Page<ConsentEventView>>> {
+) -> ApiResult<Json<Page<EventAnswer>>> {
     let q = query::parse(raw.as_deref(), event_params())?;
     let me = session.identity(&state).await?;
     let mut page = query::Page::from_query(&q, "consentDate");
@@ -107,14 +107,14 @@ async fn consent_events(
     };
     let (total, items) = state.store.list_consent_events(&filter, &page).await?;
     count_read(&state, &session);
-    let items = items.iter().map(ConsentEventView::from).collect();
+    let items = items.into_iter().map(EventAnswer).collect();
     Ok(ok(Page::new(&page, total, items)))
 }
 
 async fn consent_event(
     State(state): State<AppState>,
     session: SiteSession,
-) -> ApiResult<Json<ConsentEventView>> {
+) -> ApiResult<Json<EventAnswer>> {
     let id = session.path.uuid("consentEventId")?;
     let me = session.identity(&state).await?;
     let e = state
@@ -124,7 +124,7 @@ async fn consent_event(
         .filter(|e| e.concord_id == me)
         .ok_or_else(Error::not_found)?;
     count_read(&state, &session);
-    Ok(ok(ConsentEventView::from(&e)))
+    Ok(ok(EventAnswer(e)))
 }
 
 async fn create_consent_events(
@@ -132,9 +132,9 @@ async fn create_consent_events(
     session: SiteSession,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Counted<ConsentEventView>>> {
-    let raw = read_json(&headers, body, SITE_BODY_LIMIT).await?;
-    let inputs = consent::parse_events_body(raw, Api::Site)?;
+) -> ApiResult<Json<Counted<EventAnswer>>> {
+    let raw = read_json_bytes(&headers, body, SITE_BODY_LIMIT).await?;
+    let inputs = consent::parse_events_json(&raw, Api::Site)?;
     let recorder = Recorder::Session {
         concord_id: session.identity(&state).await?,
         info: session.info(&state).await?,
@@ -148,7 +148,7 @@ async fn create_consent_events(
         recorder,
     )
     .await?;
-    let items: Vec<ConsentEventView> = events.iter().map(ConsentEventView::from).collect();
+    let items: Vec<EventAnswer> = events.into_iter().map(EventAnswer).collect();
     Ok(created(items.into()))
 }
 
