@@ -1785,38 +1785,165 @@ mod tests {
         let ev = r#""consentState":"implied","consentAction":"implied""#;
         let cases: &[(&str, Api, bool)] = &[
             // Read from the bytes.
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["privacy_policy"],"label":"privacy_policy",{ev}}}]}}"#), Api::Privacy, true),
-            (&format!(r#"{{"items":[{{"email":"  B@Example.com ","category":"custom","subcategory":"Marketing","label":"x",{ev}}}]}}"#), Api::Privacy, true),
-            (&format!(r#"{{"items":[{{"userId":"u\u00e9\n","consentType":"{}","consentDate":"2024-01-02T03:04:05Z","expirationDate":"2025-01-02T03:04:05+02:00",{ev}}}]}}"#, Uuid::nil()), Api::Privacy, true),
-            (&format!(r#"{{"items":[{{"email":"","phoneNumber":"+1 555","category":"disclosure","subcategory":[],"label":"",{ev}}}]}}"#), Api::Privacy, true),
-            (&format!(r#" {{ "items" : [ {{"category":"privacy_setting","subcategory":["B","a","b"],{ev}}} ] }} "#), Api::Site, true),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["privacy_policy"],"label":"privacy_policy",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"  B@Example.com ","category":"custom","subcategory":"Marketing","label":"x",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"userId":"u\u00e9\n","consentType":"{}","consentDate":"2024-01-02T03:04:05Z","expirationDate":"2025-01-02T03:04:05+02:00",{ev}}}]}}"#,
+                    Uuid::nil()
+                ),
+                Api::Privacy,
+                true,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"","phoneNumber":"+1 555","category":"disclosure","subcategory":[],"label":"",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                true,
+            ),
+            (
+                &format!(
+                    r#" {{ "items" : [ {{"category":"privacy_setting","subcategory":["B","a","b"],{ev}}} ] }} "#
+                ),
+                Api::Site,
+                true,
+            ),
             // Read through the JSON value, which words the 400.
-            (&format!(r#"{{"items":[{{"category":"disclosure",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","label":null,{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","extra":1,{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","email":"b@example.com","category":"disclosure",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example","category":"disclosure",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","label":"a\u0000b",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["ok",""],{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":"",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":[1],{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["has space"],{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"nope",{ev}}}]}}"#), Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure","consentDate":"2024-01-02 03:04:05Z",{ev}}}]}}"#), Api::Privacy, false),
-            (r#"{"items":[{"email":"a@example.com","category":"disclosure","consentState":"implied"}]}"#, Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"email":"a@example.com","category":"disclosure",{ev}}}]}}"#), Api::Site, false),
+            (
+                &format!(r#"{{"items":[{{"category":"disclosure",{ev}}}]}}"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(r#"{{"items":[{{"email":"a@example.com",{ev}}}]}}"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(r#"{{"items":[{{"email":"a@example.com","category":"",{ev}}}]}}"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","label":null,{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","extra":1,{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","email":"b@example.com","category":"disclosure",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(r#"{{"items":[{{"email":"a@example","category":"disclosure",{ev}}}]}}"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","label":"a\u0000b",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["ok",""],{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":"",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":[1],{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","subcategory":["has space"],{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(r#"{{"items":[{{"email":"a@example.com","category":"nope",{ev}}}]}}"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure","consentDate":"2024-01-02 03:04:05Z",{ev}}}]}}"#
+                ),
+                Api::Privacy,
+                false,
+            ),
+            (
+                r#"{"items":[{"email":"a@example.com","category":"disclosure","consentState":"implied"}]}"#,
+                Api::Privacy,
+                false,
+            ),
+            (
+                &format!(
+                    r#"{{"items":[{{"email":"a@example.com","category":"disclosure",{ev}}}]}}"#
+                ),
+                Api::Site,
+                false,
+            ),
             (r#"{"items":[]}"#, Api::Privacy, false),
-            (&format!(r#"{{"items":[{{"category":"disclosure",{ev}}}],"more":true}}"#), Api::Site, false),
-            (&format!(r#"{{"items":[{{"category":"disclosure",{ev}}}]}} x"#), Api::Site, false),
+            (
+                &format!(r#"{{"items":[{{"category":"disclosure",{ev}}}],"more":true}}"#),
+                Api::Site,
+                false,
+            ),
+            (
+                &format!(r#"{{"items":[{{"category":"disclosure",{ev}}}]}} x"#),
+                Api::Site,
+                false,
+            ),
             ("[]", Api::Privacy, false),
             ("{", Api::Privacy, false),
         ];
         for (body, api, plain) in cases {
-            assert_eq!(bytes::read(body.as_bytes(), *api).is_some(), *plain, "{body}");
-            let validated = crate::json::parse_body(body.as_bytes())
-                .and_then(|v| parse_events_body(v, *api));
+            assert_eq!(
+                bytes::read(body.as_bytes(), *api).is_some(),
+                *plain,
+                "{body}"
+            );
+            let validated =
+                crate::json::parse_body(body.as_bytes()).and_then(|v| parse_events_body(v, *api));
             assert_eq!(
                 format!("{:?}", parse_events_json(body.as_bytes(), *api)),
                 format!("{validated:?}"),

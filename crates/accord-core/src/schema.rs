@@ -57,8 +57,8 @@ pub fn is_email(s: &str) -> bool {
         && local
             .split('.')
             .all(|part| !part.is_empty() && part.chars().all(atext));
-    let labels: Vec<&str> = domain.split('.').collect();
-    local_ok && labels.len() >= 2 && labels.iter().all(|l| is_label(l))
+    // Two labels or more.
+    local_ok && domain.contains('.') && domain.split('.').all(is_label)
 }
 
 fn is_label(l: &str) -> bool {
