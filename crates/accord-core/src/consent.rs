@@ -1934,6 +1934,27 @@ mod tests {
                 false,
             ),
             ("[]", Api::Privacy, false),
+            // Arrays where objects are declared: a derived struct would read them by position.
+            (
+                &format!(r#"[[{{"category":"disclosure",{ev}}}]]"#),
+                Api::Site,
+                false,
+            ),
+            (
+                &format!(r#"[[{{"projectUserId":"u-1","category":"disclosure",{ev}}}]]"#),
+                Api::Privacy,
+                false,
+            ),
+            (
+                r#"{"items":[["u-1","","","","","","disclosure",[],"","accepted","user_click"]]}"#,
+                Api::Privacy,
+                false,
+            ),
+            (
+                r#"{"items":[["disclosure","accepted","user_click"]]}"#,
+                Api::Site,
+                false,
+            ),
             ("{", Api::Privacy, false),
         ];
         for (body, api, plain) in cases {

@@ -3,7 +3,8 @@
 //! key per property, checked against the schema and then copied into the events: a fifth
 //! of the server's work during ingestion.
 //!
-//! [`read`] takes the body only when it is plainly valid: known properties, each once, of
+//! [`read`] takes the body only when it is plainly valid: objects where objects are
+//! declared, known properties, each once, of
 //! the declared types, each string passing the rule the schema declares for it (the same
 //! [`Str`] rules, checked by [`check_str`]), no NUL character, and the item rules of
 //! [`super::parse_events_body`]. Anything else gives `None`, and the caller reads the body
@@ -14,7 +15,8 @@ use super::{
     Api, ConsentEventInput, MAX_EVENTS_PRIVACY, MAX_EVENTS_SITE, PRIVACY_IDENTITY, TYPE_OR_CATEGORY,
 };
 use crate::schema::{check_str, Format, Schema, Str};
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -24,7 +26,29 @@ use std::sync::OnceLock;
 #[serde(deny_unknown_fields)]
 struct Body<'a> {
     #[serde(borrow)]
-    items: Vec<Item<'a>>,
+    items: Vec<Object<Item<'a>>>,
+}
+
+/// A struct read from a JSON object only. A derived struct also reads an array, its
+/// values taken by position, which the schema refuses.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Map<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Map<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Map(std::marker::PhantomData)).map(Object)
+    }
 }
 
 /// An item as written; a property given twice or not declared fails the read.
@@ -208,7 +232,7 @@ fn bare(s: &Schema) -> &Schema {
 /// The events of a create body when it is plainly valid, as
 /// [`super::parse_events_body`] would read them; `None` otherwise.
 pub(super) fn read(bytes: &[u8], api: Api) -> Option<Vec<ConsentEventInput>> {
-    let body: Body<'_> = serde_json::from_slice(bytes).ok()?;
+    let Object(body): Object<Body<'_>> = serde_json::from_slice(bytes).ok()?;
     let max = match api {
         Api::Privacy => MAX_EVENTS_PRIVACY,
         Api::Site => MAX_EVENTS_SITE,
@@ -219,7 +243,7 @@ pub(super) fn read(bytes: &[u8], api: Api) -> Option<Vec<ConsentEventInput>> {
     let rules = rules();
     body.items
         .into_iter()
-        .map(|item| event(item, api, rules))
+        .map(|Object(item)| event(item, api, rules))
         .collect()
 }
 
